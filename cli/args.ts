@@ -1,0 +1,171 @@
+/**
+ * Parses the arguments of the transfer verbs into engine options.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../core/errors.ts";
+import type { FilterRule } from "../core/filter.ts";
+import type { CompareMode, TransferOperation } from "../core/types.ts";
+
+/** The parsed command line of `blit copy|mirror|move`. */
+export interface TransferArgs {
+  /** The verb. */
+  operation: TransferOperation;
+  /** Source as given. */
+  source: string;
+  /** Destination as given. */
+  destination: string;
+  /** Compare mode. */
+  compare: CompareMode;
+  /** Never overwrite existing destination entries. */
+  ignoreExisting: boolean;
+  /** Filter rules in command-line order. */
+  filters: FilterRule[];
+  /** Plan and report only. */
+  dryRun: boolean;
+  /** List each action. */
+  verbose: boolean;
+  /** Live progress: `true`, `false`, or `undefined` = on when stderr is a terminal. */
+  progress: boolean | undefined;
+  /** Print one JSON summary on stdout. */
+  json: boolean;
+  /** Delete without asking. */
+  yes: boolean;
+  /** Hidden: concurrent file copies. */
+  workers: number | undefined;
+  /** Hidden: do not record this run in the performance history. */
+  noHistory: boolean;
+}
+
+const TRANSFER_OPTIONS = {
+  checksum: { type: "boolean", short: "c" },
+  "size-only": { type: "boolean" },
+  "ignore-times": { type: "boolean", short: "I" },
+  "ignore-existing": { type: "boolean" },
+  exclude: { type: "string", multiple: true },
+  include: { type: "string", multiple: true },
+  "dry-run": { type: "boolean", short: "n" },
+  verbose: { type: "boolean", short: "v" },
+  progress: { type: "boolean", short: "p" },
+  "no-progress": { type: "boolean" },
+  json: { type: "boolean" },
+  yes: { type: "boolean", short: "y" },
+  workers: { type: "string" },
+  "no-history": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * Runs an argument parser and turns `node:util` `parseArgs` errors into one-line
+ * {@linkcode UsageError}s.
+ *
+ * @param verb The verb, for the hint in error messages (`blit VERB --help`).
+ * @param parse Calls `parseArgs`.
+ * @returns What `parse` returned.
+ */
+export function explainArgs<T>(verb: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const unknown = message.match(/Unknown option '([^']+)'/);
+    if (unknown) {
+      throw new UsageError(`Cannot use unknown option "${unknown[1]}": run "${verb} --help"`);
+    }
+    const missing = message.match(/Option '([^']+)' argument missing/);
+    if (missing) {
+      throw new UsageError(
+        `Cannot use option "${missing[1]}" without a value: run "${verb} --help"`,
+      );
+    }
+    const positional = message.match(/Unexpected argument '([^']+)'/);
+    if (positional) {
+      throw new UsageError(`Cannot use extra argument "${positional[1]}": run "${verb} --help"`);
+    }
+    throw new UsageError(`Cannot parse arguments: ${message.split("\n", 1)[0]}`);
+  }
+}
+
+/**
+ * Parses `blit copy|mirror|move` arguments.
+ *
+ * @param operation The verb.
+ * @param args Arguments after the verb.
+ * @throws {UsageError} For unknown flags, missing paths or conflicting compare flags.
+ * @returns The parsed arguments, or `"help"` when help was asked for.
+ */
+export function parseTransferArgs(
+  operation: TransferOperation,
+  args: string[],
+): TransferArgs | "help" {
+  const { values, positionals, tokens } = explainArgs(
+    `blit ${operation}`,
+    () =>
+      parseArgs({
+        args,
+        options: TRANSFER_OPTIONS,
+        allowPositionals: true,
+        tokens: true,
+        strict: true,
+      }),
+  );
+  if (values.help) return "help";
+  if (positionals.length < 2) {
+    throw new UsageError(
+      `Cannot ${operation}: expected SRC and DST, got ${positionals.length} path(s); usage: blit ${operation} [options] SRC DST`,
+    );
+  }
+  if (positionals.length > 2) {
+    throw new UsageError(
+      `Cannot ${operation}: expected exactly SRC and DST, got ${positionals.length} paths; quote paths with spaces`,
+    );
+  }
+  const modes = (["checksum", "size-only", "ignore-times"] as const).filter((k) => values[k]);
+  if (modes.length > 1) {
+    throw new UsageError(
+      `Cannot combine --${modes[0]} with --${modes[1]}: pick one compare mode`,
+    );
+  }
+  const compare: CompareMode = values.checksum
+    ? "checksum"
+    : values["size-only"]
+    ? "size-only"
+    : values["ignore-times"]
+    ? "ignore-times"
+    : "size-mtime";
+  const filters: FilterRule[] = [];
+  for (const token of tokens ?? []) {
+    if (token.kind !== "option") continue;
+    if (token.name !== "include" && token.name !== "exclude") continue;
+    filters.push({ action: token.name, pattern: token.value ?? "" });
+  }
+  let workers: number | undefined;
+  if (values.workers !== undefined) {
+    workers = Number(values.workers);
+    if (!Number.isInteger(workers) || workers < 1 || workers > 1024) {
+      throw new UsageError(
+        `Cannot use --workers "${values.workers}": give a whole number from 1 to 1024`,
+      );
+    }
+  }
+  if (values.progress && values["no-progress"]) {
+    throw new UsageError("Cannot combine --progress with --no-progress: pick one");
+  }
+  return {
+    operation,
+    source: positionals[0] as string,
+    destination: positionals[1] as string,
+    compare,
+    ignoreExisting: values["ignore-existing"] ?? false,
+    filters,
+    dryRun: values["dry-run"] ?? false,
+    verbose: values.verbose ?? false,
+    progress: values.progress ? true : values["no-progress"] ? false : undefined,
+    json: values.json ?? false,
+    yes: values.yes ?? false,
+    workers,
+    noHistory: values["no-history"] ?? false,
+  };
+}

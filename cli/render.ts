@@ -1,0 +1,92 @@
+/**
+ * Human and JSON rendering of transfer results and events.
+ *
+ * @module
+ */
+
+import type { TransferEvent } from "../core/session/destination.ts";
+import type { TransferSummary } from "../core/types.ts";
+
+/**
+ * Formats a byte count with a binary unit.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { formatBytes } from "./render.ts";
+ * strictEqual(formatBytes(1536), "1.5 KiB");
+ * ```
+ *
+ * @param bytes The count.
+ * @returns Text such as `1.5 KiB`.
+ */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * Formats a duration in milliseconds as seconds.
+ * @param ms Milliseconds.
+ * @returns Text such as `1.23 s`.
+ */
+export function formatDuration(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
+
+/**
+ * Renders one `--verbose` line for an event.
+ * @param event The event.
+ * @param dryRun Whether the run is a dry run (prefixes "would").
+ * @returns The line.
+ */
+export function renderEvent(event: TransferEvent, dryRun: boolean): string {
+  const verb = {
+    send: "copy",
+    link: "link",
+    mkdir: "mkdir",
+    delete: "delete",
+    "remove-source": "remove source",
+  }[event.action];
+  return `${dryRun ? "would " : ""}${verb} ${event.path === "" ? "." : event.path}`;
+}
+
+/**
+ * Renders the human summary printed at the end of a run.
+ * @param summary The run's summary.
+ * @returns Lines of text.
+ */
+export function renderSummary(summary: TransferSummary): string {
+  const lines: string[] = [];
+  const d = summary.dry_run ? "would be " : "";
+  const what: Record<TransferSummary["outcome"], string> = {
+    transferred: summary.dry_run ? "dry run" : "done",
+    up_to_date: "up to date",
+    source_empty: "source is empty: nothing to transfer",
+    failed: "failed",
+  };
+  let line =
+    `${summary.operation}: ${what[summary.outcome]}: ${summary.files_transferred} file(s) ${d}` +
+    `transferred (${formatBytes(summary.bytes_transferred)}) of ${summary.files_examined} examined`;
+  if (summary.operation === "mirror") line += `, ${summary.entries_deleted} ${d}deleted`;
+  if (summary.operation === "move") line += `, ${summary.sources_removed} source(s) ${d}removed`;
+  line += ` in ${formatDuration(summary.duration_ms)}`;
+  lines.push(line);
+  if (summary.files_failed > 0) {
+    lines.push(`${summary.files_failed} failure(s):`);
+    for (const f of summary.failures) lines.push(`  ${f.path}: ${f.message}`);
+    if (summary.failures_truncated) {
+      lines.push(`  … and ${summary.files_failed - summary.failures.length} more`);
+    }
+  }
+  if (summary.deletions_skipped_reason) {
+    lines.push(`deletions skipped: ${summary.deletions_skipped_reason}`);
+  }
+  return lines.join("\n");
+}

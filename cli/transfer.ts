@@ -1,0 +1,107 @@
+/**
+ * `blit copy|mirror|move`: flag wiring plus one call into the engine.
+ *
+ * @module
+ */
+
+import { TransferStats } from "../core/stats.ts";
+import { transfer } from "../core/transfer.ts";
+import type { TransferOperation } from "../core/types.ts";
+import { parseTransferArgs, type TransferArgs } from "./args.ts";
+import { exitCodeFor } from "./exit_code.ts";
+import { ProgressLine } from "./progress.ts";
+import { canAsk, confirm } from "./prompt.ts";
+import { renderEvent, renderSummary } from "./render.ts";
+import { pickHasher } from "./hasher.ts";
+
+/** Help text of the transfer verbs. */
+export const TRANSFER_HELP = `Usage: blit copy|mirror|move [options] SRC DST
+
+  copy    copy SRC to DST; existing files are replaced when they differ
+  mirror  copy, then delete DST entries absent from SRC (after a complete scan)
+  move    copy, then remove each SRC file once its copy is verified
+
+SRC/ (trailing slash) copies the contents of SRC into DST; SRC without a slash
+creates DST/<name of SRC> when DST is an existing directory or ends with '/'.
+
+Options:
+  -c, --checksum         compare by xxHash3-64 digest when sizes match
+      --size-only        compare by size only
+  -I, --ignore-times     always transfer
+      --ignore-existing  never overwrite existing destination entries
+      --exclude GLOB     exclude matching entries (repeatable)
+      --include GLOB     include matching entries (repeatable; first match wins)
+  -n, --dry-run          show what would change; change nothing
+  -v, --verbose          list each action
+  -p, --progress         live progress on stderr (default on a terminal)
+      --no-progress      no progress line
+      --json             print one JSON summary on stdout
+  -y, --yes              delete without asking (mirror)
+  -h, --help             this help
+`;
+
+/**
+ * Runs a transfer verb.
+ * @param operation The verb.
+ * @param argv Arguments after the verb.
+ * @returns The process exit code.
+ */
+export async function runTransferVerb(
+  operation: TransferOperation,
+  argv: string[],
+): Promise<number> {
+  const parsed = parseTransferArgs(operation, argv);
+  if (parsed === "help") {
+    console.log(TRANSFER_HELP);
+    return 0;
+  }
+  const args: TransferArgs = parsed;
+  const stats = new TransferStats();
+  const showProgress = !args.json && (args.progress ?? Deno.stderr.isTerminal());
+  const progress = showProgress ? new ProgressLine(stats) : null;
+  const encoder = new TextEncoder();
+  const out = (line: string): void => {
+    progress?.stop();
+    Deno.stdout.writeSync(encoder.encode(`${line}\n`));
+    progress?.start();
+  };
+  progress?.start();
+  let summary;
+  try {
+    summary = await transfer(operation, args.source, args.destination, {
+      compare: args.compare,
+      ignoreExisting: args.ignoreExisting,
+      dryRun: args.dryRun,
+      filters: args.filters,
+      stats,
+      ...(args.workers ? { workers: args.workers } : {}),
+      ...(args.compare === "checksum" || operation === "move"
+        ? { hasher: await pickHasher() }
+        : {}),
+      ...(args.verbose || args.dryRun
+        ? { onEvent: (event) => out(renderEvent(event, args.dryRun)) }
+        : {}),
+      confirmDeletions: async (paths) => {
+        if (args.yes) return true;
+        if (!canAsk()) return false;
+        progress?.stop();
+        const shown = paths.slice(0, 10).map((p) => `  ${p}`).join("\n");
+        const more = paths.length > 10 ? `\n  … and ${paths.length - 10} more` : "";
+        console.error(
+          `mirror will delete ${paths.length} entr${
+            paths.length === 1 ? "y" : "ies"
+          }:\n${shown}${more}`,
+        );
+        return await confirm("Delete them?");
+      },
+    });
+  } finally {
+    progress?.stop();
+  }
+  if (summary.deletions_skipped_reason?.endsWith("not confirmed") && !canAsk() && !args.yes) {
+    summary.deletions_skipped_reason += ": not a terminal; pass --yes to delete without asking";
+  }
+  if (args.json) console.log(JSON.stringify(summary));
+  else console.error(renderSummary(summary));
+  return exitCodeFor(summary);
+}

@@ -1,0 +1,71 @@
+/**
+ * Streaming xxHash3-64 digests of files, the one content hash of blit.
+ *
+ * The CLI uses the native `Xxh3` class of `npm:@node-rs/xxhash` (needs `--allow-ffi` under Deno);
+ * where FFI is not allowed (the daemon) the WebAssembly build of `npm:hash-wasm` gives identical
+ * digests. Digests are 16 lowercase hex digits.
+ *
+ * @module
+ */
+
+/** Computes the digest of a whole file. */
+export type FileHasher = (path: string) => Promise<string>;
+
+const CHUNK = 4 * 1024 * 1024;
+
+interface StreamingHash {
+  update(data: Uint8Array): unknown;
+  digestHex(): string;
+}
+
+async function hashWith(path: string, hash: StreamingHash): Promise<string> {
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(CHUNK);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+  }
+  return hash.digestHex();
+}
+
+/**
+ * Hashes a file with the native xxHash3-64 (needs `--allow-ffi` for the addon).
+ *
+ * @param path File to read.
+ * @returns The digest as 16 hex digits.
+ */
+export async function hashFileNative(path: string): Promise<string> {
+  const { xxh3 } = await import("@node-rs/xxhash");
+  const state = xxh3.Xxh3.withSeed(0n);
+  return await hashWith(path, {
+    update: (data) => state.update(data),
+    digestHex: () => state.digest().toString(16).padStart(16, "0"),
+  });
+}
+
+/**
+ * Hashes a file with the WebAssembly xxHash3-64 (no FFI needed).
+ *
+ * @param path File to read.
+ * @returns The digest as 16 hex digits.
+ */
+export async function hashFileWasm(path: string): Promise<string> {
+  const { createXXHash3 } = await import("hash-wasm");
+  const state = await createXXHash3(0, 0);
+  state.init();
+  return await hashWith(path, {
+    update: (data) => state.update(data),
+    digestHex: () => state.digest("hex"),
+  });
+}
+
+/**
+ * Picks the fastest hasher this process may use: native when FFI is granted, else WebAssembly.
+ *
+ * @returns A file hasher.
+ */
+export async function defaultHasher(): Promise<FileHasher> {
+  const ffi = await Deno.permissions.query({ name: "ffi" });
+  return ffi.state === "granted" ? hashFileNative : hashFileWasm;
+}

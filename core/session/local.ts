@@ -1,0 +1,244 @@
+/**
+ * A transfer session whose SOURCE and DESTINATION roles both run in this process, on local trees.
+ *
+ * @module
+ */
+
+import { describeError, FatalError } from "../errors.ts";
+import { compileFilter, type FilterRule } from "../filter.ts";
+import type { FileHasher } from "../hash.ts";
+import { TaskPool } from "../pool.ts";
+import { TransferStats } from "../stats.ts";
+import type { TransferRoots } from "../target.ts";
+import type { CompareMode, Entry, TransferOperation, TransferSummary } from "../types.ts";
+import { statEntry, walkTree } from "../walk.ts";
+import { type FilePlan, LocalDestination, type TransferEvent } from "./destination.ts";
+import { summarize } from "./summary.ts";
+
+/** Everything a session needs besides the roots. */
+export interface SessionOptions {
+  /**
+   * How files present on both sides are compared.
+   * @default {"size-mtime"}
+   */
+  compare?: CompareMode;
+  /**
+   * Never overwrite an existing destination entry.
+   * @default {false}
+   */
+  ignoreExisting?: boolean;
+  /**
+   * Plan and report, but never write or delete.
+   * @default {false}
+   */
+  dryRun?: boolean;
+  /**
+   * Include/exclude rules in command-line order.
+   * @default {[]}
+   */
+  filters?: readonly FilterRule[];
+  /** Files copied concurrently; chosen by the engine when absent. */
+  workers?: number;
+  /**
+   * Asked before mirror deletes anything (not asked in a dry run); resolve `false` to keep
+   * everything. Without it, deletions proceed.
+   */
+  confirmDeletions?: (paths: readonly string[]) => Promise<boolean>;
+  /** Receives each action (for `--verbose`). */
+  onEvent?: (event: TransferEvent) => void;
+  /** Counters to update (for a live progress display); a new one is made when absent. */
+  stats?: TransferStats;
+  /** Hashes files for checksum compare and move verification. */
+  hasher?: FileHasher;
+}
+
+const DEFAULT_WORKERS = 16;
+
+/**
+ * Runs one local session: the source walks and streams manifest groups, the destination plans
+ * each group and settles its files through a bounded pool; mirror deletions happen only after
+ * a complete source scan; move removes each source only after its copy is verified.
+ *
+ * @param operation The verb.
+ * @param roots The resolved roots (see `resolveRoots`).
+ * @param sourceText The source as the user gave it (for the summary).
+ * @param options Compare rules, filters and callbacks.
+ * @throws {FatalError} When the destination root cannot be prepared.
+ * @returns The run's summary.
+ */
+export async function runLocalSession(
+  operation: TransferOperation,
+  roots: TransferRoots,
+  sourceText: string,
+  options: SessionOptions = {},
+): Promise<TransferSummary> {
+  const {
+    compare = "size-mtime",
+    ignoreExisting = false,
+    dryRun = false,
+    filters = [],
+    workers = DEFAULT_WORKERS,
+    confirmDeletions,
+    onEvent,
+    stats = new TransferStats(),
+  } = options;
+  const hasher = options.hasher ?? (await import("../hash.ts")).hashFileWasm;
+  const filter = compileFilter(filters);
+  const sourceAbs = (rel: string): string => rel === "" ? roots.source : `${roots.source}/${rel}`;
+  const dest = new LocalDestination({
+    root: roots.target,
+    compare,
+    ignoreExisting,
+    mirror: operation === "mirror",
+    dryRun,
+    filter,
+    stats,
+    hashDestination: hasher,
+    hashSource: (entry: Entry) => hasher(sourceAbs(entry.path)),
+    ...(onEvent ? { onEvent } : {}),
+  });
+  const move = operation === "move";
+  const movedDirs: string[] = [];
+
+  const settle = async (plan: FilePlan): Promise<void> => {
+    const src = sourceAbs(plan.entry.path);
+    const landed = await dest.settleFile(plan, (tmp) => Deno.copyFile(src, tmp), {
+      modeSet: true,
+    });
+    if (move && landed) await removeSource(plan.entry);
+    else if (move && plan.decision === "kept") {
+      stats.fail(
+        plan.entry.path,
+        "Cannot move: the destination exists (--ignore-existing); source kept",
+      );
+    }
+  };
+
+  const removeSource = async (entry: Entry): Promise<void> => {
+    try {
+      if (!(await dest.verify(entry))) {
+        stats.fail(entry.path || ".", "Cannot verify the copy: source kept");
+        return;
+      }
+      const now = statEntry(sourceAbs(entry.path), entry.path);
+      if (now.size !== entry.size || now.mtimeMs !== entry.mtimeMs) {
+        stats.fail(
+          entry.path || ".",
+          "Cannot move: the source changed during the transfer; source kept",
+        );
+        return;
+      }
+      onEvent?.({ action: "remove-source", path: entry.path });
+      if (!dryRun) await Deno.remove(sourceAbs(entry.path));
+      stats.sourcesRemoved++;
+    } catch (error) {
+      stats.fail(entry.path || ".", `Cannot remove source: ${describeError(error)}`);
+    }
+  };
+
+  let scanComplete = true;
+  if (roots.sourceKind !== "dir") {
+    const entry = statEntry(roots.source, "");
+    prepareParent(roots.target, dryRun);
+    const plan = dest.planRootFile(entry);
+    if (plan?.entry.kind === "symlink") {
+      await settleLink(dest, plan, stats, dryRun);
+      if (move && plan) await removeSource(entry);
+    } else if (plan) await settle(plan);
+    stats.walkDone = true;
+  } else {
+    const rootEntry = statEntry(roots.source, "");
+    try {
+      dest.prepareRoot(rootEntry);
+    } catch (error) {
+      throw new FatalError(
+        `Cannot create destination "${roots.target}": ${describeError(error)}`,
+      );
+    }
+    const pool = new TaskPool(workers);
+    const walk = walkTree(roots.source, {
+      filter,
+      onError: (path, message) => {
+        scanComplete = false;
+        stats.fail(path, message);
+      },
+    });
+    for await (const group of walk) {
+      if (!group.complete) scanComplete = false;
+      if (move) movedDirs.push(group.dir);
+      for (const plan of dest.planGroup(group)) {
+        stats.planned++;
+        stats.plannedBytes += plan.decision === "send" ? plan.entry.size : 0;
+        await pool.run(() => settle(plan));
+      }
+    }
+    stats.walkDone = true;
+    await pool.drain();
+  }
+
+  let deletionsSkipped: string | null = null;
+  if (operation === "mirror") {
+    const pending = dest.deletions;
+    if (!scanComplete) {
+      deletionsSkipped = "the source scan did not complete, so nothing was deleted";
+    } else if (pending.length > 0) {
+      const confirmed = dryRun || !confirmDeletions ||
+        await confirmDeletions(pending.map((d) => d.path));
+      if (confirmed) dest.applyDeletions();
+      else deletionsSkipped = `${pending.length} deletion(s) were not confirmed`;
+    }
+  }
+  dest.finishDirectories();
+  if (move && roots.sourceKind === "dir" && !dryRun) {
+    removeEmptyDirs(roots.source, movedDirs, !roots.contentsOnly);
+  }
+  return summarize({
+    operation,
+    source: sourceText,
+    destination: roots.target,
+    stats,
+    dryRun,
+    deletionsSkipped,
+  });
+}
+
+async function settleLink(
+  dest: LocalDestination,
+  plan: FilePlan,
+  stats: TransferStats,
+  dryRun: boolean,
+): Promise<void> {
+  if (plan.decision === "settled" || plan.decision === "kept") return;
+  try {
+    const target = plan.entry.linkTarget ?? "";
+    if (!dryRun) {
+      const tmp = `${dest.abs("")}.blit-link-${Deno.pid}`;
+      await Deno.symlink(target, tmp);
+      await Deno.rename(tmp, dest.abs(""));
+    }
+    stats.transferred++;
+  } catch (error) {
+    stats.fail(plan.entry.path || ".", describeError(error));
+  }
+}
+
+function prepareParent(target: string, dryRun: boolean): void {
+  const parent = target.slice(0, target.lastIndexOf("/")) || "/";
+  if (dryRun) return;
+  try {
+    Deno.mkdirSync(parent, { recursive: true });
+  } catch (error) {
+    throw new FatalError(
+      `Cannot create destination directory "${parent}": ${describeError(error)}`,
+    );
+  }
+}
+
+function removeEmptyDirs(root: string, dirs: string[], includeRoot: boolean): void {
+  const ordered = dirs.filter((d) => d !== "" || includeRoot).sort((a, b) => b.length - a.length);
+  for (const dir of ordered) {
+    try {
+      Deno.removeSync(dir === "" ? root : `${root}/${dir}`);
+    } catch { /* not empty (a failed or excluded file stayed): keep it */ }
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Shared helpers of blit's tests: run the real CLI, build trees, read them back.
+ *
+ * @module
+ */
+
+/** Absolute path of the repository root. */
+export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Result of running a command. */
+export interface RunResult {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+}
+
+/**
+ * The permission flags of the `blit` task in deno.json, with relative paths made absolute, so
+ * tests run the CLI exactly as the task does.
+ * @returns `deno run` flags.
+ */
+export function blitTaskFlags(): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)) as {
+    tasks: Record<string, string>;
+  };
+  const words = (config.tasks.blit ?? "").split(/\s+/);
+  return words.filter((w) => w.startsWith("--")).map((w) => w.replace("=./", `=${REPO}/`));
+}
+
+/** Options of {@linkcode runBlit}. */
+export interface RunOptions {
+  /** Working directory. */
+  cwd?: string;
+  /** Extra `deno run` flags placed before the script (e.g. `--deny-read=PATH`). */
+  denoFlags?: string[];
+  /** Environment additions. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs the real `blit` CLI in a subprocess with the task's permissions.
+ * @param args CLI arguments.
+ * @param options Working directory and extra flags.
+ * @returns Exit code and output.
+ */
+export async function runBlit(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...blitTaskFlags(), ...(options.denoFlags ?? []), `${REPO}/cli/main.ts`, ...args],
+    cwd: options.cwd ?? REPO,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", XDG_CONFIG_HOME: "/nonexistent-blit-test", ...(options.env ?? {}) },
+  });
+  const { code, stdout, stderr } = await command.output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** A file tree description: path → contents (string), or a `{ link }` / `{ dir }` marker. */
+export type TreeSpec = Record<string, string | Uint8Array | { link: string } | { dir: true }>;
+
+/**
+ * Creates files, directories and links under `root`.
+ * @param root Existing directory.
+ * @param spec What to create.
+ */
+export async function makeTree(root: string, spec: TreeSpec): Promise<void> {
+  for (const [path, value] of Object.entries(spec)) {
+    const abs = `${root}/${path}`;
+    await Deno.mkdir(abs.slice(0, abs.lastIndexOf("/")), { recursive: true });
+    if (typeof value === "string") await Deno.writeTextFile(abs, value);
+    else if (value instanceof Uint8Array) await Deno.writeFile(abs, value);
+    else if ("link" in value) await Deno.symlink(value.link, abs);
+    else await Deno.mkdir(abs, { recursive: true });
+  }
+}
+
+/** What {@linkcode readTree} reports for each entry. */
+export interface TreeEntry {
+  /** `file`, `dir` or `symlink`. */
+  kind: string;
+  /** File contents as text, or link target. */
+  content?: string;
+  /** Permission bits. */
+  mode: number;
+  /** Modification time in ms (files and dirs). */
+  mtimeMs: number;
+}
+
+/**
+ * Reads a tree back: relative path → kind, content, mode, mtime.
+ * @param root Directory to read.
+ * @returns The entries, sorted by path.
+ */
+export async function readTree(root: string): Promise<Record<string, TreeEntry>> {
+  const out: Record<string, TreeEntry> = {};
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    const names: string[] = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    names.sort();
+    for (const name of names) {
+      const abs = `${dir}/${name}`;
+      const rel = prefix ? `${prefix}/${name}` : name;
+      const info = await Deno.lstat(abs);
+      const base = { mode: (info.mode ?? 0) & 0o7777, mtimeMs: info.mtime?.getTime() ?? 0 };
+      if (info.isSymlink) {
+        out[rel] = { kind: "symlink", content: await Deno.readLink(abs), ...base, mtimeMs: 0 };
+      } else if (info.isDirectory) {
+        out[rel] = { kind: "dir", ...base };
+        await walk(abs, rel);
+      } else {
+        out[rel] = { kind: "file", content: await Deno.readTextFile(abs), ...base };
+      }
+    }
+  };
+  await walk(root, "");
+  return out;
+}
+
+/**
+ * Creates a temp directory, runs `fn`, and removes the directory.
+ * @param fn The test body, given the directory.
+ */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "blit-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Sets a path's mtime.
+ * @param path The path.
+ * @param ms Milliseconds since the epoch.
+ */
+export async function setMtime(path: string, ms: number): Promise<void> {
+  const date = new Date(ms);
+  await Deno.utime(path, date, date);
+}
+
+/**
+ * Asserts nothing in `text` looks like a stack trace.
+ * @param text Output to check.
+ */
+export function assertNoStack(text: string): void {
+  if (/^\s+at .+:\d+:\d+/m.test(text) || /Stack backtrace/.test(text)) {
+    throw new Error(`Output has a stack trace:\n${text}`);
+  }
+}
