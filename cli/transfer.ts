@@ -4,6 +4,7 @@
  * @module
  */
 
+import { appendPerfRecord, recordFromSummary } from "../core/perf_history.ts";
 import { TransferStats } from "../core/stats.ts";
 import { transfer } from "../core/transfer.ts";
 import type { TransferOperation } from "../core/types.ts";
@@ -100,6 +101,9 @@ export async function runTransferVerb(
   }
   if (summary.deletions_skipped_reason?.endsWith("not confirmed") && !canAsk() && !args.yes) {
     summary.deletions_skipped_reason += ": not a terminal; pass --yes to delete without asking";
+  }
+  if (!args.dryRun && !args.noHistory) {
+    appendPerfRecord(recordFromSummary(summary, "local", stats.strategy));
   }
   if (args.json) console.log(JSON.stringify(summary));
   else console.error(renderSummary(summary));

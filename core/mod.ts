@@ -11,9 +11,13 @@
  * @module
  */
 export * from "./compare.ts";
+export * from "./config.ts";
 export * from "./errors.ts";
 export * from "./filter.ts";
 export * from "./hash.ts";
+export * from "./paths.ts";
+export * from "./perf_history.ts";
+export * from "./remote_path.ts";
 export * from "./stats.ts";
 export * from "./target.ts";
 export * from "./transfer.ts";

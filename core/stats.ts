@@ -30,6 +30,8 @@ export class TransferStats {
   sourcesRemoved = 0;
   /** Whether the source walk has finished. */
   walkDone = false;
+  /** What the engine chose for this run (recorded in the performance history). */
+  strategy: Record<string, string | number | boolean> = {};
   /** Per-file failures. */
   readonly failures: TransferFailure[] = [];
   #failed = 0;

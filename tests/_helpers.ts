@@ -30,6 +30,26 @@ export function blitTaskFlags(): string[] {
   return words.filter((w) => w.startsWith("--")).map((w) => w.replace("=./", `=${REPO}/`));
 }
 
+let configHome: string | undefined;
+
+/**
+ * A private config directory for the CLIs the tests run (removed when the test process exits),
+ * so tests never touch the user's performance history.
+ * @returns The directory to use as `XDG_CONFIG_HOME`.
+ */
+export function testConfigHome(): string {
+  if (!configHome) {
+    const dir = Deno.makeTempDirSync({ prefix: "blit-test-config-" });
+    configHome = dir;
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* already gone */ }
+    });
+  }
+  return configHome;
+}
+
 /** Options of {@linkcode runBlit}. */
 export interface RunOptions {
   /** Working directory. */
@@ -53,7 +73,7 @@ export async function runBlit(args: string[], options: RunOptions = {}): Promise
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", XDG_CONFIG_HOME: "/nonexistent-blit-test", ...(options.env ?? {}) },
+    env: { NO_COLOR: "1", XDG_CONFIG_HOME: testConfigHome(), ...(options.env ?? {}) },
   });
   const { code, stdout, stderr } = await command.output();
   const decoder = new TextDecoder();

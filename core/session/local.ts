@@ -82,6 +82,7 @@ export async function runLocalSession(
     onEvent,
     stats = new TransferStats(),
   } = options;
+  stats.strategy = { workers, compare };
   const hasher = options.hasher ?? (await import("../hash.ts")).hashFileWasm;
   const filter = compileFilter(filters);
   const sourceAbs = (rel: string): string => rel === "" ? roots.source : `${roots.source}/${rel}`;
