@@ -33,10 +33,12 @@ export interface TransferArgs {
   json: boolean;
   /** Delete without asking. */
   yes: boolean;
-  /** Hidden: concurrent file copies. */
+  /** Hidden: copy worker threads (0 = copy on the main thread). */
   workers: number | undefined;
   /** Hidden: do not record this run in the performance history. */
   noHistory: boolean;
+  /** Carry payload in the gRPC control stream instead of the TCP data plane. */
+  forceGrpc: boolean;
 }
 
 const TRANSFER_OPTIONS = {
@@ -54,6 +56,7 @@ const TRANSFER_OPTIONS = {
   yes: { type: "boolean", short: "y" },
   workers: { type: "string" },
   "no-history": { type: "boolean" },
+  "force-grpc": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -144,9 +147,9 @@ export function parseTransferArgs(
   let workers: number | undefined;
   if (values.workers !== undefined) {
     workers = Number(values.workers);
-    if (!Number.isInteger(workers) || workers < 1 || workers > 1024) {
+    if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
       throw new UsageError(
-        `Cannot use --workers "${values.workers}": give a whole number from 1 to 1024`,
+        `Cannot use --workers "${values.workers}": give a whole number from 0 to 64`,
       );
     }
   }
@@ -167,5 +170,6 @@ export function parseTransferArgs(
     yes: values.yes ?? false,
     workers,
     noHistory: values["no-history"] ?? false,
+    forceGrpc: values["force-grpc"] ?? false,
   };
 }

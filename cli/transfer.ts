@@ -4,6 +4,7 @@
  * @module
  */
 
+import { isRemote } from "../core/remote_path.ts";
 import { appendPerfRecord, recordFromSummary } from "../core/perf_history.ts";
 import { TransferStats } from "../core/stats.ts";
 import { transfer } from "../core/transfer.ts";
@@ -24,6 +25,8 @@ export const TRANSFER_HELP = `Usage: blit copy|mirror|move [options] SRC DST
 
 SRC/ (trailing slash) copies the contents of SRC into DST; SRC without a slash
 creates DST/<name of SRC> when DST is an existing directory or ends with '/'.
+One side may be a daemon: host:/module/path, host://path (default root),
+host:port:/module/path, [::1]:port:/module/ (default port 9031).
 
 Options:
   -c, --checksum         compare by xxHash3-64 digest when sizes match
@@ -38,6 +41,7 @@ Options:
       --no-progress      no progress line
       --json             print one JSON summary on stdout
   -y, --yes              delete without asking (mirror)
+      --force-grpc       remote: carry data in the gRPC stream, not the TCP data plane
   -h, --help             this help
 `;
 
@@ -67,6 +71,15 @@ export async function runTransferVerb(
     progress?.start();
   };
   progress?.start();
+  let allowDelete = args.yes;
+  if (
+    operation === "mirror" && !args.yes && !args.dryRun && isRemote(args.destination) && canAsk()
+  ) {
+    progress?.stop();
+    allowDelete = await confirm(
+      `mirror may delete entries in ${args.destination} that are absent from the source; allow deletions?`,
+    );
+  }
   let summary;
   try {
     summary = await transfer(operation, args.source, args.destination, {
@@ -75,13 +88,19 @@ export async function runTransferVerb(
       dryRun: args.dryRun,
       filters: args.filters,
       stats,
-      ...(args.workers ? { workers: args.workers } : {}),
+      ...(args.workers !== undefined ? { copyWorkers: args.workers } : {}),
       ...(args.compare === "checksum" || operation === "move"
         ? { hasher: await pickHasher() }
         : {}),
       ...(args.verbose || args.dryRun
         ? { onEvent: (event) => out(renderEvent(event, args.dryRun)) }
         : {}),
+      forceGrpc: args.forceGrpc,
+      allowDelete,
+      warn: (line) => {
+        progress?.stop();
+        console.error(line);
+      },
       confirmDeletions: async (paths) => {
         if (args.yes) return true;
         if (!canAsk()) return false;
@@ -103,7 +122,14 @@ export async function runTransferVerb(
     summary.deletions_skipped_reason += ": not a terminal; pass --yes to delete without asking";
   }
   if (!args.dryRun && !args.noHistory) {
-    appendPerfRecord(recordFromSummary(summary, "local", stats.strategy));
+    const transport = stats.strategy.transport;
+    appendPerfRecord(
+      recordFromSummary(
+        summary,
+        transport === "push" || transport === "pull" ? transport : "local",
+        stats.strategy,
+      ),
+    );
   }
   if (args.json) console.log(JSON.stringify(summary));
   else console.error(renderSummary(summary));

@@ -4,12 +4,15 @@
  * @module
  */
 
-import { runLocalSession, type SessionOptions } from "./session/local.ts";
+import { parseEndpoint } from "./remote_path.ts";
+import { UsageError } from "./errors.ts";
+import { runLocalSession } from "./session/local.ts";
+import type { RemoteOptions } from "./session/remote.ts";
 import { resolveRoots } from "./target.ts";
 import type { TransferOperation, TransferSummary } from "./types.ts";
 
 /** Options of {@linkcode copy}, {@linkcode mirror} and {@linkcode move}. */
-export type TransferOptions = SessionOptions;
+export type TransferOptions = RemoteOptions;
 
 /**
  * Runs one transfer between local paths, with rsync's trailing-slash rules.
@@ -28,6 +31,18 @@ export async function transfer(
   destination: string,
   options: TransferOptions = {},
 ): Promise<TransferSummary> {
+  let src, dst;
+  try {
+    src = parseEndpoint(source);
+    dst = parseEndpoint(destination);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (src.kind === "remote" || dst.kind === "remote") {
+    // Loaded only for remote transfers: a local run never loads the gRPC stack.
+    const { runRemoteTransfer } = await import("./session/remote.ts");
+    return await runRemoteTransfer(operation, src, dst, options);
+  }
   const roots = resolveRoots(operation, source, destination);
   return await runLocalSession(operation, roots, source, options);
 }

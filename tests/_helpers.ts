@@ -58,6 +58,8 @@ export interface RunOptions {
   denoFlags?: string[];
   /** Environment additions. */
   env?: Record<string, string>;
+  /** Replaces the task's `--allow-net` with `--allow-net=VALUE` (e.g. to block a data port). */
+  netAllow?: string;
 }
 
 /**
@@ -68,7 +70,15 @@ export interface RunOptions {
  */
 export async function runBlit(args: string[], options: RunOptions = {}): Promise<RunResult> {
   const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...blitTaskFlags(), ...(options.denoFlags ?? []), `${REPO}/cli/main.ts`, ...args],
+    args: [
+      "run",
+      ...blitTaskFlags().map((f) =>
+        f === "--allow-net" && options.netAllow ? `--allow-net=${options.netAllow}` : f
+      ),
+      ...(options.denoFlags ?? []),
+      `${REPO}/cli/main.ts`,
+      ...args,
+    ],
     cwd: options.cwd ?? REPO,
     stdin: "null",
     stdout: "piped",

@@ -46,6 +46,18 @@ export interface DestinationOptions {
   hashSource: (entry: Entry) => Promise<string>;
   /** Receives a report of each action. */
   onEvent?: (event: TransferEvent) => void;
+  /**
+   * Maps a relative path to the absolute path to use, checking it first (the daemon passes its
+   * containment check, so no call can reach outside the module through a symlink). Defaults to
+   * a lexical join onto `root`.
+   */
+  resolvePath?: (rel: string) => string;
+  /**
+   * Whether symlinks may be created. The sandboxed daemon cannot: Deno allows creating a link
+   * only with unscoped read and write permissions, so links are reported and skipped there.
+   * @default {true}
+   */
+  symlinks?: boolean;
 }
 
 /** What the destination decided for one file of a group. */
@@ -116,6 +128,7 @@ export class LocalDestination {
    * @returns The absolute path.
    */
   abs(rel: string): string {
+    if (this.#o.resolvePath) return this.#o.resolvePath(rel);
     return rel === "" ? this.#o.root : `${this.#o.root}/${rel}`;
   }
 
@@ -130,12 +143,12 @@ export class LocalDestination {
    */
   prepareRoot(rootEntry: Entry): void {
     this.#dirs.push({ entry: rootEntry });
-    const facts = this.#lstatFacts(this.#o.root);
+    const facts = this.#lstatFacts(this.abs(""));
     if (facts?.isDirectory) return;
     if (facts) this.#replace("", facts, true);
     this.#fresh.add("");
     this.#emit({ action: "mkdir", path: "" });
-    if (!this.#o.dryRun) Deno.mkdirSync(this.#o.root, { recursive: true, mode: 0o700 });
+    if (!this.#o.dryRun) Deno.mkdirSync(this.abs(""), { recursive: true, mode: 0o700 });
   }
 
   /**
@@ -146,13 +159,13 @@ export class LocalDestination {
   planRootFile(entry: Entry): FilePlan | null {
     const { stats, ignoreExisting, compare } = this.#o;
     stats.examined++;
-    const facts = this.#lstatFacts(this.#o.root);
+    const facts = this.#lstatFacts(this.abs(""));
     if (!facts) return { entry, decision: "send" };
     if (ignoreExisting) return { entry, decision: "kept" };
     if (!facts.isFile) {
       return this.#replace("", facts, false) ? { entry, decision: "send" } : null;
     }
-    const info = Deno.lstatSync(this.#o.root);
+    const info = Deno.lstatSync(this.abs(""));
     const verdict = needsTransfer(entry, { size: info.size, mtimeMs: mtimeOf(info) }, compare);
     return { entry, decision: verdict === "hash" ? "hash" : verdict ? "send" : "settled" };
   }
@@ -296,6 +309,13 @@ export class LocalDestination {
     const target = entry.linkTarget ?? "";
     if (facts?.isSymlink && Deno.readLinkSync(abs) === target) return true;
     if (facts?.isDirectory && !this.#replace(entry.path, facts, false)) return false;
+    if (this.#o.symlinks === false) {
+      this.#o.stats.fail(
+        entry.path,
+        "Cannot create a symlink on this daemon: its sandbox has no unscoped write permission, which Deno requires for links; skipped",
+      );
+      return false;
+    }
     this.#emit({ action: "link", path: entry.path });
     this.#o.stats.transferred++;
     if (this.#o.dryRun) return true;
@@ -340,7 +360,7 @@ export class LocalDestination {
         ]);
         if (a === b) return true;
       }
-      this.#emit({ action: "send", path: entry.path, size: entry.size });
+      this.announceSend(entry);
       if (dryRun) {
         stats.transferred++;
         stats.bytes += entry.size;
@@ -356,25 +376,43 @@ export class LocalDestination {
     }
   }
 
-  async #writeThroughTemp(entry: Entry, write: PayloadWriter, modeSet: boolean): Promise<void> {
+  /**
+   * Returns a fresh temporary sibling path for an entry's final path.
+   * @param entry The entry to be written.
+   * @returns An absolute path in the same directory as the final path.
+   */
+  tempPath(entry: Entry): string {
+    if (entry.path === "") return siblingTemp(this.abs(""));
     const [dir, name] = splitPath(entry.path);
-    const tmp = entry.path === ""
-      ? siblingTemp(this.#o.root)
-      : `${this.abs(dir)}/${tempName(name)}`;
+    return `${this.abs(dir)}/${tempName(name)}`;
+  }
+
+  /**
+   * Reports that a file is about to be written (for `--verbose`).
+   * @param entry The file.
+   */
+  announceSend(entry: Entry): void {
+    this.#emit({ action: "send", path: entry.path, size: entry.size });
+  }
+
+  async #writeThroughTemp(entry: Entry, write: PayloadWriter, modeSet: boolean): Promise<void> {
+    const tmp = this.tempPath(entry);
     try {
       await write(tmp);
-      const info = await Deno.lstat(tmp);
+      const info = Deno.lstatSync(tmp);
       if (info.size !== entry.size) {
         throw new Error(
           `Cannot verify copy: source changed during transfer (${info.size} bytes, expected ${entry.size})`,
         );
       }
-      if (!modeSet) await Deno.chmod(tmp, entry.mode);
+      if (!modeSet) Deno.chmodSync(tmp, entry.mode);
       const mtime = new Date(entry.mtimeMs);
-      await Deno.utime(tmp, mtime, mtime);
-      await Deno.rename(tmp, this.abs(entry.path));
+      Deno.utimeSync(tmp, mtime, mtime);
+      Deno.renameSync(tmp, this.abs(entry.path));
     } catch (error) {
-      await Deno.remove(tmp).catch(() => {});
+      try {
+        Deno.removeSync(tmp);
+      } catch { /* never created */ }
       throw error;
     }
   }
@@ -389,9 +427,9 @@ export class LocalDestination {
   async verify(entry: Entry): Promise<boolean> {
     const abs = this.abs(entry.path);
     if (this.#o.dryRun) return true;
-    const info = await Deno.lstat(abs);
+    const info = Deno.lstatSync(abs);
     if (entry.kind === "symlink") {
-      return info.isSymlink && (await Deno.readLink(abs)) === entry.linkTarget;
+      return info.isSymlink && Deno.readLinkSync(abs) === entry.linkTarget;
     }
     if (!info.isFile || info.size !== entry.size) return false;
     if (this.#o.compare === "checksum") {
@@ -399,6 +437,15 @@ export class LocalDestination {
       return a === b;
     }
     return sameMtime(mtimeOf(info), entry.mtimeMs);
+  }
+
+  /**
+   * Hashes the destination's copy of an entry.
+   * @param entry The entry.
+   * @returns Its digest.
+   */
+  hashLocal(entry: Entry): Promise<string> {
+    return this.#o.hashDestination(this.abs(entry.path));
   }
 
   /**

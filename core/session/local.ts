@@ -7,6 +7,7 @@
 import { describeError, FatalError } from "../errors.ts";
 import { compileFilter, type FilterRule } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
+import { CopyWorkerPool } from "../copy_pool.ts";
 import { TaskPool } from "../pool.ts";
 import { TransferStats } from "../stats.ts";
 import type { TransferRoots } from "../target.ts";
@@ -37,8 +38,16 @@ export interface SessionOptions {
    * @default {[]}
    */
   filters?: readonly FilterRule[];
-  /** Files copied concurrently; chosen by the engine when absent. */
+  /**
+   * Files compared or written concurrently on the async path (checksums, remote payloads).
+   * @default {16}
+   */
   workers?: number;
+  /**
+   * Worker threads for local file copies (0 = copy on the main thread).
+   * @default {2}
+   */
+  copyWorkers?: number;
   /**
    * Asked before mirror deletes anything (not asked in a dry run); resolve `false` to keep
    * everything. Without it, deletions proceed.
@@ -53,6 +62,7 @@ export interface SessionOptions {
 }
 
 const DEFAULT_WORKERS = 16;
+const DEFAULT_COPY_WORKERS = 2;
 
 /**
  * Runs one local session: the source walks and streams manifest groups, the destination plans
@@ -78,11 +88,12 @@ export async function runLocalSession(
     dryRun = false,
     filters = [],
     workers = DEFAULT_WORKERS,
+    copyWorkers = DEFAULT_COPY_WORKERS,
     confirmDeletions,
     onEvent,
     stats = new TransferStats(),
   } = options;
-  stats.strategy = { workers, compare };
+  stats.strategy = { workers, copyWorkers, compare };
   const hasher = options.hasher ?? (await import("../hash.ts")).hashFileWasm;
   const filter = compileFilter(filters);
   const sourceAbs = (rel: string): string => rel === "" ? roots.source : `${roots.source}/${rel}`;
@@ -101,7 +112,38 @@ export async function runLocalSession(
   const move = operation === "move";
   const movedDirs: string[] = [];
 
+  const copies = new CopyWorkerPool((job, error) => {
+    const entry = jobEntries.get(job.id);
+    jobEntries.delete(job.id);
+    if (!entry) return;
+    if (error !== null) {
+      stats.fail(entry.path || ".", error);
+      return;
+    }
+    stats.transferred++;
+    stats.bytes += entry.size;
+    if (move) pendingRemovals.push(removeSource(entry));
+  }, { workers: copyWorkers });
+  const jobEntries = new Map<number, Entry>();
+  const pendingRemovals: Promise<void>[] = [];
+  let jobCounter = 0;
+
   const settle = async (plan: FilePlan): Promise<void> => {
+    if (plan.decision === "send" && !dryRun) {
+      // The fast path: a synchronous copy on a worker thread.
+      dest.announceSend(plan.entry);
+      const id = jobCounter++;
+      jobEntries.set(id, plan.entry);
+      await copies.add({
+        id,
+        src: sourceAbs(plan.entry.path),
+        tmp: dest.tempPath(plan.entry),
+        dst: dest.abs(plan.entry.path),
+        size: plan.entry.size,
+        mtimeMs: plan.entry.mtimeMs,
+      });
+      return;
+    }
     const src = sourceAbs(plan.entry.path);
     const landed = await dest.settleFile(plan, (tmp) => Deno.copyFile(src, tmp), {
       modeSet: true,
@@ -147,6 +189,7 @@ export async function runLocalSession(
       if (move && plan) await removeSource(entry);
     } else if (plan) await settle(plan);
     stats.walkDone = true;
+    await copies.finish();
   } else {
     const rootEntry = statEntry(roots.source, "");
     try {
@@ -175,7 +218,9 @@ export async function runLocalSession(
     }
     stats.walkDone = true;
     await pool.drain();
+    await copies.finish();
   }
+  await Promise.all(pendingRemovals);
 
   let deletionsSkipped: string | null = null;
   if (operation === "mirror") {

@@ -1,0 +1,916 @@
+/**
+ * The raw TCP data plane of a transfer session. The daemon listens on an ephemeral port and grants
+ * each session a random 32-byte token; the client dials, writes the token first, and then records
+ * (see `records.ts`) flow from the SOURCE side to the DESTINATION side, whichever end dialled.
+ *
+ * - {@linkcode DataPlaneListener}: the daemon's listener; routes each connection to the session
+ *   whose token it presents, and closes any other without a reply.
+ * - {@linkcode dialDataPlane}: the client's side of the handshake.
+ * - {@linkcode sendPayloads} / {@linkcode receivePayloads}: the SOURCE and DESTINATION loops of
+ *   one connection; small files travel in tar shards, large ones as streamed `file` records.
+ *
+ * Every network wait has an idle deadline, every announced length is capped before allocating,
+ * and a file that changes while it is sent never reaches the destination as a wrong copy.
+ *
+ * @module
+ */
+
+import { describeError } from "../errors.ts";
+import { TimeoutError, withDeadline } from "./deadline.ts";
+import {
+  FILE_STATUS,
+  type FileStatus,
+  ProtocolError,
+  RecordReader,
+  RecordWriter,
+} from "./records.ts";
+import { type PackedShard, packShard, unpackShard } from "./tar_shard.ts";
+
+/** Length of a session token in bytes. */
+export const TOKEN_BYTES = 32;
+
+/** Options for {@linkcode DataPlaneListener.listen}. */
+export interface DataPlaneListenerOptions {
+  /**
+   * How long a new connection may take to present its token before it is closed.
+   * @default {10000}
+   */
+  tokenTimeoutMs?: number;
+  /**
+   * Connections allowed to be in the token handshake at once; more are closed at once.
+   * @default {128}
+   */
+  maxPendingHandshakes?: number;
+}
+
+/** One session's grant on a {@linkcode DataPlaneListener}. */
+export interface DataPlaneSession {
+  /** The random token the client must write first (send it in `Accept.session_token`). */
+  readonly token: Uint8Array;
+  /** The connections that presented the token, in arrival order; ends when the session closes. */
+  readonly connections: AsyncIterable<Deno.TcpConn>;
+  /**
+   * Waits for the next connection of this session.
+   * @param timeoutMs Longest wait; `TimeoutError` after it.
+   * @returns The connection, or `null` once the session is closed.
+   */
+  accept(timeoutMs?: number): Promise<Deno.TcpConn | null>;
+  /** Revokes the token; connections not yet taken are closed (taken ones stay open). */
+  close(): void;
+}
+
+/**
+ * The daemon's data-plane listener: one TCP port shared by all sessions. A connection must write
+ * the 32-byte token of an open session within `tokenTimeoutMs`; tokens are compared in constant
+ * time, and a connection with a wrong token, a short one or none is closed without any reply and
+ * counted in {@linkcode DataPlaneListener.refusedConnections}.
+ *
+ * Requires `--allow-net`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const listener = DataPlaneListener.listen("127.0.0.1");
+ * const session = listener.openSession();
+ * // send listener.port and session.token to the client in Accept, then:
+ * for await (const conn of session.connections) receivePayloads(conn, sink);
+ * ```
+ */
+export class DataPlaneListener {
+  #listener: Deno.TcpListener;
+  #tokenTimeoutMs: number;
+  #maxPending: number;
+  #sessions = new Set<SessionState>();
+  #handshakes = new Set<Deno.TcpConn>();
+  #refused = 0;
+  #closed = false;
+  #loop: Promise<void>;
+
+  /**
+   * Wraps a bound TCP listener (see {@linkcode DataPlaneListener.listen}) and starts accepting.
+   * @param listener The listener; owned from now on.
+   * @param options Handshake limits.
+   */
+  constructor(listener: Deno.TcpListener, options: DataPlaneListenerOptions = {}) {
+    const { tokenTimeoutMs = 10_000, maxPendingHandshakes = 128 } = options;
+    this.#listener = listener;
+    this.#tokenTimeoutMs = tokenTimeoutMs;
+    this.#maxPending = maxPendingHandshakes;
+    this.#loop = this.#acceptLoop();
+  }
+
+  /**
+   * Listens on an ephemeral port of `hostname` (use the gRPC bind address).
+   * @param hostname Address to bind, e.g. "127.0.0.1".
+   * @param options Handshake limits.
+   * @returns The listener, already accepting.
+   */
+  static listen(hostname: string, options: DataPlaneListenerOptions = {}): DataPlaneListener {
+    const listener = Deno.listen({ hostname, port: 0, transport: "tcp" });
+    return new DataPlaneListener(listener, options);
+  }
+
+  /** The bound address. */
+  get hostname(): string {
+    return this.#listener.addr.hostname;
+  }
+
+  /** The bound port (grant it as `Accept.data_port`). */
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  /** Connections closed for a wrong, short or missing token, or over the handshake limit. */
+  get refusedConnections(): number {
+    return this.#refused;
+  }
+
+  /**
+   * Grants a new session a fresh random token.
+   * @throws {Error} When the listener is closed.
+   * @returns The session: its token, its connections, and `close()` to revoke it.
+   */
+  openSession(): DataPlaneSession {
+    if (this.#closed) throw new Error("Cannot open data-plane session: the listener is closed");
+    const state = new SessionState(() => this.#sessions.delete(state));
+    this.#sessions.add(state);
+    return state.handle;
+  }
+
+  /** Stops listening, closes every session and every connection still in its handshake. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch { /* already closed */ }
+    for (const session of [...this.#sessions]) session.close();
+    for (const conn of this.#handshakes) closeQuietly(conn);
+    this.#handshakes.clear();
+  }
+
+  /** Resolves once the accept loop has ended (after {@linkcode DataPlaneListener.close}). */
+  get finished(): Promise<void> {
+    return this.#loop;
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closed || error instanceof Deno.errors.BadResource) return;
+        continue; // e.g. EMFILE: keep serving the sessions already connected
+      }
+      if (this.#closed || this.#handshakes.size >= this.#maxPending) {
+        this.#refused++;
+        closeQuietly(conn);
+        continue;
+      }
+      this.#handshakes.add(conn);
+      this.#handshake(conn).finally(() => this.#handshakes.delete(conn));
+    }
+  }
+
+  async #handshake(conn: Deno.TcpConn): Promise<void> {
+    let token: Uint8Array | null;
+    try {
+      token = await withDeadline(readToken(conn), {
+        timeoutMs: this.#tokenTimeoutMs,
+        action: "read data-plane token",
+        onTimeout: () => closeQuietly(conn),
+      });
+    } catch {
+      token = null;
+    }
+    let match: SessionState | null = null;
+    if (token && !this.#closed) {
+      for (const session of this.#sessions) {
+        if (constantTimeEqual(token, session.token) && match === null) match = session;
+      }
+    }
+    if (match === null || !match.deliver(conn)) {
+      this.#refused++;
+      closeQuietly(conn);
+    }
+  }
+}
+
+class SessionState {
+  readonly token: Uint8Array;
+  readonly handle: DataPlaneSession;
+  #queue: Deno.TcpConn[] = [];
+  #waiters: ((conn: Deno.TcpConn | null) => void)[] = [];
+  #closed = false;
+  #revoke: () => void;
+
+  constructor(revoke: () => void) {
+    this.token = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES));
+    this.#revoke = revoke;
+    const accept = (timeoutMs?: number): Promise<Deno.TcpConn | null> => this.accept(timeoutMs);
+    const iterate = async function* (): AsyncGenerator<Deno.TcpConn> {
+      while (true) {
+        const conn = await accept();
+        if (conn === null) return;
+        yield conn;
+      }
+    };
+    this.handle = {
+      token: this.token.slice(),
+      connections: { [Symbol.asyncIterator]: iterate },
+      accept,
+      close: () => this.close(),
+    };
+  }
+
+  deliver(conn: Deno.TcpConn): boolean {
+    if (this.#closed) return false;
+    try {
+      conn.setNoDelay(true);
+    } catch { /* not fatal */ }
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(conn);
+    else this.#queue.push(conn);
+    return true;
+  }
+
+  accept(timeoutMs?: number): Promise<Deno.TcpConn | null> {
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.#closed) return Promise.resolve(null);
+    let waiter: (conn: Deno.TcpConn | null) => void = () => {};
+    const wait = new Promise<Deno.TcpConn | null>((resolve) => {
+      waiter = resolve;
+      this.#waiters.push(resolve);
+    });
+    if (timeoutMs === undefined) return wait;
+    return withDeadline(wait, {
+      timeoutMs,
+      action: "accept data-plane connection",
+      onTimeout: () => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+      },
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#revoke();
+    for (const conn of this.#queue) closeQuietly(conn);
+    this.#queue = [];
+    for (const waiter of this.#waiters) waiter(null);
+    this.#waiters = [];
+  }
+}
+
+/** Where and how to reach a session's data plane (from `Accept`). */
+export interface DataPlaneGrant {
+  /** The daemon's address (the host the control channel reached). */
+  hostname: string;
+  /** `Accept.data_port`. */
+  port: number;
+  /** `Accept.session_token`. */
+  token: Uint8Array;
+}
+
+/** Options for {@linkcode dialDataPlane}. */
+export interface DialOptions {
+  /**
+   * Longest time for the connect and for the token write, each.
+   * @default {10000}
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * Connects to a data plane and presents the session token; `TCP_NODELAY` is set.
+ *
+ * Requires `--allow-net`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const conn = await dialDataPlane({ hostname: "127.0.0.1", port, token });
+ * await sendPayloads(conn, items);
+ * ```
+ *
+ * @param grant Address, port and token from `Accept`.
+ * @param options The connect deadline.
+ * @throws {TimeoutError} When connecting or writing the token stalls.
+ * @throws {Error} When the connection is refused.
+ * @returns The connection, ready for records.
+ */
+export async function dialDataPlane(
+  grant: DataPlaneGrant,
+  options: DialOptions = {},
+): Promise<Deno.TcpConn> {
+  const { hostname, port, token } = grant;
+  const { timeoutMs = 10_000 } = options;
+  if (token.length !== TOKEN_BYTES) {
+    throw new RangeError(`Cannot dial data plane: the token has ${token.length} bytes, not 32`);
+  }
+  const abort = new AbortController();
+  const connecting = Deno.connect({ hostname, port, transport: "tcp", signal: abort.signal });
+  let conn: Deno.TcpConn;
+  try {
+    conn = await withDeadline(connecting, {
+      timeoutMs,
+      action: `connect to data plane ${hostname}:${port}`,
+      onTimeout: () => {
+        abort.abort();
+        connecting.then(closeQuietly, () => {});
+      },
+    });
+  } catch (error) {
+    if (error instanceof TimeoutError) throw error;
+    throw new Error(`Cannot connect to data plane ${hostname}:${port}: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  try {
+    conn.setNoDelay(true);
+    await withDeadline(writeAll(conn, token), {
+      timeoutMs,
+      action: "write data-plane token",
+      onTimeout: () => closeQuietly(conn),
+    });
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
+  return conn;
+}
+
+/** One file for {@linkcode sendPayloads}. */
+export interface SendItem {
+  /** Manifest id of a needed file. */
+  id: number;
+  /** Absolute path of the source file. */
+  absPath: string;
+  /** Size announced in the manifest: exactly this many bytes are sent. */
+  size: number;
+}
+
+/** A file the source could not send. */
+export interface PayloadFailure {
+  /** Manifest id. */
+  id: number;
+  /** One-line reason. */
+  message: string;
+}
+
+/** Options for {@linkcode sendPayloads}. */
+export interface SendOptions {
+  /**
+   * Files up to this size travel in tar shards; larger ones as `file` records.
+   * @default {65536}
+   */
+  smallFileMax?: number;
+  /**
+   * A shard is sent once its members reach this many bytes.
+   * @default {4194304}
+   */
+  shardMaxBytes?: number;
+  /**
+   * A shard is sent once it holds this many files (at most 4096).
+   * @default {1024}
+   */
+  shardMaxFiles?: number;
+  /**
+   * Size of the reusable read buffer for large files (at least 64 KiB).
+   * @default {1048576}
+   */
+  chunkBytes?: number;
+  /**
+   * Longest time a write may make no progress (the receiver stopped reading).
+   * @default {30000}
+   */
+  idleTimeoutMs?: number;
+  /** Closes the connection, which ends the send with an error. */
+  signal?: AbortSignal;
+}
+
+/** The outcome of {@linkcode sendPayloads}. */
+export interface SendResult {
+  /** Files sent with good bytes (in shards or `file` records). */
+  filesSent: number;
+  /** Payload bytes of those files. */
+  bytesSent: number;
+  /** Files that could not be read or changed size (sent as `error` or discarded on arrival). */
+  failures: PayloadFailure[];
+  /** Ids of files that had vanished (sent as `skip`). */
+  vanished: number[];
+  /** Ids of files that grew while being sent (their announced prefix was sent). */
+  grown: number[];
+}
+
+let nextShardId = 0;
+
+/**
+ * The SOURCE loop of one data-plane connection: sends the payload of each item, then `end`.
+ * Small files are packed into tar shards (the next shard is read while the previous one is
+ * written); large ones stream in `chunkBytes` pieces. Exactly the announced size is sent: a file
+ * that shrank is padded and flagged so the receiver discards it; a file that grew is cut. A file
+ * that cannot be read becomes an `error` record, a vanished one a `skip`, and the loop goes on.
+ *
+ * Several connections may share one iterator (pass the same async generator to each call): every
+ * item goes to exactly one connection. The iterator is not closed by this function.
+ *
+ * Takes ownership of `conn` and closes it when done or failed.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const conn = await dialDataPlane({ hostname, port, token });
+ * const result = await sendPayloads(conn, items);
+ * console.log(result.filesSent, result.failures);
+ * ```
+ *
+ * @param conn A dialled or accepted data-plane connection.
+ * @param items The files to send.
+ * @param options Shard limits, buffer size, deadline and cancellation.
+ * @throws {TimeoutError} When the receiver stops reading.
+ * @throws {Error} When the connection fails; per-file problems never throw.
+ * @returns Counts and per-file failures.
+ */
+export async function sendPayloads(
+  conn: Deno.Conn,
+  items: AsyncIterable<SendItem> | Iterable<SendItem>,
+  options: SendOptions = {},
+): Promise<SendResult> {
+  const {
+    smallFileMax = 64 * 1024,
+    shardMaxBytes = 4 * 1024 * 1024,
+    shardMaxFiles = 1024,
+    chunkBytes = 1024 * 1024,
+    idleTimeoutMs = 30_000,
+    signal,
+  } = options;
+  const writer = new RecordWriter(conn, { idleTimeoutMs });
+  const result: SendResult = { filesSent: 0, bytesSent: 0, failures: [], vanished: [], grown: [] };
+  const buffer = new Uint8Array(Math.max(64 * 1024, chunkBytes));
+  const onAbort = (): void => writer.close();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const maxFiles = Math.min(Math.max(1, shardMaxFiles), 4096);
+  let batch: SendItem[] = [];
+  let batchBytes = 0;
+  let inFlight: Promise<void> = Promise.resolve();
+
+  const writeShard = async (shard: PackedShard): Promise<void> => {
+    for (const failure of shard.failures) {
+      if (failure.vanished) {
+        result.vanished.push(failure.id);
+        await writer.writeRecord({ type: "skip", id: failure.id });
+      } else {
+        result.failures.push({ id: failure.id, message: failure.message });
+        await writer.writeRecord({ type: "error", id: failure.id, message: failure.message });
+      }
+    }
+    result.grown.push(...shard.grown);
+    if (shard.fileIds.length === 0) return;
+    const shardId = nextShardId++;
+    await writer.writeRecord({
+      type: "tar",
+      shardId,
+      size: shard.bytes.length,
+      fileIds: shard.fileIds,
+    });
+    await writer.write(shard.bytes);
+    result.filesSent += shard.fileIds.length;
+  };
+  const flushShard = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const files = batch;
+    const bytes = files.reduce((sum, f) => sum + f.size, 0);
+    batch = [];
+    batchBytes = 0;
+    const packing = packShard(files);
+    const previous = inFlight;
+    inFlight = (async () => {
+      const shard = await packing;
+      await previous;
+      await writeShard(shard);
+      result.bytesSent += bytes - shard.failures.reduce((sum, f) => sum + sizeOf(files, f.id), 0);
+    })();
+    inFlight.catch(() => {});
+    await previous;
+  };
+
+  try {
+    const iterator = Symbol.asyncIterator in items
+      ? items[Symbol.asyncIterator]()
+      : items[Symbol.iterator]();
+    while (true) {
+      if (signal?.aborted) throw abortError(signal);
+      const next = await iterator.next();
+      if (next.done) break;
+      const item = next.value;
+      if (item.size <= smallFileMax) {
+        batch.push(item);
+        batchBytes += 512 + item.size;
+        if (batch.length >= maxFiles || batchBytes >= shardMaxBytes) await flushShard();
+        continue;
+      }
+      await inFlight;
+      await sendFile(writer, item, buffer, result);
+    }
+    await flushShard();
+    await inFlight;
+    await writer.writeRecord({ type: "end" });
+    await writer.flush();
+    return result;
+  } catch (error) {
+    if (signal?.aborted) throw abortError(signal);
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    writer.close();
+  }
+}
+
+async function sendFile(
+  writer: RecordWriter,
+  item: SendItem,
+  buffer: Uint8Array,
+  result: SendResult,
+): Promise<void> {
+  const { id, absPath, size } = item;
+  const fail = async (message: string): Promise<void> => {
+    result.failures.push({ id, message });
+    await writer.writeRecord({ type: "error", id, message });
+  };
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(absPath, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      result.vanished.push(id);
+      await writer.writeRecord({ type: "skip", id });
+    } else {
+      await fail(`Cannot open file "${absPath}": ${describeError(error)}`);
+    }
+    return;
+  }
+  try {
+    let info: Deno.FileInfo;
+    try {
+      info = await file.stat();
+    } catch (error) {
+      return await fail(`Cannot stat file "${absPath}": ${describeError(error)}`);
+    }
+    if (!info.isFile) return await fail(`Cannot read file "${absPath}": not a regular file`);
+    if (info.size < size) {
+      return await fail(
+        `Cannot read file "${absPath}": it shrank to ${info.size} bytes, ${size} were announced`,
+      );
+    }
+    await writer.writeRecord({ type: "file", id, size });
+    let left = size;
+    let status: FileStatus = FILE_STATUS.ok;
+    let problem = "";
+    while (left > 0) {
+      let got: number | null;
+      try {
+        got = await file.read(left < buffer.length ? buffer.subarray(0, left) : buffer);
+      } catch (error) {
+        status = FILE_STATUS.unreadable;
+        problem = `Cannot read file "${absPath}": ${describeError(error)}`;
+        break;
+      }
+      if (got === null) {
+        status = FILE_STATUS.changed;
+        problem = `Cannot read file "${absPath}": it shrank while being sent ` +
+          `(${size - left} of ${size} bytes)`;
+        break;
+      }
+      await writer.write(buffer.subarray(0, got));
+      left -= got;
+    }
+    if (left > 0) {
+      buffer.fill(0);
+      while (left > 0) {
+        const n = Math.min(left, buffer.length);
+        await writer.write(buffer.subarray(0, n));
+        left -= n;
+      }
+    }
+    if (status === FILE_STATUS.ok) {
+      const after = await file.stat().catch(() => null);
+      if (after && after.size > size) result.grown.push(id);
+      result.filesSent++;
+      result.bytesSent += size;
+    } else {
+      result.failures.push({ id, message: problem });
+    }
+    await writer.write(new Uint8Array([status]));
+  } finally {
+    file.close();
+  }
+}
+
+/** Fills a temporary path with one file's payload; see {@linkcode PayloadSink.writeFile}. */
+export type PayloadFill = (tmpPath: string) => Promise<void>;
+
+/**
+ * Where {@linkcode receivePayloads} delivers files: the DESTINATION session's view of its grants
+ * and its writer. Shared by all connections of a session: an id is accepted once per sink.
+ */
+export interface PayloadSink {
+  /**
+   * Returns the granted size of a needed file, or `null` when `id` was not granted (the peer
+   * broke the protocol and the connection fails). Called once per id.
+   */
+  expect(id: number): { size: number } | null;
+  /**
+   * Writes one file: the sink picks a temporary sibling, awaits `fill(tmpPath)` (which creates it
+   * with mode 0o600 and writes exactly `size` bytes from the wire), then verifies and renames it
+   * into place. `fill` rejects when the payload must be discarded (the source changed, or the
+   * local write failed); the sink then removes the temporary file. Reject to have the failure
+   * reported through `fileFailed`; resolve when the sink has recorded the outcome itself. A sink
+   * that does not want the bytes may return without calling `fill`: they are then skipped.
+   */
+  writeFile(id: number, size: number, fill: PayloadFill): Promise<void>;
+  /** Records a failed file: an `error` record from the source, or a rejected `writeFile`. */
+  fileFailed(id: number, message: string): void;
+  /** Records a file the source no longer has (`skip` record). */
+  skipped?(id: number): void;
+}
+
+/** Options for {@linkcode receivePayloads}. */
+export interface ReceiveOptions {
+  /**
+   * Longest time a read may make no progress before the connection fails with `TimeoutError`.
+   * @default {30000}
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Shard members written at the same time.
+   * @default {8}
+   */
+  writeConcurrency?: number;
+  /**
+   * Size of the read buffer (at least 64 KiB).
+   * @default {1048576}
+   */
+  bufferSize?: number;
+  /** Closes the connection, which ends the receive with an error. */
+  signal?: AbortSignal;
+}
+
+/** The outcome of {@linkcode receivePayloads}. */
+export interface ReceiveResult {
+  /** Files whose bytes were received and handed to the sink intact. */
+  filesReceived: number;
+  /** Payload bytes of those files. */
+  bytesReceived: number;
+  /** Files that failed (error records, discarded payloads, failed writes). */
+  failures: PayloadFailure[];
+  /** Ids the source skipped. */
+  skipped: number[];
+}
+
+const claimsBySink = new WeakMap<PayloadSink, Set<number>>();
+
+/**
+ * The DESTINATION loop of one data-plane connection: reads records until `end` and delivers each
+ * file to `sink`. Checks that every id was granted and arrives once (across all connections that
+ * share `sink`), that each size is exactly the granted size, and that tar shards hold only plain
+ * files named by granted ids; a payload flagged as changed is discarded and reported.
+ *
+ * Takes ownership of `conn` and closes it when done or failed.
+ *
+ * @example Usage
+ * ```ts ignore
+ * for await (const conn of session.connections) {
+ *   receivePayloads(conn, sink).then((r) => console.log(r.filesReceived));
+ * }
+ * ```
+ *
+ * @param conn An accepted or dialled data-plane connection (after the token).
+ * @param sink The session's grants and writer.
+ * @param options Idle deadline, write concurrency, buffer size and cancellation.
+ * @throws {ProtocolError} When the peer breaks the protocol (the session must abort).
+ * @throws {TimeoutError} When the peer makes no progress for `idleTimeoutMs`.
+ * @returns Counts and per-file failures.
+ */
+export async function receivePayloads(
+  conn: Deno.Conn,
+  sink: PayloadSink,
+  options: ReceiveOptions = {},
+): Promise<ReceiveResult> {
+  const { idleTimeoutMs = 30_000, writeConcurrency = 8, bufferSize = 1024 * 1024, signal } =
+    options;
+  const reader = new RecordReader(conn, { idleTimeoutMs, bufferSize });
+  const result: ReceiveResult = { filesReceived: 0, bytesReceived: 0, failures: [], skipped: [] };
+  let claims = claimsBySink.get(sink);
+  if (!claims) claimsBySink.set(sink, claims = new Set());
+  const claimed = claims;
+  const claim = (id: number): number => {
+    if (claimed.has(id)) throw badRecord(`file id ${id} was already received`);
+    const grant = sink.expect(id);
+    if (grant === null) throw badRecord(`file id ${id} was not granted`);
+    claimed.add(id);
+    return grant.size;
+  };
+  const failed = (id: number, message: string, tell: boolean): void => {
+    result.failures.push({ id, message });
+    if (tell) sink.fileFailed(id, message);
+  };
+  const writes = new Set<Promise<void>>();
+  const onAbort = (): void => reader.close();
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  const writeMember = async (id: number, data: Uint8Array): Promise<void> => {
+    let filled = false;
+    try {
+      await sink.writeFile(id, data.length, async (tmpPath) => {
+        if (filled) throw new Error(`Cannot fill file ${id}: fill was already called`);
+        filled = true;
+        await Deno.writeFile(tmpPath, data, { createNew: true, mode: 0o600 });
+      });
+      result.filesReceived++;
+      result.bytesReceived += data.length;
+    } catch (error) {
+      failed(id, describeError(error), true);
+    }
+  };
+
+  try {
+    while (true) {
+      if (signal?.aborted) throw abortError(signal);
+      const record = await reader.readRecord();
+      if (record.type === "end") break;
+      switch (record.type) {
+        case "skip":
+          claim(record.id);
+          result.skipped.push(record.id);
+          sink.skipped?.(record.id);
+          break;
+        case "error":
+          claim(record.id);
+          failed(record.id, record.message, true);
+          break;
+        case "file": {
+          const size = claim(record.id);
+          if (record.size !== size) {
+            throw badRecord(
+              `file ${record.id} announces ${record.size} bytes, ${size} were granted`,
+            );
+          }
+          await receiveFile(reader, sink, record.id, size, result, failed);
+          break;
+        }
+        case "tar": {
+          const sizes = new Map<number, number>();
+          for (const id of record.fileIds) sizes.set(id, claim(id));
+          const bytes = await reader.readExact(record.size);
+          await unpackShard(bytes, {
+            fileIds: record.fileIds,
+            granted: (id) => sizes.get(id) ?? null,
+            onMember: async (id, data) => {
+              while (writes.size >= Math.max(1, writeConcurrency)) await Promise.race(writes);
+              const write = writeMember(id, data).finally(() => writes.delete(write));
+              writes.add(write);
+            },
+          });
+          break;
+        }
+      }
+    }
+    await Promise.all(writes);
+    return result;
+  } catch (error) {
+    await Promise.allSettled(writes);
+    if (signal?.aborted) throw abortError(signal);
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    reader.close();
+  }
+}
+
+async function receiveFile(
+  reader: RecordReader,
+  sink: PayloadSink,
+  id: number,
+  size: number,
+  result: ReceiveResult,
+  failed: (id: number, message: string, tell: boolean) => void,
+): Promise<void> {
+  // Mutated inside `fill`; an object so that the checks below are not narrowed away.
+  const st: { phase: "idle" | "filling" | "done"; wireError: unknown; outcome: string | null } = {
+    phase: "idle",
+    wireError: null,
+    outcome: null, // failure message of the payload, null when intact
+  };
+  const fill: PayloadFill = async (tmpPath) => {
+    if (st.phase !== "idle") throw new Error(`Cannot fill file ${id}: fill was already called`);
+    st.phase = "filling";
+    let file: Deno.FsFile | null = null;
+    let diskError: unknown = null;
+    try {
+      file = await Deno.open(tmpPath, { write: true, createNew: true, mode: 0o600 });
+    } catch (error) {
+      diskError = error;
+    }
+    let status: FileStatus;
+    try {
+      let left = size;
+      while (left > 0) {
+        const chunk = await reader.readChunk(left);
+        left -= chunk.length;
+        if (file && diskError === null) {
+          try {
+            await writeAll(file, chunk);
+          } catch (error) {
+            diskError = error;
+          }
+        }
+      }
+      status = await reader.readStatus();
+    } catch (error) {
+      st.wireError = error;
+      throw error;
+    } finally {
+      file?.close();
+      st.phase = "done";
+    }
+    if (status !== FILE_STATUS.ok) {
+      st.outcome = status === FILE_STATUS.changed
+        ? `Cannot copy file ${id}: the source changed while it was sent`
+        : `Cannot copy file ${id}: the source could not be read to the end`;
+    } else if (diskError !== null) {
+      st.outcome = `Cannot write "${tmpPath}": ${describeError(diskError)}`;
+    }
+    if (st.outcome !== null) throw new Error(st.outcome);
+  };
+  let rejected: unknown = null;
+  try {
+    await sink.writeFile(id, size, fill);
+  } catch (error) {
+    rejected = error ?? new Error("Cannot write file: unknown error");
+  }
+  if (st.wireError !== null) throw st.wireError;
+  if (st.phase === "filling") {
+    throw new Error(`Cannot receive file ${id}: the sink returned before fill finished`);
+  }
+  if (st.phase === "idle") {
+    await reader.skip(size);
+    await reader.readStatus();
+  }
+  if (rejected !== null) {
+    failed(id, describeError(rejected), true);
+  } else if (st.outcome !== null) {
+    failed(id, st.outcome, false);
+  } else if (st.phase === "done") {
+    result.filesReceived++;
+    result.bytesReceived += size;
+  }
+}
+
+async function readToken(conn: Deno.Conn): Promise<Uint8Array | null> {
+  const token = new Uint8Array(TOKEN_BYTES);
+  let filled = 0;
+  while (filled < TOKEN_BYTES) {
+    const got = await conn.read(token.subarray(filled));
+    if (got === null) return null;
+    filled += got;
+  }
+  return token;
+}
+
+/** Compares two byte arrays in time that depends only on their lengths. */
+function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+async function writeAll(
+  target: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await target.write(bytes.subarray(off));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+function sizeOf(files: readonly SendItem[], id: number): number {
+  return files.find((f) => f.id === id)?.size ?? 0;
+}
+
+function badRecord(detail: string): ProtocolError {
+  return new ProtocolError(`Cannot read data record: ${detail}`);
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error
+    ? reason
+    : new Error("Cannot transfer data: the session was cancelled");
+}

@@ -1,0 +1,308 @@
+/**
+ * Arguments of `blitd` and of the server process it starts: the launcher's command line, the
+ * resolved configuration passed to the server as `--config-json`, and shell quoting for
+ * `blitd --print-permissions`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { explainArgs } from "../cli/args.ts";
+import { type DaemonConfig, type DaemonOverrides, isBindAddress } from "../core/config.ts";
+import { UsageError } from "../core/errors.ts";
+
+/** Config file `blitd` reads when `--config` is not given. */
+export const DEFAULT_CONFIG_PATH = "/etc/blit/config.toml";
+
+/** Flag the launcher passes the resolved configuration to the server with. */
+export const CONFIG_JSON_FLAG = "--config-json";
+
+/** Help text of `blitd`. */
+export const BLITD_HELP = `blitd: the blit daemon
+
+Usage:
+  blitd [options]
+
+Options:
+  --config PATH        Config file (default ${DEFAULT_CONFIG_PATH}; when the default file
+                       is missing, --root alone is enough)
+  --bind ADDR          Listen address: IPv4 or IPv6 literal, or localhost
+  --port N             Control port (0 picks a free port)
+  --root PATH          Export PATH as the default root (host://path)
+  --no-mdns            Do not advertise the daemon over mDNS
+  --mdns-name NAME     Instance name advertised over mDNS
+  --force-grpc-data    Carry file data over the gRPC stream, not the TCP data plane
+  --print-permissions  Print the server's Deno permission flags and command line, then exit
+  -h, --help           Show this help
+
+Flags override the config file. blitd runs the server (daemon/server.ts) in a child process
+with only the permissions its exports need, and restarts it if it crashes.
+
+Environment:
+  BLITD_HOME           Checkout holding daemon/server.ts (required by a compiled blitd;
+                       default: the checkout blitd runs from)
+  BLITD_DENO           Deno executable that runs the server (default: the running deno, or
+                       "deno" from PATH for a compiled blitd)
+  BLITD_SERVER_ENTRY   Test-only: run this script instead of daemon/server.ts
+`;
+
+/** The parsed command line of `blitd`. */
+export interface BlitdArgs {
+  /** `--config PATH`, or `undefined` for {@linkcode DEFAULT_CONFIG_PATH}. */
+  config: string | undefined;
+  /** Values that replace the ones from the config file. */
+  overrides: DaemonOverrides;
+  /** `--print-permissions`. */
+  printPermissions: boolean;
+  /** `--help`. */
+  help: boolean;
+}
+
+const BLITD_OPTIONS = {
+  config: { type: "string" },
+  bind: { type: "string" },
+  port: { type: "string" },
+  root: { type: "string" },
+  "no-mdns": { type: "boolean" },
+  "mdns-name": { type: "string" },
+  "force-grpc-data": { type: "boolean" },
+  "print-permissions": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const PORT_REGEXP = /^\d{1,5}$/;
+const MODULE_NAME_REGEXP = /^[A-Za-z0-9._-]+$/;
+const SHELL_SAFE_REGEXP = /^[A-Za-z0-9_/.,:=@%+-]+$/;
+const CONFIG_KEYS = [
+  "bind",
+  "port",
+  "motd",
+  "noMdns",
+  "mdnsName",
+  "root",
+  "rootReadOnly",
+  "modules",
+  "forceGrpcData",
+  "source",
+] as const;
+const MODULE_KEYS = ["name", "path", "readOnly", "comment"] as const;
+
+/**
+ * Parses the command line of `blitd`.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { parseBlitdArgs } from "./args.ts";
+ * deepStrictEqual(parseBlitdArgs(["--port", "9100", "--no-mdns"]), {
+ *   config: undefined,
+ *   overrides: { port: 9100, noMdns: true },
+ *   printPermissions: false,
+ *   help: false,
+ * });
+ * ```
+ *
+ * @param args Command-line arguments.
+ * @throws {UsageError} For an unknown flag, a missing value, an extra argument or a port that
+ * is not a number.
+ * @returns The parsed arguments.
+ */
+export function parseBlitdArgs(args: string[]): BlitdArgs {
+  const { values } = explainArgs("blitd", () => parseArgs({ args, options: BLITD_OPTIONS }));
+  const overrides: DaemonOverrides = {};
+  if (values.bind !== undefined) overrides.bind = values.bind;
+  if (values.port !== undefined) {
+    if (!PORT_REGEXP.test(values.port)) {
+      throw new UsageError(
+        `Cannot use --port "${values.port}": give a number from 0 to 65535`,
+      );
+    }
+    overrides.port = Number(values.port);
+  }
+  if (values.root !== undefined) overrides.root = values.root;
+  if (values["no-mdns"]) overrides.noMdns = true;
+  if (values["mdns-name"] !== undefined) overrides.mdnsName = values["mdns-name"];
+  if (values["force-grpc-data"]) overrides.forceGrpcData = true;
+  if (values.config === "") {
+    throw new UsageError(`Cannot use --config "": give the path of a config file`);
+  }
+  return {
+    config: values.config,
+    overrides,
+    printPermissions: values["print-permissions"] ?? false,
+    help: values.help ?? false,
+  };
+}
+
+/**
+ * Encodes the resolved daemon configuration as the value of the server's `--config-json`
+ * argument. {@linkcode parseServerConfig} reads it back.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { parseDaemonConfig } from "../core/config.ts";
+ * import { parseServerConfig, serializeServerConfig } from "./args.ts";
+ * const config = parseDaemonConfig("[daemon]\nroot = '/srv'\n");
+ * deepStrictEqual(parseServerConfig(serializeServerConfig(config)), config);
+ * ```
+ *
+ * @param config The final configuration (paths resolved, overrides applied).
+ * @returns One line of JSON.
+ */
+export function serializeServerConfig(config: DaemonConfig): string {
+  const { modules, ...rest } = config;
+  const ordered = {
+    bind: rest.bind,
+    port: rest.port,
+    motd: rest.motd,
+    noMdns: rest.noMdns,
+    mdnsName: rest.mdnsName,
+    root: rest.root,
+    rootReadOnly: rest.rootReadOnly,
+    modules: modules.map(({ name, path, readOnly, comment }) => ({
+      name,
+      path,
+      readOnly,
+      comment,
+    })),
+    forceGrpcData: rest.forceGrpcData,
+    source: rest.source,
+  };
+  return JSON.stringify(ordered);
+}
+
+/**
+ * Decodes the server's `--config-json` argument written by {@linkcode serializeServerConfig}.
+ * It checks every field (types, ranges, absolute paths, unique module names) and rejects unknown
+ * keys, but reads nothing from disk.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual, throws } from "node:assert/strict";
+ * import { parseServerConfig } from "./args.ts";
+ * const config = parseServerConfig(
+ *   '{"bind":"127.0.0.1","port":0,"motd":"","noMdns":true,"mdnsName":null,"root":"/srv",' +
+ *     '"rootReadOnly":true,"modules":[],"forceGrpcData":false,"source":null}',
+ * );
+ * strictEqual(config.root, "/srv");
+ * throws(() => parseServerConfig("{}"), /Cannot parse server config/);
+ * ```
+ *
+ * @param text The JSON text.
+ * @throws {SyntaxError} If the text is not JSON.
+ * @throws {TypeError} If a field is missing, unknown or has a bad value.
+ * @returns The configuration.
+ */
+export function parseServerConfig(text: string): DaemonConfig {
+  const bad = (what: string): TypeError =>
+    new TypeError(`Cannot parse server config: ${what}; start the server through blitd`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message.split("\n", 1)[0] : String(error);
+    throw new SyntaxError(
+      `Cannot parse server config: ${detail}; start the server through blitd`,
+      { cause: error },
+    );
+  }
+  const doc = table(value, "the value", CONFIG_KEYS, bad);
+  if (typeof doc.bind !== "string" || !isBindAddress(doc.bind)) {
+    throw bad(`"bind" must be an IP address or "localhost"`);
+  }
+  const port = doc.port;
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw bad(`"port" must be an integer from 0 to 65535`);
+  }
+  const modulesValue = doc.modules;
+  if (!Array.isArray(modulesValue)) throw bad(`"modules" must be an array`);
+  const names = new Set<string>();
+  const modules = modulesValue.map((entry: unknown, index) => {
+    const module = table(entry, `module #${index + 1}`, MODULE_KEYS, bad);
+    const name = module.name;
+    if (
+      typeof name !== "string" || !MODULE_NAME_REGEXP.test(name) || name === "." || name === ".."
+    ) {
+      throw bad(`module #${index + 1} has an invalid name`);
+    }
+    if (names.has(name)) throw bad(`module name "${name}" is used twice`);
+    names.add(name);
+    return {
+      name,
+      path: absolute(module.path, `module "${name}" path`, bad),
+      readOnly: boolean(module.readOnly, `module "${name}" readOnly`, bad),
+      comment: string(module.comment, `module "${name}" comment`, bad),
+    };
+  });
+  return {
+    bind: doc.bind,
+    port,
+    motd: string(doc.motd, `"motd"`, bad),
+    noMdns: boolean(doc.noMdns, `"noMdns"`, bad),
+    mdnsName: doc.mdnsName === null ? null : string(doc.mdnsName, `"mdnsName"`, bad),
+    root: doc.root === null ? null : absolute(doc.root, `"root"`, bad),
+    rootReadOnly: boolean(doc.rootReadOnly, `"rootReadOnly"`, bad),
+    modules,
+    forceGrpcData: boolean(doc.forceGrpcData, `"forceGrpcData"`, bad),
+    source: doc.source === null ? null : string(doc.source, `"source"`, bad),
+  };
+}
+
+/**
+ * Formats a command line so that it can be pasted into a POSIX shell: each word is quoted with
+ * single quotes unless it only holds safe characters.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { formatCommandLine } from "./args.ts";
+ * strictEqual(formatCommandLine(["deno", "run", "a b.ts", "it's"]), `deno run 'a b.ts' 'it'\\''s'`);
+ * ```
+ *
+ * @param words The program and its arguments.
+ * @returns One line.
+ */
+export function formatCommandLine(words: readonly string[]): string {
+  return words.map((word) =>
+    SHELL_SAFE_REGEXP.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`
+  ).join(" ");
+}
+
+type Bad = (what: string) => TypeError;
+
+function table(
+  value: unknown,
+  what: string,
+  keys: readonly string[],
+  bad: Bad,
+): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw bad(`${what} must be an object`);
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!keys.includes(key)) throw bad(`${what} has the unknown key "${key}"`);
+  }
+  for (const key of keys) {
+    if (!(key in record)) throw bad(`${what} has no "${key}"`);
+  }
+  return record;
+}
+
+function string(value: unknown, what: string, bad: Bad): string {
+  if (typeof value !== "string") throw bad(`${what} must be a string`);
+  return value;
+}
+
+function boolean(value: unknown, what: string, bad: Bad): boolean {
+  if (typeof value !== "boolean") throw bad(`${what} must be a boolean`);
+  return value;
+}
+
+function absolute(value: unknown, what: string, bad: Bad): string {
+  if (typeof value !== "string" || !value.startsWith("/") || value.includes("\0")) {
+    throw bad(`${what} must be an absolute path`);
+  }
+  return value;
+}

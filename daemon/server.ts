@@ -1,0 +1,156 @@
+/**
+ * The daemon's server process: started by the `blitd` launcher with permission flags computed
+ * from the configuration, it serves the gRPC control plane and the TCP data plane.
+ *
+ * Contract with the launcher: `server.ts --config-json JSON`; prints
+ * `blitd: listening on HOST:PORT` once serving; exits 0 on SIGTERM/SIGINT, 78 when the
+ * configuration can never work (e.g. the port is taken).
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import { ListModulesResponseSchema, ModuleInfoSchema } from "../proto/gen/blit_pb.ts";
+import type { DaemonConfig } from "../core/config.ts";
+import { describeError } from "../core/errors.ts";
+import { DataPlaneListener } from "../core/transport/data_plane.ts";
+import {
+  BLIT_SERVICE,
+  type BlitServer,
+  blitServerOptions,
+} from "../core/transport/grpc_service.ts";
+import { CONFIG_JSON_FLAG, parseServerConfig } from "./args.ts";
+import { handleTransfer } from "./transfer_service.ts";
+import { EXIT_NO_RESTART } from "./supervisor.ts";
+
+/** A running daemon server. */
+export interface RunningServer {
+  /** The gRPC port actually bound. */
+  port: number;
+  /** Stops serving. */
+  stop(): Promise<void>;
+}
+
+function unimplemented(name: string) {
+  return (_call: unknown, callback?: grpc.sendUnaryData<never>) => {
+    const error = {
+      code: grpc.status.UNIMPLEMENTED,
+      details: `Cannot serve ${name}: not available yet`,
+    };
+    if (typeof callback === "function") callback(error as grpc.ServiceError, null);
+  };
+}
+
+/**
+ * Starts the gRPC server and the data plane for `config`.
+ * @param config The resolved configuration.
+ * @param log Where log lines go.
+ * @returns The running server.
+ */
+export async function startServer(
+  config: DaemonConfig,
+  log: (line: string) => void = (line) => console.error(line),
+): Promise<RunningServer> {
+  const dataPlane = config.forceGrpcData
+    ? null
+    : DataPlaneListener.listen(config.bind === "localhost" ? "127.0.0.1" : config.bind);
+  const server = new grpc.Server(blitServerOptions());
+  const handlers: BlitServer = {
+    transfer: (call) => {
+      handleTransfer(call, { config, dataPlane, log }).catch((error) => {
+        log(`blitd: transfer failed: ${describeError(error)}`);
+      });
+    },
+    listModules: (_call, callback) => {
+      const modules = config.modules.map((m) =>
+        create(ModuleInfoSchema, { name: m.name, readOnly: m.readOnly, comment: m.comment })
+      );
+      callback(null, create(ListModulesResponseSchema, { modules }));
+    },
+    listDir: unimplemented("ListDir"),
+    find: (call) => {
+      call.emit("error", {
+        code: grpc.status.UNIMPLEMENTED,
+        details: "Cannot serve Find: not available yet",
+      });
+    },
+    diskUsage: (call) => {
+      call.emit("error", {
+        code: grpc.status.UNIMPLEMENTED,
+        details: "Cannot serve DiskUsage: not available yet",
+      });
+    },
+    diskFree: unimplemented("DiskFree"),
+    remove: unimplemented("Remove"),
+    completePath: unimplemented("CompletePath"),
+  };
+  server.addService(BLIT_SERVICE, handlers);
+  const host = config.bind.includes(":") ? `[${config.bind}]` : config.bind;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${host}:${config.port}`,
+      grpc.ServerCredentials.createInsecure(),
+      (error, bound) => {
+        if (error) reject(error);
+        else resolve(bound);
+      },
+    );
+  });
+  return {
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        dataPlane?.close();
+        server.tryShutdown(() => resolve());
+        setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+      }),
+  };
+}
+
+async function main(): Promise<number> {
+  const at = Deno.args.indexOf(CONFIG_JSON_FLAG);
+  const text = at >= 0 ? Deno.args[at + 1] : undefined;
+  if (text === undefined) {
+    console.error(`blitd: Cannot start the server: missing ${CONFIG_JSON_FLAG}`);
+    return EXIT_NO_RESTART;
+  }
+  let config: DaemonConfig;
+  try {
+    config = parseServerConfig(text);
+  } catch (error) {
+    console.error(`blitd: ${describeError(error)}`);
+    return EXIT_NO_RESTART;
+  }
+  let running: RunningServer;
+  try {
+    running = await startServer(config);
+  } catch (error) {
+    console.error(`blitd: Cannot listen on ${config.bind}:${config.port}: ${describeError(error)}`);
+    return EXIT_NO_RESTART;
+  }
+  const stopped = Promise.withResolvers<number>();
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    running.stop().then(() => stopped.resolve(0));
+  };
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  if (config.motd) console.error(`blitd: motd: ${config.motd}`);
+  console.log(`blitd: listening on ${config.bind}:${running.port}`);
+  return await stopped.promise;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (error) {
+    console.error(`blitd: ${describeError(error)}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * Keeps the daemon's server process running: starts it, forwards stop signals to it, and
+ * restarts it with backoff when it crashes.
+ *
+ * @module
+ */
+
+/**
+ * Exit code with which a server says it can never start with this configuration (a port in
+ * use, an export it cannot open): the supervisor does not restart it and exits with this code.
+ * It is `EX_CONFIG` from `sysexits.h`.
+ */
+export const EXIT_NO_RESTART = 78;
+
+/** Options for {@linkcode Supervisor}. */
+export interface SupervisorOptions {
+  /** Program to run (for blitd: the Deno executable). */
+  command: string;
+  /** Its arguments. */
+  args: string[];
+  /**
+   * Working directory of the child.
+   * @default {the current directory}
+   */
+  cwd?: string;
+  /**
+   * Where the child's stdout and stderr go: the supervisor's own, or nowhere.
+   * @default {"inherit"}
+   */
+  stdio?: "inherit" | "null";
+  /**
+   * Signals the supervisor listens for and forwards to the child before exiting.
+   * Tests pass `[]` and call {@linkcode Supervisor.stop} instead.
+   * @default {["SIGTERM", "SIGINT"]}
+   */
+  signals?: Deno.Signal[];
+  /**
+   * Delay before the first restart, in milliseconds; it doubles on each crash.
+   * @default {200}
+   */
+  initialBackoffMs?: number;
+  /**
+   * Longest delay between restarts, in milliseconds.
+   * @default {5000}
+   */
+  maxBackoffMs?: number;
+  /**
+   * A child that ran this long before crashing counts as healthy: the delay starts again from
+   * `initialBackoffMs`.
+   * @default {30000}
+   */
+  healthyAfterMs?: number;
+  /**
+   * Most restarts within any 60 seconds; one more crash and the supervisor gives up with exit
+   * code 1.
+   * @default {5}
+   */
+  maxRestartsPerMinute?: number;
+  /**
+   * How long a stopping child may take before it is killed with `SIGKILL`, in milliseconds.
+   * @default {10000}
+   */
+  stopTimeoutMs?: number;
+  /**
+   * Receives each log line (no newline).
+   * @default {a function printing "blitd: LINE" on stderr}
+   */
+  log?: (line: string) => void;
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Runs a server process and keeps it running.
+ *
+ * - Exit code 0: the server stopped on its own; {@linkcode Supervisor.run} returns 0.
+ * - {@linkcode EXIT_NO_RESTART}: logged, not restarted; `run` returns that code.
+ * - Any other exit code, or death by a signal the supervisor did not send: one log line, then a
+ *   restart after a delay (`initialBackoffMs`, doubling up to `maxBackoffMs`, reset after
+ *   `healthyAfterMs` of running). After `maxRestartsPerMinute` restarts within a minute, the
+ *   next crash makes `run` return 1.
+ * - A stop signal (or {@linkcode Supervisor.stop}): forwarded to the child, no more restarts;
+ *   `run` returns the child's exit code, 0 if the forwarded signal killed it, or 1 if it had to
+ *   be killed after `stopTimeoutMs`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { Supervisor } from "./supervisor.ts";
+ * const supervisor = new Supervisor({ command: Deno.execPath(), args: ["run", "server.ts"] });
+ * Deno.exitCode = await supervisor.run();
+ * ```
+ */
+export class Supervisor {
+  #command: string;
+  #args: string[];
+  #cwd: string | undefined;
+  #stdio: "inherit" | "null";
+  #signals: Deno.Signal[];
+  #initialBackoffMs: number;
+  #maxBackoffMs: number;
+  #healthyAfterMs: number;
+  #maxRestartsPerMinute: number;
+  #stopTimeoutMs: number;
+  #log: (line: string) => void;
+
+  #child: Deno.ChildProcess | null = null;
+  #started = false;
+  #stopSignals = new Set<Deno.Signal>();
+  #killedByTimeout = false;
+  #killTimer: ReturnType<typeof setTimeout> | undefined;
+  #wake: (() => void) | null = null;
+  #restarts = 0;
+
+  /**
+   * Creates a supervisor; nothing starts before {@linkcode Supervisor.run}.
+   * @param options The command and the restart policy.
+   */
+  constructor(options: SupervisorOptions) {
+    const {
+      command,
+      args,
+      cwd,
+      stdio = "inherit",
+      signals = ["SIGTERM", "SIGINT"],
+      initialBackoffMs = 200,
+      maxBackoffMs = 5000,
+      healthyAfterMs = 30_000,
+      maxRestartsPerMinute = 5,
+      stopTimeoutMs = 10_000,
+      log = (line: string) => console.error(`blitd: ${line}`),
+    } = options;
+    this.#command = command;
+    this.#args = [...args];
+    this.#cwd = cwd;
+    this.#stdio = stdio;
+    this.#signals = [...signals];
+    this.#initialBackoffMs = initialBackoffMs;
+    this.#maxBackoffMs = maxBackoffMs;
+    this.#healthyAfterMs = healthyAfterMs;
+    this.#maxRestartsPerMinute = maxRestartsPerMinute;
+    this.#stopTimeoutMs = stopTimeoutMs;
+    this.#log = log;
+  }
+
+  /** Process id of the running child, or `null` between runs. */
+  get pid(): number | null {
+    return this.#child?.pid ?? null;
+  }
+
+  /** Number of restarts so far. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /**
+   * Stops supervising: forwards `signal` to the child (again on each call) and starts no new
+   * child. If the child is still running after `stopTimeoutMs`, it is killed with `SIGKILL`.
+   * @param signal The signal to forward.
+   */
+  stop(signal: Deno.Signal = "SIGTERM"): void {
+    const first = this.#stopSignals.size === 0;
+    this.#stopSignals.add(signal);
+    this.#wake?.();
+    const child = this.#child;
+    if (child === null) return;
+    kill(child, signal);
+    if (first) {
+      this.#killTimer = setTimeout(() => {
+        this.#killTimer = undefined;
+        this.#killedByTimeout = true;
+        this.#log(
+          `server (pid ${child.pid}) did not stop within ${seconds(this.#stopTimeoutMs)}; ` +
+            "killing it",
+        );
+        kill(child, "SIGKILL");
+      }, this.#stopTimeoutMs);
+    }
+  }
+
+  /**
+   * Starts the child and supervises it until it stops for good.
+   * @throws {Error} If called twice.
+   * @returns The exit code for the supervisor's own process.
+   */
+  async run(): Promise<number> {
+    if (this.#started) throw new Error("Cannot run supervisor: it has already run");
+    this.#started = true;
+    const handlers = this.#signals.map((signal) => {
+      const handler = (): void => this.stop(signal);
+      Deno.addSignalListener(signal, handler);
+      return { signal, handler };
+    });
+    try {
+      return await this.#loop();
+    } finally {
+      for (const { signal, handler } of handlers) Deno.removeSignalListener(signal, handler);
+      clearTimeout(this.#killTimer);
+      this.#wake?.();
+    }
+  }
+
+  get #stopping(): boolean {
+    return this.#stopSignals.size > 0;
+  }
+
+  async #loop(): Promise<number> {
+    let backoffMs = this.#initialBackoffMs;
+    const recent: number[] = [];
+    while (!this.#stopping) {
+      let child: Deno.ChildProcess;
+      try {
+        child = new Deno.Command(this.#command, {
+          args: this.#args,
+          ...(this.#cwd === undefined ? {} : { cwd: this.#cwd }),
+          stdin: "null",
+          stdout: this.#stdio,
+          stderr: this.#stdio,
+        }).spawn();
+      } catch (error) {
+        const detail = error instanceof Error ? error.message.split("\n", 1)[0] : String(error);
+        this.#log(`Cannot start server "${this.#command}": ${detail}`);
+        return 1;
+      }
+      this.#child = child;
+      const startedAt = performance.now();
+      const status = await child.status;
+      this.#child = null;
+      const ranMs = performance.now() - startedAt;
+
+      if (this.#stopping) return this.#stoppedCode(status);
+      if (status.success) return 0;
+      const what = describeExit(child.pid, status, ranMs);
+      if (status.signal === null && status.code === EXIT_NO_RESTART) {
+        this.#log(`${what}: it cannot start with this configuration, not restarting`);
+        return EXIT_NO_RESTART;
+      }
+      const now = performance.now();
+      while (recent.length > 0 && now - (recent[0] ?? now) >= MINUTE_MS) recent.shift();
+      if (recent.length >= this.#maxRestartsPerMinute) {
+        this.#log(
+          `${what}; Cannot keep the server running: ${recent.length} restarts within a minute, ` +
+            "giving up",
+        );
+        return 1;
+      }
+      if (ranMs >= this.#healthyAfterMs) backoffMs = this.#initialBackoffMs;
+      this.#log(`${what}; restarting in ${seconds(backoffMs)}`);
+      await this.#sleep(backoffMs);
+      backoffMs = Math.min(backoffMs * 2, this.#maxBackoffMs);
+      if (this.#stopping) break;
+      recent.push(performance.now());
+      this.#restarts++;
+    }
+    return 0;
+  }
+
+  #stoppedCode(status: Deno.CommandStatus): number {
+    clearTimeout(this.#killTimer);
+    this.#killTimer = undefined;
+    if (this.#killedByTimeout) return 1;
+    if (status.signal !== null && this.#stopSignals.has(status.signal)) return 0;
+    return status.signal === null ? status.code : 1;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+}
+
+function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch {
+    // The child has already exited; its status is on the way.
+  }
+}
+
+function describeExit(pid: number, status: Deno.CommandStatus, ranMs: number): string {
+  const how = status.signal === null
+    ? `exited with code ${status.code}`
+    : `was killed by ${status.signal}`;
+  return `server (pid ${pid}) ${how} after ${seconds(ranMs)}`;
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(ms < 1000 ? 2 : 1))} s`;
+}

@@ -1,0 +1,447 @@
+import {
+  deepStrictEqual,
+  doesNotMatch,
+  equal,
+  match,
+  ok,
+  rejects,
+  throws,
+} from "node:assert/strict";
+import type { DaemonConfig } from "../core/config.ts";
+import { parseBlitdArgs, parseServerConfig, serializeServerConfig } from "../daemon/args.ts";
+import { EXIT_NO_RESTART, Supervisor } from "../daemon/supervisor.ts";
+import { assertNoStack, REPO, withTempDir } from "./_helpers.ts";
+
+const FAKE_SERVER = `${REPO}/tests/fixtures/fake_server.ts`;
+const DEFAULT_LAUNCHER_FLAGS = ["--allow-read", "--allow-run", "--allow-env"];
+
+/** The flags of the `blitd` task in deno.json (the default ones until the task exists). */
+function launcherFlags(): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)) as {
+    tasks: Record<string, string>;
+  };
+  const task = config.tasks.blitd;
+  if (task === undefined) return DEFAULT_LAUNCHER_FLAGS;
+  return task.split(/\s+/).filter((w) => w.startsWith("--")).map((w) =>
+    w.replace("=./", `=${REPO}/`)
+  );
+}
+
+function launcherCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...launcherFlags(), `${REPO}/daemon/main.ts`, ...args],
+    cwd: REPO,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", BLITD_SERVER_ENTRY: FAKE_SERVER, ...env },
+  });
+}
+
+async function runLauncher(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await launcherCommand(args).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** Collects a stream's text in the background. */
+function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
+  let text = "";
+  const done = stream.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(chunk) {
+        text += chunk;
+      },
+    }),
+  );
+  return { text: () => text, done };
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function count(text: string, regexp: RegExp): number {
+  return text.match(new RegExp(regexp.source, "gm"))?.length ?? 0;
+}
+
+async function events(dir: string): Promise<string[]> {
+  const text = await Deno.readTextFile(`${dir}/events`).catch(() => "");
+  return text.split("\n").filter((line) => line !== "");
+}
+
+/** Tells whether a process runs (a zombie counts as gone); /proc needs --allow-all in Deno. */
+async function alive(pid: number): Promise<boolean> {
+  const { code, stdout } = await new Deno.Command("ps", {
+    args: ["-o", "stat=", "-p", String(pid)],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return code === 0 && !new TextDecoder().decode(stdout).trim().startsWith("Z");
+}
+
+/** Writes `config.toml` in `dir` with a writable module `rw` and a read-only module `ro`. */
+async function writeConfig(dir: string, daemon: string, modules?: string): Promise<string> {
+  await Deno.mkdir(`${dir}/rw`, { recursive: true });
+  await Deno.mkdir(`${dir}/ro`, { recursive: true });
+  const path = `${dir}/config.toml`;
+  await Deno.writeTextFile(
+    path,
+    `[daemon]\nbind = "127.0.0.1"\nport = 0\nno_mdns = true\n${daemon}\n` +
+      (modules ??
+        `[[module]]\nname = "rw"\npath = "rw"\n[[module]]\nname = "ro"\npath = "ro"\n` +
+          `read_only = true\n`),
+  );
+  return path;
+}
+
+function expectOneLineError(result: { code: number; stdout: string; stderr: string }): void {
+  equal(result.code, 1, result.stderr);
+  equal(result.stdout, "");
+  assertNoStack(result.stderr);
+  equal(result.stderr.trimEnd().split("\n").length, 1, result.stderr);
+  match(result.stderr, /^blitd: Cannot /);
+}
+
+Deno.test("blitd: bad input stops start-up with one line and exit 1", async (t) => {
+  await withTempDir(async (dir) => {
+    await t.step("unknown key", async () => {
+      const config = await writeConfig(dir, `colour = "blue"`);
+      const result = await runLauncher(["--config", config]);
+      expectOneLineError(result);
+      match(result.stderr, /unknown key "daemon\.colour"/);
+    });
+    await t.step("module path missing", async () => {
+      const config = await writeConfig(
+        dir,
+        "",
+        `[[module]]\nname = "gone"\npath = "${dir}/missing"\n`,
+      );
+      const result = await runLauncher(["--config", config]);
+      expectOneLineError(result);
+      match(result.stderr, /module "gone" path .* does not exist/);
+    });
+    await t.step("no modules and no root", async () => {
+      const config = await writeConfig(dir, "", "");
+      const result = await runLauncher(["--config", config]);
+      expectOneLineError(result);
+      match(result.stderr, /no modules configured and no root/);
+    });
+    await t.step("explicit config file missing", async () => {
+      const result = await runLauncher(["--config", `${dir}/nope.toml`]);
+      expectOneLineError(result);
+      match(result.stderr, /nope\.toml.*does not exist/);
+    });
+    await t.step("default config missing and no --root", async () => {
+      try {
+        await Deno.lstat("/etc/blit/config.toml");
+        return; // A real default config exists on this machine.
+      } catch { /* missing, as expected */ }
+      const result = await runLauncher(["--print-permissions"]);
+      expectOneLineError(result);
+      match(result.stderr, /no modules configured and no root/);
+    });
+    await t.step("bad flags", async () => {
+      expectOneLineError(await runLauncher(["--port", "http"]));
+      expectOneLineError(await runLauncher(["--frobnicate"]));
+      expectOneLineError(await runLauncher(["--root", dir, "--bind", "nas.local"]));
+      expectOneLineError(await runLauncher(["--root", dir, "--port", "70000"]));
+    });
+    await t.step("server entry missing", async () => {
+      const config = await writeConfig(dir, "");
+      const { code, stdout, stderr } = await launcherCommand(["--config", config], {
+        BLITD_SERVER_ENTRY: `${dir}/no_server.ts`,
+      }).output();
+      const decoder = new TextDecoder();
+      expectOneLineError({ code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) });
+    });
+  });
+});
+
+Deno.test("blitd --print-permissions", async (t) => {
+  await withTempDir(async (dir) => {
+    const real = await Deno.realPath(dir);
+    const forbidden = /--allow-run|--allow-ffi|--allow-all|(^|\s)-A(\s|$)/m;
+
+    await t.step("writes only to writable modules, starts nothing", async () => {
+      const config = await writeConfig(dir, `motd = "exit0"`);
+      const result = await runLauncher(["--config", config, "--print-permissions"]);
+      equal(result.code, 0, result.stderr);
+      equal(result.stderr, "");
+      match(result.stdout, new RegExp(`^--allow-write=${real}/rw$`, "m"));
+      match(result.stdout, new RegExp(`^--allow-read=.*${real}/ro`, "m"));
+      match(result.stdout, /^--no-prompt$/m);
+      match(result.stdout, /^--allow-net=127\.0\.0\.1:0$/m);
+      doesNotMatch(result.stdout, forbidden);
+      const command = result.stdout.trimEnd().split("\n").at(-1) ?? "";
+      match(command, / run --no-prompt .*fake_server\.ts --config-json '\{"bind":"127\.0\.0\.1"/);
+      deepStrictEqual(await events(`${real}/rw`), []);
+    });
+    await t.step("has no --allow-write for a read-only config", async () => {
+      const config = await writeConfig(
+        dir,
+        "",
+        `[[module]]\nname = "ro"\npath = "ro"\nread_only = true\n`,
+      );
+      const result = await runLauncher(["--config", config, "--print-permissions"]);
+      equal(result.code, 0, result.stderr);
+      doesNotMatch(result.stdout, /--allow-write/);
+      doesNotMatch(result.stdout, forbidden);
+    });
+    await t.step("flags override the file", async () => {
+      const config = await writeConfig(dir, "");
+      const result = await runLauncher([
+        "--config",
+        config,
+        "--bind",
+        "::1",
+        "--port",
+        "9100",
+        "--root",
+        `${dir}/ro`,
+        "--force-grpc-data",
+        "--print-permissions",
+      ]);
+      equal(result.code, 0, result.stderr);
+      match(result.stdout, /^'--allow-net=\[::1\]:9100'$/m);
+      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/ro$`, "m"));
+      match(result.stdout, /"forceGrpcData":true/);
+    });
+    await t.step("--root alone when the default config file is missing", async () => {
+      if (await Deno.lstat("/etc/blit/config.toml").then(() => true, () => false)) return;
+      const result = await runLauncher(["--root", `${dir}/ro`, "--print-permissions"]);
+      equal(result.code, 0, result.stderr);
+      match(result.stdout, new RegExp(`^--allow-read=${REPO},${real}/ro$`, "m"));
+      match(result.stdout, /^--allow-sys=networkInterfaces$/m);
+      match(result.stdout, /"source":null/);
+      doesNotMatch(result.stdout, forbidden);
+    });
+  });
+});
+
+Deno.test("blitd: supervises the server", async (t) => {
+  await t.step("restarts a crashed server, then stops cleanly on SIGTERM", async () => {
+    await withTempDir(async (dir) => {
+      const config = await writeConfig(dir, `motd = "crash-once"`);
+      const launcher = launcherCommand(["--config", config]).spawn();
+      const stdout = collect(launcher.stdout);
+      const stderr = collect(launcher.stderr);
+      await waitFor(
+        "two readiness lines",
+        () => count(stdout.text(), /^blitd: listening on 127\.0\.0\.1:\d+$/) === 2,
+      );
+      const [first, second] = (await events(`${dir}/rw`))
+        .filter((line) => line.startsWith("start "))
+        .map((line) => Number(line.slice(6)));
+      ok(first !== undefined && second !== undefined);
+      match(stderr.text(), new RegExp(`server \\(pid ${first}\\) was killed by SIGABRT`));
+      match(stderr.text(), /restarting in 0\.2 s/);
+      ok(await alive(second));
+
+      launcher.kill("SIGTERM");
+      const status = await launcher.status;
+      await Promise.all([stdout.done, stderr.done]);
+      equal(status.code, 0, stderr.text());
+      deepStrictEqual(await events(`${dir}/rw`), [
+        `start ${first}`,
+        `ready ${first}`,
+        `start ${second}`,
+        `ready ${second}`,
+        `stop ${second}`,
+      ]);
+      ok(!(await alive(second)));
+      assertNoStack(stderr.text());
+      equal(stderr.text().trimEnd().split("\n").length, 1, stderr.text());
+    });
+  });
+
+  await t.step("does not restart a server that exits 0", async () => {
+    await withTempDir(async (dir) => {
+      const config = await writeConfig(dir, `motd = "exit0"`);
+      const { code, stdout, stderr } = await launcherCommand(["--config", config]).output();
+      const out = new TextDecoder().decode(stdout);
+      equal(code, 0, new TextDecoder().decode(stderr));
+      equal(count(out, /^blitd: listening on /), 1);
+      deepStrictEqual((await events(`${dir}/rw`)).map((line) => line.split(" ")[0]), [
+        "start",
+        "ready",
+      ]);
+      equal(new TextDecoder().decode(stderr), "");
+    });
+  });
+});
+
+function fakeConfig(dir: string, motd: string): DaemonConfig {
+  return {
+    bind: "127.0.0.1",
+    port: 0,
+    motd,
+    noMdns: true,
+    mdnsName: null,
+    root: null,
+    rootReadOnly: false,
+    modules: [{ name: "rw", path: dir, readOnly: false, comment: "" }],
+    forceGrpcData: false,
+    source: null,
+  };
+}
+
+function supervise(
+  dir: string,
+  motd: string,
+  options: { stopTimeoutMs?: number; initialBackoffMs?: number } = {},
+): { supervisor: Supervisor; logs: string[] } {
+  const logs: string[] = [];
+  const supervisor = new Supervisor({
+    command: Deno.execPath(),
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-read=${REPO},${dir}`,
+      `--allow-write=${dir}`,
+      "--allow-net=127.0.0.1",
+      FAKE_SERVER,
+      "--config-json",
+      serializeServerConfig(fakeConfig(dir, motd)),
+    ],
+    stdio: "null",
+    signals: [],
+    initialBackoffMs: options.initialBackoffMs ?? 10,
+    maxBackoffMs: 40,
+    maxRestartsPerMinute: 2,
+    stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
+    log: (line) => logs.push(line),
+  });
+  return { supervisor, logs };
+}
+
+Deno.test("Supervisor", async (t) => {
+  await t.step("gives up after too many restarts within a minute", async () => {
+    await withTempDir(async (dir) => {
+      const { supervisor, logs } = supervise(dir, "fail-always");
+      equal(await supervisor.run(), 1);
+      equal(supervisor.restarts, 2);
+      equal((await events(dir)).filter((line) => line.startsWith("start ")).length, 3);
+      equal(logs.length, 3);
+      match(logs[0] ?? "", /exited with code 3 .*restarting in 0\.01 s$/);
+      match(logs[1] ?? "", /restarting in 0\.02 s$/);
+      match(logs[2] ?? "", /Cannot keep the server running: 2 restarts within a minute/);
+      await rejects(() => supervisor.run(), /already run/);
+    });
+  });
+
+  await t.step("does not restart on EXIT_NO_RESTART", async () => {
+    await withTempDir(async (dir) => {
+      const { supervisor, logs } = supervise(dir, "no-restart");
+      equal(await supervisor.run(), EXIT_NO_RESTART);
+      equal(supervisor.restarts, 0);
+      equal(logs.length, 1);
+      match(logs[0] ?? "", /exited with code 78 .*not restarting/);
+    });
+  });
+
+  await t.step("stop() ends a graceful server with its code", async () => {
+    await withTempDir(async (dir) => {
+      const { supervisor, logs } = supervise(dir, "serve");
+      const running = supervisor.run();
+      await waitFor("the server", async () => (await events(dir)).length === 2);
+      const pid = supervisor.pid;
+      ok(pid !== null);
+      supervisor.stop("SIGINT");
+      equal(await running, 0);
+      deepStrictEqual(await events(dir), [`start ${pid}`, `ready ${pid}`, `stop ${pid}`]);
+      equal(supervisor.pid, null);
+      deepStrictEqual(logs, []);
+    });
+  });
+
+  await t.step("kills a server that ignores the stop signal", async () => {
+    await withTempDir(async (dir) => {
+      const { supervisor, logs } = supervise(dir, "ignore-term", { stopTimeoutMs: 300 });
+      const running = supervisor.run();
+      await waitFor("the server", async () => (await events(dir)).length === 2);
+      supervisor.stop();
+      equal(await running, 1);
+      match(logs[0] ?? "", /did not stop within 0\.3 s; killing it/);
+    });
+  });
+
+  await t.step("stop() during the backoff cancels the restart", async () => {
+    await withTempDir(async (dir) => {
+      const { supervisor, logs } = supervise(dir, "fail-always", { initialBackoffMs: 30_000 });
+      const running = supervisor.run();
+      await waitFor("the crash", () => logs.length === 1);
+      supervisor.stop();
+      equal(await running, 0);
+      equal((await events(dir)).length, 2);
+    });
+  });
+});
+
+Deno.test("parseBlitdArgs()", async (t) => {
+  await t.step("maps flags to overrides", () => {
+    deepStrictEqual(
+      parseBlitdArgs([
+        "--config",
+        "/c.toml",
+        "--bind",
+        "::",
+        "--port",
+        "0",
+        "--root",
+        "r",
+        "--no-mdns",
+        "--mdns-name",
+        "nas",
+        "--force-grpc-data",
+        "--print-permissions",
+      ]),
+      {
+        config: "/c.toml",
+        overrides: {
+          bind: "::",
+          port: 0,
+          root: "r",
+          noMdns: true,
+          mdnsName: "nas",
+          forceGrpcData: true,
+        },
+        printPermissions: true,
+        help: false,
+      },
+    );
+  });
+  await t.step("rejects a bad port, extra arguments and an empty config path", () => {
+    throws(() => parseBlitdArgs(["--port", "9x"]), /Cannot use --port "9x"/);
+    throws(() => parseBlitdArgs(["serve"]), /Cannot use extra argument "serve"/);
+    throws(() => parseBlitdArgs(["--config="]), /Cannot use --config ""/);
+  });
+});
+
+Deno.test("parseServerConfig()", async (t) => {
+  const config = fakeConfig("/srv/rw", "hi");
+  await t.step("reads back serializeServerConfig()", () => {
+    deepStrictEqual(parseServerConfig(serializeServerConfig(config)), config);
+  });
+  await t.step("rejects unknown, missing and bad fields", () => {
+    const json = (patch: Record<string, unknown>): string =>
+      JSON.stringify({ ...config, ...patch });
+    throws(() => parseServerConfig("{"), SyntaxError);
+    throws(() => parseServerConfig(json({ extra: 1 })), /unknown key "extra"/);
+    const { motd: _motd, ...noMotd } = config;
+    throws(() => parseServerConfig(JSON.stringify(noMotd)), /has no "motd"/);
+    throws(() => parseServerConfig(json({ port: 70000 })), /"port" must be/);
+    throws(() => parseServerConfig(json({ bind: "nas.local" })), /"bind" must be/);
+    throws(() => parseServerConfig(json({ root: "srv" })), /"root" must be an absolute path/);
+    throws(
+      () => parseServerConfig(json({ modules: [config.modules[0], config.modules[0]] })),
+      /used twice/,
+    );
+  });
+});
