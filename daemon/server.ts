@@ -21,7 +21,7 @@ import {
   blitServerOptions,
 } from "../core/transport/grpc_service.ts";
 import { CONFIG_JSON_FLAG, parseServerConfig } from "./args.ts";
-import { handleTransfer } from "./transfer_service.ts";
+import { handleTransfer, type TransferServiceContext } from "./transfer_service.ts";
 import { EXIT_NO_RESTART } from "./supervisor.ts";
 
 /** A running daemon server. */
@@ -50,17 +50,21 @@ function unimplemented(name: string) {
  */
 export async function startServer(
   config: DaemonConfig,
-  log: (line: string) => void = (line) => console.error(line),
+  options: Pick<TransferServiceContext, "openRoot"> & { log?: (line: string) => void } = {},
 ): Promise<RunningServer> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const openRoot = options.openRoot;
   const dataPlane = config.forceGrpcData
     ? null
     : DataPlaneListener.listen(config.bind === "localhost" ? "127.0.0.1" : config.bind);
   const server = new grpc.Server(blitServerOptions());
   const handlers: BlitServer = {
     transfer: (call) => {
-      handleTransfer(call, { config, dataPlane, log }).catch((error) => {
-        log(`blitd: transfer failed: ${describeError(error)}`);
-      });
+      handleTransfer(call, { config, dataPlane, log, ...(openRoot ? { openRoot } : {}) }).catch(
+        (error) => {
+          log(`blitd: transfer failed: ${describeError(error)}`);
+        },
+      );
     },
     listModules: (_call, callback) => {
       const modules = config.modules.map((m) =>
@@ -111,7 +115,14 @@ export async function startServer(
   };
 }
 
-async function main(): Promise<number> {
+/**
+ * Runs the server process: reads the config argument, serves until SIGTERM/SIGINT.
+ * @param options Test hooks (see {@linkcode startServer}).
+ * @returns The exit code.
+ */
+export async function serverMain(
+  options: Parameters<typeof startServer>[1] = {},
+): Promise<number> {
   const at = Deno.args.indexOf(CONFIG_JSON_FLAG);
   const text = at >= 0 ? Deno.args[at + 1] : undefined;
   if (text === undefined) {
@@ -127,7 +138,7 @@ async function main(): Promise<number> {
   }
   let running: RunningServer;
   try {
-    running = await startServer(config);
+    running = await startServer(config, options);
   } catch (error) {
     console.error(`blitd: Cannot listen on ${config.bind}:${config.port}: ${describeError(error)}`);
     return EXIT_NO_RESTART;
@@ -148,7 +159,7 @@ async function main(): Promise<number> {
 
 if (import.meta.main) {
   try {
-    Deno.exit(await main());
+    Deno.exit(await serverMain());
   } catch (error) {
     console.error(`blitd: ${describeError(error)}`);
     Deno.exit(1);

@@ -38,7 +38,22 @@ export interface TransferServiceContext {
   dataPlane: DataPlaneListener | null;
   /** Writes one log line. */
   log: (line: string) => void;
+  /**
+   * Opens a module root for confined access. Always `ContainedRoot.open` in the daemon; tests
+   * replace it with an unconfined guard to prove the OS permission layer holds on its own.
+   */
+  openRoot?: (path: string) => Promise<RootGuard>;
 }
+
+/** The confined filesystem view of one export that every daemon filesystem call goes through. */
+export type RootGuard = Pick<
+  ContainedRoot,
+  | "path"
+  | "resolveExistingSync"
+  | "resolveExistingFollowSync"
+  | "mkdirContainedSync"
+  | "resolveForCreateSync"
+>;
 
 /** Parallel data-plane connections granted per session. */
 export const DATA_STREAMS = 2;
@@ -82,13 +97,7 @@ function findExport(config: DaemonConfig, module: string): Export {
 
 function wirePath(text: string): { path: string; slash: boolean } {
   const slash = text.endsWith("/");
-  const path = text.replace(/\/+$/, "");
-  try {
-    validateWirePath(path);
-  } catch (error) {
-    throw new Refusal(RefuseCode.PATH_INVALID, describeError(error));
-  }
-  return { path, slash };
+  return { path: text.replace(/\/+$/, ""), slash };
 }
 
 function filtersOf(open: Open): FilterRule[] {
@@ -154,7 +163,7 @@ export async function handleTransfer(
         } module "${exported.name}": it is read-only`,
       );
     }
-    const root = await ContainedRoot.open(exported.path);
+    const root = await (context.openRoot ?? ContainedRoot.open)(exported.path);
     let filter;
     try {
       filter = compileFilter(filtersOf(open));
@@ -199,6 +208,7 @@ export async function handleTransfer(
       let abs: string;
       try {
         abs = path === "" ? root.path : root.resolveExistingSync(path);
+        Deno.lstatSync(abs);
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) {
           throw new Refusal(
@@ -246,7 +256,14 @@ export async function handleTransfer(
           isDir = path === "" || Deno.lstatSync(root.resolveExistingFollowSync(path)).isDirectory;
         } catch { /* missing: the exact target */ }
         if (slash || isDir) {
-          validateWirePath(open.sourceName);
+          try {
+            if (validateWirePath(open.sourceName).length !== 1) throw new Error("not one name");
+          } catch {
+            throw new Refusal(
+              RefuseCode.BAD_REQUEST,
+              `Cannot use source name "${open.sourceName}"`,
+            );
+          }
           target = join(path, open.sourceName);
         }
       }

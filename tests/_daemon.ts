@@ -44,12 +44,14 @@ function launcherFlags(): string[] {
  * @param dir A temp directory for the config.
  * @param modules The exports.
  * @param extra Extra `[daemon]` TOML lines.
+ * @param env Extra environment for the launcher (e.g. `BLITD_SERVER_ENTRY` for a test build).
  * @returns The running daemon.
  */
 export async function startDaemon(
   dir: string,
   modules: TestModule[],
   extra: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<TestDaemon> {
   const lines = ["[daemon]", 'bind = "127.0.0.1"', "port = 0", "no_mdns = true", ...extra];
   for (const m of modules) {
@@ -64,7 +66,7 @@ export async function startDaemon(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
   let running = true;
   const status = child.status.then((s) => {

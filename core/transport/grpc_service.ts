@@ -33,7 +33,10 @@ import {
 /** Version of the control protocol spoken by this build (`Hello` / `Accept.protocol_version`). */
 export const PROTOCOL_VERSION = 1;
 
-/** Largest protobuf message either side accepts (grpc-js rejects bigger ones with RESOURCE_EXHAUSTED). */
+/**
+ * Largest protobuf message either side sends or accepts; grpc-js fails a call that carries a
+ * bigger one with `RESOURCE_EXHAUSTED` before it is decoded.
+ */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** Largest payload carried by one `DataChunk` or `TarShardChunk` in the control stream. */
