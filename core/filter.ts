@@ -4,8 +4,6 @@
  * @module
  */
 
-import picomatch from "picomatch";
-
 /** One filter rule, in the order given on the command line. */
 export interface FilterRule {
   /** Whether a match includes or excludes the entry. */
@@ -36,13 +34,14 @@ interface CompiledRule {
  * a `/` (other than a trailing one) matches the whole relative path, a leading `/` anchoring it to
  * the transfer root; a trailing `/` matches directories only. `*` stays inside one path segment,
  * `**` crosses segments. Excluding a directory excludes everything below it (the walker does not
- * descend into it).
+ * descend into it). The glob library is loaded only when there are rules, so a run without
+ * filters does not pay for it at start-up.
  *
  * @example Usage
  * ```ts
  * import { strictEqual } from "node:assert/strict";
  * import { compileFilter } from "./filter.ts";
- * const keep = compileFilter([
+ * const keep = await compileFilter([
  *   { action: "include", pattern: "keep.log" },
  *   { action: "exclude", pattern: "*.log" },
  * ]);
@@ -52,11 +51,20 @@ interface CompiledRule {
  * ```
  *
  * @param rules The rules in command-line order.
+ * @throws {TypeError} For an empty pattern.
  * @returns A predicate over relative paths.
  */
-export function compileFilter(rules: readonly FilterRule[]): EntryFilter {
+export async function compileFilter(rules: readonly FilterRule[]): Promise<EntryFilter> {
   if (rules.length === 0) return acceptAll;
-  const compiled: CompiledRule[] = rules.map(compileRule);
+  for (const rule of rules) {
+    if (rule.pattern.replace(/^\/+|\/+$/g, "").length === 0) {
+      throw new TypeError(
+        `Cannot use the ${rule.action} pattern "${rule.pattern}": give a glob such as "*.tmp"`,
+      );
+    }
+  }
+  const { default: picomatch } = await import("picomatch");
+  const compiled: CompiledRule[] = rules.map((rule) => compileRule(rule, picomatch));
   return (path: string, isDir: boolean): boolean => {
     const slash = path.lastIndexOf("/");
     const name = slash < 0 ? path : path.slice(slash + 1);
@@ -72,11 +80,10 @@ function acceptAll(): boolean {
   return true;
 }
 
-function compileRule(rule: FilterRule): CompiledRule {
+type GlobCompiler = (pattern: string, options: { dot: boolean }) => (text: string) => boolean;
+
+function compileRule(rule: FilterRule, picomatch: GlobCompiler): CompiledRule {
   let pattern = rule.pattern;
-  if (pattern.length === 0) {
-    throw new TypeError(`Cannot use an empty ${rule.action} pattern: give a glob such as "*.tmp"`);
-  }
   const dirOnly = pattern.endsWith("/");
   if (dirOnly) pattern = pattern.replace(/\/+$/, "");
   const anchored = pattern.includes("/");

@@ -20,9 +20,11 @@ import {
   type BlitServer,
   blitServerOptions,
 } from "../core/transport/grpc_service.ts";
+import { createAdminHandlers } from "./admin_service.ts";
 import { CONFIG_JSON_FLAG, parseServerConfig } from "./args.ts";
 import { handleTransfer, type TransferServiceContext } from "./transfer_service.ts";
 import { EXIT_NO_RESTART } from "./supervisor.ts";
+import { type MdnsAdvertiser, startMdnsAdvertiser } from "./mdns.ts";
 
 /** A running daemon server. */
 export interface RunningServer {
@@ -30,16 +32,6 @@ export interface RunningServer {
   port: number;
   /** Stops serving. */
   stop(): Promise<void>;
-}
-
-function unimplemented(name: string) {
-  return (_call: unknown, callback?: grpc.sendUnaryData<never>) => {
-    const error = {
-      code: grpc.status.UNIMPLEMENTED,
-      details: `Cannot serve ${name}: not available yet`,
-    };
-    if (typeof callback === "function") callback(error as grpc.ServiceError, null);
-  };
 }
 
 /**
@@ -72,22 +64,7 @@ export async function startServer(
       );
       callback(null, create(ListModulesResponseSchema, { modules }));
     },
-    listDir: unimplemented("ListDir"),
-    find: (call) => {
-      call.emit("error", {
-        code: grpc.status.UNIMPLEMENTED,
-        details: "Cannot serve Find: not available yet",
-      });
-    },
-    diskUsage: (call) => {
-      call.emit("error", {
-        code: grpc.status.UNIMPLEMENTED,
-        details: "Cannot serve DiskUsage: not available yet",
-      });
-    },
-    diskFree: unimplemented("DiskFree"),
-    remove: unimplemented("Remove"),
-    completePath: unimplemented("CompletePath"),
+    ...createAdminHandlers({ config, log }),
   };
   server.addService(BLIT_SERVICE, handlers);
   const host = config.bind.includes(":") ? `[${config.bind}]` : config.bind;
@@ -101,18 +78,38 @@ export async function startServer(
       },
     );
   });
+  const mdns = config.noMdns ? null : await advertise(config, port, log);
   return {
     port,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      const goodbye = mdns?.stop();
+      await new Promise<void>((resolve) => {
         dataPlane?.close();
         server.tryShutdown(() => resolve());
         setTimeout(() => {
           server.forceShutdown();
           resolve();
         }, 2000);
-      }),
+      });
+      await goodbye;
+    },
   };
+}
+
+/** Starts the mDNS advertiser; a failure is logged and the server runs without it. */
+async function advertise(
+  config: DaemonConfig,
+  port: number,
+  log: (line: string) => void,
+): Promise<MdnsAdvertiser | null> {
+  try {
+    const advertiser = await startMdnsAdvertiser(config, port, { log });
+    log(`blitd: advertising ${advertiser.fullName} over mDNS`);
+    return advertiser;
+  } catch (error) {
+    log(`blitd: ${describeError(error)}`);
+    return null;
+  }
 }
 
 /**

@@ -20,7 +20,9 @@ async function sampleSource(src: string): Promise<void> {
     "link-to-a": { link: "a.txt" },
     "dangling": { link: "does/not/exist" },
     "abs-link": { link: "/etc/hostname" },
+    "world.txt": "everyone writes",
   });
+  await Deno.chmod(`${src}/world.txt`, 0o666);
   await Deno.chmod(`${src}/sub/b.txt`, 0o640);
   await Deno.chmod(`${src}/a.txt`, 0o755);
   await setMtime(`${src}/a.txt`, T0);
@@ -52,6 +54,7 @@ Deno.test("blit copy: preserves bytes, mtimes, modes, links and empty dirs", asy
     equal(got["abs-link"]?.content, "/etc/hostname", "links are copied, never followed");
     equal(got["sub/b.txt"]?.mode, 0o640);
     equal(got["a.txt"]?.mode, 0o755);
+    equal(got["world.txt"]?.mode, 0o666, "modes survive the umask");
     // Nothing temporary is left behind.
     ok(!Object.keys(got).some((k) => k.includes(".blit-tmp-")));
   });

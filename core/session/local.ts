@@ -95,7 +95,7 @@ export async function runLocalSession(
   } = options;
   stats.strategy = { workers, copyWorkers, compare };
   const hasher = options.hasher ?? (await import("../hash.ts")).hashFileWasm;
-  const filter = compileFilter(filters);
+  const filter = await compileFilter(filters);
   const sourceAbs = (rel: string): string => rel === "" ? roots.source : `${roots.source}/${rel}`;
   const dest = new LocalDestination({
     root: roots.target,
@@ -110,6 +110,7 @@ export async function runLocalSession(
     ...(onEvent ? { onEvent } : {}),
   });
   const move = operation === "move";
+  const umask = currentUmask();
   const movedDirs: string[] = [];
 
   const copies = new CopyWorkerPool((job, error) => {
@@ -141,6 +142,8 @@ export async function runLocalSession(
         dst: dest.abs(plan.entry.path),
         size: plan.entry.size,
         mtimeMs: plan.entry.mtimeMs,
+        mode: plan.entry.mode,
+        umask,
       });
       return;
     }
@@ -213,7 +216,9 @@ export async function runLocalSession(
       for (const plan of dest.planGroup(group)) {
         stats.planned++;
         stats.plannedBytes += plan.decision === "send" ? plan.entry.size : 0;
-        await pool.run(() => settle(plan));
+        if (plan.decision === "send" && !dryRun) await settle(plan);
+        else if (plan.decision === "settled" && !move) continue;
+        else await pool.run(() => settle(plan));
       }
     }
     stats.walkDone = true;
@@ -246,6 +251,17 @@ export async function runLocalSession(
     dryRun,
     deletionsSkipped,
   });
+}
+
+/** Reads the process umask (0o022 when the runtime does not expose it). */
+function currentUmask(): number {
+  try {
+    const mask = Deno.umask(0o022);
+    Deno.umask(mask);
+    return mask;
+  } catch {
+    return 0o022;
+  }
 }
 
 async function settleLink(
