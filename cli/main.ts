@@ -16,6 +16,8 @@ Usage:
   blit copy   [options] SRC DST
   blit mirror [options] SRC DST
   blit move   [options] SRC DST
+  blit scan   [--wait SECONDS] [--json]
+  blit list   HOST[:PORT] | HOST:/module/path
   blit diagnostics perf [--limit N] [--json] [--clear] [--disable|--enable]
 
 Run "blit copy --help" for the transfer options.
@@ -34,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
       case "mirror":
       case "move":
         return await runTransferVerb(verb, rest);
+      case "scan":
+        return await (await import("./scan.ts")).runScanVerb(rest);
       case "diagnostics": {
         const { runDiagnostics } = await import("./diagnostics.ts");
         return await runDiagnostics(rest);

@@ -36,7 +36,7 @@ export interface DaemonPermissionOptions {
   serverEntry: string;
   /** Absolute path of the checkout: the code and its `node_modules` directory. */
   repoRoot: string;
-  /** True to add the mDNS UDP endpoints and `--allow-sys=networkInterfaces`. */
+  /** True to add the mDNS UDP endpoints and `--allow-sys=hostname,networkInterfaces`. */
   mdns: boolean;
   /** Absolute path of the config file the server reads, if any. */
   configPath?: string;
@@ -60,7 +60,7 @@ export interface DaemonPermissionOptions {
  *   which needs it) and the `127.0.0.1` and `[::1]` forms are added. With `mdns`, also
  *   {@linkcode MDNS_NET}.
  * - `--allow-env`: exactly {@linkcode GRPC_ENV_VARS}.
- * - `--allow-sys=networkInterfaces` with `mdns` only.
+ * - `--allow-sys=hostname,networkInterfaces` with `mdns` only (the instance name and addresses).
  *
  * @example Usage
  * ```ts
@@ -121,7 +121,7 @@ export function computeDaemonPermissions(
   if (mdns) net.push(...MDNS_NET);
   flags.push(`--allow-net=${[...new Set(net)].join(",")}`);
   flags.push(`--allow-env=${GRPC_ENV_VARS.join(",")}`);
-  if (mdns) flags.push("--allow-sys=networkInterfaces");
+  if (mdns) flags.push("--allow-sys=hostname,networkInterfaces");
   return flags;
 }
 

@@ -90,12 +90,12 @@ Deno.test("computeDaemonPermissions()", async (t) => {
     strictEqual(flags[2], "--allow-write=/srvx,/srv");
   });
 
-  await t.step("adds the mDNS endpoints and networkInterfaces", () => {
+  await t.step("adds the mDNS endpoints, hostname and networkInterfaces", () => {
     const flags = computeDaemonPermissions(config(MODULES), { ...BASE, mdns: true });
     assertEquals(flags.slice(3), [
       "--allow-net=127.0.0.1:9100,127.0.0.1:0,0.0.0.0:5353,224.0.0.251:5353",
       ENV,
-      "--allow-sys=networkInterfaces",
+      "--allow-sys=hostname,networkInterfaces",
     ]);
   });
 
