@@ -160,7 +160,9 @@ export class DataPlaneListener {
         conn = await this.#listener.accept();
       } catch (error) {
         if (this.#closed || error instanceof Deno.errors.BadResource) return;
-        continue; // e.g. EMFILE: keep serving the sessions already connected
+        // e.g. EMFILE: back off a little and keep serving the sessions already connected
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
       }
       if (this.#closed || this.#handshakes.size >= this.#maxPending) {
         this.#refused++;
@@ -367,7 +369,7 @@ export interface SendOptions {
    */
   smallFileMax?: number;
   /**
-   * A shard is sent once its members reach this many bytes.
+   * A shard is sent once its members reach this many bytes (at most 32 MiB).
    * @default {4194304}
    */
   shardMaxBytes?: number;
@@ -451,6 +453,9 @@ export async function sendPayloads(
   const onAbort = (): void => writer.close();
   signal?.addEventListener("abort", onAbort, { once: true });
   const maxFiles = Math.min(Math.max(1, shardMaxFiles), 4096);
+  // Keeps every shard (members + one more file + headers) under the 64 MiB record cap.
+  const shardBytes = Math.min(shardMaxBytes, 32 * 1024 * 1024);
+  const smallMax = Math.min(smallFileMax, shardBytes);
   let batch: SendItem[] = [];
   let batchBytes = 0;
   let inFlight: Promise<void> = Promise.resolve();
@@ -504,10 +509,10 @@ export async function sendPayloads(
       const next = await iterator.next();
       if (next.done) break;
       const item = next.value;
-      if (item.size <= smallFileMax) {
+      if (item.size <= smallMax) {
         batch.push(item);
         batchBytes += 512 + item.size;
-        if (batch.length >= maxFiles || batchBytes >= shardMaxBytes) await flushShard();
+        if (batch.length >= maxFiles || batchBytes >= shardBytes) await flushShard();
         continue;
       }
       await inFlight;
@@ -643,8 +648,8 @@ export interface ReceiveOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * Shard members written at the same time.
-   * @default {8}
+   * Shard members written at the same time (file creation dominates small-file cost).
+   * @default {16}
    */
   writeConcurrency?: number;
   /**
@@ -697,7 +702,7 @@ export async function receivePayloads(
   sink: PayloadSink,
   options: ReceiveOptions = {},
 ): Promise<ReceiveResult> {
-  const { idleTimeoutMs = 30_000, writeConcurrency = 8, bufferSize = 1024 * 1024, signal } =
+  const { idleTimeoutMs = 30_000, writeConcurrency = 16, bufferSize = 1024 * 1024, signal } =
     options;
   const reader = new RecordReader(conn, { idleTimeoutMs, bufferSize });
   const result: ReceiveResult = { filesReceived: 0, bytesReceived: 0, failures: [], skipped: [] };

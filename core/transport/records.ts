@@ -133,7 +133,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * @throws {RangeError} When a number is not a safe non-negative integer or exceeds a cap.
  * @returns The bytes to write.
  */
-export function encodeRecordHeader(record: DataRecord): Uint8Array {
+export function encodeRecordHeader(record: DataRecord): Uint8Array<ArrayBuffer> {
   switch (record.type) {
     case "file": {
       const out = new Uint8Array(17);

@@ -46,7 +46,7 @@ export interface PackedShard {
 export interface PackShardOptions {
   /**
    * Files read at the same time.
-   * @default {16}
+   * @default {32}
    */
   readConcurrency?: number;
 }
@@ -77,7 +77,7 @@ export async function packShard(
   files: readonly ShardFile[],
   options: PackShardOptions = {},
 ): Promise<PackedShard> {
-  const { readConcurrency = 16 } = options;
+  const { readConcurrency = 32 } = options;
   const contents = new Array<Uint8Array | null>(files.length).fill(null);
   const failures: ShardFailure[] = [];
   const grown: number[] = [];
@@ -239,11 +239,15 @@ export async function unpackShard(
   return members.length;
 }
 
+/**
+ * Reads the first `size` bytes of a file, plus one more byte when there is one (so a file that
+ * grew is noticed). For a regular file a short read means end of file, which saves a read.
+ */
 async function readPrefix(absPath: string, size: number): Promise<Uint8Array> {
   using file = await Deno.open(absPath, { read: true });
   const buf = new Uint8Array(size + 1);
   let filled = 0;
-  while (filled < buf.length) {
+  while (filled < size) {
     const got = await file.read(buf.subarray(filled));
     if (got === null) break;
     filled += got;
