@@ -93,7 +93,8 @@ export async function runDestinationRole(
 
   const settle = async (id: number, plan: FilePlan, fill: (tmp: string) => Promise<void>) => {
     const ok = await dest.settleFile(plan, fill, { modeSet: false });
-    await fileDone(id, ok, ok ? "" : "not written");
+    // Only move acts on FileDone (it removes the source); other verbs read the summary.
+    if (operation === "move") await fileDone(id, ok, ok ? "" : "not written");
   };
 
   const sink: PayloadSink = {
