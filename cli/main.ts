@@ -38,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runTransferVerb(verb, rest);
       case "scan":
         return await (await import("./scan.ts")).runScanVerb(rest);
+      case "list":
+        return await (await import("./list.ts")).runList(rest);
       case "diagnostics": {
         const { runDiagnostics } = await import("./diagnostics.ts");
         return await runDiagnostics(rest);

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { compileGlob } from "./glob.ts";
+
 /** One filter rule, in the order given on the command line. */
 export interface FilterRule {
   /** Whether a match includes or excludes the entry. */
@@ -34,14 +36,14 @@ interface CompiledRule {
  * a `/` (other than a trailing one) matches the whole relative path, a leading `/` anchoring it to
  * the transfer root; a trailing `/` matches directories only. `*` stays inside one path segment,
  * `**` crosses segments. Excluding a directory excludes everything below it (the walker does not
- * descend into it). The glob library is loaded only when there are rules, so a run without
- * filters does not pay for it at start-up.
+ * descend into it). Globs are matched in linear time (`core/glob.ts`), so a pattern sent by a
+ * client cannot stall a daemon.
  *
  * @example Usage
  * ```ts
  * import { strictEqual } from "node:assert/strict";
  * import { compileFilter } from "./filter.ts";
- * const keep = await compileFilter([
+ * const keep = compileFilter([
  *   { action: "include", pattern: "keep.log" },
  *   { action: "exclude", pattern: "*.log" },
  * ]);
@@ -54,7 +56,7 @@ interface CompiledRule {
  * @throws {TypeError} For an empty pattern.
  * @returns A predicate over relative paths.
  */
-export async function compileFilter(rules: readonly FilterRule[]): Promise<EntryFilter> {
+export function compileFilter(rules: readonly FilterRule[]): EntryFilter {
   if (rules.length === 0) return acceptAll;
   for (const rule of rules) {
     if (rule.pattern.replace(/^\/+|\/+$/g, "").length === 0) {
@@ -63,8 +65,7 @@ export async function compileFilter(rules: readonly FilterRule[]): Promise<Entry
       );
     }
   }
-  const { default: picomatch } = await import("picomatch");
-  const compiled: CompiledRule[] = rules.map((rule) => compileRule(rule, picomatch));
+  const compiled: CompiledRule[] = rules.map(compileRule);
   return (path: string, isDir: boolean): boolean => {
     const slash = path.lastIndexOf("/");
     const name = slash < 0 ? path : path.slice(slash + 1);
@@ -80,9 +81,7 @@ function acceptAll(): boolean {
   return true;
 }
 
-type GlobCompiler = (pattern: string, options: { dot: boolean }) => (text: string) => boolean;
-
-function compileRule(rule: FilterRule, picomatch: GlobCompiler): CompiledRule {
+function compileRule(rule: FilterRule): CompiledRule {
   let pattern = rule.pattern;
   const dirOnly = pattern.endsWith("/");
   if (dirOnly) pattern = pattern.replace(/\/+$/, "");
@@ -93,6 +92,6 @@ function compileRule(rule: FilterRule, picomatch: GlobCompiler): CompiledRule {
       `Cannot use the ${rule.action} pattern "${rule.pattern}": it matches nothing`,
     );
   }
-  const matcher = picomatch(pattern, { dot: true });
+  const matcher = compileGlob(pattern);
   return { include: rule.action === "include", dirOnly, anchored, test: matcher };
 }

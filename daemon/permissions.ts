@@ -60,7 +60,8 @@ export interface DaemonPermissionOptions {
  *   which needs it) and the `127.0.0.1` and `[::1]` forms are added. With `mdns`, also
  *   {@linkcode MDNS_NET}.
  * - `--allow-env`: exactly {@linkcode GRPC_ENV_VARS}.
- * - `--allow-sys=hostname,networkInterfaces` with `mdns` only (the instance name and addresses).
+ * - `--allow-sys=statfs` (disk usage of a module's filesystem), plus `hostname,networkInterfaces`
+ *   with `mdns` (the instance name and addresses).
  *
  * @example Usage
  * ```ts
@@ -121,7 +122,8 @@ export function computeDaemonPermissions(
   if (mdns) net.push(...MDNS_NET);
   flags.push(`--allow-net=${[...new Set(net)].join(",")}`);
   flags.push(`--allow-env=${GRPC_ENV_VARS.join(",")}`);
-  if (mdns) flags.push("--allow-sys=hostname,networkInterfaces");
+  // statfs: DiskFree (`blit-utils df`); hostname and interfaces: the mDNS advertisement.
+  flags.push(mdns ? "--allow-sys=hostname,networkInterfaces,statfs" : "--allow-sys=statfs");
   return flags;
 }
 

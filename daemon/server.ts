@@ -15,6 +15,7 @@ import { ListModulesResponseSchema, ModuleInfoSchema } from "../proto/gen/blit_p
 import type { DaemonConfig } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import { DataPlaneListener } from "../core/transport/data_plane.ts";
+import { listenFiltered } from "../core/transport/goaway_filter.ts";
 import {
   BLIT_SERVICE,
   type BlitServer,
@@ -67,16 +68,12 @@ export async function startServer(
     ...createAdminHandlers({ config, log }),
   };
   server.addService(BLIT_SERVICE, handlers);
-  const host = config.bind.includes(":") ? `[${config.bind}]` : config.bind;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `${host}:${config.port}`,
-      grpc.ServerCredentials.createInsecure(),
-      (error, bound) => {
-        if (error) reject(error);
-        else resolve(bound);
-      },
-    );
+  // Connections are accepted here and passed to grpc-js through a filter that drops the
+  // client's HTTP/2 GOAWAY: under Deno a graceful client close can otherwise abort the whole
+  // server process (denoland/deno#36788; see README).
+  const { listener, port } = await listenFiltered(server, grpc.ServerCredentials.createInsecure(), {
+    hostname: config.bind,
+    port: config.port,
   });
   const mdns = config.noMdns ? null : await advertise(config, port, log);
   return {
@@ -85,6 +82,7 @@ export async function startServer(
       const goodbye = mdns?.stop();
       await new Promise<void>((resolve) => {
         dataPlane?.close();
+        listener.close();
         server.tryShutdown(() => resolve());
         setTimeout(() => {
           server.forceShutdown();

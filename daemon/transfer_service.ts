@@ -166,7 +166,7 @@ export async function handleTransfer(
     const root = await (context.openRoot ?? ContainedRoot.open)(exported.path);
     let filter;
     try {
-      filter = await compileFilter(filtersOf(open));
+      filter = compileFilter(filtersOf(open));
     } catch (error) {
       throw new Refusal(RefuseCode.BAD_REQUEST, describeError(error));
     }

@@ -33,9 +33,10 @@ EOF
 )
 
 cd "$here"
-"$bin/buf" lint blit.proto --config '{"version":"v2","lint":{"use":["STANDARD"],
-"except":["SERVICE_SUFFIX","RPC_REQUEST_RESPONSE_UNIQUE","RPC_RESPONSE_STANDARD_NAME","RPC_REQUEST_STANDARD_NAME",
+lint_config='{"version":"v2","lint":{"use":["STANDARD"],"except":["SERVICE_SUFFIX",
+"RPC_REQUEST_RESPONSE_UNIQUE","RPC_REQUEST_STANDARD_NAME","RPC_RESPONSE_STANDARD_NAME",
 "PACKAGE_DIRECTORY_MATCH"]}}'
+"$bin/buf" lint blit.proto --config "$lint_config"
 rm -rf gen
 "$bin/buf" generate --template "$template" blit.proto
 echo "generated $(cd gen && ls)"

@@ -218,7 +218,7 @@ Deno.test("blitd --print-permissions", async (t) => {
       const result = await runLauncher(["--root", `${dir}/ro`, "--print-permissions"]);
       equal(result.code, 0, result.stderr);
       match(result.stdout, new RegExp(`^--allow-read=${REPO},${real}/ro$`, "m"));
-      match(result.stdout, /^--allow-sys=networkInterfaces$/m);
+      match(result.stdout, /^--allow-sys=hostname,networkInterfaces,statfs$/m);
       match(result.stdout, /"source":null/);
       doesNotMatch(result.stdout, forbidden);
     });

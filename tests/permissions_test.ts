@@ -44,6 +44,7 @@ Deno.test("computeDaemonPermissions()", async (t) => {
       "--allow-write=/srv/inbox",
       "--allow-net=127.0.0.1:9100,127.0.0.1:0",
       ENV,
+      "--allow-sys=statfs",
     ]);
   });
 
@@ -95,7 +96,7 @@ Deno.test("computeDaemonPermissions()", async (t) => {
     assertEquals(flags.slice(3), [
       "--allow-net=127.0.0.1:9100,127.0.0.1:0,0.0.0.0:5353,224.0.0.251:5353",
       ENV,
-      "--allow-sys=hostname,networkInterfaces",
+      "--allow-sys=hostname,networkInterfaces,statfs",
     ]);
   });
 

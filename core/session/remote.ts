@@ -108,7 +108,7 @@ export async function runRemoteTransfer(
     warn = () => {},
     connectTimeoutMs = 10_000,
   } = options;
-  const filter = await compileFilter(filters);
+  const filter = compileFilter(filters);
   const grpc = await import("@grpc/grpc-js");
   const { BlitClientClass, blitChannelOptions, PROTOCOL_VERSION } = await import(
     "../transport/grpc_service.ts"

@@ -727,11 +727,18 @@ export async function receivePayloads(
   const writeMember = async (id: number, data: Uint8Array): Promise<void> => {
     let filled = false;
     try {
-      await sink.writeFile(id, data.length, async (tmpPath) => {
-        if (filled) throw new Error(`Cannot fill file ${id}: fill was already called`);
+      await sink.writeFile(id, data.length, (tmpPath) => {
+        if (filled) {
+          return Promise.reject(new Error(`Cannot fill file ${id}: fill was already called`));
+        }
         filled = true;
         // In memory already: one synchronous write is far cheaper than async file ops.
-        Deno.writeFileSync(tmpPath, data, { createNew: true, mode: 0o600 });
+        try {
+          Deno.writeFileSync(tmpPath, data, { createNew: true, mode: 0o600 });
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return Promise.resolve();
       });
       result.filesReceived++;
       result.bytesReceived += data.length;

@@ -1,8 +1,14 @@
 /**
  * The grpc-js binding of the `blit.v1.Blit` service: method definitions built from the
  * protobuf-es schemas in `proto/gen/blit_pb.ts`, a typed client constructor, and the channel and
- * server options every blit endpoint uses (message-size caps and the connection-ageing defence
- * against the Deno/nghttp2 abort on graceful close, denoland/deno#36788).
+ * server options every blit endpoint uses.
+ *
+ * Under Deno 2.9 an HTTP/2 endpoint may abort inside nghttp2 when it *receives* a GOAWAY on a
+ * connection that carried many streams or sat idle for minutes (denoland/deno#36788). Hence the
+ * options here never make the daemon send GOAWAY (no connection ageing, no idle timeout), each
+ * client object owns its connection, and clients should end by exiting rather than by a graceful
+ * `close()` after many calls; the daemon additionally strips client GOAWAY frames before grpc-js
+ * sees them.
  *
  * @module
  */
@@ -41,18 +47,6 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** Largest payload carried by one `DataChunk` or `TarShardChunk` in the control stream. */
 export const MAX_CHUNK_BYTES = 1024 * 1024;
-
-/**
- * How long the daemon lets one HTTP/2 connection live before it sends GOAWAY and lets the
- * client reconnect (new calls go to a new connection; running calls continue).
- */
-export const MAX_CONNECTION_AGE_MS = 60_000;
-
-/**
- * How long calls already running on an aged connection may go on before the daemon cuts them.
- * Longer than any transfer: an aged connection is drained, never cut.
- */
-export const MAX_CONNECTION_AGE_GRACE_MS = 2_147_483_647;
 
 /** A grpc-js method definition whose messages are protobuf-es messages. */
 export type BlitMethodDefinition<I extends DescMessage, O extends DescMessage> =
@@ -218,9 +212,18 @@ export interface BlitClientConstructor {
  * @example Usage
  * ```ts ignore
  * import * as grpc from "@grpc/grpc-js";
- * const client = new BlitClientClass("127.0.0.1:9031", grpc.credentials.createInsecure(),
- *   blitChannelOptions());
- * client.listModules(create(ListModulesRequestSchema), (err, res) => console.log(err, res));
+ * import { create } from "@bufbuild/protobuf";
+ * import { ListModulesRequestSchema } from "../../proto/gen/blit_pb.ts";
+ * import { BlitClientClass, blitChannelOptions } from "./grpc_service.ts";
+ *
+ * const client = new BlitClientClass(
+ *   "127.0.0.1:9031",
+ *   grpc.credentials.createInsecure(),
+ *   blitChannelOptions(),
+ * );
+ * client.listModules(create(ListModulesRequestSchema), (err, res) => {
+ *   console.log(err ?? res?.modules.map((m) => m.name));
+ * });
  * ```
  */
 export const BlitClientClass: BlitClientConstructor = grpc.makeGenericClientConstructor(
@@ -229,8 +232,9 @@ export const BlitClientClass: BlitClientConstructor = grpc.makeGenericClientCons
 ) as unknown as BlitClientConstructor;
 
 /**
- * Channel options for a blit client: the message-size caps, and no keepalive pings (the daemon
- * ages connections itself).
+ * Channel options for a blit client: the message-size caps, and a connection of its own (grpc-js
+ * otherwise shares one HTTP/2 connection between all clients of a process, so closing one client
+ * would not bound the streams a connection carries).
  *
  * @returns A fresh options object for `new BlitClientClass(address, creds, options)`.
  */
@@ -238,13 +242,14 @@ export function blitChannelOptions(): grpc.ClientOptions {
   return {
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    "grpc.use_local_subchannel_pool": 1,
   };
 }
 
 /**
- * Server options for the blit daemon: the message-size caps plus connection ageing with an
- * unbounded grace, the defence against the Deno/nghttp2 abort when a client gracefully closes a
- * connection that carried many streams (denoland/deno#36788).
+ * Server options for the blit daemon: the message-size caps, and nothing that makes the server
+ * send GOAWAY to a live client (`grpc.max_connection_age_ms` and `grpc.max_connection_idle_ms`
+ * stay unset: a Deno client that receives GOAWAY after a long idle spell can abort).
  *
  * @returns A fresh options object for `new grpc.Server(options)`.
  */
@@ -252,7 +257,5 @@ export function blitServerOptions(): grpc.ServerOptions {
   return {
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-    "grpc.max_connection_age_ms": MAX_CONNECTION_AGE_MS,
-    "grpc.max_connection_age_grace_ms": MAX_CONNECTION_AGE_GRACE_MS,
   };
 }

@@ -1,0 +1,512 @@
+/**
+ * The benchmark harness (`deno task bench`): times blit against `cp -a`, `tar | tar` and
+ * `rsync -a` on the reference workloads, tools interleaved run by run, and prints medians and
+ * ratios. With `--remote`, also times rsync-daemon push and pull over loopback.
+ *
+ * Every timed run starts the same way: remove the destination (or clone the synced base for
+ * mirrors), `sync`, drop the page cache when allowed, then re-read the source (and, for mirrors,
+ * the destination) so each tool starts with a warm, equal cache. Every run is verified (paths and
+ * sizes); a tool that fails shows `FAIL`, never a number.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  prepareWorkloads,
+  type PresetName,
+  type Workload,
+  WORKLOAD_IDS,
+  type WorkloadId,
+} from "./workloads.ts";
+import { diffManifests, listTree, type Manifest } from "./tree.ts";
+import {
+  canDropCaches,
+  cloneTree,
+  findInPath,
+  removeTree,
+  runQuiet,
+  syncAndDrop,
+  warmTree,
+} from "./system.ts";
+import {
+  blitDaemonTools,
+  type Invocation,
+  type RemoteTool,
+  resolveTools,
+  rsyncDaemonTools,
+  type Tool,
+  TOOL_NAMES,
+  type ToolName,
+} from "./tools.ts";
+import {
+  type BenchReport,
+  formatSeconds,
+  renderTable,
+  summarise,
+  type WorkloadResult,
+} from "./report.ts";
+import { type RsyncDaemon, startRsyncDaemon } from "./rsyncd.ts";
+
+const HELP = `blit bench: time blit against cp -a, tar|tar and rsync -a
+
+Usage: deno task bench [options]
+
+Options:
+  --quick            scaled-down workloads and 3 runs (whole run under 2 minutes)
+  --runs N           timed runs per tool and workload (default 7, quick 3)
+  --only a,b,...     workloads: a big file, b small files, c mixed, d mutated mirror, e no-op mirror
+  --tools LIST       tools to time, from blit,cp,tar,rsync (default all)
+  --dir PATH         work directory for generated data (default /tmp/blit-bench)
+  --json PATH        also write the results as JSON
+  --remote           also time rsync daemon push/pull over loopback for a, b, c
+  --blit-daemon ADDR with --remote: time blit push/pull against a running blit daemon at ADDR
+                     (127.0.0.1:PORT, module "bench" rooted at DIR/PRESET); also BLIT_BENCH_DAEMON
+  -h, --help         this help
+`;
+
+/** Parsed command line. */
+export interface BenchOptions {
+  /** Workload size preset. */
+  preset: PresetName;
+  /** Timed runs per tool and workload. */
+  runs: number;
+  /** Workloads to run. */
+  only: WorkloadId[];
+  /** Tools to time. */
+  tools: ToolName[];
+  /** Work directory. */
+  dir: string;
+  /** Where to write JSON results, if anywhere. */
+  json?: string;
+  /** Whether to run the remote section. */
+  remote: boolean;
+  /** Address of a running blit daemon for the remote section, if any. */
+  blitDaemon?: string;
+  /** Whether help was asked for. */
+  help: boolean;
+}
+
+function splitList<T extends string>(text: string, allowed: readonly T[], what: string): T[] {
+  const out: T[] = [];
+  for (const item of text.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+    if (!(allowed as readonly string[]).includes(item)) {
+      throw new TypeError(`Cannot use ${what} "${item}": expected one of ${allowed.join(",")}`);
+    }
+    if (!out.includes(item as T)) out.push(item as T);
+  }
+  if (out.length === 0) throw new TypeError(`Cannot use an empty ${what} list`);
+  return out;
+}
+
+/**
+ * Parses the bench's command line.
+ * @param argv Arguments.
+ * @throws {TypeError} On an unknown option or a bad value.
+ * @returns The options.
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert/strict";
+ * import { parseBenchArgs } from "./run.ts";
+ * assertEquals(parseBenchArgs(["--quick", "--only", "b,e"]).runs, 3);
+ * ```
+ */
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      quick: { type: "boolean", default: false },
+      runs: { type: "string" },
+      only: { type: "string" },
+      tools: { type: "string" },
+      dir: { type: "string", default: "/tmp/blit-bench" },
+      json: { type: "string" },
+      remote: { type: "boolean", default: false },
+      "blit-daemon": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const preset: PresetName = values.quick ? "quick" : "full";
+  let runs = preset === "quick" ? 3 : 7;
+  if (values.runs !== undefined) {
+    runs = Number(values.runs);
+    if (!Number.isInteger(runs) || runs < 1) {
+      throw new TypeError(`Cannot use --runs "${values.runs}": expected a positive integer`);
+    }
+  }
+  const only = values.only === undefined
+    ? [...WORKLOAD_IDS]
+    : splitList(values.only, WORKLOAD_IDS, "workload");
+  const tools = values.tools === undefined
+    ? [...TOOL_NAMES]
+    : splitList(values.tools, TOOL_NAMES, "tool");
+  const blitDaemon = values["blit-daemon"] ?? Deno.env.get("BLIT_BENCH_DAEMON");
+  return {
+    preset,
+    runs,
+    only: WORKLOAD_IDS.filter((id) => only.includes(id)),
+    tools: TOOL_NAMES.filter((t) => tools.includes(t)),
+    dir: values.dir.replace(/\/+$/, "") || "/",
+    ...(values.json === undefined ? {} : { json: values.json }),
+    remote: values.remote,
+    ...(blitDaemon === undefined || blitDaemon === "" ? {} : { blitDaemon }),
+    help: values.help,
+  };
+}
+
+/** One column to time on one workload. */
+interface Column {
+  /** Column header. */
+  label: string;
+  /** Command to time. */
+  invocation: Invocation;
+  /** Directory that must match `expected` afterwards. */
+  dst: string;
+  /** Tree cloned into `dst` before the run (mirrors), if any. */
+  base?: string;
+  /** Trees to read right before the run. */
+  warm: string[];
+  /** A path that must not appear (a remote endpoint misread as a local path). */
+  misparsePath?: string;
+}
+
+/** Shared state of a bench run. */
+interface Context {
+  runs: number;
+  drop: boolean;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  if (items.length === 0) return [];
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+let trashCounter = 0;
+
+/** Renames `path` into a sibling trash folder (a cheap metadata operation). */
+async function moveToTrash(path: string): Promise<void> {
+  if (!(await exists(path))) return;
+  const trash = `${path}.trash`;
+  await Deno.mkdir(trash, { recursive: true });
+  await Deno.rename(path, `${trash}/${trashCounter++}`);
+}
+
+/** Deletes the trash folders of the given destinations (outside any timed region). */
+async function purgeTrash(paths: readonly string[]): Promise<void> {
+  for (const path of new Set(paths)) await removeTree(`${path}.trash`);
+}
+
+/** Resets, warms, times and verifies one run of one column. */
+async function timeColumn(
+  column: Column,
+  expected: Manifest,
+  ctx: Context,
+): Promise<{ seconds: number } | { failure: string }> {
+  // Move the previous result aside instead of deleting it: files created right after an
+  // `rm -rf` of a large tree are much slower on this ext4, and that would time the kernel, not
+  // the tool. The trash is purged once per round (see timeWorkload).
+  await moveToTrash(column.dst);
+  if (column.base !== undefined) await cloneTree(column.base, column.dst);
+  await syncAndDrop(ctx.drop);
+  for (const root of column.warm) await warmTree(root);
+  const inv = column.invocation;
+  const result = await runQuiet(inv.cmd, inv.args, inv.cwd === undefined ? {} : { cwd: inv.cwd });
+  if (column.misparsePath !== undefined && await exists(column.misparsePath)) {
+    return {
+      failure: `the command created the local path "${column.misparsePath}": ` +
+        "it treated the remote endpoint as a local path (remove that directory)",
+    };
+  }
+  if (result.code !== 0) {
+    const tail = result.stderr.split("\n").slice(-3).join(" | ").slice(0, 400);
+    return { failure: `exit code ${result.code}: ${tail}` };
+  }
+  let actual: Manifest;
+  try {
+    actual = await listTree(column.dst);
+  } catch (error) {
+    return { failure: `Cannot list destination: ${String(error)}` };
+  }
+  const problem = diffManifests(expected, actual);
+  return problem === undefined
+    ? { seconds: result.seconds }
+    : { failure: `wrong result: ${problem}` };
+}
+
+/**
+ * Times several columns on one workload, interleaved: run r uses the column order rotated by r.
+ * A column that fails once is not run again for this workload.
+ */
+async function timeWorkload(
+  id: string,
+  section: "local" | "remote",
+  title: string,
+  columns: Column[],
+  expected: Manifest,
+  ctx: Context,
+): Promise<WorkloadResult> {
+  const seconds = new Map<string, number[]>(columns.map((c) => [c.label, []]));
+  const failures = new Map<string, string[]>(columns.map((c) => [c.label, []]));
+  for (let r = 0; r < ctx.runs; r++) {
+    const parts: string[] = [];
+    for (const column of rotate(columns, r)) {
+      const failed = failures.get(column.label) ?? [];
+      if (failed.length > 0) continue;
+      const outcome = await timeColumn(column, expected, ctx);
+      if ("seconds" in outcome) {
+        seconds.get(column.label)?.push(outcome.seconds);
+        parts.push(`${column.label} ${formatSeconds(outcome.seconds)}`);
+      } else {
+        failed.push(outcome.failure);
+        parts.push(`${column.label} FAILED`);
+        console.log(`  (${id}) ${column.label} failed: ${outcome.failure}`);
+      }
+    }
+    console.log(`  (${id}) run ${r + 1}/${ctx.runs}: ${parts.join(" | ")}`);
+    // Purge once per round: every tool is first in a round equally often (rotation), so the
+    // slow-after-delete effect falls on each of them alike.
+    await purgeTrash(columns.map((c) => c.dst));
+  }
+  return {
+    id,
+    section,
+    title,
+    columns: columns.map((c) =>
+      summarise(c.label, seconds.get(c.label) ?? [], failures.get(c.label) ?? [])
+    ),
+  };
+}
+
+function localColumns(w: Workload, tools: Tool[], dst: string): Column[] {
+  const columns: Column[] = [];
+  for (const tool of tools) {
+    if (w.kind === "copy") {
+      columns.push({
+        label: tool.label,
+        invocation: tool.copy(w.source, dst),
+        dst,
+        warm: [w.source],
+      });
+    } else if (tool.mirror !== undefined && w.base !== undefined) {
+      columns.push({
+        label: tool.label,
+        invocation: tool.mirror(w.source, dst),
+        dst,
+        base: w.base,
+        warm: [w.source, dst],
+      });
+    }
+  }
+  return columns;
+}
+
+function remoteColumns(w: Workload, tools: RemoteTool[], root: string): Column[] {
+  const srcName = w.source.slice(root.length + 1);
+  return tools.map((tool): Column => {
+    const guard = tool.misparsePath === undefined ? {} : { misparsePath: tool.misparsePath };
+    if (tool.direction === "push") {
+      return {
+        label: tool.label,
+        invocation: tool.invocation(w.source, "rdst"),
+        dst: `${root}/rdst`,
+        warm: [w.source],
+        ...guard,
+      };
+    }
+    return {
+      label: tool.label,
+      invocation: tool.invocation(`${root}/dst`, srcName),
+      dst: `${root}/dst`,
+      warm: [w.source],
+      ...guard,
+    };
+  });
+}
+
+async function firstLine(cmd: string, args: string[]): Promise<string> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+    return new TextDecoder().decode(out.stdout).split("\n")[0]?.trim() ?? "";
+  } catch {
+    return "not installed";
+  }
+}
+
+async function environment(): Promise<Record<string, string>> {
+  return {
+    deno: Deno.version.deno,
+    kernel: Deno.osRelease(),
+    cpus: String(navigator.hardwareConcurrency),
+    cp: await firstLine("cp", ["--version"]),
+    tar: await firstLine("tar", ["--version"]),
+    rsync: await firstLine("rsync", ["--version"]),
+  };
+}
+
+/**
+ * Runs the bench and returns the process exit code (0 ok, 1 a tool failed, 2 bad usage).
+ * Requires `--allow-read --allow-write --allow-run --allow-env --allow-sys`.
+ * @param argv Command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let opts: BenchOptions;
+  try {
+    opts = parseBenchArgs(argv);
+  } catch (error) {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(HELP);
+    return 2;
+  }
+  if (opts.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const started = new Date();
+  const notes: string[] = [];
+  const note = (text: string): void => {
+    notes.push(text);
+    console.log(`note: ${text}`);
+  };
+  console.log(`blit bench: preset ${opts.preset}, ${opts.runs} runs, dir ${opts.dir}`);
+
+  const loadBefore = Deno.loadavg()[0] ?? 0;
+  const busy = (load: number): boolean => load > navigator.hardwareConcurrency / 2;
+  if (busy(loadBefore)) {
+    note(
+      `load average ${loadBefore.toFixed(2)} at start on ${navigator.hardwareConcurrency} ` +
+        "CPUs: other processes compete for CPU and disk; compare ratios, not absolute times",
+    );
+  }
+  const drop = await canDropCaches();
+  if (!drop) {
+    note("page cache not dropped: /proc/sys/vm/drop_caches is not writable (needs root)");
+  }
+  const resolved = await resolveTools(opts.tools);
+  for (const text of resolved.notes) note(text);
+  const noMirror = resolved.tools.filter((t) => t.mirror === undefined).map((t) => t.label);
+  if (noMirror.length > 0 && opts.only.some((id) => id === "d" || id === "e")) {
+    note(`${noMirror.join(", ")}: no mirror mode, not timed on (d) and (e)`);
+  }
+
+  const remoteIds: WorkloadId[] = opts.remote
+    ? opts.only.filter((id) => id === "a" || id === "b" || id === "c")
+    : [];
+  const needed = WORKLOAD_IDS.filter((id) => opts.only.includes(id) || remoteIds.includes(id));
+  const workloads = await prepareWorkloads(opts.dir, opts.preset, needed, {
+    log: (m) => console.log(`  ${m}`),
+  });
+  const root = `${opts.dir}/${opts.preset}`;
+  const dst = `${root}/dst`;
+  const ctx: Context = { runs: opts.runs, drop };
+  const results: WorkloadResult[] = [];
+  console.log("workloads:");
+  for (const w of workloads) console.log(`  (${w.id}) ${w.title}`);
+
+  const wallStart = performance.now();
+  for (const w of workloads) {
+    if (!opts.only.includes(w.id)) continue;
+    const columns = localColumns(w, resolved.tools, dst);
+    if (columns.length === 0) {
+      note(`(${w.id}): no selected tool can run this workload`);
+      continue;
+    }
+    results.push(await timeWorkload(w.id, "local", w.title, columns, w.expected, ctx));
+  }
+
+  if (opts.remote) {
+    const remoteTools: RemoteTool[] = [];
+    let daemon: RsyncDaemon | undefined;
+    const rsync = opts.tools.includes("rsync") ? await findInPath("rsync") : undefined;
+    if (rsync === undefined) {
+      note("rsync daemon: skipped (rsync not selected or not on PATH)");
+    } else {
+      daemon = await startRsyncDaemon(root, { module: "bench" });
+      console.log(`rsync daemon: pid ${daemon.pid}, port ${daemon.port}, module bench = ${root}`);
+      remoteTools.push(...rsyncDaemonTools(rsync, daemon.port, daemon.module));
+    }
+    // HOOK(blit-remote): blit columns are added only when a real blit daemon is given. Once the
+    // daemon exists, start it here (exporting module "bench" rooted at `root`) instead.
+    if (opts.blitDaemon !== undefined && resolved.tools.some((t) => t.name === "blit")) {
+      remoteTools.push(...blitDaemonTools(opts.blitDaemon, "bench"));
+    } else {
+      note("blit remote: not yet available (pass --blit-daemon 127.0.0.1:PORT to time one)");
+    }
+    const stopOnSignal = (): void => {
+      daemon?.stop().finally(() => Deno.exit(130));
+    };
+    Deno.addSignalListener("SIGINT", stopOnSignal);
+    try {
+      for (const w of workloads) {
+        if (!remoteIds.includes(w.id) || remoteTools.length === 0) continue;
+        const columns = remoteColumns(w, remoteTools, root);
+        results.push(await timeWorkload(w.id, "remote", w.title, columns, w.expected, ctx));
+      }
+    } finally {
+      Deno.removeSignalListener("SIGINT", stopOnSignal);
+      await daemon?.stop();
+      await removeTree(`${root}/rdst`);
+    }
+  }
+  await removeTree(dst);
+  const wallSeconds = (performance.now() - wallStart) / 1000;
+  const loadAfter = Deno.loadavg()[0] ?? 0;
+  if (busy(loadAfter) && !busy(loadBefore)) {
+    note(`load average rose to ${loadAfter.toFixed(2)} during the run: numbers may be noisy`);
+  }
+
+  const local = results.filter((r) => r.section === "local");
+  const remote = results.filter((r) => r.section === "remote");
+  const labels = resolved.tools.map((t) => t.label);
+  const reference = labels.includes("blit") ? "blit" : "cp -a";
+  const localRatios = labels.filter((l) => l !== reference).map((l) => [reference, l] as const);
+  const remoteRatios = [["blit push", "rsyncd push"], ["blit pull", "rsyncd pull"]] as const;
+  console.log(`\nmedians of ${opts.runs} runs (timing phase ${wallSeconds.toFixed(1)} s):`);
+  for (const w of workloads) console.log(`  (${w.id}) ${w.title}`);
+  if (local.length > 0) {
+    console.log("\nlocal:");
+    console.log(renderTable(local, localRatios));
+  }
+  if (remote.length > 0) {
+    console.log("\nremote (loopback):");
+    console.log(renderTable(remote, remoteRatios));
+  }
+  for (const text of notes) console.log(`note: ${text}`);
+
+  if (opts.json !== undefined) {
+    const report: BenchReport = {
+      started: started.toISOString(),
+      preset: opts.preset,
+      runs: opts.runs,
+      dir: opts.dir,
+      droppedCaches: drop,
+      environment: {
+        ...await environment(),
+        loadBefore: loadBefore.toFixed(2),
+        loadAfter: loadAfter.toFixed(2),
+      },
+      notes,
+      results,
+    };
+    await Deno.writeTextFile(opts.json, JSON.stringify(report, null, 2) + "\n");
+    console.log(`wrote ${opts.json}`);
+  }
+  const failed = results.some((r) => r.columns.some((c) => c.failures.length > 0));
+  return failed ? 1 : 0;
+}
+
+if (import.meta.main) {
+  Deno.exitCode = await main(Deno.args);
+}

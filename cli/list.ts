@@ -1,0 +1,58 @@
+/**
+ * `blit list HOST[:PORT]` (the modules of a daemon) and `blit list HOST:/module/path` (the
+ * entries of one remote directory).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../core/errors.ts";
+import { isRemote } from "../core/remote_path.ts";
+import { printModules } from "../utils/list.ts";
+import { printListing } from "../utils/ls.ts";
+import { explainArgs } from "./args.ts";
+
+/** Help of `blit list`. */
+export const LIST_HELP = `Usage: blit list [--json] HOST[:PORT]
+       blit list [--json] HOST:/module/path
+
+With a host: the modules the daemon exports (name, rw/ro, comment).
+With a remote path: the entries of that directory (type and mode, size, time, name).
+  --json   print {"host", "port", "modules": [...]} or {"target", "entries": [...], "truncated"}
+`;
+
+/**
+ * Tells whether `text` names a remote path rather than a bare `HOST[:PORT]`.
+ * @param text The argument.
+ * @returns True for `host:/…`, `host:port:/…` and `host://…`.
+ */
+function isRemotePath(text: string): boolean {
+  return isRemote(text) && text.includes(":/");
+}
+
+/**
+ * Runs `blit list`.
+ * @param argv Arguments after `list`.
+ * @returns The exit code.
+ */
+export async function runList(argv: string[]): Promise<number> {
+  const { values, positionals } = explainArgs("blit list", () =>
+    parseArgs({
+      args: argv,
+      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    }));
+  if (values.help) {
+    console.log(LIST_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `Cannot list: expected HOST[:PORT] or HOST:/module/path, got ${positionals.length} arguments`,
+    );
+  }
+  const text = positionals[0] as string;
+  const json = values.json ?? false;
+  return isRemotePath(text) ? await printListing(text, json) : await printModules(text, json);
+}

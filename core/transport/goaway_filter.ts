@@ -1,0 +1,212 @@
+/**
+ * Server-side defence against the Deno/nghttp2 abort on a received GOAWAY (denoland/deno#36788):
+ * the daemon accepts TCP itself and hands grpc-js a stream from which every HTTP/2 GOAWAY frame
+ * sent by the client has been removed. A client that closes gracefully then looks to the server
+ * like a peer that simply hung up, which Deno handles without crashing.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createServer, type Server as NetServer, type Socket } from "node:net";
+import { Duplex } from "node:stream";
+import type * as grpc from "@grpc/grpc-js";
+
+/** Length of the client connection preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`. */
+const PREFACE_BYTES = 24;
+/** Length of an HTTP/2 frame header. */
+const FRAME_HEADER_BYTES = 9;
+/** HTTP/2 frame type of GOAWAY. */
+const GOAWAY_TYPE = 0x7;
+
+/**
+ * A duplex over a client socket that passes every byte through except HTTP/2 GOAWAY frames
+ * arriving from the client. It never buffers more than one frame header (9 bytes): payloads are
+ * forwarded (or skipped) as they arrive.
+ */
+export class GoawayFilter extends Duplex {
+  #socket: Socket;
+  #prefaceLeft = PREFACE_BYTES;
+  #header = Buffer.alloc(FRAME_HEADER_BYTES);
+  #headerFill = 0;
+  #payloadLeft = 0;
+  #skipping = false;
+  /** GOAWAY frames removed so far. */
+  dropped = 0;
+
+  /**
+   * Wraps an accepted socket.
+   *
+   * @param socket The TCP socket accepted from the client.
+   */
+  constructor(socket: Socket) {
+    super({ allowHalfOpen: false });
+    this.#socket = socket;
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.on("end", () => this.push(null));
+    socket.on("error", (err: Error) => this.destroy(err));
+    socket.on("close", () => this.destroy());
+  }
+
+  /** Remote address of the underlying socket (read by grpc-js for logs and channelz). */
+  get remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress;
+  }
+
+  /** Remote port of the underlying socket. */
+  get remotePort(): number | undefined {
+    return this.#socket.remotePort;
+  }
+
+  /** Local address of the underlying socket. */
+  get localAddress(): string | undefined {
+    return this.#socket.localAddress;
+  }
+
+  /** Local port of the underlying socket. */
+  get localPort(): number | undefined {
+    return this.#socket.localPort;
+  }
+
+  /**
+   * Forwards to `socket.setNoDelay()`.
+   *
+   * @param noDelay Disable Nagle's algorithm.
+   * @returns This filter.
+   */
+  setNoDelay(noDelay?: boolean): this {
+    this.#socket.setNoDelay(noDelay);
+    return this;
+  }
+
+  /**
+   * Forwards to `socket.setKeepAlive()`.
+   *
+   * @param enable Enable TCP keepalive.
+   * @param initialDelay Delay before the first probe, in milliseconds.
+   * @returns This filter.
+   */
+  setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    this.#socket.setKeepAlive(enable, initialDelay);
+    return this;
+  }
+
+  /**
+   * Forwards to `socket.setTimeout()`.
+   *
+   * @param ms Idle time in milliseconds.
+   * @param callback Called on timeout.
+   * @returns This filter.
+   */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.#socket.setTimeout(ms, callback);
+    return this;
+  }
+
+  #onData(chunk: Buffer): void {
+    const out: Buffer[] = [];
+    let pos = 0;
+    let passFrom = 0;
+    const flushPass = (end: number): void => {
+      if (end > passFrom) out.push(chunk.subarray(passFrom, end));
+    };
+    if (this.#prefaceLeft > 0) {
+      const n = Math.min(this.#prefaceLeft, chunk.length);
+      this.#prefaceLeft -= n;
+      pos = n;
+    }
+    while (pos < chunk.length) {
+      if (this.#payloadLeft > 0) {
+        const n = Math.min(this.#payloadLeft, chunk.length - pos);
+        this.#payloadLeft -= n;
+        pos += n;
+        if (this.#skipping) passFrom = pos;
+        continue;
+      }
+      // Reading a frame header, possibly split across chunks.
+      const n = Math.min(FRAME_HEADER_BYTES - this.#headerFill, chunk.length - pos);
+      chunk.copy(this.#header, this.#headerFill, pos, pos + n);
+      const headerStartedEarlier = this.#headerFill > 0;
+      this.#headerFill += n;
+      pos += n;
+      if (this.#headerFill < FRAME_HEADER_BYTES) break;
+      this.#headerFill = 0;
+      this.#payloadLeft = this.#header.readUIntBE(0, 3);
+      this.#skipping = this.#header[3] === GOAWAY_TYPE;
+      if (this.#skipping) {
+        this.dropped++;
+        flushPass(pos - n);
+        passFrom = pos;
+      } else if (headerStartedEarlier) {
+        // The header's first bytes were held back from an earlier chunk: emit it whole.
+        flushPass(pos - n);
+        out.push(Buffer.from(this.#header));
+        passFrom = pos;
+      }
+    }
+    // Hold back a partial header: it is emitted (or dropped) once complete.
+    flushPass(pos - this.#headerFill);
+    if (out.length > 0) {
+      const data = out.length === 1 ? out[0]! : Buffer.concat(out);
+      if (!this.push(data)) this.#socket.pause();
+    }
+  }
+
+  /** Resumes the socket when grpc-js wants more. */
+  override _read(): void {
+    this.#socket.resume();
+  }
+
+  /** Writes server bytes to the client unchanged. */
+  override _write(
+    chunk: Buffer,
+    encoding: BufferEncoding,
+    callback: (err?: Error | null) => void,
+  ): void {
+    this.#socket.write(chunk, encoding, callback);
+  }
+
+  /** Ends the client socket after the server's last bytes. */
+  override _final(callback: (err?: Error | null) => void): void {
+    this.#socket.end(callback);
+  }
+
+  /** Destroys the client socket. */
+  override _destroy(err: Error | null, callback: (err: Error | null) => void): void {
+    this.#socket.destroy();
+    callback(err);
+  }
+}
+
+/** Options for {@linkcode listenFiltered}. */
+export interface ListenFilteredOptions {
+  /** Address to bind. */
+  hostname: string;
+  /** Port to bind (0 = any free port). */
+  port: number;
+}
+
+/**
+ * Accepts TCP connections and injects them into a grpc-js server through a
+ * {@linkcode GoawayFilter}, instead of `server.bindAsync()`.
+ *
+ * @param server The grpc-js server, with its services added.
+ * @param credentials Server credentials (insecure for loopback).
+ * @param options Where to listen.
+ * @returns The listening `node:net` server and its bound port.
+ */
+export function listenFiltered(
+  server: grpc.Server,
+  credentials: grpc.ServerCredentials,
+  options: ListenFilteredOptions,
+): Promise<{ listener: NetServer; port: number }> {
+  const injector = server.createConnectionInjector(credentials);
+  const listener = createServer((socket) => injector.injectConnection(new GoawayFilter(socket)));
+  return new Promise((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(options.port, options.hostname, () => {
+      const address = listener.address();
+      resolve({ listener, port: typeof address === "object" && address ? address.port : 0 });
+    });
+  });
+}

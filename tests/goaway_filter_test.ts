@@ -1,0 +1,91 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { EventEmitter } from "node:events";
+import type { Socket } from "node:net";
+import { GoawayFilter } from "../core/transport/goaway_filter.ts";
+
+/** Just enough of a socket for GoawayFilter: data comes from emit("data"). */
+class FakeSocket extends EventEmitter {
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+  write(_chunk: Buffer, _encoding: BufferEncoding, callback: () => void): boolean {
+    callback();
+    return true;
+  }
+  end(callback?: () => void): this {
+    callback?.();
+    return this;
+  }
+  destroy(): this {
+    return this;
+  }
+}
+
+function frame(type: number, length: number, streamId: number): Buffer {
+  const bytes = Buffer.alloc(9 + length, type + 1);
+  bytes.writeUIntBE(length, 0, 3);
+  bytes[3] = type;
+  bytes[4] = 0;
+  bytes.writeUInt32BE(streamId, 5);
+  return bytes;
+}
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const FRAMES = [
+  frame(0x4, 6, 0), // SETTINGS
+  frame(0x1, 20, 1), // HEADERS
+  frame(0x0, 40_000, 1), // DATA, bigger than a chunk
+  frame(0x7, 8, 0), // GOAWAY
+  frame(0x6, 8, 0), // PING
+  frame(0x7, 0, 0), // GOAWAY without payload
+  frame(0x7, 12, 0), // GOAWAY with debug data
+  frame(0x0, 5, 3), // DATA
+];
+const INPUT = Buffer.concat([PREFACE, ...FRAMES]);
+const EXPECTED = Buffer.concat([PREFACE, ...FRAMES.filter((f) => f[3] !== 0x7)]);
+
+async function run(chunkSizes: () => number): Promise<{ output: Buffer; dropped: number }> {
+  const socket = new FakeSocket();
+  const filter = new GoawayFilter(socket as unknown as Socket);
+  const parts: Buffer[] = [];
+  filter.on("data", (chunk: Buffer) => parts.push(chunk));
+  for (let pos = 0; pos < INPUT.length;) {
+    const n = Math.max(1, chunkSizes());
+    socket.emit("data", INPUT.subarray(pos, pos + n));
+    pos += n;
+  }
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the filter emits on a later tick
+  return { output: Buffer.concat(parts), dropped: filter.dropped };
+}
+
+Deno.test("GoawayFilter", async (t) => {
+  await t.step("drops GOAWAY frames and passes everything else unchanged", async () => {
+    const { output, dropped } = await run(() => INPUT.length);
+    assertEquals(output.equals(EXPECTED), true);
+    assertEquals(dropped, 3);
+  });
+
+  await t.step("handles frames split at every byte", async () => {
+    const { output, dropped } = await run(() => 1);
+    assertEquals(output.equals(EXPECTED), true);
+    assertEquals(dropped, 3);
+  });
+
+  await t.step("handles random chunk boundaries", async () => {
+    let seed = 42;
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed;
+    };
+    for (let i = 0; i < 200; i++) {
+      const max = 1 + (i % 50) * 40;
+      const { output, dropped } = await run(() => random() % max);
+      assertEquals(output.equals(EXPECTED), true);
+      assertEquals(dropped, 3);
+    }
+  });
+});

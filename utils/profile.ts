@@ -1,0 +1,55 @@
+/**
+ * `blit-utils profile`: the local performance history, the same one `blit diagnostics perf`
+ * shows.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../core/errors.ts";
+import { explainArgs } from "../cli/args.ts";
+import { parseLimit, runDiagnostics } from "../cli/diagnostics.ts";
+
+/** Help of `blit-utils profile`. */
+export const PROFILE_HELP = `Usage: blit-utils profile [--limit N] [--json]
+
+Shows the local performance history (one record per transfer, newest last; the
+same as "blit diagnostics perf").
+  --limit N   the newest N records (default 20)
+  --json      print the records as a JSON array
+`;
+
+/**
+ * Runs `blit-utils profile`.
+ * @param argv Arguments after `profile`.
+ * @returns The exit code.
+ */
+export async function runProfile(argv: string[]): Promise<number> {
+  const { values, positionals } = explainArgs("blit-utils profile", () =>
+    parseArgs({
+      args: argv,
+      options: {
+        limit: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+      strict: true,
+    }));
+  if (values.help) {
+    console.log(PROFILE_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    throw new UsageError(
+      `Cannot use extra argument "${positionals[0]}": run "blit-utils profile --help"`,
+    );
+  }
+  const limit = parseLimit(values.limit, 20);
+  return await runDiagnostics([
+    "perf",
+    "--limit",
+    String(limit),
+    ...(values.json ? ["--json"] : []),
+  ]);
+}
