@@ -11,6 +11,7 @@
  * @module
  */
 
+import { type BlitDaemon, startBlitDaemon } from "./blitd.ts";
 import { parseArgs } from "node:util";
 import {
   prepareWorkloads,
@@ -437,15 +438,20 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`rsync daemon: pid ${daemon.pid}, port ${daemon.port}, module bench = ${root}`);
       remoteTools.push(...rsyncDaemonTools(rsync, daemon.port, daemon.module));
     }
-    // HOOK(blit-remote): blit columns are added only when a real blit daemon is given. Once the
-    // daemon exists, start it here (exporting module "bench" rooted at `root`) instead.
-    if (opts.blitDaemon !== undefined && resolved.tools.some((t) => t.name === "blit")) {
-      remoteTools.push(...blitDaemonTools(opts.blitDaemon, "bench"));
-    } else {
-      note("blit remote: not yet available (pass --blit-daemon 127.0.0.1:PORT to time one)");
+    // blit: a real blitd exporting the same root as module "bench", unless --blit-daemon names
+    // one already running.
+    let blitd: BlitDaemon | undefined;
+    if (resolved.tools.some((t) => t.name === "blit")) {
+      let address = opts.blitDaemon;
+      if (address === undefined) {
+        blitd = await startBlitDaemon(root, "bench");
+        address = blitd.address;
+        console.log(`blit daemon: pid ${blitd.pid}, ${address}, module bench = ${root}`);
+      }
+      remoteTools.push(...blitDaemonTools(address, "bench"));
     }
     const stopOnSignal = (): void => {
-      daemon?.stop().finally(() => Deno.exit(130));
+      Promise.allSettled([daemon?.stop(), blitd?.stop()]).finally(() => Deno.exit(130));
     };
     Deno.addSignalListener("SIGINT", stopOnSignal);
     try {
@@ -457,6 +463,7 @@ export async function main(argv: string[]): Promise<number> {
     } finally {
       Deno.removeSignalListener("SIGINT", stopOnSignal);
       await daemon?.stop();
+      await blitd?.stop();
       await removeTree(`${root}/rdst`);
     }
   }

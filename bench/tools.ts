@@ -42,14 +42,12 @@ export const REPO_ROOT: string = fileURLToPath(new URL("..", import.meta.url)).r
 /** The blit CLI entry point, resolved relative to this file. */
 export const BLIT_MAIN: string = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 
-/** `deno run` flags blit is started with (the contract of cli/main.ts). */
+/** `deno run` plus the permission flags of the `blit` task in deno.json (so the bench runs blit
+ * exactly as `deno task blit` does). */
 export const BLIT_RUN_FLAGS: readonly string[] = [
   "run",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-ffi=./node_modules",
+  ...(JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.blit as string)
+    .split(/\s+/).filter((word) => word.startsWith("--")),
 ];
 
 /**

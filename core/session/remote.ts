@@ -114,6 +114,15 @@ export async function runRemoteTransfer(
     "../transport/grpc_service.ts"
   );
   const hostText = remote.host.includes(":") ? `[${remote.host}]` : remote.host;
+  const permission = Deno.permissions.querySync({
+    name: "net",
+    host: `${hostText}:${remote.port}`,
+  });
+  if (permission.state !== "granted") {
+    throw new FatalError(
+      `Cannot connect to blitd at ${hostText}:${remote.port}: this process has no network permission for it; run blit with --allow-net (as "deno task blit" does)`,
+    );
+  }
   const client = new BlitClientClass(
     `${hostText}:${remote.port}`,
     grpc.credentials.createInsecure(),
