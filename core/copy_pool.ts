@@ -17,7 +17,7 @@ export interface CopyPoolOptions {
   workers?: number;
   /**
    * Jobs per batch sent to a worker.
-   * @default {64}
+   * @default {256}
    */
   batchFiles?: number;
   /**
@@ -57,7 +57,7 @@ export class CopyWorkerPool {
    * @param options Worker count and batch sizes.
    */
   constructor(onDone: (job: CopyJob, result: CopyResult) => void, options: CopyPoolOptions = {}) {
-    const { workers = 1, batchFiles = 64, batchBytes = 64 * 1024 * 1024 } = options;
+    const { workers = 1, batchFiles = 256, batchBytes = 64 * 1024 * 1024 } = options;
     this.#max = Math.max(0, workers);
     this.#batchFiles = batchFiles;
     this.#batchBytes = batchBytes;
@@ -137,6 +137,14 @@ export class CopyWorkerPool {
     };
     this.#slots.push(slot);
     return slot;
+  }
+
+  /**
+   * Ends the current batch (call it at a directory boundary): batches then never span two
+   * directories, so two workers rarely create files in the same directory at once.
+   */
+  async endBatch(): Promise<void> {
+    await this.#flush(false);
   }
 
   /**

@@ -221,6 +221,7 @@ export async function runLocalSession(
         else if (plan.decision === "settled" && !move) continue;
         else await pool.run(() => settle(plan));
       }
+      await copies.endBatch();
     }
     stats.walkDone = true;
     await pool.drain();
