@@ -173,3 +173,45 @@ export function parseTransferArgs(
     forceGrpc: values["force-grpc"] ?? false,
   };
 }
+
+/** The arguments of a verb that takes `--json`, `--help` and exactly one target. */
+export interface OneTargetArgs {
+  /** The target as given. */
+  target: string;
+  /** Print JSON. */
+  json: boolean;
+}
+
+/**
+ * Parses `VERB [--json] TARGET` (the shape of `blit list`, `blit-utils ls`, `df`, …), printing
+ * `help` for `--help`.
+ *
+ * @param verb The command and verb, for messages (`"blit-utils df"`).
+ * @param argv Arguments after the verb.
+ * @param options `help`: the verb's help text; `expected`: what TARGET is, for the error.
+ * @throws {UsageError} For unknown flags or not exactly one target.
+ * @returns The target and `--json`, or `null` when help was printed.
+ */
+export function parseOneTarget(
+  verb: string,
+  argv: string[],
+  options: { help: string; expected: string },
+): OneTargetArgs | null {
+  const { values, positionals } = explainArgs(verb, () =>
+    parseArgs({
+      args: argv,
+      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    }));
+  if (values.help) {
+    console.log(options.help);
+    return null;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `Cannot run ${verb}: expected one ${options.expected}, got ${positionals.length} arguments`,
+    );
+  }
+  return { target: positionals[0] as string, json: values.json ?? false };
+}

@@ -5,12 +5,10 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { UsageError } from "../core/errors.ts";
 import { isRemote } from "../core/remote_path.ts";
 import { printModules } from "../utils/list.ts";
 import { printListing } from "../utils/ls.ts";
-import { explainArgs } from "./args.ts";
+import { parseOneTarget } from "./args.ts";
 
 /** Help of `blit list`. */
 export const LIST_HELP = `Usage: blit list [--json] HOST[:PORT]
@@ -36,23 +34,12 @@ function isRemotePath(text: string): boolean {
  * @returns The exit code.
  */
 export async function runList(argv: string[]): Promise<number> {
-  const { values, positionals } = explainArgs("blit list", () =>
-    parseArgs({
-      args: argv,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
-    }));
-  if (values.help) {
-    console.log(LIST_HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      `Cannot list: expected HOST[:PORT] or HOST:/module/path, got ${positionals.length} arguments`,
-    );
-  }
-  const text = positionals[0] as string;
-  const json = values.json ?? false;
+  const parsed = parseOneTarget("blit list", argv, {
+    help: LIST_HELP,
+    expected: "HOST[:PORT] or HOST:/module/path",
+  });
+  if (parsed === null) return 0;
+  const text = parsed.target;
+  const json = parsed.json;
   return isRemotePath(text) ? await printListing(text, json) : await printModules(text, json);
 }

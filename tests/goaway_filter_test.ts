@@ -12,7 +12,9 @@ class FakeSocket extends EventEmitter {
   resume(): this {
     return this;
   }
-  write(_chunk: Buffer, _encoding: BufferEncoding, callback: () => void): boolean {
+  written: Buffer[] = [];
+  write(chunk: Buffer, callback: () => void): boolean {
+    this.written.push(chunk);
     callback();
     return true;
   }
@@ -87,5 +89,19 @@ Deno.test("GoawayFilter", async (t) => {
       assertEquals(output.equals(EXPECTED), true);
       assertEquals(dropped, 3);
     }
+  });
+
+  await t.step("drops the server's GOAWAY frames on the way to the client", async () => {
+    const socket = new FakeSocket();
+    const filter = new GoawayFilter(socket as unknown as Socket);
+    const server = Buffer.concat(FRAMES);
+    for (let pos = 0; pos < server.length; pos += 7) {
+      await new Promise<void>((resolve) =>
+        filter.write(server.subarray(pos, pos + 7), () => resolve())
+      );
+    }
+    const sent = Buffer.concat(socket.written);
+    assertEquals(sent.equals(Buffer.concat(FRAMES.filter((f) => f[3] !== 0x7))), true);
+    assertEquals(filter.droppedOutbound, 3);
   });
 });

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
+import { listenFiltered } from "../core/transport/goaway_filter.ts";
 import { create } from "@bufbuild/protobuf";
 import {
   AcceptSchema,
@@ -78,20 +79,22 @@ const testServer: BlitServer = {
   completePath: unimplemented,
 };
 
+const listeners = new WeakMap<grpc.Server, { close(): void }>();
+
+/** Serves like the daemon does: connections pass the GOAWAY filter (see goaway_filter.ts). */
 async function startServer(): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server(blitServerOptions());
   server.addService(BLIT_SERVICE, testServer);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (err, boundPort) => err ? reject(err) : resolve(boundPort),
-    );
+  const { listener, port } = await listenFiltered(server, grpc.ServerCredentials.createInsecure(), {
+    hostname: "127.0.0.1",
+    port: 0,
   });
+  listeners.set(server, listener);
   return { server, port };
 }
 
 async function stopServer(server: grpc.Server): Promise<void> {
+  listeners.get(server)?.close();
   await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
 }
 

@@ -4,9 +4,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { UsageError } from "../core/errors.ts";
-import { explainArgs } from "../cli/args.ts";
+import { parseOneTarget } from "../cli/args.ts";
 import { renderSpace } from "./render.ts";
 import { parseRemoteTarget, withClient } from "./target.ts";
 
@@ -24,24 +22,15 @@ Shows the total, used and free bytes of the filesystem that holds a module
  * @returns The exit code.
  */
 export async function runDf(argv: string[]): Promise<number> {
-  const { values, positionals } = explainArgs("blit-utils df", () =>
-    parseArgs({
-      args: argv,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
-    }));
-  if (values.help) {
-    console.log(DF_HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    throw new UsageError(`Cannot measure: expected one HOST:/module/, got ${positionals.length}`);
-  }
-  const text = positionals[0] as string;
+  const parsed = parseOneTarget("blit-utils df", argv, {
+    help: DF_HELP,
+    expected: "HOST:/module/",
+  });
+  if (parsed === null) return 0;
+  const text = parsed.target;
   const target = parseRemoteTarget(text, "measure");
   const space = await withClient(target.address, (client) => client.diskFree(target.module));
-  if (values.json) {
+  if (parsed.json) {
     console.log(JSON.stringify({ target: text, module: target.module, ...space }));
   } else {
     console.log(renderSpace(text, space));

@@ -4,9 +4,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { UsageError } from "../core/errors.ts";
-import { explainArgs } from "../cli/args.ts";
+import { parseOneTarget } from "../cli/args.ts";
 import { renderModules } from "./render.ts";
 import { parseHostArg, withClient } from "./target.ts";
 
@@ -42,21 +40,10 @@ export async function printModules(hostText: string, json: boolean): Promise<num
  * @returns The exit code.
  */
 export async function runList(argv: string[]): Promise<number> {
-  const { values, positionals } = explainArgs("blit-utils list", () =>
-    parseArgs({
-      args: argv,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
-    }));
-  if (values.help) {
-    console.log(LIST_HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      `Cannot list modules: expected one HOST[:PORT], got ${positionals.length}`,
-    );
-  }
-  return await printModules(positionals[0] as string, values.json ?? false);
+  const parsed = parseOneTarget("blit-utils list", argv, {
+    help: LIST_HELP,
+    expected: "HOST[:PORT]",
+  });
+  if (parsed === null) return 0;
+  return await printModules(parsed.target, parsed.json);
 }

@@ -4,10 +4,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { Listing } from "../core/admin_client.ts";
-import { UsageError } from "../core/errors.ts";
-import { explainArgs } from "../cli/args.ts";
+import { parseOneTarget } from "../cli/args.ts";
 import { listLocal } from "./local.ts";
 import { renderEntry } from "./render.ts";
 import { parseTarget, withClient } from "./target.ts";
@@ -50,19 +48,7 @@ export async function printListing(targetText: string, json: boolean): Promise<n
  * @returns The exit code.
  */
 export async function runLs(argv: string[]): Promise<number> {
-  const { values, positionals } = explainArgs("blit-utils ls", () =>
-    parseArgs({
-      args: argv,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
-    }));
-  if (values.help) {
-    console.log(LS_HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    throw new UsageError(`Cannot list: expected one TARGET, got ${positionals.length}`);
-  }
-  return await printListing(positionals[0] as string, values.json ?? false);
+  const parsed = parseOneTarget("blit-utils ls", argv, { help: LS_HELP, expected: "TARGET" });
+  if (parsed === null) return 0;
+  return await printListing(parsed.target, parsed.json);
 }

@@ -1,7 +1,7 @@
 /**
  * Server-side defence against the Deno/nghttp2 abort on a received GOAWAY (denoland/deno#36788):
  * the daemon accepts TCP itself and hands grpc-js a stream from which every HTTP/2 GOAWAY frame
- * sent by the client has been removed. A client that closes gracefully then looks to the server
+ * has been removed, in both directions (a Deno client can crash on a server's GOAWAY too). A client that closes gracefully then looks to the server
  * like a peer that simply hung up, which Deno handles without crashing.
  *
  * @module
@@ -20,19 +20,95 @@ const FRAME_HEADER_BYTES = 9;
 const GOAWAY_TYPE = 0x7;
 
 /**
- * A duplex over a client socket that passes every byte through except HTTP/2 GOAWAY frames
- * arriving from the client. It never buffers more than one frame header (9 bytes): payloads are
- * forwarded (or skipped) as they arrive.
+ * Removes HTTP/2 GOAWAY frames from one direction of a byte stream, frame by frame, holding back
+ * at most one frame header (9 bytes).
  */
-export class GoawayFilter extends Duplex {
-  #socket: Socket;
-  #prefaceLeft = PREFACE_BYTES;
+class GoawayStripper {
+  #prefaceLeft: number;
   #header = Buffer.alloc(FRAME_HEADER_BYTES);
   #headerFill = 0;
   #payloadLeft = 0;
   #skipping = false;
   /** GOAWAY frames removed so far. */
   dropped = 0;
+
+  /** @param prefaceBytes Bytes to pass before the first frame (the client preface, or 0). */
+  constructor(prefaceBytes: number) {
+    this.#prefaceLeft = prefaceBytes;
+  }
+
+  /**
+   * Strips GOAWAY frames from the next chunk.
+   * @param chunk Bytes in stream order.
+   * @returns The bytes to pass on, or `null` when there are none yet.
+   */
+  strip(chunk: Buffer): Buffer | null {
+    const out: Buffer[] = [];
+    let pos = 0;
+    let passFrom = 0;
+    const flushPass = (end: number): void => {
+      if (end > passFrom) out.push(chunk.subarray(passFrom, end));
+    };
+    if (this.#prefaceLeft > 0) {
+      const n = Math.min(this.#prefaceLeft, chunk.length);
+      this.#prefaceLeft -= n;
+      pos = n;
+    }
+    while (pos < chunk.length) {
+      if (this.#payloadLeft > 0) {
+        const n = Math.min(this.#payloadLeft, chunk.length - pos);
+        this.#payloadLeft -= n;
+        pos += n;
+        if (this.#skipping) passFrom = pos;
+        continue;
+      }
+      // Reading a frame header, possibly split across chunks.
+      const n = Math.min(FRAME_HEADER_BYTES - this.#headerFill, chunk.length - pos);
+      chunk.copy(this.#header, this.#headerFill, pos, pos + n);
+      const headerStartedEarlier = this.#headerFill > 0;
+      this.#headerFill += n;
+      pos += n;
+      if (this.#headerFill < FRAME_HEADER_BYTES) break;
+      this.#headerFill = 0;
+      this.#payloadLeft = this.#header.readUIntBE(0, 3);
+      this.#skipping = this.#header[3] === GOAWAY_TYPE;
+      if (this.#skipping) {
+        this.dropped++;
+        flushPass(pos - n);
+        passFrom = pos;
+      } else if (headerStartedEarlier) {
+        // The header's first bytes were held back from an earlier chunk: emit it whole.
+        flushPass(pos - n);
+        out.push(Buffer.from(this.#header));
+        passFrom = pos;
+      }
+    }
+    // Hold back a partial header: it is emitted (or dropped) once complete.
+    flushPass(pos - this.#headerFill);
+    if (out.length === 0) return null;
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
+  }
+}
+
+/**
+ * A duplex over a client socket that passes every byte through except HTTP/2 GOAWAY frames
+ * arriving from the client. It never buffers more than one frame header (9 bytes): payloads are
+ * forwarded (or skipped) as they arrive.
+ */
+export class GoawayFilter extends Duplex {
+  #socket: Socket;
+  #inbound = new GoawayStripper(PREFACE_BYTES);
+  #outbound = new GoawayStripper(0);
+
+  /** GOAWAY frames removed from the client's bytes so far. */
+  get dropped(): number {
+    return this.#inbound.dropped;
+  }
+
+  /** GOAWAY frames removed from the server's bytes so far. */
+  get droppedOutbound(): number {
+    return this.#outbound.dropped;
+  }
 
   /**
    * Wraps an accepted socket.
@@ -104,52 +180,8 @@ export class GoawayFilter extends Duplex {
   }
 
   #onData(chunk: Buffer): void {
-    const out: Buffer[] = [];
-    let pos = 0;
-    let passFrom = 0;
-    const flushPass = (end: number): void => {
-      if (end > passFrom) out.push(chunk.subarray(passFrom, end));
-    };
-    if (this.#prefaceLeft > 0) {
-      const n = Math.min(this.#prefaceLeft, chunk.length);
-      this.#prefaceLeft -= n;
-      pos = n;
-    }
-    while (pos < chunk.length) {
-      if (this.#payloadLeft > 0) {
-        const n = Math.min(this.#payloadLeft, chunk.length - pos);
-        this.#payloadLeft -= n;
-        pos += n;
-        if (this.#skipping) passFrom = pos;
-        continue;
-      }
-      // Reading a frame header, possibly split across chunks.
-      const n = Math.min(FRAME_HEADER_BYTES - this.#headerFill, chunk.length - pos);
-      chunk.copy(this.#header, this.#headerFill, pos, pos + n);
-      const headerStartedEarlier = this.#headerFill > 0;
-      this.#headerFill += n;
-      pos += n;
-      if (this.#headerFill < FRAME_HEADER_BYTES) break;
-      this.#headerFill = 0;
-      this.#payloadLeft = this.#header.readUIntBE(0, 3);
-      this.#skipping = this.#header[3] === GOAWAY_TYPE;
-      if (this.#skipping) {
-        this.dropped++;
-        flushPass(pos - n);
-        passFrom = pos;
-      } else if (headerStartedEarlier) {
-        // The header's first bytes were held back from an earlier chunk: emit it whole.
-        flushPass(pos - n);
-        out.push(Buffer.from(this.#header));
-        passFrom = pos;
-      }
-    }
-    // Hold back a partial header: it is emitted (or dropped) once complete.
-    flushPass(pos - this.#headerFill);
-    if (out.length > 0) {
-      const data = out.length === 1 ? out[0]! : Buffer.concat(out);
-      if (!this.push(data)) this.#socket.pause();
-    }
+    const data = this.#inbound.strip(chunk);
+    if (data !== null && !this.push(data)) this.#socket.pause();
   }
 
   /** Resumes the socket when grpc-js wants more. */
@@ -157,13 +189,20 @@ export class GoawayFilter extends Duplex {
     this.#socket.resume();
   }
 
-  /** Writes server bytes to the client unchanged. */
+  /**
+   * Writes server bytes to the client without GOAWAY frames: a Deno grpc-js *client* can crash
+   * when it receives one (seen when the daemon shuts down with clients connected).
+   */
   override _write(
     chunk: Buffer,
     encoding: BufferEncoding,
     callback: (err?: Error | null) => void,
   ): void {
-    this.#socket.write(chunk, encoding, callback);
+    const data = this.#outbound.strip(
+      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding),
+    );
+    if (data === null) callback();
+    else this.#socket.write(data, callback);
   }
 
   /** Ends the client socket after the server's last bytes. */
