@@ -210,7 +210,7 @@ export function parseOneTarget(
   }
   if (positionals.length !== 1) {
     throw new UsageError(
-      `Cannot run ${verb}: expected one ${options.expected}, got ${positionals.length} arguments`,
+      `Cannot run ${verb}: expected ${options.expected}, got ${positionals.length} arguments`,
     );
   }
   return { target: positionals[0] as string, json: values.json ?? false };

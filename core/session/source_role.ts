@@ -251,7 +251,8 @@ export async function runSourceRole(
       case "needEnd":
         await walking;
         sendQueue.close();
-        if (dryRun) {
+        if (dryRun || !dataStarted) {
+          // Nothing was needed: no data connection to wait for.
           await port.send({
             case: "dataEnd",
             value: { $typeName: "blit.v1.DataEnd", filesSent: 0n, bytesSent: 0n, failures: [] },
