@@ -27,6 +27,9 @@ export interface CopyPoolOptions {
   batchBytes?: number;
 }
 
+/** Jobs in the first batch, copied on the calling thread while the first worker starts. */
+const FIRST_BATCH_FILES = 8;
+
 interface WorkerSlot {
   worker: Worker;
   inFlight: number;
@@ -76,7 +79,9 @@ export class CopyWorkerPool {
   async add(job: CopyJob): Promise<void> {
     this.#batch.push(job);
     this.#batchSize += job.size;
-    if (this.#batch.length >= this.#batchFiles || this.#batchSize >= this.#batchBytes) {
+    // The first batch is small so the first file lands at once (see #flush).
+    const files = this.#slots.length === 0 ? FIRST_BATCH_FILES : this.#batchFiles;
+    if (this.#batch.length >= files || this.#batchSize >= this.#batchBytes) {
       await this.#flush(false);
     }
   }
@@ -89,6 +94,12 @@ export class CopyWorkerPool {
     this.#batchSize = 0;
     if (this.#max === 0 || (final && this.#slots.length === 0 && jobs.length < 16)) {
       // Too little work to pay for a worker: copy here.
+      for (const job of jobs) this.#onDone(job, runCopyJob(job));
+      return;
+    }
+    if (this.#slots.length === 0) {
+      // Start the worker, and copy this first batch here while it boots (tens of ms).
+      this.#start();
       for (const job of jobs) this.#onDone(job, runCopyJob(job));
       return;
     }
