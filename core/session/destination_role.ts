@@ -7,8 +7,7 @@
  * @module
  */
 
-import { create } from "@bufbuild/protobuf";
-import { type Summary, SummarySchema } from "../../proto/gen/blit_pb.ts";
+import type { Summary } from "../../proto/gen/blit_pb.ts";
 import { describeError } from "../errors.ts";
 import { AsyncQueue } from "../queue.ts";
 import type { TransferStats } from "../stats.ts";
@@ -16,7 +15,7 @@ import { type PayloadSink, receivePayloads } from "../transport/data_plane.ts";
 import { ProtocolError } from "../transport/records.ts";
 import type { Entry, TransferOperation } from "../types.ts";
 import type { FilePlan, LocalDestination } from "./destination.ts";
-import { type FramePort, groupFromWire } from "./wire.ts";
+import { type FramePort, groupFromWire, summaryToWire } from "./wire.ts";
 
 /** Options of {@linkcode runDestinationRole}. */
 export interface DestinationRoleOptions {
@@ -358,17 +357,7 @@ export async function runDestinationRole(
       }
     }
     dest.finishDirectories();
-    const summary = create(SummarySchema, {
-      filesExamined: BigInt(stats.examined),
-      filesTransferred: BigInt(stats.transferred),
-      bytesTransferred: BigInt(stats.bytes),
-      entriesDeleted: BigInt(stats.deleted),
-      filesFailed: BigInt(stats.failed),
-      failures: stats.failures.map((f) => ({ path: f.path, message: f.message })),
-      failuresTruncated: stats.failed > stats.failures.length,
-      durationMs: BigInt(Math.round(performance.now() - stats.startedAt)),
-      ...(deletionsSkipped ? { deletionsSkippedReason: deletionsSkipped } : {}),
-    });
+    const summary = summaryToWire(stats, deletionsSkipped);
     destSummarySent = true;
     await port.send({ case: "summary", value: summary });
   }

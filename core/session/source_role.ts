@@ -7,8 +7,7 @@
  * @module
  */
 
-import { create } from "@bufbuild/protobuf";
-import { type Summary, SummarySchema } from "../../proto/gen/blit_pb.ts";
+import type { Summary } from "../../proto/gen/blit_pb.ts";
 import { describeError } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
@@ -18,7 +17,7 @@ import { type SendItem, sendPayloads } from "../transport/data_plane.ts";
 import { ProtocolError } from "../transport/records.ts";
 import type { Entry } from "../types.ts";
 import { statEntry, walkTree } from "../walk.ts";
-import { entryToWire, type FramePort, MANIFEST_BATCH_ENTRIES } from "./wire.ts";
+import { entryToWire, type FramePort, MANIFEST_BATCH_ENTRIES, summaryToWire } from "./wire.ts";
 
 /** Largest payload slice carried by one `DataChunk`. */
 export const CHUNK_BYTES = 1024 * 1024;
@@ -288,15 +287,7 @@ export async function runSourceRole(
       } catch { /* not empty: keep it */ }
     }
   }
-  const own: Summary = create(SummarySchema, {
-    filesExamined: BigInt(stats.examined),
-    sourcesRemoved: BigInt(stats.sourcesRemoved),
-    filesFailed: BigInt(stats.failed),
-    failures: stats.failures.map((f) => ({ path: f.path, message: f.message })),
-    failuresTruncated: stats.failed > stats.failures.length,
-    durationMs: BigInt(Math.round(performance.now() - stats.startedAt)),
-  });
-  await port.send({ case: "summary", value: own });
+  await port.send({ case: "summary", value: summaryToWire(stats) });
   return { destination, scanComplete };
 }
 

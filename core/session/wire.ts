@@ -14,7 +14,10 @@ import {
   type ManifestGroup as WireGroup,
   Operation as WireOperation,
 } from "../../proto/gen/blit_pb.ts";
+import { create } from "@bufbuild/protobuf";
+import { type Summary, SummarySchema } from "../../proto/gen/blit_pb.ts";
 import { validateWirePath } from "../paths.ts";
+import type { TransferStats } from "../stats.ts";
 import { ProtocolError } from "../transport/records.ts";
 import type { CompareMode, Entry, EntryKind, TransferOperation } from "../types.ts";
 import type { ManifestGroup } from "../walk.ts";
@@ -205,4 +208,28 @@ export function operationFromWire(operation: WireOperation): TransferOperation |
     default:
       return null;
   }
+}
+
+/**
+ * Builds a side's `Summary` frame from its counters.
+ * @param stats The side's counters.
+ * @param deletionsSkipped Why mirror deletions were skipped, if they were (destination only).
+ * @returns The summary message.
+ */
+export function summaryToWire(
+  stats: TransferStats,
+  deletionsSkipped: string | null = null,
+): Summary {
+  return create(SummarySchema, {
+    filesExamined: BigInt(stats.examined),
+    filesTransferred: BigInt(stats.transferred),
+    bytesTransferred: BigInt(stats.bytes),
+    entriesDeleted: BigInt(stats.deleted),
+    sourcesRemoved: BigInt(stats.sourcesRemoved),
+    filesFailed: BigInt(stats.failed),
+    failures: stats.failures.map((f) => ({ path: f.path, message: f.message })),
+    failuresTruncated: stats.failed > stats.failures.length,
+    durationMs: BigInt(Math.round(performance.now() - stats.startedAt)),
+    ...(deletionsSkipped ? { deletionsSkippedReason: deletionsSkipped } : {}),
+  });
 }
