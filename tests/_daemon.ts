@@ -5,6 +5,8 @@
  * @module
  */
 
+import { parseDaemonConfig } from "../core/config.ts";
+import { computeDaemonPermissions } from "../daemon/permissions.ts";
 import { REPO } from "./_helpers.ts";
 
 /** A module to export. */
@@ -112,4 +114,20 @@ export async function startDaemon(
       await Promise.allSettled([errDone, outDone]);
     },
   };
+}
+
+/**
+ * Whether the daemon's computed sandbox allows `statfs` (needed by DiskFree).
+ * @returns `true` when the server process may call statfs.
+ */
+export function daemonAllowsStatfs(): boolean {
+  const config = parseDaemonConfig("[[module]]\nname = 'x'\npath = '/srv/x'\n");
+  const flags = computeDaemonPermissions(config, {
+    serverEntry: `${REPO}/daemon/server.ts`,
+    repoRoot: REPO,
+    mdns: false,
+  });
+  return flags.some((f) =>
+    f === "--allow-sys" || (f.startsWith("--allow-sys=") && /statfs/.test(f))
+  );
 }

@@ -8,7 +8,6 @@ import {
   type UsageEntry,
 } from "../core/admin_client.ts";
 import { ContainedRoot } from "../core/paths.ts";
-import { parseDaemonConfig } from "../core/config.ts";
 import {
   ADMIN_LIMITS,
   AdminBudget,
@@ -18,9 +17,8 @@ import {
   filesystemSpace,
   findEntries,
 } from "../daemon/admin_service.ts";
-import { computeDaemonPermissions } from "../daemon/permissions.ts";
-import { startDaemon } from "./_daemon.ts";
-import { makeTree, REPO, withTempDir } from "./_helpers.ts";
+import { daemonAllowsStatfs, startDaemon } from "./_daemon.ts";
+import { makeTree, withTempDir } from "./_helpers.ts";
 
 /** Collects a stream and its end. */
 async function drain<T>(
@@ -48,19 +46,6 @@ async function rejectsWith(
     if (message) assert(message.test(error.message), error.message);
     return true;
   });
-}
-
-/** Whether the daemon's computed sandbox allows `statfs` (needed by DiskFree). */
-function daemonAllowsStatfs(): boolean {
-  const config = parseDaemonConfig("[[module]]\nname = 'x'\npath = '/srv/x'\n");
-  const flags = computeDaemonPermissions(config, {
-    serverEntry: `${REPO}/daemon/server.ts`,
-    repoRoot: REPO,
-    mdns: false,
-  });
-  return flags.some((f) =>
-    f === "--allow-sys" || (f.startsWith("--allow-sys=") && /statfs/.test(f))
-  );
 }
 
 Deno.test("admin RPCs against a real daemon", async (t) => {

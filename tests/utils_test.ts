@@ -1,7 +1,5 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
-import { parseDaemonConfig } from "../core/config.ts";
-import { computeDaemonPermissions } from "../daemon/permissions.ts";
-import { startDaemon, type TestDaemon } from "./_daemon.ts";
+import { daemonAllowsStatfs, startDaemon, type TestDaemon } from "./_daemon.ts";
 import {
   assertNoStack,
   makeTree,
@@ -61,18 +59,6 @@ function assertRefused(result: RunResult, pattern: RegExp): void {
 
 function jsonLines(text: string): unknown[] {
   return text.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
-}
-
-function daemonAllowsStatfs(): boolean {
-  const config = parseDaemonConfig("[[module]]\nname = 'x'\npath = '/srv/x'\n");
-  const flags = computeDaemonPermissions(config, {
-    serverEntry: `${REPO}/daemon/server.ts`,
-    repoRoot: REPO,
-    mdns: false,
-  });
-  return flags.some((f) =>
-    f === "--allow-sys" || (f.startsWith("--allow-sys=") && /statfs/.test(f))
-  );
 }
 
 Deno.test("blit-utils and blit list against a real daemon", async (t) => {
