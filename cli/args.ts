@@ -4,10 +4,10 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../core/errors.ts";
 import type { FilterRule } from "../core/filter.ts";
 import type { CompareMode, TransferOperation } from "../core/types.ts";
+import { parseArgs } from "./parse_args.ts";
 
 /** The parsed command line of `blit copy|mirror|move`. */
 export interface TransferArgs {
@@ -61,8 +61,8 @@ const TRANSFER_OPTIONS = {
 } as const;
 
 /**
- * Runs an argument parser and turns `node:util` `parseArgs` errors into one-line
- * {@linkcode UsageError}s.
+ * Runs an argument parser and turns the errors of `parseArgs` (the one in `./parse_args.ts`, or
+ * `node:util`'s, which words them the same) into one-line {@linkcode UsageError}s.
  *
  * @param verb The verb, for the hint in error messages (`blit VERB --help`).
  * @param parse Calls `parseArgs`.
@@ -139,7 +139,7 @@ export function parseTransferArgs(
     ? "ignore-times"
     : "size-mtime";
   const filters: FilterRule[] = [];
-  for (const token of tokens ?? []) {
+  for (const token of tokens) {
     if (token.kind !== "option") continue;
     if (token.name !== "include" && token.name !== "exclude") continue;
     filters.push({ action: token.name, pattern: token.value ?? "" });

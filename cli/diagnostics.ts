@@ -4,7 +4,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../core/errors.ts";
 import {
   perfHistoryEnabled,
@@ -13,6 +12,7 @@ import {
   setPerfHistory,
 } from "../core/perf_history.ts";
 import { explainArgs } from "./args.ts";
+import { parseArgs } from "./parse_args.ts";
 import { formatBytes, formatDuration } from "./render.ts";
 
 /** Help of `blit diagnostics perf`. */

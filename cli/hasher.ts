@@ -20,3 +20,16 @@ export async function pickHasher(): Promise<FileHasher> {
     return hashFileWasm;
   }
 }
+
+/**
+ * A hasher that makes the choice of {@linkcode pickHasher} on its first call, so that a run
+ * that hashes nothing never loads an npm package (the first one loaded costs about 40 ms).
+ * @returns A file hasher.
+ */
+export function lazyHasher(): FileHasher {
+  let chosen: Promise<FileHasher> | undefined;
+  return async (path) => {
+    chosen ??= pickHasher();
+    return await (await chosen)(path);
+  };
+}

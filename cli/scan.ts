@@ -4,10 +4,10 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../core/errors.ts";
 import { type DiscoveredDaemon, scanDaemons } from "../core/mdns_scan.ts";
 import { explainArgs } from "./args.ts";
+import { parseArgs } from "./parse_args.ts";
 
 /** Longest `--wait`, in seconds. */
 const MAX_WAIT_SECONDS = 300;

@@ -1,6 +1,10 @@
 /**
  * `blit copy|mirror|move`: flag wiring plus one call into the engine.
  *
+ * Only what every local run needs is imported up front: the progress line and the native hasher
+ * are loaded when a run uses them, and `core/transfer.ts` loads the remote engine for remote runs
+ * only.
+ *
  * @module
  */
 
@@ -11,39 +15,12 @@ import { transfer } from "../core/transfer.ts";
 import type { TransferOperation } from "../core/types.ts";
 import { parseTransferArgs, type TransferArgs } from "./args.ts";
 import { exitCodeFor } from "./exit_code.ts";
-import { ProgressLine } from "./progress.ts";
+import { TRANSFER_HELP } from "./help.ts";
+import { lazyHasher } from "./hasher.ts";
 import { canAsk, confirm } from "./prompt.ts";
 import { renderEvent, renderSummary } from "./render.ts";
-import { pickHasher } from "./hasher.ts";
 
-/** Help text of the transfer verbs. */
-export const TRANSFER_HELP = `Usage: blit copy|mirror|move [options] SRC DST
-
-  copy    copy SRC to DST; existing files are replaced when they differ
-  mirror  copy, then delete DST entries absent from SRC (after a complete scan)
-  move    copy, then remove each SRC file once its copy is verified
-
-SRC/ (trailing slash) copies the contents of SRC into DST; SRC without a slash
-creates DST/<name of SRC> when DST is an existing directory or ends with '/'.
-One side may be a daemon: host:/module/path, host://path (default root),
-host:port:/module/path, [::1]:port:/module/ (default port 9031).
-
-Options:
-  -c, --checksum         compare by xxHash3-64 digest when sizes match
-      --size-only        compare by size only
-  -I, --ignore-times     always transfer
-      --ignore-existing  never overwrite existing destination entries
-      --exclude GLOB     exclude matching entries (repeatable)
-      --include GLOB     include matching entries (repeatable; first match wins)
-  -n, --dry-run          show what would change; change nothing
-  -v, --verbose          list each action
-  -p, --progress         live progress on stderr (default on a terminal)
-      --no-progress      no progress line
-      --json             print one JSON summary on stdout
-  -y, --yes              delete without asking (mirror)
-      --force-grpc       remote: carry data in the gRPC stream, not the TCP data plane
-  -h, --help             this help
-`;
+export { TRANSFER_HELP };
 
 /**
  * Runs a transfer verb.
@@ -63,7 +40,7 @@ export async function runTransferVerb(
   const args: TransferArgs = parsed;
   const stats = new TransferStats();
   const showProgress = !args.json && (args.progress ?? Deno.stderr.isTerminal());
-  const progress = showProgress ? new ProgressLine(stats) : null;
+  const progress = showProgress ? new (await import("./progress.ts")).ProgressLine(stats) : null;
   const encoder = new TextEncoder();
   const out = (line: string): void => {
     progress?.stop();
@@ -89,9 +66,7 @@ export async function runTransferVerb(
       filters: args.filters,
       stats,
       ...(args.workers !== undefined ? { copyWorkers: args.workers } : {}),
-      ...(args.compare === "checksum" || operation === "move"
-        ? { hasher: await pickHasher() }
-        : {}),
+      ...(args.compare === "checksum" || operation === "move" ? { hasher: lazyHasher() } : {}),
       ...(args.verbose || args.dryRun
         ? { onEvent: (event) => out(renderEvent(event, args.dryRun)) }
         : {}),

@@ -12,7 +12,7 @@ import type { CopyBatchResult } from "./copy_worker.ts";
 export interface CopyPoolOptions {
   /**
    * Worker threads to use at most (0 = copy on the calling thread).
-   * @default {1}
+   * @default {2}
    */
   workers?: number;
   /**
@@ -60,7 +60,7 @@ export class CopyWorkerPool {
    * @param options Worker count and batch sizes.
    */
   constructor(onDone: (job: CopyJob, result: CopyResult) => void, options: CopyPoolOptions = {}) {
-    const { workers = 1, batchFiles = 256, batchBytes = 64 * 1024 * 1024 } = options;
+    const { workers = 2, batchFiles = 256, batchBytes = 64 * 1024 * 1024 } = options;
     this.#max = Math.max(0, workers);
     this.#batchFiles = batchFiles;
     this.#batchBytes = batchBytes;

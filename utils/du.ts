@@ -4,10 +4,10 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { StreamEnd, UsageEntry } from "../core/admin_client.ts";
 import { UsageError } from "../core/errors.ts";
 import { explainArgs } from "../cli/args.ts";
+import { parseArgs } from "../cli/parse_args.ts";
 import { usageLocal } from "./local.ts";
 import { renderUsage } from "./render.ts";
 import { parseTarget, withClient } from "./target.ts";

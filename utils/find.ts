@@ -4,10 +4,10 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { FoundEntry, StreamEnd } from "../core/admin_client.ts";
 import { UsageError } from "../core/errors.ts";
 import { explainArgs } from "../cli/args.ts";
+import { parseArgs } from "../cli/parse_args.ts";
 import { parseLimit } from "../cli/diagnostics.ts";
 import { findLocal } from "./local.ts";
 import { renderFound } from "./render.ts";

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../core/errors.ts";
 import { explainArgs } from "../cli/args.ts";
+import { parseArgs } from "../cli/parse_args.ts";
 import { parseLimit, runDiagnostics } from "../cli/diagnostics.ts";
 
 /** Help of `blit-utils profile`. */

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../core/errors.ts";
 import { explainArgs } from "../cli/args.ts";
+import { parseArgs } from "../cli/parse_args.ts";
 import { canAsk, confirm } from "../cli/prompt.ts";
 import { parseRemoteTarget, withClient } from "./target.ts";
 

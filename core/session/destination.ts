@@ -13,6 +13,7 @@ import type { FileHasher } from "../hash.ts";
 import type { TransferStats } from "../stats.ts";
 import type { CompareMode, Entry } from "../types.ts";
 import { type ManifestGroup, TEMP_PREFIX } from "../walk.ts";
+import { type DirListing, LISTED_DIR, LISTED_FILE, LISTED_LINK } from "./dest_listing.ts";
 
 /** What the destination reports as it works (for `--verbose`). */
 export interface TransferEvent {
@@ -79,6 +80,9 @@ interface DestFacts {
   isFile: boolean;
   isDirectory: boolean;
   isSymlink: boolean;
+  /** A regular file's size and mtime when a listing read them already. */
+  size?: number;
+  mtimeMs?: number;
 }
 
 let tempCounter = 0;
@@ -217,19 +221,57 @@ export class LocalDestination {
   }
 
   /**
-   * Lists a destination directory: name → kind. Removes stale temporaries of earlier runs.
+   * Whether a directory was created by this run (or does not exist in a dry run): its listing is
+   * known to be empty.
+   * @param dir Relative path.
+   * @returns `true` for such a directory.
    */
-  #list(dir: string): Map<string, DestFacts> {
+  isFresh(dir: string): boolean {
+    return this.#fresh.has(dir);
+  }
+
+  /** Removes a stale temporary of an earlier run. */
+  #removeStale(abs: string): void {
+    if (this.#o.dryRun) return;
+    try {
+      Deno.removeSync(abs, { recursive: true });
+    } catch { /* another run may own it; leave it */ }
+  }
+
+  /**
+   * Lists a destination directory: name → kind (and file facts when `listing`, made ahead by
+   * another thread, has them). Removes stale temporaries of earlier runs.
+   */
+  #list(dir: string, listing: DirListing | null): Map<string, DestFacts> {
     const found = new Map<string, DestFacts>();
     if (this.#fresh.has(dir)) return found;
     const abs = this.abs(dir);
+    if (listing) {
+      const { names, kinds, sizes, mtimes } = listing;
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i] as string;
+        if (name.startsWith(TEMP_PREFIX)) {
+          this.#removeStale(`${abs}/${name}`);
+          continue;
+        }
+        const kind = kinds[i];
+        const size = sizes[i] ?? -1;
+        const facts: DestFacts = {
+          isFile: kind === LISTED_FILE,
+          isDirectory: kind === LISTED_DIR,
+          isSymlink: kind === LISTED_LINK,
+        };
+        if (size >= 0) {
+          facts.size = size;
+          facts.mtimeMs = mtimes[i] ?? 0;
+        }
+        found.set(name, facts);
+      }
+      return found;
+    }
     for (const item of Deno.readDirSync(abs)) {
       if (item.name.startsWith(TEMP_PREFIX)) {
-        if (!this.#o.dryRun) {
-          try {
-            Deno.removeSync(`${abs}/${item.name}`, { recursive: true });
-          } catch { /* another run may own it; leave it */ }
-        }
+        this.#removeStale(`${abs}/${item.name}`);
         continue;
       }
       found.set(item.name, item);
@@ -243,13 +285,15 @@ export class LocalDestination {
    * payload or a digest comparison.
    *
    * @param group A group from the source, its directory already planned as an entry of its parent.
+   * @param listing The destination directory's listing when made ahead (see
+   *   `DestinationScanner`); without it, the directory is listed here.
    * @returns The plan for each file of the group.
    */
-  planGroup(group: ManifestGroup): FilePlan[] {
+  planGroup(group: ManifestGroup, listing: DirListing | null = null): FilePlan[] {
     const { stats, mirror, filter, ignoreExisting, compare } = this.#o;
     let existing: Map<string, DestFacts>;
     try {
-      existing = this.#list(group.dir);
+      existing = this.#list(group.dir, listing);
     } catch (error) {
       stats.fail(group.dir || ".", `Cannot list destination directory: ${describeError(error)}`);
       return [];
@@ -285,8 +329,14 @@ export class LocalDestination {
           if (this.#replace(entry.path, facts, false)) plans.push({ entry, decision: "send" });
           continue;
         }
-        const info = Deno.lstatSync(this.abs(entry.path));
-        const verdict = needsTransfer(entry, { size: info.size, mtimeMs: mtimeOf(info) }, compare);
+        let dst: { size: number; mtimeMs: number };
+        if (facts.size !== undefined && facts.mtimeMs !== undefined) {
+          dst = { size: facts.size, mtimeMs: facts.mtimeMs };
+        } else {
+          const info = Deno.lstatSync(this.abs(entry.path));
+          dst = { size: info.size, mtimeMs: mtimeOf(info) };
+        }
+        const verdict = needsTransfer(entry, dst, compare);
         plans.push({ entry, decision: verdict === "hash" ? "hash" : verdict ? "send" : "settled" });
       } catch (error) {
         stats.fail(entry.path, describeError(error));

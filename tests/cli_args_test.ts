@@ -1,0 +1,313 @@
+import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
+import { parseArgs as nodeParseArgs } from "node:util";
+import { explainArgs, parseOneTarget, parseTransferArgs } from "../cli/args.ts";
+import { type OptionsConfig, parseArgs } from "../cli/parse_args.ts";
+import { UsageError } from "../core/errors.ts";
+
+/** The option tables of the verbs that use the parser, as they are written in cli/ and utils/. */
+const TABLES: Record<string, OptionsConfig> = {
+  transfer: {
+    checksum: { type: "boolean", short: "c" },
+    "size-only": { type: "boolean" },
+    "ignore-times": { type: "boolean", short: "I" },
+    "ignore-existing": { type: "boolean" },
+    exclude: { type: "string", multiple: true },
+    include: { type: "string", multiple: true },
+    "dry-run": { type: "boolean", short: "n" },
+    verbose: { type: "boolean", short: "v" },
+    progress: { type: "boolean", short: "p" },
+    "no-progress": { type: "boolean" },
+    json: { type: "boolean" },
+    yes: { type: "boolean", short: "y" },
+    workers: { type: "string" },
+    "no-history": { type: "boolean" },
+    "force-grpc": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+  scan: {
+    wait: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+  find: {
+    pattern: { type: "string", short: "P" },
+    files: { type: "boolean" },
+    "case-insensitive": { type: "boolean", short: "i" },
+    limit: { type: "string", short: "l" },
+    repeat: { type: "boolean", short: "r", multiple: true },
+    help: { type: "boolean", short: "h" },
+  },
+};
+
+/** What a parser did with one command line: its result, or its error's code and message. */
+function outcome(parse: () => unknown): unknown {
+  try {
+    return { ok: parse() };
+  } catch (error) {
+    const e = error as Error & { code?: string };
+    return { error: e.code, name: e.name, message: e.message };
+  }
+}
+
+function assertSameAsNode(args: string[], table: string, allowPositionals: boolean): void {
+  const options = TABLES[table] as OptionsConfig;
+  const ours = outcome(() => parseArgs({ args, options, allowPositionals, strict: true }));
+  const node = outcome(() =>
+    nodeParseArgs({ args, options, allowPositionals, strict: true, tokens: true })
+  );
+  deepStrictEqual(ours, node, `${table} ${allowPositionals} ${JSON.stringify(args)}`);
+}
+
+const CASES: string[][] = [
+  [],
+  ["src/", "dst"],
+  ["-v", "a"],
+  ["--exclude", "x", "-cvn", "--", "-z", "--exclude"],
+  ["--exclude=*.log", "--include", "keep.log", "--exclude", "*.tmp", "a", "b"],
+  ["--exclude="],
+  ["--exclude", ""],
+  ["--exclude", "-a"],
+  ["--exclude=-a"],
+  ["--exclude", "-"],
+  ["--exclude"],
+  ["a", "--exclude"],
+  ["--workers", "3", "--workers=4"],
+  ["--bogus"],
+  ["--bogus=1"],
+  ["-x"],
+  ["-vx"],
+  ["-xv"],
+  ["--verbose=1"],
+  ["--verbose="],
+  ["-v=1"],
+  ["-"],
+  ["--"],
+  ["--", "--"],
+  ["--=x"],
+  ["---x"],
+  ["--__proto__"],
+  ["__proto__"],
+  ["--toString"],
+  ["--constructor"],
+  ["-h"],
+  ["--help", "extra"],
+  ["-cI"],
+  ["-yy", "-y"],
+  ["--wait", "2", "--json"],
+  ["--wait=0.5"],
+  ["--wait", "--json"],
+  ["-iPfoo", "t"],
+  ["-iP", "foo", "t"],
+  ["-Pfoo"],
+  ["-P", "-x"],
+  ["-iP"],
+  ["-il", "5", "-r", "-rr"],
+  ["-ilx"],
+  ["-P=x"],
+  ["--pattern", "*.ts", "--pattern=*.js"],
+  ["--case-insensitive", "--files=yes"],
+  ["-ä"],
+  ["-😀"],
+];
+
+Deno.test("parseArgs: same results, tokens and errors as node:util parseArgs", () => {
+  for (const table of Object.keys(TABLES)) {
+    for (const args of CASES) {
+      assertSameAsNode(args, table, true);
+      assertSameAsNode(args, table, false);
+    }
+  }
+});
+
+Deno.test("parseArgs: same as node:util on random command lines", () => {
+  const pieces = [
+    "--exclude",
+    "--include",
+    "--exclude=*.log",
+    "--include=",
+    "-c",
+    "-cv",
+    "-nvy",
+    "-vI",
+    "-I",
+    "--",
+    "-",
+    "a",
+    "b/",
+    "-x",
+    "--bogus",
+    "--json=1",
+    "--json",
+    "--workers",
+    "3",
+    "-h",
+    "--verbose",
+    "--no-progress",
+    "-p",
+    "--wait",
+    "--pattern",
+    "-P",
+    "-Px",
+    "-iPx",
+    "-il",
+    "-r",
+    "-ri",
+    "--limit=2",
+    "=x",
+    "---y",
+  ];
+  let seed = 12345;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  for (let i = 0; i < 3000; i++) {
+    const args = Array.from({ length: random(7) }, () => pieces[random(pieces.length)] as string);
+    const table = Object.keys(TABLES)[random(3)] as string;
+    assertSameAsNode(args, table, random(4) !== 0);
+  }
+});
+
+Deno.test("parseTransferArgs: include and exclude keep their order across both flags", () => {
+  const parsed = parseTransferArgs("copy", [
+    "--exclude",
+    "cache/",
+    "src/",
+    "--include=important.log",
+    "-v",
+    "--exclude=*.log",
+    "dst",
+    "--include=--weird",
+    "-n",
+  ]);
+  ok(parsed !== "help");
+  deepStrictEqual(parsed.filters, [
+    { action: "exclude", pattern: "cache/" },
+    { action: "include", pattern: "important.log" },
+    { action: "exclude", pattern: "*.log" },
+    { action: "include", pattern: "--weird" },
+  ]);
+  equal(parsed.verbose, true);
+  deepStrictEqual([parsed.source, parsed.destination], ["src/", "dst"]);
+});
+
+Deno.test("parseTransferArgs: every flag", () => {
+  const parsed = parseTransferArgs("mirror", [
+    "-I",
+    "--ignore-existing",
+    "-n",
+    "-v",
+    "--no-progress",
+    "--json",
+    "-y",
+    "--workers",
+    "3",
+    "--no-history",
+    "--force-grpc",
+    "--",
+    "-src",
+    "--dst",
+  ]);
+  deepStrictEqual(parsed, {
+    operation: "mirror",
+    source: "-src",
+    destination: "--dst",
+    compare: "ignore-times",
+    ignoreExisting: true,
+    filters: [],
+    dryRun: true,
+    verbose: true,
+    progress: false,
+    json: true,
+    yes: true,
+    workers: 3,
+    noHistory: true,
+    forceGrpc: true,
+  });
+  const defaults = parseTransferArgs("copy", ["a", "b"]);
+  ok(defaults !== "help");
+  deepStrictEqual(
+    [defaults.compare, defaults.progress, defaults.workers, defaults.json, defaults.yes],
+    ["size-mtime", undefined, undefined, false, false],
+  );
+  const progress = parseTransferArgs("copy", ["-p", "a", "b"]);
+  ok(progress !== "help");
+  equal(progress.progress, true);
+  equal(parseTransferArgs("copy", ["--help"]), "help");
+  equal(parseTransferArgs("move", ["-h"]), "help");
+  const checksum = parseTransferArgs("copy", ["-c", "a", "b"]);
+  ok(checksum !== "help");
+  equal(checksum.compare, "checksum");
+  const sizeOnly = parseTransferArgs("copy", ["--size-only", "a", "b"]);
+  ok(sizeOnly !== "help");
+  equal(sizeOnly.compare, "size-only");
+});
+
+Deno.test("parseTransferArgs: bad command lines give one-line usage errors", () => {
+  const cases: [string[], string][] = [
+    [
+      ["--frobnicate", "a", "b"],
+      'Cannot use unknown option "--frobnicate": run "blit copy --help"',
+    ],
+    [["-z", "a", "b"], 'Cannot use unknown option "-z": run "blit copy --help"'],
+    [["-cz", "a", "b"], 'Cannot use unknown option "-z": run "blit copy --help"'],
+    [
+      ["--verbose=yes", "a", "b"],
+      "Cannot parse arguments: Option '-v, --verbose' does not take an argument",
+    ],
+    [
+      ["a", "b", "--exclude"],
+      'Cannot use option "--exclude <value>" without a value: run "blit copy --help"',
+    ],
+    [
+      ["--exclude", "-x", "a", "b"],
+      "Cannot parse arguments: Option '--exclude' argument is ambiguous.",
+    ],
+    [["a"], "Cannot copy: expected SRC and DST, got 1 path(s); usage: blit copy [options] SRC DST"],
+    [
+      ["a", "b", "c"],
+      "Cannot copy: expected exactly SRC and DST, got 3 paths; quote paths with spaces",
+    ],
+    [
+      ["-c", "-I", "a", "b"],
+      "Cannot combine --checksum with --ignore-times: pick one compare mode",
+    ],
+    [["--workers", "65", "a", "b"], 'Cannot use --workers "65": give a whole number from 0 to 64'],
+    [["-p", "--no-progress", "a", "b"], "Cannot combine --progress with --no-progress: pick one"],
+  ];
+  for (const [args, message] of cases) {
+    throws(() => parseTransferArgs("copy", args), (error: unknown) => {
+      ok(error instanceof UsageError, String(error));
+      equal(error.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("explainArgs words node:util and our parser's errors alike", () => {
+  const bad = [["--nope"], ["x"], ["--wait"], ["--json=1"], ["-hx"]];
+  const options = TABLES.scan as OptionsConfig;
+  for (const args of bad) {
+    const ours = outcome(() => explainArgs("blit scan", () => parseArgs({ args, options })));
+    const node = outcome(() => explainArgs("blit scan", () => nodeParseArgs({ args, options })));
+    deepStrictEqual(ours, node);
+    ok((ours as { message?: string }).message?.startsWith("Cannot "));
+  }
+});
+
+Deno.test("parseOneTarget: target, --json, help and errors", () => {
+  const options = { help: "HELP", expected: "TARGET" };
+  deepStrictEqual(parseOneTarget("blit list", ["--json", "nas"], options), {
+    target: "nas",
+    json: true,
+  });
+  deepStrictEqual(parseOneTarget("blit list", ["--", "-odd"], options), {
+    target: "-odd",
+    json: false,
+  });
+  throws(() => parseOneTarget("blit list", ["a", "b"], options), /expected TARGET, got 2/);
+  throws(
+    () => parseOneTarget("blit list", ["--all", "a"], options),
+    /^UsageError: Cannot use unknown option "--all": run "blit list --help"$/,
+  );
+});
