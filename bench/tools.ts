@@ -34,6 +34,11 @@ export interface Tool {
   copy(src: string, dst: string): Invocation;
   /** Makes `dst` (which exists) an exact mirror of `src`; absent when the tool cannot. */
   mirror?: (src: string, dst: string) => Invocation;
+  /**
+   * Loads the program once (`--version`) after the page cache is dropped and before the timed
+   * run, so each tool starts as it does for a user who runs it regularly (see bench/run.ts).
+   */
+  warmup: Invocation;
 }
 
 /** Repository root (the parent of `bench/`); blit runs with this working directory. */
@@ -65,11 +70,17 @@ function blitTool(): Tool {
     label: "blit",
     copy: (src, dst) => blitInvocation(["copy", `${src}/`, dst]),
     mirror: (src, dst) => blitInvocation(["mirror", `${src}/`, dst, "--yes"]),
+    warmup: blitInvocation(["--version"]),
   };
 }
 
 function cpTool(cp: string): Tool {
-  return { name: "cp", label: "cp -a", copy: (src, dst) => ({ cmd: cp, args: ["-a", src, dst] }) };
+  return {
+    name: "cp",
+    label: "cp -a",
+    copy: (src, dst) => ({ cmd: cp, args: ["-a", src, dst] }),
+    warmup: { cmd: cp, args: ["--version"] },
+  };
 }
 
 function tarTool(tar: string): Tool {
@@ -78,6 +89,7 @@ function tarTool(tar: string): Tool {
     name: "tar",
     label: "tar|tar",
     copy: (src, dst) => ({ cmd: "sh", args: ["-c", script, "sh", tar, src, dst] }),
+    warmup: { cmd: tar, args: ["--version"] },
   };
 }
 
@@ -87,6 +99,7 @@ function rsyncTool(rsync: string): Tool {
     label: "rsync -a",
     copy: (src, dst) => ({ cmd: rsync, args: ["-a", `${src}/`, dst] }),
     mirror: (src, dst) => ({ cmd: rsync, args: ["-a", "--delete", `${src}/`, `${dst}/`] }),
+    warmup: { cmd: rsync, args: ["--version"] },
   };
 }
 
@@ -155,6 +168,8 @@ export interface RemoteTool {
    * @param remotePath Path inside the module (destination for push, source for pull).
    */
   invocation(local: string, remotePath: string): Invocation;
+  /** Loads the client program once before a timed run (see {@linkcode Tool.warmup}). */
+  warmup: Invocation;
   /**
    * A path under the working directory that appears only if the command misreads the remote
    * endpoint as a local path; the bench fails the run when it exists.
@@ -176,20 +191,20 @@ export function rsyncDaemonTools(rsync: string, port: number, module: string): R
       label: "rsyncd push",
       direction: "push",
       invocation: (local, path) => ({ cmd: rsync, args: ["-a", `${local}/`, url(path)] }),
+      warmup: { cmd: rsync, args: ["--version"] },
     },
     {
       label: "rsyncd pull",
       direction: "pull",
       invocation: (local, path) => ({ cmd: rsync, args: ["-a", url(path), local] }),
+      warmup: { cmd: rsync, args: ["--version"] },
     },
   ];
 }
 
 /**
- * HOOK(blit-remote): blit push and pull columns against a running blit daemon at `address`
- * (`127.0.0.1:PORT`) that exports `module` rooted at the bench's preset directory. The command
- * shape follows the remote endpoint syntax planned for the CLI (`HOST:PORT:/module/path/`);
- * adjust it here once the daemon and remote endpoints exist.
+ * blit push and pull columns against a running blit daemon at `address` (`127.0.0.1:PORT`) that
+ * exports `module` rooted at the bench's preset directory (`HOST:PORT:/module/path/`).
  * @param address `host:port` of the blit daemon.
  * @param module Module name.
  * @returns The push and pull columns.
@@ -202,12 +217,14 @@ export function blitDaemonTools(address: string, module: string): RemoteTool[] {
       label: "blit push",
       direction: "push",
       invocation: (local, path) => blitInvocation(["copy", `${local}/`, remote(path)]),
+      warmup: blitInvocation(["--version"]),
       misparsePath,
     },
     {
       label: "blit pull",
       direction: "pull",
       invocation: (local, path) => blitInvocation(["copy", remote(path), local]),
+      warmup: blitInvocation(["--version"]),
       misparsePath,
     },
   ];

@@ -385,7 +385,7 @@ export interface FindOptions {
   /** The deadline and cancellation. */
   budget: AdminBudget;
   /**
-   * Glob matched against entry names (picomatch; dot files match too); `""` matches all.
+   * Glob matched against entry names (`core/glob.ts` syntax; dot files match too); `""` matches all.
    * @default {""}
    */
   pattern?: string;

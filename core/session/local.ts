@@ -270,11 +270,10 @@ export async function runLocalSession(
 }
 
 /**
- * Entries the planner handles on its own before it asks a worker to list destination directories
- * ahead: starting the worker blocks this thread ~15–20 ms, which pays off from a few thousand
- * `lstat`s on.
+ * Destination entries still to be compared (estimated) from which listing them on a worker pays:
+ * starting a worker blocks this thread 17–27 ms, about what 5,000 `lstat`s cost here.
  */
-const LOOKAHEAD_AFTER_ENTRIES = 2_000;
+const LOOKAHEAD_MIN_ENTRIES = 8_000;
 
 /**
  * Decides when to list destination directories ahead on a worker, and in which order: the walk
@@ -286,8 +285,10 @@ class ListingLookahead {
   #scanner: DestinationScanner | null = null;
   /** Existing destination directories found before the scanner started, per group. */
   #found: string[][] = [];
-  #planned = new Set<string>();
+  /** Of those, the ones not planned yet. */
+  #pending = new Set<string>();
   #entries = 0;
+  #groups = 0;
 
   constructor(root: string, allowed: boolean) {
     this.#root = root;
@@ -297,7 +298,7 @@ class ListingLookahead {
   /** The listing of `dir` if it was made ahead, else `null` (the planner lists it). */
   async take(dir: string): Promise<DirListing | null> {
     if (this.#scanner === null) {
-      this.#planned.add(dir);
+      this.#pending.delete(dir);
       return null;
     }
     return this.#scanner.has(dir) ? await this.#scanner.take(dir) : null;
@@ -310,18 +311,21 @@ class ListingLookahead {
    */
   discovered(dirs: string[], entries: number): void {
     this.#entries += entries;
+    this.#groups++;
     if (this.#scanner) {
       this.#scanner.request(dirs);
       return;
     }
+    if (!this.#allowed) return;
     if (dirs.length > 0) this.#found.push(dirs);
-    if (!this.#allowed || this.#entries < LOOKAHEAD_AFTER_ENTRIES) return;
-    const ahead = this.#found.reverse().flat().filter((dir) => !this.#planned.has(dir));
+    for (const dir of dirs) this.#pending.add(dir);
+    // Entries to come, judged by the directories known ahead and the entries per directory so far.
+    if (this.#pending.size * (this.#entries / this.#groups) < LOOKAHEAD_MIN_ENTRIES) return;
+    const inWalkOrder = this.#found.reverse().flat().filter((dir) => this.#pending.has(dir));
     this.#found = [];
-    this.#planned.clear();
-    if (ahead.length === 0) return;
+    this.#pending.clear();
     this.#scanner = new DestinationScanner(this.#root);
-    this.#scanner.request(ahead);
+    this.#scanner.request(inWalkOrder);
   }
 
   /** Stops the worker, if one was started. */

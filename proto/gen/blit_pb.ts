@@ -336,14 +336,14 @@ export type Open = Message<"blit.v1.Open"> & {
   dryRun: boolean;
 
   /**
-   * Include globs (picomatch syntax, matched against wire paths).
+   * Include globs (core/glob.ts syntax, matched against wire paths).
    *
    * @generated from field: repeated string includes = 8;
    */
   includes: string[];
 
   /**
-   * Exclude globs (picomatch syntax, matched against wire paths); excluded entries are never
+   * Exclude globs (core/glob.ts syntax, matched against wire paths); excluded entries are never
    * deleted by mirror.
    *
    * @generated from field: repeated string excludes = 9;
@@ -1366,7 +1366,7 @@ export type FindRequest = Message<"blit.v1.FindRequest"> & {
   path: string;
 
   /**
-   * Glob matched against entry names (picomatch syntax); "" matches everything.
+   * Glob matched against entry names (core/glob.ts syntax); "" matches everything.
    *
    * @generated from field: string pattern = 3;
    */
