@@ -302,7 +302,7 @@ export class LocalDestination {
     const seen = mirror ? new Set<string>() : null;
     for (const entry of group.entries) {
       stats.examined++;
-      const name = splitPath(entry.path)[1];
+      const name = entry.path.slice(entry.path.lastIndexOf("/") + 1);
       seen?.add(name);
       const facts = existing.get(name);
       try {
