@@ -69,6 +69,8 @@ export class CopyWorkerPool {
   #work = 0;
   /** `#work` when the last worker was started. */
   #workAtStart = 0;
+  /** Estimated µs of the batch being filled. */
+  #batchCost = 0;
 
   /**
    * Creates a pool.
@@ -95,7 +97,9 @@ export class CopyWorkerPool {
   async add(job: CopyJob): Promise<void> {
     this.#batch.push(job);
     this.#batchSize += job.size;
-    this.#work += copyCost(job);
+    const cost = copyCost(job);
+    this.#work += cost;
+    this.#batchCost += cost;
     // The first batch is small so the first file lands at once (see #flush).
     const files = this.#slots.length === 0 ? FIRST_BATCH_FILES : this.#batchFiles;
     if (this.#batch.length >= files || this.#batchSize >= this.#batchBytes) {
@@ -109,7 +113,11 @@ export class CopyWorkerPool {
     if (jobs.length === 0) return;
     this.#batch = [];
     this.#batchSize = 0;
-    const paysOff = !final && this.#work - this.#workAtStart >= WORKER_PAYOFF_MICROS;
+    // Judge by the work seen before this batch: a worker started now only helps later batches
+    // (a single big file never needs one).
+    const before = this.#work - this.#batchCost;
+    this.#batchCost = 0;
+    const paysOff = !final && before - this.#workAtStart >= WORKER_PAYOFF_MICROS;
     if (this.#slots.length === 0) {
       // Start the first worker once the work seen pays for it, and copy this batch here while
       // it boots; until then everything is copied here.
