@@ -4,7 +4,7 @@
  */
 
 import { strictEqual as equal } from "node:assert/strict";
-import { type CopyJob, type CopyResult } from "../core/copy_job.ts";
+import type { CopyJob, CopyResult } from "../core/copy_job.ts";
 import { CopyWorkerPool } from "../core/copy_pool.ts";
 import { withTempDir } from "./_helpers.ts";
 
