@@ -49,8 +49,8 @@ interface WorkerSlot {
 
 /**
  * A pool of copy workers fed in batches. Workers start lazily, each only once the work seen since
- * the last one started pays for its start-up; small runs copy on the calling thread. `onDone` is called for every
- * job with its result.
+ * the last one started pays for its start-up; small runs copy on the calling thread. `onDone` is
+ * called for every job with its result.
  */
 export class CopyWorkerPool {
   #max: number;
@@ -100,7 +100,7 @@ export class CopyWorkerPool {
     const cost = copyCost(job);
     this.#work += cost;
     this.#batchCost += cost;
-    // The first batch is small so the first file lands at once (see #flush).
+    // While no worker runs, batches are small so the first file lands at once (see #flush).
     const files = this.#slots.length === 0 ? FIRST_BATCH_FILES : this.#batchFiles;
     if (this.#batch.length >= files || this.#batchSize >= this.#batchBytes) {
       await this.#flush(false);

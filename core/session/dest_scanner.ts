@@ -65,11 +65,15 @@ export class DestinationScanner {
     while (
       !this.#broken && this.#queue.length > 0 && this.#sent.length + this.#answers.size < MAX_AHEAD
     ) {
-      const dir = this.#queue.shift() as string;
-      this.#sent.push(dir);
-      const request: ScanRequest = { abs: dir === "" ? this.#root : `${this.#root}/${dir}` };
-      this.#worker.postMessage(request);
+      this.#send(this.#queue.shift() as string);
     }
+  }
+
+  /** Asks the worker for one directory (answers come back in the order asked). */
+  #send(dir: string): void {
+    this.#sent.push(dir);
+    const request: ScanRequest = { abs: dir === "" ? this.#root : `${this.#root}/${dir}` };
+    this.#worker.postMessage(request);
   }
 
   /**
@@ -113,8 +117,7 @@ export class DestinationScanner {
     if (queued >= 0) {
       // Not sent yet (the look-ahead is full of later directories): send it now.
       this.#queue.splice(queued, 1);
-      this.#sent.push(dir);
-      this.#worker.postMessage({ abs: dir === "" ? this.#root : `${this.#root}/${dir}` });
+      this.#send(dir);
     }
     return new Promise((resolve) => this.#waiting.set(dir, resolve));
   }

@@ -6,7 +6,7 @@
 
 import { describeError, FatalError } from "../errors.ts";
 import { compileFilter, type FilterRule } from "../filter.ts";
-import type { FileHasher } from "../hash.ts";
+import { type FileHasher, hashFileWasm } from "../hash.ts";
 import { CopyWorkerPool } from "../copy_pool.ts";
 import { TaskPool } from "../pool.ts";
 import type { DirListing } from "./dest_listing.ts";
@@ -48,8 +48,8 @@ export interface SessionOptions {
   /**
    * Worker threads for local file copies (0 = copy on the main thread). Workers start only once
    * a run has enough files to pay for them. Two overlap the copies with the walk and keep both
-   * cores of the reference machine busy (small files 1.4–1.5× faster than one, mixed sizes
-   * ~1.8×); more measured no faster there.
+   * cores of the reference machine busy (small files 1.0–1.7× and mixed sizes 1.9× faster than
+   * one, same-run measurements); more measured no faster there.
    * @default {2}
    */
   copyWorkers?: number;
@@ -99,7 +99,9 @@ export async function runLocalSession(
     stats = new TransferStats(),
   } = options;
   stats.strategy = { workers, copyWorkers, compare };
-  const hasher = options.hasher ?? lazyWasmHasher();
+  // hash.ts loads its WebAssembly module on the first digest, so a run that never hashes pays
+  // nothing for it.
+  const hasher = options.hasher ?? hashFileWasm;
   const filter = compileFilter(filters);
   const sourceAbs = (rel: string): string => rel === "" ? roots.source : `${roots.source}/${rel}`;
   const dest = new LocalDestination({
@@ -332,15 +334,6 @@ class ListingLookahead {
   close(): void {
     this.#scanner?.close();
   }
-}
-
-/** A hasher that loads the WebAssembly xxHash3 module on first use (most runs never hash). */
-function lazyWasmHasher(): FileHasher {
-  let loaded: Promise<FileHasher> | null = null;
-  return async (path: string): Promise<string> => {
-    loaded ??= import("../hash.ts").then((module) => module.hashFileWasm);
-    return (await loaded)(path);
-  };
 }
 
 /** Reads the process umask (0o022 when the runtime does not expose it). */
