@@ -7,7 +7,8 @@
 import { UsageError } from "../core/errors.ts";
 import type { FilterRule } from "../core/filter.ts";
 import type { CompareMode, TransferOperation } from "../core/types.ts";
-import { parseArgs } from "./parse_args.ts";
+import { explainArgs } from "../cmdline/explain_args.ts";
+import { parseArgs } from "../cmdline/parse_args.ts";
 
 /** The parsed command line of `blit copy|mirror|move`. */
 export interface TransferArgs {
@@ -39,6 +40,8 @@ export interface TransferArgs {
   noHistory: boolean;
   /** Carry payload in the gRPC control stream instead of the TCP data plane. */
   forceGrpc: boolean;
+  /** Mirror: most deletions allowed (more: none at all), `null` for no limit. */
+  maxDelete: number | null;
 }
 
 const TRANSFER_OPTIONS = {
@@ -57,39 +60,9 @@ const TRANSFER_OPTIONS = {
   workers: { type: "string" },
   "no-history": { type: "boolean" },
   "force-grpc": { type: "boolean" },
+  "max-delete": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
-
-/**
- * Runs an argument parser and turns the errors of `parseArgs` (the one in `./parse_args.ts`, or
- * `node:util`'s, which words them the same) into one-line {@linkcode UsageError}s.
- *
- * @param verb The verb, for the hint in error messages (`blit VERB --help`).
- * @param parse Calls `parseArgs`.
- * @returns What `parse` returned.
- */
-export function explainArgs<T>(verb: string, parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const unknown = message.match(/Unknown option '([^']+)'/);
-    if (unknown) {
-      throw new UsageError(`Cannot use unknown option "${unknown[1]}": run "${verb} --help"`);
-    }
-    const missing = message.match(/Option '([^']+)' argument missing/);
-    if (missing) {
-      throw new UsageError(
-        `Cannot use option "${missing[1]}" without a value: run "${verb} --help"`,
-      );
-    }
-    const positional = message.match(/Unexpected argument '([^']+)'/);
-    if (positional) {
-      throw new UsageError(`Cannot use extra argument "${positional[1]}": run "${verb} --help"`);
-    }
-    throw new UsageError(`Cannot parse arguments: ${message.split("\n", 1)[0]}`);
-  }
-}
 
 /**
  * Parses `blit copy|mirror|move` arguments.
@@ -153,6 +126,19 @@ export function parseTransferArgs(
       );
     }
   }
+  let maxDelete: number | null = null;
+  if (values["max-delete"] !== undefined) {
+    if (operation !== "mirror") {
+      throw new UsageError(`Cannot use --max-delete with ${operation}: only mirror deletes`);
+    }
+    const text = values["max-delete"];
+    maxDelete = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+    if (Number.isNaN(maxDelete)) {
+      throw new UsageError(
+        `Cannot use --max-delete "${text}": give a whole number of 0 or more (0 refuses every deletion)`,
+      );
+    }
+  }
   if (values.progress && values["no-progress"]) {
     throw new UsageError("Cannot combine --progress with --no-progress: pick one");
   }
@@ -171,47 +157,6 @@ export function parseTransferArgs(
     workers,
     noHistory: values["no-history"] ?? false,
     forceGrpc: values["force-grpc"] ?? false,
+    maxDelete,
   };
-}
-
-/** The arguments of a verb that takes `--json`, `--help` and exactly one target. */
-export interface OneTargetArgs {
-  /** The target as given. */
-  target: string;
-  /** Print JSON. */
-  json: boolean;
-}
-
-/**
- * Parses `VERB [--json] TARGET` (the shape of `blit list`, `blit-utils ls`, `df`, …), printing
- * `help` for `--help`.
- *
- * @param verb The command and verb, for messages (`"blit-utils df"`).
- * @param argv Arguments after the verb.
- * @param options `help`: the verb's help text; `expected`: what TARGET is, for the error.
- * @throws {UsageError} For unknown flags or not exactly one target.
- * @returns The target and `--json`, or `null` when help was printed.
- */
-export function parseOneTarget(
-  verb: string,
-  argv: string[],
-  options: { help: string; expected: string },
-): OneTargetArgs | null {
-  const { values, positionals } = explainArgs(verb, () =>
-    parseArgs({
-      args: argv,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
-    }));
-  if (values.help) {
-    console.log(options.help);
-    return null;
-  }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      `Cannot run ${verb}: expected ${options.expected}, got ${positionals.length} arguments`,
-    );
-  }
-  return { target: positionals[0] as string, json: values.json ?? false };
 }

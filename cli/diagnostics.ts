@@ -5,15 +5,11 @@
  */
 
 import { UsageError } from "../core/errors.ts";
-import {
-  perfHistoryEnabled,
-  perfHistoryPaths,
-  readPerfHistory,
-  setPerfHistory,
-} from "../core/perf_history.ts";
-import { explainArgs } from "./args.ts";
-import { parseArgs } from "./parse_args.ts";
-import { formatBytes, formatDuration } from "./render.ts";
+import { perfHistoryPaths, setPerfHistory } from "../core/perf_history.ts";
+import { explainArgs } from "../cmdline/explain_args.ts";
+import { parseArgs } from "../cmdline/parse_args.ts";
+import { parseLimit } from "../cmdline/parse_limit.ts";
+import { printPerfHistory } from "../cmdline/print_perf_history.ts";
 
 /** Help of `blit diagnostics perf`. */
 export const DIAGNOSTICS_HELP =
@@ -27,22 +23,9 @@ Shows the local performance history (one record per transfer; it never leaves th
 `;
 
 /**
- * Parses a `--limit` value.
- * @param text The flag's value.
- * @returns A whole number of at least 1.
- */
-export function parseLimit(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new UsageError(`Cannot use --limit "${text}": give a whole number of at least 1`);
-  }
-  return n;
-}
-
-/**
  * Runs `blit diagnostics SUBCOMMAND`.
  * @param argv Arguments after `diagnostics`.
+ * @throws {UsageError} For an unknown subcommand, bad flags or a bad `--limit`.
  * @returns The exit code.
  */
 export function runDiagnostics(argv: string[]): Promise<number> {
@@ -82,26 +65,6 @@ export function runDiagnostics(argv: string[]): Promise<number> {
     }
   }
   if (values.clear || values.disable || values.enable) return Promise.resolve(0);
-  const records = readPerfHistory(parseLimit(values.limit, 20), paths);
-  if (values.json) {
-    console.log(JSON.stringify(records));
-    return Promise.resolve(0);
-  }
-  console.log(
-    `performance history (${paths?.log ?? "no config directory"}; recording ${
-      perfHistoryEnabled(paths) ? "on" : "off"
-    })`,
-  );
-  if (records.length === 0) console.log("no runs recorded");
-  for (const r of records) {
-    const rate = r.duration_ms > 0 ? formatBytes((r.bytes * 1000) / r.duration_ms) : "-";
-    console.log(
-      `${r.at}  ${r.operation.padEnd(6)} ${r.transport.padEnd(5)} ${
-        String(r.files).padStart(8)
-      } files ` +
-        `${formatBytes(r.bytes).padStart(10)}  ${formatDuration(r.duration_ms).padStart(8)}  ` +
-        `${rate}/s  ${JSON.stringify(r.strategy)}`,
-    );
-  }
+  printPerfHistory(parseLimit(values.limit, 20), { json: values.json ?? false, paths });
   return Promise.resolve(0);
 }

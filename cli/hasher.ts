@@ -28,8 +28,8 @@ export async function pickHasher(): Promise<FileHasher> {
  */
 export function lazyHasher(): FileHasher {
   let chosen: Promise<FileHasher> | undefined;
-  return async (path) => {
+  return async (file) => {
     chosen ??= pickHasher();
-    return await (await chosen)(path);
+    return await (await chosen)(file);
   };
 }

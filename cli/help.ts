@@ -29,8 +29,9 @@ export const TRANSFER_HELP = `Usage: blit copy|mirror|move [options] SRC DST
   mirror  copy, then delete DST entries absent from SRC (after a complete scan)
   move    copy, then remove each SRC file once its copy is verified
 
-SRC/ (trailing slash) copies the contents of SRC into DST; SRC without a slash
-creates DST/<name of SRC> when DST is an existing directory or ends with '/'.
+SRC/ (trailing slash) copies the contents of SRC into DST. A directory SRC without
+a slash lands at DST/<name of SRC>; a file lands there when DST is a directory or
+ends with '/', else DST is the file. (rsync's rule.)
 One side may be a daemon: host:/module/path, host://path (default root),
 host:port:/module/path, [::1]:port:/module/ (default port 9031).
 
@@ -47,6 +48,7 @@ Options:
       --no-progress      no progress line
       --json             print one JSON summary on stdout
   -y, --yes              delete without asking (mirror)
+      --max-delete N     mirror: delete nothing if more than N entries would go
       --force-grpc       remote: carry data in the gRPC stream, not the TCP data plane
   -h, --help             this help
 `;

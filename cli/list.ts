@@ -5,10 +5,10 @@
  * @module
  */
 
-import { isRemote } from "../core/remote_path.ts";
-import { printModules } from "../utils/list.ts";
-import { printListing } from "../utils/ls.ts";
-import { parseOneTarget } from "./args.ts";
+import { isRemote } from "../core/endpoint.ts";
+import { parseOneTarget } from "../cmdline/parse_one_target.ts";
+import { printListing } from "../cmdline/print_listing.ts";
+import { printModules } from "../cmdline/print_modules.ts";
 
 /** Help of `blit list`. */
 export const LIST_HELP = `Usage: blit list [--json] HOST[:PORT]

@@ -10,7 +10,7 @@
  */
 
 import { describeError, FatalError, UsageError } from "../core/errors.ts";
-import { ExitCode } from "./exit_code.ts";
+import { ExitCode } from "../cmdline/exit_code.ts";
 import { HELP, TRANSFER_HELP, VERSION } from "./help.ts";
 
 /**
@@ -27,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
       case "move":
         return await (await import("./transfer.ts")).runTransferVerb(verb, rest);
       case "scan":
-        return await (await import("./scan.ts")).runScanVerb(rest);
+        return await (await import("../cmdline/scan_verb.ts")).runScanVerb(rest);
       case "list":
         return await (await import("./list.ts")).runList(rest);
       case "diagnostics":

@@ -5,7 +5,7 @@
  */
 
 import type { TransferStats } from "../core/stats.ts";
-import { formatBytes } from "./render.ts";
+import { formatBytes } from "../cmdline/format_bytes.ts";
 
 /** Redraws one status line on stderr while a run is going. */
 export class ProgressLine {

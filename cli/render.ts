@@ -4,41 +4,10 @@
  * @module
  */
 
-import type { TransferEvent } from "../core/session/destination.ts";
+import type { TransferEvent } from "../core/session/planner.ts";
 import type { TransferSummary } from "../core/types.ts";
-
-/**
- * Formats a byte count with a binary unit.
- *
- * @example Usage
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { formatBytes } from "./render.ts";
- * strictEqual(formatBytes(1536), "1.5 KiB");
- * ```
- *
- * @param bytes The count.
- * @returns Text such as `1.5 KiB`.
- */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
-/**
- * Formats a duration in milliseconds as seconds.
- * @param ms Milliseconds.
- * @returns Text such as `1.23 s`.
- */
-export function formatDuration(ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
-}
+import { formatBytes } from "../cmdline/format_bytes.ts";
+import { formatDuration } from "../cmdline/format_duration.ts";
 
 /**
  * Renders one `--verbose` line for an event.
@@ -67,6 +36,7 @@ export function renderSummary(summary: TransferSummary): string {
   const d = summary.dry_run ? "would be " : "";
   const what: Record<TransferSummary["outcome"], string> = {
     transferred: summary.dry_run ? "dry run" : "done",
+    partial: `done with ${summary.files_failed} failure(s)`,
     up_to_date: "up to date",
     source_empty: "source is empty: nothing to transfer",
     failed: "failed",

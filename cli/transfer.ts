@@ -8,19 +8,22 @@
  * @module
  */
 
-import { isRemote } from "../core/remote_path.ts";
 import { appendPerfRecord, recordFromSummary } from "../core/perf_history.ts";
+import type { ConsentAnswer } from "../core/session/source.ts";
 import { TransferStats } from "../core/stats.ts";
 import { transfer } from "../core/transfer.ts";
 import type { TransferOperation } from "../core/types.ts";
 import { parseTransferArgs, type TransferArgs } from "./args.ts";
-import { exitCodeFor } from "./exit_code.ts";
+import { exitCodeFor } from "../cmdline/exit_code.ts";
 import { TRANSFER_HELP } from "./help.ts";
 import { lazyHasher } from "./hasher.ts";
-import { canAsk, confirm } from "./prompt.ts";
+import { canAsk, confirm } from "../cmdline/confirm.ts";
 import { renderEvent, renderSummary } from "./render.ts";
 
 export { TRANSFER_HELP };
+
+/** Paths a deletion prompt lists before it only counts. */
+const PROMPT_PATHS = 10;
 
 /**
  * Runs a transfer verb.
@@ -42,21 +45,31 @@ export async function runTransferVerb(
   const showProgress = !args.json && (args.progress ?? Deno.stderr.isTerminal());
   const progress = showProgress ? new (await import("./progress.ts")).ProgressLine(stats) : null;
   const encoder = new TextEncoder();
+  // With --json, stdout carries the one summary object: action lines go to stderr.
+  const lines = args.json ? Deno.stderr : Deno.stdout;
   const out = (line: string): void => {
     progress?.stop();
-    Deno.stdout.writeSync(encoder.encode(`${line}\n`));
+    lines.writeSync(encoder.encode(`${line}\n`));
     progress?.start();
   };
-  progress?.start();
-  let allowDelete = args.yes;
-  if (
-    operation === "mirror" && !args.yes && !args.dryRun && isRemote(args.destination) && canAsk()
-  ) {
+  /** Consent, asked after planning with the paths, the same for local, push and pull. */
+  const confirmDeletions = async (
+    paths: readonly string[],
+    total: number,
+  ): Promise<ConsentAnswer> => {
+    if (args.yes) return { granted: true };
+    if (!canAsk()) return { granted: false, refusal: "no-terminal" };
     progress?.stop();
-    allowDelete = await confirm(
-      `mirror may delete entries in ${args.destination} that are absent from the source; allow deletions?`,
+    const shown = paths.slice(0, PROMPT_PATHS).map((p) => `  ${p}`).join("\n");
+    const more = total > PROMPT_PATHS ? `\n  … and ${total - PROMPT_PATHS} more` : "";
+    console.error(
+      `${operation} will delete ${total} entr${total === 1 ? "y" : "ies"}:\n${shown}${more}`,
     );
-  }
+    const granted = await confirm("Delete them?");
+    progress?.start();
+    return granted ? { granted: true } : { granted: false, refusal: "declined" };
+  };
+  progress?.start();
   let summary;
   try {
     summary = await transfer(operation, args.source, args.destination, {
@@ -64,6 +77,7 @@ export async function runTransferVerb(
       ignoreExisting: args.ignoreExisting,
       dryRun: args.dryRun,
       filters: args.filters,
+      maxDelete: args.maxDelete,
       stats,
       ...(args.workers !== undefined ? { copyWorkers: args.workers } : {}),
       ...(args.compare === "checksum" || operation === "move" ? { hasher: lazyHasher() } : {}),
@@ -71,30 +85,14 @@ export async function runTransferVerb(
         ? { onEvent: (event) => out(renderEvent(event, args.dryRun)) }
         : {}),
       forceGrpc: args.forceGrpc,
-      allowDelete,
       warn: (line) => {
         progress?.stop();
         console.error(line);
       },
-      confirmDeletions: async (paths) => {
-        if (args.yes) return true;
-        if (!canAsk()) return false;
-        progress?.stop();
-        const shown = paths.slice(0, 10).map((p) => `  ${p}`).join("\n");
-        const more = paths.length > 10 ? `\n  … and ${paths.length - 10} more` : "";
-        console.error(
-          `mirror will delete ${paths.length} entr${
-            paths.length === 1 ? "y" : "ies"
-          }:\n${shown}${more}`,
-        );
-        return await confirm("Delete them?");
-      },
+      confirmDeletions,
     });
   } finally {
     progress?.stop();
-  }
-  if (summary.deletions_skipped_reason?.endsWith("not confirmed") && !canAsk() && !args.yes) {
-    summary.deletions_skipped_reason += ": not a terminal; pass --yes to delete without asking";
   }
   if (!args.dryRun && !args.noHistory) {
     const transport = stats.strategy.transport;

@@ -28,15 +28,10 @@ import { create } from "@bufbuild/protobuf";
 import {
   CompletePathRequestSchema,
   type CompletePathResponse,
-  type DirEntry,
   DiskFreeRequestSchema,
   type DiskFreeResponse,
-  type DiskUsageEntry,
   DiskUsageRequestSchema,
-  EntryKind,
-  FindKind,
   FindRequestSchema,
-  type FindResult,
   ListDirRequestSchema,
   type ListDirResponse,
   ListModulesRequestSchema,
@@ -45,19 +40,46 @@ import {
   type RemoveResponse,
 } from "../proto/gen/blit_pb.ts";
 import type { BlitClient } from "./transport/grpc_service.ts";
-import { DEFAULT_PORT } from "./remote_path.ts";
+import {
+  ERRORS_TRAILER,
+  findScopeToWire,
+  foundEntryFromWire,
+  listingFromWire,
+  spaceFromWire,
+  TRUNCATED_TRAILER,
+  usageEntryFromWire,
+} from "./transport/admin_wire.ts";
+import { DEFAULT_PORT } from "./endpoint.ts";
+import type {
+  FindQuery,
+  FoundEntry,
+  Listing,
+  ModuleSummary,
+  SpaceReport,
+  StreamEnd,
+  UsageEntry,
+} from "./admin/types.ts";
+
+// The plain shapes moved to `core/admin/types.ts`; re-exported for the callers that still
+// import them from here.
+export type {
+  EntryType,
+  FindQuery,
+  FindScope,
+  FoundEntry,
+  ListedEntry,
+  Listing,
+  ModuleSummary,
+  SpaceReport,
+  StreamEnd,
+  UsageEntry,
+} from "./admin/types.ts";
 
 /** Deadline of a unary admin call, in milliseconds. */
 export const ADMIN_CALL_TIMEOUT_MS = 20_000;
 
 /** Deadline of a streamed admin call (`Find`, `DiskUsage`), in milliseconds. */
 export const ADMIN_STREAM_TIMEOUT_MS = 150_000;
-
-/** Trailing metadata key the daemon sets when a streamed answer was cut at its limit. */
-const TRUNCATED_TRAILER = "blit-truncated";
-
-/** Trailing metadata key holding the count of entries a daemon walk could not read. */
-const ERRORS_TRAILER = "blit-errors";
 
 /** Entries buffered from a stream before it is paused. */
 const STREAM_HIGH_WATER = 256;
@@ -147,174 +169,6 @@ export class AdminCallError extends Error {
     this.name = "AdminCallError";
     this.code = code;
   }
-}
-
-/** An exported module. */
-export interface ModuleSummary {
-  /** Name (the first remote path segment). */
-  name: string;
-  /** Pushes, moves from it and removals are refused. */
-  read_only: boolean;
-  /** Free text from the daemon's configuration. */
-  comment: string;
-}
-
-/** Kind of an entry as shown to users. */
-export type EntryType = "file" | "dir" | "symlink" | "other";
-
-/** One entry of a listed directory. */
-export interface ListedEntry {
-  /** Entry name. */
-  name: string;
-  /** Kind. */
-  type: EntryType;
-  /** Size in bytes (0 for directories). */
-  size: number;
-  /** Modification time, ISO 8601. */
-  mtime: string;
-  /** Permission bits. */
-  mode: number;
-  /** Target of a symlink; absent for other kinds. */
-  link_target?: string;
-}
-
-/** A directory listing. */
-export interface Listing {
-  /** The entries, sorted by name. */
-  entries: ListedEntry[];
-  /** The daemon cut the listing at its limit. */
-  truncated: boolean;
-}
-
-/** One match of a find. */
-export interface FoundEntry {
-  /** Path relative to the module root. */
-  path: string;
-  /** Kind. */
-  type: EntryType;
-  /** Size in bytes (0 for directories). */
-  size: number;
-  /** Modification time, ISO 8601. */
-  mtime: string;
-}
-
-/** Totals of one directory. */
-export interface UsageEntry {
-  /** Path relative to the module root. */
-  path: string;
-  /** Depth below the requested path (0 = the path itself, reported last). */
-  depth: number;
-  /** Sum of file sizes. */
-  bytes: number;
-  /** Files and links counted. */
-  files: number;
-  /** Directories counted below it. */
-  dirs: number;
-  /** Entries that could not be read. */
-  errors: number;
-}
-
-/** Capacity of a module's filesystem. */
-export interface SpaceReport {
-  /** Total size in bytes. */
-  total_bytes: number;
-  /** Bytes in use. */
-  used_bytes: number;
-  /** Bytes available to the daemon. */
-  free_bytes: number;
-}
-
-/** How a streamed call ended. */
-export interface StreamEnd {
-  /** The daemon stopped at its limit or the requested one. */
-  truncated: boolean;
-  /** Directories the daemon could not read. */
-  errors: number;
-}
-
-/** A find request. */
-export interface FindQuery {
-  /** Module name (`""` for the default root). */
-  module: string;
-  /** Path of the subtree inside the module (`""` for its root). */
-  path: string;
-  /** Glob matched against entry names; `""` or absent matches everything. */
-  pattern?: string;
-  /** Which kinds to report. */
-  kind?: "all" | "files" | "dirs";
-  /** Match case-insensitively. */
-  caseInsensitive?: boolean;
-  /** Most results (0 or absent: the daemon's limit). */
-  limit?: number;
-}
-
-/**
- * Maps a wire entry kind to the user-facing type.
- * @param kind The wire kind.
- * @returns `file`, `dir`, `symlink` or `other`.
- */
-export function entryTypeFromWire(kind: EntryKind): EntryType {
-  switch (kind) {
-    case EntryKind.FILE:
-      return "file";
-    case EntryKind.DIR:
-      return "dir";
-    case EntryKind.SYMLINK:
-      return "symlink";
-    default:
-      return "other";
-  }
-}
-
-function isoFromNs(ns: bigint): string {
-  return new Date(Number(ns / 1_000_000n)).toISOString();
-}
-
-/**
- * Converts a wire `DirEntry` to a {@linkcode ListedEntry}.
- * @param entry The wire entry.
- * @returns The plain entry.
- */
-export function listedEntryFromWire(entry: DirEntry): ListedEntry {
-  const out: ListedEntry = {
-    name: entry.name,
-    type: entryTypeFromWire(entry.kind),
-    size: Number(entry.size),
-    mtime: isoFromNs(entry.mtimeNs),
-    mode: entry.mode,
-  };
-  if (entry.kind === EntryKind.SYMLINK) out.link_target = entry.linkTarget;
-  return out;
-}
-
-/**
- * Converts a wire `FindResult` to a {@linkcode FoundEntry}.
- * @param result The wire result.
- * @returns The plain entry.
- */
-export function foundEntryFromWire(result: FindResult): FoundEntry {
-  return {
-    path: result.path,
-    type: entryTypeFromWire(result.kind),
-    size: Number(result.size),
-    mtime: isoFromNs(result.mtimeNs),
-  };
-}
-
-/**
- * Converts a wire `DiskUsageEntry` to a {@linkcode UsageEntry}.
- * @param entry The wire entry.
- * @returns The plain entry.
- */
-export function usageEntryFromWire(entry: DiskUsageEntry): UsageEntry {
-  return {
-    path: entry.path,
-    depth: entry.depth,
-    bytes: Number(entry.bytes),
-    files: Number(entry.files),
-    dirs: Number(entry.dirs),
-    errors: Number(entry.errors),
-  };
 }
 
 /** Options of {@linkcode AdminClient.connect}. */
@@ -416,7 +270,7 @@ export class AdminClient {
           done,
         ),
     );
-    return { entries: response.entries.map(listedEntryFromWire), truncated: response.truncated };
+    return listingFromWire(response);
   }
 
   /**
@@ -425,16 +279,11 @@ export class AdminClient {
    * @returns The matches; the generator's return value tells how the search ended.
    */
   find(query: FindQuery): AsyncGenerator<FoundEntry, StreamEnd> {
-    const kind = query.kind === "files"
-      ? FindKind.FILES
-      : query.kind === "dirs"
-      ? FindKind.DIRS
-      : FindKind.UNSPECIFIED;
     const request = create(FindRequestSchema, {
       module: query.module,
       path: query.path,
       pattern: query.pattern ?? "",
-      kind,
+      kind: findScopeToWire(query.kind),
       caseInsensitive: query.caseInsensitive ?? false,
       limit: query.limit ?? 0,
     });
@@ -477,11 +326,7 @@ export class AdminClient {
           done,
         ),
     );
-    return {
-      total_bytes: Number(response.totalBytes),
-      used_bytes: Number(response.usedBytes),
-      free_bytes: Number(response.freeBytes),
-    };
+    return spaceFromWire(response);
   }
 
   /**

@@ -24,7 +24,7 @@
 
 import { posix } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
-import { DEFAULT_PORT } from "./remote_path.ts";
+import { DEFAULT_PORT } from "./endpoint.ts";
 
 /** One exported directory of the daemon. */
 export interface ModuleConfig {

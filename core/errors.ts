@@ -33,6 +33,55 @@ export class FatalError extends Error {
 }
 
 /**
+ * Thrown when a peer breaks the protocol (a bad frame or record, a path it must not send, a
+ * frame out of order); the session cannot go on. The other side is told why, in one line.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { ProtocolError } from "./errors.ts";
+ * strictEqual(new ProtocolError("Cannot accept frame").name, "ProtocolError");
+ * ```
+ */
+export class ProtocolError extends Error {
+  /**
+   * Creates a protocol error.
+   * @param message One line, "Cannot read data record: ..." or similar.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ProtocolError";
+  }
+}
+
+/**
+ * Raised when the daemon refuses a session at its start (an unknown module, a read-only module,
+ * a bad path); carries the daemon's typed code.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { SessionRefusedError } from "./errors.ts";
+ * strictEqual(new SessionRefusedError("READ_ONLY", "Cannot write").code, "READ_ONLY");
+ * ```
+ */
+export class SessionRefusedError extends Error {
+  /** The refusal code name, e.g. `READ_ONLY`. */
+  readonly code: string;
+  /**
+   * Creates the error.
+   * @param code The code name.
+   * @param message The daemon's one-line message.
+   */
+  constructor(code: string, message: string) {
+    super(`${message} (${code})`);
+    this.name = "SessionRefusedError";
+    this.code = code;
+  }
+}
+
+/**
  * Returns a one-line description of any thrown value, without a stack trace.
  *
  * @example Usage

@@ -8,8 +8,8 @@
  * @module
  */
 
-/** Computes the digest of a whole file. */
-export type FileHasher = (path: string) => Promise<string>;
+/** Computes the digest of a whole open file, read from its current position to the end. */
+export type FileHasher = (file: Deno.FsFile) => Promise<string>;
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -18,8 +18,7 @@ interface StreamingHash {
   digestHex(): string;
 }
 
-async function hashWith(path: string, hash: StreamingHash): Promise<string> {
-  using file = await Deno.open(path, { read: true });
+async function hashWith(file: Deno.FsFile, hash: StreamingHash): Promise<string> {
   const buffer = new Uint8Array(CHUNK);
   while (true) {
     const n = await file.read(buffer);
@@ -32,13 +31,13 @@ async function hashWith(path: string, hash: StreamingHash): Promise<string> {
 /**
  * Hashes a file with the native xxHash3-64 (needs `--allow-ffi` for the addon).
  *
- * @param path File to read.
+ * @param file The open file (the caller closes it).
  * @returns The digest as 16 hex digits.
  */
-export async function hashFileNative(path: string): Promise<string> {
+export async function hashFileNative(file: Deno.FsFile): Promise<string> {
   const { xxh3 } = await import("@node-rs/xxhash");
   const state = xxh3.Xxh3.withSeed(0n);
-  return await hashWith(path, {
+  return await hashWith(file, {
     update: (data) => state.update(data),
     digestHex: () => state.digest().toString(16).padStart(16, "0"),
   });
@@ -47,14 +46,14 @@ export async function hashFileNative(path: string): Promise<string> {
 /**
  * Hashes a file with the WebAssembly xxHash3-64 (no FFI needed).
  *
- * @param path File to read.
+ * @param file The open file (the caller closes it).
  * @returns The digest as 16 hex digits.
  */
-export async function hashFileWasm(path: string): Promise<string> {
+export async function hashFileWasm(file: Deno.FsFile): Promise<string> {
   const { createXXHash3 } = await import("hash-wasm");
   const state = await createXXHash3(0, 0);
   state.init();
-  return await hashWith(path, {
+  return await hashWith(file, {
     update: (data) => state.update(data),
     digestHex: () => state.digest("hex"),
   });
@@ -68,4 +67,22 @@ export async function hashFileWasm(path: string): Promise<string> {
 export async function defaultHasher(): Promise<FileHasher> {
   const ffi = await Deno.permissions.query({ name: "ffi" });
   return ffi.state === "granted" ? hashFileNative : hashFileWasm;
+}
+
+/**
+ * Hashes the file at a local path with `hasher` (opens and closes it).
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { hashFileWasm, hashPath } from "./hash.ts";
+ * console.log(await hashPath(hashFileWasm, "/etc/hostname"));
+ * ```
+ *
+ * @param hasher The hasher.
+ * @param path The file.
+ * @returns The digest.
+ */
+export async function hashPath(hasher: FileHasher, path: string): Promise<string> {
+  using file = await Deno.open(path, { read: true });
+  return await hasher(file);
 }

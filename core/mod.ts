@@ -1,27 +1,52 @@
 /**
- * blit's library API: copy, mirror and move file trees with one transfer engine.
+ * blit's library API: copy, mirror and move file trees, locally or through a `blitd` daemon, with
+ * the one transfer engine the CLI uses.
  *
- * @example Mirror a tree
+ * A script needs `--allow-read` and `--allow-write` for its local trees; a remote transfer also
+ * `--allow-net` for the daemon and `--allow-env --allow-sys` (read by the gRPC stack). Without
+ * them a call fails with one `Deno.errors.NotCapable` line naming the flag, never a stack trace
+ * from inside the engine.
+ *
+ * @example Mirror a tree, agreeing to deletions
  * ```ts ignore
  * import { mirror } from "./mod.ts";
- * const summary = await mirror("./src/", "./backup", { confirmDeletions: async () => true });
- * console.log(summary.outcome, summary.files_transferred);
+ * const summary = await mirror("./site/", "/srv/www", { confirmDeletions: async () => true });
+ * console.log(summary.outcome, summary.files_transferred, summary.entries_deleted);
+ * ```
+ *
+ * @example Pull from a daemon
+ * ```ts ignore
+ * import { copy } from "./mod.ts";
+ * await copy("nas:/photos/2024/", "./photos-2024");
  * ```
  *
  * @module
  */
-export * from "./compare.ts";
-export * from "./config.ts";
-export * from "./errors.ts";
-export * from "./filter.ts";
-export * from "./hash.ts";
-export * from "./paths.ts";
-export * from "./perf_history.ts";
-export * from "./remote_path.ts";
-export * from "./stats.ts";
-export * from "./target.ts";
-export * from "./transfer.ts";
-export type { FilePlan, TransferEvent } from "./session/destination.ts";
-export type { SessionOptions } from "./session/local.ts";
-export type * from "./types.ts";
-export type { ManifestGroup } from "./walk.ts";
+export { copy, mirror, move, transfer, type TransferOptions } from "./transfer.ts";
+export type {
+  CompareMode,
+  Entry,
+  EntryInfo,
+  EntryKind,
+  TransferFailure,
+  TransferOperation,
+  TransferOutcome,
+  TransferSummary,
+} from "./types.ts";
+export type { FilterRule } from "./filter.ts";
+export type { ConsentAnswer } from "./session/source.ts";
+export type { ConsentRefusal } from "./session/frames.ts";
+export type { TransferEvent } from "./session/planner.ts";
+export { TransferStats } from "./stats.ts";
+export { FatalError, ProtocolError, SessionRefusedError, UsageError } from "./errors.ts";
+export { type RefusalReason, TransferRefusal } from "./endpoint.ts";
+export { PathEscapeError, PathInvalidError } from "./paths.ts";
+export {
+  ContainedTree,
+  type DirItem,
+  PlainTree,
+  type TempFile,
+  type Tree,
+  type TreeCapabilities,
+  type TreeDir,
+} from "./tree.ts";

@@ -4,25 +4,31 @@
  * @module
  */
 
-import { parseEndpoint } from "./remote_path.ts";
+import { parseEndpoint } from "./endpoint.ts";
 import { UsageError } from "./errors.ts";
-import { runLocalSession } from "./session/local.ts";
+import { runLocalTransfer } from "./session/local.ts";
 import type { RemoteOptions } from "./session/remote.ts";
-import { resolveRoots } from "./target.ts";
 import type { TransferOperation, TransferSummary } from "./types.ts";
 
 /** Options of {@linkcode copy}, {@linkcode mirror} and {@linkcode move}. */
 export type TransferOptions = RemoteOptions;
 
 /**
- * Runs one transfer between local paths, with rsync's trailing-slash rules.
+ * Runs one transfer, local or through a daemon, with rsync's trailing-slash rules: the same
+ * session on every route.
+ *
+ * Requires `--allow-read` and `--allow-write` for the local side, `--allow-net` for a daemon,
+ * `--allow-env` and `--allow-sys` (the gRPC stack reads both); `--allow-ffi` lets checksum mode
+ * use the native hasher when the caller passes it.
  *
  * @param operation `copy`, `mirror` or `move`.
- * @param source Source path (`dir/` = its contents).
- * @param destination Destination path.
- * @param options Compare rules, filters, dry run and callbacks.
- * @throws {UsageError} For a missing source or overlapping roots.
- * @throws {FatalError} When the destination cannot be prepared.
+ * @param source Source path (`dir/` = its contents), or `host:/module/path`.
+ * @param destination Destination path, or `host:/module/path`.
+ * @param options Compare rules, filters, dry run, consent and callbacks.
+ * @throws {UsageError} For bad endpoints or options.
+ * @throws {TransferRefusal} For a missing source, a directory onto a file, overlapping roots.
+ * @throws {SessionRefusedError} When a daemon refuses the session.
+ * @throws {FatalError} When the run cannot go on (a daemon unreachable, a session failed).
  * @returns The summary.
  */
 export async function transfer(
@@ -43,8 +49,7 @@ export async function transfer(
     const { runRemoteTransfer } = await import("./session/remote.ts");
     return await runRemoteTransfer(operation, src, dst, options);
   }
-  const roots = resolveRoots(operation, source, destination);
-  return await runLocalSession(operation, roots, source, options);
+  return await runLocalTransfer(operation, src, dst, options);
 }
 
 /**
@@ -72,7 +77,9 @@ export function copy(
 
 /**
  * Makes the destination an exact copy of the source: copies, then deletes destination entries
- * absent from the source, but only when the source scan completed.
+ * absent from the source, but only when the source scan completed, no file failed, the count is
+ * within `maxDelete`, and `confirmDeletions` (asked after planning, with the paths) agreed.
+ * Without `confirmDeletions` nothing is deleted and the summary says why.
  *
  * @example Usage
  * ```ts ignore

@@ -7,6 +7,23 @@
 /** What a manifest entry is. Symlinks are carried as links and never followed. */
 export type EntryKind = "file" | "dir" | "symlink";
 
+/** What `lstat` can find: a manifest kind, or `other` (socket, FIFO, device). */
+export type StatKind = EntryKind | "other";
+
+/** The facts of one entry of a tree, as `lstat` reports them. */
+export interface EntryInfo {
+  /** Kind of the entry. */
+  kind: StatKind;
+  /** Size in bytes (0 for directories and the length of the target text for symlinks). */
+  size: number;
+  /** Modification time in milliseconds since the epoch. */
+  mtimeMs: number;
+  /** Permission bits (`mode & 0o7777`). */
+  mode: number;
+  /** Target text of a symlink; absent for other kinds. */
+  linkTarget?: string;
+}
+
 /**
  * One entry of a source manifest, as the SOURCE role announces it to the DESTINATION role.
  *
@@ -50,8 +67,13 @@ export interface TransferFailure {
   message: string;
 }
 
-/** Final outcome of a run, as printed by `--json`. */
-export type TransferOutcome = "transferred" | "up_to_date" | "source_empty" | "failed";
+/**
+ * Final outcome of a run, as printed by `--json`: `transferred` (something changed, nothing
+ * failed), `up_to_date` (nothing needed changing), `source_empty` (nothing in the source),
+ * `partial` (some files failed, others were transferred), `failed` (files failed and nothing
+ * was changed).
+ */
+export type TransferOutcome = "transferred" | "up_to_date" | "source_empty" | "partial" | "failed";
 
 /** Summary of one transfer run; field names match the CLI's `--json` output. */
 export interface TransferSummary {

@@ -1,29 +1,27 @@
 /**
- * The SOURCE side's enumeration: a depth-first walk that yields one group per directory.
+ * The SOURCE side's enumeration: a depth-first walk over a {@linkcode Tree} that yields one
+ * group per directory.
  *
  * @module
  */
 
 import { describeError } from "./errors.ts";
 import type { EntryFilter } from "./filter.ts";
+import { joinPath, TEMP_PREFIX, type Tree } from "./tree.ts";
 import type { Entry } from "./types.ts";
 
 /**
- * One directory of the source manifest: the directory's relative path and its children, sorted
- * by name. The DESTINATION can decide what to delete in `dir` from `entries` alone, provided
- * `complete` is true.
+ * One directory of the walk: the directory's relative path and its children, sorted by name.
+ * The DESTINATION can decide what to delete in `dir` from `entries` alone, provided `complete`.
  */
-export interface ManifestGroup {
-  /** Relative path of the directory (`""` for the transfer root). */
+export interface WalkGroup {
+  /** Relative path of the directory (`""` for the walk's root). */
   dir: string;
   /** The children of `dir` that passed the filter, sorted by name. */
   entries: Entry[];
   /** False when the directory could not be listed completely. */
   complete: boolean;
 }
-
-/** Prefix of the temporary siblings blit writes before renaming into place. */
-export const TEMP_PREFIX = ".blit-tmp-";
 
 /** Options for {@linkcode walkTree}. */
 export interface WalkOptions {
@@ -35,76 +33,83 @@ export interface WalkOptions {
   signal?: AbortSignal;
 }
 
-/**
- * Reads the facts of one path without following a final symlink.
- *
- * @param absPath Absolute path.
- * @param rel The entry's relative path in the manifest.
- * @returns The manifest entry.
- */
-export function statEntry(absPath: string, rel: string): Entry {
-  const info = Deno.lstatSync(absPath);
-  const mtimeMs = info.mtime?.getTime() ?? 0;
-  const mode = (info.mode ?? 0o644) & 0o7777;
-  if (info.isSymlink) {
-    const target = Deno.readLinkSync(absPath);
-    return { path: rel, kind: "symlink", size: target.length, mtimeMs, mode, linkTarget: target };
-  }
-  if (info.isDirectory) return { path: rel, kind: "dir", size: 0, mtimeMs, mode };
-  return { path: rel, kind: "file", size: info.size, mtimeMs, mode };
-}
-
-function byName(a: Deno.DirEntry, b: Deno.DirEntry): number {
+function byName(a: { name: string }, b: { name: string }): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 /**
- * Walks the directory `root` depth first and yields one {@linkcode ManifestGroup} per directory,
- * parents before children. Symlinks are reported, never followed. Entries other than files,
- * directories and links (sockets, fifos, devices) are skipped with an error. Temporary siblings
- * left by an interrupted blit run are skipped.
+ * Walks a tree depth first from its root and yields one {@linkcode WalkGroup} per directory,
+ * parents before children. Symlinks are reported, never followed; a directory is entered through
+ * a fresh `tree.dir()` handle (a contained tree refuses one that became a link meanwhile).
+ * Entries other than files, directories and links (sockets, FIFOs, devices) are skipped with an
+ * error, which makes the group incomplete. Temporary siblings of blit runs are skipped.
  *
- * @param root Absolute path of the source directory.
+ * @example Usage
+ * ```ts ignore
+ * import { PlainTree } from "./tree.ts";
+ * import { walkTree } from "./walk.ts";
+ * const walk = walkTree(new PlainTree("/srv/src"), { filter: () => true, onError: console.error });
+ * for await (const group of walk) console.log(group.dir, group.entries.length);
+ * ```
+ *
+ * @param tree The tree; its root is the walk's root.
  * @param options Filter, error sink and abort signal.
  * @returns The groups, lazily.
  */
-export async function* walkTree(root: string, options: WalkOptions): AsyncGenerator<ManifestGroup> {
+export async function* walkTree(tree: Tree, options: WalkOptions): AsyncGenerator<WalkGroup> {
   const { filter, onError, signal } = options;
   const stack: string[] = [""];
   while (stack.length > 0) {
     if (signal?.aborted) return;
     const dir = stack.pop() as string;
-    const absDir = dir === "" ? root : `${root}/${dir}`;
-    let names: Deno.DirEntry[];
-    let complete = true;
-    try {
-      names = Array.from(Deno.readDirSync(absDir)).sort(byName);
-    } catch (error) {
-      onError(dir === "" ? "." : dir, `Cannot list directory: ${describeError(error)}`);
-      yield { dir, entries: [], complete: false };
+    const group = listGroup(tree, dir, filter, onError);
+    yield group;
+    for (let i = group.entries.length - 1; i >= 0; i--) {
+      const entry = group.entries[i] as Entry;
+      if (entry.kind === "dir") stack.push(entry.path);
+    }
+  }
+}
+
+function listGroup(
+  tree: Tree,
+  dir: string,
+  filter: EntryFilter,
+  onError: (path: string, message: string) => void,
+): WalkGroup {
+  let handle;
+  let items;
+  try {
+    handle = tree.dir(dir);
+    items = handle.list().sort(byName);
+  } catch (error) {
+    onError(dir === "" ? "." : dir, `Cannot list directory: ${describeError(error)}`);
+    return { dir, entries: [], complete: false };
+  }
+  const entries: Entry[] = [];
+  let complete = true;
+  for (const item of items) {
+    if (item.name.startsWith(TEMP_PREFIX)) continue;
+    const rel = joinPath(dir, item.name);
+    if (!filter(rel, item.kind === "dir")) continue;
+    if (item.kind === "other") {
+      onError(rel, "Cannot copy a special file (socket, fifo or device): skipped");
+      complete = false;
       continue;
     }
-    const entries: Entry[] = [];
-    const subdirs: string[] = [];
-    for (const item of names) {
-      if (item.name.startsWith(TEMP_PREFIX)) continue;
-      const rel = dir === "" ? item.name : `${dir}/${item.name}`;
-      if (!filter(rel, item.isDirectory)) continue;
-      if (!item.isFile && !item.isDirectory && !item.isSymlink) {
+    try {
+      const info = handle.stat(item.name);
+      if (info === null) continue; // gone since the listing
+      if (info.kind === "other") {
         onError(rel, "Cannot copy a special file (socket, fifo or device): skipped");
         complete = false;
         continue;
       }
-      try {
-        const entry = statEntry(`${absDir}/${item.name}`, rel);
-        entries.push(entry);
-        if (entry.kind === "dir") subdirs.push(rel);
-      } catch (error) {
-        onError(rel, `Cannot read: ${describeError(error)}`);
-        complete = false;
-      }
+      entries.push({ ...info, kind: info.kind, path: rel });
+    } catch (error) {
+      onError(rel, `Cannot read: ${describeError(error)}`);
+      complete = false;
     }
-    yield { dir, entries, complete };
-    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i] as string);
   }
+  return { dir, entries, complete };
 }

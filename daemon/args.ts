@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { explainArgs } from "../cli/args.ts";
+import { explainArgs } from "../cmdline/explain_args.ts";
 import { type DaemonConfig, type DaemonOverrides, isBindAddress } from "../core/config.ts";
 import { UsageError } from "../core/errors.ts";
 

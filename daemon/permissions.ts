@@ -82,6 +82,7 @@ export interface DaemonPermissionOptions {
  *     "--allow-read=/opt/blit,/srv/pub",
  *     "--allow-net=127.0.0.1:9031,127.0.0.1:0",
  *     `--allow-env=${GRPC_ENV_VARS.join(",")}`,
+ *     "--allow-sys=statfs",
  *   ],
  * );
  * ```

@@ -21,9 +21,9 @@ import {
   type BlitServer,
   blitServerOptions,
 } from "../core/transport/grpc_service.ts";
-import { createAdminHandlers } from "./admin_service.ts";
+import { createAdminHandlers } from "./admin_rpc.ts";
 import { CONFIG_JSON_FLAG, parseServerConfig } from "./args.ts";
-import { handleTransfer, type TransferServiceContext } from "./transfer_service.ts";
+import { handleTransfer, type TransferRpcContext } from "./transfer_rpc.ts";
 import { EXIT_NO_RESTART } from "./supervisor.ts";
 import { type MdnsAdvertiser, startMdnsAdvertiser } from "./mdns.ts";
 
@@ -38,22 +38,22 @@ export interface RunningServer {
 /**
  * Starts the gRPC server and the data plane for `config`.
  * @param config The resolved configuration.
- * @param log Where log lines go.
+ * @param options Where log lines go, and a test hook that replaces the modules' trees.
  * @returns The running server.
  */
 export async function startServer(
   config: DaemonConfig,
-  options: Pick<TransferServiceContext, "openRoot"> & { log?: (line: string) => void } = {},
+  options: Pick<TransferRpcContext, "openTree"> & { log?: (line: string) => void } = {},
 ): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.error(line));
-  const openRoot = options.openRoot;
+  const openTree = options.openTree;
   const dataPlane = config.forceGrpcData
     ? null
     : DataPlaneListener.listen(config.bind === "localhost" ? "127.0.0.1" : config.bind);
   const server = new grpc.Server(blitServerOptions());
   const handlers: BlitServer = {
     transfer: (call) => {
-      handleTransfer(call, { config, dataPlane, log, ...(openRoot ? { openRoot } : {}) }).catch(
+      handleTransfer(call, { config, dataPlane, log, ...(openTree ? { openTree } : {}) }).catch(
         (error) => {
           log(`blitd: transfer failed: ${describeError(error)}`);
         },

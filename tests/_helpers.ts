@@ -183,3 +183,18 @@ export function assertNoStack(text: string): void {
     throw new Error(`Output has a stack trace:\n${text}`);
   }
 }
+
+/**
+ * A payload item (data plane or tar shard) that reads a local file.
+ * @param id Manifest id.
+ * @param path Absolute path.
+ * @param size Announced size.
+ * @returns The item.
+ */
+export function localItem(
+  id: number,
+  path: string,
+  size: number,
+): { id: number; path: string; size: number; open: () => Deno.FsFile } {
+  return { id, path, size, open: () => Deno.openSync(path, { read: true }) };
+}

@@ -1,7 +1,9 @@
 import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { parseArgs as nodeParseArgs } from "node:util";
-import { explainArgs, parseOneTarget, parseTransferArgs } from "../cli/args.ts";
-import { type OptionsConfig, parseArgs } from "../cli/parse_args.ts";
+import { parseTransferArgs } from "../cli/args.ts";
+import { explainArgs } from "../cmdline/explain_args.ts";
+import { parseOneTarget } from "../cmdline/parse_one_target.ts";
+import { type OptionsConfig, parseArgs } from "../cmdline/parse_args.ts";
 import { UsageError } from "../core/errors.ts";
 
 /** The option tables of the verbs that use the parser, as they are written in cli/ and utils/. */
@@ -204,6 +206,8 @@ Deno.test("parseTransferArgs: every flag", () => {
     "3",
     "--no-history",
     "--force-grpc",
+    "--max-delete",
+    "7",
     "--",
     "-src",
     "--dst",
@@ -223,7 +227,14 @@ Deno.test("parseTransferArgs: every flag", () => {
     workers: 3,
     noHistory: true,
     forceGrpc: true,
+    maxDelete: 7,
   });
+  throws(() => parseTransferArgs("mirror", ["--max-delete", "-1", "a", "b"]), UsageError);
+  throws(() => parseTransferArgs("mirror", ["--max-delete", "x", "a", "b"]), UsageError);
+  throws(() => parseTransferArgs("copy", ["--max-delete", "1", "a", "b"]), UsageError);
+  const zero = parseTransferArgs("mirror", ["--max-delete", "0", "a", "b"]);
+  ok(zero !== "help");
+  equal(zero.maxDelete, 0);
   const defaults = parseTransferArgs("copy", ["a", "b"]);
   ok(defaults !== "help");
   deepStrictEqual(

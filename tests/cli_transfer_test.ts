@@ -76,9 +76,25 @@ Deno.test("blit copy: trailing-slash rules", async (t) => {
       equal((await runBlit(["copy", `${dir}/src`, `${dir}/c2/`])).code, 0);
       ok((await readTree(`${dir}/c2`))["src/d/g.txt"]);
     });
-    await t.step("SRC into a missing DST renames the root", async () => {
+    await t.step("SRC into a missing DST lands at DST/<name> (rsync's rule)", async () => {
       equal((await runBlit(["copy", `${dir}/src`, `${dir}/c3`])).code, 0);
-      deepStrictEqual(Object.keys(await readTree(`${dir}/c3`)), ["d", "d/g.txt", "f.txt"]);
+      deepStrictEqual(Object.keys(await readTree(`${dir}/c3`)), [
+        "src",
+        "src/d",
+        "src/d/g.txt",
+        "src/f.txt",
+      ]);
+      // The same run again converges: nothing new appears.
+      equal((await runBlit(["copy", `${dir}/src`, `${dir}/c3`])).code, 0);
+      equal(Object.keys(await readTree(`${dir}/c3`)).length, 4);
+    });
+    await t.step("a directory onto an existing file is refused, the file untouched", async () => {
+      await Deno.writeTextFile(`${dir}/plain.txt`, "keep");
+      const r = await runBlit(["copy", `${dir}/src`, `${dir}/plain.txt`]);
+      equal(r.code, 1);
+      assertNoStack(r.stderr);
+      match(r.stderr, /is not a directory/);
+      equal(await Deno.readTextFile(`${dir}/plain.txt`), "keep");
     });
     await t.step("file to file", async () => {
       equal((await runBlit(["copy", `${dir}/src/f.txt`, `${dir}/renamed.txt`])).code, 0);
@@ -201,7 +217,7 @@ Deno.test("blit move: removes sources only after a verified copy", async () => {
     equal(r.code, 0, r.stderr);
     const s = JSON.parse(r.stdout);
     equal(s.sources_removed, 4);
-    deepStrictEqual(Object.keys(await readTree(`${dir}/dst`)), [
+    deepStrictEqual(Object.keys(await readTree(`${dir}/dst/src`)), [
       "a.txt",
       "d",
       "d/b.txt",

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { TRANSFER_HELP } from "../cli/transfer.ts";
 import { DIAGNOSTICS_HELP } from "../cli/diagnostics.ts";
 import { LIST_HELP as BLIT_LIST_HELP } from "../cli/list.ts";
-import { scanHelp } from "../cli/scan.ts";
+import { scanHelp } from "../cmdline/scan_verb.ts";
 import {
   bashScript,
   BLIT_SPEC,

@@ -1,12 +1,6 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import {
-  ClientFrameSchema,
-  EntryKind,
-  Operation,
-  Role,
-  type ServerFrame,
-} from "../proto/gen/blit_pb.ts";
+import { ClientFrameSchema, Operation, Role, type ServerFrame } from "../proto/gen/blit_pb.ts";
 import {
   blitChannelOptions,
   BlitClientClass,
@@ -35,28 +29,16 @@ async function rawOpen(
     );
     await port.sendRaw({
       case: "hello",
-      value: { $typeName: "blit.v1.Hello", protocolVersion: PROTOCOL_VERSION, clientName: "test" },
+      value: { protocolVersion: PROTOCOL_VERSION, clientName: "test" },
     });
     await port.sendRaw({
       case: "open",
       value: {
-        $typeName: "blit.v1.Open",
         role: open.role,
         module: open.module,
         path: open.path,
         operation: Operation.COPY,
-        compare: 0,
-        ignoreExisting: false,
-        dryRun: false,
-        includes: [],
-        excludes: [],
         forceGrpcData: true,
-        sourceKind: EntryKind.DIR,
-        sourceName: open.sourceName ?? "x",
-        sourceTrailingSlash: false,
-        dataStreams: 0,
-        allowDelete: false,
-        filterRules: [],
       },
     });
     const frames: NonNullable<ServerFrame["frame"]>[] = [];

@@ -9,6 +9,7 @@ import {
   TOKEN_BYTES,
 } from "../core/transport/data_plane.ts";
 import { TimeoutError } from "../core/transport/deadline.ts";
+import { localItem } from "./_helpers.ts";
 import { encodeRecordHeader, ProtocolError } from "../core/transport/records.ts";
 
 const HOST = "127.0.0.1";
@@ -27,7 +28,10 @@ function dirSink(dir: string, grants: Map<number, number>): PayloadSink & {
     async writeFile(id, size, fill) {
       const tmp = `${dir}/.tmp-${id}`;
       try {
-        await fill(tmp);
+        {
+          using file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+          await fill(file);
+        }
         const info = await Deno.stat(tmp);
         if (info.size !== size) throw new Error(`Cannot verify file ${id}: wrong size`);
         await Deno.rename(tmp, `${dir}/${id}`);
@@ -254,7 +258,7 @@ Deno.test("sendPayloads() and receivePayloads()", async (t) => {
       for (const [id, size] of sizes.entries()) {
         const absPath = `${src}/f${id}`;
         await Deno.writeFile(absPath, bytesOf(size, id));
-        items.push({ id, absPath, size });
+        items.push(localItem(id, absPath, size));
         grants.set(id, size);
       }
       const { dst, sink, sent, received } = await push(items, grants);
@@ -275,12 +279,12 @@ Deno.test("sendPayloads() and receivePayloads()", async (t) => {
     await t.step("turns unreadable and vanished files into error and skip records", async () => {
       await Deno.writeFile(`${src}/ok`, bytesOf(10, 1));
       const items: SendItem[] = [
-        { id: 1, absPath: `${src}/gone-small`, size: 10 },
-        { id: 2, absPath: `${src}/gone-big`, size: 1 << 20 },
-        { id: 3, absPath: src, size: 10 }, // a directory: read fails
-        { id: 4, absPath: src, size: 1 << 20 },
-        { id: 5, absPath: `${src}/ok`, size: 10 },
-        { id: 6, absPath: `${src}/ok`, size: 1 << 20 }, // already shorter than announced
+        localItem(1, `${src}/gone-small`, 10),
+        localItem(2, `${src}/gone-big`, 1 << 20),
+        localItem(3, src, 10), // a directory: read fails
+        localItem(4, src, 1 << 20),
+        localItem(5, `${src}/ok`, 10),
+        localItem(6, `${src}/ok`, 1 << 20), // already shorter than announced
       ];
       const grants = new Map(items.map((i) => [i.id, i.size]));
       const { dst, sink, sent, received } = await push(items, grants, 1);
@@ -297,8 +301,8 @@ Deno.test("sendPayloads() and receivePayloads()", async (t) => {
       await Deno.writeFile(`${src}/grow-big`, big);
       await Deno.writeFile(`${src}/grow-small`, big.subarray(0, 5000));
       const items: SendItem[] = [
-        { id: 1, absPath: `${src}/grow-big`, size: 2 << 20 },
-        { id: 2, absPath: `${src}/grow-small`, size: 1000 },
+        localItem(1, `${src}/grow-big`, 2 << 20),
+        localItem(2, `${src}/grow-small`, 1000),
       ];
       const grants = new Map(items.map((i) => [i.id, i.size]));
       const { dst, sent, received } = await push(items, grants, 1);
@@ -330,7 +334,7 @@ Deno.test("sendPayloads() and receivePayloads()", async (t) => {
       const accepted = await session.accept(2000);
       ok(accepted);
       const [sent, received] = await Promise.all([
-        sendPayloads(conn, [{ id: 1, absPath: path, size }]),
+        sendPayloads(conn, [localItem(1, path, size)]),
         receivePayloads(accepted, sink),
       ]);
       session.close();
@@ -492,7 +496,7 @@ Deno.test("sendPayloads() and receivePayloads()", async (t) => {
       const idle = await session.accept(2000); // accepted, never read
       ok(idle);
       await rejects(
-        sendPayloads(conn, [{ id: 1, absPath: path, size: 32 << 20 }], { idleTimeoutMs: 200 }),
+        sendPayloads(conn, [localItem(1, path, 32 << 20)], { idleTimeoutMs: 200 }),
         /^TimeoutError: Cannot write data record: no progress for 0\.2 s$/,
       );
       idle.close();

@@ -16,7 +16,8 @@ import {
   serviceRecords,
   TXT_STRING_MAX,
 } from "../daemon/mdns.ts";
-import { formatDaemons, parseWait } from "../cli/scan.ts";
+import { formatDaemons } from "../cmdline/format_daemons.ts";
+import { parseWait } from "../cmdline/parse_wait.ts";
 import { assertNoStack, blitTaskFlags, REPO, testConfigHome, withTempDir } from "./_helpers.ts";
 
 const ENCODER = new TextEncoder();

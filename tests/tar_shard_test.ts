@@ -2,6 +2,7 @@ import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { type Header, pack } from "tar-stream";
 import { ProtocolError } from "../core/transport/records.ts";
 import { packShard, type ShardFile, unpackShard } from "../core/transport/tar_shard.ts";
+import { localItem } from "./_helpers.ts";
 
 type Member = Partial<Header> & { name: string; data?: Uint8Array };
 
@@ -37,7 +38,7 @@ Deno.test("packShard() and unpackShard()", async (t) => {
       for (const [i, size] of sizes.entries()) {
         const absPath = `${dir}/f${i}`;
         await Deno.writeFile(absPath, bytesOf(size, i));
-        files.push({ id: 100 + i, absPath, size });
+        files.push(localItem(100 + i, absPath, size));
       }
       const shard = await packShard(files);
       deepStrictEqual(shard.fileIds, files.map((f) => f.id));
@@ -58,11 +59,11 @@ Deno.test("packShard() and unpackShard()", async (t) => {
       await Deno.writeFile(`${dir}/shrunk`, bytesOf(10, 2));
       await Deno.writeFile(`${dir}/ok`, bytesOf(20, 3));
       const shard = await packShard([
-        { id: 1, absPath: `${dir}/grown`, size: 100 },
-        { id: 2, absPath: `${dir}/shrunk`, size: 50 },
-        { id: 3, absPath: `${dir}/missing`, size: 5 },
-        { id: 4, absPath: dir, size: 5 },
-        { id: 5, absPath: `${dir}/ok`, size: 20 },
+        localItem(1, `${dir}/grown`, 100),
+        localItem(2, `${dir}/shrunk`, 50),
+        localItem(3, `${dir}/missing`, 5),
+        localItem(4, dir, 5),
+        localItem(5, `${dir}/ok`, 20),
       ]);
       deepStrictEqual(shard.fileIds, [1, 5]);
       deepStrictEqual(shard.grown, [1]);
@@ -82,7 +83,7 @@ Deno.test("packShard() and unpackShard()", async (t) => {
     });
 
     await t.step("returns an empty shard when nothing could be packed", async () => {
-      const shard = await packShard([{ id: 1, absPath: `${dir}/missing`, size: 1 }]);
+      const shard = await packShard([localItem(1, `${dir}/missing`, 1)]);
       equal(shard.bytes.length, 0);
       deepStrictEqual(shard.fileIds, []);
     });

@@ -51,6 +51,7 @@ const TRANSFER_FLAGS = [
   "--json",
   "--yes",
   "--force-grpc",
+  "--max-delete",
   "--help",
   "-c",
   "-I",

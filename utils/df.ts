@@ -4,9 +4,10 @@
  * @module
  */
 
-import { parseOneTarget } from "../cli/args.ts";
+import { parseOneTarget } from "../cmdline/parse_one_target.ts";
+import { parseRemoteTarget } from "../cmdline/parse_target.ts";
+import { withClient } from "../cmdline/with_client.ts";
 import { renderSpace } from "./render.ts";
-import { parseRemoteTarget, withClient } from "./target.ts";
 
 /** Help of `blit-utils df`. */
 export const DF_HELP = `Usage: blit-utils df HOST:/module/ [--json]

@@ -4,13 +4,14 @@
  * @module
  */
 
-import type { StreamEnd, UsageEntry } from "../core/admin_client.ts";
+import type { StreamEnd, UsageEntry } from "../core/admin/types.ts";
 import { UsageError } from "../core/errors.ts";
-import { explainArgs } from "../cli/args.ts";
-import { parseArgs } from "../cli/parse_args.ts";
+import { explainArgs } from "../cmdline/explain_args.ts";
+import { parseArgs } from "../cmdline/parse_args.ts";
+import { parseTarget } from "../cmdline/parse_target.ts";
+import { withClient } from "../cmdline/with_client.ts";
 import { usageLocal } from "./local.ts";
 import { renderUsage } from "./render.ts";
-import { parseTarget, withClient } from "./target.ts";
 
 /** Help of `blit-utils du`. */
 export const DU_HELP = `Usage: blit-utils du TARGET [--max-depth N] [--json]

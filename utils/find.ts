@@ -4,14 +4,15 @@
  * @module
  */
 
-import type { FoundEntry, StreamEnd } from "../core/admin_client.ts";
+import type { FoundEntry, StreamEnd } from "../core/admin/types.ts";
 import { UsageError } from "../core/errors.ts";
-import { explainArgs } from "../cli/args.ts";
-import { parseArgs } from "../cli/parse_args.ts";
-import { parseLimit } from "../cli/diagnostics.ts";
+import { explainArgs } from "../cmdline/explain_args.ts";
+import { parseArgs } from "../cmdline/parse_args.ts";
+import { parseLimit } from "../cmdline/parse_limit.ts";
+import { parseTarget } from "../cmdline/parse_target.ts";
+import { withClient } from "../cmdline/with_client.ts";
 import { findLocal } from "./local.ts";
 import { renderFound } from "./render.ts";
-import { parseTarget, withClient } from "./target.ts";
 
 /** Help of `blit-utils find`. */
 export const FIND_HELP =

@@ -1,31 +1,32 @@
 /**
- * The read-only admin verbs on local paths (`ls`, `find`, `du`): the same operations the
- * daemon runs, confined to the named directory.
+ * The read-only admin verbs on local paths (`ls`, `find`, `du`): the operations of
+ * `core/admin/` over a {@linkcode PlainTree} rooted at the named directory. Messages name the
+ * path as the user typed it.
  *
  * @module
  */
 
 import {
-  type FoundEntry,
-  foundEntryFromWire,
-  listedEntryFromWire,
-  type Listing,
-  type StreamEnd,
-  type UsageEntry,
-  usageEntryFromWire,
-} from "../core/admin_client.ts";
-import { ContainedRoot } from "../core/paths.ts";
-import { FindKind } from "../proto/gen/blit_pb.ts";
-import {
   AdminBudget,
   diskUsage,
   findEntries,
+  type FindScope,
+  type FoundEntry,
   listDirectory,
+  type Listing,
+  type StreamEnd,
   toAdminError,
-} from "../daemon/admin_service.ts";
+  type UsageEntry,
+} from "../core/admin/mod.ts";
+import { PlainTree } from "../core/tree.ts";
 
 /** How long a local walk may run, in milliseconds (a day: the user can press Ctrl-C). */
 const LOCAL_WALK_MS = 86_400_000;
+
+/** A plain tree rooted at a local path as typed (made absolute, not normalised). */
+function treeAt(path: string): PlainTree {
+  return new PlainTree(path.startsWith("/") ? path : `${Deno.cwd()}/${path}`);
+}
 
 /** Splits a local path into the directory to open and the name inside it. */
 function split(path: string): { dir: string; name: string } {
@@ -35,16 +36,13 @@ function split(path: string): { dir: string; name: string } {
   return { dir: cut === 0 ? "/" : trimmed.slice(0, cut), name: trimmed.slice(cut + 1) };
 }
 
-function rethrow(error: unknown, action: string, path: string): never {
-  throw toAdminError(error, action, path, "");
-}
-
 /**
  * Lists a local directory, or shows one entry when `path` is not a directory.
  *
  * Requires `--allow-read` for `path`.
  *
  * @param path The local path.
+ * @throws {AdminError} When the path cannot be listed (named as typed).
  * @returns The listing.
  */
 export async function listLocal(path: string): Promise<Listing> {
@@ -52,19 +50,15 @@ export async function listLocal(path: string): Promise<Listing> {
   try {
     const info = await Deno.stat(path).catch(() => null);
     if (info?.isDirectory) {
-      const root = await ContainedRoot.open(path);
-      const listing = await listDirectory(root, "", { budget, limit: Number.MAX_SAFE_INTEGER });
-      return { entries: listing.entries.map(listedEntryFromWire), truncated: listing.truncated };
+      return await listDirectory(treeAt(path), "", { budget, limit: Number.MAX_SAFE_INTEGER });
     }
     const { dir, name } = split(path);
     if (name === "" || name === "." || name === "..") {
       throw new Deno.errors.NotFound(`Cannot list "${path}"`);
     }
-    const root = await ContainedRoot.open(dir);
-    const listing = await listDirectory(root, name, { budget });
-    return { entries: listing.entries.map(listedEntryFromWire), truncated: false };
+    return await listDirectory(treeAt(dir), name, { budget });
   } catch (error) {
-    rethrow(error, "list", path);
+    throw toAdminError(error, "list", path, "");
   }
 }
 
@@ -73,81 +67,65 @@ export interface LocalFindQuery {
   /** Glob matched against names. */
   pattern: string;
   /** Which kinds to report. */
-  kind: "all" | "files" | "dirs";
+  kind: FindScope;
   /** Match case-insensitively. */
   caseInsensitive: boolean;
   /** Most results (0 = no limit). */
   limit: number;
 }
 
-/**
- * Searches a local directory by name; paths are relative to it.
- * @param path The local directory.
- * @param query Pattern, kinds and limit.
- * @returns The matches; the return value tells how the walk ended.
- */
-export async function* findLocal(
+/** Re-throws the errors of a walk as {@linkcode AdminError}s naming the path as typed. */
+async function* worded<T>(
+  action: string,
   path: string,
-  query: LocalFindQuery,
-): AsyncGenerator<FoundEntry, StreamEnd> {
-  let results;
+  open: () => AsyncGenerator<T, StreamEnd>,
+): AsyncGenerator<T, StreamEnd> {
   try {
-    const root = await ContainedRoot.open(path);
-    results = findEntries(root, "", {
-      budget: new AdminBudget(`search "${path}"`, LOCAL_WALK_MS),
-      pattern: query.pattern,
-      kind: query.kind === "files"
-        ? FindKind.FILES
-        : query.kind === "dirs"
-        ? FindKind.DIRS
-        : FindKind.UNSPECIFIED,
-      caseInsensitive: query.caseInsensitive,
-      limit: query.limit === 0 ? Number.MAX_SAFE_INTEGER : query.limit,
-    });
+    return yield* open();
   } catch (error) {
-    rethrow(error, "search", path);
-  }
-  for (;;) {
-    let step;
-    try {
-      step = await results.next();
-    } catch (error) {
-      rethrow(error, "search", path);
-    }
-    if (step.done) return step.value;
-    yield foundEntryFromWire(step.value);
+    throw toAdminError(error, action, path, "");
   }
 }
 
 /**
+ * Searches a local directory by name; paths are relative to it.
+ *
+ * Requires `--allow-read` for `path`.
+ *
+ * @param path The local directory.
+ * @param query Pattern, kinds and limit.
+ * @throws {AdminError} When the search cannot run (named as typed).
+ * @returns The matches; the return value tells how the walk ended.
+ */
+export function findLocal(
+  path: string,
+  query: LocalFindQuery,
+): AsyncGenerator<FoundEntry, StreamEnd> {
+  return worded("search", path, () =>
+    findEntries(treeAt(path), "", {
+      budget: new AdminBudget(`search "${path}"`, LOCAL_WALK_MS),
+      pattern: query.pattern,
+      kind: query.kind,
+      caseInsensitive: query.caseInsensitive,
+      limit: query.limit === 0 ? Number.MAX_SAFE_INTEGER : query.limit,
+    }));
+}
+
+/**
  * Totals a local directory per subdirectory, deepest first; paths are relative to it.
+ *
+ * Requires `--allow-read` for `path`.
+ *
  * @param path The local directory.
  * @param maxDepth Report directories down to this depth.
+ * @throws {AdminError} When the walk cannot run (named as typed).
  * @returns The entries; the return value tells how the walk ended.
  */
-export async function* usageLocal(
-  path: string,
-  maxDepth: number,
-): AsyncGenerator<UsageEntry, StreamEnd> {
-  let entries;
-  try {
-    const root = await ContainedRoot.open(path);
-    entries = diskUsage(root, "", {
+export function usageLocal(path: string, maxDepth: number): AsyncGenerator<UsageEntry, StreamEnd> {
+  return worded("total", path, () =>
+    diskUsage(treeAt(path), "", {
       budget: new AdminBudget(`total "${path}"`, LOCAL_WALK_MS),
       maxDepth,
       limit: Number.MAX_SAFE_INTEGER,
-    });
-  } catch (error) {
-    rethrow(error, "total", path);
-  }
-  for (;;) {
-    let step;
-    try {
-      step = await entries.next();
-    } catch (error) {
-      rethrow(error, "total", path);
-    }
-    if (step.done) return step.value;
-    yield usageEntryFromWire(step.value);
-  }
+    }));
 }

@@ -6,9 +6,10 @@
  */
 
 import { UsageError } from "../core/errors.ts";
-import { explainArgs } from "../cli/args.ts";
-import { parseArgs } from "../cli/parse_args.ts";
-import { parseLimit, runDiagnostics } from "../cli/diagnostics.ts";
+import { explainArgs } from "../cmdline/explain_args.ts";
+import { parseArgs } from "../cmdline/parse_args.ts";
+import { parseLimit } from "../cmdline/parse_limit.ts";
+import { printPerfHistory } from "../cmdline/print_perf_history.ts";
 
 /** Help of `blit-utils profile`. */
 export const PROFILE_HELP = `Usage: blit-utils profile [--limit N] [--json]
@@ -22,9 +23,10 @@ same as "blit diagnostics perf").
 /**
  * Runs `blit-utils profile`.
  * @param argv Arguments after `profile`.
+ * @throws {UsageError} For bad flags, a bad `--limit` or an extra argument.
  * @returns The exit code.
  */
-export async function runProfile(argv: string[]): Promise<number> {
+export function runProfile(argv: string[]): Promise<number> {
   const { values, positionals } = explainArgs("blit-utils profile", () =>
     parseArgs({
       args: argv,
@@ -38,18 +40,13 @@ export async function runProfile(argv: string[]): Promise<number> {
     }));
   if (values.help) {
     console.log(PROFILE_HELP);
-    return 0;
+    return Promise.resolve(0);
   }
   if (positionals.length > 0) {
     throw new UsageError(
       `Cannot use extra argument "${positionals[0]}": run "blit-utils profile --help"`,
     );
   }
-  const limit = parseLimit(values.limit, 20);
-  return await runDiagnostics([
-    "perf",
-    "--limit",
-    String(limit),
-    ...(values.json ? ["--json"] : []),
-  ]);
+  printPerfHistory(parseLimit(values.limit, 20), { json: values.json ?? false });
+  return Promise.resolve(0);
 }

@@ -5,10 +5,11 @@
  */
 
 import { UsageError } from "../core/errors.ts";
-import { explainArgs } from "../cli/args.ts";
-import { parseArgs } from "../cli/parse_args.ts";
-import { canAsk, confirm } from "../cli/prompt.ts";
-import { parseRemoteTarget, withClient } from "./target.ts";
+import { canAsk, confirm } from "../cmdline/confirm.ts";
+import { explainArgs } from "../cmdline/explain_args.ts";
+import { parseArgs } from "../cmdline/parse_args.ts";
+import { parseRemoteTarget } from "../cmdline/parse_target.ts";
+import { withClient } from "../cmdline/with_client.ts";
 
 /** Help of `blit-utils rm`. */
 export const RM_HELP = `Usage: blit-utils rm TARGET [--yes] [--dry-run] [--json]

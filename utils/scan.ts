@@ -6,7 +6,7 @@
  */
 
 import { describeError } from "../core/errors.ts";
-import { runScanVerb } from "../cli/scan.ts";
+import { runScanVerb } from "../cmdline/scan_verb.ts";
 
 /**
  * Runs `blit-utils scan [--wait SECONDS] [--json]`; never throws: an error prints one line on

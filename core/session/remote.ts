@@ -1,44 +1,43 @@
 /**
- * The client side of a remote session: connects to a daemon, opens a `Transfer` call, and runs
- * the SOURCE role (push) or the DESTINATION role (pull) of the same engine the local transfer
- * uses.
+ * The client side of a remote session: dial the daemon, open a `Transfer` call, agree on the
+ * terms (Hello/Open → Accept), then run this side's role — the SOURCE for a push, the
+ * DESTINATION for a pull — exactly as a local run does. Nothing here decides policy.
  *
  * @module
  */
 
+import { ClientFrameSchema, RefuseCode, Role, type ServerFrame } from "../../proto/gen/blit_pb.ts";
 import {
-  ClientFrameSchema,
-  EntryKind as WireKind,
-  RefuseCode,
-  Role,
-  type ServerFrame,
-  type Summary,
-} from "../../proto/gen/blit_pb.ts";
-import { describeError, FatalError, UsageError } from "../errors.ts";
-import { compileFilter, type FilterRule } from "../filter.ts";
-import { hashFileWasm } from "../hash.ts";
-import type { LocalEndpoint, RemoteEndpoint } from "../remote_path.ts";
-import { TransferStats } from "../stats.ts";
-import { absolutePath } from "../target.ts";
-import { dialDataPlane } from "../transport/data_plane.ts";
-import { grpcFramePort } from "../transport/grpc_port.ts";
+  absolutePath,
+  type EndpointTexts,
+  isRefusalReason,
+  type LocalEndpoint,
+  type RemoteEndpoint,
+  splitLocalPath,
+  TransferRefusal,
+} from "../endpoint.ts";
+import { describeError, FatalError, SessionRefusedError, UsageError } from "../errors.ts";
+import { ContainedTree, PlainTree } from "../tree.ts";
+import { dialDataPlane, receivePayloads, sendPayloads } from "../transport/data_plane.ts";
+import { type GrpcFramePort, grpcFramePort } from "../transport/grpc_port.ts";
 import type { TransferOperation, TransferSummary } from "../types.ts";
-import { LocalDestination } from "./destination.ts";
-import { runDestinationRole } from "./destination_role.ts";
-import type { SessionOptions } from "./local.ts";
-import { runSourceRole } from "./source_role.ts";
-import { summarize } from "./summary.ts";
+import { DestinationRole } from "./destination.ts";
+import type { SessionTerms } from "./frames.ts";
+import { type SessionOptions, setUpSession } from "./setup.ts";
+import { errorOfAbort, PeerAbortError, type RoleOutcome, SourceRole } from "./source.ts";
+import { transferSummary } from "./summary.ts";
 import { compareToWire, operationToWire } from "./wire.ts";
 
-/** Options of a remote transfer, on top of the local ones. */
+/** Options of a remote transfer, on top of the common ones. */
 export interface RemoteOptions extends SessionOptions {
   /** Carry payload in the control stream instead of the data plane. */
   forceGrpc?: boolean;
   /** Prints a warning line (e.g. the data-plane fallback). */
   warn?: (line: string) => void;
-  /** Whether mirror may delete on a remote destination without asking. */
-  allowDelete?: boolean;
-  /** Connection deadline in milliseconds. */
+  /**
+   * Connection deadline in milliseconds.
+   * @default {10000}
+   */
   connectTimeoutMs?: number;
 }
 
@@ -53,28 +52,15 @@ const REFUSALS: Record<number, string> = {
   [RefuseCode.BUSY]: "BUSY",
 };
 
-/** Raised when the daemon refuses a session; carries the typed code. */
-export class SessionRefusedError extends Error {
-  /** The refusal code name, e.g. `READ_ONLY`. */
-  readonly code: string;
-  /**
-   * Creates the error.
-   * @param code The code name.
-   * @param message The daemon's one-line message.
-   */
-  constructor(code: string, message: string) {
-    super(`${message} (${code})`);
-    this.name = "SessionRefusedError";
-    this.code = code;
-  }
-}
-
-function filterRulesToWire(rules: readonly FilterRule[]): string[] {
-  return rules.map((r) => `${r.action === "include" ? "+" : "-"} ${r.pattern}`);
-}
-
 function hostForDial(host: string): string {
   return host === "localhost" ? "127.0.0.1" : host;
+}
+
+/** What the daemon granted: the data plane (or not). */
+interface Grant {
+  dataPort: number;
+  token: Uint8Array;
+  streams: number;
 }
 
 /**
@@ -84,8 +70,11 @@ function hostForDial(host: string): string {
  * @param operation The verb.
  * @param source The source endpoint.
  * @param destination The destination endpoint (exactly one of the two is remote).
- * @param options Compare rules, filters and callbacks.
- * @returns The merged summary.
+ * @param options Compare rules, filters, consent and callbacks.
+ * @throws {SessionRefusedError} When the daemon refuses the session.
+ * @throws {TransferRefusal} When the transfer is refused before anything is written.
+ * @throws {FatalError} When the daemon cannot be reached or the session fails.
+ * @returns The run's summary.
  */
 export async function runRemoteTransfer(
   operation: TransferOperation,
@@ -96,50 +85,35 @@ export async function runRemoteTransfer(
   if (source.kind === "remote" && destination.kind === "remote") {
     throw new UsageError("Cannot transfer between two daemons: one side must be a local path");
   }
+  const setup = setUpSession(operation, options);
   const remote = (source.kind === "remote" ? source : destination) as RemoteEndpoint;
   const push = destination.kind === "remote";
-  const {
-    compare = "size-mtime",
-    ignoreExisting = false,
-    dryRun = false,
-    filters = [],
-    stats = new TransferStats(),
-    onEvent,
-    warn = () => {},
-    connectTimeoutMs = 10_000,
-  } = options;
-  const filter = compileFilter(filters);
+  const texts: EndpointTexts = { source: source.text, destination: destination.text };
   const grpc = await import("@grpc/grpc-js");
-  const { BlitClientClass, blitChannelOptions, PROTOCOL_VERSION } = await import(
-    "../transport/grpc_service.ts"
-  );
-  const hostText = remote.host.includes(":") ? `[${remote.host}]` : remote.host;
-  const permission = Deno.permissions.querySync({
-    name: "net",
-    host: `${hostText}:${remote.port}`,
-  });
-  if (permission.state !== "granted") {
+  const { BlitClientClass, blitChannelOptions } = await import("../transport/grpc_service.ts");
+  const address = `${remote.host.includes(":") ? `[${remote.host}]` : remote.host}:${remote.port}`;
+  if (Deno.permissions.querySync({ name: "net", host: address }).state !== "granted") {
     throw new FatalError(
-      `Cannot connect to blitd at ${hostText}:${remote.port}: this process has no network permission for it; run blit with --allow-net (as "deno task blit" does)`,
+      `Cannot connect to blitd at ${address}: this process has no network permission for it; run blit with --allow-net (as "deno task blit" does)`,
     );
   }
   const client = new BlitClientClass(
-    `${hostText}:${remote.port}`,
+    address,
     grpc.credentials.createInsecure(),
     blitChannelOptions(),
   );
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   try {
     await new Promise<void>((resolve, reject) => {
       client.waitForReady(Date.now() + connectTimeoutMs, (error) => {
-        if (error) {
-          reject(
-            new FatalError(
-              `Cannot connect to blitd at ${hostText}:${remote.port}: ${
-                describeError(error)
-              }; is the daemon running?`,
-            ),
-          );
-        } else resolve();
+        if (!error) return resolve();
+        reject(
+          new FatalError(
+            `Cannot connect to blitd at ${address}: ${
+              describeError(error)
+            }; is the daemon running?`,
+          ),
+        );
       });
     });
     const call = client.transfer();
@@ -147,185 +121,151 @@ export async function runRemoteTransfer(
       call,
       ClientFrameSchema,
     );
-
-    let localRoot = "";
-    let localKind: "file" | "dir" | "symlink" = "dir";
-    let contentsOnly = false;
-    if (push) {
-      const text = (source as LocalEndpoint).path;
-      localRoot = absolutePath(text);
-      let info: Deno.FileInfo;
-      try {
-        info = text.endsWith("/") ? Deno.statSync(localRoot) : Deno.lstatSync(localRoot);
-      } catch {
-        throw new UsageError(`Cannot find source "${text}": check the path`);
-      }
-      localKind = info.isDirectory ? "dir" : info.isSymlink ? "symlink" : "file";
-      contentsOnly = text.endsWith("/");
-      if (contentsOnly && localKind !== "dir") {
-        throw new UsageError(`Cannot copy the contents of "${text}": it is not a directory`);
-      }
-      if (contentsOnly) localRoot = Deno.realPathSync(localRoot);
-    }
-    await port.sendRaw({
-      case: "hello",
-      value: {
-        $typeName: "blit.v1.Hello",
-        protocolVersion: PROTOCOL_VERSION,
-        clientName: "blit-cli/0.1.0",
-      },
+    const grant = await openSession(port, remote, setup.terms, push, options, {
+      texts,
+      timeoutMs: connectTimeoutMs,
     });
-    await port.sendRaw({
-      case: "open",
-      value: {
-        $typeName: "blit.v1.Open",
-        role: push ? Role.DESTINATION : Role.SOURCE,
-        module: remote.module ?? "",
-        path: remote.path + (remote.trailingSlash && remote.path !== "" ? "/" : ""),
-        operation: operationToWire(operation),
-        compare: compareToWire(compare),
-        ignoreExisting,
-        dryRun,
-        includes: [],
-        excludes: [],
-        filterRules: filterRulesToWire(filters),
-        forceGrpcData: options.forceGrpc ?? false,
-        sourceKind: localKind === "dir"
-          ? WireKind.DIR
-          : localKind === "file"
-          ? WireKind.FILE
-          : WireKind.SYMLINK,
-        sourceName: localRoot.slice(localRoot.lastIndexOf("/") + 1),
-        sourceTrailingSlash: contentsOnly,
-        dataStreams: 2,
-        allowDelete: options.allowDelete ?? false,
-      },
-    });
-    const reply = await port.nextRaw(connectTimeoutMs);
-    if (reply?.case === "refuse") {
-      throw new SessionRefusedError(REFUSALS[reply.value.code] ?? "REFUSED", reply.value.message);
-    }
-    if (reply?.case === "error") throw new FatalError(reply.value.message);
-    if (reply?.case !== "accept") {
-      throw new FatalError("Cannot start the session: the daemon did not accept it");
-    }
-    const accept = reply.value;
     let fellBack = false;
-    const openData = accept.dataPort !== 0
-      ? async (): Promise<Deno.Conn[]> => {
-        const conns: Deno.Conn[] = [];
-        try {
-          for (let i = 0; i < Math.max(1, accept.dataStreams); i++) {
-            conns.push(
-              await dialDataPlane({
-                hostname: hostForDial(remote.host),
-                port: accept.dataPort,
-                token: accept.sessionToken,
-              }, { timeoutMs: 3000 }),
-            );
-          }
-        } catch (error) {
-          if (conns.length === 0) {
-            fellBack = true;
-            warn(
-              `blit: warning: cannot reach the data port ${accept.dataPort} (${
-                describeError(error)
-              }); ` +
-                "carrying data in the control stream instead",
-            );
-          }
-        }
-        return conns;
-      }
-      : null;
-
-    let remoteSummary: Summary;
-    let scanComplete = true;
-    let deletionsSkipped: string | null = null;
-    let destinationText: string;
-    if (push) {
-      const outcome = await runSourceRole(port, {
-        root: localRoot,
-        filter,
-        move: operation === "move",
-        keepRoot: contentsOnly,
-        dryRun,
-        stats,
-        hasher: options.hasher ?? hashFileWasm,
-        openData,
-      });
-      remoteSummary = outcome.destination;
-      scanComplete = outcome.scanComplete;
-      deletionsSkipped = remoteSummary.deletionsSkippedReason ?? null;
-      stats.transferred = Number(remoteSummary.filesTransferred);
-      stats.bytes = Number(remoteSummary.bytesTransferred);
-      stats.deleted = Number(remoteSummary.entriesDeleted);
-      for (const f of remoteSummary.failures) stats.fail(f.path, f.message);
-      destinationText = remote.text;
-    } else {
-      const dstText = (destination as LocalEndpoint).path;
-      const dstAbs = absolutePath(dstText);
-      let dstIsDir = false;
+    const dial = async (): Promise<Deno.Conn[]> => {
+      if (grant.dataPort === 0) return [];
+      const conns: Deno.Conn[] = [];
       try {
-        dstIsDir = Deno.statSync(dstAbs).isDirectory;
-      } catch { /* missing */ }
-      const remoteContents = remote.trailingSlash && accept.sourceKind === WireKind.DIR;
-      const name = accept.sourceName || remote.module || "root";
-      const target = !remoteContents && (dstText.endsWith("/") || dstIsDir)
-        ? `${dstAbs === "/" ? "" : dstAbs}/${name}`
-        : dstAbs;
-      const dest = new LocalDestination({
-        root: target,
-        compare,
-        ignoreExisting,
-        mirror: operation === "mirror",
-        dryRun,
-        filter,
-        stats,
-        hashDestination: options.hasher ?? hashFileWasm,
-        hashSource: () => Promise.reject(new Error("Cannot hash the remote source locally")),
-        ...(onEvent ? { onEvent } : {}),
-      });
-      const outcome = await runDestinationRole(port, {
-        operation,
-        dest,
-        stats,
-        dryRun,
-        confirmDeletions: options.confirmDeletions ?? (() => Promise.resolve(true)),
-        openData,
-        prepareFileRoot: () => {
-          if (!dryRun) {
-            Deno.mkdirSync(target.slice(0, target.lastIndexOf("/")) || "/", { recursive: true });
-          }
-        },
-      });
-      remoteSummary = outcome.source;
-      scanComplete = outcome.scanComplete;
-      deletionsSkipped = outcome.deletionsSkipped;
-      stats.sourcesRemoved = Number(remoteSummary.sourcesRemoved);
-      for (const f of remoteSummary.failures) stats.fail(f.path, f.message);
-      destinationText = target;
+        for (let i = 0; i < Math.max(1, grant.streams); i++) {
+          conns.push(
+            await dialDataPlane({
+              hostname: hostForDial(remote.host),
+              port: grant.dataPort,
+              token: grant.token,
+            }, { timeoutMs: 3000 }),
+          );
+        }
+      } catch (error) {
+        if (conns.length === 0) {
+          fellBack = true;
+          options.warn?.(
+            `blit: warning: cannot reach the data port ${grant.dataPort} (${
+              describeError(error)
+            }); carrying data in the control stream instead`,
+          );
+        }
+      }
+      return conns;
+    };
+    let target = remote.text;
+    let outcome: RoleOutcome;
+    try {
+      if (push) {
+        const local = source as LocalEndpoint;
+        const sourceAbs = absolutePath(local.path);
+        outcome = await new SourceRole(port, {
+          terms: setup.terms,
+          filter: setup.filter,
+          tree: new PlainTree("/"),
+          base: sourceAbs.slice(1),
+          contentsOnly: local.trailingSlash,
+          rootName: splitLocalPath(sourceAbs)[1],
+          keepRoot: false,
+          texts,
+          stats: setup.stats,
+          hasher: setup.hasher,
+          gate: setup.gate,
+          payload: { kind: "wire", open: dial, send: (conn, items) => sendPayloads(conn, items) },
+          consent: setup.consent,
+        }).run();
+      } else {
+        const local = destination as LocalEndpoint;
+        const destinationAbs = absolutePath(local.path);
+        outcome = await new DestinationRole(port, {
+          terms: setup.terms,
+          filter: setup.filter,
+          tree: ContainedTree.open("/"),
+          base: destinationAbs.slice(1),
+          trailingSlash: local.trailingSlash,
+          texts,
+          stats: setup.stats,
+          hasher: setup.hasher,
+          gate: setup.gate,
+          consent: setup.consent,
+          payload: {
+            kind: "wire",
+            data: grant.dataPort === 0 ? null : {
+              open: dial,
+              receive: (conn, sink) => receivePayloads(conn, sink),
+              abandon: () => {},
+            },
+          },
+          ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+          onPlaced: (rel) => target = `/${rel}`,
+        }).run();
+      }
+    } catch (error) {
+      if (error instanceof PeerAbortError) throw errorOfAbort(error.abort, texts);
+      throw error;
     }
     call.end();
-    void scanComplete;
-    stats.strategy = {
+    setup.stats.strategy = {
       transport: push ? "push" : "pull",
-      data: accept.dataPort === 0
-        ? "grpc"
-        : fellBack
-        ? "grpc-fallback"
-        : `tcp x${accept.dataStreams}`,
+      data: grant.dataPort === 0 ? "grpc" : fellBack ? "grpc-fallback" : `tcp x${grant.streams}`,
     };
-    if (push) stats.examined = Math.max(stats.examined, Number(remoteSummary.filesExamined));
-    return summarize({
+    return transferSummary({
       operation,
-      source: source.kind === "remote" ? source.text : source.path,
-      destination: destinationText,
-      stats,
-      dryRun,
-      deletionsSkipped,
+      source: source.text,
+      destination: target,
+      sourceSide: push ? outcome.own : outcome.peer,
+      destinationSide: push ? outcome.peer : outcome.own,
+      dryRun: setup.terms.dryRun,
+      startedAt: setup.startedAt,
     });
   } finally {
     client.close();
   }
+}
+
+/** Hello and Open, then the daemon's Accept (or Refuse). */
+async function openSession(
+  port: GrpcFramePort<ServerFrame>,
+  remote: RemoteEndpoint,
+  terms: SessionTerms,
+  push: boolean,
+  options: RemoteOptions,
+  context: { texts: EndpointTexts; timeoutMs: number },
+): Promise<Grant> {
+  const { PROTOCOL_VERSION } = await import("../transport/grpc_service.ts");
+  await port.sendRaw({
+    case: "hello",
+    value: { protocolVersion: PROTOCOL_VERSION, clientName: "blit-cli/0.1.0" },
+  });
+  await port.sendRaw({
+    case: "open",
+    value: {
+      role: push ? Role.DESTINATION : Role.SOURCE,
+      module: remote.module ?? "",
+      path: remote.path + (remote.trailingSlash && remote.path !== "" ? "/" : ""),
+      operation: operationToWire(terms.operation),
+      compare: compareToWire(terms.compare),
+      ignoreExisting: terms.ignoreExisting,
+      dryRun: terms.dryRun,
+      filterRules: (options.filters ?? []).map((r) =>
+        `${r.action === "include" ? "+" : "-"} ${r.pattern}`
+      ),
+      forceGrpcData: options.forceGrpc ?? false,
+      dataStreams: 2,
+      ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
+    },
+  });
+  const reply = await port.nextRaw(context.timeoutMs);
+  if (reply?.case === "refuse") {
+    const { reason, subject, message, code } = reply.value;
+    if (isRefusalReason(reason)) throw new TransferRefusal(reason, context.texts, subject);
+    throw new SessionRefusedError(REFUSALS[code] ?? "REFUSED", message);
+  }
+  if (reply?.case === "error") throw new FatalError(reply.value.message);
+  if (reply?.case !== "accept") {
+    throw new FatalError("Cannot start the session: the daemon did not accept it");
+  }
+  return {
+    dataPort: reply.value.dataPort,
+    token: reply.value.sessionToken,
+    streams: reply.value.dataStreams,
+  };
 }

@@ -1,73 +1,50 @@
 /**
- * The session's frames as they travel in the gRPC control stream, and conversions between the
- * engine's shapes and the protobuf messages. Both ends (CLI and daemon) speak through a
- * {@linkcode FramePort}, so the SOURCE and DESTINATION roles run unchanged on either side.
+ * The wire edge of a session: every {@linkcode Frame} to and from its protobuf form, once per
+ * direction. What comes in is checked here before a role sees it: every path is a valid wire
+ * path (entries are children of their group), every count and length is capped, every enum is
+ * known. The roles then check what only they can (ids they announced, directories announced as
+ * directories).
  *
  * @module
  */
 
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   type ClientFrame,
+  type ClientFrameSchema,
   CompareMode as WireCompare,
   EntryKind as WireKind,
+  ErrorCode,
   type ManifestEntry,
   type ManifestGroup as WireGroup,
   Operation as WireOperation,
+  type ServerFrame,
+  type Summary,
 } from "../../proto/gen/blit_pb.ts";
-import { create } from "@bufbuild/protobuf";
-import { type Summary, SummarySchema } from "../../proto/gen/blit_pb.ts";
+import { ProtocolError } from "../errors.ts";
 import { validateWirePath } from "../paths.ts";
-import type { TransferStats } from "../stats.ts";
-import { ProtocolError } from "../transport/records.ts";
-import type { CompareMode, Entry, EntryKind, TransferOperation } from "../types.ts";
-import type { ManifestGroup } from "../walk.ts";
+import { MAX_LISTED_FAILURES } from "../stats.ts";
+import type {
+  CompareMode,
+  Entry,
+  EntryKind,
+  TransferFailure,
+  TransferOperation,
+} from "../types.ts";
+import type { ConsentRefusal, Frame, ManifestGroup, ManifestItem, SideSummary } from "./frames.ts";
+import { CONSENT_PATHS_MAX } from "./plan.ts";
 
-type AnyFrame = NonNullable<ClientFrame["frame"]>;
+/** A session frame as protobuf-es builds it (the same cases on either side of a call). */
+export type WireFrame = MessageInitShape<typeof ClientFrameSchema>["frame"];
 
-/** The frames both roles exchange after the handshake (the same cases in either direction). */
-export type SessionFrame = Extract<
-  AnyFrame,
-  {
-    case:
-      | "manifestBatch"
-      | "manifestEnd"
-      | "needBatch"
-      | "needEnd"
-      | "checksumRequest"
-      | "checksumBatch"
-      | "dataChunk"
-      | "tarShardChunk"
-      | "fileDone"
-      | "dataEnd"
-      | "summary"
-      | "error";
-  }
->;
+/** The oneof of a received frame (client or server). */
+export type ReceivedFrame = ClientFrame["frame"] | ServerFrame["frame"];
 
-/** Most entries one manifest batch carries. */
-export const MANIFEST_BATCH_ENTRIES = 2048;
+/** Longest text (a message, a failure) taken from a peer. */
+const MAX_TEXT = 4096;
 
-/**
- * A bidirectional channel of {@linkcode SessionFrame}s with an idle deadline: `next()` fails
- * when nothing arrives for the idle time, except while payload is moving on the data plane
- * (`busy > 0`), whose own stall guard then applies.
- */
-export interface FramePort {
-  /**
-   * Sends a frame.
-   * @param frame The frame.
-   * @returns A promise that resolves when the transport can take more (back-pressure).
-   */
-  send(frame: SessionFrame): Promise<void>;
-  /**
-   * Receives the next frame.
-   * @returns The frame, or `null` when the peer ended the stream.
-   * @throws {Error} When the stream failed or the idle deadline passed.
-   */
-  next(): Promise<SessionFrame | null>;
-  /** Count of payload transfers in progress; while above 0 the idle deadline is paused. */
-  busy: number;
-}
+/** Largest payload slice one `chunk` frame may carry. */
+export const MAX_CHUNK_DATA = 1024 * 1024;
 
 const KIND_TO_WIRE: Record<EntryKind, WireKind> = {
   file: WireKind.FILE,
@@ -75,78 +52,386 @@ const KIND_TO_WIRE: Record<EntryKind, WireKind> = {
   symlink: WireKind.SYMLINK,
 };
 
-/**
- * Converts an engine entry to its wire form.
- * @param entry The entry.
- * @param id Its session id.
- * @returns The protobuf init object.
- */
-export function entryToWire(entry: Entry, id: number): Omit<ManifestEntry, "$typeName"> {
+const KIND_FROM_WIRE: Partial<Record<WireKind, EntryKind>> = {
+  [WireKind.FILE]: "file",
+  [WireKind.DIR]: "dir",
+  [WireKind.SYMLINK]: "symlink",
+};
+
+const CONSENT_REFUSALS: readonly ConsentRefusal[] = [
+  "declined",
+  "no-terminal",
+  "not-given",
+  "timeout",
+];
+
+function entryToWire(entry: Entry, id: number) {
   return {
     id,
     path: entry.path,
     kind: KIND_TO_WIRE[entry.kind],
     size: BigInt(entry.size),
-    mtimeNs: BigInt(Math.round(entry.mtimeMs * 1000)) * 1000n,
+    mtimeNs: msToNs(entry.mtimeMs),
     mode: entry.mode,
     linkTarget: entry.linkTarget ?? "",
   };
 }
 
-/**
- * Converts and validates a wire entry received from a peer.
- * @param wire The entry.
- * @param dir The group's directory; the entry must be its direct child.
- * @returns The engine entry.
- * @throws {ProtocolError} For an invalid kind, path or size.
- */
-export function entryFromWire(wire: ManifestEntry, dir: string): Entry {
-  const kind: EntryKind | null = wire.kind === WireKind.FILE
-    ? "file"
-    : wire.kind === WireKind.DIR
-    ? "dir"
-    : wire.kind === WireKind.SYMLINK
-    ? "symlink"
-    : null;
-  if (kind === null) throw new ProtocolError(`Cannot accept entry "${wire.path}": unknown kind`);
-  if (wire.path !== "" || dir !== "") {
-    const parts = validateWirePath(wire.path);
-    const parent = parts.slice(0, -1).join("/");
-    if (parts.length === 0 || parent !== dir) {
-      throw new ProtocolError(`Cannot accept entry "${wire.path}": not a child of "${dir}"`);
-    }
+function msToNs(ms: number): bigint {
+  return BigInt(Math.round(ms * 1000)) * 1000n;
+}
+
+function nsToMs(ns: bigint): number {
+  return Number(ns / 1000n) / 1000;
+}
+
+/** A uint64 from a peer, as a safe integer. */
+function count(value: bigint, what: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < 0n) {
+    throw new ProtocolError(`Cannot accept ${what}: ${value} is out of range`);
   }
-  if (wire.size > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new ProtocolError(`Cannot accept entry "${wire.path}": bad size`);
+  return Number(value);
+}
+
+function text(value: string): string {
+  return value.length > MAX_TEXT ? `${value.slice(0, MAX_TEXT)}…` : value;
+}
+
+function entryFromWire(wire: ManifestEntry, dir: string): ManifestItem {
+  const kind = KIND_FROM_WIRE[wire.kind];
+  if (kind === undefined) {
+    throw new ProtocolError(`Cannot accept entry "${wire.path}": unknown kind`);
   }
-  const entry: Entry = {
+  const parts = validateWirePath(wire.path);
+  if (parts.length === 0 || parts.slice(0, -1).join("/") !== dir) {
+    throw new ProtocolError(`Cannot accept entry "${wire.path}": not a child of "${dir}"`);
+  }
+  const item: ManifestItem = {
+    id: wire.id,
     path: wire.path,
     kind,
-    size: Number(wire.size),
-    mtimeMs: Number(wire.mtimeNs / 1000n) / 1000,
+    size: count(wire.size, `the size of "${wire.path}"`),
+    mtimeMs: nsToMs(wire.mtimeNs),
     mode: wire.mode & 0o7777,
   };
-  if (kind === "symlink") {
-    if (wire.linkTarget.length === 0 || wire.linkTarget.includes("\0")) {
-      throw new ProtocolError(`Cannot accept link "${wire.path}": bad target`);
-    }
-    entry.linkTarget = wire.linkTarget;
+  if (kind === "symlink") item.linkTarget = linkTargetFromWire(wire);
+  return item;
+}
+
+function linkTargetFromWire(wire: ManifestEntry): string {
+  const target = wire.linkTarget;
+  if (target.length === 0 || target.length > MAX_TEXT || target.includes("\0")) {
+    throw new ProtocolError(`Cannot accept link "${wire.path}": bad target`);
   }
-  return entry;
+  return target;
+}
+
+function groupFromWire(group: WireGroup): ManifestGroup {
+  if (group.continued) throw new ProtocolError("Cannot accept a continued group");
+  validateWirePath(group.dir);
+  return {
+    dir: group.dir,
+    entries: group.entries.map((e) => entryFromWire(e, group.dir)),
+    complete: group.complete,
+  };
+}
+
+function failuresFromWire(list: readonly { path: string; message: string }[]): TransferFailure[] {
+  return list.slice(0, MAX_LISTED_FAILURES).map((f) => ({
+    path: text(f.path),
+    message: text(f.message),
+  }));
+}
+
+function summaryToWire(summary: SideSummary) {
+  return {
+    filesExamined: BigInt(summary.examined),
+    filesTransferred: BigInt(summary.transferred),
+    bytesTransferred: BigInt(summary.bytes),
+    entriesDeleted: BigInt(summary.deleted),
+    sourcesRemoved: BigInt(summary.sourcesRemoved),
+    filesFailed: BigInt(summary.failed),
+    failures: summary.failures,
+    failuresTruncated: summary.failed > summary.failures.length,
+    ...(summary.deletionsSkipped === null
+      ? {}
+      : { deletionsSkippedReason: summary.deletionsSkipped }),
+  };
+}
+
+function summaryFromWire(summary: Summary): SideSummary {
+  return {
+    examined: count(summary.filesExamined, "a summary"),
+    transferred: count(summary.filesTransferred, "a summary"),
+    bytes: count(summary.bytesTransferred, "a summary"),
+    deleted: count(summary.entriesDeleted, "a summary"),
+    sourcesRemoved: count(summary.sourcesRemoved, "a summary"),
+    failed: count(summary.filesFailed, "a summary"),
+    failures: failuresFromWire(summary.failures),
+    deletionsSkipped: summary.deletionsSkippedReason === undefined
+      ? null
+      : text(summary.deletionsSkippedReason),
+  };
 }
 
 /**
- * Converts a wire group to an engine group, validating every path.
- * @param group The wire group.
- * @returns The engine group and the ids of its entries, in order.
+ * Converts a frame to its protobuf form.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { frameToWire } from "./wire.ts";
+ * deepStrictEqual(frameToWire({ type: "keepalive" }), { case: "keepalive", value: {} });
+ * ```
+ *
+ * @param frame The frame.
+ * @returns The oneof to put in a `ClientFrame` or `ServerFrame`.
  */
-export function groupFromWire(group: WireGroup): { group: ManifestGroup; ids: number[] } {
-  if (group.dir !== "") validateWirePath(group.dir);
-  const entries = group.entries.map((e) => entryFromWire(e, group.dir));
-  return {
-    group: { dir: group.dir, entries, complete: group.complete },
-    ids: group.entries.map((e) => e.id),
-  };
+export function frameToWire(frame: Frame): WireFrame {
+  switch (frame.type) {
+    case "root":
+      return {
+        case: "sourceRoot",
+        value: {
+          entry: entryToWire(frame.root.entry, 0),
+          name: frame.root.name,
+          contentsOnly: frame.root.contentsOnly,
+        },
+      };
+    case "manifest":
+      return {
+        case: "manifestBatch",
+        value: {
+          groups: frame.groups.map((g) => ({
+            dir: g.dir,
+            entries: g.entries.map((e) => entryToWire(e, e.id)),
+            complete: g.complete,
+          })),
+        },
+      };
+    case "manifestEnd":
+      return {
+        case: "manifestEnd",
+        value: {
+          scanComplete: frame.scanComplete,
+          totalEntries: BigInt(frame.entries),
+          totalBytes: BigInt(frame.bytes),
+        },
+      };
+    case "needs":
+      return { case: "needBatch", value: { needs: frame.needs } };
+    case "needEnd":
+      return {
+        case: "needEnd",
+        value: { totalNeeds: BigInt(frame.needs), totalBytes: BigInt(frame.bytes) },
+      };
+    case "checksumRequest":
+      return { case: "checksumRequest", value: { ids: frame.ids } };
+    case "checksums":
+      return {
+        case: "checksumBatch",
+        value: {
+          checksums: frame.digests.map((d) => ({ id: d.id, checksum: d.digest, error: d.error })),
+        },
+      };
+    case "chunk":
+      return {
+        case: "dataChunk",
+        value: {
+          fileId: frame.id,
+          offset: BigInt(frame.offset),
+          data: frame.data,
+          last: frame.last,
+        },
+      };
+    case "filesDone":
+      return {
+        case: "fileDoneBatch",
+        value: {
+          files: frame.files.map((f) => ({
+            id: f.id,
+            ok: f.ok,
+            bytes: BigInt(f.size),
+            checksum: f.digest,
+            message: f.message,
+            mtimeNs: msToNs(f.mtimeMs),
+          })),
+        },
+      };
+    case "dataEnd":
+      return { case: "dataEnd", value: { failures: frame.failures } };
+    case "consentRequest":
+      return { case: "consentRequest", value: { paths: frame.paths, total: BigInt(frame.total) } };
+    case "consentReply":
+      return {
+        case: "consentReply",
+        value: { granted: frame.granted, refusal: frame.refusal ?? "" },
+      };
+    case "keepalive":
+      return { case: "keepalive", value: {} };
+    case "summary":
+      return { case: "summary", value: summaryToWire(frame.summary) };
+    case "abort": {
+      const refused = frame.abort.code.includes("-");
+      return {
+        case: "error",
+        value: {
+          code: refused
+            ? ErrorCode.REFUSED
+            : frame.abort.code === "protocol"
+            ? ErrorCode.PROTOCOL
+            : ErrorCode.IO,
+          message: frame.abort.message,
+          reason: refused ? frame.abort.code : "",
+          subject: frame.abort.subject,
+        },
+      };
+    }
+  }
+}
+
+/**
+ * Converts and checks a received session frame.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual, throws } from "node:assert/strict";
+ * import { create } from "@bufbuild/protobuf";
+ * import { ClientFrameSchema } from "../../proto/gen/blit_pb.ts";
+ * import { frameFromWire } from "./wire.ts";
+ * const wire = (frame: object) => create(ClientFrameSchema, { frame } as never).frame;
+ * deepStrictEqual(frameFromWire(wire({ case: "keepalive", value: {} })), { type: "keepalive" });
+ * const bad = wire({ case: "needBatch", value: { needs: [{ id: 1, path: "../x" }] } });
+ * throws(() => frameFromWire(bad));
+ * ```
+ *
+ * @param wire The oneof of a `ClientFrame` or `ServerFrame`.
+ * @throws {ProtocolError} For a frame that is not a session frame, or anything invalid in it.
+ * @returns The frame.
+ */
+export function frameFromWire(wire: ReceivedFrame): Frame {
+  switch (wire.case) {
+    case "sourceRoot": {
+      const entry = wire.value.entry;
+      const kind = entry ? KIND_FROM_WIRE[entry.kind] : undefined;
+      if (!entry || kind === undefined || entry.path !== "" || entry.id !== 0) {
+        throw new ProtocolError("Cannot accept the source root: bad entry");
+      }
+      const name = wire.value.name;
+      if (name !== "" && validateWirePath(name).length !== 1) {
+        throw new ProtocolError(`Cannot accept the source root name "${text(name)}"`);
+      }
+      const root: Entry = {
+        path: "",
+        kind,
+        size: count(entry.size, "the root's size"),
+        mtimeMs: nsToMs(entry.mtimeNs),
+        mode: entry.mode & 0o7777,
+      };
+      if (kind === "symlink") root.linkTarget = linkTargetFromWire(entry);
+      return { type: "root", root: { entry: root, name, contentsOnly: wire.value.contentsOnly } };
+    }
+    case "manifestBatch":
+      return { type: "manifest", groups: wire.value.groups.map(groupFromWire) };
+    case "manifestEnd":
+      return {
+        type: "manifestEnd",
+        scanComplete: wire.value.scanComplete === true,
+        entries: count(wire.value.totalEntries, "the manifest's size"),
+        bytes: count(wire.value.totalBytes, "the manifest's size"),
+      };
+    case "needBatch":
+      return {
+        type: "needs",
+        needs: wire.value.needs.map((n) => {
+          validateWirePath(n.path);
+          return { id: n.id, path: n.path };
+        }),
+      };
+    case "needEnd":
+      return {
+        type: "needEnd",
+        needs: count(wire.value.totalNeeds, "the needs"),
+        bytes: count(wire.value.totalBytes, "the needs"),
+      };
+    case "checksumRequest":
+      return { type: "checksumRequest", ids: [...wire.value.ids] };
+    case "checksumBatch":
+      return {
+        type: "checksums",
+        digests: wire.value.checksums.map((c) => ({
+          id: c.id,
+          digest: text(c.checksum),
+          error: text(c.error),
+        })),
+      };
+    case "dataChunk": {
+      const data = wire.value.data;
+      if (data.length > MAX_CHUNK_DATA) {
+        throw new ProtocolError(`Cannot accept a chunk of ${data.length} bytes`);
+      }
+      return {
+        type: "chunk",
+        id: wire.value.fileId,
+        offset: count(wire.value.offset, "a chunk offset"),
+        data,
+        last: wire.value.last === true,
+      };
+    }
+    case "fileDoneBatch":
+      return {
+        type: "filesDone",
+        files: wire.value.files.map((f) => ({
+          id: f.id,
+          ok: f.ok,
+          size: count(f.bytes, "a file report"),
+          mtimeMs: nsToMs(f.mtimeNs),
+          digest: text(f.checksum),
+          message: text(f.message),
+        })),
+      };
+    case "dataEnd":
+      return { type: "dataEnd", failures: failuresFromWire(wire.value.failures) };
+    case "consentRequest": {
+      const paths = wire.value.paths;
+      if (paths.length > CONSENT_PATHS_MAX) {
+        throw new ProtocolError(`Cannot accept a consent request of ${paths.length} paths`);
+      }
+      for (const path of paths) validateWirePath(path);
+      return {
+        type: "consentRequest",
+        paths: [...paths],
+        total: count(wire.value.total, "a count"),
+      };
+    }
+    case "consentReply": {
+      const refusal = wire.value.refusal;
+      const granted = wire.value.granted === true;
+      if (!granted && !(CONSENT_REFUSALS as readonly string[]).includes(refusal)) {
+        throw new ProtocolError(`Cannot accept the consent refusal "${text(refusal)}"`);
+      }
+      return {
+        type: "consentReply",
+        granted,
+        refusal: granted ? null : refusal as ConsentRefusal,
+      };
+    }
+    case "keepalive":
+      return { type: "keepalive" };
+    case "summary":
+      return { type: "summary", summary: summaryFromWire(wire.value) };
+    case "error":
+      return {
+        type: "abort",
+        abort: {
+          code: wire.value.reason !== "" ? text(wire.value.reason) : "peer",
+          message: text(wire.value.message),
+          subject: text(wire.value.subject),
+        },
+      };
+    default:
+      throw new ProtocolError(`Cannot handle a "${wire.case ?? "empty"}" frame in a session`);
+  }
 }
 
 /**
@@ -208,28 +493,4 @@ export function operationFromWire(operation: WireOperation): TransferOperation |
     default:
       return null;
   }
-}
-
-/**
- * Builds a side's `Summary` frame from its counters.
- * @param stats The side's counters.
- * @param deletionsSkipped Why mirror deletions were skipped, if they were (destination only).
- * @returns The summary message.
- */
-export function summaryToWire(
-  stats: TransferStats,
-  deletionsSkipped: string | null = null,
-): Summary {
-  return create(SummarySchema, {
-    filesExamined: BigInt(stats.examined),
-    filesTransferred: BigInt(stats.transferred),
-    bytesTransferred: BigInt(stats.bytes),
-    entriesDeleted: BigInt(stats.deleted),
-    sourcesRemoved: BigInt(stats.sourcesRemoved),
-    filesFailed: BigInt(stats.failed),
-    failures: stats.failures.map((f) => ({ path: f.path, message: f.message })),
-    failuresTruncated: stats.failed > stats.failures.length,
-    durationMs: BigInt(Math.round(performance.now() - stats.startedAt)),
-    ...(deletionsSkipped ? { deletionsSkippedReason: deletionsSkipped } : {}),
-  });
 }

@@ -347,10 +347,12 @@ export async function dialDataPlane(
 export interface SendItem {
   /** Manifest id of a needed file. */
   id: number;
-  /** Absolute path of the source file. */
-  absPath: string;
+  /** Its path relative to the transfer root (for messages). */
+  path: string;
   /** Size announced in the manifest: exactly this many bytes are sent. */
   size: number;
+  /** Opens the source file for reading (through its tree). */
+  open(): Deno.FsFile;
 }
 
 /** A file the source could not send. */
@@ -538,20 +540,20 @@ async function sendFile(
   buffer: Uint8Array,
   result: SendResult,
 ): Promise<void> {
-  const { id, absPath, size } = item;
+  const { id, path, size } = item;
   const fail = async (message: string): Promise<void> => {
     result.failures.push({ id, message });
     await writer.writeRecord({ type: "error", id, message });
   };
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(absPath, { read: true });
+    file = item.open();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       result.vanished.push(id);
       await writer.writeRecord({ type: "skip", id });
     } else {
-      await fail(`Cannot open file "${absPath}": ${describeError(error)}`);
+      await fail(`Cannot open file "${path}": ${describeError(error)}`);
     }
     return;
   }
@@ -560,12 +562,12 @@ async function sendFile(
     try {
       info = await file.stat();
     } catch (error) {
-      return await fail(`Cannot stat file "${absPath}": ${describeError(error)}`);
+      return await fail(`Cannot stat file "${path}": ${describeError(error)}`);
     }
-    if (!info.isFile) return await fail(`Cannot read file "${absPath}": not a regular file`);
+    if (!info.isFile) return await fail(`Cannot read file "${path}": not a regular file`);
     if (info.size < size) {
       return await fail(
-        `Cannot read file "${absPath}": it shrank to ${info.size} bytes, ${size} were announced`,
+        `Cannot read file "${path}": it shrank to ${info.size} bytes, ${size} were announced`,
       );
     }
     await writer.writeRecord({ type: "file", id, size });
@@ -578,12 +580,12 @@ async function sendFile(
         got = await file.read(left < buffer.length ? buffer.subarray(0, left) : buffer);
       } catch (error) {
         status = FILE_STATUS.unreadable;
-        problem = `Cannot read file "${absPath}": ${describeError(error)}`;
+        problem = `Cannot read file "${path}": ${describeError(error)}`;
         break;
       }
       if (got === null) {
         status = FILE_STATUS.changed;
-        problem = `Cannot read file "${absPath}": it shrank while being sent ` +
+        problem = `Cannot read file "${path}": it shrank while being sent ` +
           `(${size - left} of ${size} bytes)`;
         break;
       }
@@ -612,8 +614,8 @@ async function sendFile(
   }
 }
 
-/** Fills a temporary path with one file's payload; see {@linkcode PayloadSink.writeFile}. */
-export type PayloadFill = (tmpPath: string) => Promise<void>;
+/** Fills a new temporary file with one file's payload; see {@linkcode PayloadSink.writeFile}. */
+export type PayloadFill = (file: Deno.FsFile) => Promise<void>;
 
 /**
  * Where {@linkcode receivePayloads} delivers files: the DESTINATION session's view of its grants
@@ -626,9 +628,8 @@ export interface PayloadSink {
    */
   expect(id: number): { size: number } | null;
   /**
-   * Writes one file: the sink picks a temporary sibling, awaits `fill(tmpPath)` (which creates it
-   * with mode 0o600 and writes exactly `size` bytes from the wire), then verifies and renames it
-   * into place. `fill` rejects when the payload must be discarded (the source changed, or the
+   * Writes one file: the sink creates a temporary sibling, awaits `fill(file)` (which writes
+   * exactly `size` bytes from the wire into it), then verifies and renames it into place. `fill` rejects when the payload must be discarded (the source changed, or the
    * local write failed); the sink then removes the temporary file. Reject to have the failure
    * reported through `fileFailed`; resolve when the sink has recorded the outcome itself. A sink
    * that does not want the bytes may return without calling `fill`: they are then skipped.
@@ -727,14 +728,15 @@ export async function receivePayloads(
   const writeMember = async (id: number, data: Uint8Array): Promise<void> => {
     let filled = false;
     try {
-      await sink.writeFile(id, data.length, (tmpPath) => {
+      await sink.writeFile(id, data.length, (file) => {
         if (filled) {
           return Promise.reject(new Error(`Cannot fill file ${id}: fill was already called`));
         }
         filled = true;
         // In memory already: one synchronous write is far cheaper than async file ops.
         try {
-          Deno.writeFileSync(tmpPath, data, { createNew: true, mode: 0o600 });
+          let off = 0;
+          while (off < data.length) off += file.writeSync(data.subarray(off));
         } catch (error) {
           return Promise.reject(error);
         }
@@ -815,23 +817,17 @@ async function receiveFile(
     wireError: null,
     outcome: null, // failure message of the payload, null when intact
   };
-  const fill: PayloadFill = async (tmpPath) => {
+  const fill: PayloadFill = async (file) => {
     if (st.phase !== "idle") throw new Error(`Cannot fill file ${id}: fill was already called`);
     st.phase = "filling";
-    let file: Deno.FsFile | null = null;
     let diskError: unknown = null;
-    try {
-      file = await Deno.open(tmpPath, { write: true, createNew: true, mode: 0o600 });
-    } catch (error) {
-      diskError = error;
-    }
     let status: FileStatus;
     try {
       let left = size;
       while (left > 0) {
         const chunk = await reader.readChunk(left);
         left -= chunk.length;
-        if (file && diskError === null) {
+        if (diskError === null) {
           try {
             await writeAll(file, chunk);
           } catch (error) {
@@ -844,7 +840,6 @@ async function receiveFile(
       st.wireError = error;
       throw error;
     } finally {
-      file?.close();
       st.phase = "done";
     }
     if (status !== FILE_STATUS.ok) {
@@ -852,7 +847,7 @@ async function receiveFile(
         ? `Cannot copy file ${id}: the source changed while it was sent`
         : `Cannot copy file ${id}: the source could not be read to the end`;
     } else if (diskError !== null) {
-      st.outcome = `Cannot write "${tmpPath}": ${describeError(diskError)}`;
+      st.outcome = `Cannot write file ${id}: ${describeError(diskError)}`;
     }
     if (st.outcome !== null) throw new Error(st.outcome);
   };

@@ -5,9 +5,20 @@
  * @module
  */
 
-import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import type { ClientFrame, ServerFrame } from "../../proto/gen/blit_pb.ts";
-import type { FramePort, SessionFrame } from "../session/wire.ts";
+import {
+  create,
+  type DescMessage,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
+import type {
+  ClientFrame,
+  ClientFrameSchema,
+  ServerFrame,
+  ServerFrameSchema,
+} from "../../proto/gen/blit_pb.ts";
+import type { Frame, FramePort } from "../session/frames.ts";
+import { frameFromWire, frameToWire, type WireFrame } from "../session/wire.ts";
 import { TimeoutError } from "./deadline.ts";
 
 /** The parts of a grpc-js duplex stream the port uses. */
@@ -22,6 +33,8 @@ export interface DuplexLike<Out, In> {
   on(event: "error", listener: (error: Error) => void): unknown;
   /** Removes a listener. */
   off(event: "drain", listener: () => void): unknown;
+  /** Ends the writable side. */
+  end(): unknown;
 }
 
 /** Options of {@linkcode grpcFramePort}. */
@@ -35,12 +48,21 @@ export interface GrpcPortOptions {
 
 type FrameMessage = ClientFrame | ServerFrame;
 
+/** Any frame either side may send, as protobuf-es builds it. */
+export type RawFrame =
+  | WireFrame
+  | MessageInitShape<typeof ClientFrameSchema>["frame"]
+  | MessageInitShape<typeof ServerFrameSchema>["frame"];
+
+/** Manifest entries batched into one frame on the network. */
+export const WIRE_BATCH_ENTRIES = 2048;
+
 /** A frame port plus the handshake frames only one side sends. */
 export interface GrpcFramePort<In extends FrameMessage> extends FramePort {
   /** Receives the next raw frame (handshake frames included). */
   nextRaw(timeoutMs?: number): Promise<In["frame"] | null>;
   /** Sends a raw frame (handshake frames included). */
-  sendRaw(frame: NonNullable<FrameMessage["frame"]>): Promise<void>;
+  sendRaw(frame: RawFrame): Promise<void>;
 }
 
 /**
@@ -80,6 +102,12 @@ export function grpcFramePort<Out extends FrameMessage, In extends FrameMessage>
 
   const port: GrpcFramePort<In> = {
     busy: 0,
+    batchEntries: WIRE_BATCH_ENTRIES,
+    close(): void {
+      try {
+        stream.end();
+      } catch { /* already closed */ }
+    },
     sendRaw(frame): Promise<void> {
       if (failure) return Promise.reject(failure);
       const message = create(schema, { frame }) as MessageShape<DescMessage> as unknown as Out;
@@ -92,8 +120,8 @@ export function grpcFramePort<Out extends FrameMessage, In extends FrameMessage>
         stream.on("drain", onDrain);
       });
     },
-    send(frame: SessionFrame): Promise<void> {
-      return port.sendRaw(frame);
+    send(frame: Frame): Promise<void> {
+      return port.sendRaw(frameToWire(frame));
     },
     nextRaw(timeoutMs = idleTimeoutMs): Promise<In["frame"] | null> {
       if (inbox.length > 0) return Promise.resolve(inbox.shift() as In["frame"]);
@@ -125,11 +153,11 @@ export function grpcFramePort<Out extends FrameMessage, In extends FrameMessage>
         waiters.push(waiter);
       });
     },
-    async next(): Promise<SessionFrame | null> {
-      const frame = await port.nextRaw();
+    async next(timeoutMs?: number): Promise<Frame | null> {
+      const frame = await port.nextRaw(timeoutMs);
       if (frame === null || frame === undefined) return null;
-      if (frame.case === undefined) return port.next();
-      return frame as SessionFrame;
+      if (frame.case === undefined) return port.next(timeoutMs);
+      return frameFromWire(frame);
     },
   };
   return port;

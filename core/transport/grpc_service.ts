@@ -37,7 +37,7 @@ import {
 } from "../../proto/gen/blit_pb.ts";
 
 /** Version of the control protocol spoken by this build (`Hello` / `Accept.protocol_version`). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Largest protobuf message either side sends or accepts; grpc-js fails a call that carries a

@@ -25,18 +25,8 @@
 import { describeError } from "../errors.ts";
 import { StallGuard } from "./deadline.ts";
 
-/** Thrown when a peer breaks the data-plane protocol; the connection cannot go on. */
-export class ProtocolError extends Error {
-  /**
-   * Creates a protocol error.
-   * @param message One line, "Cannot read data record: ..." or similar.
-   * @param options Standard error options (`cause`).
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ProtocolError";
-  }
-}
+import { ProtocolError } from "../errors.ts";
+export { ProtocolError };
 
 /** Limits on what a record may announce; checked before allocating. */
 export const RECORD_CAPS: {

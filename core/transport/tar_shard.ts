@@ -14,10 +14,12 @@ import { ProtocolError, RECORD_CAPS } from "./records.ts";
 export interface ShardFile {
   /** Manifest id (the member name). */
   id: number;
-  /** Absolute path of the source file. */
-  absPath: string;
+  /** Its path relative to the transfer root (for messages). */
+  path: string;
   /** Size announced in the manifest; exactly this many bytes are packed. */
   size: number;
+  /** Opens the source file for reading (through its tree). */
+  open(): Deno.FsFile;
 }
 
 /** A file that could not be packed. */
@@ -64,7 +66,8 @@ const BLOCK = 512;
  *
  * @example Usage
  * ```ts ignore
- * const shard = await packShard([{ id: 7, absPath: "/srv/a.txt", size: 5 }]);
+ * const open = () => Deno.openSync("/srv/a.txt");
+ * const shard = await packShard([{ id: 7, path: "a.txt", size: 5, open }]);
  * console.log(shard.fileIds, shard.bytes.length); // [7] 1536
  * ```
  *
@@ -87,11 +90,11 @@ export async function packShard(
       const index = next++;
       const file = files[index]!;
       try {
-        const data = await readPrefix(file.absPath, file.size);
+        const data = await readPrefix(file);
         if (data.length < file.size) {
           failures.push({
             id: file.id,
-            message: `Cannot read file "${file.absPath}": it shrank to ${data.length} bytes, ` +
+            message: `Cannot read file "${file.path}": it shrank to ${data.length} bytes, ` +
               `${file.size} were announced`,
             vanished: false,
           });
@@ -102,7 +105,7 @@ export async function packShard(
       } catch (error) {
         failures.push({
           id: file.id,
-          message: `Cannot read file "${file.absPath}": ${describeError(error)}`,
+          message: `Cannot read file "${file.path}": ${describeError(error)}`,
           vanished: error instanceof Deno.errors.NotFound,
         });
       }
@@ -243,9 +246,10 @@ export async function unpackShard(
  * Reads the first `size` bytes of a file, plus one more byte when there is one (so a file that
  * grew is noticed). For a regular file a short read means end of file, which saves a read.
  */
-function readPrefix(absPath: string, size: number): Promise<Uint8Array> {
+function readPrefix(source: ShardFile): Promise<Uint8Array> {
   // Shard members are small: synchronous reads cost far less than async ops per file.
-  using file = Deno.openSync(absPath, { read: true });
+  const size = source.size;
+  using file = source.open();
   const buf = new Uint8Array(size + 1);
   let filled = 0;
   while (filled < size) {

@@ -1,6 +1,6 @@
-// blit control-plane protocol, version 1.
+// blit control-plane protocol, version 2.
 //
-// PROTOCOL_VERSION = 1. Both sides put it in Hello / Accept. A daemon refuses a Hello whose
+// PROTOCOL_VERSION = 2. Both sides put it in Hello / Accept. A daemon refuses a Hello whose
 // protocol_version it does not speak with REFUSE_CODE_VERSION_MISMATCH. Fields are only ever
 // added (never renumbered or retyped) within one version; a change of meaning bumps the version.
 //
@@ -9,19 +9,23 @@
 //   DESTINATION (push): the client walks and sends, the daemon writes.
 //   SOURCE      (pull): the daemon walks and sends, the client writes.
 //
-// Phases of a session (S = source side, D = destination side, whichever end that is):
+// Phases of a session (S = source side, D = destination side, whichever end that is); the same
+// frames join the two roles of a local run in one process (core/session/frames.ts), where they
+// travel as objects:
 //   1. client Hello, client Open            -> daemon Accept | Refuse (then the call ends)
-//   2. S ManifestBatch* (as it walks)       ... D NeedBatch* (as it compares; may interleave)
-//      S ManifestEnd{scan_complete}         -> D NeedEnd
-//      D ChecksumRequest* (checksum mode)   -> S ChecksumBatch* (any time before NeedEnd)
-//   3. payload for each needed id: on the data plane (a raw TCP connection to
+//   2. S SourceRoot (root entry, its name, contents only?) -> D places it (rsync's rule)
+//   3. S ManifestBatch* (as it walks)       ... D NeedBatch* (as it compares; may interleave)
+//      S ManifestEnd{scan_complete}         -> D NeedEnd (after every digest it asked for)
+//      D ChecksumRequest* (checksum mode)   -> S ChecksumBatch*
+//   4. payload for each needed id: on the data plane (a raw TCP connection to
 //      Accept.data_port that first writes Accept.session_token), or, when data_port is 0, in
-//      the control stream as DataChunk / TarShardChunk frames.
-//      D FileDone per file written and verified (move removes a source file only after it).
-//      S DataEnd once every needed file has been sent or failed.
-//   4. D decides mirror deletions (only if ManifestEnd.scan_complete and no counted errors),
-//      then D Summary; S answers with its own Summary (sources_removed, source-side failures).
-//   5. the client half-closes; the daemon ends the call.
+//      the control stream as DataChunk frames. S DataEnd once every needed file was sent.
+//      D FileDoneBatch* (move only): each file written or already equal, and verified.
+//   5. D decides mirror deletions (only if ManifestEnd.scan_complete, no file failed and
+//      max_delete allows), then asks for consent: D ConsentRequest -> S ConsentReply (the side
+//      holding the user answers; it sends Keepalive while a person decides).
+//   6. D Summary; S answers with its own Summary.
+//   7. the client half-closes; the daemon ends the call.
 // Error may be sent by either side at any time and is fatal for the session; per-file problems
 // are never Errors (they go in FileDone / Summary.failures).
 //
@@ -44,7 +48,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYxIt8ECgtDbGllbnRGcmFtZRIfCgVoZWxsbxgBIAEoCzIOLmJsaXQudjEuSGVsbG9IABIdCgRvcGVuGAIgASgLMg0uYmxpdC52MS5PcGVuSAASMAoObWFuaWZlc3RfYmF0Y2gYAyABKAsyFi5ibGl0LnYxLk1hbmlmZXN0QmF0Y2hIABIsCgxtYW5pZmVzdF9lbmQYBCABKAsyFC5ibGl0LnYxLk1hbmlmZXN0RW5kSAASKAoKbmVlZF9iYXRjaBgFIAEoCzISLmJsaXQudjEuTmVlZEJhdGNoSAASJAoIbmVlZF9lbmQYBiABKAsyEC5ibGl0LnYxLk5lZWRFbmRIABI0ChBjaGVja3N1bV9yZXF1ZXN0GAcgASgLMhguYmxpdC52MS5DaGVja3N1bVJlcXVlc3RIABIwCg5jaGVja3N1bV9iYXRjaBgIIAEoCzIWLmJsaXQudjEuQ2hlY2tzdW1CYXRjaEgAEigKCmRhdGFfY2h1bmsYCSABKAsyEi5ibGl0LnYxLkRhdGFDaHVua0gAEjEKD3Rhcl9zaGFyZF9jaHVuaxgKIAEoCzIWLmJsaXQudjEuVGFyU2hhcmRDaHVua0gAEiYKCWZpbGVfZG9uZRgLIAEoCzIRLmJsaXQudjEuRmlsZURvbmVIABIkCghkYXRhX2VuZBgMIAEoCzIQLmJsaXQudjEuRGF0YUVuZEgAEiMKB3N1bW1hcnkYDSABKAsyEC5ibGl0LnYxLlN1bW1hcnlIABIfCgVlcnJvchgOIAEoCzIOLmJsaXQudjEuRXJyb3JIAEIHCgVmcmFtZSLlBAoLU2VydmVyRnJhbWUSIQoGYWNjZXB0GAEgASgLMg8uYmxpdC52MS5BY2NlcHRIABIhCgZyZWZ1c2UYAiABKAsyDy5ibGl0LnYxLlJlZnVzZUgAEjAKDm1hbmlmZXN0X2JhdGNoGAMgASgLMhYuYmxpdC52MS5NYW5pZmVzdEJhdGNoSAASLAoMbWFuaWZlc3RfZW5kGAQgASgLMhQuYmxpdC52MS5NYW5pZmVzdEVuZEgAEigKCm5lZWRfYmF0Y2gYBSABKAsyEi5ibGl0LnYxLk5lZWRCYXRjaEgAEiQKCG5lZWRfZW5kGAYgASgLMhAuYmxpdC52MS5OZWVkRW5kSAASNAoQY2hlY2tzdW1fcmVxdWVzdBgHIAEoCzIYLmJsaXQudjEuQ2hlY2tzdW1SZXF1ZXN0SAASMAoOY2hlY2tzdW1fYmF0Y2gYCCABKAsyFi5ibGl0LnYxLkNoZWNrc3VtQmF0Y2hIABIoCgpkYXRhX2NodW5rGAkgASgLMhIuYmxpdC52MS5EYXRhQ2h1bmtIABIxCg90YXJfc2hhcmRfY2h1bmsYCiABKAsyFi5ibGl0LnYxLlRhclNoYXJkQ2h1bmtIABImCglmaWxlX2RvbmUYCyABKAsyES5ibGl0LnYxLkZpbGVEb25lSAASJAoIZGF0YV9lbmQYDCABKAsyEC5ibGl0LnYxLkRhdGFFbmRIABIjCgdzdW1tYXJ5GA0gASgLMhAuYmxpdC52MS5TdW1tYXJ5SAASHwoFZXJyb3IYDiABKAsyDi5ibGl0LnYxLkVycm9ySABCBwoFZnJhbWUiNgoFSGVsbG8SGAoQcHJvdG9jb2xfdmVyc2lvbhgBIAEoDRITCgtjbGllbnRfbmFtZRgCIAEoCSKVAwoET3BlbhIbCgRyb2xlGAEgASgOMg0uYmxpdC52MS5Sb2xlEg4KBm1vZHVsZRgCIAEoCRIMCgRwYXRoGAMgASgJEiUKCW9wZXJhdGlvbhgEIAEoDjISLmJsaXQudjEuT3BlcmF0aW9uEiUKB2NvbXBhcmUYBSABKA4yFC5ibGl0LnYxLkNvbXBhcmVNb2RlEhcKD2lnbm9yZV9leGlzdGluZxgGIAEoCBIPCgdkcnlfcnVuGAcgASgIEhAKCGluY2x1ZGVzGAggAygJEhAKCGV4Y2x1ZGVzGAkgAygJEhcKD2ZvcmNlX2dycGNfZGF0YRgKIAEoCBInCgtzb3VyY2Vfa2luZBgLIAEoDjISLmJsaXQudjEuRW50cnlLaW5kEhMKC3NvdXJjZV9uYW1lGAwgASgJEh0KFXNvdXJjZV90cmFpbGluZ19zbGFzaBgNIAEoCBIUCgxkYXRhX3N0cmVhbXMYDiABKA0SFAoMYWxsb3dfZGVsZXRlGA8gASgIEhQKDGZpbHRlcl9ydWxlcxgQIAMoCSKuAQoGQWNjZXB0EhgKEHByb3RvY29sX3ZlcnNpb24YASABKA0SEQoJZGF0YV9wb3J0GAIgASgNEhUKDXNlc3Npb25fdG9rZW4YAyABKAwSDAoEbW90ZBgEIAEoCRIUCgxkYXRhX3N0cmVhbXMYBSABKA0SJwoLc291cmNlX2tpbmQYBiABKA4yEi5ibGl0LnYxLkVudHJ5S2luZBITCgtzb3VyY2VfbmFtZRgHIAEoCSI8CgZSZWZ1c2USIQoEY29kZRgBIAEoDjITLmJsaXQudjEuUmVmdXNlQ29kZRIPCgdtZXNzYWdlGAIgASgJIo4BCg1NYW5pZmVzdEVudHJ5EgoKAmlkGAEgASgNEgwKBHBhdGgYAiABKAkSIAoEa2luZBgDIAEoDjISLmJsaXQudjEuRW50cnlLaW5kEgwKBHNpemUYBCABKAQSEAoIbXRpbWVfbnMYBSABKAMSDAoEbW9kZRgGIAEoDRITCgtsaW5rX3RhcmdldBgHIAEoCSJqCg1NYW5pZmVzdEdyb3VwEgsKA2RpchgBIAEoCRInCgdlbnRyaWVzGAIgAygLMhYuYmxpdC52MS5NYW5pZmVzdEVudHJ5EhAKCGNvbXBsZXRlGAMgASgIEhEKCWNvbnRpbnVlZBgEIAEoCCI3Cg1NYW5pZmVzdEJhdGNoEiYKBmdyb3VwcxgBIAMoCzIWLmJsaXQudjEuTWFuaWZlc3RHcm91cCJlCgtNYW5pZmVzdEVuZBIVCg1zY2FuX2NvbXBsZXRlGAEgASgIEhMKC3NjYW5fZXJyb3JzGAIgASgEEhUKDXRvdGFsX2VudHJpZXMYAyABKAQSEwoLdG90YWxfYnl0ZXMYBCABKAQiMAoETmVlZBIKCgJpZBgBIAEoDRIMCgRwYXRoGAIgASgJEg4KBm9mZnNldBgDIAEoBCIpCglOZWVkQmF0Y2gSHAoFbmVlZHMYASADKAsyDS5ibGl0LnYxLk5lZWQiMwoHTmVlZEVuZBITCgt0b3RhbF9uZWVkcxgBIAEoBBITCgt0b3RhbF9ieXRlcxgCIAEoBCIeCg9DaGVja3N1bVJlcXVlc3QSCwoDaWRzGAEgAygNIjsKDEZpbGVDaGVja3N1bRIKCgJpZBgBIAEoDRIQCghjaGVja3N1bRgCIAEoCRINCgVlcnJvchgDIAEoCSI5Cg1DaGVja3N1bUJhdGNoEigKCWNoZWNrc3VtcxgBIAMoCzIVLmJsaXQudjEuRmlsZUNoZWNrc3VtImgKCURhdGFDaHVuaxIPCgdmaWxlX2lkGAEgASgNEgwKBHBhdGgYAiABKAkSDgoGb2Zmc2V0GAMgASgEEgwKBGRhdGEYBCABKAwSDAoEbGFzdBgFIAEoCBIQCghjaGVja3N1bRgGIAEoCSJfCg1UYXJTaGFyZENodW5rEhAKCHNoYXJkX2lkGAEgASgNEhAKCGZpbGVfaWRzGAIgAygNEg4KBm9mZnNldBgDIAEoBBIMCgRkYXRhGAQgASgMEgwKBGxhc3QYBSABKAgiVAoIRmlsZURvbmUSCgoCaWQYASABKA0SCgoCb2sYAiABKAgSDQoFYnl0ZXMYAyABKAQSEAoIY2hlY2tzdW0YBCABKAkSDwoHbWVzc2FnZRgFIAEoCSJVCgdEYXRhRW5kEhIKCmZpbGVzX3NlbnQYASABKAQSEgoKYnl0ZXNfc2VudBgCIAEoBBIiCghmYWlsdXJlcxgDIAMoCzIQLmJsaXQudjEuRmFpbHVyZSIoCgdGYWlsdXJlEgwKBHBhdGgYASABKAkSDwoHbWVzc2FnZRgCIAEoCSK4AgoHU3VtbWFyeRIWCg5maWxlc19leGFtaW5lZBgBIAEoBBIZChFmaWxlc190cmFuc2ZlcnJlZBgCIAEoBBIZChFieXRlc190cmFuc2ZlcnJlZBgDIAEoBBIXCg9lbnRyaWVzX2RlbGV0ZWQYBCABKAQSFwoPc291cmNlc19yZW1vdmVkGAUgASgEEhQKDGZpbGVzX2ZhaWxlZBgGIAEoBBIiCghmYWlsdXJlcxgHIAMoCzIQLmJsaXQudjEuRmFpbHVyZRIaChJmYWlsdXJlc190cnVuY2F0ZWQYCCABKAgSJQoYZGVsZXRpb25zX3NraXBwZWRfcmVhc29uGAkgASgJSACIAQESEwoLZHVyYXRpb25fbXMYCiABKARCGwoZX2RlbGV0aW9uc19za2lwcGVkX3JlYXNvbiI6CgVFcnJvchIgCgRjb2RlGAEgASgOMhIuYmxpdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCSIUChJMaXN0TW9kdWxlc1JlcXVlc3QiPgoKTW9kdWxlSW5mbxIMCgRuYW1lGAEgASgJEhEKCXJlYWRfb25seRgCIAEoCBIPCgdjb21tZW50GAMgASgJIjsKE0xpc3RNb2R1bGVzUmVzcG9uc2USJAoHbW9kdWxlcxgBIAMoCzITLmJsaXQudjEuTW9kdWxlSW5mbyIuCg5MaXN0RGlyUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCSJ9CghEaXJFbnRyeRIMCgRuYW1lGAEgASgJEiAKBGtpbmQYAiABKA4yEi5ibGl0LnYxLkVudHJ5S2luZBIMCgRzaXplGAMgASgEEhAKCG10aW1lX25zGAQgASgDEgwKBG1vZGUYBSABKA0SEwoLbGlua190YXJnZXQYBiABKAkiSAoPTGlzdERpclJlc3BvbnNlEiIKB2VudHJpZXMYASADKAsyES5ibGl0LnYxLkRpckVudHJ5EhEKCXRydW5jYXRlZBgCIAEoCCKGAQoLRmluZFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSDwoHcGF0dGVybhgDIAEoCRIfCgRraW5kGAQgASgOMhEuYmxpdC52MS5GaW5kS2luZBIYChBjYXNlX2luc2Vuc2l0aXZlGAUgASgIEg0KBWxpbWl0GAYgASgNIlwKCkZpbmRSZXN1bHQSDAoEcGF0aBgBIAEoCRIgCgRraW5kGAIgASgOMhIuYmxpdC52MS5FbnRyeUtpbmQSDAoEc2l6ZRgDIAEoBBIQCghtdGltZV9ucxgEIAEoAyJDChBEaXNrVXNhZ2VSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCW1heF9kZXB0aBgDIAEoDSJpCg5EaXNrVXNhZ2VFbnRyeRIMCgRwYXRoGAEgASgJEg0KBWRlcHRoGAIgASgNEg0KBWJ5dGVzGAMgASgEEg0KBWZpbGVzGAQgASgEEgwKBGRpcnMYBSABKAQSDgoGZXJyb3JzGAYgASgEIiEKD0Rpc2tGcmVlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkiTwoQRGlza0ZyZWVSZXNwb25zZRITCgt0b3RhbF9ieXRlcxgBIAEoBBISCgp1c2VkX2J5dGVzGAIgASgEEhIKCmZyZWVfYnl0ZXMYAyABKAQiPgoNUmVtb3ZlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIPCgdkcnlfcnVuGAMgASgIIiEKDlJlbW92ZVJlc3BvbnNlEg8KB3JlbW92ZWQYASABKAQiRwoTQ29tcGxldGVQYXRoUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSEQoJZGlyc19vbmx5GAIgASgIEg0KBWxpbWl0GAMgASgNIioKFENvbXBsZXRlUGF0aFJlc3BvbnNlEhIKCmNhbmRpZGF0ZXMYASADKAkqQwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9TT1VSQ0UQARIUChBST0xFX0RFU1RJTkFUSU9OEAIqZAoJT3BlcmF0aW9uEhkKFU9QRVJBVElPTl9VTlNQRUNJRklFRBAAEhIKDk9QRVJBVElPTl9DT1BZEAESFAoQT1BFUkFUSU9OX01JUlJPUhACEhIKDk9QRVJBVElPTl9NT1ZFEAMqngEKC0NvbXBhcmVNb2RlEhwKGENPTVBBUkVfTU9ERV9VTlNQRUNJRklFRBAAEhsKF0NPTVBBUkVfTU9ERV9TSVpFX01USU1FEAESGQoVQ09NUEFSRV9NT0RFX0NIRUNLU1VNEAISGgoWQ09NUEFSRV9NT0RFX1NJWkVfT05MWRADEh0KGUNPTVBBUkVfTU9ERV9JR05PUkVfVElNRVMQBCpoCglFbnRyeUtpbmQSGgoWRU5UUllfS0lORF9VTlNQRUNJRklFRBAAEhMKD0VOVFJZX0tJTkRfRklMRRABEhIKDkVOVFJZX0tJTkRfRElSEAISFgoSRU5UUllfS0lORF9TWU1MSU5LEAMqkQIKClJlZnVzZUNvZGUSGwoXUkVGVVNFX0NPREVfVU5TUEVDSUZJRUQQABIeChpSRUZVU0VfQ09ERV9NT0RVTEVfVU5LTk9XThABEhkKFVJFRlVTRV9DT0RFX1JFQURfT05MWRACEhwKGFJFRlVTRV9DT0RFX1BBVEhfSU5WQUxJRBADEh4KGlJFRlVTRV9DT0RFX1BBVEhfTk9UX0ZPVU5EEAQSIAocUkVGVVNFX0NPREVfVkVSU0lPTl9NSVNNQVRDSBAFEhsKF1JFRlVTRV9DT0RFX0JBRF9SRVFVRVNUEAYSGAoUUkVGVVNFX0NPREVfSU5URVJOQUwQBxIUChBSRUZVU0VfQ09ERV9CVVNZEAgquQEKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASFwoTRVJST1JfQ09ERV9QUk9UT0NPTBABEhgKFEVSUk9SX0NPREVfQ0FOQ0VMTEVEEAISEQoNRVJST1JfQ09ERV9JTxADEhkKFUVSUk9SX0NPREVfREFUQV9QTEFORRAEEhYKEkVSUk9SX0NPREVfVElNRU9VVBAFEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQBipOCghGaW5kS2luZBIZChVGSU5EX0tJTkRfVU5TUEVDSUZJRUQQABITCg9GSU5EX0tJTkRfRklMRVMQARISCg5GSU5EX0tJTkRfRElSUxACMosECgRCbGl0EjoKCFRyYW5zZmVyEhQuYmxpdC52MS5DbGllbnRGcmFtZRoULmJsaXQudjEuU2VydmVyRnJhbWUoATABEkgKC0xpc3RNb2R1bGVzEhsuYmxpdC52MS5MaXN0TW9kdWxlc1JlcXVlc3QaHC5ibGl0LnYxLkxpc3RNb2R1bGVzUmVzcG9uc2USPAoHTGlzdERpchIXLmJsaXQudjEuTGlzdERpclJlcXVlc3QaGC5ibGl0LnYxLkxpc3REaXJSZXNwb25zZRIzCgRGaW5kEhQuYmxpdC52MS5GaW5kUmVxdWVzdBoTLmJsaXQudjEuRmluZFJlc3VsdDABEkEKCURpc2tVc2FnZRIZLmJsaXQudjEuRGlza1VzYWdlUmVxdWVzdBoXLmJsaXQudjEuRGlza1VzYWdlRW50cnkwARI/CghEaXNrRnJlZRIYLmJsaXQudjEuRGlza0ZyZWVSZXF1ZXN0GhkuYmxpdC52MS5EaXNrRnJlZVJlc3BvbnNlEjkKBlJlbW92ZRIWLmJsaXQudjEuUmVtb3ZlUmVxdWVzdBoXLmJsaXQudjEuUmVtb3ZlUmVzcG9uc2USSwoMQ29tcGxldGVQYXRoEhwuYmxpdC52MS5Db21wbGV0ZVBhdGhSZXF1ZXN0Gh0uYmxpdC52MS5Db21wbGV0ZVBhdGhSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYxIvwFCgtDbGllbnRGcmFtZRIfCgVoZWxsbxgBIAEoCzIOLmJsaXQudjEuSGVsbG9IABIdCgRvcGVuGAIgASgLMg0uYmxpdC52MS5PcGVuSAASMAoObWFuaWZlc3RfYmF0Y2gYAyABKAsyFi5ibGl0LnYxLk1hbmlmZXN0QmF0Y2hIABIsCgxtYW5pZmVzdF9lbmQYBCABKAsyFC5ibGl0LnYxLk1hbmlmZXN0RW5kSAASKAoKbmVlZF9iYXRjaBgFIAEoCzISLmJsaXQudjEuTmVlZEJhdGNoSAASJAoIbmVlZF9lbmQYBiABKAsyEC5ibGl0LnYxLk5lZWRFbmRIABI0ChBjaGVja3N1bV9yZXF1ZXN0GAcgASgLMhguYmxpdC52MS5DaGVja3N1bVJlcXVlc3RIABIwCg5jaGVja3N1bV9iYXRjaBgIIAEoCzIWLmJsaXQudjEuQ2hlY2tzdW1CYXRjaEgAEigKCmRhdGFfY2h1bmsYCSABKAsyEi5ibGl0LnYxLkRhdGFDaHVua0gAEiQKCGRhdGFfZW5kGAwgASgLMhAuYmxpdC52MS5EYXRhRW5kSAASIwoHc3VtbWFyeRgNIAEoCzIQLmJsaXQudjEuU3VtbWFyeUgAEh8KBWVycm9yGA4gASgLMg4uYmxpdC52MS5FcnJvckgAEioKC3NvdXJjZV9yb290GA8gASgLMhMuYmxpdC52MS5Tb3VyY2VSb290SAASMgoPY29uc2VudF9yZXF1ZXN0GBAgASgLMhcuYmxpdC52MS5Db25zZW50UmVxdWVzdEgAEi4KDWNvbnNlbnRfcmVwbHkYESABKAsyFS5ibGl0LnYxLkNvbnNlbnRSZXBseUgAEicKCWtlZXBhbGl2ZRgSIAEoCzISLmJsaXQudjEuS2VlcGFsaXZlSAASMQoPZmlsZV9kb25lX2JhdGNoGBMgASgLMhYuYmxpdC52MS5GaWxlRG9uZUJhdGNoSABCBwoFZnJhbWVKBAgKEAtKBAgLEAwiggYKC1NlcnZlckZyYW1lEiEKBmFjY2VwdBgBIAEoCzIPLmJsaXQudjEuQWNjZXB0SAASIQoGcmVmdXNlGAIgASgLMg8uYmxpdC52MS5SZWZ1c2VIABIwCg5tYW5pZmVzdF9iYXRjaBgDIAEoCzIWLmJsaXQudjEuTWFuaWZlc3RCYXRjaEgAEiwKDG1hbmlmZXN0X2VuZBgEIAEoCzIULmJsaXQudjEuTWFuaWZlc3RFbmRIABIoCgpuZWVkX2JhdGNoGAUgASgLMhIuYmxpdC52MS5OZWVkQmF0Y2hIABIkCghuZWVkX2VuZBgGIAEoCzIQLmJsaXQudjEuTmVlZEVuZEgAEjQKEGNoZWNrc3VtX3JlcXVlc3QYByABKAsyGC5ibGl0LnYxLkNoZWNrc3VtUmVxdWVzdEgAEjAKDmNoZWNrc3VtX2JhdGNoGAggASgLMhYuYmxpdC52MS5DaGVja3N1bUJhdGNoSAASKAoKZGF0YV9jaHVuaxgJIAEoCzISLmJsaXQudjEuRGF0YUNodW5rSAASJAoIZGF0YV9lbmQYDCABKAsyEC5ibGl0LnYxLkRhdGFFbmRIABIjCgdzdW1tYXJ5GA0gASgLMhAuYmxpdC52MS5TdW1tYXJ5SAASHwoFZXJyb3IYDiABKAsyDi5ibGl0LnYxLkVycm9ySAASKgoLc291cmNlX3Jvb3QYDyABKAsyEy5ibGl0LnYxLlNvdXJjZVJvb3RIABIyCg9jb25zZW50X3JlcXVlc3QYECABKAsyFy5ibGl0LnYxLkNvbnNlbnRSZXF1ZXN0SAASLgoNY29uc2VudF9yZXBseRgRIAEoCzIVLmJsaXQudjEuQ29uc2VudFJlcGx5SAASJwoJa2VlcGFsaXZlGBIgASgLMhIuYmxpdC52MS5LZWVwYWxpdmVIABIxCg9maWxlX2RvbmVfYmF0Y2gYEyABKAsyFi5ibGl0LnYxLkZpbGVEb25lQmF0Y2hIAEIHCgVmcmFtZUoECAoQC0oECAsQDCI2CgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEhMKC2NsaWVudF9uYW1lGAIgASgJIuICCgRPcGVuEhsKBHJvbGUYASABKA4yDS5ibGl0LnYxLlJvbGUSDgoGbW9kdWxlGAIgASgJEgwKBHBhdGgYAyABKAkSJQoJb3BlcmF0aW9uGAQgASgOMhIuYmxpdC52MS5PcGVyYXRpb24SJQoHY29tcGFyZRgFIAEoDjIULmJsaXQudjEuQ29tcGFyZU1vZGUSFwoPaWdub3JlX2V4aXN0aW5nGAYgASgIEg8KB2RyeV9ydW4YByABKAgSEAoIaW5jbHVkZXMYCCADKAkSEAoIZXhjbHVkZXMYCSADKAkSFwoPZm9yY2VfZ3JwY19kYXRhGAogASgIEhQKDGRhdGFfc3RyZWFtcxgOIAEoDRIUCgxmaWx0ZXJfcnVsZXMYECADKAkSFwoKbWF4X2RlbGV0ZRgRIAEoBEgAiAEBQg0KC19tYXhfZGVsZXRlSgQICxAMSgQIDBANSgQIDRAOSgQIDxAQInwKBkFjY2VwdBIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEhEKCWRhdGFfcG9ydBgCIAEoDRIVCg1zZXNzaW9uX3Rva2VuGAMgASgMEgwKBG1vdGQYBCABKAkSFAoMZGF0YV9zdHJlYW1zGAUgASgNSgQIBhAHSgQIBxAIIl0KBlJlZnVzZRIhCgRjb2RlGAEgASgOMhMuYmxpdC52MS5SZWZ1c2VDb2RlEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB3N1YmplY3QYBCABKAkiWAoKU291cmNlUm9vdBIlCgVlbnRyeRgBIAEoCzIWLmJsaXQudjEuTWFuaWZlc3RFbnRyeRIMCgRuYW1lGAIgASgJEhUKDWNvbnRlbnRzX29ubHkYAyABKAgijgEKDU1hbmlmZXN0RW50cnkSCgoCaWQYASABKA0SDAoEcGF0aBgCIAEoCRIgCgRraW5kGAMgASgOMhIuYmxpdC52MS5FbnRyeUtpbmQSDAoEc2l6ZRgEIAEoBBIQCghtdGltZV9ucxgFIAEoAxIMCgRtb2RlGAYgASgNEhMKC2xpbmtfdGFyZ2V0GAcgASgJImoKDU1hbmlmZXN0R3JvdXASCwoDZGlyGAEgASgJEicKB2VudHJpZXMYAiADKAsyFi5ibGl0LnYxLk1hbmlmZXN0RW50cnkSEAoIY29tcGxldGUYAyABKAgSEQoJY29udGludWVkGAQgASgIIjcKDU1hbmlmZXN0QmF0Y2gSJgoGZ3JvdXBzGAEgAygLMhYuYmxpdC52MS5NYW5pZmVzdEdyb3VwImUKC01hbmlmZXN0RW5kEhUKDXNjYW5fY29tcGxldGUYASABKAgSEwoLc2Nhbl9lcnJvcnMYAiABKAQSFQoNdG90YWxfZW50cmllcxgDIAEoBBITCgt0b3RhbF9ieXRlcxgEIAEoBCIwCgROZWVkEgoKAmlkGAEgASgNEgwKBHBhdGgYAiABKAkSDgoGb2Zmc2V0GAMgASgEIikKCU5lZWRCYXRjaBIcCgVuZWVkcxgBIAMoCzINLmJsaXQudjEuTmVlZCIzCgdOZWVkRW5kEhMKC3RvdGFsX25lZWRzGAEgASgEEhMKC3RvdGFsX2J5dGVzGAIgASgEIh4KD0NoZWNrc3VtUmVxdWVzdBILCgNpZHMYASADKA0iOwoMRmlsZUNoZWNrc3VtEgoKAmlkGAEgASgNEhAKCGNoZWNrc3VtGAIgASgJEg0KBWVycm9yGAMgASgJIjkKDUNoZWNrc3VtQmF0Y2gSKAoJY2hlY2tzdW1zGAEgAygLMhUuYmxpdC52MS5GaWxlQ2hlY2tzdW0iaAoJRGF0YUNodW5rEg8KB2ZpbGVfaWQYASABKA0SDAoEcGF0aBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDAoEZGF0YRgEIAEoDBIMCgRsYXN0GAUgASgIEhAKCGNoZWNrc3VtGAYgASgJImYKCEZpbGVEb25lEgoKAmlkGAEgASgNEgoKAm9rGAIgASgIEg0KBWJ5dGVzGAMgASgEEhAKCGNoZWNrc3VtGAQgASgJEg8KB21lc3NhZ2UYBSABKAkSEAoIbXRpbWVfbnMYBiABKAMiMQoNRmlsZURvbmVCYXRjaBIgCgVmaWxlcxgBIAMoCzIRLmJsaXQudjEuRmlsZURvbmUiLgoOQ29uc2VudFJlcXVlc3QSDQoFcGF0aHMYASADKAkSDQoFdG90YWwYAiABKAQiMAoMQ29uc2VudFJlcGx5Eg8KB2dyYW50ZWQYASABKAgSDwoHcmVmdXNhbBgCIAEoCSILCglLZWVwYWxpdmUiVQoHRGF0YUVuZBISCgpmaWxlc19zZW50GAEgASgEEhIKCmJ5dGVzX3NlbnQYAiABKAQSIgoIZmFpbHVyZXMYAyADKAsyEC5ibGl0LnYxLkZhaWx1cmUiKAoHRmFpbHVyZRIMCgRwYXRoGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiuAIKB1N1bW1hcnkSFgoOZmlsZXNfZXhhbWluZWQYASABKAQSGQoRZmlsZXNfdHJhbnNmZXJyZWQYAiABKAQSGQoRYnl0ZXNfdHJhbnNmZXJyZWQYAyABKAQSFwoPZW50cmllc19kZWxldGVkGAQgASgEEhcKD3NvdXJjZXNfcmVtb3ZlZBgFIAEoBBIUCgxmaWxlc19mYWlsZWQYBiABKAQSIgoIZmFpbHVyZXMYByADKAsyEC5ibGl0LnYxLkZhaWx1cmUSGgoSZmFpbHVyZXNfdHJ1bmNhdGVkGAggASgIEiUKGGRlbGV0aW9uc19za2lwcGVkX3JlYXNvbhgJIAEoCUgAiAEBEhMKC2R1cmF0aW9uX21zGAogASgEQhsKGV9kZWxldGlvbnNfc2tpcHBlZF9yZWFzb24iWwoFRXJyb3ISIAoEY29kZRgBIAEoDjISLmJsaXQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB3N1YmplY3QYBCABKAkiFAoSTGlzdE1vZHVsZXNSZXF1ZXN0Ij4KCk1vZHVsZUluZm8SDAoEbmFtZRgBIAEoCRIRCglyZWFkX29ubHkYAiABKAgSDwoHY29tbWVudBgDIAEoCSI7ChNMaXN0TW9kdWxlc1Jlc3BvbnNlEiQKB21vZHVsZXMYASADKAsyEy5ibGl0LnYxLk1vZHVsZUluZm8iLgoOTGlzdERpclJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkifQoIRGlyRW50cnkSDAoEbmFtZRgBIAEoCRIgCgRraW5kGAIgASgOMhIuYmxpdC52MS5FbnRyeUtpbmQSDAoEc2l6ZRgDIAEoBBIQCghtdGltZV9ucxgEIAEoAxIMCgRtb2RlGAUgASgNEhMKC2xpbmtfdGFyZ2V0GAYgASgJIkgKD0xpc3REaXJSZXNwb25zZRIiCgdlbnRyaWVzGAEgAygLMhEuYmxpdC52MS5EaXJFbnRyeRIRCgl0cnVuY2F0ZWQYAiABKAgihgEKC0ZpbmRSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEg8KB3BhdHRlcm4YAyABKAkSHwoEa2luZBgEIAEoDjIRLmJsaXQudjEuRmluZEtpbmQSGAoQY2FzZV9pbnNlbnNpdGl2ZRgFIAEoCBINCgVsaW1pdBgGIAEoDSJcCgpGaW5kUmVzdWx0EgwKBHBhdGgYASABKAkSIAoEa2luZBgCIAEoDjISLmJsaXQudjEuRW50cnlLaW5kEgwKBHNpemUYAyABKAQSEAoIbXRpbWVfbnMYBCABKAMiQwoQRGlza1VzYWdlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIRCgltYXhfZGVwdGgYAyABKA0iaQoORGlza1VzYWdlRW50cnkSDAoEcGF0aBgBIAEoCRINCgVkZXB0aBgCIAEoDRINCgVieXRlcxgDIAEoBBINCgVmaWxlcxgEIAEoBBIMCgRkaXJzGAUgASgEEg4KBmVycm9ycxgGIAEoBCIhCg9EaXNrRnJlZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJIk8KEERpc2tGcmVlUmVzcG9uc2USEwoLdG90YWxfYnl0ZXMYASABKAQSEgoKdXNlZF9ieXRlcxgCIAEoBBISCgpmcmVlX2J5dGVzGAMgASgEIj4KDVJlbW92ZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSDwoHZHJ5X3J1bhgDIAEoCCIhCg5SZW1vdmVSZXNwb25zZRIPCgdyZW1vdmVkGAEgASgEIkcKE0NvbXBsZXRlUGF0aFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEhEKCWRpcnNfb25seRgCIAEoCBINCgVsaW1pdBgDIAEoDSIqChRDb21wbGV0ZVBhdGhSZXNwb25zZRISCgpjYW5kaWRhdGVzGAEgAygJKkMKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU09VUkNFEAESFAoQUk9MRV9ERVNUSU5BVElPThACKmQKCU9wZXJhdGlvbhIZChVPUEVSQVRJT05fVU5TUEVDSUZJRUQQABISCg5PUEVSQVRJT05fQ09QWRABEhQKEE9QRVJBVElPTl9NSVJST1IQAhISCg5PUEVSQVRJT05fTU9WRRADKp4BCgtDb21wYXJlTW9kZRIcChhDT01QQVJFX01PREVfVU5TUEVDSUZJRUQQABIbChdDT01QQVJFX01PREVfU0laRV9NVElNRRABEhkKFUNPTVBBUkVfTU9ERV9DSEVDS1NVTRACEhoKFkNPTVBBUkVfTU9ERV9TSVpFX09OTFkQAxIdChlDT01QQVJFX01PREVfSUdOT1JFX1RJTUVTEAQqaAoJRW50cnlLaW5kEhoKFkVOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9LSU5EX0ZJTEUQARISCg5FTlRSWV9LSU5EX0RJUhACEhYKEkVOVFJZX0tJTkRfU1lNTElOSxADKpECCgpSZWZ1c2VDb2RlEhsKF1JFRlVTRV9DT0RFX1VOU1BFQ0lGSUVEEAASHgoaUkVGVVNFX0NPREVfTU9EVUxFX1VOS05PV04QARIZChVSRUZVU0VfQ09ERV9SRUFEX09OTFkQAhIcChhSRUZVU0VfQ09ERV9QQVRIX0lOVkFMSUQQAxIeChpSRUZVU0VfQ09ERV9QQVRIX05PVF9GT1VORBAEEiAKHFJFRlVTRV9DT0RFX1ZFUlNJT05fTUlTTUFUQ0gQBRIbChdSRUZVU0VfQ09ERV9CQURfUkVRVUVTVBAGEhgKFFJFRlVTRV9DT0RFX0lOVEVSTkFMEAcSFAoQUkVGVVNFX0NPREVfQlVTWRAIKtEBCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEhcKE0VSUk9SX0NPREVfUFJPVE9DT0wQARIYChRFUlJPUl9DT0RFX0NBTkNFTExFRBACEhEKDUVSUk9SX0NPREVfSU8QAxIZChVFUlJPUl9DT0RFX0RBVEFfUExBTkUQBBIWChJFUlJPUl9DT0RFX1RJTUVPVVQQBRIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAYSFgoSRVJST1JfQ09ERV9SRUZVU0VEEAcqTgoIRmluZEtpbmQSGQoVRklORF9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPRklORF9LSU5EX0ZJTEVTEAESEgoORklORF9LSU5EX0RJUlMQAjKLBAoEQmxpdBI6CghUcmFuc2ZlchIULmJsaXQudjEuQ2xpZW50RnJhbWUaFC5ibGl0LnYxLlNlcnZlckZyYW1lKAEwARJICgtMaXN0TW9kdWxlcxIbLmJsaXQudjEuTGlzdE1vZHVsZXNSZXF1ZXN0GhwuYmxpdC52MS5MaXN0TW9kdWxlc1Jlc3BvbnNlEjwKB0xpc3REaXISFy5ibGl0LnYxLkxpc3REaXJSZXF1ZXN0GhguYmxpdC52MS5MaXN0RGlyUmVzcG9uc2USMwoERmluZBIULmJsaXQudjEuRmluZFJlcXVlc3QaEy5ibGl0LnYxLkZpbmRSZXN1bHQwARJBCglEaXNrVXNhZ2USGS5ibGl0LnYxLkRpc2tVc2FnZVJlcXVlc3QaFy5ibGl0LnYxLkRpc2tVc2FnZUVudHJ5MAESPwoIRGlza0ZyZWUSGC5ibGl0LnYxLkRpc2tGcmVlUmVxdWVzdBoZLmJsaXQudjEuRGlza0ZyZWVSZXNwb25zZRI5CgZSZW1vdmUSFi5ibGl0LnYxLlJlbW92ZVJlcXVlc3QaFy5ibGl0LnYxLlJlbW92ZVJlc3BvbnNlEksKDENvbXBsZXRlUGF0aBIcLmJsaXQudjEuQ29tcGxldGVQYXRoUmVxdWVzdBodLmJsaXQudjEuQ29tcGxldGVQYXRoUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * Everything the client sends on a Transfer call. Exactly one field is set.
@@ -111,18 +115,6 @@ export type ClientFrame = Message<"blit.v1.ClientFrame"> & {
     case: "dataChunk";
   } | {
     /**
-     * @generated from field: blit.v1.TarShardChunk tar_shard_chunk = 10;
-     */
-    value: TarShardChunk;
-    case: "tarShardChunk";
-  } | {
-    /**
-     * @generated from field: blit.v1.FileDone file_done = 11;
-     */
-    value: FileDone;
-    case: "fileDone";
-  } | {
-    /**
      * @generated from field: blit.v1.DataEnd data_end = 12;
      */
     value: DataEnd;
@@ -139,6 +131,36 @@ export type ClientFrame = Message<"blit.v1.ClientFrame"> & {
      */
     value: Error;
     case: "error";
+  } | {
+    /**
+     * @generated from field: blit.v1.SourceRoot source_root = 15;
+     */
+    value: SourceRoot;
+    case: "sourceRoot";
+  } | {
+    /**
+     * @generated from field: blit.v1.ConsentRequest consent_request = 16;
+     */
+    value: ConsentRequest;
+    case: "consentRequest";
+  } | {
+    /**
+     * @generated from field: blit.v1.ConsentReply consent_reply = 17;
+     */
+    value: ConsentReply;
+    case: "consentReply";
+  } | {
+    /**
+     * @generated from field: blit.v1.Keepalive keepalive = 18;
+     */
+    value: Keepalive;
+    case: "keepalive";
+  } | {
+    /**
+     * @generated from field: blit.v1.FileDoneBatch file_done_batch = 19;
+     */
+    value: FileDoneBatch;
+    case: "fileDoneBatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -214,18 +236,6 @@ export type ServerFrame = Message<"blit.v1.ServerFrame"> & {
     case: "dataChunk";
   } | {
     /**
-     * @generated from field: blit.v1.TarShardChunk tar_shard_chunk = 10;
-     */
-    value: TarShardChunk;
-    case: "tarShardChunk";
-  } | {
-    /**
-     * @generated from field: blit.v1.FileDone file_done = 11;
-     */
-    value: FileDone;
-    case: "fileDone";
-  } | {
-    /**
      * @generated from field: blit.v1.DataEnd data_end = 12;
      */
     value: DataEnd;
@@ -242,6 +252,36 @@ export type ServerFrame = Message<"blit.v1.ServerFrame"> & {
      */
     value: Error;
     case: "error";
+  } | {
+    /**
+     * @generated from field: blit.v1.SourceRoot source_root = 15;
+     */
+    value: SourceRoot;
+    case: "sourceRoot";
+  } | {
+    /**
+     * @generated from field: blit.v1.ConsentRequest consent_request = 16;
+     */
+    value: ConsentRequest;
+    case: "consentRequest";
+  } | {
+    /**
+     * @generated from field: blit.v1.ConsentReply consent_reply = 17;
+     */
+    value: ConsentReply;
+    case: "consentReply";
+  } | {
+    /**
+     * @generated from field: blit.v1.Keepalive keepalive = 18;
+     */
+    value: Keepalive;
+    case: "keepalive";
+  } | {
+    /**
+     * @generated from field: blit.v1.FileDoneBatch file_done_batch = 19;
+     */
+    value: FileDoneBatch;
+    case: "fileDoneBatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -358,40 +398,11 @@ export type Open = Message<"blit.v1.Open"> & {
   forceGrpcData: boolean;
 
   /**
-   * Push only: kind of the client's source root (FILE or DIR), for the trailing-slash rule.
-   *
-   * @generated from field: blit.v1.EntryKind source_kind = 11;
-   */
-  sourceKind: EntryKind;
-
-  /**
-   * Push only: base name of the client's source root (used when it is copied *into* a dir).
-   *
-   * @generated from field: string source_name = 12;
-   */
-  sourceName: string;
-
-  /**
-   * Push only: the source was written with a trailing "/" (copy its contents, not itself).
-   *
-   * @generated from field: bool source_trailing_slash = 13;
-   */
-  sourceTrailingSlash: boolean;
-
-  /**
    * Parallel data-plane connections the client would like (0 = daemon's choice).
    *
    * @generated from field: uint32 data_streams = 14;
    */
   dataStreams: number;
-
-  /**
-   * Mirror may delete destination entries absent from the source (the user passed --yes or
-   * confirmed); without it a push mirror copies but deletes nothing and says so.
-   *
-   * @generated from field: bool allow_delete = 15;
-   */
-  allowDelete: boolean;
 
   /**
    * Ordered include/exclude rules, "+ GLOB" or "- GLOB" (rsync filter syntax; first match wins).
@@ -400,6 +411,13 @@ export type Open = Message<"blit.v1.Open"> & {
    * @generated from field: repeated string filter_rules = 16;
    */
   filterRules: string[];
+
+  /**
+   * Mirror: most deletions allowed; more and nothing is deleted. Unset: no limit.
+   *
+   * @generated from field: optional uint64 max_delete = 17;
+   */
+  maxDelete?: bigint | undefined;
 };
 
 /**
@@ -450,20 +468,6 @@ export type Accept = Message<"blit.v1.Accept"> & {
    * @generated from field: uint32 data_streams = 5;
    */
   dataStreams: number;
-
-  /**
-   * Pull only: kind of the daemon's source root, so the client can resolve its destination.
-   *
-   * @generated from field: blit.v1.EntryKind source_kind = 6;
-   */
-  sourceKind: EntryKind;
-
-  /**
-   * Pull only: base name of the daemon's source root.
-   *
-   * @generated from field: string source_name = 7;
-   */
-  sourceName: string;
 };
 
 /**
@@ -492,6 +496,21 @@ export type Refuse = Message<"blit.v1.Refuse"> & {
    * @generated from field: string message = 2;
    */
   message: string;
+
+  /**
+   * A refusal reason of core/endpoint.ts ("source-missing", ...) when the client should word
+   * the refusal itself with the endpoints as its user typed them; "" otherwise.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The detail the refusal carries (an operating system message), "" when none.
+   *
+   * @generated from field: string subject = 4;
+   */
+  subject: string;
 };
 
 /**
@@ -500,6 +519,41 @@ export type Refuse = Message<"blit.v1.Refuse"> & {
  */
 export const RefuseSchema: GenMessage<Refuse> = /*@__PURE__*/
   messageDesc(file_blit, 5);
+
+/**
+ * The source's first frame: its root entry and how it is to be placed.
+ *
+ * @generated from message blit.v1.SourceRoot
+ */
+export type SourceRoot = Message<"blit.v1.SourceRoot"> & {
+  /**
+   * The root entry (path "", id 0).
+   *
+   * @generated from field: blit.v1.ManifestEntry entry = 1;
+   */
+  entry?: ManifestEntry | undefined;
+
+  /**
+   * The root's base name: one valid path component, or "" for a module's root.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The source was written with a trailing "/": its contents travel, not itself.
+   *
+   * @generated from field: bool contents_only = 3;
+   */
+  contentsOnly: boolean;
+};
+
+/**
+ * Describes the message blit.v1.SourceRoot.
+ * Use `create(SourceRootSchema)` to create a new message.
+ */
+export const SourceRootSchema: GenMessage<SourceRoot> = /*@__PURE__*/
+  messageDesc(file_blit, 6);
 
 /**
  * One entry of the source manifest.
@@ -563,7 +617,7 @@ export type ManifestEntry = Message<"blit.v1.ManifestEntry"> & {
  * Use `create(ManifestEntrySchema)` to create a new message.
  */
 export const ManifestEntrySchema: GenMessage<ManifestEntry> = /*@__PURE__*/
-  messageDesc(file_blit, 6);
+  messageDesc(file_blit, 7);
 
 /**
  * The entries of one source directory, or a slice of them when the directory is large.
@@ -606,7 +660,7 @@ export type ManifestGroup = Message<"blit.v1.ManifestGroup"> & {
  * Use `create(ManifestGroupSchema)` to create a new message.
  */
 export const ManifestGroupSchema: GenMessage<ManifestGroup> = /*@__PURE__*/
-  messageDesc(file_blit, 7);
+  messageDesc(file_blit, 8);
 
 /**
  * A batch of manifest groups, sent by the source as it walks.
@@ -627,7 +681,7 @@ export type ManifestBatch = Message<"blit.v1.ManifestBatch"> & {
  * Use `create(ManifestBatchSchema)` to create a new message.
  */
 export const ManifestBatchSchema: GenMessage<ManifestBatch> = /*@__PURE__*/
-  messageDesc(file_blit, 8);
+  messageDesc(file_blit, 9);
 
 /**
  * The source has sent its whole manifest.
@@ -669,7 +723,7 @@ export type ManifestEnd = Message<"blit.v1.ManifestEnd"> & {
  * Use `create(ManifestEndSchema)` to create a new message.
  */
 export const ManifestEndSchema: GenMessage<ManifestEnd> = /*@__PURE__*/
-  messageDesc(file_blit, 9);
+  messageDesc(file_blit, 10);
 
 /**
  * One file (or link) the destination wants.
@@ -704,7 +758,7 @@ export type Need = Message<"blit.v1.Need"> & {
  * Use `create(NeedSchema)` to create a new message.
  */
 export const NeedSchema: GenMessage<Need> = /*@__PURE__*/
-  messageDesc(file_blit, 10);
+  messageDesc(file_blit, 11);
 
 /**
  * A batch of needs, sent by the destination as it compares.
@@ -725,7 +779,7 @@ export type NeedBatch = Message<"blit.v1.NeedBatch"> & {
  * Use `create(NeedBatchSchema)` to create a new message.
  */
 export const NeedBatchSchema: GenMessage<NeedBatch> = /*@__PURE__*/
-  messageDesc(file_blit, 11);
+  messageDesc(file_blit, 12);
 
 /**
  * The destination has sent all its needs (after it received ManifestEnd).
@@ -753,7 +807,7 @@ export type NeedEnd = Message<"blit.v1.NeedEnd"> & {
  * Use `create(NeedEndSchema)` to create a new message.
  */
 export const NeedEndSchema: GenMessage<NeedEnd> = /*@__PURE__*/
-  messageDesc(file_blit, 12);
+  messageDesc(file_blit, 13);
 
 /**
  * Checksum compare: the destination asks for the digests of files whose sizes match.
@@ -774,7 +828,7 @@ export type ChecksumRequest = Message<"blit.v1.ChecksumRequest"> & {
  * Use `create(ChecksumRequestSchema)` to create a new message.
  */
 export const ChecksumRequestSchema: GenMessage<ChecksumRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 13);
+  messageDesc(file_blit, 14);
 
 /**
  * One digest of a source file.
@@ -809,7 +863,7 @@ export type FileChecksum = Message<"blit.v1.FileChecksum"> & {
  * Use `create(FileChecksumSchema)` to create a new message.
  */
 export const FileChecksumSchema: GenMessage<FileChecksum> = /*@__PURE__*/
-  messageDesc(file_blit, 14);
+  messageDesc(file_blit, 15);
 
 /**
  * The source's answer to one or more ChecksumRequests.
@@ -830,7 +884,7 @@ export type ChecksumBatch = Message<"blit.v1.ChecksumBatch"> & {
  * Use `create(ChecksumBatchSchema)` to create a new message.
  */
 export const ChecksumBatchSchema: GenMessage<ChecksumBatch> = /*@__PURE__*/
-  messageDesc(file_blit, 15);
+  messageDesc(file_blit, 16);
 
 /**
  * A slice of one file's bytes.
@@ -886,59 +940,10 @@ export type DataChunk = Message<"blit.v1.DataChunk"> & {
  * Use `create(DataChunkSchema)` to create a new message.
  */
 export const DataChunkSchema: GenMessage<DataChunk> = /*@__PURE__*/
-  messageDesc(file_blit, 16);
-
-/**
- * A slice of a tar shard: many small files packed into one ustar/pax stream.
- *
- * @generated from message blit.v1.TarShardChunk
- */
-export type TarShardChunk = Message<"blit.v1.TarShardChunk"> & {
-  /**
-   * Session-unique shard number chosen by the source.
-   *
-   * @generated from field: uint32 shard_id = 1;
-   */
-  shardId: number;
-
-  /**
-   * Manifest ids of the files in the shard, in tar order; set on the first chunk only.
-   *
-   * @generated from field: repeated uint32 file_ids = 2;
-   */
-  fileIds: number[];
-
-  /**
-   * Offset of data in the shard.
-   *
-   * @generated from field: uint64 offset = 3;
-   */
-  offset: bigint;
-
-  /**
-   * The bytes (at most 1 MiB per chunk).
-   *
-   * @generated from field: bytes data = 4;
-   */
-  data: Uint8Array;
-
-  /**
-   * True on the shard's final chunk.
-   *
-   * @generated from field: bool last = 5;
-   */
-  last: boolean;
-};
-
-/**
- * Describes the message blit.v1.TarShardChunk.
- * Use `create(TarShardChunkSchema)` to create a new message.
- */
-export const TarShardChunkSchema: GenMessage<TarShardChunk> = /*@__PURE__*/
   messageDesc(file_blit, 17);
 
 /**
- * The destination has finished one file (written, verified, renamed into place) or failed it.
+ * The destination has a file (or link) in place and verified, or failed it (move only).
  *
  * @generated from message blit.v1.FileDone
  */
@@ -951,21 +956,21 @@ export type FileDone = Message<"blit.v1.FileDone"> & {
   id: number;
 
   /**
-   * True when the file is in place and its digest (if one was sent) matched.
+   * True when the copy is in place and verified.
    *
    * @generated from field: bool ok = 2;
    */
   ok: boolean;
 
   /**
-   * Bytes written.
+   * Size of the verified copy.
    *
    * @generated from field: uint64 bytes = 3;
    */
   bytes: bigint;
 
   /**
-   * Digest of the written file ("" when not computed); move uses it to confirm the copy.
+   * Digest of the verified copy in checksum mode ("" otherwise); move compares it.
    *
    * @generated from field: string checksum = 4;
    */
@@ -977,6 +982,13 @@ export type FileDone = Message<"blit.v1.FileDone"> & {
    * @generated from field: string message = 5;
    */
   message: string;
+
+  /**
+   * Modification time of the verified copy, nanoseconds since the Unix epoch.
+   *
+   * @generated from field: int64 mtime_ns = 6;
+   */
+  mtimeNs: bigint;
 };
 
 /**
@@ -985,6 +997,98 @@ export type FileDone = Message<"blit.v1.FileDone"> & {
  */
 export const FileDoneSchema: GenMessage<FileDone> = /*@__PURE__*/
   messageDesc(file_blit, 18);
+
+/**
+ * File reports, batched.
+ *
+ * @generated from message blit.v1.FileDoneBatch
+ */
+export type FileDoneBatch = Message<"blit.v1.FileDoneBatch"> & {
+  /**
+   * The reports.
+   *
+   * @generated from field: repeated blit.v1.FileDone files = 1;
+   */
+  files: FileDone[];
+};
+
+/**
+ * Describes the message blit.v1.FileDoneBatch.
+ * Use `create(FileDoneBatchSchema)` to create a new message.
+ */
+export const FileDoneBatchSchema: GenMessage<FileDoneBatch> = /*@__PURE__*/
+  messageDesc(file_blit, 19);
+
+/**
+ * The destination asks for consent to delete (after planning, once the deletion gate passed).
+ *
+ * @generated from message blit.v1.ConsentRequest
+ */
+export type ConsentRequest = Message<"blit.v1.ConsentRequest"> & {
+  /**
+   * The first paths that would be deleted (at most 1,000).
+   *
+   * @generated from field: repeated string paths = 1;
+   */
+  paths: string[];
+
+  /**
+   * How many would be deleted in all.
+   *
+   * @generated from field: uint64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message blit.v1.ConsentRequest.
+ * Use `create(ConsentRequestSchema)` to create a new message.
+ */
+export const ConsentRequestSchema: GenMessage<ConsentRequest> = /*@__PURE__*/
+  messageDesc(file_blit, 20);
+
+/**
+ * The answer of the side that holds the user.
+ *
+ * @generated from message blit.v1.ConsentReply
+ */
+export type ConsentReply = Message<"blit.v1.ConsentReply"> & {
+  /**
+   * Deletions may go ahead.
+   *
+   * @generated from field: bool granted = 1;
+   */
+  granted: boolean;
+
+  /**
+   * When not granted: "declined", "no-terminal", "not-given" or "timeout".
+   *
+   * @generated from field: string refusal = 2;
+   */
+  refusal: string;
+};
+
+/**
+ * Describes the message blit.v1.ConsentReply.
+ * Use `create(ConsentReplySchema)` to create a new message.
+ */
+export const ConsentReplySchema: GenMessage<ConsentReply> = /*@__PURE__*/
+  messageDesc(file_blit, 21);
+
+/**
+ * Sent while a person decides, so the peer's idle deadline does not end the session.
+ *
+ * @generated from message blit.v1.Keepalive
+ */
+export type Keepalive = Message<"blit.v1.Keepalive"> & {
+};
+
+/**
+ * Describes the message blit.v1.Keepalive.
+ * Use `create(KeepaliveSchema)` to create a new message.
+ */
+export const KeepaliveSchema: GenMessage<Keepalive> = /*@__PURE__*/
+  messageDesc(file_blit, 22);
 
 /**
  * The source has sent (or failed to send) every needed file.
@@ -1019,7 +1123,7 @@ export type DataEnd = Message<"blit.v1.DataEnd"> & {
  * Use `create(DataEndSchema)` to create a new message.
  */
 export const DataEndSchema: GenMessage<DataEnd> = /*@__PURE__*/
-  messageDesc(file_blit, 19);
+  messageDesc(file_blit, 23);
 
 /**
  * One per-file failure.
@@ -1047,7 +1151,7 @@ export type Failure = Message<"blit.v1.Failure"> & {
  * Use `create(FailureSchema)` to create a new message.
  */
 export const FailureSchema: GenMessage<Failure> = /*@__PURE__*/
-  messageDesc(file_blit, 20);
+  messageDesc(file_blit, 24);
 
 /**
  * Counts of a finished session. The destination sends its Summary first; the source answers
@@ -1132,7 +1236,7 @@ export type Summary = Message<"blit.v1.Summary"> & {
  * Use `create(SummarySchema)` to create a new message.
  */
 export const SummarySchema: GenMessage<Summary> = /*@__PURE__*/
-  messageDesc(file_blit, 21);
+  messageDesc(file_blit, 25);
 
 /**
  * Fatal session error; the sender ends the call after it.
@@ -1153,6 +1257,22 @@ export type Error = Message<"blit.v1.Error"> & {
    * @generated from field: string message = 2;
    */
   message: string;
+
+  /**
+   * A refusal reason of core/endpoint.ts ("source-missing", "destination-not-directory", ...)
+   * when the session was refused before anything was written, so that the client words it with
+   * the endpoints as its user typed them; "" otherwise.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The detail the refusal carries (an operating system message), "" when none.
+   *
+   * @generated from field: string subject = 4;
+   */
+  subject: string;
 };
 
 /**
@@ -1160,7 +1280,7 @@ export type Error = Message<"blit.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_blit, 22);
+  messageDesc(file_blit, 26);
 
 /**
  * ListModules takes no arguments.
@@ -1175,7 +1295,7 @@ export type ListModulesRequest = Message<"blit.v1.ListModulesRequest"> & {
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 23);
+  messageDesc(file_blit, 27);
 
 /**
  * One exported module.
@@ -1210,7 +1330,7 @@ export type ModuleInfo = Message<"blit.v1.ModuleInfo"> & {
  * Use `create(ModuleInfoSchema)` to create a new message.
  */
 export const ModuleInfoSchema: GenMessage<ModuleInfo> = /*@__PURE__*/
-  messageDesc(file_blit, 24);
+  messageDesc(file_blit, 28);
 
 /**
  * The daemon's modules.
@@ -1231,7 +1351,7 @@ export type ListModulesResponse = Message<"blit.v1.ListModulesResponse"> & {
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 25);
+  messageDesc(file_blit, 29);
 
 /**
  * Lists one directory.
@@ -1259,7 +1379,7 @@ export type ListDirRequest = Message<"blit.v1.ListDirRequest"> & {
  * Use `create(ListDirRequestSchema)` to create a new message.
  */
 export const ListDirRequestSchema: GenMessage<ListDirRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 26);
+  messageDesc(file_blit, 30);
 
 /**
  * One entry of a listed directory.
@@ -1315,7 +1435,7 @@ export type DirEntry = Message<"blit.v1.DirEntry"> & {
  * Use `create(DirEntrySchema)` to create a new message.
  */
 export const DirEntrySchema: GenMessage<DirEntry> = /*@__PURE__*/
-  messageDesc(file_blit, 27);
+  messageDesc(file_blit, 31);
 
 /**
  * The directory's entries.
@@ -1343,7 +1463,7 @@ export type ListDirResponse = Message<"blit.v1.ListDirResponse"> & {
  * Use `create(ListDirResponseSchema)` to create a new message.
  */
 export const ListDirResponseSchema: GenMessage<ListDirResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 28);
+  messageDesc(file_blit, 32);
 
 /**
  * Searches a subtree by name.
@@ -1399,7 +1519,7 @@ export type FindRequest = Message<"blit.v1.FindRequest"> & {
  * Use `create(FindRequestSchema)` to create a new message.
  */
 export const FindRequestSchema: GenMessage<FindRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 29);
+  messageDesc(file_blit, 33);
 
 /**
  * One match of a Find.
@@ -1441,7 +1561,7 @@ export type FindResult = Message<"blit.v1.FindResult"> & {
  * Use `create(FindResultSchema)` to create a new message.
  */
 export const FindResultSchema: GenMessage<FindResult> = /*@__PURE__*/
-  messageDesc(file_blit, 30);
+  messageDesc(file_blit, 34);
 
 /**
  * Totals a subtree.
@@ -1476,7 +1596,7 @@ export type DiskUsageRequest = Message<"blit.v1.DiskUsageRequest"> & {
  * Use `create(DiskUsageRequestSchema)` to create a new message.
  */
 export const DiskUsageRequestSchema: GenMessage<DiskUsageRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 31);
+  messageDesc(file_blit, 35);
 
 /**
  * Totals of one directory, including everything below it.
@@ -1532,7 +1652,7 @@ export type DiskUsageEntry = Message<"blit.v1.DiskUsageEntry"> & {
  * Use `create(DiskUsageEntrySchema)` to create a new message.
  */
 export const DiskUsageEntrySchema: GenMessage<DiskUsageEntry> = /*@__PURE__*/
-  messageDesc(file_blit, 32);
+  messageDesc(file_blit, 36);
 
 /**
  * Asks for the capacity of a module's filesystem.
@@ -1553,7 +1673,7 @@ export type DiskFreeRequest = Message<"blit.v1.DiskFreeRequest"> & {
  * Use `create(DiskFreeRequestSchema)` to create a new message.
  */
 export const DiskFreeRequestSchema: GenMessage<DiskFreeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 33);
+  messageDesc(file_blit, 37);
 
 /**
  * Capacity of a filesystem in bytes.
@@ -1588,7 +1708,7 @@ export type DiskFreeResponse = Message<"blit.v1.DiskFreeResponse"> & {
  * Use `create(DiskFreeResponseSchema)` to create a new message.
  */
 export const DiskFreeResponseSchema: GenMessage<DiskFreeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 34);
+  messageDesc(file_blit, 38);
 
 /**
  * Removes one entry (recursively for a directory) in a writable module.
@@ -1623,7 +1743,7 @@ export type RemoveRequest = Message<"blit.v1.RemoveRequest"> & {
  * Use `create(RemoveRequestSchema)` to create a new message.
  */
 export const RemoveRequestSchema: GenMessage<RemoveRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 35);
+  messageDesc(file_blit, 39);
 
 /**
  * Outcome of a Remove.
@@ -1644,7 +1764,7 @@ export type RemoveResponse = Message<"blit.v1.RemoveResponse"> & {
  * Use `create(RemoveResponseSchema)` to create a new message.
  */
 export const RemoveResponseSchema: GenMessage<RemoveResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 36);
+  messageDesc(file_blit, 40);
 
 /**
  * Completes a remote path for the shell.
@@ -1680,7 +1800,7 @@ export type CompletePathRequest = Message<"blit.v1.CompletePathRequest"> & {
  * Use `create(CompletePathRequestSchema)` to create a new message.
  */
 export const CompletePathRequestSchema: GenMessage<CompletePathRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 37);
+  messageDesc(file_blit, 41);
 
 /**
  * Completion candidates.
@@ -1701,7 +1821,7 @@ export type CompletePathResponse = Message<"blit.v1.CompletePathResponse"> & {
  * Use `create(CompletePathResponseSchema)` to create a new message.
  */
 export const CompletePathResponseSchema: GenMessage<CompletePathResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 38);
+  messageDesc(file_blit, 42);
 
 /**
  * Role a side plays in a session.
@@ -1997,6 +2117,13 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_CODE_INTERNAL = 6;
    */
   INTERNAL = 6,
+
+  /**
+   * The transfer was refused before anything was written (Error.reason says why).
+   *
+   * @generated from enum value: ERROR_CODE_REFUSED = 7;
+   */
+  REFUSED = 7,
 }
 
 /**

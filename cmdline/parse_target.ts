@@ -1,14 +1,13 @@
 /**
  * Targets of the admin verbs: a local path, or `host:/module/path` (`host://path` for the
- * daemon's default root), and a helper that runs a body with a connected
- * {@linkcode AdminClient}.
+ * daemon's default root), parsed with the transfer endpoint rules of `core/endpoint.ts`.
  *
  * @module
  */
 
-import { AdminClient, type HostAddress, parseHostAddress } from "../core/admin_client.ts";
+import type { HostAddress } from "../core/admin_client.ts";
 import { UsageError } from "../core/errors.ts";
-import { parseEndpoint } from "../core/remote_path.ts";
+import { parseEndpoint } from "../core/endpoint.ts";
 
 /** A path inside a daemon's module (or its default root). */
 export interface RemoteTarget {
@@ -38,12 +37,12 @@ export interface LocalTarget {
 export type AdminTarget = RemoteTarget | LocalTarget;
 
 /**
- * Parses a target with the transfer endpoint rules (`core/remote_path.ts`).
+ * Parses a target with the transfer endpoint rules (`core/endpoint.ts`).
  *
  * @example Usage
  * ```ts
  * import { deepStrictEqual } from "node:assert/strict";
- * import { parseTarget } from "./target.ts";
+ * import { parseTarget } from "./parse_target.ts";
  * deepStrictEqual(parseTarget("nas:/photos/2024"), {
  *   kind: "remote",
  *   address: { host: "nas", port: 9031 },
@@ -51,6 +50,7 @@ export type AdminTarget = RemoteTarget | LocalTarget;
  *   path: "2024",
  *   text: "nas:/photos/2024",
  * });
+ * deepStrictEqual(parseTarget("./photos"), { kind: "local", path: "./photos", text: "./photos" });
  * ```
  *
  * @param text The target as typed.
@@ -76,8 +76,19 @@ export function parseTarget(text: string): AdminTarget {
 
 /**
  * Parses a target that must be remote.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual, throws } from "node:assert/strict";
+ * import { parseRemoteTarget } from "./parse_target.ts";
+ * strictEqual(parseRemoteTarget("nas:/pub/old", "remove").path, "old");
+ * throws(() => parseRemoteTarget("/tmp/old", "remove"), {
+ *   message: `Cannot remove "/tmp/old": it is a local path, give HOST:/module/path (or HOST://path)`,
+ * });
+ * ```
+ *
  * @param text The target as typed.
- * @param verb The verb, for the error.
+ * @param verb The verb, for the error (`"remove"`, `"measure"`).
  * @throws {UsageError} For a local path or a malformed target.
  * @returns The remote target.
  */
@@ -89,36 +100,4 @@ export function parseRemoteTarget(text: string, verb: string): RemoteTarget {
     );
   }
   return target;
-}
-
-/**
- * Parses `HOST[:PORT]` for the verbs that take a daemon.
- * @param text The address as typed.
- * @throws {UsageError} When it is malformed.
- * @returns The address.
- */
-export function parseHostArg(text: string): HostAddress {
-  try {
-    return parseHostAddress(text);
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-}
-
-/**
- * Connects to a daemon, runs `body`, and closes the connection.
- * @param address The daemon.
- * @param body Uses the client.
- * @returns What `body` returned.
- */
-export async function withClient<T>(
-  address: HostAddress,
-  body: (client: AdminClient) => Promise<T>,
-): Promise<T> {
-  const client = await AdminClient.connect(address);
-  try {
-    return await body(client);
-  } finally {
-    client.close();
-  }
 }

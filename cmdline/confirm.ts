@@ -1,11 +1,21 @@
 /**
- * Asking the user to confirm on a terminal.
+ * Asking the user to confirm on a terminal: {@linkcode canAsk} tells whether a question can be
+ * asked, {@linkcode confirm} asks it.
  *
  * @module
  */
 
 /**
  * Whether both stdin and stderr are terminals, so a question can be asked and answered.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { canAsk, confirm } from "./confirm.ts";
+ * if (canAsk() && await confirm("Delete 3 entries?")) {
+ *   // delete them
+ * }
+ * ```
+ *
  * @returns `true` on an interactive terminal.
  */
 export function canAsk(): boolean {
@@ -14,8 +24,16 @@ export function canAsk(): boolean {
 
 /**
  * Asks a yes/no question on stderr and reads one line from stdin.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { confirm } from "./confirm.ts";
+ * const remove = await confirm(`Remove "nas:/pub/old" (12 entries)?`); // prints "… [y/N] "
+ * ```
+ *
  * @param question The question, without the `[y/N]` suffix.
- * @returns `true` for an answer starting with `y`.
+ * @returns `true` for the answer `y` or `yes` (any case); `false` for anything else or end of
+ *   input.
  */
 export async function confirm(question: string): Promise<boolean> {
   await Deno.stderr.write(new TextEncoder().encode(`${question} [y/N] `));

@@ -4,12 +4,21 @@ import {
   throws as assertThrows,
 } from "node:assert/strict";
 import {
+  absolutePath,
+  checkOverlap,
   DEFAULT_PORT,
   type Endpoint,
   formatEndpoint,
+  formatHostAddress,
   isRemote,
+  lookupModule,
+  ModuleUnknownError,
   parseEndpoint,
-} from "../core/remote_path.ts";
+  parseHostAddress,
+  placeSource,
+  TransferRefusal,
+} from "../core/endpoint.ts";
+import type { EntryKind } from "../core/types.ts";
 
 /** Expected remote fields (everything but `kind` and `text`). */
 interface RemoteCase {
@@ -217,4 +226,91 @@ Deno.test("formatEndpoint()", async (t) => {
       assertEquals({ ...again, text: "" }, { ...first, text: "" }, text);
     }
   });
+});
+
+Deno.test("absolutePath() normalises lexically", () => {
+  strictEqual(absolutePath("/a//b/./c/../d/"), "/a/b/d");
+  strictEqual(absolutePath("/"), "/");
+});
+
+Deno.test("placeSource() is rsync's destination rule", async (t) => {
+  const missing = { exists: false, isDirectory: false, trailingSlash: false };
+  const missingSlash = { ...missing, trailingSlash: true };
+  const dir = { exists: true, isDirectory: true, trailingSlash: false };
+  const file = { exists: true, isDirectory: false, trailingSlash: false };
+  const dangling = file;
+  const cases: [string, { kind: EntryKind; contentsOnly: boolean }, typeof missing, string][] = [
+    ["dir onto missing lands inside it", { kind: "dir", contentsOnly: false }, missing, "into"],
+    [
+      "dir onto missing/ lands inside it",
+      { kind: "dir", contentsOnly: false },
+      missingSlash,
+      "into",
+    ],
+    ["dir into an existing dir", { kind: "dir", contentsOnly: false }, dir, "into"],
+    ["dir/ fills a missing dir", { kind: "dir", contentsOnly: true }, missing, "onto"],
+    ["dir/ fills an existing dir", { kind: "dir", contentsOnly: true }, dir, "onto"],
+    ["file onto missing is the target", { kind: "file", contentsOnly: false }, missing, "onto"],
+    [
+      "file onto missing/ lands inside",
+      { kind: "file", contentsOnly: false },
+      missingSlash,
+      "into",
+    ],
+    ["file into an existing dir", { kind: "file", contentsOnly: false }, dir, "into"],
+    ["file onto a file replaces it", { kind: "file", contentsOnly: false }, file, "onto"],
+    ["link onto a dangling link", { kind: "symlink", contentsOnly: false }, dangling, "onto"],
+    ["link into an existing dir", { kind: "symlink", contentsOnly: false }, dir, "into"],
+  ];
+  for (const [name, source, destination, expected] of cases) {
+    await t.step(name, () => strictEqual(placeSource(source, destination), expected));
+  }
+  await t.step("a directory onto an existing non-directory is refused", () => {
+    for (const contentsOnly of [false, true]) {
+      assertThrows(
+        () => placeSource({ kind: "dir", contentsOnly }, file, { source: "s", destination: "f" }),
+        TransferRefusal,
+      );
+    }
+    try {
+      placeSource({ kind: "dir", contentsOnly: false }, file, { source: "s", destination: "f" });
+    } catch (error) {
+      strictEqual((error as TransferRefusal).reason, "destination-not-directory");
+      strictEqual(
+        (error as Error).message,
+        'Cannot copy directory "s" onto "f": it exists and is not a directory; name a directory (or remove it first)',
+      );
+    }
+  });
+});
+
+Deno.test("checkOverlap() refuses overlapping local roots", () => {
+  const texts = { source: "a", destination: "b" };
+  assertThrows(() => checkOverlap("copy", "dir", "/x/a", "/x/a", texts), TransferRefusal);
+  assertThrows(() => checkOverlap("copy", "dir", "/x/a", "/x/a/b", texts), TransferRefusal);
+  assertThrows(() => checkOverlap("mirror", "dir", "/x/a/b", "/x/a", texts), TransferRefusal);
+  checkOverlap("copy", "dir", "/x/a/b", "/x/a", texts);
+  checkOverlap("copy", "file", "/x/a", "/x/a.bak", texts);
+  assertThrows(() => checkOverlap("copy", "file", "/x/a", "/x/a", texts), TransferRefusal);
+});
+
+Deno.test("parseHostAddress() shares the endpoint grammar's host and IPv6 rules", () => {
+  assertEquals(parseHostAddress("nas:9000"), { host: "nas", port: 9000 });
+  assertEquals(parseHostAddress("[fe80::1%eth0]"), { host: "fe80::1%eth0", port: DEFAULT_PORT });
+  assertThrows(() => parseHostAddress("[nas]"), TypeError);
+  assertThrows(() => parseEndpoint("[nas]:/m/"), TypeError);
+  assertThrows(() => parseHostAddress("bad host"), TypeError);
+  strictEqual(formatHostAddress({ host: "::1", port: 1 }), "[::1]:1");
+});
+
+Deno.test("lookupModule() finds modules and the default root", () => {
+  const table = {
+    root: "/srv/root",
+    rootReadOnly: true,
+    modules: [{ name: "m", path: "/srv/m", readOnly: false }],
+  };
+  strictEqual(lookupModule(table, "m").path, "/srv/m");
+  strictEqual(lookupModule(table, "").label, "the default root");
+  assertThrows(() => lookupModule(table, "x"), ModuleUnknownError);
+  assertThrows(() => lookupModule({ ...table, root: null }, ""), ModuleUnknownError);
 });

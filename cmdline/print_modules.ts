@@ -1,0 +1,41 @@
+/**
+ * Prints the modules a daemon exports: the shared body of `blit list HOST[:PORT]` and
+ * `blit-utils list`.
+ *
+ * @module
+ */
+
+import { parseHostArg } from "./parse_host_arg.ts";
+import { renderModules } from "./render_modules.ts";
+import { withClient } from "./with_client.ts";
+
+/**
+ * Prints the modules of a daemon on stdout: one line per module, `no modules exported`, or with
+ * `json` one object `{"host", "port", "modules": [{"name", "read_only", "comment"}]}`.
+ *
+ * Requires `--allow-net` for the daemon and `--allow-env`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { printModules } from "./print_modules.ts";
+ * Deno.exitCode = await printModules("nas:9031", false);
+ * ```
+ *
+ * @param hostText `HOST`, `HOST:PORT` or `[IPV6]:PORT`.
+ * @param json Print JSON.
+ * @throws {UsageError} When `hostText` is malformed.
+ * @throws {AdminCallError} When the daemon cannot be reached or refuses.
+ * @returns The exit code: 0.
+ */
+export async function printModules(hostText: string, json: boolean): Promise<number> {
+  const address = parseHostArg(hostText);
+  const modules = await withClient(address, (client) => client.listModules());
+  if (json) {
+    console.log(JSON.stringify({ host: address.host, port: address.port, modules }));
+  } else if (modules.length === 0) {
+    console.log("no modules exported");
+  } else {
+    for (const line of renderModules(modules)) console.log(line);
+  }
+  return 0;
+}

@@ -1,0 +1,260 @@
+/**
+ * The frames a session's SOURCE and DESTINATION roles exchange, as plain objects, and the
+ * {@linkcode FramePort} they exchange them through. A local run joins the two roles with
+ * {@linkcode localPortPair} (no serialisation); a remote run converts each frame to protobuf at
+ * the wire edge (`core/transport/grpc_port.ts`), and nowhere else.
+ *
+ * Order of a session (S = source, D = destination, whichever process each runs in):
+ *
+ * 1. S `root` (the root entry, its name, and whether only its contents travel).
+ * 2. S `manifest`* as it walks, then `manifestEnd`; D `needs`* and `checksumRequest`* as it
+ *    plans, S `checksums`* in answer; D `needEnd` once the manifest ended and every digest came.
+ * 3. S payload for every need (data plane, or `chunk` frames), then `dataEnd`. D `filesDone`*
+ *    for the files it wrote or verified, when the source asked for them (move).
+ * 4. D decides deletions; when it needs consent it sends `consentRequest`, and the side that
+ *    holds the user answers `consentReply` (sending `keepalive` while a person decides).
+ * 5. D `summary`, then S `summary`. Either side may send `abort` at any time.
+ *
+ * @module
+ */
+
+import type { CompareMode, Entry, TransferFailure } from "../types.ts";
+
+/** The source root: its entry (path `""`), its name, and whether only its contents travel. */
+export interface SourceRoot {
+  /** The root entry, path `""`. */
+  entry: Entry;
+  /** The root's base name (used when it lands *inside* a destination directory). */
+  name: string;
+  /** `SRC/`: the contents of the directory travel, not the directory itself. */
+  contentsOnly: boolean;
+}
+
+/** One manifest entry with its session id. */
+export interface ManifestItem extends Entry {
+  /** Session-unique id (the root is 0). */
+  id: number;
+}
+
+/** One directory of the manifest: its children, sorted by name. */
+export interface ManifestGroup {
+  /** Relative path of the directory (`""` for the root). */
+  dir: string;
+  /** The children that passed the filter, sorted by name. */
+  entries: ManifestItem[];
+  /** False when the directory could not be listed completely. */
+  complete: boolean;
+}
+
+/** A file the destination wants. */
+export interface Need {
+  /** Manifest id. */
+  id: number;
+  /** Its path, echoed so the source can check it against the id. */
+  path: string;
+}
+
+/** One digest of a source file (checksum compare). */
+export interface FileDigest {
+  /** Manifest id. */
+  id: number;
+  /** xxHash3-64 as 16 hex digits, `""` when it could not be computed. */
+  digest: string;
+  /** Why it is missing, `""` when present. */
+  error: string;
+}
+
+/**
+ * The destination's word on one file or link it was asked about: written or already equal, and
+ * verified (`ok`), with what it verified, so that move can check the copy against its source.
+ */
+export interface FileDone {
+  /** Manifest id. */
+  id: number;
+  /** The copy is in place and verified. */
+  ok: boolean;
+  /** Size of the verified copy. */
+  size: number;
+  /** Modification time of the verified copy, in milliseconds. */
+  mtimeMs: number;
+  /** Digest of the verified copy in checksum mode, else `""`. */
+  digest: string;
+  /** Why it is not ok (`""` when ok). */
+  message: string;
+}
+
+/** Why consent to deletions was not given. */
+export type ConsentRefusal =
+  /** The user answered no. */
+  | "declined"
+  /** No terminal to ask on, and no `--yes`. */
+  | "no-terminal"
+  /** A library caller passed no consent callback. */
+  | "not-given"
+  /** Nobody answered within the consent deadline. */
+  | "timeout";
+
+/** The counters one side reports at the end. */
+export interface SideSummary {
+  /** Source entries examined (counted by the source). */
+  examined: number;
+  /** Files and links written (destination). */
+  transferred: number;
+  /** Payload bytes written (destination). */
+  bytes: number;
+  /** Entries deleted by mirror (destination). */
+  deleted: number;
+  /** Sources removed by move (source). */
+  sourcesRemoved: number;
+  /** Per-file failures this side counted. */
+  failed: number;
+  /** The first of them. */
+  failures: TransferFailure[];
+  /** Why deletions were skipped (destination), else `null`. */
+  deletionsSkipped: string | null;
+}
+
+/** Why a session was aborted, machine-readable (see `core/endpoint.ts` for refusals). */
+export interface AbortInfo {
+  /** A refusal reason (`core/endpoint.ts`) or `protocol`, `io`, `internal`, `cancelled`. */
+  code: string;
+  /** One line for humans. */
+  message: string;
+  /** The path or value the refusal is about (rendered by the client). */
+  subject: string;
+}
+
+/** Everything the roles say to each other after the handshake. */
+export type Frame =
+  | { type: "root"; root: SourceRoot }
+  | { type: "manifest"; groups: ManifestGroup[] }
+  | { type: "manifestEnd"; scanComplete: boolean; entries: number; bytes: number }
+  | { type: "needs"; needs: Need[] }
+  | { type: "needEnd"; needs: number; bytes: number }
+  | { type: "checksumRequest"; ids: number[] }
+  | { type: "checksums"; digests: FileDigest[] }
+  | { type: "chunk"; id: number; offset: number; data: Uint8Array; last: boolean }
+  | { type: "filesDone"; files: FileDone[] }
+  | { type: "dataEnd"; failures: TransferFailure[] }
+  | { type: "consentRequest"; paths: string[]; total: number }
+  | { type: "consentReply"; granted: boolean; refusal: ConsentRefusal | null }
+  | { type: "keepalive" }
+  | { type: "summary"; summary: SideSummary }
+  | { type: "abort"; abort: AbortInfo };
+
+/** The type names of {@linkcode Frame}. */
+export type FrameType = Frame["type"];
+
+/**
+ * A bidirectional channel of {@linkcode Frame}s. Remote ports have an idle deadline that is
+ * paused while payload moves on the data plane (`busy > 0`).
+ */
+export interface FramePort {
+  /**
+   * Sends a frame.
+   * @returns A promise that resolves when the port can take more (back-pressure).
+   */
+  send(frame: Frame): Promise<void>;
+  /**
+   * Receives the next frame.
+   * @param timeoutMs Longest wait (default: the port's idle deadline).
+   * @returns The frame, or `null` when the peer ended the stream.
+   * @throws {Error} When the stream failed or the deadline passed.
+   */
+  next(timeoutMs?: number): Promise<Frame | null>;
+  /** Payload transfers in progress; while above 0 the idle deadline is paused. */
+  busy: number;
+  /**
+   * Manifest entries worth batching into one frame: 0 sends each group at once (in process),
+   * more amortises a network frame.
+   */
+  readonly batchEntries: number;
+  /** Ends this side of the stream. */
+  close(): void;
+}
+
+/** What the two roles agree on before the first frame (the Open of a remote session). */
+export interface SessionTerms {
+  /** The verb. */
+  operation: "copy" | "mirror" | "move";
+  /** How files present on both sides are compared. */
+  compare: CompareMode;
+  /** Never overwrite an existing destination entry. */
+  ignoreExisting: boolean;
+  /** Plan and report only. */
+  dryRun: boolean;
+  /** Most deletions a mirror may make (more: none at all); `null` for no limit. */
+  maxDelete: number | null;
+}
+
+/** A bounded FIFO of frames for one direction of a {@linkcode localPortPair}. */
+class FrameQueue {
+  readonly #items: Frame[] = [];
+  readonly #capacity: number;
+  #closed = false;
+  #takers: ((frame: Frame | null) => void)[] = [];
+  #givers: (() => void)[] = [];
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  put(frame: Frame): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("Cannot send: the session ended"));
+    const taker = this.#takers.shift();
+    if (taker) {
+      taker(frame);
+      return Promise.resolve();
+    }
+    this.#items.push(frame);
+    if (this.#items.length < this.#capacity) return Promise.resolve();
+    return new Promise((resolve) => this.#givers.push(resolve));
+  }
+
+  take(): Promise<Frame | null> {
+    const frame = this.#items.shift();
+    if (frame) {
+      this.#givers.shift()?.();
+      return Promise.resolve(frame);
+    }
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise((resolve) => this.#takers.push(resolve));
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const taker of this.#takers.splice(0)) taker(null);
+    for (const giver of this.#givers.splice(0)) giver();
+  }
+}
+
+/**
+ * Two joined in-process ports: what one sends, the other receives, as the same objects. Each
+ * direction holds at most `capacity` frames, so a fast walker waits for the planner.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { localPortPair } from "./frames.ts";
+ * const [a, b] = localPortPair();
+ * await a.send({ type: "keepalive" });
+ * deepStrictEqual(await b.next(), { type: "keepalive" });
+ * a.close();
+ * deepStrictEqual(await b.next(), null);
+ * ```
+ *
+ * @param capacity Frames queued per direction before `send` waits.
+ * @returns The two ends.
+ */
+export function localPortPair(capacity = 16): [FramePort, FramePort] {
+  const ab = new FrameQueue(capacity);
+  const ba = new FrameQueue(capacity);
+  const end = (out: FrameQueue, inbox: FrameQueue): FramePort => ({
+    busy: 0,
+    batchEntries: 0,
+    send: (frame) => out.put(frame),
+    next: () => inbox.take(),
+    close: () => out.close(),
+  });
+  return [end(ab, ba), end(ba, ab)];
+}

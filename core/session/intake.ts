@@ -1,0 +1,288 @@
+/**
+ * How the DESTINATION gets the payload of the files it needs: copied from a source tree in the
+ * same process by the copy workers ({@linkcode LocalCopyIntake}), or asked of a remote source and
+ * received from the data plane or in `chunk` frames ({@linkcode WireIntake}). Either way each file
+ * is written through the planner, and `landed` hears of every file once.
+ *
+ * @module
+ */
+
+import { CopyWorkerPool } from "../copy_pool.ts";
+import { ProtocolError } from "../errors.ts";
+import { AsyncQueue } from "../queue.ts";
+import type { TransferStats } from "../stats.ts";
+import { tempName } from "../tree.ts";
+import type { PayloadSink } from "../transport/data_plane.ts";
+import type { Entry } from "../types.ts";
+import type { FramePort, Need } from "./frames.ts";
+import { currentUmaskBits, type DestinationPlanner } from "./planner.ts";
+
+/** Called once per requested file: `ok` when it is in place. */
+export type LandedCallback = (id: number, entry: Entry, ok: boolean) => void;
+
+/** Where a needed file's payload comes from. */
+export interface PayloadIntake {
+  /**
+   * Fetches one file's payload and writes it (resolves once queued; waits when saturated).
+   * @param id Manifest id.
+   * @param entry The file.
+   */
+  request(id: number, entry: Entry): Promise<void>;
+  /** Marks a group boundary: sends or starts what was requested so far. */
+  endBatch(): Promise<void>;
+  /**
+   * Takes one `chunk` frame (payload in the control stream).
+   * @throws {ProtocolError} When this intake takes no chunks or the chunk was not asked for.
+   */
+  onChunk(id: number, offset: number, data: Uint8Array, last: boolean): void;
+  /** Resolves once every requested file has landed or failed. */
+  finish(): Promise<void>;
+}
+
+/** A source tree in the same process, as the local intake reads it. */
+export interface LocalSource {
+  /** The local path of a manifest entry, or `null` when the tree has no local paths. */
+  localPath(rel: string): string | null;
+  /** Opens a manifest file for reading. */
+  open(rel: string): Deno.FsFile;
+}
+
+/**
+ * Copies files from a source tree in this process: by the copy workers (synchronous copies on
+ * worker threads, the fast path), or through the planner with a streamed copy when either tree
+ * has no local paths.
+ */
+export class LocalCopyIntake implements PayloadIntake {
+  readonly #planner: DestinationPlanner;
+  readonly #source: LocalSource;
+  readonly #stats: TransferStats;
+  readonly #landed: LandedCallback;
+  readonly #copies: CopyWorkerPool;
+  readonly #jobs = new Map<number, { id: number; entry: Entry }>();
+  readonly #streamed: Promise<void>[] = [];
+  #jobCounter = 0;
+
+  /**
+   * Creates the intake.
+   * @param planner The destination's planner.
+   * @param source The source tree.
+   * @param options Counters, the landed callback and the copy worker count.
+   */
+  constructor(
+    planner: DestinationPlanner,
+    source: LocalSource,
+    options: { stats: TransferStats; landed: LandedCallback; copyWorkers: number },
+  ) {
+    this.#planner = planner;
+    this.#source = source;
+    this.#stats = options.stats;
+    this.#landed = options.landed;
+    this.#copies = new CopyWorkerPool((job, error) => {
+      const owner = this.#jobs.get(job.id);
+      this.#jobs.delete(job.id);
+      if (!owner) return;
+      if (error !== null) this.#stats.fail(owner.entry.path || ".", error);
+      else this.#planner.countWritten(owner.entry);
+      this.#landed(owner.id, owner.entry, error === null);
+    }, { workers: options.copyWorkers });
+  }
+
+  async request(id: number, entry: Entry): Promise<void> {
+    const src = this.#source.localPath(entry.path);
+    let paths: { tmp: string; dst: string } | null = null;
+    if (src !== null) {
+      try {
+        const { dir, name } = this.#planner.holder(entry.path);
+        const dst = dir.localPath(name);
+        const tmp = dir.localPath(tempName(name));
+        if (dst !== null && tmp !== null) paths = { tmp, dst };
+      } catch (error) {
+        this.#stats.fail(entry.path, error instanceof Error ? error.message : String(error));
+        this.#landed(id, entry, false);
+        return;
+      }
+    }
+    if (src === null || paths === null) {
+      this.#streamed.push(this.#stream(id, entry));
+      return;
+    }
+    const job = this.#jobCounter++;
+    this.#jobs.set(job, { id, entry });
+    await this.#copies.add({
+      id: job,
+      src,
+      tmp: paths.tmp,
+      dst: paths.dst,
+      size: entry.size,
+      mtimeMs: entry.mtimeMs,
+      mode: entry.mode,
+      umask: currentUmaskBits(),
+    });
+  }
+
+  async #stream(id: number, entry: Entry): Promise<void> {
+    const ok = await this.#planner.writeFile(entry, async (file) => {
+      using source = this.#source.open(entry.path);
+      await source.readable.pipeTo(file.writable, { preventClose: true });
+    });
+    this.#landed(id, entry, ok);
+  }
+
+  endBatch(): Promise<void> {
+    return this.#copies.endBatch();
+  }
+
+  onChunk(): void {
+    throw new ProtocolError("Cannot accept payload in the control stream: copying locally");
+  }
+
+  async finish(): Promise<void> {
+    await this.#copies.finish();
+    await Promise.all(this.#streamed);
+  }
+}
+
+/** How a {@linkcode WireIntake} reaches the data plane. */
+export interface DataPlaneAccess {
+  /** Opens this side's data-plane connections (none: payload comes in `chunk` frames). */
+  open(): Promise<Deno.Conn[]>;
+  /** Reads one connection's records into the sink until its end. */
+  receive(conn: Deno.Conn, sink: PayloadSink): Promise<unknown>;
+  /** Payload arrived in the control stream: stop waiting for data connections. */
+  abandon(): void;
+}
+
+interface ChunkWrite {
+  queue: AsyncQueue<Uint8Array>;
+  written: number;
+  discard: boolean;
+}
+
+/**
+ * Asks a remote source for files (`needs` frames, sent per group) and writes what arrives, from
+ * the data plane or from `chunk` frames. Every id must have been asked for, and arrives once.
+ */
+export class WireIntake implements PayloadIntake {
+  readonly #port: FramePort;
+  readonly #planner: DestinationPlanner;
+  readonly #stats: TransferStats;
+  readonly #landed: LandedCallback;
+  readonly #data: DataPlaneAccess | null;
+  readonly #granted = new Map<number, Entry>();
+  readonly #chunks = new Map<number, ChunkWrite>();
+  readonly #writes: Promise<void>[] = [];
+  #needs: Need[] = [];
+  #receiving: Promise<void> | null = null;
+
+  /**
+   * Creates the intake.
+   * @param port The channel to the source.
+   * @param planner The destination's planner.
+   * @param options Counters, the landed callback, and the data plane (`null`: chunks only).
+   */
+  constructor(
+    port: FramePort,
+    planner: DestinationPlanner,
+    options: { stats: TransferStats; landed: LandedCallback; data: DataPlaneAccess | null },
+  ) {
+    this.#port = port;
+    this.#planner = planner;
+    this.#stats = options.stats;
+    this.#landed = options.landed;
+    this.#data = options.data;
+  }
+
+  request(id: number, entry: Entry): Promise<void> {
+    this.#granted.set(id, entry);
+    this.#needs.push({ id, path: entry.path });
+    return Promise.resolve();
+  }
+
+  async endBatch(): Promise<void> {
+    if (this.#needs.length === 0) return;
+    const needs = this.#needs;
+    this.#needs = [];
+    this.#startReceiving();
+    await this.#port.send({ type: "needs", needs });
+  }
+
+  #take(id: number): Entry {
+    const entry = this.#granted.get(id);
+    if (!entry) throw new ProtocolError(`Cannot accept payload for id ${id}: it was not asked for`);
+    this.#granted.delete(id);
+    return entry;
+  }
+
+  #startReceiving(): void {
+    const data = this.#data;
+    if (this.#receiving || !data) return;
+    const sink: PayloadSink = {
+      expect: (id) => {
+        const entry = this.#granted.get(id);
+        return entry ? { size: entry.size } : null;
+      },
+      writeFile: async (id, _size, fill) => {
+        const entry = this.#take(id);
+        this.#landed(id, entry, await this.#planner.writeFile(entry, fill));
+      },
+      fileFailed: (id, message) => {
+        const entry = this.#granted.get(id);
+        this.#granted.delete(id);
+        this.#stats.fail(entry?.path ?? `#${id}`, message);
+        if (entry) this.#landed(id, entry, false);
+      },
+      skipped: (id) => {
+        const entry = this.#granted.get(id);
+        this.#granted.delete(id);
+        this.#stats.fail(entry?.path ?? `#${id}`, "Cannot copy: the source vanished");
+        if (entry) this.#landed(id, entry, false);
+      },
+    };
+    this.#port.busy++;
+    this.#receiving = (async () => {
+      try {
+        const conns = await data.open();
+        await Promise.all(conns.map((conn) => data.receive(conn, sink)));
+      } finally {
+        this.#port.busy--;
+      }
+    })();
+    this.#receiving.catch(() => {});
+  }
+
+  onChunk(id: number, offset: number, data: Uint8Array, last: boolean): void {
+    this.#data?.abandon();
+    let write = this.#chunks.get(id);
+    if (!write) {
+      if (offset !== 0) throw new ProtocolError(`Cannot accept data for id ${id}: bad offset`);
+      const entry = this.#take(id);
+      const state: ChunkWrite = { queue: new AsyncQueue(), written: 0, discard: false };
+      this.#writes.push((async () => {
+        const ok = await this.#planner.writeFile(entry, async (file) => {
+          for await (const piece of state.queue) {
+            let off = 0;
+            while (off < piece.length) off += await file.write(piece.subarray(off));
+          }
+          if (state.discard) throw new Error("Cannot copy: the source changed during the transfer");
+        });
+        this.#landed(id, entry, ok);
+      })());
+      this.#chunks.set(id, state);
+      write = state;
+    }
+    if (offset !== write.written) write.discard = true;
+    else if (data.length > 0) {
+      write.queue.push(data);
+      write.written += data.length;
+    }
+    if (last) {
+      write.queue.close();
+      this.#chunks.delete(id);
+    }
+  }
+
+  async finish(): Promise<void> {
+    if (this.#receiving) await this.#receiving;
+    await Promise.all(this.#writes);
+  }
+}

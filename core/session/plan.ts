@@ -1,0 +1,278 @@
+/**
+ * The policies of a session, each in one place and without I/O: when mirror may delete, how a
+ * refused consent is worded, when move may remove a source, when a copy counts as verified, and
+ * what a run's outcome is. Both roles call these on every route (local, push, pull).
+ *
+ * @module
+ */
+
+import { sameMtime } from "../compare.ts";
+import { MAX_LISTED_FAILURES } from "../stats.ts";
+import type { CompareMode, Entry, EntryInfo, TransferOutcome } from "../types.ts";
+import type { ConsentRefusal, FileDone, SideSummary } from "./frames.ts";
+
+/** Longest a destination waits for a person to answer the deletion prompt. */
+export const CONSENT_TIMEOUT_MS = 10 * 60_000;
+
+/** How often the side that asks a person sends a keepalive while waiting for the answer. */
+export const CONSENT_KEEPALIVE_MS = 15_000;
+
+/** Most paths a consent request carries (the total is always sent). */
+export const CONSENT_PATHS_MAX = 1_000;
+
+/**
+ * The one dry-run gate of a session: every change either role makes to a tree goes through
+ * {@linkcode ChangeGate.apply}, which does nothing in a dry run (rclone's `SkipDestructive`).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { ChangeGate } from "./plan.ts";
+ * let changed = false;
+ * new ChangeGate(true).apply(() => changed = true);
+ * strictEqual(changed, false);
+ * ```
+ */
+export class ChangeGate {
+  /** Whether this is a dry run. */
+  readonly dryRun: boolean;
+
+  /**
+   * Creates the gate.
+   * @param dryRun Whether this is a dry run.
+   */
+  constructor(dryRun: boolean) {
+    this.dryRun = dryRun;
+  }
+
+  /**
+   * Makes a change, unless this is a dry run.
+   * @param change The change.
+   */
+  apply(change: () => void): void {
+    if (!this.dryRun) change();
+  }
+}
+
+/** What the deletion gate looks at, once every file of the run has been settled. */
+export interface DeletionGateInput {
+  /** The source listed every directory and entry. */
+  scanComplete: boolean;
+  /** Per-file failures counted in the run so far (both sides). */
+  filesFailed: number;
+  /** Deletions the mirror would make. */
+  pending: number;
+  /** Most deletions allowed (`--max-delete`), `null` for no limit. */
+  maxDelete: number | null;
+}
+
+/**
+ * The deletion gate, as the careful tools have it (rclone's rule plus a hard limit): mirror
+ * deletes nothing when the source scan was incomplete, when any file failed, or when more
+ * entries would go than `--max-delete` allows. Consent is asked only after this gate passed.
+ * An incomplete scan is reported even when no deletion was found (the unlisted part may hold
+ * some); failures and the limit only when something would have been deleted.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { deletionBlock } from "./plan.ts";
+ * const clean = { scanComplete: true, filesFailed: 0, pending: 3, maxDelete: null };
+ * strictEqual(deletionBlock(clean), null);
+ * strictEqual(
+ *   deletionBlock({ ...clean, maxDelete: 2 }),
+ *   "3 deletions exceed --max-delete 2, so nothing was deleted",
+ * );
+ * ```
+ *
+ * @param input The state of the run.
+ * @returns Why nothing may be deleted, or `null` when deletions may go ahead (with consent).
+ */
+export function deletionBlock(input: DeletionGateInput): string | null {
+  const { scanComplete, filesFailed, pending, maxDelete } = input;
+  // An incomplete scan may hide deletions (a group not listed collects none): always say so.
+  if (!scanComplete) return "the source scan did not complete, so nothing was deleted";
+  if (pending === 0) return null;
+  if (filesFailed > 0) {
+    return `${filesFailed} file(s) failed, so nothing was deleted (mirror deletes only after a clean run)`;
+  }
+  if (maxDelete !== null && pending > maxDelete) {
+    return `${pending} deletion${pending === 1 ? "" : "s"} exceed${
+      pending === 1 ? "s" : ""
+    } --max-delete ${maxDelete}, so nothing was deleted`;
+  }
+  return null;
+}
+
+/**
+ * Words a refused consent for the summary's `deletions_skipped_reason`.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { consentSkipReason } from "./plan.ts";
+ * strictEqual(consentSkipReason("declined", 2), "2 deletion(s) were not confirmed");
+ * ```
+ *
+ * @param refusal Why consent was not given.
+ * @param pending Deletions that were waiting for it.
+ * @returns One line.
+ */
+export function consentSkipReason(refusal: ConsentRefusal, pending: number): string {
+  const base = `${pending} deletion(s) were not confirmed`;
+  switch (refusal) {
+    case "declined":
+      return base;
+    case "no-terminal":
+      return `${base}: not a terminal; pass --yes to delete without asking`;
+    case "not-given":
+      return `${base}: no consent was given (pass --yes, or confirmDeletions in the library)`;
+    case "timeout":
+      return `${base}: nobody answered within ${CONSENT_TIMEOUT_MS / 60_000} minutes`;
+  }
+}
+
+/**
+ * Whether the destination holds a verified copy of `entry`: a regular file of the same size and
+ * modification time (to the millisecond), or a link with the same target. (In checksum mode the
+ * source also compares digests, see {@linkcode sourceRemovalBlock}.)
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { copyVerified } from "./plan.ts";
+ * const entry = { path: "a", kind: "file" as const, size: 3, mtimeMs: 1000, mode: 0o644 };
+ * strictEqual(copyVerified(entry, { ...entry }), true);
+ * strictEqual(copyVerified(entry, { ...entry, size: 4 }), false);
+ * ```
+ *
+ * @param entry The source entry.
+ * @param landed What the destination holds at its path, `null` when nothing.
+ * @returns `true` when verified.
+ */
+export function copyVerified(entry: Entry, landed: EntryInfo | null): boolean {
+  if (landed === null || landed.kind !== entry.kind) return false;
+  if (entry.kind === "symlink") return landed.linkTarget === entry.linkTarget;
+  if (entry.kind === "dir") return true;
+  return landed.size === entry.size && sameMtime(landed.mtimeMs, entry.mtimeMs);
+}
+
+/**
+ * The move rule: a source is removed only when the destination verified its copy and the source
+ * did not change since it was announced (and, in checksum mode, its digest equals the copy's).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { sourceRemovalBlock } from "./plan.ts";
+ * const entry = { path: "a", kind: "file" as const, size: 3, mtimeMs: 1000, mode: 0o644 };
+ * const done = { id: 1, ok: true, size: 3, mtimeMs: 1000, digest: "", message: "" };
+ * strictEqual(sourceRemovalBlock(entry, { ...entry }, done, "size-mtime", null), null);
+ * strictEqual(
+ *   sourceRemovalBlock(entry, { ...entry, size: 9 }, done, "size-mtime", null),
+ *   "Cannot move: the source changed during the transfer; source kept",
+ * );
+ * ```
+ *
+ * @param entry The entry as the source announced it.
+ * @param now The source entry as it is now (`null`: gone).
+ * @param done What the destination verified.
+ * @param compare The compare mode.
+ * @param digestNow The source's digest now (checksum mode, files), else `null`.
+ * @returns Why the source stays, or `null` to remove it.
+ */
+export function sourceRemovalBlock(
+  entry: Entry,
+  now: EntryInfo | null,
+  done: FileDone,
+  compare: CompareMode,
+  digestNow: string | null,
+): string | null {
+  if (!done.ok) return null;
+  if (now === null || !copyVerified(entry, now)) {
+    return "Cannot move: the source changed during the transfer; source kept";
+  }
+  if (entry.kind === "file") {
+    if (done.size !== entry.size || !sameMtime(done.mtimeMs, entry.mtimeMs)) {
+      return "Cannot verify the copy: it differs from the source; source kept";
+    }
+    if (compare === "checksum" && digestNow !== done.digest) {
+      return "Cannot verify the copy: its digest differs from the source's; source kept";
+    }
+  }
+  return null;
+}
+
+/** The counters an outcome is judged by. */
+export interface OutcomeCounts {
+  /** Entries examined. */
+  examined: number;
+  /** Files and links written. */
+  transferred: number;
+  /** Entries deleted. */
+  deleted: number;
+  /** Sources removed. */
+  sourcesRemoved: number;
+  /** Failures. */
+  failed: number;
+}
+
+/**
+ * The outcome of a run: `failed` when files failed and nothing changed, `partial` when some
+ * failed and others changed, else `transferred`, `up_to_date` or `source_empty`.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { outcomeOf } from "./plan.ts";
+ * const none = { examined: 4, transferred: 0, deleted: 0, sourcesRemoved: 0, failed: 0 };
+ * strictEqual(outcomeOf(none), "up_to_date");
+ * strictEqual(outcomeOf({ ...none, transferred: 2, failed: 1 }), "partial");
+ * strictEqual(outcomeOf({ ...none, failed: 1 }), "failed");
+ * ```
+ *
+ * @param counts The run's counters.
+ * @returns The outcome.
+ */
+export function outcomeOf(counts: OutcomeCounts): TransferOutcome {
+  const changed = counts.transferred + counts.deleted + counts.sourcesRemoved;
+  if (counts.failed > 0) return changed > 0 ? "partial" : "failed";
+  if (changed > 0) return "transferred";
+  return counts.examined === 0 ? "source_empty" : "up_to_date";
+}
+
+/**
+ * Adds the source's and the destination's counters into the run's: the source counts examined
+ * entries and removed sources, the destination what it wrote and deleted; each failure was
+ * counted by the side that saw it, once.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { mergeSides } from "./plan.ts";
+ * const side = {
+ *   examined: 0, transferred: 0, bytes: 0, deleted: 0, sourcesRemoved: 0,
+ *   failed: 0, failures: [], deletionsSkipped: null,
+ * };
+ * const merged = mergeSides({ ...side, examined: 5, sourcesRemoved: 2 }, { ...side, transferred: 2 });
+ * strictEqual(merged.examined, 5);
+ * strictEqual(merged.transferred, 2);
+ * ```
+ *
+ * @param source The source's summary.
+ * @param destination The destination's summary.
+ * @returns The run's counters.
+ */
+export function mergeSides(source: SideSummary, destination: SideSummary): SideSummary {
+  const failures = [...destination.failures, ...source.failures].slice(0, MAX_LISTED_FAILURES);
+  return {
+    examined: source.examined,
+    transferred: destination.transferred,
+    bytes: destination.bytes,
+    deleted: destination.deleted,
+    sourcesRemoved: source.sourcesRemoved,
+    failed: source.failed + destination.failed,
+    failures,
+    deletionsSkipped: destination.deletionsSkipped,
+  };
+}

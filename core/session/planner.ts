@@ -1,0 +1,577 @@
+/**
+ * The DESTINATION's planner and writer over a {@linkcode Tree}: it compares each manifest group
+ * with what the destination holds, creates directories and links, decides which files it needs,
+ * writes them through temporary siblings, collects mirror deletions, verifies copies for move and
+ * restores directory attributes at the end. Every route's destination is one of these; it knows
+ * nothing of frames or transports.
+ *
+ * Paths: the manifest names entries relative to the source root (`""` is the root); the planner
+ * maps them under `rootName` in its tree (`""` when the tree's root is the target itself).
+ *
+ * @module
+ */
+
+import { needsTransfer } from "../compare.ts";
+import { describeError, ProtocolError } from "../errors.ts";
+import type { EntryFilter } from "../filter.ts";
+import type { FileHasher } from "../hash.ts";
+import type { TransferStats } from "../stats.ts";
+import { joinPath, splitPath, TEMP_PREFIX, type Tree, type TreeDir } from "../tree.ts";
+import type { CompareMode, Entry, EntryInfo, StatKind } from "../types.ts";
+import { type DirListing, LISTED_DIR, LISTED_FILE, LISTED_LINK } from "./dest_listing.ts";
+import type { FileDone, ManifestGroup } from "./frames.ts";
+import { type ChangeGate, copyVerified } from "./plan.ts";
+
+/** What the destination reports as it works (for `--verbose`). */
+export interface TransferEvent {
+  /** What happened, or would happen in a dry run. */
+  action: "send" | "link" | "mkdir" | "delete" | "remove-source";
+  /** Relative path of the entry. */
+  path: string;
+  /** Bytes involved, for `send`. */
+  size?: number;
+}
+
+/** What the planner decided for one file or link. */
+export interface FilePlan {
+  /** The source entry. */
+  entry: Entry;
+  /**
+   * `send` = write it; `hash` = compare digests, then maybe write; `settled` = the destination
+   * already holds it (equal, or a link just written); `kept` = left alone (`--ignore-existing`).
+   */
+  decision: "send" | "hash" | "settled" | "kept";
+}
+
+/** Options of {@linkcode DestinationPlanner}. */
+export interface PlannerOptions {
+  /** The tree that holds the target. */
+  tree: Tree;
+  /** Name of the target in the tree (`""`: the tree's root is the target). */
+  rootName: string;
+  /** How files present on both sides are compared. */
+  compare: CompareMode;
+  /** Never overwrite an existing destination entry. */
+  ignoreExisting: boolean;
+  /** Collect deletions of destination entries absent from the source. */
+  mirror: boolean;
+  /** The one dry-run gate of the session. */
+  gate: ChangeGate;
+  /** The filter the source walked with: excluded destination entries are never deleted. */
+  filter: EntryFilter;
+  /** Counters of this side. */
+  stats: TransferStats;
+  /** Hashes destination files (checksum compare, move verification). */
+  hasher: FileHasher;
+  /** Receives each action. */
+  onEvent?: (event: TransferEvent) => void;
+}
+
+/** What a listing says of one destination entry (file facts when the listing read them). */
+interface ListedFacts {
+  kind: StatKind;
+  size?: number;
+  mtimeMs?: number;
+}
+
+const LISTED_KINDS: Record<number, StatKind> = {
+  [LISTED_FILE]: "file",
+  [LISTED_DIR]: "dir",
+  [LISTED_LINK]: "symlink",
+};
+
+/** A deletion the mirror would make. */
+export interface PendingDeletion {
+  /** Relative path (manifest space). */
+  path: string;
+  /** Whether it is a directory (removed with its contents). */
+  isDir: boolean;
+}
+
+/**
+ * The destination side of a session over a tree. Call {@linkcode DestinationPlanner.planRoot}
+ * once, {@linkcode DestinationPlanner.planGroup} for each manifest group in order (parents
+ * before children), {@linkcode DestinationPlanner.writeFile} for each file it needs, then
+ * {@linkcode DestinationPlanner.applyDeletions} (mirror, when the gate and consent allow) and
+ * {@linkcode DestinationPlanner.finishDirectories}.
+ */
+export class DestinationPlanner {
+  readonly #o: PlannerOptions;
+  /** Directory entries, for their attributes at the end. */
+  readonly #dirs: Entry[] = [];
+  /** Directories announced by the source and not planned yet: only these may come as groups. */
+  readonly #announced = new Set<string>();
+  readonly #deletions: PendingDeletion[] = [];
+  /** Directories this run created (or that do not exist, in a dry run): listed as empty. */
+  readonly #fresh = new Set<string>();
+
+  /**
+   * Creates the planner.
+   * @param options Tree, rules and counters.
+   */
+  constructor(options: PlannerOptions) {
+    this.#o = options;
+  }
+
+  /** Deletions collected so far (complete once every group was planned). */
+  get deletions(): readonly PendingDeletion[] {
+    return this.#deletions;
+  }
+
+  /**
+   * The path of a manifest entry in the tree.
+   * @param rel Manifest path (`""` for the root).
+   * @returns The tree path.
+   */
+  at(rel: string): string {
+    return joinPath(this.#o.rootName, rel);
+  }
+
+  /**
+   * Opens the tree directory that holds a manifest entry.
+   * @param rel Manifest path of the entry.
+   * @returns The directory handle and the entry's name in it (`""`: the tree root itself).
+   */
+  holder(rel: string): { dir: TreeDir; name: string } {
+    const path = this.at(rel);
+    if (path === "") return { dir: this.#o.tree.dir(""), name: "" };
+    const [parent, name] = splitPath(path);
+    return { dir: this.#o.tree.dir(parent), name };
+  }
+
+  /**
+   * Whether a directory was created by this run (or is missing, in a dry run).
+   * @param dir Manifest path.
+   * @returns `true` when its listing is known to be empty.
+   */
+  isFresh(dir: string): boolean {
+    return this.#fresh.has(dir);
+  }
+
+  #emit(event: TransferEvent): void {
+    this.#o.onEvent?.(event);
+  }
+
+  /**
+   * Plans the root entry: makes sure a directory root exists (replacing a file or link in its
+   * place), or plans a file or link root like any entry.
+   * @param root The root entry (path `""`).
+   * @returns The plan of a file or link root, `null` for a directory.
+   */
+  planRoot(root: Entry): FilePlan | null {
+    let holder;
+    let facts: EntryInfo | null;
+    try {
+      holder = this.holder("");
+      facts = holder.dir.stat(holder.name);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound && this.#o.gate.dryRun)) throw error;
+      facts = null; // a dry run into a directory that does not exist yet
+    }
+    if (root.kind === "dir") {
+      this.#dirs.push(root);
+      this.#announced.add("");
+      if (facts?.kind === "dir") return null;
+      if (facts && holder) this.#replace(holder.dir, holder.name, "", facts.kind, true);
+      this.#mkdir(holder, "");
+      return null;
+    }
+    return holder ? this.#planEntry(holder.dir, holder.name, root, facts) : {
+      entry: root,
+      decision: "send",
+    };
+  }
+
+  /**
+   * Compares one manifest group with the destination directory: creates missing subdirectories,
+   * writes links, records deletions (mirror), and returns what to do with each file and link.
+   *
+   * @param group A group whose directory was announced as a directory earlier in the session.
+   * @param listing The directory's listing when a look-ahead made it.
+   * @throws {ProtocolError} When the group's directory was not announced as a directory (or came
+   * twice), or an entry is not a child of it.
+   * @returns The plans of the group's files and links.
+   */
+  planGroup(group: ManifestGroup, listing: DirListing | null = null): FilePlan[] {
+    const { stats, mirror, filter } = this.#o;
+    if (!this.#announced.delete(group.dir)) {
+      throw new ProtocolError(
+        `Cannot accept the group "${group.dir}": it was not announced as a directory`,
+      );
+    }
+    let dir: TreeDir | null = null;
+    let existing: Map<string, ListedFacts>;
+    try {
+      if (this.#fresh.has(group.dir)) existing = new Map();
+      else {
+        dir = this.#o.tree.dir(this.at(group.dir));
+        existing = this.#list(dir, listing);
+      }
+    } catch (error) {
+      stats.fail(group.dir || ".", `Cannot list destination directory: ${describeError(error)}`);
+      return [];
+    }
+    const plans: FilePlan[] = [];
+    const seen = mirror ? new Set<string>() : null;
+    const prefix = group.dir === "" ? "" : `${group.dir}/`;
+    for (const entry of group.entries) {
+      const name = entry.path.slice(prefix.length);
+      if (!entry.path.startsWith(prefix) || name === "" || name.includes("/")) {
+        throw new ProtocolError(`Cannot accept entry "${entry.path}": not a child of the group`);
+      }
+      seen?.add(name);
+      try {
+        const plan = this.#planEntry(dir, name, entry, existing.get(name) ?? null);
+        if (plan) plans.push(plan);
+      } catch (error) {
+        stats.fail(entry.path, describeError(error));
+      }
+    }
+    if (seen && group.complete) {
+      for (const [name, facts] of existing) {
+        if (seen.has(name)) continue;
+        const rel = prefix + name;
+        const isDir = facts.kind === "dir";
+        if (!filter(rel, isDir)) continue;
+        this.#deletions.push({ path: rel, isDir });
+      }
+    }
+    return plans;
+  }
+
+  /** Lists a destination directory (from the look-ahead when it made one), minus temporaries. */
+  #list(dir: TreeDir, listing: DirListing | null): Map<string, ListedFacts> {
+    const found = new Map<string, ListedFacts>();
+    if (listing) {
+      const { names, kinds, sizes, mtimes } = listing;
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i] as string;
+        if (name.startsWith(TEMP_PREFIX)) {
+          this.#removeStale(dir, name);
+          continue;
+        }
+        const facts: ListedFacts = { kind: LISTED_KINDS[kinds[i] ?? -1] ?? "other" };
+        const size = sizes[i] ?? -1;
+        if (size >= 0) {
+          facts.size = size;
+          facts.mtimeMs = mtimes[i] ?? 0;
+        }
+        found.set(name, facts);
+      }
+      return found;
+    }
+    for (const item of dir.list()) {
+      if (item.name.startsWith(TEMP_PREFIX)) {
+        this.#removeStale(dir, item.name);
+        continue;
+      }
+      found.set(item.name, { kind: item.kind });
+    }
+    return found;
+  }
+
+  /** Removes a temporary left by an interrupted run. */
+  #removeStale(dir: TreeDir, name: string): void {
+    this.#o.gate.apply(() => {
+      try {
+        dir.remove(name, { recursive: true });
+      } catch { /* another run may own it; leave it */ }
+    });
+  }
+
+  /**
+   * Plans one entry against what its directory holds. `dir` is `null` when the directory is
+   * fresh (created by this run, or missing in a dry run).
+   */
+  #planEntry(
+    dir: TreeDir | null,
+    name: string,
+    entry: Entry,
+    facts: ListedFacts | null,
+  ): FilePlan | null {
+    const { ignoreExisting, compare } = this.#o;
+    if (entry.kind === "dir") {
+      this.#dirs.push(entry);
+      this.#announced.add(entry.path);
+      if (facts?.kind === "dir") return null;
+      if (facts && dir && !this.#replace(dir, name, entry.path, facts.kind, true)) return null;
+      this.#mkdir(dir ? { dir, name } : null, entry.path);
+      return null;
+    }
+    if (facts && ignoreExisting) return { entry, decision: "kept" };
+    if (entry.kind === "symlink") return this.#planLink(dir, name, entry, facts);
+    if (!facts || !dir) return { entry, decision: "send" };
+    if (facts.kind !== "file") {
+      return this.#replace(dir, name, entry.path, facts.kind, false)
+        ? { entry, decision: "send" }
+        : null;
+    }
+    let size = facts.size;
+    let mtimeMs = facts.mtimeMs;
+    if (size === undefined || mtimeMs === undefined) {
+      const info = dir.stat(name);
+      if (!info || info.kind !== "file") return { entry, decision: "send" };
+      size = info.size;
+      mtimeMs = info.mtimeMs;
+    }
+    const verdict = needsTransfer(entry, { size, mtimeMs }, compare);
+    return { entry, decision: verdict === "hash" ? "hash" : verdict ? "send" : "settled" };
+  }
+
+  /** Creates a directory of the manifest (it is then fresh: nothing to list in it). */
+  #mkdir(holder: { dir: TreeDir; name: string } | null | undefined, rel: string): void {
+    this.#fresh.add(rel);
+    this.#emit({ action: "mkdir", path: rel });
+    this.#o.gate.apply(() => {
+      const { dir, name } = holder ?? this.holder(rel);
+      dir.mkdir(name, 0o700);
+    });
+  }
+
+  /**
+   * Removes a destination entry of the wrong kind so the source's entry can take its place. A
+   * non-empty directory is removed only by mirror; copy reports a failure instead.
+   */
+  #replace(
+    dir: TreeDir,
+    name: string,
+    rel: string,
+    kind: StatKind,
+    forDirectory: boolean,
+  ): boolean {
+    if (kind === "dir" && !forDirectory) {
+      if (this.#o.mirror) {
+        this.#o.gate.apply(() => dir.remove(name, { recursive: true }));
+      } else {
+        try {
+          this.#o.gate.apply(() => dir.remove(name));
+        } catch {
+          this.#o.stats.fail(
+            rel,
+            "Cannot replace a non-empty directory with a file: use mirror to replace it",
+          );
+          return false;
+        }
+      }
+    } else if (kind !== "dir" || !forDirectory) {
+      this.#o.gate.apply(() => dir.remove(name));
+    }
+    this.#emit({ action: "delete", path: rel });
+    return true;
+  }
+
+  /** Creates or replaces a symlink; `settled` when the destination now holds it. */
+  #planLink(
+    dir: TreeDir | null,
+    name: string,
+    entry: Entry,
+    facts: ListedFacts | null,
+  ): FilePlan | null {
+    const target = entry.linkTarget ?? "";
+    if (facts?.kind === "symlink" && dir && dir.readLink(name) === target) {
+      return { entry, decision: "settled" };
+    }
+    if (facts?.kind === "dir" && dir && !this.#replace(dir, name, entry.path, "dir", false)) {
+      return null;
+    }
+    if (!this.#o.tree.caps.symlinks) {
+      this.#o.stats.fail(
+        entry.path,
+        "Cannot create a symlink on this daemon: its sandbox has no unscoped write permission, which Deno requires for links; skipped",
+      );
+      return null;
+    }
+    this.#emit({ action: "link", path: entry.path });
+    this.#o.stats.transferred++;
+    this.#o.gate.apply(() => {
+      const holder = dir ?? this.holder(entry.path).dir;
+      const temp = `${TEMP_PREFIX}${crypto.randomUUID()}`;
+      holder.symlink(target, temp);
+      try {
+        holder.rename(temp, name);
+      } catch (error) {
+        try {
+          holder.remove(temp);
+        } catch { /* already gone */ }
+        throw error;
+      }
+    });
+    return { entry, decision: "settled" };
+  }
+
+  /**
+   * Reports that a file is about to be written (for `--verbose`) and counts it as planned.
+   * @param entry The file.
+   */
+  announceSend(entry: Entry): void {
+    this.#o.stats.planned++;
+    this.#o.stats.plannedBytes += entry.size;
+    this.#emit({ action: "send", path: entry.path, size: entry.size });
+  }
+
+  /**
+   * Counts a file as written (or as would-be-written, in a dry run).
+   * @param entry The file.
+   */
+  countWritten(entry: Entry): void {
+    this.#o.stats.transferred++;
+    this.#o.stats.bytes += entry.size;
+  }
+
+  /**
+   * Writes one file through a temporary sibling: creates it with the entry's mode, lets `fill`
+   * write the payload, checks the size against the manifest, stamps the mtime on the open file,
+   * fixes the mode when the umask took bits, and renames it into place. Any failure removes the
+   * temporary and is counted; the final name never holds a partial file.
+   *
+   * @param entry The file.
+   * @param fill Writes exactly `entry.size` bytes into the open temporary.
+   * @returns `true` when the file is in place.
+   */
+  async writeFile(entry: Entry, fill: (file: Deno.FsFile) => Promise<void>): Promise<boolean> {
+    const { stats, gate } = this.#o;
+    if (gate.dryRun) {
+      this.countWritten(entry);
+      return true;
+    }
+    let holder;
+    let temp;
+    try {
+      holder = this.holder(entry.path);
+      temp = holder.dir.createTemp(holder.name, entry.mode & 0o777);
+    } catch (error) {
+      stats.fail(entry.path, describeError(error));
+      return false;
+    }
+    try {
+      try {
+        await fill(temp.file);
+        const size = temp.file.statSync().size;
+        if (size !== entry.size) {
+          throw new Error(
+            `Cannot verify copy: the source changed during the transfer (${size} bytes, expected ${entry.size})`,
+          );
+        }
+        const mtime = new Date(entry.mtimeMs);
+        temp.file.utimeSync(mtime, mtime);
+      } finally {
+        temp.file.close();
+      }
+      if ((entry.mode & ~currentUmaskBits()) !== entry.mode) {
+        holder.dir.setMode(temp.name, entry.mode);
+      }
+      holder.dir.rename(temp.name, holder.name);
+      this.countWritten(entry);
+      return true;
+    } catch (error) {
+      try {
+        holder.dir.remove(temp.name);
+      } catch { /* never created or already gone */ }
+      stats.fail(entry.path, describeError(error));
+      return false;
+    }
+  }
+
+  /**
+   * Hashes the destination's copy of an entry.
+   * @param entry The entry.
+   * @returns Its digest.
+   */
+  async hashLocal(entry: Entry): Promise<string> {
+    const { dir, name } = this.holder(entry.path);
+    using file = dir.openRead(name);
+    return await this.#o.hasher(file);
+  }
+
+  /**
+   * Checks what the destination holds for `entry` and says so in a {@linkcode FileDone}: a file
+   * of the same size and mtime (and its digest in checksum mode), or a link with the same target.
+   * In a dry run nothing is checked: the entry would be there.
+   *
+   * @param entry The entry as the source announced it.
+   * @param id Its manifest id.
+   * @returns The verdict.
+   */
+  async verify(entry: Entry, id: number): Promise<FileDone> {
+    const done: FileDone = { id, ok: false, size: 0, mtimeMs: 0, digest: "", message: "" };
+    if (this.#o.gate.dryRun) {
+      return { ...done, ok: true, size: entry.size, mtimeMs: entry.mtimeMs };
+    }
+    try {
+      const { dir, name } = this.holder(entry.path);
+      const landed = dir.stat(name);
+      if (!copyVerified(entry, landed) || landed === null) {
+        return { ...done, message: "Cannot verify the copy: source kept" };
+      }
+      const digest = this.#o.compare === "checksum" && entry.kind === "file"
+        ? await this.hashLocal(entry)
+        : "";
+      return { ...done, ok: true, size: landed.size, mtimeMs: landed.mtimeMs, digest };
+    } catch (error) {
+      return { ...done, message: `Cannot verify the copy: ${describeError(error)}` };
+    }
+  }
+
+  /**
+   * Deletes what the mirror collected: files first, then directories, deepest first.
+   * @returns The number of entries deleted.
+   */
+  applyDeletions(): number {
+    const ordered = [...this.#deletions].sort((a, b) =>
+      a.isDir === b.isDir ? b.path.length - a.path.length : a.isDir ? 1 : -1
+    );
+    let deleted = 0;
+    for (const item of ordered) {
+      this.#emit({ action: "delete", path: item.path });
+      try {
+        this.#o.gate.apply(() => {
+          const { dir, name } = this.holder(item.path);
+          dir.remove(name, { recursive: item.isDir });
+        });
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          this.#o.stats.fail(item.path, `Cannot delete: ${describeError(error)}`);
+          continue;
+        }
+      }
+      deleted++;
+    }
+    this.#o.stats.deleted += deleted;
+    return deleted;
+  }
+
+  /** Restores directory modes and mtimes, deepest first, after their contents are written. */
+  finishDirectories(): void {
+    if (this.#o.gate.dryRun) return;
+    const dirs = this.#dirs.sort((a, b) => b.path.length - a.path.length);
+    for (const entry of dirs) {
+      try {
+        const { dir, name } = this.holder(entry.path);
+        dir.setMode(name, entry.mode);
+        dir.setTimes(name, entry.mtimeMs);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          this.#o.stats.fail(
+            entry.path || ".",
+            `Cannot set directory attributes: ${describeError(error)}`,
+          );
+        }
+      }
+    }
+  }
+}
+
+let umaskBits: number | null = null;
+
+/** The process umask, read once (0o022 when the runtime does not expose it). */
+export function currentUmaskBits(): number {
+  if (umaskBits !== null) return umaskBits;
+  try {
+    const mask = Deno.umask(0o022);
+    Deno.umask(mask);
+    umaskBits = mask;
+  } catch {
+    umaskBits = 0o022;
+  }
+  return umaskBits;
+}

@@ -1,0 +1,169 @@
+/**
+ * What every route sets up the same way before its roles run: the session's terms, its filter,
+ * its dry-run gate, the consent asker and the hasher; and how two roles' outcomes (or failures)
+ * become the run's result.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { compileFilter, type EntryFilter, type FilterRule } from "../filter.ts";
+import { type FileHasher, hashFileWasm } from "../hash.ts";
+import { TransferStats } from "../stats.ts";
+import type { CompareMode, TransferOperation } from "../types.ts";
+import type { SessionTerms } from "./frames.ts";
+import { ChangeGate } from "./plan.ts";
+import type { TransferEvent } from "./planner.ts";
+import {
+  type ConsentAnswer,
+  type ConsentAsker,
+  PeerAbortError,
+  type RoleOutcome,
+} from "./source.ts";
+
+/** Options of a transfer, on every route. */
+export interface SessionOptions {
+  /**
+   * How files present on both sides are compared.
+   * @default {"size-mtime"}
+   */
+  compare?: CompareMode;
+  /**
+   * Never overwrite an existing destination entry.
+   * @default {false}
+   */
+  ignoreExisting?: boolean;
+  /**
+   * Plan and report, but never write or delete.
+   * @default {false}
+   */
+  dryRun?: boolean;
+  /**
+   * Include/exclude rules in command-line order.
+   * @default {[]}
+   */
+  filters?: readonly FilterRule[];
+  /**
+   * Mirror: most entries it may delete; when more would go, nothing is deleted. `0` refuses every
+   * deletion.
+   * @default {null} (no limit)
+   */
+  maxDelete?: number | null;
+  /**
+   * Asked, after planning, before mirror deletes anything (never in a dry run): the first paths
+   * and how many in all. Resolve `true` (or `{ granted: true }`) to delete. Without it, mirror
+   * deletes nothing and says why.
+   */
+  confirmDeletions?: (paths: readonly string[], total: number) => Promise<boolean | ConsentAnswer>;
+  /** Receives each action (for `--verbose`). */
+  onEvent?: (event: TransferEvent) => void;
+  /** Counters of this side, for a live progress display; a new one is made when absent. */
+  stats?: TransferStats;
+  /** Hashes files for checksum compare and move verification (default: WebAssembly xxHash3). */
+  hasher?: FileHasher;
+  /**
+   * Worker threads for local file copies (0 = copy on the main thread). Workers start only once
+   * a run has enough files to pay for them.
+   * @default {2}
+   */
+  copyWorkers?: number;
+}
+
+/** Everything a route sets up the same way. */
+export interface SessionSetup {
+  /** The terms both roles follow. */
+  terms: SessionTerms;
+  /** The compiled filter. */
+  filter: EntryFilter;
+  /** The one dry-run gate. */
+  gate: ChangeGate;
+  /** The hasher. */
+  hasher: FileHasher;
+  /** The consent asker built from `confirmDeletions`. */
+  consent: ConsentAsker;
+  /** This side's counters (the caller's, for progress). */
+  stats: TransferStats;
+  /** When the run started. */
+  startedAt: number;
+}
+
+/**
+ * Checks the options and builds the session's shared pieces.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual, throws } from "node:assert/strict";
+ * import { setUpSession } from "./setup.ts";
+ * strictEqual(setUpSession("mirror", { maxDelete: 3 }).terms.maxDelete, 3);
+ * throws(() => setUpSession("mirror", { maxDelete: -1 }));
+ * ```
+ *
+ * @param operation The verb.
+ * @param options The caller's options.
+ * @throws {UsageError} For a bad filter pattern or a bad `maxDelete`.
+ * @returns The setup.
+ */
+export function setUpSession(operation: TransferOperation, options: SessionOptions): SessionSetup {
+  const {
+    compare = "size-mtime",
+    ignoreExisting = false,
+    dryRun = false,
+    filters = [],
+    maxDelete = null,
+    stats = new TransferStats(),
+  } = options;
+  if (maxDelete !== null && (!Number.isInteger(maxDelete) || maxDelete < 0)) {
+    throw new UsageError(
+      `Cannot use --max-delete ${maxDelete}: give a whole number of 0 or more`,
+    );
+  }
+  let filter: EntryFilter;
+  try {
+    filter = compileFilter(filters);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  return {
+    terms: { operation, compare, ignoreExisting, dryRun, maxDelete },
+    filter,
+    gate: new ChangeGate(dryRun),
+    hasher: options.hasher ?? hashFileWasm,
+    consent: consentAsker(options.confirmDeletions),
+    stats,
+    startedAt: performance.now(),
+  };
+}
+
+/**
+ * The consent asker of a caller's `confirmDeletions`: `true`/`false` become granted/declined;
+ * without a callback nothing is granted.
+ *
+ * @param confirm The caller's callback.
+ * @returns The asker.
+ */
+export function consentAsker(confirm: SessionOptions["confirmDeletions"]): ConsentAsker {
+  if (!confirm) return () => Promise.resolve({ granted: false, refusal: "not-given" });
+  return async (paths, total) => {
+    const answer = await confirm(paths, total);
+    if (typeof answer !== "boolean") return answer;
+    return answer ? { granted: true } : { granted: false, refusal: "declined" };
+  };
+}
+
+/**
+ * Waits for both roles of an in-process session; when one failed, throws the error that started
+ * it (the other only saw the abort).
+ *
+ * @param source The source role's run.
+ * @param destination The destination role's run.
+ * @returns Both outcomes.
+ */
+export async function settleRoles(
+  source: Promise<RoleOutcome>,
+  destination: Promise<RoleOutcome>,
+): Promise<[RoleOutcome, RoleOutcome]> {
+  const [a, b] = await Promise.allSettled([source, destination]);
+  if (a.status === "fulfilled" && b.status === "fulfilled") return [a.value, b.value];
+  const errors = [a, b].flatMap((r) => r.status === "rejected" ? [r.reason as unknown] : []);
+  throw errors.find((e) => !(e instanceof PeerAbortError)) ?? errors[0];
+}
