@@ -10,6 +10,7 @@
  */
 
 import { describeError, FatalError, UsageError } from "../core/errors.ts";
+import { stillAsking } from "../cmdline/confirm.ts";
 import { ExitCode } from "../cmdline/exit_code.ts";
 import { HELP, TRANSFER_HELP, VERSION } from "./help.ts";
 
@@ -62,5 +63,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exitCode = await main(Deno.args);
+  const code = await main(Deno.args);
+  // A prompt the daemon withdrew may still be reading stdin, which would keep the process alive;
+  // otherwise let pending writes (a session's last frames) drain before the process ends.
+  if (stillAsking()) Deno.exit(code);
+  Deno.exitCode = code;
 }

@@ -9,7 +9,7 @@
  */
 
 import { appendPerfRecord, recordFromSummary } from "../core/perf_history.ts";
-import type { ConsentAnswer } from "../core/session/source.ts";
+import type { ConsentAnswer } from "../core/session/role.ts";
 import { TransferStats } from "../core/stats.ts";
 import { transfer } from "../core/transfer.ts";
 import type { TransferOperation } from "../core/types.ts";
@@ -56,6 +56,7 @@ export async function runTransferVerb(
   const confirmDeletions = async (
     paths: readonly string[],
     total: number,
+    signal?: AbortSignal,
   ): Promise<ConsentAnswer> => {
     if (args.yes) return { granted: true };
     if (!canAsk()) return { granted: false, refusal: "no-terminal" };
@@ -65,8 +66,16 @@ export async function runTransferVerb(
     console.error(
       `${operation} will delete ${total} entr${total === 1 ? "y" : "ies"}:\n${shown}${more}`,
     );
-    const granted = await confirm("Delete them?");
+    // A daemon may stop waiting (its consent deadline): then the question is withdrawn.
+    const withdrawn = new Promise<null>((resolve) => {
+      signal?.addEventListener("abort", () => resolve(null), { once: true });
+    });
+    const granted = await Promise.race([confirm("Delete them?"), withdrawn]);
     progress?.start();
+    if (granted === null) {
+      console.error("\n(the daemon stopped waiting for an answer: nothing deleted)");
+      return { granted: false, refusal: "timeout" };
+    }
     return granted ? { granted: true } : { granted: false, refusal: "declined" };
   };
   progress?.start();

@@ -22,6 +22,25 @@ export function canAsk(): boolean {
   return Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
 }
 
+let reading = 0;
+
+/**
+ * Whether a question is still waiting for its answer (one the caller stopped waiting for: a
+ * pending read of stdin keeps the process alive, so the command must exit explicitly).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { stillAsking } from "./confirm.ts";
+ * strictEqual(stillAsking(), false);
+ * ```
+ *
+ * @returns `true` while a read of the answer is pending.
+ */
+export function stillAsking(): boolean {
+  return reading > 0;
+}
+
 /**
  * Asks a yes/no question on stderr and reads one line from stdin.
  *
@@ -38,7 +57,13 @@ export function canAsk(): boolean {
 export async function confirm(question: string): Promise<boolean> {
   await Deno.stderr.write(new TextEncoder().encode(`${question} [y/N] `));
   const buffer = new Uint8Array(256);
-  const n = await Deno.stdin.read(buffer);
+  reading++;
+  let n: number | null;
+  try {
+    n = await Deno.stdin.read(buffer);
+  } finally {
+    reading--;
+  }
   if (n === null) return false;
   const answer = new TextDecoder().decode(buffer.subarray(0, n)).trim().toLowerCase();
   return answer === "y" || answer === "yes";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { type HostAddress, parseHostAddress } from "../core/admin_client.ts";
-import { UsageError } from "../core/errors.ts";
+import { type HostAddress, parseHostAddress } from "../core/endpoint.ts";
+import { describeError, UsageError } from "../core/errors.ts";
 
 /**
  * Parses `HOST[:PORT]` (or `[IPV6]:PORT`) for the verbs that take a daemon; the port defaults to
@@ -27,6 +27,6 @@ export function parseHostArg(text: string): HostAddress {
   try {
     return parseHostAddress(text);
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(describeError(error));
   }
 }

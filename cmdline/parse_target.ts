@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { HostAddress } from "../core/admin_client.ts";
-import { UsageError } from "../core/errors.ts";
+import type { HostAddress } from "../core/endpoint.ts";
+import { describeError, UsageError } from "../core/errors.ts";
 import { parseEndpoint } from "../core/endpoint.ts";
 
 /** A path inside a daemon's module (or its default root). */
@@ -62,7 +62,7 @@ export function parseTarget(text: string): AdminTarget {
   try {
     endpoint = parseEndpoint(text);
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(describeError(error));
   }
   if (endpoint.kind === "local") return { kind: "local", path: endpoint.path, text };
   return {

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { AdminClient, type HostAddress } from "../core/admin_client.ts";
+import { AdminClient } from "../core/admin_client.ts";
+import type { HostAddress } from "../core/endpoint.ts";
 
 /**
  * Connects to a daemon, runs `body`, and closes the connection, also when `body` throws.

@@ -8,7 +8,8 @@
  *
  * @example Usage
  * ```ts ignore
- * import { AdminClient, parseHostAddress } from "./admin_client.ts";
+ * import { AdminClient } from "./admin_client.ts";
+ * import { parseHostAddress } from "./endpoint.ts";
  * const client = await AdminClient.connect(parseHostAddress("nas:9031"));
  * try {
  *   for (const m of await client.listModules()) console.log(m.name);
@@ -49,7 +50,7 @@ import {
   TRUNCATED_TRAILER,
   usageEntryFromWire,
 } from "./transport/admin_wire.ts";
-import { DEFAULT_PORT } from "./endpoint.ts";
+import { formatHostAddress, type HostAddress } from "./endpoint.ts";
 import type {
   FindQuery,
   FoundEntry,
@@ -83,76 +84,6 @@ export const ADMIN_STREAM_TIMEOUT_MS = 150_000;
 
 /** Entries buffered from a stream before it is paused. */
 const STREAM_HIGH_WATER = 256;
-
-/** A daemon's address. */
-export interface HostAddress {
-  /** Host name or IP address (IPv6 without brackets). */
-  host: string;
-  /** TCP port. */
-  port: number;
-}
-
-const HOST_REGEXP = /^[A-Za-z0-9._-]+$/;
-const IPV6_REGEXP = /^[0-9A-Fa-f:.%]+$/;
-
-/**
- * Parses `HOST`, `HOST:PORT`, `[IPV6]` or `[IPV6]:PORT` (the port defaults to 9031).
- *
- * @example Usage
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { parseHostAddress } from "./admin_client.ts";
- * deepStrictEqual(parseHostAddress("nas"), { host: "nas", port: 9031 });
- * deepStrictEqual(parseHostAddress("[::1]:9000"), { host: "::1", port: 9000 });
- * ```
- *
- * @param text The address as typed.
- * @throws {TypeError} If the host is empty or has invalid characters, or the port is not 1-65535.
- * @returns Host and port.
- */
-export function parseHostAddress(text: string): HostAddress {
-  let host: string;
-  let portText: string | undefined;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    host = close < 0 ? "" : text.slice(1, close);
-    const rest = close < 0 ? "" : text.slice(close + 1);
-    if (close < 0 || !IPV6_REGEXP.test(host) || (rest !== "" && !rest.startsWith(":"))) {
-      throw new TypeError(`Cannot parse host "${text}": write [IPV6] or [IPV6]:PORT`);
-    }
-    portText = rest === "" ? undefined : rest.slice(1);
-  } else {
-    const parts = text.split(":");
-    if (parts.length > 2) {
-      throw new TypeError(`Cannot parse host "${text}": write HOST, HOST:PORT or [IPV6]:PORT`);
-    }
-    host = parts[0] ?? "";
-    portText = parts[1];
-    if (!HOST_REGEXP.test(host)) {
-      throw new TypeError(
-        `Cannot parse host "${text}": ${host === "" ? "it is empty" : "it has invalid characters"}`,
-      );
-    }
-  }
-  let port = DEFAULT_PORT;
-  if (portText !== undefined) {
-    port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
-    if (!(port >= 1 && port <= 65535)) {
-      throw new TypeError(`Cannot parse host "${text}": port "${portText}" is not 1-65535`);
-    }
-  }
-  return { host, port };
-}
-
-/**
- * Formats an address as `host:port` (IPv6 in brackets), the form grpc-js dials.
- * @param address The address.
- * @returns The text.
- */
-export function formatHostAddress(address: HostAddress): string {
-  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
-  return `${host}:${address.port}`;
-}
 
 /** A failed admin call: one line, with the gRPC status name. */
 export class AdminCallError extends Error {

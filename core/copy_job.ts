@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { describeError } from "./errors.ts";
 
 /** What a copy worker is asked to do for one file. */
 export interface CopyJob {
@@ -90,7 +91,6 @@ export function runCopyJob(job: CopyJob): CopyResult {
     try {
       Deno.removeSync(job.tmp);
     } catch { /* never created */ }
-    const text = error instanceof Error ? error.message : String(error);
-    return text.split("\n", 1)[0] ?? text;
+    return describeError(error);
   }
 }

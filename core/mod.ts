@@ -34,7 +34,7 @@ export type {
   TransferSummary,
 } from "./types.ts";
 export type { FilterRule } from "./filter.ts";
-export type { ConsentAnswer } from "./session/source.ts";
+export type { ConsentAnswer } from "./session/role.ts";
 export type { ConsentRefusal } from "./session/frames.ts";
 export type { TransferEvent } from "./session/planner.ts";
 export { TransferStats } from "./stats.ts";

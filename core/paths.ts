@@ -44,7 +44,30 @@
  * @module
  */
 
-import { isAbsolute, join, sep } from "node:path";
+// POSIX paths only, and no `node:path`: importing any `node:` module starts Deno's Node layer
+// (~13 ms), and this module is on the start-up path of every run.
+const sep = "/";
+
+/** Joins POSIX path parts and normalises the result (`.` and `..` applied lexically). */
+function join(...parts: string[]): string {
+  const absolute = parts[0]?.startsWith("/") ?? false;
+  const out: string[] = [];
+  for (const part of parts) {
+    for (const name of part.split("/")) {
+      if (name === "" || name === ".") continue;
+      if (name === "..") {
+        if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
+        else if (!absolute) out.push("..");
+      } else out.push(name);
+    }
+  }
+  const joined = out.join("/");
+  return absolute ? `/${joined}` : joined === "" ? "." : joined;
+}
+
+function isAbsolute(path: string): boolean {
+  return path.startsWith("/");
+}
 
 /** Longest accepted wire path, in UTF-8 bytes (Linux `PATH_MAX`). */
 export const MAX_WIRE_PATH_BYTES = 4096;
@@ -59,7 +82,7 @@ const MAX_LINK_HOPS = 40;
 const MAX_QUOTED_CHARS = 200;
 
 /** Splits a link target on the local separators. */
-const LOCAL_SEPARATORS_REGEXP = sep === "/" ? /\// : /[\\/]/;
+const LOCAL_SEPARATORS_REGEXP = /\//;
 
 /** Quotes a path for an error message: escaped control characters, truncated when long. */
 function quote(path: string): string {
@@ -274,7 +297,7 @@ export function toWirePath(components: readonly string[]): string {
  */
 export function fromLocalRelative(osRelPath: string): string {
   if (osRelPath === "" || osRelPath === ".") return "";
-  const wire = sep === "/" ? osRelPath : osRelPath.replaceAll(sep, "/");
+  const wire = osRelPath;
   validateWirePath(wire);
   return wire;
 }

@@ -5,7 +5,7 @@
  */
 
 import { parseEndpoint } from "./endpoint.ts";
-import { UsageError } from "./errors.ts";
+import { describeError, UsageError } from "./errors.ts";
 import { runLocalTransfer } from "./session/local.ts";
 import type { RemoteOptions } from "./session/remote.ts";
 import type { TransferOperation, TransferSummary } from "./types.ts";
@@ -42,7 +42,7 @@ export async function transfer(
     src = parseEndpoint(source);
     dst = parseEndpoint(destination);
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(describeError(error));
   }
   if (src.kind === "remote" || dst.kind === "remote") {
     // Loaded only for remote transfers: a local run never loads the gRPC stack.

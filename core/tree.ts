@@ -227,6 +227,10 @@ export function entryInfoOf(info: Deno.FileInfo, readLink: () => string): EntryI
   return { kind: "other", size: 0, mtimeMs, mode };
 }
 
+function noLink(): string {
+  return "";
+}
+
 function kindOfDirEntry(item: Deno.DirEntry): StatKind {
   return item.isFile ? "file" : item.isDirectory ? "dir" : item.isSymlink ? "symlink" : "other";
 }
@@ -277,11 +281,14 @@ class LocalDir implements TreeDir {
   }
 
   stat(name: string): EntryInfo | null {
+    // On the hot path of every walk and plan: no closure unless the entry is a link.
     const path = this.#at(name);
-    return this.#guard(name, () => {
+    try {
       const info = lstatOrNull(path);
-      return info && entryInfoOf(info, () => Deno.readLinkSync(path));
-    });
+      return info && entryInfoOf(info, info.isSymlink ? () => Deno.readLinkSync(path) : noLink);
+    } catch (error) {
+      throw this.#tree.reword(error, this.#path, this.rel, name);
+    }
   }
 
   readLink(name: string): string {

@@ -1,13 +1,14 @@
 /**
- * The SOURCE side's enumeration: a depth-first walk over a {@linkcode Tree} that yields one
- * group per directory.
+ * Reading a {@linkcode Tree}'s directories: {@linkcode readDirectory}, the one directory reader
+ * of the transfer walk and of the admin operations (`core/admin/`), and {@linkcode walkTree}, the
+ * SOURCE side's enumeration: a depth-first walk that yields one group per directory.
  *
  * @module
  */
 
 import { describeError } from "./errors.ts";
 import type { EntryFilter } from "./filter.ts";
-import { joinPath, TEMP_PREFIX, type Tree } from "./tree.ts";
+import { type DirItem, joinPath, TEMP_PREFIX, type Tree, type TreeDir } from "./tree.ts";
 import type { Entry } from "./types.ts";
 
 /**
@@ -33,8 +34,87 @@ export interface WalkOptions {
   signal?: AbortSignal;
 }
 
-function byName(a: { name: string }, b: { name: string }): number {
+/** Options for {@linkcode readDirectory}. */
+export interface ReadDirectoryOptions {
+  /**
+   * Keep blit's temporary siblings (names starting with {@linkcode TEMP_PREFIX}).
+   * @default {false}
+   */
+  temporaries?: boolean;
+  /**
+   * Refuse a directory holding more names than this (temporaries included), before sorting.
+   * @default {Infinity}
+   */
+  maxNames?: number;
+}
+
+/** A directory opened and read by {@linkcode readDirectory}. */
+export interface DirectoryListing {
+  /** The open directory: stat, read or remove its entries by name. */
+  handle: TreeDir;
+  /** Its names with the kinds `readdir` reports, sorted by name (UTF-16 code units). */
+  items: DirItem[];
+}
+
+function byName(a: DirItem, b: DirItem): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
+ * Opens a directory of a tree and reads its names: the one directory reader of the transfer walk
+ * and of the admin operations. The directory is opened strictly with {@linkcode Tree.dir} (in a
+ * contained tree, a link on the way is refused, never followed); blit's temporaries are left out
+ * unless asked for; the names are sorted by UTF-16 code units. Nothing is `lstat`ed: the caller
+ * reads the facts it needs through `handle`, one entry at a time.
+ *
+ * Requires `--allow-read` for the tree.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert/strict";
+ * import { PlainTree, TEMP_PREFIX } from "./tree.ts";
+ * import { readDirectory } from "./walk.ts";
+ * const root = Deno.makeTempDirSync();
+ * for (const name of ["b.txt", "a.txt", `${TEMP_PREFIX}1-c.txt`]) {
+ *   Deno.writeTextFileSync(`${root}/${name}`, "");
+ * }
+ * const tree = new PlainTree(root);
+ * const { handle, items } = readDirectory(tree, "");
+ * assertEquals(items.map((item) => item.name), ["a.txt", "b.txt"]);
+ * assertEquals(handle.stat("a.txt")?.kind, "file");
+ * assertEquals(readDirectory(tree, "", { temporaries: true }).items.length, 3);
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ *
+ * @param tree The tree.
+ * @param rel Relative path of the directory (`""` for the tree's root).
+ * @param options Whether temporaries are kept, and the most names accepted.
+ * @throws {RangeError} When the directory holds more than `maxNames` names.
+ * @throws {Deno.errors.NotFound} When the directory does not exist.
+ * @throws {Deno.errors.NotADirectory} When a component is not a directory.
+ * @throws {PathEscapeError} In a contained tree, when a component is a symbolic link.
+ * @returns The open directory and its sorted names.
+ */
+export function readDirectory(
+  tree: Tree,
+  rel: string,
+  options: ReadDirectoryOptions = {},
+): DirectoryListing {
+  const { temporaries = false, maxNames = Infinity } = options;
+  const handle = tree.dir(rel);
+  const items = handle.list();
+  if (items.length > maxNames) {
+    throw new RangeError(`Cannot read a directory of more than ${maxNames} entries`);
+  }
+  if (!temporaries) {
+    // In place: the transfer walk reads every directory of a copy through here.
+    let kept = 0;
+    for (const item of items) {
+      if (!item.name.startsWith(TEMP_PREFIX)) items[kept++] = item;
+    }
+    items.length = kept;
+  }
+  return { handle, items: items.sort(byName) };
 }
 
 /**
@@ -77,19 +157,17 @@ function listGroup(
   filter: EntryFilter,
   onError: (path: string, message: string) => void,
 ): WalkGroup {
-  let handle;
-  let items;
+  let listing;
   try {
-    handle = tree.dir(dir);
-    items = handle.list().sort(byName);
+    listing = readDirectory(tree, dir);
   } catch (error) {
     onError(dir === "" ? "." : dir, `Cannot list directory: ${describeError(error)}`);
     return { dir, entries: [], complete: false };
   }
+  const { handle, items } = listing;
   const entries: Entry[] = [];
   let complete = true;
   for (const item of items) {
-    if (item.name.startsWith(TEMP_PREFIX)) continue;
     const rel = joinPath(dir, item.name);
     if (!filter(rel, item.kind === "dir")) continue;
     if (item.kind === "other") {
@@ -105,7 +183,10 @@ function listGroup(
         complete = false;
         continue;
       }
-      entries.push({ ...info, kind: info.kind, path: rel });
+      // The facts object becomes the entry (no copy: this runs for every source entry).
+      const entry = info as Entry;
+      entry.path = rel;
+      entries.push(entry);
     } catch (error) {
       onError(rel, `Cannot read: ${describeError(error)}`);
       complete = false;

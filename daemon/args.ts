@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { explainArgs } from "../cmdline/explain_args.ts";
 import { type DaemonConfig, type DaemonOverrides, isBindAddress } from "../core/config.ts";
-import { UsageError } from "../core/errors.ts";
+import { describeError, UsageError } from "../core/errors.ts";
 
 /** Config file `blitd` reads when `--config` is not given. */
 export const DEFAULT_CONFIG_PATH = "/etc/blit/config.toml";
@@ -201,7 +201,7 @@ export function parseServerConfig(text: string): DaemonConfig {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    const detail = error instanceof Error ? error.message.split("\n", 1)[0] : String(error);
+    const detail = describeError(error);
     throw new SyntaxError(
       `Cannot parse server config: ${detail}; start the server through blitd`,
       { cause: error },

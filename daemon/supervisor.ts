@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { describeError } from "../core/errors.ts";
 
 /**
  * Exit code with which a server says it can never start with this configuration (a port in
@@ -217,7 +218,7 @@ export class Supervisor {
           stderr: this.#stdio,
         }).spawn();
       } catch (error) {
-        const detail = error instanceof Error ? error.message.split("\n", 1)[0] : String(error);
+        const detail = describeError(error);
         this.#log(`Cannot start server "${this.#command}": ${detail}`);
         return 1;
       }

@@ -11,33 +11,30 @@ import {
   type ClientFrame,
   type Open,
   RefuseCode,
-  Role,
   type ServerFrame,
   ServerFrameSchema,
 } from "../proto/gen/blit_pb.ts";
 import type { DaemonConfig } from "../core/config.ts";
 import {
-  type EndpointTexts,
   type ExportedModule,
   lookupModule,
   ModuleUnknownError,
   TransferRefusal,
 } from "../core/endpoint.ts";
 import { describeError } from "../core/errors.ts";
-import type { FilterRule } from "../core/filter.ts";
 import { hashFileWasm } from "../core/hash.ts";
 import { PathEscapeError, PathInvalidError } from "../core/paths.ts";
 import { askPeerConsent, DestinationRole } from "../core/session/destination.ts";
-import type { SessionTerms } from "../core/session/frames.ts";
 import { ChangeGate } from "../core/session/plan.ts";
 import { SourceRole } from "../core/session/source.ts";
-import { compareFromWire, operationFromWire } from "../core/session/wire.ts";
+import { openFromWire, type OpenRequest } from "../core/session/wire.ts";
 import { compileFilter } from "../core/filter.ts";
 import { TransferStats } from "../core/stats.ts";
 import { ContainedTree, type Tree } from "../core/tree.ts";
 import {
   type DataPlaneListener,
   type DataPlaneSession,
+  type PayloadSink,
   receivePayloads,
   sendPayloads,
 } from "../core/transport/data_plane.ts";
@@ -96,49 +93,142 @@ function pathRefusal(error: unknown): Refusal {
   return new Refusal(RefuseCode.PATH_INVALID, describeError(error));
 }
 
-function filtersOf(open: Open): FilterRule[] {
-  return open.filterRules.map((rule) => {
-    const match = /^([+-]) (.+)$/.exec(rule);
-    if (!match) {
-      throw new Refusal(
-        RefuseCode.BAD_REQUEST,
-        `Cannot use filter rule "${rule}": expected "+ GLOB" or "- GLOB"`,
-      );
-    }
-    return { action: match[1] === "+" ? "include" : "exclude", pattern: match[2] as string };
-  });
-}
-
-/** The terms of the Open, checked. */
-function termsOf(open: Open): SessionTerms {
-  const operation = operationFromWire(open.operation);
-  if (!operation) throw new Refusal(RefuseCode.BAD_REQUEST, "Cannot start: no operation given");
-  const maxDelete = open.maxDelete === undefined ? null : Number(open.maxDelete);
-  return {
-    operation,
-    compare: compareFromWire(open.compare),
-    ignoreExisting: open.ignoreExisting,
-    dryRun: open.dryRun,
-    maxDelete: maxDelete !== null && maxDelete > Number.MAX_SAFE_INTEGER ? null : maxDelete,
-  };
-}
-
 /** Refuses what the module's access rules forbid. */
-function checkAccess(module: ExportedModule, open: Open, terms: SessionTerms): void {
-  const writes = open.role === Role.DESTINATION ||
-    (open.role === Role.SOURCE && terms.operation === "move");
+function checkAccess(module: ExportedModule, request: OpenRequest): void {
+  const push = request.daemonRole === "destination";
+  const writes = push || request.terms.operation === "move";
   if (writes && module.readOnly) {
     throw new Refusal(
       RefuseCode.READ_ONLY,
-      `Cannot ${
-        open.role === Role.DESTINATION ? "write to" : "move from"
-      } ${module.label}: it is read-only`,
+      `Cannot ${push ? "write to" : "move from"} ${module.label}: it is read-only`,
     );
   }
 }
 
+/** What the handshake settled: the request, the module's tree and where in it. */
+interface SessionPlace {
+  request: OpenRequest;
+  module: ExportedModule;
+  tree: Tree;
+  base: string;
+  slash: boolean;
+}
+
+/** Looks up the module, checks access, and opens its tree. */
+function placeSession(open: Open, context: TransferRpcContext): SessionPlace {
+  let request: OpenRequest;
+  try {
+    request = openFromWire(open);
+  } catch (error) {
+    throw new Refusal(RefuseCode.BAD_REQUEST, describeError(error));
+  }
+  let module: ExportedModule;
+  try {
+    module = lookupModule(context.config, request.module);
+  } catch (error) {
+    if (error instanceof ModuleUnknownError) {
+      throw new Refusal(RefuseCode.MODULE_UNKNOWN, error.message);
+    }
+    throw error;
+  }
+  checkAccess(module, request);
+  const openTree = context.openTree ?? ((path) => ContainedTree.open(path, { symlinks: false }));
+  let tree: Tree;
+  try {
+    tree = openTree(module.path);
+  } catch (error) {
+    throw new Refusal(RefuseCode.INTERNAL, `Cannot open ${module.label}: ${describeError(error)}`);
+  }
+  const slash = request.path.endsWith("/");
+  return { request, module, tree, base: request.path.replace(/\/+$/, ""), slash };
+}
+
+/** Accepts the client's data-plane connections of one session (none: it fell back). */
+function dataConnections(session: DataPlaneSession | null): () => Promise<Deno.Conn[]> {
+  return async () => {
+    const conns: Deno.Conn[] = [];
+    if (!session) return conns;
+    try {
+      for (let i = 0; i < DATA_STREAMS; i++) {
+        const conn = await session.accept(DATA_ACCEPT_TIMEOUT_MS);
+        if (!conn) break;
+        conns.push(conn);
+      }
+    } catch {
+      // No (more) connections: the client fell back to the control stream.
+    }
+    return conns;
+  };
+}
+
 /**
- * Handles one `Transfer` call.
+ * Builds this side's role and checks the path it names before anything is accepted (a missing
+ * or escaping source, an escaping destination): those are refusals, not session errors.
+ */
+function makeRole(
+  port: GrpcFramePort<ClientFrame>,
+  place: SessionPlace,
+  session: DataPlaneSession | null,
+): () => Promise<unknown> {
+  const { request, module, tree, base, slash } = place;
+  const { terms } = request;
+  let filter;
+  try {
+    filter = compileFilter(request.filters);
+  } catch (error) {
+    throw new Refusal(RefuseCode.BAD_REQUEST, describeError(error));
+  }
+  const named = `${module.name}:/${request.path}`;
+  const common = {
+    terms,
+    filter,
+    tree,
+    base,
+    stats: new TransferStats(),
+    hasher: hashFileWasm,
+    gate: new ChangeGate(terms.dryRun),
+  };
+  const accept = dataConnections(session);
+  if (request.daemonRole === "source") {
+    const role = new SourceRole(port, {
+      ...common,
+      texts: { source: named, destination: "the client" },
+      contentsOnly: slash || base === "",
+      rootName: module.name,
+      keepRoot: base === "",
+      payload: { kind: "wire", open: accept, send: (conn, items) => sendPayloads(conn, items) },
+    });
+    try {
+      role.resolve();
+    } catch (error) {
+      throw pathRefusal(error);
+    }
+    return () => role.run();
+  }
+  try {
+    tree.probe(base);
+  } catch (error) {
+    throw pathRefusal(error);
+  }
+  {
+    const data = session && {
+      open: accept,
+      receive: (conn: Deno.Conn, sink: PayloadSink) => receivePayloads(conn, sink),
+      abandon: () => session.close(),
+    };
+    const role = new DestinationRole(port, {
+      ...common,
+      texts: { source: "the client's source", destination: named },
+      trailingSlash: slash,
+      consent: askPeerConsent(port),
+      payload: { kind: "wire", data },
+    });
+    return () => role.run();
+  }
+}
+
+/**
+ * Handles one `Transfer` call: handshake, placement and access, then this side's role.
  *
  * @param call The server side of the bidirectional stream.
  * @param context Configuration, data plane and logger.
@@ -148,144 +238,33 @@ export async function handleTransfer(
   context: TransferRpcContext,
 ): Promise<void> {
   const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema);
+  const { dataPlane, config } = context;
   let session: DataPlaneSession | null = null;
   const peer = call.getPeer();
   try {
-    const open = await readOpen(port);
-    const terms = termsOf(open);
-    let module: ExportedModule;
-    try {
-      module = lookupModule(context.config, open.module);
-    } catch (error) {
-      if (error instanceof ModuleUnknownError) {
-        throw new Refusal(RefuseCode.MODULE_UNKNOWN, error.message);
-      }
-      throw error;
-    }
-    checkAccess(module, open, terms);
-    const slash = open.path.endsWith("/");
-    const base = open.path.replace(/\/+$/, "");
-    const texts: EndpointTexts = {
-      source: open.role === Role.SOURCE ? `${module.name}:/${open.path}` : "the client's source",
-      destination: open.role === Role.DESTINATION ? `${module.name}:/${open.path}` : "the client",
-    };
-    let tree: Tree;
-    try {
-      tree = (context.openTree ?? ((path) => ContainedTree.open(path, { symlinks: false })))(
-        module.path,
-      );
-    } catch (error) {
-      throw new Refusal(
-        RefuseCode.INTERNAL,
-        `Cannot open ${module.label}: ${describeError(error)}`,
-      );
-    }
-    let filter;
-    try {
-      filter = compileFilter(filtersOf(open));
-    } catch (error) {
-      throw error instanceof Refusal
-        ? error
-        : new Refusal(RefuseCode.BAD_REQUEST, describeError(error));
-    }
-    const forceGrpc = open.forceGrpcData || context.config.forceGrpcData || !context.dataPlane;
-    if (!forceGrpc && context.dataPlane) session = context.dataPlane.openSession();
-    const dataSession = session;
-    const acceptConns = async (): Promise<Deno.Conn[]> => {
-      const conns: Deno.Conn[] = [];
-      if (!dataSession) return conns;
-      try {
-        for (let i = 0; i < DATA_STREAMS; i++) {
-          const conn = await dataSession.accept(DATA_ACCEPT_TIMEOUT_MS);
-          if (!conn) break;
-          conns.push(conn);
-        }
-      } catch {
-        // No (more) connections: the client fell back to the control stream.
-      }
-      return conns;
-    };
-    const common = {
-      terms,
-      filter,
-      tree,
-      base,
-      texts,
-      stats: new TransferStats(),
-      hasher: hashFileWasm,
-      gate: new ChangeGate(terms.dryRun),
-    };
-    let run: () => Promise<unknown>;
-    if (open.role === Role.SOURCE) {
-      const role = new SourceRole(port, {
-        ...common,
-        contentsOnly: slash || base === "",
-        rootName: module.name,
-        keepRoot: base === "",
-        payload: {
-          kind: "wire",
-          open: acceptConns,
-          send: (conn, items) => sendPayloads(conn, items),
-        },
-      });
-      try {
-        role.resolve();
-      } catch (error) {
-        throw pathRefusal(error);
-      }
-      run = () => role.run();
-    } else if (open.role === Role.DESTINATION) {
-      try {
-        tree.probe(base);
-      } catch (error) {
-        throw pathRefusal(error);
-      }
-      const role = new DestinationRole(port, {
-        ...common,
-        trailingSlash: slash,
-        consent: askPeerConsent(port),
-        payload: {
-          kind: "wire",
-          data: dataSession
-            ? {
-              open: acceptConns,
-              receive: (conn, sink) => receivePayloads(conn, sink),
-              abandon: () => dataSession.close(),
-            }
-            : null,
-        },
-      });
-      run = () => role.run();
-    } else {
-      throw new Refusal(RefuseCode.BAD_REQUEST, "Cannot start: no role given");
-    }
+    const place = placeSession(await readOpen(port), context);
+    const forceGrpc = place.request.forceGrpc || config.forceGrpcData;
+    if (!forceGrpc && dataPlane) session = dataPlane.openSession();
+    const run = makeRole(port, place, session);
     await port.sendRaw({
       case: "accept",
       value: {
         protocolVersion: PROTOCOL_VERSION,
-        dataPort: dataSession ? context.dataPlane?.port ?? 0 : 0,
-        sessionToken: dataSession ? dataSession.token : new Uint8Array(0),
-        motd: context.config.motd,
-        dataStreams: dataSession ? DATA_STREAMS : 0,
+        dataPort: session && dataPlane ? dataPlane.port : 0,
+        sessionToken: session ? session.token : new Uint8Array(0),
+        motd: config.motd,
+        dataStreams: session ? DATA_STREAMS : 0,
       },
     });
-    context.log(
-      `${peer}: ${terms.operation} ${
-        open.role === Role.SOURCE ? "pull from" : "push to"
-      } ${module.name}:/${base}`,
-    );
+    const { daemonRole, terms } = place.request;
+    const direction = daemonRole === "source" ? "pull from" : "push to";
+    context.log(`${peer}: ${terms.operation} ${direction} ${place.module.name}:/${place.base}`);
     await run();
   } catch (error) {
     if (error instanceof Refusal) {
-      await port.sendRaw({
-        case: "refuse",
-        value: {
-          code: error.code,
-          message: error.message,
-          reason: error.reason,
-          subject: error.subject,
-        },
-      }).catch(() => {});
+      const { code, message, reason, subject } = error;
+      await port.sendRaw({ case: "refuse", value: { code, message, reason, subject } })
+        .catch(() => {});
       context.log(`${peer}: refused: ${error.message}`);
     } else {
       // The role already told the client why (an abort frame).
@@ -293,9 +272,7 @@ export async function handleTransfer(
     }
   } finally {
     session?.close();
-    try {
-      call.end();
-    } catch { /* already closed */ }
+    port.close();
   }
 }
 

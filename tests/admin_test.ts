@@ -3,10 +3,10 @@ import {
   AdminCallError,
   AdminClient,
   type FoundEntry,
-  parseHostAddress,
   type StreamEnd,
   type UsageEntry,
 } from "../core/admin_client.ts";
+import { parseHostAddress } from "../core/endpoint.ts";
 import { ContainedTree } from "../core/tree.ts";
 import {
   ADMIN_LIMITS,

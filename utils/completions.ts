@@ -7,7 +7,8 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { AdminClient, parseHostAddress } from "../core/admin_client.ts";
+import { AdminClient } from "../core/admin_client.ts";
+import { parseHostAddress } from "../core/endpoint.ts";
 import { UsageError } from "../core/errors.ts";
 
 /** Help of `blit-utils completions`. */

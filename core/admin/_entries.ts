@@ -1,13 +1,13 @@
 /**
- * Internal helpers of the admin operations: reading a directory's names, and turning an entry's
- * facts into the plain shapes of `types.ts`.
+ * Internal helpers of the admin operations: reading a directory, and turning an entry's facts into
+ * the plain shapes of `types.ts`.
  *
  * @module
  */
 
-import { PathEscapeError } from "../paths.ts";
-import type { TreeDir } from "../tree.ts";
+import type { Tree } from "../tree.ts";
 import type { EntryInfo } from "../types.ts";
+import { type DirectoryListing, readDirectory } from "../walk.ts";
 import { AdminError } from "./admin_error.ts";
 import { ADMIN_LIMITS } from "./admin_limits.ts";
 import type { ListedEntry } from "./types.ts";
@@ -15,20 +15,26 @@ import type { ListedEntry } from "./types.ts";
 const encoder = new TextEncoder();
 
 /**
- * Reads and sorts (by UTF-16 code units) the names of a directory, temporaries included.
- * @param dir The directory.
- * @throws {AdminError} `too-large` for more than {@linkcode ADMIN_LIMITS.namesPerDirectory}.
- * @returns The names.
+ * Opens and reads a directory as the admin operations do: through {@linkcode readDirectory}
+ * (strictly, names sorted), refusing more than {@linkcode ADMIN_LIMITS.namesPerDirectory} names.
+ * @param tree The tree.
+ * @param rel Path of the directory in the tree.
+ * @param options Whether blit's temporaries are kept (by default they are left out).
+ * @throws {AdminError} `too-large` for more than {@linkcode ADMIN_LIMITS.namesPerDirectory} names.
+ * @throws {Deno.errors.NotFound} Or any other error of {@linkcode readDirectory}, as it is.
+ * @returns The open directory and its names.
  */
-export function readNames(dir: TreeDir): string[] {
-  const items = dir.list();
-  if (items.length > ADMIN_LIMITS.namesPerDirectory) {
-    throw new AdminError(
-      "too-large",
-      `Cannot read a directory of more than ${ADMIN_LIMITS.namesPerDirectory} entries`,
-    );
+export function readAdminDirectory(
+  tree: Tree,
+  rel: string,
+  options: { temporaries?: boolean } = {},
+): DirectoryListing {
+  try {
+    return readDirectory(tree, rel, { ...options, maxNames: ADMIN_LIMITS.namesPerDirectory });
+  } catch (error) {
+    if (error instanceof RangeError) throw new AdminError("too-large", error.message);
+    throw error;
   }
-  return items.map((item) => item.name).sort((a, b) => a < b ? -1 : a > b ? 1 : 0);
 }
 
 /**
@@ -76,23 +82,4 @@ export function listedEntryOf(name: string, info: EntryInfo): ListedEntry {
  */
 export function trimSlashes(rel: string): string {
   return rel.replace(/\/+$/, "");
-}
-
-/**
- * Whether an error ends a walk (deadline, cancel) rather than skipping one directory.
- * @param error The caught value.
- * @returns True for an {@linkcode AdminError} other than `too-large`.
- */
-export function isFatal(error: unknown): boolean {
-  return error instanceof AdminError && error.code !== "too-large";
-}
-
-/**
- * Whether an error opening a directory of a walk says it is no longer one (it became a file or
- * a link): the walk skips it, as it would have had it seen the new entry.
- * @param error The caught value.
- * @returns True when the directory is no longer a directory.
- */
-export function isNoLongerDir(error: unknown): boolean {
-  return error instanceof Deno.errors.NotADirectory || error instanceof PathEscapeError;
 }

@@ -4,11 +4,11 @@
  * @module
  */
 
-import { joinPath, TEMP_PREFIX, type Tree } from "../tree.ts";
+import { joinPath, type Tree } from "../tree.ts";
 import type { AdminBudget } from "./admin_budget.ts";
 import { ADMIN_LIMITS } from "./admin_limits.ts";
 import { openStart } from "./_start.ts";
-import { readNames, trimSlashes } from "./_entries.ts";
+import { readAdminDirectory, trimSlashes } from "./_entries.ts";
 import { AdminError } from "./admin_error.ts";
 
 /** Options of {@linkcode completeEntries}. */
@@ -70,14 +70,11 @@ export async function completeEntries(
     if (error instanceof AdminError && error.code === "invalid") return []; // not a directory
     throw error;
   }
-  const handle = base.dir("");
-  const names = readNames(handle).filter((name) =>
-    name.startsWith(partial) && !name.startsWith(TEMP_PREFIX) &&
-    (partial.startsWith(".") || !name.startsWith("."))
-  );
+  const { handle, items } = readAdminDirectory(base, "");
   budget.check();
   const out: string[] = [];
-  for (const name of names) {
+  for (const { name } of items) {
+    if (!name.startsWith(partial) || (name.startsWith(".") && !partial.startsWith("."))) continue;
     if (out.length >= limit) break;
     await budget.tick();
     let isDir = false;

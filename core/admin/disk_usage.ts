@@ -4,11 +4,12 @@
  * @module
  */
 
-import { joinPath, type Tree, type TreeDir } from "../tree.ts";
+import { joinPath, type Tree } from "../tree.ts";
 import type { AdminBudget } from "./admin_budget.ts";
 import { ADMIN_LIMITS } from "./admin_limits.ts";
 import { openStart } from "./_start.ts";
-import { isFatal, isNoLongerDir, readNames, sizeOf, trimSlashes } from "./_entries.ts";
+import { sizeOf, trimSlashes } from "./_entries.ts";
+import { walkSubtree } from "./_walk.ts";
 import type { StreamEnd, UsageEntry } from "./types.ts";
 
 /** Options of {@linkcode diskUsage}. */
@@ -28,11 +29,10 @@ export interface DiskUsageOptions {
 }
 
 /** Totals of one subtree. */
-interface Totals {
-  bytes: number;
-  files: number;
-  dirs: number;
-  errors: number;
+type Totals = Omit<UsageEntry, "path" | "depth">;
+
+function noTotals(): Totals {
+  return { bytes: 0, files: 0, dirs: 0, errors: 0 };
 }
 
 /**
@@ -74,54 +74,33 @@ export async function* diskUsage(
   const base = openStart(tree, start, "total");
   let reported = 0;
   let truncated = false;
-  const walk = async function* (
-    dirRel: string,
-    depth: number,
-  ): AsyncGenerator<UsageEntry, Totals> {
-    budget.check();
-    const totals: Totals = { bytes: 0, files: 0, dirs: 0, errors: 0 };
-    let dir: TreeDir;
-    let names: string[];
-    try {
-      dir = base.dir(dirRel);
-      names = readNames(dir);
-    } catch (error) {
-      if (isFatal(error)) throw error;
-      if (depth === 0 || !isNoLongerDir(error)) totals.errors++;
-      return totals;
-    }
-    for (const name of names) {
-      await budget.tick();
-      let info;
-      try {
-        info = dir.stat(name);
-      } catch {
-        info = null;
-      }
-      if (info === null) {
-        totals.errors++;
-        continue;
-      }
-      if (info.kind === "dir") {
-        const sub = yield* walk(joinPath(dirRel, name), depth + 1);
-        totals.bytes += sub.bytes;
-        totals.files += sub.files;
-        totals.dirs += sub.dirs + 1;
-        totals.errors += sub.errors;
-      } else {
-        totals.bytes += sizeOf(info);
-        totals.files++;
-      }
-    }
-    if (depth <= maxDepth) {
-      if (depth > 0 && reported >= limit) truncated = true;
+  // The totals of the directories being read; the first one gathers the start's.
+  const open: Totals[] = [noTotals()];
+  for await (const step of walkSubtree(base, "", { budget, temporaries: true })) {
+    const current = open[open.length - 1] as Totals;
+    if (step.type === "enter") open.push(noTotals());
+    else if (step.type === "problem") current.errors++;
+    else if (step.type === "unreadable" && !step.gone) current.errors++;
+    else if (step.type === "entry") {
+      if (step.info.kind === "dir") current.dirs++; // its contents come with its `leave`
       else {
-        if (depth > 0) reported++;
-        yield { path: joinPath(start, dirRel), depth, ...totals };
+        current.bytes += sizeOf(step.info);
+        current.files++;
+      }
+    } else if (step.type === "leave") {
+      open.pop();
+      const parent = open[open.length - 1] as Totals;
+      parent.bytes += current.bytes;
+      parent.files += current.files;
+      parent.dirs += current.dirs;
+      parent.errors += current.errors;
+      if (step.depth > maxDepth) continue;
+      if (step.depth > 0 && reported >= limit) truncated = true;
+      else {
+        if (step.depth > 0) reported++;
+        yield { path: joinPath(start, step.path), depth: step.depth, ...current };
       }
     }
-    return totals;
-  };
-  const totals = yield* walk("", 0);
-  return { truncated, errors: totals.errors };
+  }
+  return { truncated, errors: (open[0] as Totals).errors };
 }

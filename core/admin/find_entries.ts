@@ -4,12 +4,13 @@
  * @module
  */
 
-import { joinPath, TEMP_PREFIX, type Tree, type TreeDir } from "../tree.ts";
+import { joinPath, type Tree } from "../tree.ts";
 import type { AdminBudget } from "./admin_budget.ts";
 import { ADMIN_LIMITS } from "./admin_limits.ts";
 import { compileFindPattern } from "./compile_find_pattern.ts";
 import { openStart } from "./_start.ts";
-import { isFatal, isNoLongerDir, mtimeOf, readNames, sizeOf, trimSlashes } from "./_entries.ts";
+import { mtimeOf, sizeOf, trimSlashes } from "./_entries.ts";
+import { walkSubtree } from "./_walk.ts";
 import type { FindScope, FoundEntry, StreamEnd } from "./types.ts";
 
 /** Options of {@linkcode findEntries}. */
@@ -85,52 +86,23 @@ export async function* findEntries(
   let found = 0;
   let errors = 0;
   let truncated = false;
-  // Pre-order: each directory is reported, then its contents; returns true to stop the walk.
-  const walk = async function* (dirRel: string): AsyncGenerator<FoundEntry, boolean> {
-    budget.check();
-    let dir: TreeDir;
-    let names: string[];
-    try {
-      dir = base.dir(dirRel);
-      names = readNames(dir);
-    } catch (error) {
-      if (isFatal(error)) throw error;
-      if (dirRel === "" || !isNoLongerDir(error)) errors++;
-      return false;
+  for await (const step of walkSubtree(base, "", { budget })) {
+    if (step.type === "problem" || (step.type === "unreadable" && !step.gone)) errors++;
+    if (step.type !== "entry") continue;
+    const isDir = step.info.kind === "dir";
+    const wanted = kind === "dirs" ? isDir : kind === "files" ? !isDir : true;
+    if (!wanted || !matches(step.name)) continue;
+    if (found >= limit) {
+      truncated = true;
+      break;
     }
-    for (const name of names) {
-      if (name.startsWith(TEMP_PREFIX)) continue;
-      await budget.tick();
-      let info;
-      try {
-        info = dir.stat(name);
-      } catch {
-        info = null;
-      }
-      if (info === null) {
-        errors++;
-        continue;
-      }
-      const childRel = joinPath(dirRel, name);
-      const isDir = info.kind === "dir";
-      const wanted = kind === "dirs" ? isDir : kind === "files" ? !isDir : true;
-      if (wanted && matches(name)) {
-        if (found >= limit) {
-          truncated = true;
-          return true;
-        }
-        found++;
-        yield {
-          path: joinPath(start, childRel),
-          type: info.kind,
-          size: sizeOf(info),
-          mtime: mtimeOf(info),
-        };
-      }
-      if (isDir && (yield* walk(childRel))) return true;
-    }
-    return false;
-  };
-  yield* walk("");
+    found++;
+    yield {
+      path: joinPath(start, step.path),
+      type: step.info.kind,
+      size: sizeOf(step.info),
+      mtime: mtimeOf(step.info),
+    };
+  }
   return { truncated, errors };
 }

@@ -5,10 +5,10 @@
  */
 
 import { PathInvalidError, validateWirePath } from "../paths.ts";
-import { splitPath, TEMP_PREFIX, type Tree } from "../tree.ts";
+import { splitPath, type Tree } from "../tree.ts";
 import type { AdminBudget } from "./admin_budget.ts";
 import { ADMIN_LIMITS } from "./admin_limits.ts";
-import { listedEntryOf, readNames, trimSlashes } from "./_entries.ts";
+import { listedEntryOf, readAdminDirectory, trimSlashes } from "./_entries.ts";
 import type { ListedEntry, Listing } from "./types.ts";
 
 /** Options of {@linkcode listDirectory}. */
@@ -65,15 +65,14 @@ export async function listDirectory(
       return { entries: [listedEntryOf(name, info)], truncated: false };
     }
   }
-  const dir = (path === "" ? tree : tree.sub(path)).dir("");
-  const names = readNames(dir).filter((name) => !name.startsWith(TEMP_PREFIX));
+  const { handle, items } = readAdminDirectory(path === "" ? tree : tree.sub(path), "");
   budget.check();
   const entries: ListedEntry[] = [];
-  for (const name of names.slice(0, limit)) {
+  for (const { name } of items.slice(0, limit)) {
     await budget.tick();
     let info;
     try {
-      info = dir.stat(name);
+      info = handle.stat(name);
     } catch (error) {
       // A name the tree cannot address (a backslash in a contained tree) is left out.
       if (error instanceof PathInvalidError) continue;
@@ -81,5 +80,5 @@ export async function listDirectory(
     }
     if (info !== null) entries.push(listedEntryOf(name, info)); // else: removed meanwhile
   }
-  return { entries, truncated: names.length > limit };
+  return { entries, truncated: items.length > limit };
 }

@@ -8,7 +8,8 @@ import { PathEscapeError, validateWirePath } from "../paths.ts";
 import { joinPath, splitPath, type Tree, type TreeDir } from "../tree.ts";
 import type { AdminBudget } from "./admin_budget.ts";
 import { AdminError, toAdminError } from "./admin_error.ts";
-import { readNames, trimSlashes } from "./_entries.ts";
+import { trimSlashes } from "./_entries.ts";
+import { walkSubtree } from "./_walk.ts";
 
 /** Options of {@linkcode removeEntry}. */
 export interface RemoveOptions {
@@ -87,33 +88,8 @@ export async function removeEntry(
       fail(error);
     }
   };
-  // `dirRel` is relative to `base`; the directory is opened strictly, here and again at the end.
-  const removeDir = async (dirRel: string): Promise<void> => {
-    budget.check();
-    let dir: TreeDir;
-    let names: string[];
-    try {
-      dir = base.dir(dirRel);
-      names = readNames(dir);
-    } catch (error) {
-      fail(error);
-      return;
-    }
-    const subdirs: string[] = [];
-    for (const entry of names) {
-      await budget.tick();
-      let child;
-      try {
-        child = dir.stat(entry);
-      } catch (error) {
-        fail(error);
-        continue;
-      }
-      if (child === null) fail(new Deno.errors.NotFound(`Cannot remove ${entry}: it is gone`));
-      else if (child.kind === "dir") subdirs.push(entry);
-      else drop(dir, entry);
-    }
-    for (const entry of subdirs) await removeDir(joinPath(dirRel, entry));
+  // Once a directory's contents are done: it is opened again (strictly) through its parent.
+  const dropDirectory = (dirRel: string): void => {
     const [up, last] = splitPath(dirRel);
     let holder: TreeDir;
     try {
@@ -129,8 +105,17 @@ export async function removeEntry(
     }
     drop(holder, last);
   };
-  if (info.kind === "dir") await removeDir(name);
-  else drop(base.dir(""), name);
+  if (info.kind !== "dir") drop(base.dir(""), name);
+  else {
+    const walk = walkSubtree(base, name, { budget, temporaries: true, subdirsLast: true });
+    for await (const step of walk) {
+      if (step.type === "entry" && step.info.kind !== "dir") drop(step.handle, step.name);
+      else if (step.type === "problem") {
+        fail(step.error ?? new Deno.errors.NotFound(`Cannot remove ${step.name}: it is gone`));
+      } else if (step.type === "unreadable") fail(step.error);
+      else if (step.type === "leave") dropDirectory(step.path);
+    }
+  }
   if (failed > 0) {
     const reason = toAdminError(firstFailure, "remove", path, "the module");
     throw new AdminError(

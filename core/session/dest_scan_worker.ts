@@ -5,6 +5,7 @@
  * @module
  */
 
+import { describeError } from "../errors.ts";
 import { type DirListing, listDirectory } from "./dest_listing.ts";
 
 /** A request: the absolute directory to list. */
@@ -25,6 +26,6 @@ scope.onmessage = (event: MessageEvent<ScanRequest>) => {
   try {
     scope.postMessage({ listing: listDirectory(event.data.abs) });
   } catch (error) {
-    scope.postMessage({ error: error instanceof Error ? error.message : String(error) });
+    scope.postMessage({ error: describeError(error) });
   }
 };

@@ -42,7 +42,7 @@ import {
   deletionBlock,
 } from "./plan.ts";
 import { DestinationPlanner, type FilePlan, type TransferEvent } from "./planner.ts";
-import { abortInfoOf, type ConsentAsker, PeerAbortError, type RoleOutcome } from "./source.ts";
+import { type ConsentAsker, PeerAbortError, type RoleOutcome, runRole } from "./role.ts";
 import { sideSummary } from "./summary.ts";
 
 /** How the destination gets payload. */
@@ -119,18 +119,8 @@ export class DestinationRole {
    * before it throws.
    * @returns This side's and the peer's summaries.
    */
-  async run(): Promise<RoleOutcome> {
-    try {
-      return await this.#run();
-    } catch (error) {
-      if (!(error instanceof PeerAbortError)) {
-        await this.#port.send({ type: "abort", abort: abortInfoOf(error) }).catch(() => {});
-      }
-      throw error;
-    } finally {
-      this.#lookahead?.close();
-      this.#port.close();
-    }
+  run(): Promise<RoleOutcome> {
+    return runRole(this.#port, () => this.#run(), () => this.#lookahead?.close());
   }
 
   async #next(): Promise<Frame> {
@@ -243,7 +233,7 @@ export class DestinationRole {
       this.#o.stats.fail(".", describeError(error));
       plan = null;
     }
-    if (plan) await this.#dispatch([[0, plan]]);
+    if (plan) await this.#dispatch([plan]);
   }
 
   #makeIntake(planner: DestinationPlanner): PayloadIntake {
@@ -264,19 +254,21 @@ export class DestinationRole {
     const listing = this.#lookahead ? await this.#lookahead.take(group.dir) : null;
     const plans = planner.planGroup(group, listing);
     if (this.#lookahead) {
-      const dirs = group.entries.filter((e) => e.kind === "dir" && !planner.isFresh(e.path));
-      this.#lookahead.discovered(dirs.map((e) => e.path), group.entries.length);
+      const dirs: string[] = [];
+      for (const e of group.entries) {
+        if (e.kind === "dir" && !planner.isFresh(e.path)) dirs.push(e.path);
+      }
+      this.#lookahead.discovered(dirs, group.entries.length);
     }
-    const ids = new Map<string, number>();
-    for (const entry of group.entries) ids.set(entry.path, entry.id);
-    await this.#dispatch(plans.map((plan) => [ids.get(plan.entry.path) as number, plan]));
+    await this.#dispatch(plans);
   }
 
   /** Acts on the plans of one group: payload, digests, or (move) a report. */
-  async #dispatch(plans: [number, FilePlan][]): Promise<void> {
+  async #dispatch(plans: FilePlan[]): Promise<void> {
     const intake = this.#intake as PayloadIntake;
     const checks: number[] = [];
-    for (const [id, plan] of plans) {
+    for (const plan of plans) {
+      const id = plan.id;
       switch (plan.decision) {
         case "send":
           await this.#need(id, plan.entry);
@@ -408,16 +400,31 @@ export class DestinationRole {
 /** Longest quiet time while waiting for consent (the asking side sends keepalives). */
 const CONSENT_QUIET_MS = 60_000;
 
+/** Deadlines of {@linkcode askPeerConsent}. */
+export interface PeerConsentOptions {
+  /**
+   * How long a person may take to answer.
+   * @default {CONSENT_TIMEOUT_MS}
+   */
+  timeoutMs?: number;
+  /**
+   * Longest silence from the peer meanwhile (it sends keepalives while a person decides).
+   * @default {60000}
+   */
+  quietMs?: number;
+}
+
 /**
  * Asks the peer for consent to deletions: the side that holds the user (the client of a push)
- * answers, sending keepalives while a person decides. Gives up with `timeout` after
- * `timeoutMs`; a peer that goes quiet for a minute ends the session.
+ * answers, sending keepalives while a person decides. Gives up with `timeout` after the consent
+ * deadline; a peer that goes quiet for `quietMs` ends the session.
  *
  * @param port The channel to the source.
- * @param timeoutMs The consent deadline.
+ * @param options The deadlines.
  * @returns The asker.
  */
-export function askPeerConsent(port: FramePort, timeoutMs = CONSENT_TIMEOUT_MS): ConsentAsker {
+export function askPeerConsent(port: FramePort, options: PeerConsentOptions = {}): ConsentAsker {
+  const { timeoutMs = CONSENT_TIMEOUT_MS, quietMs = CONSENT_QUIET_MS } = options;
   return async (paths, total) => {
     await port.send({ type: "consentRequest", paths: [...paths], total });
     const deadline = performance.now() + timeoutMs;
@@ -426,7 +433,7 @@ export function askPeerConsent(port: FramePort, timeoutMs = CONSENT_TIMEOUT_MS):
       if (left <= 0) return { granted: false, refusal: "timeout" };
       let frame: Frame | null;
       try {
-        frame = await port.next(Math.min(left, CONSENT_QUIET_MS));
+        frame = await port.next(Math.min(left, quietMs));
       } catch (error) {
         if (error instanceof TimeoutError && deadline - performance.now() <= 0) {
           return { granted: false, refusal: "timeout" };

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { TimeoutError } from "../transport/deadline.ts";
 import type { CompareMode, Entry, TransferFailure } from "../types.ts";
 
 /** The source root: its entry (path `""`), its name, and whether only its contents travel. */
@@ -211,14 +212,27 @@ class FrameQueue {
     return new Promise((resolve) => this.#givers.push(resolve));
   }
 
-  take(): Promise<Frame | null> {
+  take(timeoutMs?: number): Promise<Frame | null> {
     const frame = this.#items.shift();
     if (frame) {
       this.#givers.shift()?.();
       return Promise.resolve(frame);
     }
     if (this.#closed) return Promise.resolve(null);
-    return new Promise((resolve) => this.#takers.push(resolve));
+    // No timer unless asked for one: the first timer call loads Deno's timer module (~20 ms),
+    // which a local run never needs.
+    if (timeoutMs === undefined) return new Promise((resolve) => this.#takers.push(resolve));
+    return new Promise((resolve, reject) => {
+      const taker = (value: Frame | null): void => {
+        clearTimeout(timer);
+        resolve(value);
+      };
+      const timer = setTimeout(() => {
+        this.#takers.splice(this.#takers.indexOf(taker), 1);
+        reject(new TimeoutError("continue the session (the peer sent nothing)", timeoutMs));
+      }, timeoutMs);
+      this.#takers.push(taker);
+    });
   }
 
   close(): void {
@@ -230,7 +244,8 @@ class FrameQueue {
 
 /**
  * Two joined in-process ports: what one sends, the other receives, as the same objects. Each
- * direction holds at most `capacity` frames, so a fast walker waits for the planner.
+ * direction holds at most `capacity` frames, so a fast walker waits for the planner. `next()`
+ * waits without a deadline unless given one.
  *
  * @example Usage
  * ```ts
@@ -253,7 +268,7 @@ export function localPortPair(capacity = 16): [FramePort, FramePort] {
     busy: 0,
     batchEntries: 0,
     send: (frame) => out.put(frame),
-    next: () => inbox.take(),
+    next: (timeoutMs) => inbox.take(timeoutMs),
     close: () => out.close(),
   });
   return [end(ab, ba), end(ba, ab)];

@@ -8,7 +8,7 @@
  */
 
 import { CopyWorkerPool } from "../copy_pool.ts";
-import { ProtocolError } from "../errors.ts";
+import { describeError, ProtocolError } from "../errors.ts";
 import { AsyncQueue } from "../queue.ts";
 import type { TransferStats } from "../stats.ts";
 import { tempName } from "../tree.ts";
@@ -97,7 +97,7 @@ export class LocalCopyIntake implements PayloadIntake {
         const tmp = dir.localPath(tempName(name));
         if (dst !== null && tmp !== null) paths = { tmp, dst };
       } catch (error) {
-        this.#stats.fail(entry.path, error instanceof Error ? error.message : String(error));
+        this.#stats.fail(entry.path, describeError(error));
         this.#landed(id, entry, false);
         return;
       }

@@ -128,7 +128,7 @@ export function consentSkipReason(refusal: ConsentRefusal, pending: number): str
     case "not-given":
       return `${base}: no consent was given (pass --yes, or confirmDeletions in the library)`;
     case "timeout":
-      return `${base}: nobody answered within ${CONSENT_TIMEOUT_MS / 60_000} minutes`;
+      return `${base}: nobody answered before the consent deadline`;
   }
 }
 

@@ -34,6 +34,8 @@ export interface TransferEvent {
 
 /** What the planner decided for one file or link. */
 export interface FilePlan {
+  /** The entry's manifest id (the root's is 0). */
+  id: number;
   /** The source entry. */
   entry: Entry;
   /**
@@ -176,7 +178,8 @@ export class DestinationPlanner {
       this.#mkdir(holder, "");
       return null;
     }
-    return holder ? this.#planEntry(holder.dir, holder.name, root, facts) : {
+    return holder ? this.#planEntry(holder.dir, holder.name, root, facts, 0) : {
+      id: 0,
       entry: root,
       decision: "send",
     };
@@ -221,7 +224,7 @@ export class DestinationPlanner {
       }
       seen?.add(name);
       try {
-        const plan = this.#planEntry(dir, name, entry, existing.get(name) ?? null);
+        const plan = this.#planEntry(dir, name, entry, existing.get(name) ?? null, entry.id);
         if (plan) plans.push(plan);
       } catch (error) {
         stats.fail(entry.path, describeError(error));
@@ -288,6 +291,7 @@ export class DestinationPlanner {
     name: string,
     entry: Entry,
     facts: ListedFacts | null,
+    id: number,
   ): FilePlan | null {
     const { ignoreExisting, compare } = this.#o;
     if (entry.kind === "dir") {
@@ -298,24 +302,24 @@ export class DestinationPlanner {
       this.#mkdir(dir ? { dir, name } : null, entry.path);
       return null;
     }
-    if (facts && ignoreExisting) return { entry, decision: "kept" };
-    if (entry.kind === "symlink") return this.#planLink(dir, name, entry, facts);
-    if (!facts || !dir) return { entry, decision: "send" };
+    if (facts && ignoreExisting) return { id, entry, decision: "kept" };
+    if (entry.kind === "symlink") return this.#planLink(dir, name, entry, facts, id);
+    if (!facts || !dir) return { id, entry, decision: "send" };
     if (facts.kind !== "file") {
       return this.#replace(dir, name, entry.path, facts.kind, false)
-        ? { entry, decision: "send" }
+        ? { id, entry, decision: "send" }
         : null;
     }
     let size = facts.size;
     let mtimeMs = facts.mtimeMs;
     if (size === undefined || mtimeMs === undefined) {
       const info = dir.stat(name);
-      if (!info || info.kind !== "file") return { entry, decision: "send" };
+      if (!info || info.kind !== "file") return { id, entry, decision: "send" };
       size = info.size;
       mtimeMs = info.mtimeMs;
     }
     const verdict = needsTransfer(entry, { size, mtimeMs }, compare);
-    return { entry, decision: verdict === "hash" ? "hash" : verdict ? "send" : "settled" };
+    return { id, entry, decision: verdict === "hash" ? "hash" : verdict ? "send" : "settled" };
   }
 
   /** Creates a directory of the manifest (it is then fresh: nothing to list in it). */
@@ -366,10 +370,11 @@ export class DestinationPlanner {
     name: string,
     entry: Entry,
     facts: ListedFacts | null,
+    id: number,
   ): FilePlan | null {
     const target = entry.linkTarget ?? "";
     if (facts?.kind === "symlink" && dir && dir.readLink(name) === target) {
-      return { entry, decision: "settled" };
+      return { id, entry, decision: "settled" };
     }
     if (facts?.kind === "dir" && dir && !this.#replace(dir, name, entry.path, "dir", false)) {
       return null;
@@ -396,7 +401,7 @@ export class DestinationPlanner {
         throw error;
       }
     });
-    return { entry, decision: "settled" };
+    return { id, entry, decision: "settled" };
   }
 
   /**

@@ -6,10 +6,16 @@
  * @module
  */
 
-import { ClientFrameSchema, RefuseCode, Role, type ServerFrame } from "../../proto/gen/blit_pb.ts";
+import {
+  type ClientFrame,
+  ClientFrameSchema,
+  RefuseCode,
+  type ServerFrame,
+} from "../../proto/gen/blit_pb.ts";
 import {
   absolutePath,
   type EndpointTexts,
+  formatHostAddress,
   isRefusalReason,
   type LocalEndpoint,
   type RemoteEndpoint,
@@ -18,15 +24,21 @@ import {
 } from "../endpoint.ts";
 import { describeError, FatalError, SessionRefusedError, UsageError } from "../errors.ts";
 import { ContainedTree, PlainTree } from "../tree.ts";
-import { dialDataPlane, receivePayloads, sendPayloads } from "../transport/data_plane.ts";
+import {
+  dialDataPlane,
+  type PayloadSink,
+  receivePayloads,
+  sendPayloads,
+} from "../transport/data_plane.ts";
 import { type GrpcFramePort, grpcFramePort } from "../transport/grpc_port.ts";
 import type { TransferOperation, TransferSummary } from "../types.ts";
 import { DestinationRole } from "./destination.ts";
-import type { SessionTerms } from "./frames.ts";
-import { type SessionOptions, setUpSession } from "./setup.ts";
-import { errorOfAbort, PeerAbortError, type RoleOutcome, SourceRole } from "./source.ts";
+import type { FramePort, SessionTerms } from "./frames.ts";
+import { type SessionOptions, type SessionSetup, setUpSession } from "./setup.ts";
+import { errorOfAbort, PeerAbortError, type RoleOutcome } from "./role.ts";
+import { SourceRole } from "./source.ts";
 import { transferSummary } from "./summary.ts";
-import { compareToWire, operationToWire } from "./wire.ts";
+import { openToWire } from "./wire.ts";
 
 /** Options of a remote transfer, on top of the common ones. */
 export interface RemoteOptions extends SessionOptions {
@@ -51,10 +63,6 @@ const REFUSALS: Record<number, string> = {
   [RefuseCode.INTERNAL]: "INTERNAL",
   [RefuseCode.BUSY]: "BUSY",
 };
-
-function hostForDial(host: string): string {
-  return host === "localhost" ? "127.0.0.1" : host;
-}
 
 /** What the daemon granted: the data plane (or not). */
 interface Grant {
@@ -89,124 +97,26 @@ export async function runRemoteTransfer(
   const remote = (source.kind === "remote" ? source : destination) as RemoteEndpoint;
   const push = destination.kind === "remote";
   const texts: EndpointTexts = { source: source.text, destination: destination.text };
-  const grpc = await import("@grpc/grpc-js");
-  const { BlitClientClass, blitChannelOptions } = await import("../transport/grpc_service.ts");
-  const address = `${remote.host.includes(":") ? `[${remote.host}]` : remote.host}:${remote.port}`;
-  if (Deno.permissions.querySync({ name: "net", host: address }).state !== "granted") {
-    throw new FatalError(
-      `Cannot connect to blitd at ${address}: this process has no network permission for it; run blit with --allow-net (as "deno task blit" does)`,
-    );
-  }
-  const client = new BlitClientClass(
-    address,
-    grpc.credentials.createInsecure(),
-    blitChannelOptions(),
-  );
-  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  const client = await connect(remote, timeoutMs);
   try {
-    await new Promise<void>((resolve, reject) => {
-      client.waitForReady(Date.now() + connectTimeoutMs, (error) => {
-        if (!error) return resolve();
-        reject(
-          new FatalError(
-            `Cannot connect to blitd at ${address}: ${
-              describeError(error)
-            }; is the daemon running?`,
-          ),
-        );
-      });
-    });
     const call = client.transfer();
-    const port = grpcFramePort<import("../../proto/gen/blit_pb.ts").ClientFrame, ServerFrame>(
-      call,
-      ClientFrameSchema,
-    );
-    const grant = await openSession(port, remote, setup.terms, push, options, {
-      texts,
-      timeoutMs: connectTimeoutMs,
-    });
-    let fellBack = false;
-    const dial = async (): Promise<Deno.Conn[]> => {
-      if (grant.dataPort === 0) return [];
-      const conns: Deno.Conn[] = [];
-      try {
-        for (let i = 0; i < Math.max(1, grant.streams); i++) {
-          conns.push(
-            await dialDataPlane({
-              hostname: hostForDial(remote.host),
-              port: grant.dataPort,
-              token: grant.token,
-            }, { timeoutMs: 3000 }),
-          );
-        }
-      } catch (error) {
-        if (conns.length === 0) {
-          fellBack = true;
-          options.warn?.(
-            `blit: warning: cannot reach the data port ${grant.dataPort} (${
-              describeError(error)
-            }); carrying data in the control stream instead`,
-          );
-        }
-      }
-      return conns;
-    };
+    const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema);
+    const grant = await openSession(port, remote, setup.terms, push, options, { texts, timeoutMs });
+    const dialer = new DataDialer(grant, remote, options.warn);
+    const local = (push ? source : destination) as LocalEndpoint;
     let target = remote.text;
     let outcome: RoleOutcome;
     try {
-      if (push) {
-        const local = source as LocalEndpoint;
-        const sourceAbs = absolutePath(local.path);
-        outcome = await new SourceRole(port, {
-          terms: setup.terms,
-          filter: setup.filter,
-          tree: new PlainTree("/"),
-          base: sourceAbs.slice(1),
-          contentsOnly: local.trailingSlash,
-          rootName: splitLocalPath(sourceAbs)[1],
-          keepRoot: false,
-          texts,
-          stats: setup.stats,
-          hasher: setup.hasher,
-          gate: setup.gate,
-          payload: { kind: "wire", open: dial, send: (conn, items) => sendPayloads(conn, items) },
-          consent: setup.consent,
-        }).run();
-      } else {
-        const local = destination as LocalEndpoint;
-        const destinationAbs = absolutePath(local.path);
-        outcome = await new DestinationRole(port, {
-          terms: setup.terms,
-          filter: setup.filter,
-          tree: ContainedTree.open("/"),
-          base: destinationAbs.slice(1),
-          trailingSlash: local.trailingSlash,
-          texts,
-          stats: setup.stats,
-          hasher: setup.hasher,
-          gate: setup.gate,
-          consent: setup.consent,
-          payload: {
-            kind: "wire",
-            data: grant.dataPort === 0 ? null : {
-              open: dial,
-              receive: (conn, sink) => receivePayloads(conn, sink),
-              abandon: () => {},
-            },
-          },
-          ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-          onPlaced: (rel) => target = `/${rel}`,
-        }).run();
-      }
+      outcome = push
+        ? await pushRole(port, setup, local, texts, dialer).run()
+        : await pullRole(port, setup, local, texts, dialer, options, (rel) => target = `/${rel}`)
+          .run();
     } catch (error) {
       if (error instanceof PeerAbortError) throw errorOfAbort(error.abort, texts);
       throw error;
     }
-    call.end();
-    setup.stats.strategy = {
-      transport: push ? "push" : "pull",
-      data: grant.dataPort === 0 ? "grpc" : fellBack ? "grpc-fallback" : `tcp x${grant.streams}`,
-    };
+    setup.stats.strategy = { transport: push ? "push" : "pull", data: dialer.carrier };
     return transferSummary({
       operation,
       source: source.text,
@@ -219,6 +129,150 @@ export async function runRemoteTransfer(
   } finally {
     client.close();
   }
+}
+
+/** Dials the daemon's control port and waits until the channel is ready. */
+async function connect(remote: RemoteEndpoint, timeoutMs: number) {
+  const grpc = await import("@grpc/grpc-js");
+  const { BlitClientClass, blitChannelOptions } = await import("../transport/grpc_service.ts");
+  const address = formatHostAddress(remote);
+  if (Deno.permissions.querySync({ name: "net", host: address }).state !== "granted") {
+    throw new FatalError(
+      `Cannot connect to blitd at ${address}: this process has no network permission for it; run blit with --allow-net (as "deno task blit" does)`,
+    );
+  }
+  const client = new BlitClientClass(
+    address,
+    grpc.credentials.createInsecure(),
+    blitChannelOptions(),
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.waitForReady(Date.now() + timeoutMs, (error) => {
+        if (!error) return resolve();
+        reject(
+          new FatalError(
+            `Cannot connect to blitd at ${address}: ${
+              describeError(error)
+            }; is the daemon running?`,
+          ),
+        );
+      });
+    });
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+  return client;
+}
+
+/** Dials the data plane the daemon granted, falling back to the control stream with a warning. */
+class DataDialer {
+  readonly #grant: Grant;
+  readonly #remote: RemoteEndpoint;
+  readonly #warn: ((line: string) => void) | undefined;
+  #fellBack = false;
+
+  constructor(grant: Grant, remote: RemoteEndpoint, warn: ((line: string) => void) | undefined) {
+    this.#grant = grant;
+    this.#remote = remote;
+    this.#warn = warn;
+  }
+
+  /** Whether a data plane was granted at all. */
+  get granted(): boolean {
+    return this.#grant.dataPort !== 0;
+  }
+
+  /** How payload travelled, for the performance history. */
+  get carrier(): string {
+    if (!this.granted) return "grpc";
+    return this.#fellBack ? "grpc-fallback" : `tcp x${this.#grant.streams}`;
+  }
+
+  /** Opens the granted connections (none when they cannot be reached). */
+  dial = async (): Promise<Deno.Conn[]> => {
+    const { dataPort, token, streams } = this.#grant;
+    if (dataPort === 0) return [];
+    const hostname = this.#remote.host === "localhost" ? "127.0.0.1" : this.#remote.host;
+    const conns: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < Math.max(1, streams); i++) {
+        conns.push(await dialDataPlane({ hostname, port: dataPort, token }, { timeoutMs: 3000 }));
+      }
+    } catch (error) {
+      if (conns.length === 0) {
+        this.#fellBack = true;
+        this.#warn?.(
+          `blit: warning: cannot reach the data port ${dataPort} (${
+            describeError(error)
+          }); carrying data in the control stream instead`,
+        );
+      }
+    }
+    return conns;
+  };
+}
+
+/** The SOURCE role of a push, over the local tree. */
+function pushRole(
+  port: FramePort,
+  setup: SessionSetup,
+  local: LocalEndpoint,
+  texts: EndpointTexts,
+  dialer: DataDialer,
+): SourceRole {
+  const sourceAbs = absolutePath(local.path);
+  return new SourceRole(port, {
+    terms: setup.terms,
+    filter: setup.filter,
+    tree: new PlainTree("/"),
+    base: sourceAbs.slice(1),
+    contentsOnly: local.trailingSlash,
+    rootName: splitLocalPath(sourceAbs)[1],
+    keepRoot: false,
+    texts,
+    stats: setup.stats,
+    hasher: setup.hasher,
+    gate: setup.gate,
+    payload: { kind: "wire", open: dialer.dial, send: (conn, items) => sendPayloads(conn, items) },
+    consent: setup.consent,
+  });
+}
+
+/** The DESTINATION role of a pull: it writes only through a contained tree. */
+function pullRole(
+  port: FramePort,
+  setup: SessionSetup,
+  local: LocalEndpoint,
+  texts: EndpointTexts,
+  dialer: DataDialer,
+  options: RemoteOptions,
+  onPlaced: (rel: string) => void,
+): DestinationRole {
+  const destinationAbs = absolutePath(local.path);
+  const data = dialer.granted
+    ? {
+      open: dialer.dial,
+      receive: (conn: Deno.Conn, sink: PayloadSink) => receivePayloads(conn, sink),
+      abandon: () => {},
+    }
+    : null;
+  return new DestinationRole(port, {
+    terms: setup.terms,
+    filter: setup.filter,
+    tree: ContainedTree.open("/"),
+    base: destinationAbs.slice(1),
+    trailingSlash: local.trailingSlash,
+    texts,
+    stats: setup.stats,
+    hasher: setup.hasher,
+    gate: setup.gate,
+    consent: setup.consent,
+    payload: { kind: "wire", data },
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    onPlaced,
+  });
 }
 
 /** Hello and Open, then the daemon's Accept (or Refuse). */
@@ -237,21 +291,14 @@ async function openSession(
   });
   await port.sendRaw({
     case: "open",
-    value: {
-      role: push ? Role.DESTINATION : Role.SOURCE,
+    value: openToWire({
+      daemonRole: push ? "destination" : "source",
       module: remote.module ?? "",
       path: remote.path + (remote.trailingSlash && remote.path !== "" ? "/" : ""),
-      operation: operationToWire(terms.operation),
-      compare: compareToWire(terms.compare),
-      ignoreExisting: terms.ignoreExisting,
-      dryRun: terms.dryRun,
-      filterRules: (options.filters ?? []).map((r) =>
-        `${r.action === "include" ? "+" : "-"} ${r.pattern}`
-      ),
-      forceGrpcData: options.forceGrpc ?? false,
-      dataStreams: 2,
-      ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
-    },
+      terms,
+      filters: [...(options.filters ?? [])],
+      forceGrpc: options.forceGrpc ?? false,
+    }),
   });
   const reply = await port.nextRaw(context.timeoutMs);
   if (reply?.case === "refuse") {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { describeError, UsageError } from "../errors.ts";
 import { compileFilter, type EntryFilter, type FilterRule } from "../filter.ts";
 import { type FileHasher, hashFileWasm } from "../hash.ts";
 import { TransferStats } from "../stats.ts";
@@ -14,12 +14,7 @@ import type { CompareMode, TransferOperation } from "../types.ts";
 import type { SessionTerms } from "./frames.ts";
 import { ChangeGate } from "./plan.ts";
 import type { TransferEvent } from "./planner.ts";
-import {
-  type ConsentAnswer,
-  type ConsentAsker,
-  PeerAbortError,
-  type RoleOutcome,
-} from "./source.ts";
+import { type ConsentAnswer, type ConsentAsker, PeerAbortError, type RoleOutcome } from "./role.ts";
 
 /** Options of a transfer, on every route. */
 export interface SessionOptions {
@@ -52,9 +47,13 @@ export interface SessionOptions {
   /**
    * Asked, after planning, before mirror deletes anything (never in a dry run): the first paths
    * and how many in all. Resolve `true` (or `{ granted: true }`) to delete. Without it, mirror
-   * deletes nothing and says why.
+   * deletes nothing and says why. `signal` aborts when a daemon stopped waiting for the answer.
    */
-  confirmDeletions?: (paths: readonly string[], total: number) => Promise<boolean | ConsentAnswer>;
+  confirmDeletions?: (
+    paths: readonly string[],
+    total: number,
+    signal?: AbortSignal,
+  ) => Promise<boolean | ConsentAnswer>;
   /** Receives each action (for `--verbose`). */
   onEvent?: (event: TransferEvent) => void;
   /** Counters of this side, for a live progress display; a new one is made when absent. */
@@ -121,7 +120,7 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
   try {
     filter = compileFilter(filters);
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(describeError(error));
   }
   return {
     terms: { operation, compare, ignoreExisting, dryRun, maxDelete },
@@ -143,8 +142,8 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
  */
 export function consentAsker(confirm: SessionOptions["confirmDeletions"]): ConsentAsker {
   if (!confirm) return () => Promise.resolve({ granted: false, refusal: "not-given" });
-  return async (paths, total) => {
-    const answer = await confirm(paths, total);
+  return async (paths, total, signal) => {
+    const answer = await confirm(paths, total, signal);
     if (typeof answer !== "boolean") return answer;
     return answer ? { granted: true } : { granted: false, refusal: "declined" };
   };

@@ -8,12 +8,7 @@
  * @module
  */
 
-import {
-  type EndpointTexts,
-  isRefusalReason,
-  type RefusalReason,
-  TransferRefusal,
-} from "../endpoint.ts";
+import { type EndpointTexts, TransferRefusal } from "../endpoint.ts";
 import { describeError, ProtocolError } from "../errors.ts";
 import { PathEscapeError, PathInvalidError } from "../paths.ts";
 import type { EntryFilter } from "../filter.ts";
@@ -24,10 +19,9 @@ import { splitPath, type Tree, type TreeDir } from "../tree.ts";
 import type { Entry } from "../types.ts";
 import { walkTree } from "../walk.ts";
 import type {
-  AbortInfo,
-  ConsentRefusal,
   FileDigest,
   FileDone,
+  Frame,
   FramePort,
   ManifestGroup,
   ManifestItem,
@@ -39,14 +33,13 @@ import type { SendItem } from "../transport/data_plane.ts";
 import type { LocalSource } from "./intake.ts";
 import { type ChangeGate, CONSENT_KEEPALIVE_MS, sourceRemovalBlock } from "./plan.ts";
 import { sideSummary } from "./summary.ts";
-
-/** A person's (or a caller's) answer to a deletion prompt. */
-export type ConsentAnswer = { granted: true } | { granted: false; refusal: ConsentRefusal };
-
-/**
- * Asks whether mirror may delete: called after planning, with the first paths and their total.
- */
-export type ConsentAsker = (paths: readonly string[], total: number) => Promise<ConsentAnswer>;
+import {
+  type ConsentAnswer,
+  type ConsentAsker,
+  PeerAbortError,
+  type RoleOutcome,
+  runRole,
+} from "./role.ts";
 
 /** How the source's payload leaves it. */
 export type SourcePayload =
@@ -90,66 +83,15 @@ export interface SourceRoleOptions {
   payload: SourcePayload;
   /** Asks the user about deletions, when this side holds the user (a push). */
   consent?: ConsentAsker;
+  /**
+   * How often to send a keepalive while the user decides.
+   * @default {CONSENT_KEEPALIVE_MS}
+   */
+  keepaliveMs?: number;
 }
 
 /** Largest payload slice carried by one `chunk` frame. */
 export const CHUNK_BYTES = 1024 * 1024;
-
-/** What the session learned, from this side. */
-export interface RoleOutcome {
-  /** This side's summary. */
-  own: SideSummary;
-  /** The peer's summary. */
-  peer: SideSummary;
-}
-
-/** Thrown when the peer aborted the session; carries its reason. */
-export class PeerAbortError extends Error {
-  /** The peer's reason. */
-  readonly abort: AbortInfo;
-
-  /**
-   * Creates the error.
-   * @param abort The peer's reason.
-   */
-  constructor(abort: AbortInfo) {
-    super(abort.message);
-    this.name = "PeerAbortError";
-    this.abort = abort;
-  }
-}
-
-/**
- * Describes an error for an `abort` frame: a typed refusal keeps its reason.
- *
- * @param error The caught value.
- * @returns The abort frame's content.
- */
-export function abortInfoOf(error: unknown): AbortInfo {
-  if (error instanceof TransferRefusal) {
-    return { code: error.reason, message: error.message, subject: error.detail };
-  }
-  if (error instanceof PeerAbortError) return error.abort;
-  if (error instanceof ProtocolError) {
-    return { code: "protocol", message: error.message, subject: "" };
-  }
-  return { code: "io", message: describeError(error), subject: "" };
-}
-
-/**
- * Turns a peer's abort into the error the caller sees: a refusal is worded again with the
- * endpoints as this side's user typed them.
- *
- * @param abort The peer's reason.
- * @param texts The endpoints as typed.
- * @returns The error to throw.
- */
-export function errorOfAbort(abort: AbortInfo, texts: EndpointTexts): Error {
-  if (isRefusalReason(abort.code)) {
-    return new TransferRefusal(abort.code as RefusalReason, texts, abort.subject);
-  }
-  return new PeerAbortError(abort);
-}
 
 /** Where the source root is and how to reach its entries. */
 interface SourceView {
@@ -181,6 +123,7 @@ export class SourceRole {
   #walking: Promise<void> = Promise.resolve();
   #sending: Promise<void> | null = null;
   #dataFailures: { path: string; message: string }[] = [];
+  #ahead: Promise<Frame | null> | null = null;
 
   /**
    * Creates the role.
@@ -259,18 +202,8 @@ export class SourceRole {
    * (an `abort` frame) before it throws.
    * @returns This side's and the peer's summaries.
    */
-  async run(): Promise<RoleOutcome> {
-    try {
-      return await this.#run();
-    } catch (error) {
-      if (!(error instanceof PeerAbortError)) {
-        await this.#port.send({ type: "abort", abort: abortInfoOf(error) }).catch(() => {});
-      }
-      this.#sendQueue.close();
-      throw error;
-    } finally {
-      this.#port.close();
-    }
+  run(): Promise<RoleOutcome> {
+    return runRole(this.#port, () => this.#run(), () => this.#sendQueue.close());
   }
 
   async #run(): Promise<RoleOutcome> {
@@ -284,7 +217,7 @@ export class SourceRole {
     this.#walking.catch(() => {});
     let peer: SideSummary | null = null;
     while (peer === null) {
-      const frame = await this.#port.next();
+      const frame = await this.#next();
       if (frame === null) {
         throw new ProtocolError("Cannot finish the session: the peer closed the stream");
       }
@@ -343,7 +276,8 @@ export class SourceRole {
         if (terms.operation === "move") this.#walkedDirs.push(group.dir);
         const items: ManifestItem[] = [];
         for (const entry of group.entries) {
-          const item = Object.assign(entry, { id: this.#nextId++ });
+          const item = entry as ManifestItem;
+          item.id = this.#nextId++;
           if (this.#retain && entry.kind !== "dir") this.#entries.set(item.id, entry);
           items.push(item);
           stats.examined++;
@@ -529,15 +463,38 @@ export class SourceRole {
     }
   }
 
+  /** The next frame: one read ahead while a person was asked, else from the port. */
+  #next(): Promise<Frame | null> {
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    return ahead ?? this.#port.next();
+  }
+
+  /**
+   * Asks the user, sending keepalives meanwhile. The destination may stop waiting (its consent
+   * deadline): when a frame arrives before the answer, the question is withdrawn and the frame
+   * handled as usual.
+   */
   async #onConsentRequest(paths: readonly string[], total: number): Promise<void> {
     const consent = this.#o.consent;
     let answer: ConsentAnswer = { granted: false, refusal: "not-given" };
     if (consent) {
+      const withdrawn = new AbortController();
       const keepalive = setInterval(() => {
         this.#port.send({ type: "keepalive" }).catch(() => {});
-      }, CONSENT_KEEPALIVE_MS);
+      }, this.#o.keepaliveMs ?? CONSENT_KEEPALIVE_MS);
+      const ahead = this.#next();
+      this.#ahead = ahead;
       try {
-        answer = await consent(paths, total);
+        const first = await Promise.race([
+          consent(paths, total, withdrawn.signal).then((a) => ({ answer: a })),
+          ahead.then(() => null),
+        ]);
+        if (first === null) {
+          withdrawn.abort();
+          return;
+        }
+        answer = first.answer;
       } finally {
         clearInterval(keepalive);
       }

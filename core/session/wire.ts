@@ -17,10 +17,14 @@ import {
   ErrorCode,
   type ManifestEntry,
   type ManifestGroup as WireGroup,
+  type Open,
+  type OpenSchema,
   Operation as WireOperation,
+  Role,
   type ServerFrame,
   type Summary,
 } from "../../proto/gen/blit_pb.ts";
+import type { FilterRule } from "../filter.ts";
 import { ProtocolError } from "../errors.ts";
 import { validateWirePath } from "../paths.ts";
 import { MAX_LISTED_FAILURES } from "../stats.ts";
@@ -31,7 +35,14 @@ import type {
   TransferFailure,
   TransferOperation,
 } from "../types.ts";
-import type { ConsentRefusal, Frame, ManifestGroup, ManifestItem, SideSummary } from "./frames.ts";
+import type {
+  ConsentRefusal,
+  Frame,
+  ManifestGroup,
+  ManifestItem,
+  SessionTerms,
+  SideSummary,
+} from "./frames.ts";
 import { CONSENT_PATHS_MAX } from "./plan.ts";
 
 /** A session frame as protobuf-es builds it (the same cases on either side of a call). */
@@ -424,7 +435,11 @@ export function frameFromWire(wire: ReceivedFrame): Frame {
       return {
         type: "abort",
         abort: {
-          code: wire.value.reason !== "" ? text(wire.value.reason) : "peer",
+          code: wire.value.reason !== ""
+            ? text(wire.value.reason)
+            : wire.value.code === ErrorCode.PROTOCOL
+            ? "protocol"
+            : "io",
           message: text(wire.value.message),
           subject: text(wire.value.subject),
         },
@@ -493,4 +508,93 @@ export function operationFromWire(operation: WireOperation): TransferOperation |
     default:
       return null;
   }
+}
+
+/** What a client asks for in its Open, decoded. */
+export interface OpenRequest {
+  /** The role the daemon plays: `source` for a pull, `destination` for a push. */
+  daemonRole: "source" | "destination";
+  /** Module name (`""`: the default root). */
+  module: string;
+  /** Path inside the module as typed (a trailing `/` kept). */
+  path: string;
+  /** The terms. */
+  terms: SessionTerms;
+  /** Include/exclude rules in order. */
+  filters: FilterRule[];
+  /** Carry payload in the control stream. */
+  forceGrpc: boolean;
+}
+
+/**
+ * Builds the Open a client sends.
+ *
+ * @param request What to ask for.
+ * @returns The protobuf init object.
+ */
+export function openToWire(request: OpenRequest): MessageInitShape<typeof OpenSchema> {
+  const { terms } = request;
+  return {
+    role: request.daemonRole === "source" ? Role.SOURCE : Role.DESTINATION,
+    module: request.module,
+    path: request.path,
+    operation: operationToWire(terms.operation),
+    compare: compareToWire(terms.compare),
+    ignoreExisting: terms.ignoreExisting,
+    dryRun: terms.dryRun,
+    filterRules: request.filters.map((r) => `${r.action === "include" ? "+" : "-"} ${r.pattern}`),
+    forceGrpcData: request.forceGrpc,
+    dataStreams: 2,
+    ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
+  };
+}
+
+/**
+ * Decodes and checks a client's Open.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual, throws } from "node:assert/strict";
+ * import { create } from "@bufbuild/protobuf";
+ * import { OpenSchema, Operation, Role } from "../../proto/gen/blit_pb.ts";
+ * import { openFromWire } from "./wire.ts";
+ * const open = create(OpenSchema, { role: Role.SOURCE, module: "m", operation: Operation.COPY });
+ * strictEqual(openFromWire(open).daemonRole, "source");
+ * throws(() => openFromWire({ ...open, filterRules: ["bad"] }));
+ * ```
+ *
+ * @param open The Open.
+ * @throws {ProtocolError} For a missing role or operation, or a malformed filter rule.
+ * @returns The request.
+ */
+export function openFromWire(open: Open): OpenRequest {
+  const operation = operationFromWire(open.operation);
+  if (!operation) throw new ProtocolError("Cannot start: no operation given");
+  if (open.role !== Role.SOURCE && open.role !== Role.DESTINATION) {
+    throw new ProtocolError("Cannot start: no role given");
+  }
+  const filters: FilterRule[] = open.filterRules.map((rule) => {
+    const match = /^([+-]) (.+)$/.exec(rule);
+    if (!match) {
+      throw new ProtocolError(
+        `Cannot use filter rule "${text(rule)}": expected "+ GLOB" or "- GLOB"`,
+      );
+    }
+    return { action: match[1] === "+" ? "include" : "exclude", pattern: match[2] as string };
+  });
+  const maxDelete = open.maxDelete === undefined ? null : Number(open.maxDelete);
+  return {
+    daemonRole: open.role === Role.SOURCE ? "source" : "destination",
+    module: open.module,
+    path: open.path,
+    terms: {
+      operation,
+      compare: compareFromWire(open.compare),
+      ignoreExisting: open.ignoreExisting,
+      dryRun: open.dryRun,
+      maxDelete: maxDelete !== null && maxDelete > Number.MAX_SAFE_INTEGER ? null : maxDelete,
+    },
+    filters,
+    forceGrpc: open.forceGrpcData,
+  };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { describeError } from "../errors.ts";
 import {
   create,
   type DescMessage,
@@ -96,7 +97,7 @@ export function grpcFramePort<Out extends FrameMessage, In extends FrameMessage>
   stream.on("end", finish);
   stream.on("close", finish);
   stream.on("error", (error: Error) => {
-    failure = new Error(`Cannot continue the session: ${error.message.split("\n", 1)[0]}`);
+    failure = new Error(`Cannot continue the session: ${describeError(error)}`);
     for (const w of waiters.splice(0)) w.reject(failure);
   });
 

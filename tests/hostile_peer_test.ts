@@ -1,0 +1,710 @@
+/**
+ * A peer that lies is refused, in both directions. Regression tests for the holes a review
+ * playing a hostile peer found in the previous engine (commit 308308e), run through the real
+ * CLI and the real daemon, each against a minimal fake peer that speaks session frames.
+ *
+ * Pulls from a FAKE DAEMON (a grpc-js server in this process; the real `blit` pulls from it):
+ *
+ * 1. The root's name is `../../victim`, or has a slash (`a/b`): the CLI would place the root
+ *    outside its destination, and a mirror would delete there.
+ * 2. An entry `evil` is announced as a symlink to an outside directory, then a manifest group
+ *    with `dir: "evil"` follows (rsync's CVE-2024-12087 class): the CLI would write through it.
+ * 3. A group for a directory never announced, named like a symlink someone else planted inside
+ *    the destination; a group whose entries are not its children; an entry path with `..`.
+ * 4. A symlink planted inside the destination (pointing outside) is announced as a directory
+ *    and files are sent into it: the CLI must replace the link with a real directory (as rsync
+ *    does) and never write through it.
+ *
+ * What must hold for every lie (copy and mirror `--yes` alike): exit code 1, one line on
+ * stderr and no stack trace, the outside directory byte-for-byte unchanged (its files, one that
+ * a mirror would delete included), not even a temporary created in it meanwhile (a file watcher
+ * looks), nothing written outside the destination, and the destination holding exactly what is
+ * stated. Case 4 must succeed (exit 0) with the link replaced.
+ *
+ * Pushes to a REAL DAEMON whose writable module holds `lnk`, a symlink to an outside directory
+ * that holds a file and a `.blit-tmp-…` decoy (a stale temporary the destination would remove):
+ *
+ * 5. The real CLI pushes a tree with a directory `lnk`: the daemon replaces the link.
+ * 6. A FAKE CLIENT sends a group `dir: "lnk"` without announcing `lnk` (refused), announces
+ *    `lnk` as a symlink then sends the group (refused), or announces it as a directory and sends
+ *    files, by copy and by mirror (the link is replaced).
+ *
+ * What must hold: nothing outside changes, even briefly (the decoy survives; a file watcher
+ * looks), the module's other content is intact, no frame sent to the client (failure lists
+ * included), CLI output or daemon log line names the outside directory, its entries or where
+ * the module lives, and the daemon still serves a normal push afterwards.
+ *
+ * @module
+ */
+
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import {
+  type ClientFrame,
+  ClientFrameSchema,
+  EntryKind as WireKind,
+  Operation,
+  Role,
+  type ServerFrame,
+  ServerFrameSchema,
+} from "../proto/gen/blit_pb.ts";
+import type { Frame, ManifestItem, SideSummary } from "../core/session/frames.ts";
+import { listenFiltered } from "../core/transport/goaway_filter.ts";
+import { type GrpcFramePort, grpcFramePort, type RawFrame } from "../core/transport/grpc_port.ts";
+import {
+  BLIT_SERVICE,
+  blitChannelOptions,
+  BlitClientClass,
+  blitServerOptions,
+  PROTOCOL_VERSION,
+} from "../core/transport/grpc_service.ts";
+import { startDaemon, type TestDaemon } from "./_daemon.ts";
+import {
+  assertNoStack,
+  makeTree,
+  readTree,
+  runBlit,
+  type RunResult,
+  setMtime,
+  type TreeEntry,
+  withTempDir,
+} from "./_helpers.ts";
+
+/** Longest wait for any one frame, process or server in this file. */
+const WAIT_MS = 20_000;
+
+/** The modification time every fake entry carries. */
+const T = Date.UTC(2024, 0, 2, 3, 4, 5);
+
+const encoder = new TextEncoder();
+
+/** One step of a fake source: an engine frame, or a raw protobuf frame the engine won't build. */
+type Step = Frame | { raw: RawFrame };
+
+/** What a fake source says and the payload it sends for the ids the destination asks for. */
+interface Lie {
+  /** Root, manifest groups (`manifestEnd` is added). */
+  steps: Step[];
+  /** Payload by manifest id. */
+  payload: Record<number, string>;
+}
+
+/** The port a fake source plays on (either end of a `Transfer` call). */
+type SourcePort = GrpcFramePort<ClientFrame> | GrpcFramePort<ServerFrame>;
+
+const NO_SUMMARY: SideSummary = {
+  examined: 0,
+  transferred: 0,
+  bytes: 0,
+  deleted: 0,
+  sourcesRemoved: 0,
+  failed: 0,
+  failures: [],
+  deletionsSkipped: null,
+};
+
+/** Resolves `promise`, or rejects after `ms` naming what did not finish. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A directory entry of the manifest. */
+function dirItem(id: number, path: string): ManifestItem {
+  return { id, path, kind: "dir", size: 0, mtimeMs: T, mode: 0o755 };
+}
+
+/** A file entry of the manifest, `content` being what the fake sends for it. */
+function fileItem(id: number, path: string, content: string): ManifestItem {
+  return {
+    id,
+    path,
+    kind: "file",
+    size: encoder.encode(content).length,
+    mtimeMs: T,
+    mode: 0o644,
+  };
+}
+
+/** A symlink entry of the manifest. */
+function linkItem(id: number, path: string, target: string): ManifestItem {
+  return {
+    id,
+    path,
+    kind: "symlink",
+    size: target.length,
+    mtimeMs: T,
+    mode: 0o777,
+    linkTarget: target,
+  };
+}
+
+/** A directory root named `name`. */
+function root(name: string, contentsOnly: boolean): Frame {
+  return {
+    type: "root",
+    root: {
+      entry: { path: "", kind: "dir", size: 0, mtimeMs: T, mode: 0o755 },
+      name,
+      contentsOnly,
+    },
+  };
+}
+
+/**
+ * A directory root as raw protobuf: the name is sent exactly as given, as no honest source
+ * (`SourceRole`) would ever build it.
+ */
+function rawRoot(name: string): Step {
+  return {
+    raw: {
+      case: "sourceRoot",
+      value: {
+        entry: {
+          id: 0,
+          path: "",
+          kind: WireKind.DIR,
+          mode: 0o755,
+          mtimeNs: BigInt(T) * 1_000_000n,
+        },
+        name,
+        contentsOnly: false,
+      },
+    },
+  };
+}
+
+/** One complete manifest group. */
+function group(dir: string, ...entries: ManifestItem[]): Frame {
+  return { type: "manifest", groups: [{ dir, entries, complete: true }] };
+}
+
+/**
+ * Plays the SOURCE role as `lie` says: sends its steps and the manifest's end, then answers
+ * needs with `chunk` frames, the needs' end with `dataEnd`, consent requests with yes, and the
+ * peer's summary with an empty one.
+ * @returns Every frame the peer sent.
+ */
+async function playSource(port: SourcePort, lie: Lie): Promise<Frame[]> {
+  const seen: Frame[] = [];
+  try {
+    for (const step of lie.steps) await ("raw" in step ? port.sendRaw(step.raw) : port.send(step));
+    await port.send({ type: "manifestEnd", scanComplete: true, entries: 0, bytes: 0 });
+    while (true) {
+      const frame = await port.next(WAIT_MS);
+      if (frame === null) return seen;
+      seen.push(frame);
+      switch (frame.type) {
+        case "needs":
+          for (const need of frame.needs) {
+            const data = encoder.encode(lie.payload[need.id] ?? "");
+            await port.send({ type: "chunk", id: need.id, offset: 0, data, last: true });
+          }
+          break;
+        case "needEnd":
+          await port.send({ type: "dataEnd", failures: [] });
+          break;
+        case "consentRequest":
+          await port.send({ type: "consentReply", granted: true, refusal: null });
+          break;
+        case "summary":
+          await port.send({ type: "summary", summary: NO_SUMMARY });
+          return seen;
+        case "abort":
+          return seen;
+      }
+    }
+  } catch {
+    return seen; // the peer hung up on the lie
+  }
+}
+
+/** A fake daemon: accepts any Open (payload in the control stream), then plays `lie`. */
+interface FakeDaemon {
+  /** `127.0.0.1:PORT`. */
+  address: string;
+  /** The lie the next session tells. */
+  lie: Lie;
+  /** Stops the server. */
+  stop(): Promise<void>;
+}
+
+/** Starts a fake daemon on a free loopback port, served the way blitd serves (GOAWAY filter). */
+async function startFakeDaemon(): Promise<FakeDaemon> {
+  const server = new grpc.Server(blitServerOptions());
+  const fake: FakeDaemon = {
+    address: "",
+    lie: { steps: [], payload: {} },
+    stop: () => Promise.resolve(),
+  };
+  server.addService(BLIT_SERVICE, {
+    transfer(call: grpc.ServerDuplexStream<ClientFrame, ServerFrame>): void {
+      const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
+        idleTimeoutMs: WAIT_MS,
+      });
+      const lie = fake.lie;
+      (async () => {
+        const hello = await port.nextRaw();
+        const open = await port.nextRaw();
+        if (hello?.case !== "hello" || open?.case !== "open") return;
+        await port.sendRaw({ case: "accept", value: { protocolVersion: PROTOCOL_VERSION } });
+        await playSource(port, lie);
+      })().catch(() => {}).finally(() => {
+        try {
+          call.end();
+        } catch { /* already closed */ }
+      });
+    },
+  });
+  const { listener, port } = await listenFiltered(server, grpc.ServerCredentials.createInsecure(), {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  fake.address = `127.0.0.1:${port}`;
+  fake.stop = () =>
+    within(
+      new Promise<void>((resolve) => {
+        listener.close();
+        server.tryShutdown(() => resolve());
+        setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+      }),
+      WAIT_MS,
+      "stopping the fake daemon",
+    );
+  return fake;
+}
+
+/** What a {@linkcode watchChanges} saw. */
+interface ChangeWatch {
+  /** Stops watching. @returns Every change seen, as `kind path`. */
+  stop(): Promise<string[]>;
+}
+
+/**
+ * Watches a directory tree for changes (creations, writes, removals; reads are not changes), so
+ * that a temporary written outside and removed again is caught too, not only what stays.
+ */
+function watchChanges(path: string): ChangeWatch {
+  const watcher = Deno.watchFs(path, { recursive: true });
+  const changes: string[] = [];
+  const watching = (async () => {
+    for await (const event of watcher) {
+      if (event.kind === "access") continue;
+      for (const p of event.paths) changes.push(`${event.kind} ${p}`);
+    }
+  })();
+  return {
+    stop: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // let late events arrive
+      watcher.close();
+      await within(watching, WAIT_MS, "closing a file watcher");
+      return changes;
+    },
+  };
+}
+
+/** Runs the real CLI with a deadline. */
+function blit(args: string[]): Promise<RunResult> {
+  return within(runBlit(args), WAIT_MS * 2, `blit ${args.join(" ")}`);
+}
+
+/** Path → kind (and link target or file text) of a tree, to state what a directory holds. */
+async function shape(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [path, entry] of Object.entries(await readTree(dir))) {
+    out[path] = entry.kind === "dir" ? "dir" : `${entry.kind}:${entry.content}`;
+  }
+  return out;
+}
+
+/** Everything under `dir` except the subtree `skip` (relative), byte for byte with metadata. */
+async function snapshotOutside(dir: string, skip: string): Promise<Record<string, TreeEntry>> {
+  const all = await readTree(dir);
+  return Object.fromEntries(
+    Object.entries(all).filter(([path]) => path !== skip && !path.startsWith(`${skip}/`)),
+  );
+}
+
+/** A refusal: exit code 1, one line on stderr, no stack trace. */
+function assertRefused(r: RunResult, why: RegExp): void {
+  equal(r.code, 1, `expected exit 1:\n${r.stderr}`);
+  assertNoStack(r.stderr + r.stdout);
+  const lines = r.stderr.trim().split("\n");
+  equal(lines.length, 1, `expected one line on stderr:\n${r.stderr}`);
+  ok(why.test(r.stderr), `expected ${why} on stderr:\n${r.stderr}`);
+}
+
+/** A pull case: the lie, for a destination target path (`dst/x` for copy, `dst` for mirror). */
+interface PullCase {
+  /** The lie, in a few words. */
+  name: string;
+  /** Symlinks `target/planted` → the victim before the run. */
+  plant: boolean;
+  /** The lie, given the victim's path and the target's depth below `dir`. */
+  lie: (victim: string, depth: number, contentsOnly: boolean) => Lie;
+  /** Expected exit: a refusal (with stderr text), or success. */
+  expect: { refused: RegExp } | { ok: true };
+  /**
+   * What the destination holds afterwards (see {@linkcode shape}), given where the root lands
+   * (`x/` for copy, `""` for mirror) and the shape of a link to the victim.
+   */
+  dst: (at: string, linkToVictim: string) => Record<string, string>;
+}
+
+/** The root directory entry in {@linkcode shape} form (`{}` when the root is DST itself). */
+function rootDir(at: string): Record<string, string> {
+  return at === "" ? {} : { [at.slice(0, -1)]: "dir" };
+}
+
+const PULL_CASES: PullCase[] = [
+  {
+    name: "the root's name is ../../victim",
+    plant: false,
+    lie: () => ({
+      steps: [rawRoot("../../victim"), group("", fileItem(1, "planted.txt", "daemon data"))],
+      payload: { 1: "daemon data" },
+    }),
+    expect: { refused: /Cannot use path "\.\.\/\.\.\/victim": it has a "\.\." segment/ },
+    dst: () => ({}),
+  },
+  {
+    name: "the root's name has a slash",
+    plant: false,
+    lie: () => ({
+      steps: [rawRoot("a/b"), group("", fileItem(1, "planted.txt", "daemon data"))],
+      payload: { 1: "daemon data" },
+    }),
+    expect: { refused: /Cannot accept the source root name "a\/b"/ },
+    dst: () => ({}),
+  },
+  {
+    name: "a group for a directory announced as a symlink to the victim",
+    plant: false,
+    lie: (victim, _depth, contentsOnly) => ({
+      steps: [
+        root("x", contentsOnly),
+        group("", linkItem(1, "evil", victim)),
+        group("evil", fileItem(2, "evil/f", "daemon data")),
+      ],
+      payload: { 2: "daemon data" },
+    }),
+    expect: { refused: /"evil": it was not announced as a directory/ },
+    // The link itself is a legitimate entry of the daemon's tree: pulls copy links as links.
+    dst: (at, link) => ({ ...rootDir(at), [`${at}evil`]: link }),
+  },
+  {
+    name: "a group for a directory never announced (a planted link)",
+    plant: true,
+    lie: (_victim, _depth, contentsOnly) => ({
+      steps: [
+        root("x", contentsOnly),
+        group(""),
+        group("planted", fileItem(1, "planted/f", "daemon data")),
+      ],
+      payload: { 1: "daemon data" },
+    }),
+    expect: { refused: /"planted": it was not announced as a directory/ },
+    dst: (at, link) => ({ ...rootDir(at), [`${at}planted`]: link }),
+  },
+  {
+    name: "a group whose entry is not its child (through a planted link)",
+    plant: true,
+    lie: (_victim, _depth, contentsOnly) => ({
+      steps: [root("x", contentsOnly), group("", fileItem(1, "planted/f", "daemon data"))],
+      payload: { 1: "daemon data" },
+    }),
+    expect: { refused: /"planted\/f": not a child/ },
+    dst: (at, link) => ({ ...rootDir(at), [`${at}planted`]: link }),
+  },
+  {
+    name: "an entry path with ..",
+    plant: false,
+    lie: (_victim, depth, contentsOnly) => ({
+      steps: [
+        root("x", contentsOnly),
+        group("", fileItem(1, `${"../".repeat(depth)}victim/f`, "daemon data")),
+      ],
+      payload: { 1: "daemon data" },
+    }),
+    expect: { refused: /\.\./ },
+    dst: (at) => rootDir(at),
+  },
+  {
+    name: "a planted link announced as a directory is replaced, never followed",
+    plant: true,
+    lie: (_victim, _depth, contentsOnly) => ({
+      steps: [
+        root("x", contentsOnly),
+        group("", dirItem(1, "planted")),
+        group("planted", fileItem(2, "planted/f", "daemon data")),
+      ],
+      payload: { 2: "daemon data" },
+    }),
+    expect: { ok: true },
+    dst: (at) => ({
+      ...rootDir(at),
+      [`${at}planted`]: "dir",
+      [`${at}planted/f`]: "file:daemon data",
+    }),
+  },
+];
+
+Deno.test({
+  name: "hostile daemon: a pulling CLI refuses every lie and never writes or deletes outside",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const fake = await startFakeDaemon();
+    try {
+      for (const c of PULL_CASES) {
+        for (const verb of ["copy", "mirror"] as const) {
+          await t.step(`${c.name} (${verb})`, async () => {
+            await withTempDir(async (dir) => {
+              await makeTree(dir, {
+                "victim/keep.txt": "the victim's file",
+                "victim/old.txt": "a mirror of the daemon's tree would delete this",
+                "victim/sub/deep.txt": "deep",
+              });
+              const victim = `${dir}/victim`;
+              const dst = `${dir}/work/dst`;
+              await Deno.mkdir(dst, { recursive: true });
+              // copy host:/m/x DST/ lands in DST/x; mirror host:/m/x/ DST lands onto DST.
+              const target = verb === "copy" ? `${dst}/x` : dst;
+              if (c.plant) await makeTree(target, { planted: { link: victim } });
+              const before = await snapshotOutside(dir, "work/dst");
+              const watch = watchChanges(victim);
+              const depth = target.slice(dir.length + 1).split("/").length;
+              fake.lie = c.lie(victim, depth, verb === "mirror");
+              const r = verb === "copy"
+                ? await blit(["copy", `${fake.address}:/m/x`, `${dst}/`])
+                : await blit(["mirror", `${fake.address}:/m/x/`, dst, "--yes"]);
+              deepStrictEqual(await watch.stop(), [], "nothing touched the victim, even briefly");
+              if ("refused" in c.expect) {
+                assertRefused(r, c.expect.refused);
+              } else {
+                equal(r.code, 0, r.stderr);
+                assertNoStack(r.stderr + r.stdout);
+              }
+              deepStrictEqual(
+                await snapshotOutside(dir, "work/dst"),
+                before,
+                "nothing outside the destination changed",
+              );
+              deepStrictEqual(
+                await shape(dst),
+                c.dst(verb === "copy" ? "x/" : "", `symlink:${victim}`),
+                "what the destination holds",
+              );
+            });
+          });
+        }
+      }
+    } finally {
+      await fake.stop();
+    }
+  },
+});
+
+/** Opens a push session to a real daemon as a fake client and plays `lie` as its source. */
+async function fakePush(
+  daemon: TestDaemon,
+  operation: Operation,
+  lie: Lie,
+): Promise<Frame[]> {
+  const client = new BlitClientClass(
+    daemon.address,
+    grpc.credentials.createInsecure(),
+    blitChannelOptions(),
+  );
+  try {
+    const call = client.transfer();
+    const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema, {
+      idleTimeoutMs: WAIT_MS,
+    });
+    await port.sendRaw({
+      case: "hello",
+      value: { protocolVersion: PROTOCOL_VERSION, clientName: "hostile" },
+    });
+    await port.sendRaw({
+      case: "open",
+      value: {
+        role: Role.DESTINATION,
+        module: "mod",
+        path: "",
+        operation,
+        forceGrpcData: true,
+      },
+    });
+    const accept = await port.nextRaw(WAIT_MS);
+    equal(accept?.case, "accept", `the daemon accepted the session: ${accept?.case}`);
+    const seen = await within(playSource(port, lie), WAIT_MS * 2, "the fake push");
+    call.end();
+    return seen;
+  } finally {
+    client.close();
+  }
+}
+
+/** The message of the daemon's abort among the frames a fake client saw, if any. */
+function abortOf(frames: Frame[]): string | null {
+  const abort = frames.find((f) => f.type === "abort");
+  return abort?.type === "abort" ? abort.abort.message : null;
+}
+
+Deno.test({
+  name:
+    "hostile client: a link inside a writable module never leads a push outside, and nothing reveals it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    await withTempDir(async (dir) => {
+      const mod = `${dir}/mod`;
+      const outside = `${dir}/outside`;
+      await makeTree(dir, { "src/top.txt": "pushed top", "src/lnk/a.txt": "pushed into lnk" });
+      /** The module and the outside directory, as each case starts. */
+      const plantModule = async (): Promise<void> => {
+        for (const path of [mod, outside]) {
+          await Deno.remove(path, { recursive: true }).catch(() => {});
+        }
+        await makeTree(dir, {
+          "outside/secret.txt": "outside, not exported",
+          "outside/.blit-tmp-1-1-decoy": "a stale temporary a listing would remove",
+          "mod/keep.txt": "module content",
+          "mod/lnk": { link: outside },
+        });
+        for (const path of [`${outside}/secret.txt`, `${outside}/.blit-tmp-1-1-decoy`]) {
+          await setMtime(path, T);
+        }
+        await setMtime(`${mod}/keep.txt`, T);
+      };
+      await plantModule();
+      const outsideBefore = await readTree(outside);
+      const moduleBefore = await shape(mod);
+      /** No frame, output or failure names where the module lives, the outside or its entries. */
+      const assertHidden = (text: string): void => {
+        for (const secret of [dir, "secret.txt", "decoy"]) {
+          ok(!text.includes(secret), `"${secret}" was revealed:\n${text}`);
+        }
+      };
+      /** Runs `action`; nothing under the outside directory may change, even for a moment. */
+      const outsideUntouched = async <R>(action: () => Promise<R>): Promise<R> => {
+        const watch = watchChanges(outside);
+        const result = await action();
+        deepStrictEqual(await watch.stop(), [], "nothing touched the outside, even briefly");
+        deepStrictEqual(await readTree(outside), outsideBefore, "nothing outside changed");
+        return result;
+      };
+      const json = (frames: Frame[]): string =>
+        JSON.stringify(frames, (_k, v) => typeof v === "bigint" ? String(v) : v);
+
+      const daemon = await startDaemon(dir, [{ name: "mod", path: mod }]);
+      try {
+        await t.step("the real CLI pushes a directory lnk: the link is replaced", async () => {
+          const r = await outsideUntouched(() =>
+            blit(["copy", `${dir}/src/`, `${daemon.address}:/mod/`])
+          );
+          equal(r.code, 0, r.stderr);
+          assertNoStack(r.stderr + r.stdout);
+          assertHidden(r.stderr + r.stdout);
+          deepStrictEqual(await shape(mod), {
+            "keep.txt": "file:module content",
+            "lnk": "dir",
+            "lnk/a.txt": "file:pushed into lnk",
+            "top.txt": "file:pushed top",
+          });
+        });
+
+        const refusals: { name: string; lie: Lie; why: RegExp }[] = [
+          {
+            name: "a group lnk never announced",
+            lie: {
+              steps: [root("src", true), group(""), group("lnk", fileItem(1, "lnk/f", "x"))],
+              payload: { 1: "x" },
+            },
+            why: /"lnk": it was not announced as a directory/,
+          },
+          {
+            name: "lnk announced as a symlink to the outside, then a group lnk",
+            lie: {
+              steps: [
+                root("src", true),
+                group("", fileItem(1, "keep.txt", "module content"), linkItem(2, "lnk", outside)),
+                group("lnk", fileItem(3, "lnk/f", "x")),
+              ],
+              payload: { 3: "x" },
+            },
+            why: /"lnk": it was not announced as a directory/,
+          },
+        ];
+        for (const refusal of refusals) {
+          await t.step(`fake client: ${refusal.name} is refused`, async () => {
+            await plantModule();
+            const frames = await outsideUntouched(() =>
+              fakePush(daemon, Operation.COPY, refusal.lie)
+            );
+            const abort = abortOf(frames);
+            ok(abort !== null && refusal.why.test(abort), json(frames));
+            assertHidden(json(frames));
+            deepStrictEqual(await shape(mod), moduleBefore, "the module is intact");
+          });
+        }
+
+        for (const operation of [Operation.COPY, Operation.MIRROR]) {
+          const verb = operation === Operation.COPY ? "copy" : "mirror";
+          await t.step(
+            `fake client: lnk announced as a directory (${verb}) is replaced`,
+            async () => {
+              await plantModule();
+              const frames = await outsideUntouched(() =>
+                fakePush(daemon, operation, {
+                  steps: [
+                    root("src", true),
+                    group("", fileItem(1, "keep.txt", "module content"), dirItem(2, "lnk")),
+                    group("lnk", fileItem(3, "lnk/f", "pushed f")),
+                  ],
+                  payload: { 3: "pushed f" },
+                })
+              );
+              equal(abortOf(frames), null, json(frames));
+              const summary = frames.find((f) => f.type === "summary");
+              ok(summary?.type === "summary", json(frames));
+              deepStrictEqual(summary.summary.failures, [], json(frames));
+              assertHidden(json(frames));
+              deepStrictEqual(await shape(mod), {
+                "keep.txt": "file:module content",
+                "lnk": "dir",
+                "lnk/f": "file:pushed f",
+              });
+            },
+          );
+        }
+
+        await t.step("the daemon still serves a normal push", async () => {
+          ok(daemon.running(), daemon.log());
+          assertHidden(daemon.log());
+          const r = await outsideUntouched(() =>
+            blit(["copy", `${dir}/src/`, `${daemon.address}:/mod/after/`])
+          );
+          equal(r.code, 0, r.stderr);
+          deepStrictEqual(await shape(`${mod}/after`), {
+            "lnk": "dir",
+            "lnk/a.txt": "file:pushed into lnk",
+            "top.txt": "file:pushed top",
+          });
+        });
+      } finally {
+        await within(daemon.stop(), WAIT_MS, "stopping blitd");
+      }
+    });
+  },
+});
