@@ -61,21 +61,6 @@ import type {
   UsageEntry,
 } from "./admin/types.ts";
 
-// The plain shapes moved to `core/admin/types.ts`; re-exported for the callers that still
-// import them from here.
-export type {
-  EntryType,
-  FindQuery,
-  FindScope,
-  FoundEntry,
-  ListedEntry,
-  Listing,
-  ModuleSummary,
-  SpaceReport,
-  StreamEnd,
-  UsageEntry,
-} from "./admin/types.ts";
-
 /** Deadline of a unary admin call, in milliseconds. */
 export const ADMIN_CALL_TIMEOUT_MS = 20_000;
 

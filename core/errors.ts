@@ -81,6 +81,90 @@ export class SessionRefusedError extends Error {
   }
 }
 
+/** Longest excerpt of a path quoted in an error message. */
+const MAX_QUOTED_CHARS = 200;
+
+/**
+ * Quotes a path for an error message: escaped control characters, truncated when long.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { quotePath } from "./errors.ts";
+ * strictEqual(quotePath("a\nb"), '"a\\nb"');
+ * ```
+ *
+ * @param path The path.
+ * @returns The quoted text.
+ */
+export function quotePath(path: string): string {
+  const short = path.length > MAX_QUOTED_CHARS ? `${path.slice(0, MAX_QUOTED_CHARS)}…` : path;
+  return JSON.stringify(short);
+}
+
+/**
+ * Thrown when a path would leave its root: a symbolic link, or a chain of them, whose target lies
+ * outside the root, or a `..` in a link target that climbs above it.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { PathEscapeError } from "./errors.ts";
+ * const error = new PathEscapeError("link/passwd", "/srv/m", "\"link\" points outside the root");
+ * strictEqual(error.name, "PathEscapeError");
+ * strictEqual(error.path, "link/passwd");
+ * strictEqual(error.root, "/srv/m");
+ * ```
+ */
+export class PathEscapeError extends Error {
+  /** The offending wire path, exactly as received. */
+  readonly path: string;
+  /** The root the path had to stay in. */
+  readonly root: string;
+
+  /**
+   * Creates a path escape error.
+   * @param path The offending wire path, exactly as received.
+   * @param root The root the path had to stay in.
+   * @param detail What leaves the root.
+   */
+  constructor(path: string, root: string, detail = "it leaves the root") {
+    super(`Cannot resolve path ${quotePath(path)} under ${quotePath(root)}: ${detail}`);
+    this.name = "PathEscapeError";
+    this.path = path;
+    this.root = root;
+  }
+}
+
+/**
+ * Thrown when a wire path is not well formed: absolute, with `.` or `..` segments, empty
+ * components, a trailing slash, NUL or backslash characters, invalid UTF-16, or too long.
+ *
+ * @example Usage
+ * ```ts
+ * import { ok, strictEqual } from "node:assert/strict";
+ * import { PathInvalidError } from "./errors.ts";
+ * const error = new PathInvalidError("/etc", "it is absolute");
+ * ok(error instanceof TypeError);
+ * strictEqual(error.message, "Cannot use path \"/etc\": it is absolute");
+ * ```
+ */
+export class PathInvalidError extends TypeError {
+  /** The offending path, exactly as received. */
+  readonly path: string;
+
+  /**
+   * Creates a path syntax error.
+   * @param path The offending path, exactly as received.
+   * @param reason Why the path is refused.
+   */
+  constructor(path: string, reason: string) {
+    super(`Cannot use path ${quotePath(path)}: ${reason}`);
+    this.name = "PathInvalidError";
+    this.path = path;
+  }
+}
+
 /**
  * Returns a one-line description of any thrown value, without a stack trace.
  *

@@ -28,6 +28,7 @@ export type {
   Entry,
   EntryInfo,
   EntryKind,
+  StatKind,
   TransferFailure,
   TransferOperation,
   TransferOutcome,
@@ -38,11 +39,17 @@ export type { ConsentAnswer } from "./session/role.ts";
 export type { ConsentRefusal } from "./session/frames.ts";
 export type { TransferEvent } from "./session/planner.ts";
 export { TransferStats } from "./stats.ts";
-export { FatalError, ProtocolError, SessionRefusedError, UsageError } from "./errors.ts";
-export { type RefusalReason, TransferRefusal } from "./endpoint.ts";
-export { PathEscapeError, PathInvalidError } from "./paths.ts";
 export {
-  ContainedTree,
+  FatalError,
+  PathEscapeError,
+  PathInvalidError,
+  ProtocolError,
+  SessionRefusedError,
+  UsageError,
+} from "./errors.ts";
+export { type RefusalReason, TransferRefusal } from "./endpoint.ts";
+export { ContainedTree, type ContainedTreeOptions } from "./contained_tree.ts";
+export {
   type DirItem,
   PlainTree,
   type TempFile,

@@ -3,7 +3,7 @@
  * implementations:
  *
  * - {@linkcode PlainTree}: a local directory used as it is. The CLI's trees on a local→local run.
- * - {@linkcode ContainedTree}: a directory that confines every path to itself. Every daemon
+ * - `ContainedTree` (`core/contained_tree.ts`): a directory that confines every path to itself. Every daemon
  *   module, and the destination of a pull (entries come from a peer), is one. It opens a
  *   directory only when each component below the root is a real directory (a symbolic link on
  *   the way is refused, never followed), checks every name it is given, and words its errors with
@@ -26,8 +26,6 @@
  * @module
  */
 
-import { describeError } from "./errors.ts";
-import { ContainedRoot, PathEscapeError, PathInvalidError, validateWirePath } from "./paths.ts";
 import type { EntryInfo, StatKind } from "./types.ts";
 
 /** Prefix of the temporary siblings blit writes before renaming into place. */
@@ -47,9 +45,30 @@ export interface TreeCapabilities {
 /** One name of a directory listing, with the kind `readdir` reports (no `lstat`). */
 export interface DirItem {
   /** The entry's name. */
-  name: string;
-  /** Its kind; `other` for sockets, FIFOs and devices. */
-  kind: StatKind;
+  readonly name: string;
+  /** A regular file. */
+  readonly isFile: boolean;
+  /** A directory. */
+  readonly isDirectory: boolean;
+  /** A symbolic link (none of the three: a socket, FIFO or device). */
+  readonly isSymlink: boolean;
+}
+
+/**
+ * The kind of a listed name.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { kindOfItem } from "./tree.ts";
+ * strictEqual(kindOfItem({ name: "a", isFile: false, isDirectory: true, isSymlink: false }), "dir");
+ * ```
+ *
+ * @param item A listed name.
+ * @returns Its kind; `other` for sockets, FIFOs and devices.
+ */
+export function kindOfItem(item: DirItem): StatKind {
+  return item.isFile ? "file" : item.isDirectory ? "dir" : item.isSymlink ? "symlink" : "other";
 }
 
 /** A temporary sibling created for writing; rename it into place or remove it. */
@@ -218,24 +237,41 @@ export function joinPath(a: string, b: string): string {
 export function entryInfoOf(info: Deno.FileInfo, readLink: () => string): EntryInfo {
   const mtimeMs = info.mtime?.getTime() ?? 0;
   const mode = (info.mode ?? 0o644) & 0o7777;
-  if (info.isSymlink) {
-    const linkTarget = readLink();
-    return { kind: "symlink", size: linkTarget.length, mtimeMs, mode, linkTarget };
+  const kind = info.isSymlink
+    ? "symlink"
+    : info.isDirectory
+    ? "dir"
+    : info.isFile
+    ? "file"
+    : "other";
+  // Every entry of a walk becomes a manifest item: the object is made with their slots (`id`,
+  // `path`) already in place, so that filling them in adds no object and no hidden class.
+  const facts: EntryInfo & { id: number; path: string } = {
+    id: 0,
+    path: "",
+    kind,
+    size: kind === "file" ? info.size : 0,
+    mtimeMs,
+    mode,
+  };
+  if (kind === "symlink") {
+    facts.linkTarget = readLink();
+    facts.size = facts.linkTarget.length;
   }
-  if (info.isDirectory) return { kind: "dir", size: 0, mtimeMs, mode };
-  if (info.isFile) return { kind: "file", size: info.size, mtimeMs, mode };
-  return { kind: "other", size: 0, mtimeMs, mode };
+  return facts;
 }
 
 function noLink(): string {
   return "";
 }
 
-function kindOfDirEntry(item: Deno.DirEntry): StatKind {
-  return item.isFile ? "file" : item.isDirectory ? "dir" : item.isSymlink ? "symlink" : "other";
-}
-
-function lstatOrNull(path: string): Deno.FileInfo | null {
+/**
+ * `lstat`, or `null` when nothing is there.
+ *
+ * @param path A local path.
+ * @returns The information, or `null`.
+ */
+export function lstatOrNull(path: string): Deno.FileInfo | null {
   try {
     return Deno.lstatSync(path);
   } catch (error) {
@@ -244,22 +280,92 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
   }
 }
 
-/** A directory handle over a local path; `check` vets names, `wrap` rewords errors. */
+/**
+ * How a local tree's directory handles behave: the one difference between a plain tree and a
+ * contained one (`core/contained_tree.ts`).
+ */
+export interface DirPolicy {
+  /** Check names, refuse links where a file or directory is expected, reword errors. */
+  readonly strict: boolean;
+  /** What the tree can do. */
+  readonly caps: TreeCapabilities;
+  /** Refuses a name that is not one clean component (strict trees). */
+  checkName(name: string): void;
+  /** Rewords an error raised at `path` (strict trees hide their location). */
+  reword(error: unknown, path: string, rel: string, name: string): unknown;
+}
+
+/**
+ * The local path of `rel` under `root`.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { childPath } from "./tree.ts";
+ * strictEqual(childPath("/", "a"), "/a");
+ * strictEqual(childPath("/r", ""), "/r");
+ * ```
+ *
+ * @param root A local directory.
+ * @param rel A relative POSIX path (`""`: the root).
+ * @returns The joined path.
+ */
+export function childPath(root: string, rel: string): string {
+  if (rel === "") return root;
+  return root === "/" ? `/${rel}` : `${root}/${rel}`;
+}
+
+/**
+ * A root path without a trailing slash.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { trimRoot } from "./tree.ts";
+ * strictEqual(trimRoot("/a/"), "/a");
+ * strictEqual(trimRoot("/"), "/");
+ * ```
+ *
+ * @param root A local directory path.
+ * @returns It without a trailing slash.
+ */
+export function trimRoot(root: string): string {
+  return root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
+}
+
+/**
+ * A directory handle over a checked local path (for tree implementations).
+ *
+ * @param policy How the handle checks names and words errors.
+ * @param rel The directory's path in its tree.
+ * @param path Its local path, already checked by the tree.
+ * @returns The handle.
+ */
+export function localDir(policy: DirPolicy, rel: string, path: string): TreeDir {
+  return new LocalDir(policy, rel, path);
+}
+
+/** A directory handle over a local path, checked by its tree's policy. */
 class LocalDir implements TreeDir {
   readonly rel: string;
   readonly #path: string;
-  readonly #tree: LocalTreeBase;
+  /** `#path` with a final `/`, to append names to. */
+  readonly #prefix: string;
+  readonly #tree: DirPolicy;
+  readonly #strict: boolean;
 
-  constructor(tree: LocalTreeBase, rel: string, path: string) {
+  constructor(tree: DirPolicy, rel: string, path: string) {
     this.#tree = tree;
+    this.#strict = tree.strict;
     this.rel = rel;
     this.#path = path;
+    this.#prefix = path === "/" ? "/" : `${path}/`;
   }
 
   #at(name: string): string {
     if (name === "") return this.#path;
-    this.#tree.checkName(name);
-    return this.#path === "/" ? `/${name}` : `${this.#path}/${name}`;
+    if (this.#strict) this.#tree.checkName(name);
+    return this.#prefix + name;
   }
 
   #guard<T>(name: string, action: () => T): T {
@@ -271,21 +377,26 @@ class LocalDir implements TreeDir {
   }
 
   list(): DirItem[] {
-    return this.#guard("", () => {
-      const items: DirItem[] = [];
-      for (const item of Deno.readDirSync(this.#path)) {
-        items.push({ name: item.name, kind: kindOfDirEntry(item) });
-      }
-      return items;
-    });
+    // Deno's own entries, as they come (no object per name: this runs for every directory).
+    try {
+      return Array.from(Deno.readDirSync(this.#path));
+    } catch (error) {
+      throw this.#tree.reword(error, this.#path, this.rel, "");
+    }
   }
 
   stat(name: string): EntryInfo | null {
-    // On the hot path of every walk and plan: no closure unless the entry is a link.
+    // On the hot path of every walk and plan: kept flat, no closure unless it is a link.
     const path = this.#at(name);
+    let info: Deno.FileInfo;
     try {
-      const info = lstatOrNull(path);
-      return info && entryInfoOf(info, info.isSymlink ? () => Deno.readLinkSync(path) : noLink);
+      info = Deno.lstatSync(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw this.#tree.reword(error, this.#path, this.rel, name);
+    }
+    try {
+      return entryInfoOf(info, info.isSymlink ? () => Deno.readLinkSync(path) : noLink);
     } catch (error) {
       throw this.#tree.reword(error, this.#path, this.rel, name);
     }
@@ -299,11 +410,11 @@ class LocalDir implements TreeDir {
   openRead(name: string): Deno.FsFile {
     const path = this.#at(name);
     return this.#guard(name, () => {
-      if (this.#tree.strict && !Deno.lstatSync(path).isFile) {
+      if (this.#strict && !Deno.lstatSync(path).isFile) {
         throw new Deno.errors.InvalidData(`Cannot read "${name}": not a regular file`);
       }
       const file = Deno.openSync(path, { read: true });
-      if (this.#tree.strict && !file.statSync().isFile) {
+      if (this.#strict && !file.statSync().isFile) {
         file.close();
         throw new Deno.errors.InvalidData(`Cannot read "${name}": not a regular file`);
       }
@@ -346,7 +457,7 @@ class LocalDir implements TreeDir {
     const path = this.#at(name);
     const mtime = new Date(mtimeMs);
     this.#guard(name, () => {
-      if (this.#tree.strict && name !== "" && Deno.lstatSync(path).isSymlink) {
+      if (this.#strict && name !== "" && Deno.lstatSync(path).isSymlink) {
         throw new Deno.errors.InvalidData(`Cannot set the time of link "${name}"`);
       }
       Deno.utimeSync(path, mtime, mtime);
@@ -356,7 +467,7 @@ class LocalDir implements TreeDir {
   setMode(name: string, mode: number): void {
     const path = this.#at(name);
     this.#guard(name, () => {
-      if (this.#tree.strict && name !== "" && Deno.lstatSync(path).isSymlink) {
+      if (this.#strict && name !== "" && Deno.lstatSync(path).isSymlink) {
         throw new Deno.errors.InvalidData(`Cannot set the mode of link "${name}"`);
       }
       Deno.chmodSync(path, mode);
@@ -365,47 +476,6 @@ class LocalDir implements TreeDir {
 
   localPath(name: string): string | null {
     return this.#tree.caps.localPaths ? this.#at(name) : null;
-  }
-}
-
-/** What the two local trees share: a root path and the name and error policies. */
-abstract class LocalTreeBase implements Tree {
-  abstract readonly caps: TreeCapabilities;
-  /** Whether names are checked, links refused and errors reworded. */
-  abstract readonly strict: boolean;
-  /** The root's local path. */
-  readonly root: string;
-
-  constructor(root: string) {
-    this.root = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
-  }
-
-  abstract dir(rel: string): TreeDir;
-  abstract mkdirAll(rel: string, mode?: number): void;
-  abstract sub(rel: string): Tree;
-  abstract probe(rel: string): { exists: boolean; isDirectory: boolean };
-
-  /** The local path of a relative path (no checks). */
-  protected pathOf(rel: string): string {
-    if (rel === "") return this.root;
-    return this.root === "/" ? `/${rel}` : `${this.root}/${rel}`;
-  }
-
-  localPath(rel: string): string | null {
-    return this.caps.localPaths ? this.pathOf(rel) : null;
-  }
-
-  /** Refuses a name that is not one clean component (contained trees only). */
-  checkName(name: string): void {
-    if (!this.strict) return;
-    if (validateWirePath(name).length !== 1) {
-      throw new PathInvalidError(name, "it is not a single name");
-    }
-  }
-
-  /** Rewords an error raised at `path` (contained trees hide their location). */
-  reword(error: unknown, _path: string, _rel: string, _name: string): unknown {
-    return error;
   }
 }
 
@@ -421,30 +491,39 @@ abstract class LocalTreeBase implements Tree {
  * console.log(tree.dir("").list().length);
  * ```
  */
-export class PlainTree extends LocalTreeBase {
+export class PlainTree implements Tree {
   /** A plain tree can create links, and its paths are local. */
   readonly caps: TreeCapabilities = { symlinks: true, localPaths: true };
-  /** Plain trees do not check names. */
-  readonly strict = false;
+  /** The root's local path. */
+  readonly root: string;
+  static readonly #policy: DirPolicy = {
+    strict: false,
+    caps: { symlinks: true, localPaths: true },
+    checkName: () => {},
+    reword: (error) => error,
+  };
 
   /**
    * Creates a plain tree.
    * @param root Absolute local path of the root directory (it need not exist yet).
    */
   constructor(root: string) {
-    super(root);
+    this.root = trimRoot(root);
   }
 
+  /** Opens a directory (no checks: a plain tree trusts its paths). */
   dir(rel: string): TreeDir {
-    return new LocalDir(this, rel, this.pathOf(rel));
+    return new LocalDir(PlainTree.#policy, rel, childPath(this.root, rel));
   }
 
+  /** Creates `rel` and its missing parents (`mkdir -p`). */
   mkdirAll(rel: string, mode = 0o777): void {
-    Deno.mkdirSync(this.pathOf(rel), { recursive: true, mode });
+    Deno.mkdirSync(childPath(this.root, rel), { recursive: true, mode });
   }
 
+  /** A plain tree at the real path of `rel` (or at `rel` itself while it does not exist). */
   sub(rel: string): Tree {
-    const path = this.pathOf(rel);
+    const path = childPath(this.root, rel);
     let real = path;
     try {
       real = Deno.realPathSync(path);
@@ -452,8 +531,9 @@ export class PlainTree extends LocalTreeBase {
     return new PlainTree(real);
   }
 
+  /** What is at `rel`: `lstat` for existence, `stat` for being a directory. */
   probe(rel: string): { exists: boolean; isDirectory: boolean } {
-    const path = this.pathOf(rel);
+    const path = childPath(this.root, rel);
     if (lstatOrNull(path) === null) return { exists: false, isDirectory: false };
     try {
       return { exists: true, isDirectory: Deno.statSync(path).isDirectory };
@@ -461,155 +541,10 @@ export class PlainTree extends LocalTreeBase {
       return { exists: true, isDirectory: false };
     }
   }
-}
 
-/** Options of {@linkcode ContainedTree.open}. */
-export interface ContainedTreeOptions {
-  /**
-   * Whether the tree may create symbolic links (a sandboxed daemon may not).
-   * @default {true}
-   */
-  symlinks?: boolean;
-}
-
-/**
- * A directory that confines every operation to itself. Directories are opened only when every
- * component below the root is a real directory: a symbolic link on the way is refused
- * ({@linkcode PathEscapeError}), never followed, so a link planted in the tree (or sent by a peer
- * earlier in the session) cannot lead a write or a delete anywhere. Names are checked with
- * `validateWirePath`. Errors name tree-relative paths only.
- *
- * Every daemon module is a contained tree, and so is the destination of a pull.
- *
- * @example Usage
- * ```ts ignore
- * import { ContainedTree } from "./tree.ts";
- * const module = ContainedTree.open("/srv/photos", { symlinks: false });
- * const dir = module.dir("2024/june"); // refused if "2024" is a link
- * ```
- */
-export class ContainedTree extends LocalTreeBase {
-  /** What this tree can do. */
-  readonly caps: TreeCapabilities;
-  /** Contained trees check names. */
-  readonly strict = true;
-  readonly #lenient: ContainedRoot;
-
-  private constructor(lenient: ContainedRoot, caps: TreeCapabilities) {
-    super(lenient.path);
-    this.#lenient = lenient;
-    this.caps = caps;
-  }
-
-  /**
-   * Opens a contained tree at an existing directory (its real path is taken once).
-   * @param root A local directory; it may itself be reached through links.
-   * @param options Capabilities.
-   * @throws {Deno.errors.NotFound} When `root` does not exist.
-   * @throws {Deno.errors.NotADirectory} When it is not a directory.
-   * @returns The tree.
-   */
-  static open(root: string, options: ContainedTreeOptions = {}): ContainedTree {
-    const { symlinks = true } = options;
-    return new ContainedTree(ContainedRoot.openSync(root), { symlinks, localPaths: false });
-  }
-
-  #walk(rel: string, create: number | null): string {
-    const parts = validateWirePath(rel);
-    let path = this.root;
-    let done = "";
-    for (const name of parts) {
-      path = path === "/" ? `/${name}` : `${path}/${name}`;
-      done = joinPath(done, name);
-      let info = lstatOrNull(path);
-      if (info === null && create !== null) {
-        try {
-          Deno.mkdirSync(path, { mode: create });
-        } catch (error) {
-          if (!(error instanceof Deno.errors.AlreadyExists)) {
-            throw this.reword(error, path, done, "");
-          }
-        }
-        info = lstatOrNull(path);
-      }
-      if (info === null) {
-        throw new Deno.errors.NotFound(`Cannot open directory "${done}": it does not exist`);
-      }
-      if (info.isSymlink) {
-        throw new PathEscapeError(
-          rel,
-          ".",
-          `"${done}" is a symbolic link, which is never followed`,
-        );
-      }
-      if (!info.isDirectory) {
-        throw new Deno.errors.NotADirectory(`Cannot open directory "${done}": not a directory`);
-      }
-    }
-    return path;
-  }
-
-  dir(rel: string): TreeDir {
-    return new LocalDir(this, rel, this.#walk(rel, null));
-  }
-
-  mkdirAll(rel: string, mode = 0o777): void {
-    if (rel === "") return;
-    try {
-      this.#lenient.mkdirContainedSync(rel);
-    } catch (error) {
-      throw this.reword(error, this.root, "", "");
-    }
-    void mode;
-  }
-
-  /** Opens a directory, creating missing components (strict: links on the way are refused). */
-  mkdirStrict(rel: string, mode = 0o777): TreeDir {
-    return new LocalDir(this, rel, this.#walk(rel, mode));
-  }
-
-  /**
-   * A contained tree rooted at `rel`, reached with the lenient rule of `ContainedRoot`: links on
-   * the way are followed while they stay inside this tree (an administrator's or a user's own
-   * links in a named path); below the new root, the strict rule applies again.
-   */
-  sub(rel: string): Tree {
-    const real = rel === "" ? this.root : this.#lenient.resolveExistingFollowSync(rel);
-    if (!Deno.statSync(real).isDirectory) {
-      throw new Deno.errors.NotADirectory(`Cannot open directory "${rel}": not a directory`);
-    }
-    return new ContainedTree(ContainedRoot.openSync(real), this.caps);
-  }
-
-  probe(rel: string): { exists: boolean; isDirectory: boolean } {
-    if (rel === "") return { exists: true, isDirectory: true };
-    try {
-      this.#lenient.resolveExistingSync(rel);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return { exists: false, isDirectory: false };
-      throw this.reword(error, this.root, "", "");
-    }
-    try {
-      const real = this.#lenient.resolveExistingFollowSync(rel);
-      return { exists: true, isDirectory: Deno.statSync(real).isDirectory };
-    } catch {
-      return { exists: true, isDirectory: false };
-    }
-  }
-
-  override reword(error: unknown, path: string, rel: string, name: string): unknown {
-    if (!(error instanceof Error) || error instanceof PathEscapeError) return error;
-    if (error instanceof PathInvalidError) return error;
-    const shown = joinPath(rel, name) || ".";
-    const message = describeError(error).split(path).join(shown).split(this.root).join(".");
-    const Class = error.constructor as new (message: string) => Error;
-    try {
-      const copy = new Class(message);
-      copy.name = error.name;
-      return copy;
-    } catch {
-      return new Error(message);
-    }
+  /** The local path of `rel`. */
+  localPath(rel: string): string {
+    return childPath(this.root, rel);
   }
 }
 

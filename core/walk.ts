@@ -166,11 +166,12 @@ function listGroup(
   }
   const { handle, items } = listing;
   const entries: Entry[] = [];
+  const prefix = dir === "" ? "" : `${dir}/`;
   let complete = true;
   for (const item of items) {
-    const rel = joinPath(dir, item.name);
-    if (!filter(rel, item.kind === "dir")) continue;
-    if (item.kind === "other") {
+    const rel = prefix + item.name;
+    if (!filter(rel, item.isDirectory)) continue;
+    if (!item.isFile && !item.isDirectory && !item.isSymlink) {
       onError(rel, "Cannot copy a special file (socket, fifo or device): skipped");
       complete = false;
       continue;
@@ -183,7 +184,7 @@ function listGroup(
         complete = false;
         continue;
       }
-      // The facts object becomes the entry (no copy: this runs for every source entry).
+      // The facts object becomes the entry: `entryInfoOf` made it with a `path` slot.
       const entry = info as Entry;
       entry.path = rel;
       entries.push(entry);

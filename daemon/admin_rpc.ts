@@ -31,7 +31,7 @@ import {
 } from "../core/admin/mod.ts";
 import type { DaemonConfig } from "../core/config.ts";
 import { type ExportedModule, lookupModule } from "../core/endpoint.ts";
-import { ContainedTree } from "../core/tree.ts";
+import { ContainedTree } from "../core/contained_tree.ts";
 import {
   candidatesToWire,
   ERRORS_TRAILER,

@@ -30,7 +30,8 @@ import { SourceRole } from "../core/session/source.ts";
 import { openFromWire, type OpenRequest } from "../core/session/wire.ts";
 import { compileFilter } from "../core/filter.ts";
 import { TransferStats } from "../core/stats.ts";
-import { ContainedTree, type Tree } from "../core/tree.ts";
+import type { Tree } from "../core/tree.ts";
+import { ContainedTree } from "../core/contained_tree.ts";
 import {
   type DataPlaneListener,
   type DataPlaneSession,

@@ -1,13 +1,8 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
-import {
-  AdminCallError,
-  AdminClient,
-  type FoundEntry,
-  type StreamEnd,
-  type UsageEntry,
-} from "../core/admin_client.ts";
+import { AdminCallError, AdminClient } from "../core/admin_client.ts";
+import type { FoundEntry, StreamEnd, UsageEntry } from "../core/admin/types.ts";
 import { parseHostAddress } from "../core/endpoint.ts";
-import { ContainedTree } from "../core/tree.ts";
+import { ContainedTree } from "../core/contained_tree.ts";
 import {
   ADMIN_LIMITS,
   AdminBudget,

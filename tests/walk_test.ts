@@ -1,14 +1,15 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects, throws } from "node:assert/strict";
 import { PathEscapeError } from "../core/paths.ts";
 import {
-  ContainedTree,
   type DirItem,
   joinPath,
+  kindOfItem,
   PlainTree,
   TEMP_PREFIX,
   type Tree,
   type TreeDir,
 } from "../core/tree.ts";
+import { ContainedTree } from "../core/contained_tree.ts";
 import type { EntryInfo } from "../core/types.ts";
 import { readDirectory, walkTree } from "../core/walk.ts";
 import {
@@ -138,7 +139,7 @@ Deno.test("readDirectory()", async (t) => {
 
     await t.step("sorts by UTF-16 code units and leaves temporaries out", () => {
       const { items } = readDirectory(plain, "");
-      assertEquals(items.map((item) => [item.name, item.kind]), [
+      assertEquals(items.map((item) => [item.name, kindOfItem(item)]), [
         ["B.txt", "file"],
         ["_", "file"],
         ["a", "dir"],
@@ -329,7 +330,9 @@ Deno.test("walkSubtree() (the admin walks)", async (t) => {
     await t.step("turns a huge directory into `too-large`", async () => {
       const huge = new Array<DirItem>(ADMIN_LIMITS.namesPerDirectory + 1).fill({
         name: "f",
-        kind: "file",
+        isFile: true,
+        isDirectory: false,
+        isSymlink: false,
       });
       const spy = new SpyTree(ContainedTree.open(dir), { "list a": huge });
       const budget = new AdminBudget("walk", 60_000);

@@ -38,7 +38,7 @@ export interface CompleteOptions {
  * @example Usage
  * ```ts ignore
  * import { AdminBudget, completeEntries } from "./mod.ts";
- * import { ContainedTree } from "../tree.ts";
+ * import { ContainedTree } from "../contained_tree.ts";
  * const tree = ContainedTree.open("/srv/photos", { symlinks: false });
  * const budget = new AdminBudget("complete", 15_000);
  * const candidates = await completeEntries(tree, "2024", "ju", { budget });

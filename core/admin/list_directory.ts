@@ -32,7 +32,7 @@ export interface ListDirectoryOptions {
  * @example Usage
  * ```ts ignore
  * import { AdminBudget, listDirectory } from "./mod.ts";
- * import { ContainedTree } from "../tree.ts";
+ * import { ContainedTree } from "../contained_tree.ts";
  * const tree = ContainedTree.open("/srv/photos", { symlinks: false });
  * const listing = await listDirectory(tree, "2024", { budget: new AdminBudget("list", 15_000) });
  * for (const entry of listing.entries) console.log(entry.name, entry.type);

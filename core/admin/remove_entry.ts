@@ -36,7 +36,7 @@ export interface RemoveOptions {
  * @example Usage
  * ```ts ignore
  * import { AdminBudget, removeEntry } from "./mod.ts";
- * import { ContainedTree } from "../tree.ts";
+ * import { ContainedTree } from "../contained_tree.ts";
  * const tree = ContainedTree.open("/srv/scratch", { symlinks: false });
  * const budget = new AdminBudget("remove", 120_000);
  * const removed = await removeEntry(tree, "old/builds", { budget });

@@ -21,6 +21,9 @@
 import { TimeoutError } from "../transport/deadline.ts";
 import type { CompareMode, Entry, TransferFailure } from "../types.ts";
 
+/** Largest payload slice one `chunk` frame carries (payload in the control stream). */
+export const CHUNK_BYTES = 1024 * 1024;
+
 /** The source root: its entry (path `""`), its name, and whether only its contents travel. */
 export interface SourceRoot {
   /** The root entry, path `""`. */

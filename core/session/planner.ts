@@ -16,7 +16,7 @@ import { describeError, ProtocolError } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
 import type { TransferStats } from "../stats.ts";
-import { joinPath, splitPath, TEMP_PREFIX, type Tree, type TreeDir } from "../tree.ts";
+import { joinPath, kindOfItem, splitPath, TEMP_PREFIX, type Tree, type TreeDir } from "../tree.ts";
 import type { CompareMode, Entry, EntryInfo, StatKind } from "../types.ts";
 import { type DirListing, LISTED_DIR, LISTED_FILE, LISTED_LINK } from "./dest_listing.ts";
 import type { FileDone, ManifestGroup } from "./frames.ts";
@@ -268,7 +268,7 @@ export class DestinationPlanner {
         this.#removeStale(dir, item.name);
         continue;
       }
-      found.set(item.name, { kind: item.kind });
+      found.set(item.name, { kind: kindOfItem(item) });
     }
     return found;
   }

@@ -23,7 +23,8 @@ import {
   TransferRefusal,
 } from "../endpoint.ts";
 import { describeError, FatalError, SessionRefusedError, UsageError } from "../errors.ts";
-import { ContainedTree, PlainTree } from "../tree.ts";
+import { PlainTree } from "../tree.ts";
+import { ContainedTree } from "../contained_tree.ts";
 import {
   dialDataPlane,
   type PayloadSink,

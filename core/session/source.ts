@@ -9,8 +9,7 @@
  */
 
 import { type EndpointTexts, TransferRefusal } from "../endpoint.ts";
-import { describeError, ProtocolError } from "../errors.ts";
-import { PathEscapeError, PathInvalidError } from "../paths.ts";
+import { describeError, PathEscapeError, PathInvalidError, ProtocolError } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
 import { AsyncQueue } from "../queue.ts";
@@ -18,16 +17,17 @@ import type { TransferStats } from "../stats.ts";
 import { splitPath, type Tree, type TreeDir } from "../tree.ts";
 import type { Entry } from "../types.ts";
 import { walkTree } from "../walk.ts";
-import type {
-  FileDigest,
-  FileDone,
-  Frame,
-  FramePort,
-  ManifestGroup,
-  ManifestItem,
-  SessionTerms,
-  SideSummary,
-  SourceRoot,
+import {
+  CHUNK_BYTES,
+  type FileDigest,
+  type FileDone,
+  type Frame,
+  type FramePort,
+  type ManifestGroup,
+  type ManifestItem,
+  type SessionTerms,
+  type SideSummary,
+  type SourceRoot,
 } from "./frames.ts";
 import type { SendItem } from "../transport/data_plane.ts";
 import type { LocalSource } from "./intake.ts";
@@ -89,9 +89,6 @@ export interface SourceRoleOptions {
    */
   keepaliveMs?: number;
 }
-
-/** Largest payload slice carried by one `chunk` frame. */
-export const CHUNK_BYTES = 1024 * 1024;
 
 /** Where the source root is and how to reach its entries. */
 interface SourceView {

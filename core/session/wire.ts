@@ -35,13 +35,14 @@ import type {
   TransferFailure,
   TransferOperation,
 } from "../types.ts";
-import type {
-  ConsentRefusal,
-  Frame,
-  ManifestGroup,
-  ManifestItem,
-  SessionTerms,
-  SideSummary,
+import {
+  CHUNK_BYTES,
+  type ConsentRefusal,
+  type Frame,
+  type ManifestGroup,
+  type ManifestItem,
+  type SessionTerms,
+  type SideSummary,
 } from "./frames.ts";
 import { CONSENT_PATHS_MAX } from "./plan.ts";
 
@@ -53,9 +54,6 @@ export type ReceivedFrame = ClientFrame["frame"] | ServerFrame["frame"];
 
 /** Longest text (a message, a failure) taken from a peer. */
 const MAX_TEXT = 4096;
-
-/** Largest payload slice one `chunk` frame may carry. */
-export const MAX_CHUNK_DATA = 1024 * 1024;
 
 const KIND_TO_WIRE: Record<EntryKind, WireKind> = {
   file: WireKind.FILE,
@@ -378,7 +376,7 @@ export function frameFromWire(wire: ReceivedFrame): Frame {
       };
     case "dataChunk": {
       const data = wire.value.data;
-      if (data.length > MAX_CHUNK_DATA) {
+      if (data.length > CHUNK_BYTES) {
         throw new ProtocolError(`Cannot accept a chunk of ${data.length} bytes`);
       }
       return {

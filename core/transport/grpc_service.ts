@@ -45,9 +45,6 @@ export const PROTOCOL_VERSION = 2;
  */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/** Largest payload carried by one `DataChunk` or `TarShardChunk` in the control stream. */
-export const MAX_CHUNK_BYTES = 1024 * 1024;
-
 /** A grpc-js method definition whose messages are protobuf-es messages. */
 export type BlitMethodDefinition<I extends DescMessage, O extends DescMessage> =
   grpc.MethodDefinition<
