@@ -8,7 +8,7 @@
 
 import { describeError } from "./errors.ts";
 import type { EntryFilter } from "./filter.ts";
-import { type DirItem, joinPath, TEMP_PREFIX, type Tree, type TreeDir } from "./tree.ts";
+import { type DirItem, TEMP_PREFIX, type Tree, type TreeDir } from "./tree.ts";
 import type { Entry } from "./types.ts";
 
 /**
