@@ -213,6 +213,7 @@ export class DestinationRole {
       compare: this.#o.terms.compare,
       ignoreExisting: this.#o.terms.ignoreExisting,
       mirror: this.#o.terms.operation === "mirror",
+      reportSettled: this.#o.terms.operation === "move",
       gate,
       filter: this.#o.filter,
       stats: this.#o.stats,

@@ -57,6 +57,11 @@ export interface PlannerOptions {
   ignoreExisting: boolean;
   /** Collect deletions of destination entries absent from the source. */
   mirror: boolean;
+  /**
+   * Return plans for entries that are already in place too (move reports them); without it
+   * `planGroup` returns only what needs work.
+   */
+  reportSettled: boolean;
   /** The one dry-run gate of the session. */
   gate: ChangeGate;
   /** The filter the source walked with: excluded destination entries are never deleted. */
@@ -69,11 +74,14 @@ export interface PlannerOptions {
   onEvent?: (event: TransferEvent) => void;
 }
 
-/** What a listing says of one destination entry (file facts when the listing read them). */
+/**
+ * What a listing says of one destination entry: its kind, and a file's size and mtime when the
+ * listing read them (`size` -1 when not). One shape for every entry: this is made per entry.
+ */
 interface ListedFacts {
   kind: StatKind;
-  size?: number;
-  mtimeMs?: number;
+  size: number;
+  mtimeMs: number;
 }
 
 const LISTED_KINDS: Record<number, StatKind> = {
@@ -193,7 +201,7 @@ export class DestinationPlanner {
    * @param listing The directory's listing when a look-ahead made it.
    * @throws {ProtocolError} When the group's directory was not announced as a directory (or came
    * twice), or an entry is not a child of it.
-   * @returns The plans of the group's files and links.
+   * @returns The plans of the group's files and links that need work (all of them with `reportSettled`).
    */
   planGroup(group: ManifestGroup, listing: DirListing | null = null): FilePlan[] {
     const { stats, mirror, filter } = this.#o;
@@ -225,7 +233,7 @@ export class DestinationPlanner {
       seen?.add(name);
       try {
         const plan = this.#planEntry(dir, name, entry, existing.get(name) ?? null, entry.id);
-        if (plan) plans.push(plan);
+        if (plan && (plan.decision !== "settled" || this.#o.reportSettled)) plans.push(plan);
       } catch (error) {
         stats.fail(entry.path, describeError(error));
       }
@@ -253,13 +261,11 @@ export class DestinationPlanner {
           this.#removeStale(dir, name);
           continue;
         }
-        const facts: ListedFacts = { kind: LISTED_KINDS[kinds[i] ?? -1] ?? "other" };
-        const size = sizes[i] ?? -1;
-        if (size >= 0) {
-          facts.size = size;
-          facts.mtimeMs = mtimes[i] ?? 0;
-        }
-        found.set(name, facts);
+        found.set(name, {
+          kind: LISTED_KINDS[kinds[i] ?? -1] ?? "other",
+          size: sizes[i] ?? -1,
+          mtimeMs: mtimes[i] ?? 0,
+        });
       }
       return found;
     }
@@ -268,7 +274,7 @@ export class DestinationPlanner {
         this.#removeStale(dir, item.name);
         continue;
       }
-      found.set(item.name, { kind: kindOfItem(item) });
+      found.set(item.name, { kind: kindOfItem(item), size: -1, mtimeMs: 0 });
     }
     return found;
   }
@@ -312,7 +318,7 @@ export class DestinationPlanner {
     }
     let size = facts.size;
     let mtimeMs = facts.mtimeMs;
-    if (size === undefined || mtimeMs === undefined) {
+    if (size < 0) {
       const info = dir.stat(name);
       if (!info || info.kind !== "file") return { id, entry, decision: "send" };
       size = info.size;
