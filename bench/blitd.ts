@@ -17,19 +17,49 @@ export interface BlitDaemon {
   stop(): Promise<void>;
 }
 
+/** Options of {@linkcode startBlitDaemon}. */
+export interface BlitDaemonOptions {
+  /**
+   * TLS on both planes (the daemon's default).
+   * @default {true}
+   */
+  tls?: boolean;
+}
+
 /**
- * Starts `blitd` exporting `path` as `module`, with the permissions of the `blitd` task.
+ * Starts `blitd` exporting `path` as `module`, with the permissions of the `blitd` task. The
+ * module belongs to a user whose key is made for this run and becomes this process's default
+ * identity (`XDG_CONFIG_HOME` is pointed at a fresh directory, so the `blit` commands the bench
+ * runs sign in with it and pin the daemon's certificate there).
  * @param path Directory to export.
  * @param module Module name.
+ * @param options TLS on or off.
  * @returns The running daemon.
  * @throws {Error} When it does not report that it listens within 30 s.
  */
-export async function startBlitDaemon(path: string, module: string): Promise<BlitDaemon> {
+export async function startBlitDaemon(
+  path: string,
+  module: string,
+  options: BlitDaemonOptions = {},
+): Promise<BlitDaemon> {
+  const { tls = true } = options;
+  const { writeIdentity } = await import("../core/identity.ts");
+  const home = Deno.env.get("BLIT_BENCH_HOME") ??
+    await Deno.makeTempDir({ prefix: "blit-bench-home-" });
+  Deno.env.set("BLIT_BENCH_HOME", home);
+  Deno.env.set("XDG_CONFIG_HOME", home);
+  const keyPath = `${home}/blit/id_ed25519`;
+  // One key for every daemon of this run.
+  const publicLine = await Deno.readTextFile(`${keyPath}.pub`).then((t) => t.trim()).catch(
+    async () => (await writeIdentity(keyPath, { comment: "bench" })).publicLine,
+  );
   const config = await Deno.makeTempFile({ prefix: "blit-bench-", suffix: ".toml" });
   await Deno.writeTextFile(
     config,
-    `[daemon]\nbind = "127.0.0.1"\nport = 0\nno_mdns = true\n` +
-      `[[module]]\nname = "${module}"\npath = "${path}"\n`,
+    `[daemon]\nbind = "127.0.0.1"\nport = 0\nno_mdns = true\ntls = ${tls}\n` +
+      `state_dir = "${home}/state"\n` +
+      `[[user]]\nname = "bench"\npublic_key = "${publicLine}"\n` +
+      `[[module]]\nname = "${module}"\npath = "${path}"\nusers = ["bench"]\n`,
   );
   const tasks = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`)).tasks as Record<
     string,

@@ -9,6 +9,8 @@ import type { FilterRule } from "../core/filter.ts";
 import type { CompareMode, TransferOperation } from "../core/types.ts";
 import { explainArgs } from "../cmdline/explain_args.ts";
 import { parseArgs } from "../cmdline/parse_args.ts";
+import { SECURITY_OPTIONS, securityOf } from "../cmdline/security_flags.ts";
+import type { ConnectionSecurity } from "../core/client_security.ts";
 
 /** The parsed command line of `blit copy|mirror|move`. */
 export interface TransferArgs {
@@ -42,6 +44,8 @@ export interface TransferArgs {
   forceGrpc: boolean;
   /** Mirror: most deletions allowed (more: none at all), `null` for no limit. */
   maxDelete: number | null;
+  /** Remote: the client's key and how the daemon is trusted. */
+  security: ConnectionSecurity;
 }
 
 const TRANSFER_OPTIONS = {
@@ -62,6 +66,7 @@ const TRANSFER_OPTIONS = {
   "force-grpc": { type: "boolean" },
   "max-delete": { type: "string" },
   help: { type: "boolean", short: "h" },
+  ...SECURITY_OPTIONS,
 } as const;
 
 /**
@@ -158,5 +163,6 @@ export function parseTransferArgs(
     noHistory: values["no-history"] ?? false,
     forceGrpc: values["force-grpc"] ?? false,
     maxDelete,
+    security: securityOf(values),
   };
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { SECURITY_HELP } from "../cmdline/security_flags.ts";
+
 /** The version `blit --version` prints. */
 export const VERSION = "0.1.0";
 
@@ -18,8 +20,10 @@ Usage:
   blit scan   [--wait SECONDS] [--json]
   blit list   HOST[:PORT] | HOST:/module/path
   blit diagnostics perf [--limit N] [--json] [--clear] [--disable|--enable]
+  blit keygen [--output PATH] [--force] [--comment TEXT] [--json]
+  blit known-hosts list [--json] | forget HOST[:PORT]   [--known-hosts PATH]
 
-Run "blit copy --help" for the transfer options.
+Run "blit copy --help" for the transfer options, "blit VERB --help" for the others.
 `;
 
 /** Help text of the transfer verbs. */
@@ -51,4 +55,7 @@ Options:
       --max-delete N     mirror: delete nothing if more than N entries would go
       --force-grpc       remote: carry data in the gRPC stream, not the TCP data plane
   -h, --help             this help
+
+Daemon sessions (sign-in and trust):
+${SECURITY_HELP}
 `;

@@ -9,6 +9,7 @@ import { isRemote } from "../core/endpoint.ts";
 import { parseOneTarget } from "../cmdline/parse_one_target.ts";
 import { printListing } from "../cmdline/print_listing.ts";
 import { printModules } from "../cmdline/print_modules.ts";
+import { SECURITY_HELP } from "../cmdline/security_flags.ts";
 
 /** Help of `blit list`. */
 export const LIST_HELP = `Usage: blit list [--json] HOST[:PORT]
@@ -16,7 +17,9 @@ export const LIST_HELP = `Usage: blit list [--json] HOST[:PORT]
 
 With a host: the modules the daemon exports (name, rw/ro, comment).
 With a remote path: the entries of that directory (type and mode, size, time, name).
-  --json   print {"host", "port", "modules": [...]} or {"target", "entries": [...], "truncated"}
+  --json   print {"host", "port", "fingerprint", "modules": [...]}
+           or {"target", "entries": [...], "truncated"}
+${SECURITY_HELP}
 `;
 
 /**
@@ -41,5 +44,8 @@ export async function runList(argv: string[]): Promise<number> {
   if (parsed === null) return 0;
   const text = parsed.target;
   const json = parsed.json;
-  return isRemotePath(text) ? await printListing(text, json) : await printModules(text, json);
+  const { security } = parsed;
+  return isRemotePath(text)
+    ? await printListing(text, json, { security })
+    : await printModules(text, json, security);
 }

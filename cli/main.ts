@@ -33,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./list.ts")).runList(rest);
       case "diagnostics":
         return await (await import("./diagnostics.ts")).runDiagnostics(rest);
+      case "keygen":
+        return await (await import("./keygen.ts")).runKeygen(rest);
+      case "known-hosts":
+        return await (await import("./known_hosts.ts")).runKnownHosts(rest);
       case "help":
       case "--help":
       case "-h":

@@ -94,6 +94,7 @@ export async function runTransferVerb(
         ? { onEvent: (event) => out(renderEvent(event, args.dryRun)) }
         : {}),
       forceGrpc: args.forceGrpc,
+      security: args.security,
       warn: (line) => {
         progress?.stop();
         console.error(line);

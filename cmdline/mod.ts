@@ -41,4 +41,5 @@ export * from "./print_perf_history.ts";
 export * from "./render_entry.ts";
 export * from "./render_modules.ts";
 export * from "./scan_verb.ts";
+export * from "./security_flags.ts";
 export * from "./with_client.ts";

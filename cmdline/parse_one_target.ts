@@ -7,6 +7,8 @@
 import { UsageError } from "../core/errors.ts";
 import { explainArgs } from "./explain_args.ts";
 import { parseArgs } from "./parse_args.ts";
+import type { ConnectionSecurity } from "../core/client_security.ts";
+import { SECURITY_OPTIONS, securityOf } from "./security_flags.ts";
 
 /** The arguments of a verb that takes `--json`, `--help` and exactly one target. */
 export interface OneTargetArgs {
@@ -14,6 +16,8 @@ export interface OneTargetArgs {
   target: string;
   /** Print JSON. */
   json: boolean;
+  /** The key and trust flags. */
+  security: ConnectionSecurity;
 }
 
 /** What {@linkcode parseOneTarget} prints for `--help` and names in its error. */
@@ -36,6 +40,7 @@ export interface OneTargetOptions {
  * deepStrictEqual(parseOneTarget("blit-utils df", ["--json", "nas:/pub/"], options), {
  *   target: "nas:/pub/",
  *   json: true,
+ *   security: {},
  * });
  * throws(() => parseOneTarget("blit-utils df", [], options), {
  *   message: "Cannot run blit-utils df: expected HOST:/module/, got 0 arguments",
@@ -56,7 +61,11 @@ export function parseOneTarget(
   const { values, positionals } = explainArgs(verb, () =>
     parseArgs({
       args: argv,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        ...SECURITY_OPTIONS,
+      },
       allowPositionals: true,
       strict: true,
     }));
@@ -69,5 +78,9 @@ export function parseOneTarget(
       `Cannot run ${verb}: expected ${options.expected}, got ${positionals.length} arguments`,
     );
   }
-  return { target: positionals[0] as string, json: values.json ?? false };
+  return {
+    target: positionals[0] as string,
+    json: values.json ?? false,
+    security: securityOf(values),
+  };
 }

@@ -6,6 +6,7 @@
  */
 
 import type { Listing } from "../core/admin/types.ts";
+import type { ConnectionSecurity } from "../core/client_security.ts";
 import { parseRemoteTarget, parseTarget } from "./parse_target.ts";
 import { renderEntry } from "./render_entry.ts";
 import { withClient } from "./with_client.ts";
@@ -19,6 +20,8 @@ export interface PrintListingOptions {
    * @default {undefined}
    */
   listLocal?: (path: string) => Promise<Listing>;
+  /** The client's key and how the daemon is trusted. */
+  security?: ConnectionSecurity;
 }
 
 /**
@@ -46,12 +49,16 @@ export async function printListing(
   json: boolean,
   options: PrintListingOptions = {},
 ): Promise<number> {
-  const { listLocal } = options;
+  const { listLocal, security = {} } = options;
   const target = listLocal === undefined
     ? parseRemoteTarget(targetText, "list")
     : parseTarget(targetText);
   const listing: Listing = target.kind === "remote"
-    ? await withClient(target.address, (client) => client.listDir(target.module, target.path))
+    ? await withClient(
+      target.address,
+      (client) => client.listDir(target.module, target.path),
+      security,
+    )
     : await listLocal!(target.path); // a local target parses only when listLocal is given
   if (json) {
     console.log(JSON.stringify({ target: targetText, ...listing }));

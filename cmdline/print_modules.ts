@@ -5,13 +5,16 @@
  * @module
  */
 
+import type { ConnectionSecurity } from "../core/client_security.ts";
 import { parseHostArg } from "./parse_host_arg.ts";
 import { renderModules } from "./render_modules.ts";
 import { withClient } from "./with_client.ts";
 
 /**
- * Prints the modules of a daemon on stdout: one line per module, `no modules exported`, or with
- * `json` one object `{"host", "port", "modules": [{"name", "read_only", "comment"}]}`.
+ * Prints the modules of a daemon on stdout: the fingerprint of its certificate, then one line per
+ * module or `no modules exported`; or with `json` one object
+ * `{"host", "port", "fingerprint", "modules": [{"name", "read_only", "comment"}]}`
+ * (`fingerprint` is `null` without TLS).
  *
  * Requires `--allow-net` for the daemon and `--allow-env`.
  *
@@ -23,16 +26,35 @@ import { withClient } from "./with_client.ts";
  *
  * @param hostText `HOST`, `HOST:PORT` or `[IPV6]:PORT`.
  * @param json Print JSON.
+ * @param security The client's key and how the daemon is trusted.
  * @throws {UsageError} When `hostText` is malformed.
  * @throws {AdminCallError} When the daemon cannot be reached or refuses.
  * @returns The exit code: 0.
  */
-export async function printModules(hostText: string, json: boolean): Promise<number> {
+export async function printModules(
+  hostText: string,
+  json: boolean,
+  security: ConnectionSecurity = {},
+): Promise<number> {
   const address = parseHostArg(hostText);
-  const modules = await withClient(address, (client) => client.listModules());
+  const { modules, fingerprint } = await withClient(
+    address,
+    async (client) => ({ modules: await client.listModules(), fingerprint: client.fingerprint }),
+    security,
+  );
   if (json) {
-    console.log(JSON.stringify({ host: address.host, port: address.port, modules }));
-  } else if (modules.length === 0) {
+    console.log(
+      JSON.stringify({
+        host: address.host,
+        port: address.port,
+        fingerprint: fingerprint || null,
+        modules,
+      }),
+    );
+    return 0;
+  }
+  console.log(`certificate ${fingerprint || "none (TLS off)"}`);
+  if (modules.length === 0) {
     console.log("no modules exported");
   } else {
     for (const line of renderModules(modules)) console.log(line);

@@ -5,6 +5,7 @@
  */
 
 import { AdminClient } from "../core/admin_client.ts";
+import type { ConnectionSecurity } from "../core/client_security.ts";
 import type { HostAddress } from "../core/endpoint.ts";
 
 /**
@@ -20,6 +21,7 @@ import type { HostAddress } from "../core/endpoint.ts";
  *
  * @param address The daemon.
  * @param body Uses the client.
+ * @param security The client's key and how the daemon is trusted.
  * @throws {AdminCallError} When a call made by `body` fails (the channel connects on the first
  *   call); anything else `body` throws passes through.
  * @returns What `body` returned.
@@ -27,8 +29,9 @@ import type { HostAddress } from "../core/endpoint.ts";
 export async function withClient<T>(
   address: HostAddress,
   body: (client: AdminClient) => Promise<T>,
+  security: ConnectionSecurity = {},
 ): Promise<T> {
-  const client = await AdminClient.connect(address);
+  const client = await AdminClient.connect(address, { security });
   try {
     return await body(client);
   } finally {

@@ -27,6 +27,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import {
+  ChallengeRequestSchema,
+  type ChallengeResponse,
   CompletePathRequestSchema,
   type CompletePathResponse,
   DiskFreeRequestSchema,
@@ -40,17 +42,24 @@ import {
   RemoveRequestSchema,
   type RemoveResponse,
 } from "../proto/gen/blit_pb.ts";
+import { Buffer } from "node:buffer";
 import type { BlitClient } from "./transport/grpc_service.ts";
+import {
+  type ConnectionSecurity,
+  openSecureChannel,
+  type SecureChannel,
+} from "./client_security.ts";
 import {
   ERRORS_TRAILER,
   findScopeToWire,
   foundEntryFromWire,
   listingFromWire,
+  PROOF_METADATA,
   spaceFromWire,
   TRUNCATED_TRAILER,
   usageEntryFromWire,
 } from "./transport/admin_wire.ts";
-import { formatHostAddress, type HostAddress } from "./endpoint.ts";
+import type { HostAddress } from "./endpoint.ts";
 import type {
   FindQuery,
   FoundEntry,
@@ -99,6 +108,10 @@ export interface AdminClientOptions {
    * @default {ADMIN_STREAM_TIMEOUT_MS}
    */
   streamTimeoutMs?: number;
+  /** The client's key and how it trusts the daemon (known hosts, CA, plaintext). */
+  security?: ConnectionSecurity;
+  /** Prints a notice (a new host, an unencrypted connection); default: standard error. */
+  notify?: (line: string) => void;
 }
 
 /** A connection to one daemon's admin RPCs. Close it when done. */
@@ -108,13 +121,16 @@ export class AdminClient {
   readonly #address: string;
   readonly #callMs: number;
   readonly #streamMs: number;
+  readonly #channel: SecureChannel;
 
   private constructor(
     client: BlitClient,
     grpcModule: typeof grpc,
-    address: string,
+    channel: SecureChannel,
     options: AdminClientOptions,
   ) {
+    const address = channel.address;
+    this.#channel = channel;
     this.#client = client;
     this.#grpc = grpcModule;
     this.#address = address;
@@ -123,9 +139,11 @@ export class AdminClient {
   }
 
   /**
-   * Creates a client for a daemon (the channel connects on the first call).
+   * Creates a client for a daemon: settles its TLS trust (the known-hosts pin, recorded on first
+   * contact) and loads the client's key; the gRPC channel connects on the first call.
    *
-   * Requires `--allow-net` for the daemon and `--allow-env` (grpc-js reads its variables).
+   * Requires `--allow-net` for the daemon, `--allow-env` (grpc-js reads its variables) and
+   * read/write access to the known-hosts file and the key.
    *
    * @param address The daemon.
    * @param options Deadlines.
@@ -138,13 +156,52 @@ export class AdminClient {
     const grpcModule = await import("@grpc/grpc-js");
     const { BlitClientClass, blitChannelOptions } = await import("./transport/grpc_service.ts");
     const dial = { ...address, host: address.host === "localhost" ? "127.0.0.1" : address.host };
-    const text = formatHostAddress(dial);
-    const client = new BlitClientClass(
-      text,
-      grpcModule.credentials.createInsecure(),
-      blitChannelOptions(),
+    const notify = options.notify ?? ((line: string) => console.error(line));
+    let channel: SecureChannel;
+    try {
+      channel = await openSecureChannel(dial, options.security ?? {}, notify);
+    } catch (error) {
+      // The daemon could not be reached or its certificate read: the same class as a failed call.
+      if (error instanceof Error && /^Cannot (reach|start TLS)/.test(error.message)) {
+        throw new AdminCallError("UNAVAILABLE", `${error.message}; is the daemon running?`);
+      }
+      throw error;
+    }
+    const client = new BlitClientClass(channel.address, channel.credentials, {
+      ...blitChannelOptions(),
+      ...channel.channelOptions,
+    });
+    return new AdminClient(client, grpcModule, channel, options);
+  }
+
+  /** `SHA256:…` of the daemon's certificate (`""` without TLS). */
+  get fingerprint(): string {
+    return this.#channel.fingerprint;
+  }
+
+  /** The metadata of a call: the signed proof, or nothing for an anonymous client. */
+  async #proof(method: string, module: string): Promise<grpc.Metadata> {
+    const metadata = new this.#grpc.Metadata();
+    if (!this.#channel.signed) return metadata;
+    const challenge = await this.#unary<ChallengeResponse>(
+      "authenticate",
+      (options, done) =>
+        this.#client.challenge(create(ChallengeRequestSchema), metadata, options, done),
     );
-    return new AdminClient(client, grpcModule, text, options);
+    this.#channel.checkReported(challenge.tlsFingerprint);
+    const proof = await this.#channel.prove({
+      purpose: "admin",
+      nonce: challenge.nonce,
+      module,
+      method,
+    });
+    if (proof === null) return metadata;
+    const signed = new this.#grpc.Metadata();
+    signed.set(PROOF_METADATA.user, proof.user);
+    signed.set(PROOF_METADATA.publicKey, Buffer.from(proof.publicKey));
+    signed.set(PROOF_METADATA.nonce, Buffer.from(challenge.nonce));
+    signed.set(PROOF_METADATA.signature, Buffer.from(proof.signature));
+    return signed;
   }
 
   /** Closes the channel. */
@@ -154,12 +211,13 @@ export class AdminClient {
 
   /** Lists the daemon's modules, sorted by name. @returns The modules. */
   async listModules(): Promise<ModuleSummary[]> {
+    const metadata = await this.#proof("modules", "");
     const response = await this.#unary<ListModulesResponse>(
       "list modules",
       (options, done) =>
         this.#client.listModules(
           create(ListModulesRequestSchema),
-          new this.#grpc.Metadata(),
+          metadata,
           options,
           done,
         ),
@@ -176,12 +234,13 @@ export class AdminClient {
    * @returns The listing.
    */
   async listDir(module: string, path: string): Promise<Listing> {
+    const metadata = await this.#proof("ls", module);
     const response = await this.#unary<ListDirResponse>(
       "list",
       (options, done) =>
         this.#client.listDir(
           create(ListDirRequestSchema, { module, path }),
-          new this.#grpc.Metadata(),
+          metadata,
           options,
           done,
         ),
@@ -205,7 +264,8 @@ export class AdminClient {
     });
     return this.#stream(
       "search",
-      (options) => this.#client.find(request, new this.#grpc.Metadata(), options),
+      () => this.#proof("find", query.module),
+      (options, metadata) => this.#client.find(request, metadata, options),
       foundEntryFromWire,
     );
   }
@@ -221,7 +281,8 @@ export class AdminClient {
     const request = create(DiskUsageRequestSchema, { module, path, maxDepth });
     return this.#stream(
       "total",
-      (options) => this.#client.diskUsage(request, new this.#grpc.Metadata(), options),
+      () => this.#proof("du", module),
+      (options, metadata) => this.#client.diskUsage(request, metadata, options),
       usageEntryFromWire,
     );
   }
@@ -232,12 +293,13 @@ export class AdminClient {
    * @returns Total, used and free bytes.
    */
   async diskFree(module: string): Promise<SpaceReport> {
+    const metadata = await this.#proof("df", module);
     const response = await this.#unary<DiskFreeResponse>(
       "measure",
       (options, done) =>
         this.#client.diskFree(
           create(DiskFreeRequestSchema, { module }),
-          new this.#grpc.Metadata(),
+          metadata,
           options,
           done,
         ),
@@ -253,12 +315,13 @@ export class AdminClient {
    * @returns Entries removed (or that would be).
    */
   async remove(module: string, path: string, dryRun = false): Promise<number> {
+    const metadata = await this.#proof("rm", module);
     const response = await this.#unary<RemoveResponse>(
       "remove",
       (options, done) =>
         this.#client.remove(
           create(RemoveRequestSchema, { module, path, dryRun }),
-          new this.#grpc.Metadata(),
+          metadata,
           options,
           done,
         ),
@@ -275,12 +338,14 @@ export class AdminClient {
    * @returns The candidates (directories end with `/`).
    */
   async completePath(prefix: string, dirsOnly = false, limit = 0): Promise<string[]> {
+    const slash = prefix.indexOf("/");
+    const metadata = await this.#proof("complete", slash < 0 ? "" : prefix.slice(0, slash));
     const response = await this.#unary<CompletePathResponse>(
       "complete",
       (options, done) =>
         this.#client.completePath(
           create(CompletePathRequestSchema, { prefix, dirsOnly, limit }),
-          new this.#grpc.Metadata(),
+          metadata,
           options,
           done,
         ),
@@ -338,10 +403,14 @@ export class AdminClient {
 
   async *#stream<W, T>(
     action: string,
-    open: (options: Partial<grpc.CallOptions>) => grpc.ClientReadableStream<W>,
+    proof: () => Promise<grpc.Metadata>,
+    open: (
+      options: Partial<grpc.CallOptions>,
+      metadata: grpc.Metadata,
+    ) => grpc.ClientReadableStream<W>,
     convert: (wire: W) => T,
   ): AsyncGenerator<T, StreamEnd> {
-    const stream = open({ deadline: Date.now() + this.#streamMs });
+    const stream = open({ deadline: Date.now() + this.#streamMs }, await proof());
     const queue: W[] = [];
     let failure: unknown = null;
     let ended = false;

@@ -11,20 +11,69 @@
  * mdns_name = "nas"
  * root = "/srv/share"   # exported as host://path
  * root_read_only = true
+ * root_users = ["alice"] # who may use the root (absent: anyone, read-only)
+ * root_anonymous_write = false
+ * tls = true            # default true
+ * tls_cert = "/etc/blit/cert.pem"  # both or neither; without them a certificate is
+ * tls_key = "/etc/blit/key.pem"    # generated in state_dir
+ * state_dir = "/var/lib/blit"      # default $XDG_STATE_HOME/blit or ~/.local/state/blit
+ * hosts_allow = ["10.0.0.0/8", "::1/128"]  # absent: any address
+ * hosts_deny = ["10.0.9.0/24"]             # wins over hosts_allow
+ * max_connections = 256
+ * max_connections_per_host = 64
+ * audit_log = "/var/log/blit/audit.jsonl"
+ *
+ * [[user]]
+ * name = "alice"
+ * public_key = "blit-ed25519 AAAA… alice@laptop"  # or ssh-ed25519; or an array of lines
  *
  * [[module]]
  * name = "photos"
  * path = "/srv/photos"  # relative paths are relative to the config file
  * read_only = false
  * comment = "family photos"
+ * users = ["alice", "bob:ro"]  # absent: an anonymous module
+ * anonymous_write = false
+ * list = true           # false hides it from listings
  * ```
+ *
+ * **Safe defaults.** A module without `users` is anonymous: anyone who can reach the daemon
+ * may read it, and nobody may write it unless `anonymous_write = true` (whatever `read_only`
+ * says). The default root follows the same rule with `root_users` and `root_anonymous_write`,
+ * so `blitd --root DIR` alone exports DIR read-only. `read_only = true` makes a module
+ * read-only for everyone, listed users included. {@linkcode configWarnings} names the risky
+ * settings at start-up.
  *
  * @module
  */
 
 import { posix } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
+import { parseCidr } from "./cidr.ts";
 import { DEFAULT_PORT } from "./endpoint.ts";
+import { formatPublicKey, parsePublicKey } from "./identity.ts";
+
+/**
+ * A user named in a module's `users` (or in `root_users`): `"alice"` (read and write, unless
+ * the export is read-only), `"alice:ro"` (read only) or `"alice:rw"` (the same as `"alice"`).
+ */
+export interface ModuleUser {
+  /** The user's name, declared in a `[[user]]` table. */
+  name: string;
+  /** True for `"name:ro"`: the user may only read. */
+  readOnly: boolean;
+}
+
+/** A user who may authenticate with one of its keys (`[[user]]`). */
+export interface UserConfig {
+  /** The name; matches `[A-Za-z0-9._-]+` and is unique. */
+  name: string;
+  /**
+   * The user's public keys, at least one, each normalised to a `blit-ed25519 <base64> [comment]`
+   * line whatever form the file used (`blit-ed25519` or OpenSSH `ssh-ed25519`).
+   */
+  publicKeys: string[];
+}
 
 /** One exported directory of the daemon. */
 export interface ModuleConfig {
@@ -35,10 +84,19 @@ export interface ModuleConfig {
    * {@linkcode loadDaemonConfig} and {@linkcode resolveDaemonPaths}.
    */
   path: string;
-  /** True if clients may only read from the module. */
+  /**
+   * True if nobody may write to the module: `read_only = true`, or an anonymous module (no
+   * `users`) without `anonymous_write = true`.
+   */
   readOnly: boolean;
   /** Free text shown in module listings (`""` when unset). */
   comment: string;
+  /** Who may use the module, or `null` for an anonymous module (anyone may read). */
+  users: ModuleUser[] | null;
+  /** True if anyone may write to this anonymous module (`anonymous_write = true`). */
+  anonymousWrite: boolean;
+  /** False to hide the module from listings, except from users who may use it. */
+  list: boolean;
 }
 
 /** The validated daemon configuration. */
@@ -55,7 +113,10 @@ export interface DaemonConfig {
   mdnsName: string | null;
   /** Absolute path exported as the default root (`host://path`), or `null` for none. */
   root: string | null;
-  /** True if clients may only read from the default root. */
+  /**
+   * True if nobody may write to the default root: `root_read_only = true`, or an anonymous root
+   * (no `root_users`) without `root_anonymous_write = true`.
+   */
   rootReadOnly: boolean;
   /** Exported modules, in file order. */
   modules: ModuleConfig[];
@@ -63,6 +124,30 @@ export interface DaemonConfig {
   forceGrpcData: boolean;
   /** Path of the file the config came from, or `null` when it was built without a file. */
   source: string | null;
+  /** True to encrypt sessions with TLS. */
+  tls: boolean;
+  /** Absolute path of the TLS certificate (PEM), or `null` to use one generated in `stateDir`. */
+  tlsCert: string | null;
+  /** Absolute path of the TLS private key (PEM); set exactly when `tlsCert` is. */
+  tlsKey: string | null;
+  /** Absolute path of the directory where the daemon keeps its state (the generated certificate). */
+  stateDir: string;
+  /** Networks that may connect (`hosts_allow`), or `null` for any address. */
+  hostsAllow: string[] | null;
+  /** Networks that may not connect (`hosts_deny`); they win over `hostsAllow`. */
+  hostsDeny: string[];
+  /** Most control connections at once, from 1 to 100000. */
+  maxConnections: number;
+  /** Most control connections at once from one address, from 1 to `maxConnections`. */
+  maxConnectionsPerHost: number;
+  /** Absolute path of the audit log (JSON lines), or `null` for none. */
+  auditLog: string | null;
+  /** Users who may authenticate, in file order. */
+  users: UserConfig[];
+  /** Who may use the default root, or `null` for anonymous access. */
+  rootUsers: ModuleUser[] | null;
+  /** True if anyone may write to an anonymous default root (`root_anonymous_write = true`). */
+  rootAnonymousWrite: boolean;
 }
 
 /** Options for {@linkcode parseDaemonConfig}. */
@@ -77,6 +162,12 @@ export interface ParseDaemonConfigOptions {
    * @default {"(inline)"}
    */
   source?: string;
+  /**
+   * Environment that picks the default state directory: `$XDG_STATE_HOME/blit`, else
+   * `$HOME/.local/state/blit`, else `/var/lib/blit`.
+   * @default {the process environment, where readable}
+   */
+  env?: { XDG_STATE_HOME?: string; HOME?: string };
 }
 
 /** Command-line values that replace the ones from the file. */
@@ -93,6 +184,16 @@ export interface DaemonOverrides {
   mdnsName?: string;
   /** `--force-grpc-data`. */
   forceGrpcData?: boolean;
+  /** `--no-tls` (`false`). Without TLS, a `tls_cert`/`tls_key` from the file is dropped. */
+  tls?: boolean;
+  /** `--tls-cert PATH` (relative to the current directory); needs a key, from flag or file. */
+  tlsCert?: string;
+  /** `--tls-key PATH` (relative to the current directory); needs a certificate. */
+  tlsKey?: string;
+  /** `--state-dir PATH` (relative to the current directory). */
+  stateDir?: string;
+  /** `--audit-log PATH` (relative to the current directory). */
+  auditLog?: string;
 }
 
 const NAME_REGEXP = /^[A-Za-z0-9._-]+$/;
@@ -105,9 +206,38 @@ const DAEMON_KEYS = [
   "mdns_name",
   "root",
   "root_read_only",
+  "root_users",
+  "root_anonymous_write",
+  "tls",
+  "tls_cert",
+  "tls_key",
+  "state_dir",
+  "hosts_allow",
+  "hosts_deny",
+  "max_connections",
+  "max_connections_per_host",
+  "audit_log",
 ] as const;
-const MODULE_KEYS = ["name", "path", "read_only", "comment"] as const;
-const TOP_KEYS = ["daemon", "module"] as const;
+const MODULE_KEYS = [
+  "name",
+  "path",
+  "read_only",
+  "comment",
+  "users",
+  "anonymous_write",
+  "list",
+] as const;
+const USER_KEYS = ["name", "public_key"] as const;
+const TOP_KEYS = ["daemon", "user", "module"] as const;
+const MODULE_USER_REGEXP = /^([A-Za-z0-9._-]+)(?::(ro|rw))?$/;
+const PUBLIC_KEY_WHY_REGEXP = /^Cannot read public key "(?:[^"\\]|\\.)*": (.*); give a /;
+
+/** Default of `max_connections`. */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+/** Default of `max_connections_per_host` (lowered to `max_connections` when that is smaller). */
+export const DEFAULT_MAX_CONNECTIONS_PER_HOST = 64;
+/** Largest `max_connections`. */
+export const MAX_CONNECTIONS_LIMIT = 100_000;
 
 type Table = Record<string, unknown>;
 
@@ -139,34 +269,57 @@ export function isBindAddress(text: string): boolean {
 }
 
 /**
- * Parses and validates daemon configuration text. Pure: it does not touch the disk, so module
- * paths are only made absolute (see {@linkcode resolveDaemonPaths}). An empty text gives the
- * defaults.
+ * Parses and validates daemon configuration text. Pure: it does not touch the disk, so paths
+ * are only made absolute (see {@linkcode resolveDaemonPaths}). An empty text gives the
+ * defaults: an anonymous, read-only export, TLS on, any address, 256 connections.
  *
  * @example Usage
  * ```ts
  * import { deepStrictEqual, strictEqual } from "node:assert/strict";
  * import { parseDaemonConfig } from "./config.ts";
  * const config = parseDaemonConfig(
- *   '[daemon]\nport = 9100\n\n[[module]]\nname = "photos"\npath = "photos"\nread_only = true\n',
- *   { baseDir: "/etc/blit", source: "/etc/blit/blitd.toml" },
+ *   '[daemon]\nport = 9100\n\n[[module]]\nname = "photos"\npath = "photos"\n',
+ *   { baseDir: "/etc/blit", source: "/etc/blit/blitd.toml", env: { HOME: "/home/b" } },
  * );
  * strictEqual(config.port, 9100);
  * strictEqual(config.bind, "0.0.0.0");
- * deepStrictEqual(config.modules, [
- *   { name: "photos", path: "/etc/blit/photos", readOnly: true, comment: "" },
- * ]);
+ * strictEqual(config.stateDir, "/home/b/.local/state/blit");
+ * deepStrictEqual(config.modules, [{
+ *   name: "photos",
+ *   path: "/etc/blit/photos",
+ *   readOnly: true, // anonymous and no anonymous_write: read-only
+ *   comment: "",
+ *   users: null,
+ *   anonymousWrite: false,
+ *   list: true,
+ * }]);
+ * ```
+ *
+ * @example Users and keys
+ * ```ts
+ * import { deepStrictEqual, strictEqual } from "node:assert/strict";
+ * import { parseDaemonConfig } from "./config.ts";
+ * const key = `blit-ed25519 ${new Uint8Array(32).fill(1).toBase64()} alice@laptop`;
+ * const config = parseDaemonConfig(
+ *   `[[user]]\nname = "alice"\npublic_key = "${key}"\n` +
+ *     `[[module]]\nname = "m"\npath = "/srv/m"\nusers = ["alice:ro"]\n`,
+ * );
+ * deepStrictEqual(config.users, [{ name: "alice", publicKeys: [key] }]);
+ * deepStrictEqual(config.modules[0]?.users, [{ name: "alice", readOnly: true }]);
+ * strictEqual(config.modules[0]?.readOnly, false);
  * ```
  *
  * @param text TOML text.
- * @param options Base directory for relative paths and the file name for messages.
+ * @param options Base directory for relative paths, the file name for messages, and the
+ * environment for the default state directory.
  * @throws {SyntaxError} If the text is not valid TOML (one line, with line and column).
- * @throws {TypeError} If a key is unknown, a value has the wrong type or range, or a module name
- * is invalid or repeated.
+ * @throws {TypeError} If a key is unknown, a value has the wrong type or range, a name is
+ * invalid or repeated, a module names an undeclared user, a public key or an address rule
+ * cannot be read, or settings contradict each other.
  * @returns The configuration, with defaults filled in.
  */
 export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptions): DaemonConfig {
-  const { baseDir, source = "(inline)" } = options ?? {};
+  const { baseDir, source = "(inline)", env = readStateEnv() } = options ?? {};
   const where = `Cannot load config "${source}"`;
   let doc: Table;
   try {
@@ -178,6 +331,10 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
   }
   const bad = (what: string, fix: string): TypeError => new TypeError(`${where}: ${what}, ${fix}`);
   const toAbsolute = (path: string): string => posix.resolve(baseDir ?? Deno.cwd(), path);
+  const optionalPath = (table: Table, key: string, prefix: string): string | null => {
+    const value = optionalString(table, key, prefix, bad);
+    return value === undefined ? null : toAbsolute(checkPath(value, label(prefix, key), bad));
+  };
 
   checkKeys(doc, TOP_KEYS, "", bad);
   const daemon = doc.daemon ?? {};
@@ -194,10 +351,54 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
   const port = optionalPort(daemon.port, bad) ?? DEFAULT_PORT;
   const mdnsName = optionalString(daemon, "mdns_name", "daemon.", bad) ?? null;
   if (mdnsName !== null) checkMdnsName(mdnsName, `"daemon.mdns_name"`, bad);
-  const rootText = optionalString(daemon, "root", "daemon.", bad);
-  const root = rootText === undefined
-    ? null
-    : toAbsolute(checkPath(rootText, `"daemon.root"`, bad));
+  const root = optionalPath(daemon, "root", "daemon.");
+
+  const tls = optionalBool(daemon, "tls", "daemon.", bad) ?? true;
+  const tlsCert = optionalPath(daemon, "tls_cert", "daemon.");
+  const tlsKey = optionalPath(daemon, "tls_key", "daemon.");
+  if ((tlsCert === null) !== (tlsKey === null)) {
+    throw bad(
+      `"daemon.${tlsCert === null ? "tls_key" : "tls_cert"}" is set without "daemon.${
+        tlsCert === null ? "tls_cert" : "tls_key"
+      }"`,
+      "set both (a certificate and its key) or neither (one is generated in state_dir)",
+    );
+  }
+  if (!tls && tlsCert !== null) {
+    throw bad(
+      `"daemon.tls_cert" and "daemon.tls_key" are set but "daemon.tls" is false`,
+      "remove them or set tls = true",
+    );
+  }
+  const stateDir = optionalPath(daemon, "state_dir", "daemon.") ?? defaultStateDir(env);
+  const hostsAllow = optionalRules(daemon, "hosts_allow", bad);
+  const hostsDeny = optionalRules(daemon, "hosts_deny", bad) ?? [];
+  const maxConnections = optionalCount(daemon, "max_connections", MAX_CONNECTIONS_LIMIT, bad) ??
+    DEFAULT_MAX_CONNECTIONS;
+  const maxConnectionsPerHost = optionalCount(
+    daemon,
+    "max_connections_per_host",
+    maxConnections,
+    bad,
+  ) ?? Math.min(DEFAULT_MAX_CONNECTIONS_PER_HOST, maxConnections);
+  const auditLog = optionalPath(daemon, "audit_log", "daemon.");
+
+  const userList = doc.user ?? [];
+  if (!Array.isArray(userList) || !userList.every(isTable)) {
+    throw bad(`"user" must be an array of tables`, "write each user as [[user]]");
+  }
+  const users = parseUsers(userList, bad);
+  const declared = new Set(users.map((user) => user.name));
+
+  const rootUsers = optionalModuleUsers(daemon, "root_users", "daemon.", declared, bad);
+  const rootAnonymousWrite = optionalBool(daemon, "root_anonymous_write", "daemon.", bad) ??
+    false;
+  const rootReadOnlyKey = optionalBool(daemon, "root_read_only", "daemon.", bad) ?? false;
+  checkAnonymousWrite(
+    { users: rootUsers, readOnly: rootReadOnlyKey, anonymousWrite: rootAnonymousWrite },
+    ["the default root", "root_users", "root_anonymous_write", "root_read_only"],
+    bad,
+  );
 
   const moduleList = doc.module ?? [];
   if (!Array.isArray(moduleList) || !moduleList.every(isTable)) {
@@ -221,13 +422,25 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
       throw bad(`module name "${name}" is used twice`, "give each module its own name");
     }
     seen.add(name);
-    const path = optionalString(entry, "path", `module "${name}" `, bad);
+    const prefix = `module "${name}" `;
+    const path = optionalString(entry, "path", prefix, bad);
     if (path === undefined) throw bad(`module "${name}" has no path`, `add path = "/dir"`);
+    const moduleUsers = optionalModuleUsers(entry, "users", prefix, declared, bad);
+    const anonymousWrite = optionalBool(entry, "anonymous_write", prefix, bad) ?? false;
+    const readOnly = optionalBool(entry, "read_only", prefix, bad) ?? false;
+    checkAnonymousWrite(
+      { users: moduleUsers, readOnly, anonymousWrite },
+      [`module "${name}"`, "users", "anonymous_write", "read_only"],
+      bad,
+    );
     return {
       name,
       path: toAbsolute(checkPath(path, `module "${name}" path`, bad)),
-      readOnly: optionalBool(entry, "read_only", `module "${name}" `, bad) ?? false,
-      comment: optionalString(entry, "comment", `module "${name}" `, bad) ?? "",
+      readOnly: effectiveReadOnly(readOnly, moduleUsers, anonymousWrite),
+      comment: optionalString(entry, "comment", prefix, bad) ?? "",
+      users: moduleUsers,
+      anonymousWrite,
+      list: optionalBool(entry, "list", prefix, bad) ?? true,
     };
   });
 
@@ -238,11 +451,91 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
     noMdns: optionalBool(daemon, "no_mdns", "daemon.", bad) ?? false,
     mdnsName,
     root,
-    rootReadOnly: optionalBool(daemon, "root_read_only", "daemon.", bad) ?? false,
+    rootReadOnly: effectiveReadOnly(rootReadOnlyKey, rootUsers, rootAnonymousWrite),
     modules,
     forceGrpcData: false,
     source: options?.source ?? null,
+    tls,
+    tlsCert,
+    tlsKey,
+    stateDir,
+    hostsAllow,
+    hostsDeny,
+    maxConnections,
+    maxConnectionsPerHost,
+    auditLog,
+    users,
+    rootUsers,
+    rootAnonymousWrite,
   };
+}
+
+/**
+ * The default state directory: `$XDG_STATE_HOME/blit`, else `$HOME/.local/state/blit`, else
+ * (no home: a system service) `/var/lib/blit`.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { defaultStateDir } from "./config.ts";
+ * strictEqual(defaultStateDir({ XDG_STATE_HOME: "/s", HOME: "/h" }), "/s/blit");
+ * strictEqual(defaultStateDir({ HOME: "/h" }), "/h/.local/state/blit");
+ * strictEqual(defaultStateDir({}), "/var/lib/blit");
+ * ```
+ *
+ * @param env The variables to use (default: the process environment, where readable).
+ * @returns The absolute path.
+ */
+export function defaultStateDir(
+  env: { XDG_STATE_HOME?: string; HOME?: string } = readStateEnv(),
+): string {
+  const { XDG_STATE_HOME: xdg, HOME: home } = env;
+  if (xdg && xdg.startsWith("/")) return posix.join(xdg, "blit");
+  if (home && home.startsWith("/")) return posix.join(home, ".local/state/blit");
+  return "/var/lib/blit";
+}
+
+/**
+ * The start-up warnings of a configuration, one line each: every export anyone may change
+ * (`anonymous_write = true`, `root_anonymous_write = true` with a root), sessions without
+ * TLS, and a `hosts_allow` that admits nobody.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { configWarnings, parseDaemonConfig } from "./config.ts";
+ * const config = parseDaemonConfig(
+ *   "[daemon]\ntls = false\n[[module]]\nname = 'x'\npath = '/x'\nanonymous_write = true\n",
+ * );
+ * deepStrictEqual(configWarnings(config), [
+ *   'module "x" allows anonymous writes (anonymous_write = true): anyone who can reach this ' +
+ *   "daemon can change it",
+ *   "tls = false: sessions are not encrypted",
+ * ]);
+ * ```
+ *
+ * @param config The final configuration.
+ * @returns The lines, without a prefix or a newline.
+ */
+export function configWarnings(config: DaemonConfig): string[] {
+  const lines: string[] = [];
+  const risk = "anyone who can reach this daemon can change it";
+  if (config.root !== null && config.rootAnonymousWrite && !config.rootReadOnly) {
+    lines.push(`the default root allows anonymous writes (root_anonymous_write = true): ${risk}`);
+  }
+  for (const module of config.modules) {
+    if (module.anonymousWrite && !module.readOnly) {
+      lines.push(
+        `module ${JSON.stringify(module.name)} allows anonymous writes (anonymous_write = true): ` +
+          risk,
+      );
+    }
+  }
+  if (!config.tls) lines.push("tls = false: sessions are not encrypted");
+  if (config.hostsAllow !== null && config.hostsAllow.length === 0) {
+    lines.push("hosts_allow = []: no address may connect");
+  }
+  return lines;
 }
 
 /**
@@ -260,13 +553,19 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
  * ```
  *
  * @param path Path of the TOML file.
- * @throws {Deno.errors.NotFound} If the file, a module path or the root does not exist.
+ * @param options The environment for the default state directory (see
+ * {@linkcode ParseDaemonConfigOptions.env}).
+ * @throws {Deno.errors.NotFound} If the file, a module path, the root, the TLS files or the
+ * audit log's directory does not exist.
  * @throws {Deno.errors.NotADirectory} If a module path or the root is not a directory.
  * @throws {SyntaxError} If the file is not valid TOML.
  * @throws {TypeError} If the content is invalid (see {@linkcode parseDaemonConfig}).
  * @returns The resolved configuration.
  */
-export async function loadDaemonConfig(path: string): Promise<DaemonConfig> {
+export async function loadDaemonConfig(
+  path: string,
+  options?: Pick<ParseDaemonConfigOptions, "env">,
+): Promise<DaemonConfig> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -283,15 +582,19 @@ export async function loadDaemonConfig(path: string): Promise<DaemonConfig> {
     );
   }
   const baseDir = posix.dirname(posix.resolve(path));
-  return await resolveDaemonPaths(parseDaemonConfig(text, { baseDir, source: path }));
+  const parseOptions: ParseDaemonConfigOptions = { baseDir, source: path };
+  if (options?.env !== undefined) parseOptions.env = options.env;
+  return await resolveDaemonPaths(parseDaemonConfig(text, parseOptions));
 }
 
 /**
- * Checks that every module path and the root exist and are directories, and replaces them with
- * their real paths (symlinks resolved). Call it again after {@linkcode applyDaemonOverrides} set
- * a new root.
+ * Checks that every module path and the root exist and are directories, that the TLS
+ * certificate and key are files, and that the audit log's directory exists, and replaces them
+ * with their real paths (symlinks resolved; the audit log keeps its file name). The state
+ * directory is resolved when it exists; the launcher creates it otherwise. Call it again after
+ * {@linkcode applyDaemonOverrides} set a new root.
  *
- * Requires `--allow-read` for the exported directories.
+ * Requires `--allow-read` for the exported directories and the other paths.
  *
  * @example Usage
  * ```ts ignore
@@ -302,8 +605,11 @@ export async function loadDaemonConfig(path: string): Promise<DaemonConfig> {
  * ```
  *
  * @param config A parsed configuration.
- * @throws {Deno.errors.NotFound} If a module path or the root does not exist.
- * @throws {Deno.errors.NotADirectory} If a module path or the root is not a directory.
+ * @throws {Deno.errors.NotFound} If a module path, the root, a TLS file or the audit log's
+ * directory does not exist.
+ * @throws {Deno.errors.NotADirectory} If a module path, the root, the state directory or the
+ * audit log's directory is not a directory.
+ * @throws {TypeError} If a TLS file or the audit log is a directory.
  * @returns A copy of `config` with real paths.
  */
 export async function resolveDaemonPaths(config: DaemonConfig): Promise<DaemonConfig> {
@@ -316,7 +622,26 @@ export async function resolveDaemonPaths(config: DaemonConfig): Promise<DaemonCo
     });
   }
   const root = config.root === null ? null : await resolveDirectory(config.root, "root", where);
-  return { ...config, modules, root };
+  const tlsCert = config.tlsCert === null
+    ? null
+    : await resolveFile(config.tlsCert, "tls_cert", where);
+  const tlsKey = config.tlsKey === null ? null : await resolveFile(config.tlsKey, "tls_key", where);
+  let auditLog = config.auditLog;
+  if (auditLog !== null) {
+    const dir = await resolveDirectory(posix.dirname(auditLog), "audit_log directory", where);
+    auditLog = posix.join(dir, posix.basename(auditLog));
+    const info = await Deno.stat(auditLog).catch(() => null);
+    if (info !== null && !info.isFile) {
+      throw new TypeError(
+        `${where}: audit_log "${config.auditLog}" is not a file, point it at a file`,
+      );
+    }
+  }
+  let stateDir = config.stateDir;
+  if (await Deno.lstat(stateDir).then(() => true, () => false)) {
+    stateDir = await resolveDirectory(stateDir, "state_dir", where);
+  }
+  return { ...config, modules, root, tlsCert, tlsKey, auditLog, stateDir };
 }
 
 /**
@@ -375,6 +700,47 @@ export function applyDaemonOverrides(
     next.mdnsName = overrides.mdnsName;
   }
   if (overrides.forceGrpcData !== undefined) next.forceGrpcData = overrides.forceGrpcData;
+  const path = (flag: string, value: string, what: string): string => {
+    if (value === "" || value.includes("\0")) throw bad(flag, value, `give the path of ${what}`);
+    return posix.resolve(value);
+  };
+  if (overrides.stateDir !== undefined) {
+    next.stateDir = path("--state-dir", overrides.stateDir, "a directory");
+  }
+  if (overrides.auditLog !== undefined) {
+    next.auditLog = path("--audit-log", overrides.auditLog, "a file");
+  }
+  const { tlsCert, tlsKey } = overrides;
+  if (overrides.tls === false) {
+    if (tlsCert !== undefined || tlsKey !== undefined) {
+      const flag = tlsCert !== undefined ? "--tls-cert" : "--tls-key";
+      throw new TypeError(`Cannot use ${flag} with --no-tls: drop one of them`);
+    }
+    // The flag wins over the file: no TLS, so a certificate from the file is not used.
+    next.tls = false;
+    next.tlsCert = null;
+    next.tlsKey = null;
+  } else if (overrides.tls === true) {
+    next.tls = true;
+  }
+  if (tlsCert !== undefined || tlsKey !== undefined) {
+    if (!next.tls) {
+      const flag = tlsCert !== undefined ? "--tls-cert" : "--tls-key";
+      throw new TypeError(
+        `Cannot use ${flag}: the config file sets tls = false; remove that line or drop the flag`,
+      );
+    }
+    if (tlsCert !== undefined) next.tlsCert = path("--tls-cert", tlsCert, "a PEM certificate");
+    if (tlsKey !== undefined) next.tlsKey = path("--tls-key", tlsKey, "a PEM private key");
+    if ((next.tlsCert === null) !== (next.tlsKey === null)) {
+      const [given, missing] = next.tlsCert === null
+        ? ["--tls-key", "--tls-cert"]
+        : ["--tls-cert", "--tls-key"];
+      throw new TypeError(
+        `Cannot use ${given} without ${missing}: give both, a certificate and its key`,
+      );
+    }
+  }
   return next;
 }
 
@@ -400,6 +766,178 @@ export function validateExports(config: DaemonConfig): void {
 }
 
 type Bad = (what: string, fix: string) => TypeError;
+
+function readStateEnv(): { XDG_STATE_HOME?: string; HOME?: string } {
+  const env: { XDG_STATE_HOME?: string; HOME?: string } = {};
+  for (const name of ["XDG_STATE_HOME", "HOME"] as const) {
+    try {
+      // Query first: reading an ungranted variable would prompt on a terminal.
+      if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") continue;
+      const value = Deno.env.get(name);
+      if (value !== undefined) env[name] = value;
+    } catch { /* not readable: use the next default */ }
+  }
+  return env;
+}
+
+function effectiveReadOnly(
+  readOnly: boolean,
+  users: ModuleUser[] | null,
+  anonymousWrite: boolean,
+): boolean {
+  return readOnly || (users === null && !anonymousWrite);
+}
+
+function checkAnonymousWrite(
+  rules: { users: ModuleUser[] | null; readOnly: boolean; anonymousWrite: boolean },
+  keys: [what: string, users: string, anonymousWrite: string, readOnly: string],
+  bad: Bad,
+): void {
+  const [what, usersKey, anonymousKey, readOnlyKey] = keys;
+  if (!rules.anonymousWrite) return;
+  if (rules.users !== null) {
+    throw bad(
+      `${what} sets both ${usersKey} and ${anonymousKey} = true`,
+      `${anonymousKey} applies only to ${
+        what === "the default root" ? "a root" : "a module"
+      } without ${usersKey}; remove one`,
+    );
+  }
+  if (rules.readOnly) {
+    throw bad(
+      `${what} sets both ${readOnlyKey} = true and ${anonymousKey} = true`,
+      "a read-only export takes no writes; remove one",
+    );
+  }
+}
+
+function optionalRules(table: Table, key: string, bad: Bad): string[] | null {
+  const value = table[key];
+  if (value === undefined) return null;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw bad(
+      `"daemon.${key}" must be an array of strings, not ${typeName(value)}`,
+      `write it like ${key} = ["10.0.0.0/8", "fd00::/8"]`,
+    );
+  }
+  for (const rule of value) {
+    try {
+      parseCidr(rule);
+    } catch {
+      throw bad(
+        `"daemon.${key}" entry ${JSON.stringify(rule)} is not an address or network`,
+        "write it like 10.0.0.0/8, fd00::/8 or 192.168.1.7",
+      );
+    }
+  }
+  return [...value];
+}
+
+function optionalCount(table: Table, key: string, max: number, bad: Bad): number | undefined {
+  const value = table[key];
+  if (value === undefined) return undefined;
+  if (typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= max) {
+    return value;
+  }
+  throw bad(
+    `"daemon.${key}" must be an integer from 1 to ${max}, not ${
+      typeof value === "number" ? value : typeName(value)
+    }`,
+    key === "max_connections_per_host" && typeof value === "number" && value > max
+      ? "keep it at most max_connections"
+      : "write a number without quotes",
+  );
+}
+
+function parseUsers(list: Table[], bad: Bad): UserConfig[] {
+  const seen = new Set<string>();
+  return list.map((entry, index): UserConfig => {
+    const label = `user #${index + 1}`;
+    checkKeys(entry, USER_KEYS, `${label} `, bad);
+    const name = optionalString(entry, "name", `${label} `, bad);
+    if (name === undefined || name === "") {
+      throw bad(`${label} has no name`, `add name = "..." using letters, digits, '.', '_' or '-'`);
+    }
+    if (!NAME_REGEXP.test(name) || name === "." || name === "..") {
+      throw bad(
+        `${label} name "${name}" is invalid`,
+        "use only letters, digits, '.', '_' and '-' (not \".\" or \"..\")",
+      );
+    }
+    if (seen.has(name)) {
+      throw bad(`user name "${name}" is used twice`, "declare each user once, with all its keys");
+    }
+    seen.add(name);
+    const value = entry.public_key;
+    const lines = typeof value === "string" ? [value] : value;
+    if (
+      !Array.isArray(lines) || lines.length === 0 ||
+      !lines.every((line) => typeof line === "string")
+    ) {
+      throw bad(
+        value === undefined
+          ? `user "${name}" has no public_key`
+          : `user "${name}" key "public_key" must be a string or a non-empty array of strings, ` +
+            `not ${Array.isArray(value) ? "an empty array" : typeName(value)}`,
+        `add public_key = "blit-ed25519 …" (the line of "blit keygen") or an ssh-ed25519 line`,
+      );
+    }
+    const publicKeys = lines.map((line: string) => {
+      try {
+        const key = parsePublicKey(line);
+        return formatPublicKey(key.raw, key.comment);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        const why = PUBLIC_KEY_WHY_REGEXP.exec(message)?.[1] ?? message;
+        const shown = line.length > 40 ? `${line.slice(0, 40)}…` : line;
+        throw bad(
+          `user "${name}" public_key ${JSON.stringify(shown)} cannot be read (${why})`,
+          "give a blit-ed25519 line (from blit keygen) or an ssh-ed25519 line",
+        );
+      }
+    });
+    return { name, publicKeys };
+  });
+}
+
+function optionalModuleUsers(
+  table: Table,
+  key: string,
+  prefix: string,
+  declared: ReadonlySet<string>,
+  bad: Bad,
+): ModuleUser[] | null {
+  const value = table[key];
+  if (value === undefined) return null;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw bad(
+      `${label(prefix, key)} must be an array of strings, not ${typeName(value)}`,
+      `write it like ${key} = ["alice", "bob:ro"]`,
+    );
+  }
+  const seen = new Set<string>();
+  return value.map((item: string): ModuleUser => {
+    const match = MODULE_USER_REGEXP.exec(item);
+    if (match === null) {
+      throw bad(
+        `${label(prefix, key)} entry ${JSON.stringify(item)} is invalid`,
+        `write a user name, optionally followed by ":ro" (read-only), like "bob:ro"`,
+      );
+    }
+    const name = match[1] as string;
+    if (!declared.has(name)) {
+      throw bad(
+        `${label(prefix, key)} names the user "${name}", who is not declared`,
+        `add a [[user]] with name = "${name}" and its public_key, or remove it`,
+      );
+    }
+    if (seen.has(name)) {
+      throw bad(`${label(prefix, key)} lists the user "${name}" twice`, "list each user once");
+    }
+    seen.add(name);
+    return { name, readOnly: match[2] === "ro" };
+  });
+}
 
 function isTable(value: unknown): value is Table {
   return typeof value === "object" && value !== null && !Array.isArray(value) &&
@@ -476,6 +1014,27 @@ function checkMdnsName(name: string, what: string, bad: Bad): void {
   if (bytes === 0 || bytes > 63) {
     throw bad(`${what} must be 1 to 63 bytes long (got ${bytes})`, "choose a shorter name");
   }
+}
+
+async function resolveFile(path: string, what: string, where: string): Promise<string> {
+  let real: string;
+  try {
+    real = await Deno.realPath(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(
+        `${where}: ${what} "${path}" does not exist, create the file or fix the path`,
+        { cause: error },
+      );
+    }
+    throw new Error(`${where}: ${what} "${path}": ${firstLine(error)}, check its permissions`, {
+      cause: error,
+    });
+  }
+  if (!(await Deno.stat(real)).isFile) {
+    throw new TypeError(`${where}: ${what} "${path}" is not a file, point it at a PEM file`);
+  }
+  return real;
 }
 
 async function resolveDirectory(path: string, what: string, where: string): Promise<string> {

@@ -48,6 +48,17 @@ export {
   UsageError,
 } from "./errors.ts";
 export { type RefusalReason, TransferRefusal } from "./endpoint.ts";
+export type { ConnectionSecurity } from "./client_security.ts";
+export {
+  generateIdentity,
+  type Identity,
+  IdentityError,
+  loadIdentity,
+  parsePublicKey,
+  writeIdentity,
+} from "./identity.ts";
+export { forgetKnownHost, type KnownHost, readKnownHosts } from "./known_hosts.ts";
+export { CertificateMismatchError } from "./transport/tls_client.ts";
 export { ContainedTree, type ContainedTreeOptions } from "./contained_tree.ts";
 export {
   type DirItem,

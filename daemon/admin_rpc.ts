@@ -29,8 +29,17 @@ import {
   type StreamEnd,
   toAdminError,
 } from "../core/admin/mod.ts";
+import { create } from "@bufbuild/protobuf";
+import {
+  ChallengeResponseSchema,
+  ListModulesResponseSchema,
+  ModuleInfoSchema,
+} from "../proto/gen/blit_pb.ts";
+import type { AuthProof } from "../core/auth.ts";
 import type { DaemonConfig } from "../core/config.ts";
-import { type ExportedModule, lookupModule } from "../core/endpoint.ts";
+import type { ExportedModule } from "../core/endpoint.ts";
+import { AccessDeniedError, type Authority } from "./authority.ts";
+import type { AuditEntry, AuditLog } from "./audit_log.ts";
 import { ContainedTree } from "../core/contained_tree.ts";
 import {
   candidatesToWire,
@@ -38,6 +47,7 @@ import {
   findScopeFromWire,
   foundEntryToWire,
   listingToWire,
+  PROOF_METADATA,
   removedToWire,
   spaceToWire,
   TRUNCATED_TRAILER,
@@ -51,12 +61,25 @@ export interface AdminRpcContext {
   config: DaemonConfig;
   /** Writes one log line. */
   log: (line: string) => void;
+  /** Who may do what. */
+  authority: Authority;
+  /** Where calls are recorded. */
+  audit: AuditLog;
+  /** Told when a connection completed its hello (it is then off the hello deadline). */
+  helloDone?: (peer: string) => void;
 }
 
 /** The admin RPC handlers of {@linkcode BlitServer}. */
 export type AdminHandlers = Pick<
   BlitServer,
-  "listDir" | "find" | "diskUsage" | "diskFree" | "remove" | "completePath"
+  | "listModules"
+  | "listDir"
+  | "find"
+  | "diskUsage"
+  | "diskFree"
+  | "remove"
+  | "completePath"
+  | "challenge"
 >;
 
 /** The gRPC status of each admin failure. */
@@ -92,6 +115,29 @@ export function grpcErrorOf(error: AdminError): grpc.ServerErrorResponse {
     code: STATUS_OF[error.code],
     details: error.message,
   });
+}
+
+/** The proof in an admin call's metadata, or `null` when it has none (anonymous). */
+function proofOfCall(metadata: grpc.Metadata): { proof: AuthProof; nonce: Uint8Array } | null {
+  const user = metadata.get(PROOF_METADATA.user)[0];
+  const key = metadata.get(PROOF_METADATA.publicKey)[0];
+  const nonce = metadata.get(PROOF_METADATA.nonce)[0];
+  const signature = metadata.get(PROOF_METADATA.signature)[0];
+  if (key === undefined && signature === undefined) return null;
+  const bytes = (value: unknown): Uint8Array =>
+    value instanceof Uint8Array ? new Uint8Array(value) : new Uint8Array(0);
+  const proof = {
+    user: user === undefined ? "" : typeof user === "string" && user.length <= 128 ? user : "?",
+    publicKey: bytes(key),
+    signature: bytes(signature),
+  };
+  if (proof.publicKey.length !== 32 || proof.signature.length !== 64) {
+    return {
+      proof: { user: "?", publicKey: new Uint8Array(32), signature: new Uint8Array(64) },
+      nonce: new Uint8Array(0),
+    };
+  }
+  return { proof, nonce: bytes(nonce) };
 }
 
 /** Clamps a requested count to a cap (0 = the cap). */
@@ -152,14 +198,38 @@ async function pipe<T, W>(
   }
 }
 
+/** What one admin call asks for. */
+interface CallScope<Req> {
+  /** The operation's name in messages (`list`, `remove`, …). */
+  action: string;
+  /** Its name in the audit log (`ls`, `rm`, …). */
+  operation: string;
+  /** The module it concerns (`null`: none, e.g. listing modules). */
+  module: (request: Req) => string | null;
+  /** The path it concerns. */
+  path: (request: Req) => string;
+  /** What it needs of the module. */
+  needs: "read" | "write";
+}
+
+/** An admitted admin call. */
+interface Admitted {
+  /** The authenticated user, or `null`. */
+  user: string | null;
+  /** The module, or `null` when the call concerns none. */
+  exported: ExportedModule | null;
+  /** Sets the audit entry's counts. */
+  count: (files: number) => void;
+}
+
 /**
  * Builds the admin handlers of the daemon.
  *
- * @param context Configuration and logger.
- * @returns The six handlers, to spread into the server's {@linkcode BlitServer}.
+ * @param context Configuration, access, logs.
+ * @returns The handlers, to spread into the server's {@linkcode BlitServer}.
  */
 export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
-  const { config, log } = context;
+  const { config, log, authority, audit } = context;
   const exportPaths = [
     ...config.modules.map((m) => m.path),
     ...(config.root === null ? [] : [config.root]),
@@ -169,43 +239,158 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
       log(`blitd: ${peer}: ${error.message}`);
     }
   };
+  /** Authenticates and authorizes a call, and opens its audit entry. */
+  const admit = async <Req>(
+    call: grpc.ServerUnaryCall<Req, unknown> | grpc.ServerWritableStream<Req, unknown>,
+    scope: CallScope<Req>,
+    entry: AuditEntry,
+  ): Promise<Admitted> => {
+    const peer = call.getPeer();
+    const module = scope.module(call.request);
+    Object.assign(entry, { module: module ?? "", path: scope.path(call.request) });
+    const claimed = proofOfCall(call.metadata);
+    if (claimed !== null && !authority.nonces.consume(claimed.nonce)) {
+      // A replayed or made-up nonce: the proof cannot be good.
+      claimed.proof.signature = new Uint8Array(64);
+    }
+    const request = {
+      peer,
+      proof: claimed?.proof ?? null,
+      nonce: claimed?.nonce ?? new Uint8Array(0),
+      purpose: "admin" as const,
+      method: scope.operation,
+    };
+    let admitted: Admitted;
+    const count = (files: number): void => {
+      entry.files = files;
+    };
+    if (module === null) {
+      const user = await authority.authenticate(request);
+      admitted = { user, exported: null, count };
+    } else {
+      const admission = await authority.admit({ ...request, module, needs: scope.needs });
+      admitted = { user: admission.user, exported: admission.exported, count };
+    }
+    entry.user = admitted.user;
+    context.helloDone?.(peer);
+    return admitted;
+  };
+  const failure = (peer: string, name: string, error: unknown, entry: AuditEntry): AdminError => {
+    if (error instanceof AccessDeniedError) {
+      entry.outcome = "refused";
+      entry.error = `${error.message} (${error.why})`;
+      return new AdminError("permission", error.message);
+    }
+    const typed = toAdminError(error, name, "", "the request");
+    entry.error = typed.message;
+    report(peer, typed);
+    return typed;
+  };
+  const newEntry = (peer: string, operation: string): AuditEntry => ({
+    peer,
+    user: null,
+    module: "",
+    operation,
+    path: "",
+    files: 0,
+    bytes: 0,
+    outcome: "failed",
+    durationMs: 0,
+    error: null,
+  });
   const unary = <Req, Res>(
-    name: string,
-    run: (request: Req, cancelled: () => boolean) => Promise<Res>,
+    scope: CallScope<Req>,
+    run: (request: Req, admitted: Admitted, cancelled: () => boolean) => Promise<Res>,
   ): grpc.handleUnaryCall<Req, Res> =>
   (call, callback) => {
-    run(call.request, () => call.cancelled).then(
-      (response) => callback(null, response),
-      (error) => {
-        const typed = toAdminError(error, name, "", "the request");
-        report(call.getPeer(), typed);
-        callback(grpcErrorOf(typed), null);
-      },
-    );
+    const started = performance.now();
+    const entry = newEntry(call.getPeer(), scope.operation);
+    admit(call, scope, entry)
+      .then((admitted) => run(call.request, admitted, () => call.cancelled))
+      .then(
+        (response) => {
+          entry.outcome = "ok";
+          callback(null, response);
+        },
+        (error) => callback(grpcErrorOf(failure(call.getPeer(), scope.action, error, entry)), null),
+      )
+      .finally(() => {
+        entry.durationMs = performance.now() - started;
+        audit.record(entry);
+      });
   };
   const stream = <Req, Res>(
-    name: string,
-    run: (request: Req, call: grpc.ServerWritableStream<Req, Res>) => Promise<StreamEnd>,
+    scope: CallScope<Req>,
+    run: (
+      request: Req,
+      admitted: Admitted,
+      call: grpc.ServerWritableStream<Req, Res>,
+    ) => Promise<StreamEnd>,
   ): grpc.handleServerStreamingCall<Req, Res> =>
   (call) => {
-    run(call.request, call).then(
-      (end) => {
-        const trailer = new grpc.Metadata();
-        if (end.truncated) trailer.set(TRUNCATED_TRAILER, "true");
-        if (end.errors > 0) trailer.set(ERRORS_TRAILER, String(end.errors));
-        call.end(trailer);
-      },
-      (error) => {
-        const typed = toAdminError(error, name, "", "the request");
-        report(call.getPeer(), typed);
-        call.emit("error", grpcErrorOf(typed));
-      },
-    );
+    const started = performance.now();
+    const entry = newEntry(call.getPeer(), scope.operation);
+    admit(call, scope, entry)
+      .then((admitted) => run(call.request, admitted, call))
+      .then(
+        (end) => {
+          entry.outcome = end.errors > 0 || end.truncated ? "partial" : "ok";
+          const trailer = new grpc.Metadata();
+          if (end.truncated) trailer.set(TRUNCATED_TRAILER, "true");
+          if (end.errors > 0) trailer.set(ERRORS_TRAILER, String(end.errors));
+          call.end(trailer);
+        },
+        (error) => {
+          call.emit("error", grpcErrorOf(failure(call.getPeer(), scope.action, error, entry)));
+        },
+      )
+      .finally(() => {
+        entry.durationMs = performance.now() - started;
+        audit.record(entry);
+      });
   };
+  const inModule = <Req extends { module: string; path: string }>(
+    action: string,
+    operation: string,
+    needs: "read" | "write" = "read",
+  ): CallScope<Req> => ({
+    action,
+    operation,
+    module: (request) => request.module,
+    path: (request) => request.path,
+    needs,
+  });
+  const exportedOf = (admitted: Admitted): ExportedModule => admitted.exported as ExportedModule;
 
   return {
-    listDir: unary("list", async (request, cancelled) => {
-      const exported = lookupModule(config, request.module);
+    challenge: (_call, callback) => {
+      callback(
+        null,
+        create(ChallengeResponseSchema, {
+          nonce: authority.nonces.issue(),
+          tlsFingerprint: authority.fingerprint,
+        }),
+      );
+    },
+    listModules: unary({
+      action: "list modules",
+      operation: "modules",
+      module: () => null,
+      path: () => "",
+      needs: "read",
+    }, (_request, admitted) => {
+      const modules = authority.visibleModules(admitted.user).map(({ module, access }) =>
+        create(ModuleInfoSchema, {
+          name: module.name,
+          readOnly: access !== "write",
+          comment: module.comment,
+        })
+      );
+      admitted.count(modules.length);
+      return Promise.resolve(create(ListModulesResponseSchema, { modules }));
+    }),
+    listDir: unary(inModule("list", "ls"), async (request, admitted, cancelled) => {
+      const exported = exportedOf(admitted);
       const tree = openTree(exported, "list");
       const budget = new AdminBudget(`list in ${exported.label}`, ADMIN_LIMITS.unaryMs, cancelled);
       const listing = await guarded(
@@ -216,8 +401,8 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
       );
       return listingToWire(listing);
     }),
-    find: stream("search", async (request, call) => {
-      const exported = lookupModule(config, request.module);
+    find: stream(inModule("search", "find"), async (request, admitted, call) => {
+      const exported = exportedOf(admitted);
       const tree = openTree(exported, "search");
       const budget = new AdminBudget(
         `search in ${exported.label}`,
@@ -237,8 +422,8 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
           foundEntryToWire,
         ));
     }),
-    diskUsage: stream("total", async (request, call) => {
-      const exported = lookupModule(config, request.module);
+    diskUsage: stream(inModule("total", "du"), async (request, admitted, call) => {
+      const exported = exportedOf(admitted);
       const tree = openTree(exported, "total");
       const budget = new AdminBudget(
         `total ${exported.label}`,
@@ -252,8 +437,14 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
           usageEntryToWire,
         ));
     }),
-    diskFree: unary("measure", async (request) => {
-      const exported = lookupModule(config, request.module);
+    diskFree: unary({
+      action: "measure",
+      operation: "df",
+      module: (request) => request.module,
+      path: () => "",
+      needs: "read",
+    }, async (_request, admitted) => {
+      const exported = exportedOf(admitted);
       openTree(exported, "measure"); // refuses an export whose directory is gone
       try {
         return spaceToWire(await filesystemSpace(exported.path));
@@ -268,8 +459,8 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
         throw toAdminError(error, "measure the filesystem of", "", exported.label);
       }
     }),
-    remove: unary("remove", async (request, cancelled) => {
-      const exported = lookupModule(config, request.module);
+    remove: unary(inModule("remove", "rm", "write"), async (request, admitted, cancelled) => {
+      const exported = exportedOf(admitted);
       if (exported.readOnly) {
         throw new AdminError("read-only", `Cannot remove from ${exported.label}: it is read-only`);
       }
@@ -284,17 +475,24 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
         guardNestedExports(exported.path, request.path, others);
         return removeEntry(tree, request.path, { budget, dryRun: request.dryRun });
       });
-      if (!request.dryRun) {
-        log(`blitd: removed ${removed} entries at ${exported.label}:/${request.path}`);
-      }
+      if (!request.dryRun) admitted.count(removed);
       return removedToWire(removed);
     }),
-    completePath: unary("complete", async (request, cancelled) => {
+    completePath: unary({
+      action: "complete",
+      operation: "complete",
+      module: (request) => {
+        const slash = request.prefix.indexOf("/");
+        return slash < 0 ? null : request.prefix.slice(0, slash);
+      },
+      path: (request) => request.prefix,
+      needs: "read",
+    }, async (request, admitted, cancelled) => {
       const limit = clamp(request.limit, ADMIN_LIMITS.completions);
       const prefix = request.prefix;
       const slash = prefix.indexOf("/");
       if (slash < 0) {
-        const names = config.modules.map((m) => m.name)
+        const names = authority.visibleModules(admitted.user).map(({ module }) => module.name)
           .filter((name) => name.startsWith(prefix)).sort().slice(0, limit)
           .map((name) => `${name}/`);
         return candidatesToWire(names);
@@ -302,7 +500,7 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
       // "/path" completes in the default root (the text after "host:/" of "host://path").
       const module = prefix.slice(0, slash);
       const rest = prefix.slice(slash + 1);
-      const exported = lookupModule(config, module);
+      const exported = exportedOf(admitted);
       const tree = openTree(exported, "complete");
       const cut = rest.lastIndexOf("/");
       const dir = cut < 0 ? "" : rest.slice(0, cut);

@@ -8,8 +8,17 @@
 
 import { parseArgs } from "node:util";
 import { explainArgs } from "../cmdline/explain_args.ts";
-import { type DaemonConfig, type DaemonOverrides, isBindAddress } from "../core/config.ts";
+import { parseCidr } from "../core/cidr.ts";
+import {
+  type DaemonConfig,
+  type DaemonOverrides,
+  isBindAddress,
+  MAX_CONNECTIONS_LIMIT,
+  type ModuleUser,
+  type UserConfig,
+} from "../core/config.ts";
 import { describeError, UsageError } from "../core/errors.ts";
+import { formatPublicKey, parsePublicKey } from "../core/identity.ts";
 
 /** Config file `blitd` reads when `--config` is not given. */
 export const DEFAULT_CONFIG_PATH = "/etc/blit/config.toml";
@@ -32,7 +41,15 @@ Options:
   --no-mdns            Do not advertise the daemon over mDNS
   --mdns-name NAME     Instance name advertised over mDNS
   --force-grpc-data    Carry file data over the gRPC stream, not the TCP data plane
+  --no-tls             Do not encrypt sessions (a warning is printed at start)
+  --tls-cert PATH      TLS certificate (PEM); with --tls-key. Without them a certificate
+                       is generated in the state directory
+  --tls-key PATH       Private key of --tls-cert (PEM)
+  --state-dir PATH     Where the daemon keeps its state (default $XDG_STATE_HOME/blit,
+                       else ~/.local/state/blit); created with mode 0700
+  --audit-log PATH     Append one JSON line per session and admin call to PATH
   --print-permissions  Print the server's Deno permission flags and command line, then exit
+  --print-fingerprint  Print the fingerprint of the daemon's TLS certificate, then exit
   -h, --help           Show this help
 
 Flags override the config file. blitd runs the server (daemon/server.ts) in a child process
@@ -44,6 +61,8 @@ Environment:
   BLITD_DENO           Deno executable that runs the server (default: the running deno, or
                        "deno" from PATH for a compiled blitd)
   BLITD_SERVER_ENTRY   Test-only: run this script instead of daemon/server.ts
+  XDG_STATE_HOME, HOME Pick the default state directory (when blitd may read them;
+                       otherwise /var/lib/blit)
 `;
 
 /** The parsed command line of `blitd`. */
@@ -54,6 +73,8 @@ export interface BlitdArgs {
   overrides: DaemonOverrides;
   /** `--print-permissions`. */
   printPermissions: boolean;
+  /** `--print-fingerprint`. */
+  printFingerprint: boolean;
   /** `--help`. */
   help: boolean;
 }
@@ -66,7 +87,13 @@ const BLITD_OPTIONS = {
   "no-mdns": { type: "boolean" },
   "mdns-name": { type: "string" },
   "force-grpc-data": { type: "boolean" },
+  "no-tls": { type: "boolean" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "state-dir": { type: "string" },
+  "audit-log": { type: "string" },
   "print-permissions": { type: "boolean" },
+  "print-fingerprint": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -84,8 +111,30 @@ const CONFIG_KEYS = [
   "modules",
   "forceGrpcData",
   "source",
+  "tls",
+  "tlsCert",
+  "tlsKey",
+  "stateDir",
+  "hostsAllow",
+  "hostsDeny",
+  "maxConnections",
+  "maxConnectionsPerHost",
+  "auditLog",
+  "users",
+  "rootUsers",
+  "rootAnonymousWrite",
 ] as const;
-const MODULE_KEYS = ["name", "path", "readOnly", "comment"] as const;
+const MODULE_KEYS = [
+  "name",
+  "path",
+  "readOnly",
+  "comment",
+  "users",
+  "anonymousWrite",
+  "list",
+] as const;
+const USER_KEYS = ["name", "publicKeys"] as const;
+const MODULE_USER_KEYS = ["name", "readOnly"] as const;
 
 /**
  * Parses the command line of `blitd`.
@@ -98,6 +147,7 @@ const MODULE_KEYS = ["name", "path", "readOnly", "comment"] as const;
  *   config: undefined,
  *   overrides: { port: 9100, noMdns: true },
  *   printPermissions: false,
+ *   printFingerprint: false,
  *   help: false,
  * });
  * ```
@@ -123,6 +173,27 @@ export function parseBlitdArgs(args: string[]): BlitdArgs {
   if (values["no-mdns"]) overrides.noMdns = true;
   if (values["mdns-name"] !== undefined) overrides.mdnsName = values["mdns-name"];
   if (values["force-grpc-data"]) overrides.forceGrpcData = true;
+  if (values["no-tls"]) overrides.tls = false;
+  const paths = [
+    ["tls-cert", "tlsCert", "a PEM certificate"],
+    ["tls-key", "tlsKey", "a PEM private key"],
+    ["state-dir", "stateDir", "a directory"],
+    ["audit-log", "auditLog", "a file"],
+  ] as const;
+  for (const [flag, key, what] of paths) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (value === "" || value.includes("\0")) {
+      throw new UsageError(
+        `Cannot use --${flag} ${JSON.stringify(value)}: give the path of ${what}`,
+      );
+    }
+    overrides[key] = value;
+  }
+  if (values["no-tls"] && (values["tls-cert"] !== undefined || values["tls-key"] !== undefined)) {
+    const flag = values["tls-cert"] !== undefined ? "--tls-cert" : "--tls-key";
+    throw new UsageError(`Cannot use ${flag} with --no-tls: drop one of them`);
+  }
   if (values.config === "") {
     throw new UsageError(`Cannot use --config "": give the path of a config file`);
   }
@@ -130,6 +201,7 @@ export function parseBlitdArgs(args: string[]): BlitdArgs {
     config: values.config,
     overrides,
     printPermissions: values["print-permissions"] ?? false,
+    printFingerprint: values["print-fingerprint"] ?? false,
     help: values.help ?? false,
   };
 }
@@ -160,22 +232,38 @@ export function serializeServerConfig(config: DaemonConfig): string {
     mdnsName: rest.mdnsName,
     root: rest.root,
     rootReadOnly: rest.rootReadOnly,
-    modules: modules.map(({ name, path, readOnly, comment }) => ({
+    modules: modules.map(({ name, path, readOnly, comment, users, anonymousWrite, list }) => ({
       name,
       path,
       readOnly,
       comment,
+      users: users === null ? null : users.map(moduleUserJson),
+      anonymousWrite,
+      list,
     })),
     forceGrpcData: rest.forceGrpcData,
     source: rest.source,
+    tls: rest.tls,
+    tlsCert: rest.tlsCert,
+    tlsKey: rest.tlsKey,
+    stateDir: rest.stateDir,
+    hostsAllow: rest.hostsAllow === null ? null : [...rest.hostsAllow],
+    hostsDeny: [...rest.hostsDeny],
+    maxConnections: rest.maxConnections,
+    maxConnectionsPerHost: rest.maxConnectionsPerHost,
+    auditLog: rest.auditLog,
+    users: rest.users.map(({ name, publicKeys }) => ({ name, publicKeys: [...publicKeys] })),
+    rootUsers: rest.rootUsers === null ? null : rest.rootUsers.map(moduleUserJson),
+    rootAnonymousWrite: rest.rootAnonymousWrite,
   };
   return JSON.stringify(ordered);
 }
 
 /**
  * Decodes the server's `--config-json` argument written by {@linkcode serializeServerConfig}.
- * It checks every field (types, ranges, absolute paths, unique module names) and rejects unknown
- * keys, but reads nothing from disk.
+ * It checks every field (types, ranges, absolute paths, unique module and user names, declared
+ * users, public keys, address rules, and that an anonymous export without anonymous writes is
+ * read-only) and rejects unknown keys, but reads nothing from disk.
  *
  * @example Usage
  * ```ts
@@ -183,7 +271,10 @@ export function serializeServerConfig(config: DaemonConfig): string {
  * import { parseServerConfig } from "./args.ts";
  * const config = parseServerConfig(
  *   '{"bind":"127.0.0.1","port":0,"motd":"","noMdns":true,"mdnsName":null,"root":"/srv",' +
- *     '"rootReadOnly":true,"modules":[],"forceGrpcData":false,"source":null}',
+ *     '"rootReadOnly":true,"modules":[],"forceGrpcData":false,"source":null,"tls":true,' +
+ *     '"tlsCert":null,"tlsKey":null,"stateDir":"/var/lib/blit","hostsAllow":null,' +
+ *     '"hostsDeny":[],"maxConnections":256,"maxConnectionsPerHost":64,"auditLog":null,' +
+ *     '"users":[],"rootUsers":null,"rootAnonymousWrite":false}',
  * );
  * strictEqual(config.root, "/srv");
  * throws(() => parseServerConfig("{}"), /Cannot parse server config/);
@@ -215,6 +306,62 @@ export function parseServerConfig(text: string): DaemonConfig {
   if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw bad(`"port" must be an integer from 0 to 65535`);
   }
+  const usersValue = doc.users;
+  if (!Array.isArray(usersValue)) throw bad(`"users" must be an array`);
+  const users = usersValue.map((entry: unknown, index): UserConfig => {
+    const user = table(entry, `user #${index + 1}`, USER_KEYS, bad);
+    const name = user.name;
+    if (typeof name !== "string" || !MODULE_NAME_REGEXP.test(name)) {
+      throw bad(`user #${index + 1} has an invalid name`);
+    }
+    const keys = user.publicKeys;
+    if (!Array.isArray(keys) || keys.length === 0) {
+      throw bad(`user "${name}" publicKeys must be a non-empty array`);
+    }
+    const publicKeys = keys.map((line: unknown) => {
+      if (typeof line !== "string") throw bad(`user "${name}" publicKeys must hold strings`);
+      try {
+        const key = parsePublicKey(line);
+        if (formatPublicKey(key.raw, key.comment) === line) return line;
+      } catch { /* reported below */ }
+      throw bad(`user "${name}" has a public key that is not a normalised blit-ed25519 line`);
+    });
+    return { name, publicKeys };
+  });
+  const declared = new Set<string>();
+  for (const { name } of users) {
+    if (declared.has(name)) throw bad(`user name "${name}" is used twice`);
+    declared.add(name);
+  }
+  const moduleUsers = (value: unknown, what: string): ModuleUser[] | null => {
+    if (value === null) return null;
+    if (!Array.isArray(value)) throw bad(`${what} must be null or an array`);
+    const seen = new Set<string>();
+    return value.map((entry: unknown, index) => {
+      const user = table(entry, `${what} #${index + 1}`, MODULE_USER_KEYS, bad);
+      if (typeof user.name !== "string" || !declared.has(user.name)) {
+        throw bad(`${what} #${index + 1} names no declared user`);
+      }
+      if (seen.has(user.name)) throw bad(`${what} lists the user "${user.name}" twice`);
+      seen.add(user.name);
+      return {
+        name: user.name,
+        readOnly: boolean(user.readOnly, `${what} #${index + 1} readOnly`, bad),
+      };
+    });
+  };
+  const checkRules = (
+    what: string,
+    rules: { users: ModuleUser[] | null; readOnly: boolean; anonymousWrite: boolean },
+  ): void => {
+    if (rules.anonymousWrite && rules.users !== null) {
+      throw bad(`${what} has both users and anonymousWrite`);
+    }
+    if (rules.users === null && !rules.anonymousWrite && !rules.readOnly) {
+      throw bad(`${what} is anonymous without anonymousWrite, so it must be readOnly`);
+    }
+  };
+
   const modulesValue = doc.modules;
   if (!Array.isArray(modulesValue)) throw bad(`"modules" must be an array`);
   const names = new Set<string>();
@@ -228,24 +375,64 @@ export function parseServerConfig(text: string): DaemonConfig {
     }
     if (names.has(name)) throw bad(`module name "${name}" is used twice`);
     names.add(name);
-    return {
+    const parsed = {
       name,
       path: absolute(module.path, `module "${name}" path`, bad),
       readOnly: boolean(module.readOnly, `module "${name}" readOnly`, bad),
       comment: string(module.comment, `module "${name}" comment`, bad),
+      users: moduleUsers(module.users, `module "${name}" users`),
+      anonymousWrite: boolean(module.anonymousWrite, `module "${name}" anonymousWrite`, bad),
+      list: boolean(module.list, `module "${name}" list`, bad),
     };
+    checkRules(`module "${name}"`, parsed);
+    return parsed;
   });
+
+  const tls = boolean(doc.tls, `"tls"`, bad);
+  const tlsCert = doc.tlsCert === null ? null : absolute(doc.tlsCert, `"tlsCert"`, bad);
+  const tlsKey = doc.tlsKey === null ? null : absolute(doc.tlsKey, `"tlsKey"`, bad);
+  if ((tlsCert === null) !== (tlsKey === null)) throw bad(`"tlsCert" and "tlsKey" go together`);
+  if (!tls && tlsCert !== null) throw bad(`"tlsCert" is set but "tls" is false`);
+  const maxConnections = count(doc.maxConnections, `"maxConnections"`, MAX_CONNECTIONS_LIMIT, bad);
+  const rootUsers = moduleUsers(doc.rootUsers, `"rootUsers"`);
+  const rootReadOnly = boolean(doc.rootReadOnly, `"rootReadOnly"`, bad);
+  const rootAnonymousWrite = boolean(doc.rootAnonymousWrite, `"rootAnonymousWrite"`, bad);
+  const root = doc.root === null ? null : absolute(doc.root, `"root"`, bad);
+  if (root !== null) {
+    checkRules("the root", {
+      users: rootUsers,
+      readOnly: rootReadOnly,
+      anonymousWrite: rootAnonymousWrite,
+    });
+  }
   return {
     bind: doc.bind,
     port,
     motd: string(doc.motd, `"motd"`, bad),
     noMdns: boolean(doc.noMdns, `"noMdns"`, bad),
     mdnsName: doc.mdnsName === null ? null : string(doc.mdnsName, `"mdnsName"`, bad),
-    root: doc.root === null ? null : absolute(doc.root, `"root"`, bad),
-    rootReadOnly: boolean(doc.rootReadOnly, `"rootReadOnly"`, bad),
+    root,
+    rootReadOnly,
     modules,
     forceGrpcData: boolean(doc.forceGrpcData, `"forceGrpcData"`, bad),
     source: doc.source === null ? null : string(doc.source, `"source"`, bad),
+    tls,
+    tlsCert,
+    tlsKey,
+    stateDir: absolute(doc.stateDir, `"stateDir"`, bad),
+    hostsAllow: doc.hostsAllow === null ? null : rules(doc.hostsAllow, `"hostsAllow"`, bad),
+    hostsDeny: rules(doc.hostsDeny, `"hostsDeny"`, bad),
+    maxConnections,
+    maxConnectionsPerHost: count(
+      doc.maxConnectionsPerHost,
+      `"maxConnectionsPerHost"`,
+      maxConnections,
+      bad,
+    ),
+    auditLog: doc.auditLog === null ? null : absolute(doc.auditLog, `"auditLog"`, bad),
+    users,
+    rootUsers,
+    rootAnonymousWrite,
   };
 }
 
@@ -298,6 +485,30 @@ function string(value: unknown, what: string, bad: Bad): string {
 function boolean(value: unknown, what: string, bad: Bad): boolean {
   if (typeof value !== "boolean") throw bad(`${what} must be a boolean`);
   return value;
+}
+
+function count(value: unknown, what: string, max: number, bad: Bad): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > max) {
+    throw bad(`${what} must be an integer from 1 to ${max}`);
+  }
+  return value;
+}
+
+function rules(value: unknown, what: string, bad: Bad): string[] {
+  if (!Array.isArray(value)) throw bad(`${what} must be an array of address rules`);
+  return value.map((rule: unknown) => {
+    if (typeof rule !== "string") throw bad(`${what} must hold strings`);
+    try {
+      parseCidr(rule);
+    } catch {
+      throw bad(`${what} holds ${JSON.stringify(rule)}, which is not an address rule`);
+    }
+    return rule;
+  });
+}
+
+function moduleUserJson(user: ModuleUser): ModuleUser {
+  return { name: user.name, readOnly: user.readOnly };
 }
 
 function absolute(value: unknown, what: string, bad: Bad): string {

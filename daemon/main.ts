@@ -3,7 +3,13 @@
  * the server process, and starts `daemon/server.ts` under a {@linkcode Supervisor}.
  *
  * The launcher itself needs `--allow-read` (config, exports, code), `--allow-run` (the server),
- * and `--allow-env` (the `BLITD_*` variables).
+ * `--allow-env` (the `BLITD_*` variables, and `XDG_STATE_HOME`/`HOME` for the default state
+ * directory), and `--allow-write` for the state directory when it does not exist yet (the
+ * launcher creates it with mode 0700, so that the sandboxed server may write there).
+ *
+ * Exit codes: 0 after a clean stop, 1 for bad flags, {@linkcode EXIT_NO_RESTART} (78) when the
+ * configuration can never work (a malformed file, a missing export, a state directory that
+ * cannot be created), so that systemd's `RestartPreventExitStatus=78` does not retry.
  *
  * @module
  */
@@ -12,6 +18,7 @@ import { posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   applyDaemonOverrides,
+  configWarnings,
   type DaemonConfig,
   loadDaemonConfig,
   parseDaemonConfig,
@@ -29,7 +36,7 @@ import {
   serializeServerConfig,
 } from "./args.ts";
 import { computeDaemonPermissions, formatPermissions } from "./permissions.ts";
-import { Supervisor } from "./supervisor.ts";
+import { EXIT_NO_RESTART, Supervisor } from "./supervisor.ts";
 
 /** Where the server's code lives and which Deno runs it. */
 export interface ServerLocation {
@@ -88,14 +95,17 @@ export function locateServer(env: (name: string) => string | undefined): ServerL
  * import { strictEqual } from "node:assert/strict";
  * import { parseDaemonConfig } from "../core/config.ts";
  * import { serverCommand } from "./main.ts";
- * const config = parseDaemonConfig("[daemon]\nbind = '127.0.0.1'\nroot = '/srv'\n");
+ * const config = parseDaemonConfig(
+ *   "[daemon]\nbind = '127.0.0.1'\nroot = '/srv'\nroot_anonymous_write = true\n" +
+ *     "state_dir = '/var/lib/blit'\n",
+ * );
  * const { command, args } = serverCommand(config, {
  *   repoRoot: "/opt/blit",
  *   serverEntry: "/opt/blit/daemon/server.ts",
  *   deno: "/usr/bin/deno",
  * });
  * strictEqual(command, "/usr/bin/deno");
- * strictEqual(args.includes("--allow-write=/srv"), true);
+ * strictEqual(args.includes("--allow-write=/srv,/var/lib/blit"), true);
  * ```
  *
  * @param config The final configuration.
@@ -128,7 +138,9 @@ export function serverCommand(
  * checked.
  *
  * @param args The parsed command line.
- * @throws {Deno.errors.NotFound} If the config file, a module path or the root is missing.
+ * @throws {UsageError} If a flag value is invalid (`--bind nas`, `--port 70000`, …).
+ * @throws {Deno.errors.NotFound} If the config file, a module path, the root, a TLS file or the
+ * audit log's directory is missing.
  * @throws {SyntaxError} If the file is not valid TOML.
  * @throws {TypeError} If a value is invalid or nothing is exported.
  * @returns The configuration and the absolute path of the file used, if any.
@@ -144,14 +156,66 @@ export async function loadBlitdConfig(
     configPath = posix.resolve(args.config ?? DEFAULT_CONFIG_PATH);
     config = await loadDaemonConfig(configPath);
   }
-  config = await resolveDaemonPaths(applyDaemonOverrides(config, args.overrides));
+  try {
+    config = applyDaemonOverrides(config, args.overrides);
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  }
+  config = await resolveDaemonPaths(config);
   validateExports(config);
   return { config, configPath };
 }
 
 /**
- * Runs `blitd` and returns its exit code; never throws. Bad flags or configuration print one
- * line on stderr and give 1.
+ * Creates the state directory with mode 0700 when it does not exist yet (the sandboxed server
+ * may write there but cannot create it outside its permissions), and returns the configuration
+ * with the directory's real path.
+ *
+ * Requires `--allow-read` for the directory and, when it is missing, `--allow-write` for it.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { prepareStateDir } from "./main.ts";
+ * const ready = await prepareStateDir(config);
+ * ```
+ *
+ * @param config The final configuration.
+ * @throws {Error} If the directory cannot be created or is not a directory (one line naming
+ *   the path and the fix).
+ * @returns A copy of `config` whose `stateDir` is a real path.
+ */
+export async function prepareStateDir(config: DaemonConfig): Promise<DaemonConfig> {
+  const dir = config.stateDir;
+  const quoted = JSON.stringify(dir);
+  try {
+    if (!(await exists(dir))) {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      await Deno.chmod(dir, 0o700); // the umask may have removed bits
+    }
+    const real = await Deno.realPath(dir);
+    if (!(await Deno.stat(real)).isDirectory) {
+      throw new Deno.errors.NotADirectory(
+        `Cannot use state directory ${quoted}: it is not a directory; set state_dir or ` +
+          "--state-dir to a directory",
+      );
+    }
+    return { ...config, stateDir: real };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotADirectory) throw error;
+    throw new Error(
+      `Cannot create state directory ${quoted}: ${describeError(error)}; create it with ` +
+        `mkdir -m 700 ${quoted}, or set state_dir (or --state-dir) to a directory blitd may write`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Runs `blitd` and returns its exit code; never throws. Bad flags print one line on stderr and
+ * give 1; a configuration that cannot work prints one line and gives
+ * {@linkcode EXIT_NO_RESTART} (78). Before the server starts, each of
+ * {@linkcode configWarnings} is printed as `blitd: warning: …`.
  *
  * @param argv Command-line arguments.
  * @returns The exit code.
@@ -163,26 +227,70 @@ export async function main(argv: string[]): Promise<number> {
       console.log(BLITD_HELP);
       return 0;
     }
-    const { config, configPath } = await loadBlitdConfig(args);
+    let config: DaemonConfig;
+    let configPath: string | undefined;
+    try {
+      ({ config, configPath } = await loadBlitdConfig(args));
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      console.error(`blitd: ${describeError(error)}`);
+      return EXIT_NO_RESTART;
+    }
     const location = locateServer((name) => Deno.env.get(name));
-    const server = serverCommand(config, {
-      ...location,
-      ...(configPath === undefined ? {} : { configPath }),
-    });
     if (args.printPermissions) {
+      const server = serverCommand(config, {
+        ...location,
+        ...(configPath === undefined ? {} : { configPath }),
+      });
       console.log(formatPermissions(server.flags));
       console.log(formatCommandLine([server.command, ...server.args]));
       return 0;
     }
+    if (args.printFingerprint) return await printFingerprint(config);
     if (!(await exists(location.serverEntry))) {
       throw new UsageError(
         `Cannot start server: "${location.serverEntry}" does not exist, check BLITD_HOME`,
       );
     }
+    try {
+      config = await prepareStateDir(config);
+    } catch (error) {
+      console.error(`blitd: ${describeError(error)}`);
+      return EXIT_NO_RESTART;
+    }
+    const server = serverCommand(config, {
+      ...location,
+      ...(configPath === undefined ? {} : { configPath }),
+    });
+    for (const line of configWarnings(config)) console.error(`blitd: warning: ${line}`);
     return await new Supervisor({ command: server.command, args: server.args }).run();
   } catch (error) {
     console.error(`blitd: ${describeError(error)}`);
     return 1;
+  }
+}
+
+/**
+ * Prints the SHA-256 fingerprint of the daemon's certificate (generating it in the state
+ * directory on first use, as the server would), for clients to compare with what they pin.
+ */
+async function printFingerprint(config: DaemonConfig): Promise<number> {
+  if (!config.tls) {
+    console.error("blitd: Cannot print a fingerprint: tls = false, the daemon has no certificate");
+    return 1;
+  }
+  try {
+    const prepared = await prepareStateDir(config);
+    const { loadOrCreateServerCertificate } = await import("../core/tls_cert.ts");
+    const { fingerprint } = await loadOrCreateServerCertificate(prepared.stateDir, {
+      certPath: prepared.tlsCert,
+      keyPath: prepared.tlsKey,
+    });
+    console.log(fingerprint);
+    return 0;
+  } catch (error) {
+    console.error(`blitd: ${describeError(error)}`);
+    return EXIT_NO_RESTART;
   }
 }
 

@@ -1,12 +1,14 @@
 /**
  * Computes the Deno permission flags the daemon's server process runs with, from its
- * configuration: read access to the code, the config file and every export, write access to
- * writable exports only, and network access to its own listeners. Never `--allow-run`,
+ * configuration: read access to the code, the config file, every export, the TLS files and the
+ * state directory; write access to the exports someone may write, the state directory and the
+ * audit log's directory; and network access to its own listeners. Never `--allow-run`,
  * `--allow-ffi` or `-A`.
  *
  * @module
  */
 
+import { anyoneMayWrite, moduleRules, rootRules } from "../core/access.ts";
 import type { DaemonConfig } from "../core/config.ts";
 
 /**
@@ -48,11 +50,16 @@ export interface DaemonPermissionOptions {
  * Computes the permission flags for the daemon's server process.
  *
  * - `--no-prompt`: a missing permission fails instead of asking on a terminal.
- * - `--allow-read`: `repoRoot`, `serverEntry`, `configPath`, `extraRead`, every module path and
- *   the root (paths inside another listed path are left out).
- * - `--allow-write`: the modules that are not read-only and the root unless `rootReadOnly`;
- *   the flag is omitted when nothing is writable. A read-only module nested inside a writable
- *   one is still writable at the OS level: only the daemon's own checks protect it.
+ * - `--allow-read`: `repoRoot`, `serverEntry`, `configPath`, `extraRead`, every module path,
+ *   the root, `tlsCert`, `tlsKey` and `stateDir` (paths inside another listed path are left
+ *   out).
+ * - `--allow-write`: the exports someone may write (see `anyoneMayWrite` in core/access.ts: an
+ *   anonymous export only with `anonymous_write`, an export with users when one of them may
+ *   write, never a `read_only` one), `stateDir` (the generated certificate goes there), and the
+ *   directory of `auditLog` (Deno checks appends against the file's path and the file may not
+ *   exist yet; granting its directory is the simple form that covers creating it, so keep the
+ *   audit log in a directory of its own). A read-only module nested inside a writable one is
+ *   still writable at the OS level: only the daemon's own checks protect it.
  * - `--allow-net`: `bind:port` for the control service and `bind:0` for the data-plane listener
  *   on an ephemeral port (Deno 2 checks `Deno.listen({port: 0})` against `host:0`; the
  *   host-only form would also allow every port). `bind:0` is left out with `forceGrpcData`.
@@ -69,7 +76,8 @@ export interface DaemonPermissionOptions {
  * import { parseDaemonConfig } from "../core/config.ts";
  * import { computeDaemonPermissions, GRPC_ENV_VARS } from "./permissions.ts";
  * const config = parseDaemonConfig(
- *   "[daemon]\nbind = '127.0.0.1'\n[[module]]\nname = 'pub'\npath = '/srv/pub'\nread_only = true\n",
+ *   "[daemon]\nbind = '127.0.0.1'\nstate_dir = '/var/lib/blit'\n" +
+ *     "[[module]]\nname = 'pub'\npath = '/srv/pub'\n",
  * );
  * deepStrictEqual(
  *   computeDaemonPermissions(config, {
@@ -79,7 +87,8 @@ export interface DaemonPermissionOptions {
  *   }),
  *   [
  *     "--no-prompt",
- *     "--allow-read=/opt/blit,/srv/pub",
+ *     "--allow-read=/opt/blit,/srv/pub,/var/lib/blit",
+ *     "--allow-write=/var/lib/blit",
  *     "--allow-net=127.0.0.1:9031,127.0.0.1:0",
  *     `--allow-env=${GRPC_ENV_VARS.join(",")}`,
  *     "--allow-sys=statfs",
@@ -110,12 +119,17 @@ export function computeDaemonPermissions(
   for (const path of extraRead) add(read, path, "extraRead");
   for (const module of config.modules) {
     add(read, module.path, `module "${module.name}"`);
-    if (!module.readOnly) add(write, module.path, `module "${module.name}"`);
+    if (anyoneMayWrite(moduleRules(module))) add(write, module.path, `module "${module.name}"`);
   }
   if (config.root !== null) {
     add(read, config.root, "the root");
-    if (!config.rootReadOnly) add(write, config.root, "the root");
+    if (anyoneMayWrite(rootRules(config))) add(write, config.root, "the root");
   }
+  if (config.tlsCert !== null) add(read, config.tlsCert, "tls_cert");
+  if (config.tlsKey !== null) add(read, config.tlsKey, "tls_key");
+  add(read, config.stateDir, "state_dir");
+  add(write, config.stateDir, "state_dir");
+  if (config.auditLog !== null) add(write, dirname(config.auditLog), "the audit log's directory");
 
   const flags = ["--no-prompt", `--allow-read=${prune(read).join(",")}`];
   if (write.length > 0) flags.push(`--allow-write=${prune(write).join(",")}`);
@@ -150,6 +164,12 @@ export function formatPermissions(flags: readonly string[]): string {
 
 const IPV4_REGEXP = /^\d{1,3}(\.\d{1,3}){3}$/;
 const SHELL_SAFE_REGEXP = /^[A-Za-z0-9_/.,:=@%+-]+$/;
+
+function dirname(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  return slash <= 0 ? "/" : trimmed.slice(0, slash);
+}
 
 function checkPath(path: string, what: string): string {
   if (!path.startsWith("/")) {

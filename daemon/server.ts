@@ -10,9 +10,10 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
-import { ListModulesResponseSchema, ModuleInfoSchema } from "../proto/gen/blit_pb.ts";
 import type { DaemonConfig } from "../core/config.ts";
+import { AddressRules } from "../core/cidr.ts";
+import { loadOrCreateServerCertificate } from "../core/tls_cert.ts";
+import { ConnectionGate } from "../core/transport/connection_gate.ts";
 import { describeError } from "../core/errors.ts";
 import { DataPlaneListener } from "../core/transport/data_plane.ts";
 import { listenFiltered } from "../core/transport/goaway_filter.ts";
@@ -22,6 +23,8 @@ import {
   blitServerOptions,
 } from "../core/transport/grpc_service.ts";
 import { createAdminHandlers } from "./admin_rpc.ts";
+import { AuditLog } from "./audit_log.ts";
+import { Authority } from "./authority.ts";
 import { CONFIG_JSON_FLAG, parseServerConfig } from "./args.ts";
 import { handleTransfer, type TransferRpcContext } from "./transfer_rpc.ts";
 import { EXIT_NO_RESTART } from "./supervisor.ts";
@@ -31,6 +34,8 @@ import { type MdnsAdvertiser, startMdnsAdvertiser } from "./mdns.ts";
 export interface RunningServer {
   /** The gRPC port actually bound. */
   port: number;
+  /** `SHA256:…` of the TLS certificate, or `null` without TLS. */
+  fingerprint: string | null;
   /** Stops serving. */
   stop(): Promise<void>;
 }
@@ -47,37 +52,56 @@ export async function startServer(
 ): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.error(line));
   const openTree = options.openTree;
-  const dataPlane = config.forceGrpcData
-    ? null
-    : DataPlaneListener.listen(config.bind === "localhost" ? "127.0.0.1" : config.bind);
+  const tls = config.tls
+    ? await loadOrCreateServerCertificate(config.stateDir, {
+      certPath: config.tlsCert,
+      keyPath: config.tlsKey,
+    })
+    : null;
+  if (tls?.generated) log(`blitd: generated a TLS certificate in ${config.stateDir}/tls`);
+  const authority = new Authority(config, tls?.fingerprint ?? "");
+  const audit = await AuditLog.open(config.auditLog, log);
+  const rules = new AddressRules(config.hostsAllow, config.hostsDeny);
+  const allowed = (address: string): boolean => rules.allows(address);
+  const gate = new ConnectionGate({
+    allowed,
+    maxConnections: config.maxConnections,
+    maxPerHost: config.maxConnectionsPerHost,
+    onRefused: (address, reason) =>
+      log(`${new Date().toISOString()} ${address}: refused: ${reason}`),
+  });
+  const dataPlane = config.forceGrpcData ? null : DataPlaneListener.listen(
+    config.bind === "localhost" ? "127.0.0.1" : config.bind,
+    { allowed, tls: tls && { cert: tls.certPem, key: tls.keyPem } },
+  );
   const server = new grpc.Server(blitServerOptions());
+  const helloDone = (peer: string): void => gate.helloDone(peer);
+  const context = { config, log, authority, audit, helloDone };
   const handlers: BlitServer = {
     transfer: (call) => {
-      handleTransfer(call, { config, dataPlane, log, ...(openTree ? { openTree } : {}) }).catch(
+      handleTransfer(call, { ...context, dataPlane, ...(openTree ? { openTree } : {}) }).catch(
         (error) => {
           log(`blitd: transfer failed: ${describeError(error)}`);
         },
       );
     },
-    listModules: (_call, callback) => {
-      const modules = config.modules.map((m) =>
-        create(ModuleInfoSchema, { name: m.name, readOnly: m.readOnly, comment: m.comment })
-      );
-      callback(null, create(ListModulesResponseSchema, { modules }));
-    },
-    ...createAdminHandlers({ config, log }),
+    ...createAdminHandlers(context),
   };
   server.addService(BLIT_SERVICE, handlers);
-  // Connections are accepted here and passed to grpc-js through a filter that drops the
-  // client's HTTP/2 GOAWAY: under Deno a graceful client close can otherwise abort the whole
-  // server process (denoland/deno#36788; see README).
+  // Connections are admitted (address rules, caps, hello deadline) before any byte is read,
+  // then decrypted, then passed to grpc-js through a filter that drops the client's HTTP/2
+  // GOAWAY: under Deno a graceful client close can otherwise abort the whole server process
+  // (denoland/deno#36788; see README).
   const { listener, port } = await listenFiltered(server, grpc.ServerCredentials.createInsecure(), {
     hostname: config.bind,
     port: config.port,
+    tls: tls && { cert: tls.certPem, key: tls.keyPem },
+    admit: (socket) => gate.admit(socket),
   });
   const mdns = config.noMdns ? null : await advertise(config, port, log);
   return {
     port,
+    fingerprint: tls?.fingerprint ?? null,
     stop: async () => {
       const goodbye = mdns?.stop();
       await new Promise<void>((resolve) => {
@@ -89,6 +113,7 @@ export async function startServer(
           resolve();
         }, 2000);
       });
+      audit.close();
       await goodbye;
     },
   };
@@ -149,6 +174,11 @@ export async function serverMain(
   Deno.addSignalListener("SIGINT", stop);
   if (config.motd) console.error(`blitd: motd: ${config.motd}`);
   console.log(`blitd: listening on ${config.bind}:${running.port}`);
+  console.log(
+    running.fingerprint === null
+      ? "blitd: TLS off: sessions are not encrypted"
+      : `blitd: TLS certificate ${running.fingerprint}`,
+  );
   return await stopped.promise;
 }
 

@@ -15,17 +15,14 @@ import {
   ServerFrameSchema,
 } from "../proto/gen/blit_pb.ts";
 import type { DaemonConfig } from "../core/config.ts";
-import {
-  type ExportedModule,
-  lookupModule,
-  ModuleUnknownError,
-  TransferRefusal,
-} from "../core/endpoint.ts";
+import { type ExportedModule, TransferRefusal } from "../core/endpoint.ts";
+import { type AuthProof, NONCE_BYTES } from "../core/auth.ts";
 import { describeError } from "../core/errors.ts";
 import { hashFileWasm } from "../core/hash.ts";
 import { PathEscapeError, PathInvalidError } from "../core/paths.ts";
 import { askPeerConsent, DestinationRole } from "../core/session/destination.ts";
 import { ChangeGate } from "../core/session/plan.ts";
+import type { RoleOutcome } from "../core/session/role.ts";
 import { SourceRole } from "../core/session/source.ts";
 import { openFromWire, type OpenRequest } from "../core/session/wire.ts";
 import { compileFilter } from "../core/filter.ts";
@@ -33,6 +30,7 @@ import { TransferStats } from "../core/stats.ts";
 import type { Tree } from "../core/tree.ts";
 import { ContainedTree } from "../core/contained_tree.ts";
 import {
+  type DataConn,
   type DataPlaneListener,
   type DataPlaneSession,
   type PayloadSink,
@@ -41,6 +39,8 @@ import {
 } from "../core/transport/data_plane.ts";
 import { PROTOCOL_VERSION } from "../core/transport/grpc_service.ts";
 import { type GrpcFramePort, grpcFramePort } from "../core/transport/grpc_port.ts";
+import { AccessDeniedError, type Authority } from "./authority.ts";
+import type { AuditEntry, AuditLog } from "./audit_log.ts";
 
 /** What the transfer RPC needs from the server. */
 export interface TransferRpcContext {
@@ -50,6 +50,12 @@ export interface TransferRpcContext {
   dataPlane: DataPlaneListener | null;
   /** Writes one log line. */
   log: (line: string) => void;
+  /** Who may do what. */
+  authority: Authority;
+  /** Where sessions are recorded. */
+  audit: AuditLog;
+  /** Told when a connection completed its hello (it is then off the hello deadline). */
+  helloDone?: (peer: string) => void;
   /**
    * Opens a module's tree. Always a {@linkcode ContainedTree} in the daemon; a test build
    * replaces it with an unchecked tree to prove that the OS permission layer holds on its own.
@@ -65,6 +71,9 @@ export const DATA_ACCEPT_TIMEOUT_MS = 3_000;
 
 /** Longest wait for the client's Hello and Open. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Longest user name accepted in an Open. */
+const MAX_USER_LENGTH = 128;
 
 /** A refusal of the Open, sent as a Refuse frame. */
 class Refusal extends Error {
@@ -115,23 +124,36 @@ interface SessionPlace {
   slash: boolean;
 }
 
-/** Looks up the module, checks access, and opens its tree. */
-function placeSession(open: Open, context: TransferRpcContext): SessionPlace {
-  let request: OpenRequest;
+/** Decodes the Open into a request. */
+function requestOf(open: Open): OpenRequest {
   try {
-    request = openFromWire(open);
+    return openFromWire(open);
   } catch (error) {
     throw new Refusal(RefuseCode.BAD_REQUEST, describeError(error));
   }
-  let module: ExportedModule;
-  try {
-    module = lookupModule(context.config, request.module);
-  } catch (error) {
-    if (error instanceof ModuleUnknownError) {
-      throw new Refusal(RefuseCode.MODULE_UNKNOWN, error.message);
-    }
-    throw error;
+}
+
+/**
+ * The proof an Open carries, or `null` for an anonymous one. A malformed one becomes a proof
+ * that cannot verify, so that it is refused like a wrong key, after the same delay.
+ */
+function proofOf(open: Open): AuthProof | null {
+  if (open.publicKey.length === 0 && open.signature.length === 0) return null;
+  if (
+    open.user.length > MAX_USER_LENGTH || open.publicKey.length !== 32 ||
+    open.signature.length !== 64
+  ) {
+    return { user: "?", publicKey: new Uint8Array(32), signature: new Uint8Array(64) };
   }
+  return { user: open.user, publicKey: open.publicKey, signature: open.signature };
+}
+
+/** Checks access for the request and opens the module's tree. */
+function placeSession(
+  request: OpenRequest,
+  module: ExportedModule,
+  context: TransferRpcContext,
+): SessionPlace {
   checkAccess(module, request);
   const openTree = context.openTree ?? ((path) => ContainedTree.open(path, { symlinks: false }));
   let tree: Tree;
@@ -214,7 +236,7 @@ function makeRole(
   {
     const data = session && {
       open: accept,
-      receive: (conn: Deno.Conn, sink: PayloadSink) => receivePayloads(conn, sink),
+      receive: (conn: DataConn, sink: PayloadSink) => receivePayloads(conn, sink),
       abandon: () => session.close(),
     };
     const role = new DestinationRole(port, {
@@ -229,10 +251,11 @@ function makeRole(
 }
 
 /**
- * Handles one `Transfer` call: handshake, placement and access, then this side's role.
+ * Handles one `Transfer` call: handshake and proof, access, then this side's role; records the
+ * session in the audit log.
  *
  * @param call The server side of the bidirectional stream.
- * @param context Configuration, data plane and logger.
+ * @param context Configuration, access, data plane and logs.
  */
 export async function handleTransfer(
   call: grpc.ServerDuplexStream<ClientFrame, ServerFrame>,
@@ -242,8 +265,43 @@ export async function handleTransfer(
   const { dataPlane, config } = context;
   let session: DataPlaneSession | null = null;
   const peer = call.getPeer();
+  const started = performance.now();
+  const audit: AuditEntry = {
+    peer,
+    user: null,
+    module: "",
+    operation: "transfer",
+    path: "",
+    files: 0,
+    bytes: 0,
+    outcome: "failed",
+    durationMs: 0,
+    error: null,
+  };
   try {
-    const place = placeSession(await readOpen(port), context);
+    const { open, nonce } = await readOpen(port, context.authority.fingerprint);
+    const request = requestOf(open);
+    const push = request.daemonRole === "destination";
+    Object.assign(audit, {
+      module: request.module,
+      path: request.path,
+      operation: push ? "push" : request.terms.operation === "move" ? "pull-move" : "pull",
+    });
+    const admission = await context.authority.admit({
+      peer,
+      module: request.module,
+      needs: push || request.terms.operation === "move" ? "write" : "read",
+      proof: proofOf(open),
+      nonce,
+      purpose: "transfer",
+      method: "",
+    });
+    audit.user = admission.user;
+    context.helloDone?.(peer);
+    if (context.authority.fingerprint === "") {
+      context.log(`blitd: warning: session from ${peer} is not encrypted (tls = false)`);
+    }
+    const place = placeSession(request, admission.exported, context);
     const forceGrpc = place.request.forceGrpc || config.forceGrpcData;
     if (!forceGrpc && dataPlane) session = dataPlane.openSession();
     const run = makeRole(port, place, session);
@@ -257,28 +315,42 @@ export async function handleTransfer(
         dataStreams: session ? DATA_STREAMS : 0,
       },
     });
-    const { daemonRole, terms } = place.request;
-    const direction = daemonRole === "source" ? "pull from" : "push to";
-    context.log(`${peer}: ${terms.operation} ${direction} ${place.module.name}:/${place.base}`);
-    await run();
+    const outcome = await run() as RoleOutcome;
+    const written = push ? outcome.own : outcome.peer;
+    Object.assign(audit, {
+      files: written.transferred,
+      bytes: written.bytes,
+      outcome: outcome.own.failed + outcome.peer.failed > 0 ? "partial" : "ok",
+    });
   } catch (error) {
-    if (error instanceof Refusal) {
-      const { code, message, reason, subject } = error;
+    audit.error = describeError(error);
+    if (error instanceof Refusal || error instanceof AccessDeniedError) {
+      audit.outcome = "refused";
+      const refusal = error instanceof Refusal
+        ? error
+        : new Refusal(RefuseCode.PERMISSION_DENIED, error.message);
+      if (error instanceof AccessDeniedError) audit.error = `${error.message} (${error.why})`;
+      const { code, message, reason, subject } = refusal;
       await port.sendRaw({ case: "refuse", value: { code, message, reason, subject } })
         .catch(() => {});
-      context.log(`${peer}: refused: ${error.message}`);
-    } else {
-      // The role already told the client why (an abort frame).
-      context.log(`${peer}: session failed: ${describeError(error)}`);
     }
+    // Otherwise the role already told the client why (an abort frame).
   } finally {
     session?.close();
     port.close();
+    audit.durationMs = performance.now() - started;
+    context.audit.record(audit);
   }
 }
 
-/** Reads Hello and Open, checking the protocol version. */
-async function readOpen(port: GrpcFramePort<ClientFrame>): Promise<Open> {
+/**
+ * Reads Hello (checking the protocol version), answers with a Challenge, and reads the Open.
+ * @returns The Open and the nonce its proof must cover.
+ */
+async function readOpen(
+  port: GrpcFramePort<ClientFrame>,
+  fingerprint: string,
+): Promise<{ open: Open; nonce: Uint8Array }> {
   const hello = await port.nextRaw(HANDSHAKE_TIMEOUT_MS);
   if (hello?.case !== "hello") {
     throw new Refusal(RefuseCode.BAD_REQUEST, "Cannot start: expected Hello");
@@ -289,9 +361,11 @@ async function readOpen(port: GrpcFramePort<ClientFrame>): Promise<Open> {
       `Cannot talk protocol ${hello.value.protocolVersion}: this daemon speaks ${PROTOCOL_VERSION}; upgrade the older side`,
     );
   }
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  await port.sendRaw({ case: "challenge", value: { nonce, tlsFingerprint: fingerprint } });
   const open = await port.nextRaw(HANDSHAKE_TIMEOUT_MS);
   if (open?.case !== "open") {
     throw new Refusal(RefuseCode.BAD_REQUEST, "Cannot start: expected Open");
   }
-  return open.value;
+  return { open: open.value, nonce };
 }

@@ -5,9 +5,68 @@
  * @module
  */
 
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  type ClientFrame,
+  ClientFrameSchema,
+  type OpenSchema,
+  type ServerFrame,
+} from "../proto/gen/blit_pb.ts";
+import { openSecureChannel } from "../core/client_security.ts";
+import { parseHostAddress } from "../core/endpoint.ts";
+import {
+  blitChannelOptions,
+  type BlitClient,
+  BlitClientClass,
+  PROTOCOL_VERSION,
+} from "../core/transport/grpc_service.ts";
+import { type GrpcFramePort, grpcFramePort } from "../core/transport/grpc_port.ts";
 import { parseDaemonConfig } from "../core/config.ts";
+import { writeIdentity } from "../core/identity.ts";
+import { recordKnownHost } from "../core/known_hosts.ts";
+import { certificateFingerprint, generateServerCertificate, pemToDer } from "../core/tls_cert.ts";
 import { computeDaemonPermissions } from "../daemon/permissions.ts";
-import { REPO } from "./_helpers.ts";
+import { REPO, testConfigHome } from "./_helpers.ts";
+
+/** The user the test daemons know, whose key the test clients use by default. */
+export const TEST_USER = "tester";
+
+let clientKey: Promise<{ path: string; publicLine: string }> | null = null;
+
+/**
+ * The test clients' key: the default identity of the tests' private config directory, so that
+ * every `blit` the tests run (and the library in this process) signs in as {@linkcode TEST_USER}.
+ * @returns Its path and public line.
+ */
+export function testClientKey(): Promise<{ path: string; publicLine: string }> {
+  clientKey ??= (async () => {
+    const path = `${testConfigHome()}/blit/id_ed25519`;
+    const written = await writeIdentity(path, { comment: "tester@blit-tests", force: true });
+    return { path, publicLine: written.publicLine };
+  })();
+  return clientKey;
+}
+
+let serverCert: Promise<{ certPath: string; keyPath: string }> | null = null;
+
+/**
+ * One certificate for every test daemon of this process: daemons reuse ports, and the clients
+ * pin the certificate per `host:port` in the tests' known-hosts file.
+ * @returns The PEM files.
+ */
+export function testServerCertificate(): Promise<{ certPath: string; keyPath: string }> {
+  serverCert ??= (async () => {
+    const dir = `${testConfigHome()}/test-tls`;
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const { certPem, keyPem } = await generateServerCertificate();
+    const certPath = `${dir}/cert.pem`;
+    const keyPath = `${dir}/key.pem`;
+    await Deno.writeTextFile(certPath, certPem);
+    await Deno.writeTextFile(keyPath, keyPem, { mode: 0o600 });
+    return { certPath, keyPath };
+  })();
+  return serverCert;
+}
 
 /** A module to export. */
 export interface TestModule {
@@ -17,6 +76,15 @@ export interface TestModule {
   path: string;
   /** Read-only export. */
   readOnly?: boolean;
+  /**
+   * Who may use it (`"name"` or `"name:ro"`); `null` for an anonymous module.
+   * @default {[TEST_USER]}
+   */
+  users?: string[] | null;
+  /** `anonymous_write = true` (with `users: null`). */
+  anonymousWrite?: boolean;
+  /** `list = false` hides it. */
+  list?: boolean;
 }
 
 /** A running test daemon. */
@@ -55,15 +123,58 @@ export async function startDaemon(
   extra: string[] = [],
   env: Record<string, string> = {},
 ): Promise<TestDaemon> {
-  const lines = ["[daemon]", 'bind = "127.0.0.1"', "port = 0", "no_mdns = true", ...extra];
+  const { publicLine } = await testClientKey();
+  const { certPath, keyPath } = await testServerCertificate();
+  const mentions = (key: string): boolean => extra.some((line) => line.startsWith(`${key} `));
+  const lines = ["[daemon]", ...extra];
+  if (!mentions("bind")) lines.push('bind = "127.0.0.1"');
+  if (!mentions("port")) lines.push("port = 0");
+  if (!mentions("no_mdns")) lines.push("no_mdns = true");
+  if (!mentions("tls_cert") && !extra.includes("tls = false")) {
+    lines.push(`tls_cert = "${certPath}"`, `tls_key = "${keyPath}"`);
+  }
+  if (!mentions("state_dir")) lines.push(`state_dir = "${dir}/state-${crypto.randomUUID()}"`);
+  lines.push("[[user]]", `name = "${TEST_USER}"`, `public_key = "${publicLine}"`);
   for (const m of modules) {
     lines.push("[[module]]", `name = "${m.name}"`, `path = "${m.path}"`);
     if (m.readOnly) lines.push("read_only = true");
+    const users = m.users === undefined ? [TEST_USER] : m.users;
+    if (users !== null) lines.push(`users = ${JSON.stringify(users)}`);
+    if (m.anonymousWrite) lines.push("anonymous_write = true");
+    if (m.list === false) lines.push("list = false");
   }
+  const daemon = await startDaemonWithConfig(dir, lines.join("\n") + "\n", env);
+  if (!mentions("tls_cert") && !extra.includes("tls = false")) {
+    // As after a first contact: the tests' clients know this daemon (no new-host notice).
+    const certificate = pemToDer(await Deno.readTextFile(certPath));
+    await recordKnownHost(`${testConfigHome()}/blit/known_hosts`, {
+      host: "127.0.0.1",
+      port: daemon.port,
+      certificate,
+      fingerprint: await certificateFingerprint(certificate),
+    });
+  }
+  return daemon;
+}
+
+/**
+ * Starts `blitd` with a given configuration text.
+ * @param dir A temp directory for the config file.
+ * @param toml The configuration.
+ * @param env Extra environment for the launcher.
+ * @param args Extra `blitd` flags.
+ * @returns The running daemon.
+ */
+export async function startDaemonWithConfig(
+  dir: string,
+  toml: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<TestDaemon> {
   const config = `${dir}/blitd-${crypto.randomUUID()}.toml`;
-  await Deno.writeTextFile(config, lines.join("\n") + "\n");
+  await Deno.writeTextFile(config, toml);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...launcherFlags(), `${REPO}/daemon/main.ts`, "--config", config],
+    args: ["run", ...launcherFlags(), `${REPO}/daemon/main.ts`, "--config", config, ...args],
     cwd: REPO,
     stdin: "null",
     stdout: "piped",
@@ -130,4 +241,53 @@ export function daemonAllowsStatfs(): boolean {
   return flags.some((f) =>
     f === "--allow-sys" || (f.startsWith("--allow-sys=") && /statfs/.test(f))
   );
+}
+
+/** A raw `Transfer` call to a daemon, signed in as the test user, up to the Open. */
+export interface RawSession {
+  /** The gRPC client (close it). */
+  client: BlitClient;
+  /** The call. */
+  call: ReturnType<BlitClient["transfer"]>;
+  /** The call as a frame port. */
+  port: GrpcFramePort<ServerFrame>;
+  /** Sends the Open (with the test user's proof over the daemon's challenge). */
+  open: (open: MessageInitShape<typeof OpenSchema>) => Promise<void>;
+}
+
+/**
+ * Opens a raw `Transfer` call the way the CLI does (pinned TLS, Hello, Challenge), for tests
+ * that then play a client frame by frame.
+ * @param address `127.0.0.1:PORT`.
+ * @returns The session, before its Open.
+ */
+export async function openRawSession(address: string): Promise<RawSession> {
+  const channel = await openSecureChannel(parseHostAddress(address), {}, () => {});
+  const client = new BlitClientClass(address, channel.credentials, {
+    ...blitChannelOptions(),
+    ...channel.channelOptions,
+  });
+  const call = client.transfer();
+  const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema, {
+    idleTimeoutMs: 10_000,
+  });
+  await port.sendRaw({
+    case: "hello",
+    value: { protocolVersion: PROTOCOL_VERSION, clientName: "test" },
+  });
+  const challenge = await port.nextRaw(10_000);
+  if (challenge?.case !== "challenge") {
+    client.close();
+    throw new Error(`expected a challenge, got ${challenge?.case}`);
+  }
+  const open = async (value: MessageInitShape<typeof OpenSchema>): Promise<void> => {
+    const proof = await channel.prove({
+      purpose: "transfer",
+      nonce: challenge.value.nonce,
+      module: value.module ?? "",
+      method: "",
+    });
+    await port.sendRaw({ case: "open", value: { ...value, ...(proof ?? {}) } });
+  };
+  return { client, call, port, open };
 }

@@ -41,6 +41,8 @@ export function testConfigHome(): string {
   if (!configHome) {
     const dir = Deno.makeTempDirSync({ prefix: "blit-test-config-" });
     configHome = dir;
+    // The library, called in this process, looks for its key and known hosts here too.
+    Deno.env.set("XDG_CONFIG_HOME", dir);
     globalThis.addEventListener("unload", () => {
       try {
         Deno.removeSync(dir, { recursive: true });
@@ -197,4 +199,41 @@ export function localItem(
   size: number,
 ): { id: number; path: string; size: number; open: () => Deno.FsFile } {
   return { id, path, size, open: () => Deno.openSync(path, { read: true }) };
+}
+
+/** Flags of the `blit-utils` task in deno.json, or the ones it is meant to have. */
+export function utilsTaskFlags(): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)) as {
+    tasks: Record<string, string>;
+  };
+  const task = config.tasks["blit-utils"];
+  if (task === undefined) {
+    return ["--allow-read", "--allow-write", "--allow-net", "--allow-env", "--allow-sys"];
+  }
+  return task.split(/\s+/).filter((w) => w.startsWith("--")).map((w) =>
+    w.replace("=./", `=${REPO}/`)
+  );
+}
+
+/**
+ * Runs the real `blit-utils` in a subprocess with the task's permissions (stdin is not a
+ * terminal).
+ * @param args Arguments.
+ * @param options Working directory and environment.
+ * @returns Exit code and output.
+ */
+export async function runUtils(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...utilsTaskFlags(), `${REPO}/utils/main.ts`, ...args],
+    cwd: options.cwd ?? REPO,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", XDG_CONFIG_HOME: testConfigHome(), ...(options.env ?? {}) },
+  });
+  const { code, stdout, stderr } = await command.output();
+  const decoder = new TextDecoder();
+  const result = { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  assertNoStack(result.stderr);
+  return result;
 }

@@ -228,6 +228,7 @@ Deno.test("parseTransferArgs: every flag", () => {
     noHistory: true,
     forceGrpc: true,
     maxDelete: 7,
+    security: {},
   });
   throws(() => parseTransferArgs("mirror", ["--max-delete", "-1", "a", "b"]), UsageError);
   throws(() => parseTransferArgs("mirror", ["--max-delete", "x", "a", "b"]), UsageError);
@@ -311,10 +312,12 @@ Deno.test("parseOneTarget: target, --json, help and errors", () => {
   deepStrictEqual(parseOneTarget("blit list", ["--json", "nas"], options), {
     target: "nas",
     json: true,
+    security: {},
   });
   deepStrictEqual(parseOneTarget("blit list", ["--", "-odd"], options), {
     target: "-odd",
     json: false,
+    security: {},
   });
   throws(() => parseOneTarget("blit list", ["a", "b"], options), /expected TARGET, got 2/);
   throws(

@@ -6,16 +6,55 @@ import {
 } from "node:assert/strict";
 import {
   applyDaemonOverrides,
+  configWarnings,
   type DaemonConfig,
+  defaultStateDir,
   isBindAddress,
   loadDaemonConfig,
+  type ModuleConfig,
   parseDaemonConfig,
   resolveDaemonPaths,
   validateExports,
 } from "../core/config.ts";
+import { formatSshPublicKey } from "../core/identity.ts";
 
 const SOURCE = "/etc/blit/blitd.toml";
-const OPTIONS = { baseDir: "/etc/blit", source: SOURCE };
+const OPTIONS = { baseDir: "/etc/blit", source: SOURCE, env: { HOME: "/home/blit" } };
+const STATE = "/home/blit/.local/state/blit";
+const RAW_A = new Uint8Array(32).fill(1);
+const RAW_B = new Uint8Array(32).fill(2);
+const KEY_A = `blit-ed25519 ${RAW_A.toBase64()} alice@laptop`;
+const KEY_B = `blit-ed25519 ${RAW_B.toBase64()}`;
+
+/** A module as the parser returns it for an anonymous, read-only export. */
+function module(name: string, path: string, patch: Partial<ModuleConfig> = {}): ModuleConfig {
+  return {
+    name,
+    path,
+    readOnly: true,
+    comment: "",
+    users: null,
+    anonymousWrite: false,
+    list: true,
+    ...patch,
+  };
+}
+
+/** The defaults of the new `[daemon]` keys, for {@linkcode OPTIONS}. */
+const SECURITY_DEFAULTS = {
+  tls: true,
+  tlsCert: null,
+  tlsKey: null,
+  stateDir: STATE,
+  hostsAllow: null,
+  hostsDeny: [],
+  maxConnections: 256,
+  maxConnectionsPerHost: 64,
+  auditLog: null,
+  users: [],
+  rootUsers: null,
+  rootAnonymousWrite: false,
+};
 
 /** Asserts that `fn` throws `type` with a one-line message matching `pattern`. */
 function assertOneLineError(
@@ -41,10 +80,11 @@ Deno.test("parseDaemonConfig()", async (t) => {
       noMdns: false,
       mdnsName: null,
       root: null,
-      rootReadOnly: false,
+      rootReadOnly: true,
       modules: [],
       forceGrpcData: false,
       source: SOURCE,
+      ...SECURITY_DEFAULTS,
     });
     strictEqual(parseDaemonConfig("").source, null);
   });
@@ -59,16 +99,44 @@ no_mdns = true
 mdns_name = "nas"
 root = "/srv/share"
 root_read_only = true
+root_users = ["alice", "bob:ro"]
+tls = true
+tls_cert = "tls/cert.pem"
+tls_key = "/etc/ssl/blit.key"
+state_dir = "state"
+hosts_allow = ["10.0.0.0/8", "::1/128"]
+hosts_deny = ["10.0.9.0/24"]
+max_connections = 100
+max_connections_per_host = 10
+audit_log = "/var/log/blit/audit.jsonl"
+
+[[user]]
+name = "alice"
+public_key = "${KEY_A}"
+
+[[user]]
+name = "bob"
+public_key = ["${KEY_B}", "${formatSshPublicKey(RAW_A, "bob@old")}"]
 
 [[module]]
 name = "photos"
 path = "/srv/photos/"
 read_only = true
 comment = "family"
+users = ["alice", "bob:ro"]
+list = false
 
 [[module]]
 name = "in.box_2-x"
 path = "incoming/./new"
+anonymous_write = true
+list = true
+
+[[module]]
+name = "team"
+path = "/srv/team"
+read_only = false
+users = ["bob:rw"]
 `;
     assertEquals(parseDaemonConfig(text, OPTIONS), {
       bind: "::",
@@ -79,12 +147,89 @@ path = "incoming/./new"
       root: "/srv/share",
       rootReadOnly: true,
       modules: [
-        { name: "photos", path: "/srv/photos", readOnly: true, comment: "family" },
-        { name: "in.box_2-x", path: "/etc/blit/incoming/new", readOnly: false, comment: "" },
+        module("photos", "/srv/photos", {
+          comment: "family",
+          users: [{ name: "alice", readOnly: false }, { name: "bob", readOnly: true }],
+          list: false,
+        }),
+        module("in.box_2-x", "/etc/blit/incoming/new", { readOnly: false, anonymousWrite: true }),
+        module("team", "/srv/team", {
+          readOnly: false,
+          users: [{ name: "bob", readOnly: false }],
+        }),
       ],
       forceGrpcData: false,
       source: SOURCE,
+      tls: true,
+      tlsCert: "/etc/blit/tls/cert.pem",
+      tlsKey: "/etc/ssl/blit.key",
+      stateDir: "/etc/blit/state",
+      hostsAllow: ["10.0.0.0/8", "::1/128"],
+      hostsDeny: ["10.0.9.0/24"],
+      maxConnections: 100,
+      maxConnectionsPerHost: 10,
+      auditLog: "/var/log/blit/audit.jsonl",
+      users: [
+        { name: "alice", publicKeys: [KEY_A] },
+        { name: "bob", publicKeys: [KEY_B, `blit-ed25519 ${RAW_A.toBase64()} bob@old`] },
+      ],
+      rootUsers: [{ name: "alice", readOnly: false }, { name: "bob", readOnly: true }],
+      rootAnonymousWrite: false,
     });
+  });
+
+  await t.step("makes anonymous exports read-only unless they allow anonymous writes", () => {
+    const config = parseDaemonConfig(
+      "[daemon]\nroot = '/srv'\n[[module]]\nname = 'a'\npath = '/a'\nread_only = false\n" +
+        "[[module]]\nname = 'b'\npath = '/b'\nanonymous_write = true\n",
+      OPTIONS,
+    );
+    strictEqual(config.rootReadOnly, true);
+    assertEquals(config.modules.map((m) => m.readOnly), [true, false]);
+    const writableRoot = parseDaemonConfig(
+      "[daemon]\nroot = '/srv'\nroot_anonymous_write = true\n",
+      OPTIONS,
+    );
+    strictEqual(writableRoot.rootReadOnly, false);
+    strictEqual(writableRoot.rootAnonymousWrite, true);
+  });
+
+  await t.step("keeps read_only for modules with users", () => {
+    const text = (extra: string): ModuleConfig | undefined =>
+      parseDaemonConfig(
+        `[[user]]\nname = "alice"\npublic_key = "${KEY_A}"\n` +
+          `[[module]]\nname = "m"\npath = "/m"\nusers = ["alice"]\n${extra}`,
+        OPTIONS,
+      ).modules[0];
+    strictEqual(text("")?.readOnly, false);
+    strictEqual(text("read_only = true\n")?.readOnly, true);
+    const closed = parseDaemonConfig("[[module]]\nname = 'm'\npath = '/m'\nusers = []\n", OPTIONS);
+    assertEquals(closed.modules[0]?.users, []);
+  });
+
+  await t.step("picks the state directory from the environment", () => {
+    const stateDir = (env: { XDG_STATE_HOME?: string; HOME?: string }): string =>
+      parseDaemonConfig("", { env }).stateDir;
+    strictEqual(stateDir({ XDG_STATE_HOME: "/x/state", HOME: "/home/a" }), "/x/state/blit");
+    strictEqual(stateDir({ HOME: "/home/a" }), "/home/a/.local/state/blit");
+    strictEqual(stateDir({ XDG_STATE_HOME: "", HOME: "/home/a" }), "/home/a/.local/state/blit");
+    strictEqual(
+      stateDir({ XDG_STATE_HOME: "relative", HOME: "/home/a" }),
+      "/home/a/.local/state/blit",
+    );
+    strictEqual(stateDir({}), "/var/lib/blit");
+    strictEqual(defaultStateDir({ HOME: "/h/" }), "/h/.local/state/blit");
+  });
+
+  await t.step("lowers the per-host default to max_connections", () => {
+    const config = parseDaemonConfig("[daemon]\nmax_connections = 8\n", OPTIONS);
+    strictEqual(config.maxConnections, 8);
+    strictEqual(config.maxConnectionsPerHost, 8);
+  });
+
+  await t.step("turns tls off", () => {
+    const config = parseDaemonConfig("[daemon]\ntls = false\n", OPTIONS);
+    strictEqual(config.tls, false);
   });
 
   await t.step("resolves relative paths against baseDir", () => {
@@ -108,7 +253,7 @@ path = "incoming/./new"
   await t.step("rejects invalid content with a message naming the key and the file", () => {
     const cases: [string, RegExp][] = [
       ["[daemon]\nprot = 1\n", /unknown key "daemon\.prot", remove it or use one of: bind, port/],
-      ["[deamon]\n", /unknown key "deamon", remove it or use one of: daemon, module/],
+      ["[deamon]\n", /unknown key "deamon", remove it or use one of: daemon, user, module/],
       [
         "[[module]]\nname = 'a'\npath = '/a'\nreadonly = true\n",
         /unknown key "readonly" in module #1/,
@@ -141,6 +286,105 @@ path = "incoming/./new"
         /module name "a" is used twice/,
       ],
       ["__proto__ = 1\n", /invalid TOML|unknown key/],
+      ["[daemon]\ntls = 'yes'\n", /"daemon\.tls" must be a boolean/],
+      ["[daemon]\ntls_cert = '/c.pem'\n", /"daemon\.tls_cert" is set without "daemon\.tls_key"/],
+      ["[daemon]\ntls_key = '/k.pem'\n", /"daemon\.tls_key" is set without "daemon\.tls_cert"/],
+      [
+        "[daemon]\ntls = false\ntls_cert = '/c'\ntls_key = '/k'\n",
+        /are set but "daemon\.tls" is false, remove them or set tls = true/,
+      ],
+      ["[daemon]\ntls_cert = ''\ntls_key = '/k'\n", /"daemon\.tls_cert" is empty/],
+      ["[daemon]\nstate_dir = 3\n", /"daemon\.state_dir" must be a string, not an integer/],
+      ["[daemon]\nstate_dir = '~/state'\n", /"daemon\.state_dir" "~\/state" starts with "~"/],
+      ["[daemon]\naudit_log = ''\n", /"daemon\.audit_log" is empty/],
+      [
+        "[daemon]\nhosts_allow = '10.0.0.0/8'\n",
+        /"daemon\.hosts_allow" must be an array of strings/,
+      ],
+      ["[daemon]\nhosts_deny = [1]\n", /"daemon\.hosts_deny" must be an array of strings/],
+      [
+        "[daemon]\nhosts_allow = ['10.0.0.0/33']\n",
+        /"daemon\.hosts_allow" entry "10\.0\.0\.0\/33" is not an address or network, write it like/,
+      ],
+      ["[daemon]\nhosts_deny = ['nas.local']\n", /"daemon\.hosts_deny" entry "nas\.local"/],
+      [
+        "[daemon]\nmax_connections = 0\n",
+        /"daemon\.max_connections" must be an integer from 1 to 100000, not 0/,
+      ],
+      ["[daemon]\nmax_connections = 100001\n", /not 100001/],
+      ["[daemon]\nmax_connections = '5'\n", /not a string/],
+      [
+        "[daemon]\nmax_connections = 10\nmax_connections_per_host = 11\n",
+        /"daemon\.max_connections_per_host" must be an integer from 1 to 10, not 11, keep it at most/,
+      ],
+      ["[daemon]\nmax_connections_per_host = 0\n", /max_connections_per_host" must be/],
+      ["[daemon]\nroot_anonymous_write = 1\n", /"daemon\.root_anonymous_write" must be a boolean/],
+      ["[daemon]\nroot_users = 'alice'\n", /"daemon\.root_users" must be an array of strings/],
+      [
+        "[daemon]\nroot_users = ['carol']\n",
+        /"daemon\.root_users" names the user "carol", who is not declared, add a \[\[user\]\]/,
+      ],
+      [
+        `[daemon]\nroot_users = ['alice']\nroot_anonymous_write = true\n` +
+        `[[user]]\nname = 'alice'\npublic_key = '${KEY_A}'\n`,
+        /the default root sets both root_users and root_anonymous_write = true, root_anonymous_write applies only to a root without root_users; remove one/,
+      ],
+      [
+        "[daemon]\nroot_read_only = true\nroot_anonymous_write = true\n",
+        /the default root sets both root_read_only = true and root_anonymous_write = true/,
+      ],
+      [
+        "[user]\nname = 'a'\n",
+        /"user" must be an array of tables, write each user as \[\[user\]\]/,
+      ],
+      [`[[user]]\npublic_key = '${KEY_A}'\n`, /user #1 has no name/],
+      [`[[user]]\nname = 'a b'\npublic_key = '${KEY_A}'\n`, /user #1 name "a b" is invalid/],
+      ["[[user]]\nname = 'a'\n", /user "a" has no public_key, add public_key = /],
+      [
+        "[[user]]\nname = 'a'\npublic_key = []\n",
+        /user "a" key "public_key" must be a string or a non-empty array of strings, not an empty array/,
+      ],
+      ["[[user]]\nname = 'a'\npublic_key = 3\n", /not an integer/],
+      ["[[user]]\nname = 'a'\nkey = 'x'\n", /unknown key "key" in user #1/],
+      [
+        "[[user]]\nname = 'a'\npublic_key = 'ssh-rsa AAAAB3NzaC1yc2E x@y'\n",
+        /user "a" public_key "ssh-rsa AAAAB3NzaC1yc2E x@y" cannot be read \(the key type "ssh-rsa" is not supported\), give a blit-ed25519 line/,
+      ],
+      [
+        "[[user]]\nname = 'a'\npublic_key = ['blit-ed25519 AAAA']\n",
+        /cannot be read \(the key is 3 bytes long, not 32\)/,
+      ],
+      [
+        `[[user]]\nname = 'a'\npublic_key = '${KEY_A}'\n[[user]]\nname = 'a'\npublic_key = '${KEY_B}'\n`,
+        /user name "a" is used twice/,
+      ],
+      [
+        "[[module]]\nname = 'm'\npath = '/m'\nusers = ['bob']\n",
+        /module "m" key "users" names the user "bob", who is not declared, add a \[\[user\]\] with name = "bob"/,
+      ],
+      [
+        `[[user]]\nname = 'bob'\npublic_key = '${KEY_B}'\n` +
+        "[[module]]\nname = 'm'\npath = '/m'\nusers = ['bob', 'bob:ro']\n",
+        /module "m" key "users" lists the user "bob" twice/,
+      ],
+      [
+        "[[module]]\nname = 'm'\npath = '/m'\nusers = ['bob:admin']\n",
+        /module "m" key "users" entry "bob:admin" is invalid/,
+      ],
+      ["[[module]]\nname = 'm'\npath = '/m'\nusers = 'bob'\n", /must be an array of strings/],
+      [
+        `[[user]]\nname = 'bob'\npublic_key = '${KEY_B}'\n` +
+        "[[module]]\nname = 'm'\npath = '/m'\nusers = ['bob']\nanonymous_write = true\n",
+        /module "m" sets both users and anonymous_write = true, anonymous_write applies only to a module without users; remove one/,
+      ],
+      [
+        "[[module]]\nname = 'm'\npath = '/m'\nread_only = true\nanonymous_write = true\n",
+        /module "m" sets both read_only = true and anonymous_write = true/,
+      ],
+      [
+        "[[module]]\nname = 'm'\npath = '/m'\nlist = 'no'\n",
+        /module "m" key "list" must be a boolean/,
+      ],
     ];
     for (const [text, pattern] of cases) {
       assertThrows(() => parseDaemonConfig(text, OPTIONS), (error: unknown) => {
@@ -208,7 +452,66 @@ Deno.test("applyDaemonOverrides()", async (t) => {
     strictEqual(applyDaemonOverrides(base, { root: "share" }).root, `${Deno.cwd()}/share`);
   });
 
+  await t.step("applies the TLS, state and audit flags", () => {
+    const config = applyDaemonOverrides(base, {
+      tlsCert: "/etc/c.pem",
+      tlsKey: "k.pem",
+      stateDir: "state",
+      auditLog: "/var/log/a.jsonl",
+    });
+    strictEqual(config.tlsCert, "/etc/c.pem");
+    strictEqual(config.tlsKey, `${Deno.cwd()}/k.pem`);
+    strictEqual(config.stateDir, `${Deno.cwd()}/state`);
+    strictEqual(config.auditLog, "/var/log/a.jsonl");
+    strictEqual(config.tls, true);
+  });
+
+  await t.step("--no-tls wins over a certificate from the file", () => {
+    const withCert = parseDaemonConfig(
+      "[daemon]\ntls_cert = '/c.pem'\ntls_key = '/k.pem'\n",
+      OPTIONS,
+    );
+    const config = applyDaemonOverrides(withCert, { tls: false });
+    assertEquals([config.tls, config.tlsCert, config.tlsKey], [false, null, null]);
+    const key = applyDaemonOverrides(withCert, { tlsKey: "/other.key" });
+    assertEquals([key.tlsCert, key.tlsKey], ["/c.pem", "/other.key"]);
+  });
+
   await t.step("rejects invalid flag values", () => {
+    assertOneLineError(
+      () => applyDaemonOverrides(base, { tls: false, tlsCert: "/c.pem" }),
+      TypeError,
+      /^Cannot use --tls-cert with --no-tls: drop one of them$/,
+    );
+    assertOneLineError(
+      () => applyDaemonOverrides(base, { tlsCert: "/c.pem" }),
+      TypeError,
+      /^Cannot use --tls-cert without --tls-key: give both/,
+    );
+    assertOneLineError(
+      () => applyDaemonOverrides(base, { tlsKey: "/k.pem" }),
+      TypeError,
+      /^Cannot use --tls-key without --tls-cert/,
+    );
+    assertOneLineError(
+      () =>
+        applyDaemonOverrides(parseDaemonConfig("[daemon]\ntls = false\n", OPTIONS), {
+          tlsCert: "/c",
+          tlsKey: "/k",
+        }),
+      TypeError,
+      /^Cannot use --tls-cert: the config file sets tls = false/,
+    );
+    assertOneLineError(
+      () => applyDaemonOverrides(base, { stateDir: "" }),
+      TypeError,
+      /--state-dir ""/,
+    );
+    assertOneLineError(
+      () => applyDaemonOverrides(base, { auditLog: "a\0b" }),
+      TypeError,
+      /--audit-log/,
+    );
     assertOneLineError(
       () => applyDaemonOverrides(base, { port: 65536 }),
       TypeError,
@@ -224,6 +527,35 @@ Deno.test("applyDaemonOverrides()", async (t) => {
       () => applyDaemonOverrides(base, { mdnsName: "x".repeat(64) }),
       TypeError,
       /--mdns-name/,
+    );
+  });
+});
+
+Deno.test("configWarnings()", async (t) => {
+  await t.step("names anonymous writes, plain sessions and an empty allow list", () => {
+    const config = parseDaemonConfig(
+      "[daemon]\ntls = false\nroot = '/srv'\nroot_anonymous_write = true\nhosts_allow = []\n" +
+        "[[module]]\nname = 'drop'\npath = '/drop'\nanonymous_write = true\n" +
+        "[[module]]\nname = 'pub'\npath = '/pub'\n",
+      OPTIONS,
+    );
+    assertEquals(configWarnings(config), [
+      "the default root allows anonymous writes (root_anonymous_write = true): anyone who can " +
+      "reach this daemon can change it",
+      'module "drop" allows anonymous writes (anonymous_write = true): anyone who can reach ' +
+      "this daemon can change it",
+      "tls = false: sessions are not encrypted",
+      "hosts_allow = []: no address may connect",
+    ]);
+  });
+  await t.step("is empty for the safe defaults", () => {
+    assertEquals(
+      configWarnings(parseDaemonConfig("[[module]]\nname = 'a'\npath = '/a'\n", OPTIONS)),
+      [],
+    );
+    assertEquals(
+      configWarnings(applyDaemonOverrides(parseDaemonConfig("", OPTIONS), { root: "/srv" })),
+      [],
     );
   });
 });
@@ -259,9 +591,7 @@ Deno.test("loadDaemonConfig()", async (t) => {
       );
       const config: DaemonConfig = await loadDaemonConfig(path);
       strictEqual(config.root, `${real}/share`);
-      assertEquals(config.modules, [
-        { name: "p", path: `${real}/photos`, readOnly: true, comment: "" },
-      ]);
+      assertEquals(config.modules, [module("p", `${real}/photos`)]);
       strictEqual(config.source, path);
     });
 
@@ -294,6 +624,65 @@ Deno.test("loadDaemonConfig()", async (t) => {
         strictEqual(/root ".*file\.txt" is not a directory/.test((error as Error).message), true);
         return true;
       });
+    });
+
+    await t.step(
+      "resolves the TLS files, the audit log's directory and the state directory",
+      async () => {
+        await Deno.writeTextFile(`${dir}/cert.pem`, "c");
+        await Deno.writeTextFile(`${dir}/key.pem`, "k");
+        await Deno.mkdir(`${dir}/state`);
+        await Deno.symlink(`${dir}/share`, `${dir}/logs`);
+        const path = `${dir}/tls.toml`;
+        await Deno.writeTextFile(
+          path,
+          "[daemon]\nroot = 'share'\ntls_cert = 'cert.pem'\ntls_key = 'key.pem'\n" +
+            "state_dir = 'state'\naudit_log = 'logs/audit.jsonl'\n",
+        );
+        const config = await loadDaemonConfig(path);
+        strictEqual(config.tlsCert, `${real}/cert.pem`);
+        strictEqual(config.tlsKey, `${real}/key.pem`);
+        strictEqual(config.stateDir, `${real}/state`);
+        strictEqual(config.auditLog, `${real}/share/audit.jsonl`);
+        await Deno.writeTextFile(
+          path,
+          "[daemon]\nroot = 'share'\nstate_dir = 'not-yet'\n",
+        );
+        strictEqual((await loadDaemonConfig(path)).stateDir, `${dir}/not-yet`);
+        await Deno.writeTextFile(path, "[daemon]\nroot = 'share'\n");
+        strictEqual(
+          (await loadDaemonConfig(path, { env: { XDG_STATE_HOME: "/nonexistent/s" } })).stateDir,
+          "/nonexistent/s/blit",
+        );
+      },
+    );
+
+    await t.step("rejects missing TLS files and a missing audit log directory", async () => {
+      const path = `${dir}/bad-tls.toml`;
+      await Deno.writeTextFile(
+        path,
+        "[daemon]\nroot = 'share'\ntls_cert = 'nope.pem'\ntls_key = 'file.txt'\n",
+      );
+      await assertRejects(loadDaemonConfig(path), (error: unknown) => {
+        strictEqual(error instanceof Deno.errors.NotFound, true);
+        strictEqual(
+          (error as Error).message,
+          `Cannot load config "${path}": tls_cert "${dir}/nope.pem" does not exist, ` +
+            "create the file or fix the path",
+        );
+        return true;
+      });
+      await Deno.writeTextFile(
+        path,
+        "[daemon]\nroot = 'share'\ntls_cert = 'share'\ntls_key = 'file.txt'\n",
+      );
+      await assertRejects(loadDaemonConfig(path), /tls_cert ".*share" is not a file/);
+      await Deno.writeTextFile(path, "[daemon]\nroot = 'share'\naudit_log = 'no/dir/a.jsonl'\n");
+      await assertRejects(loadDaemonConfig(path), /audit_log directory ".*no\/dir" does not exist/);
+      await Deno.writeTextFile(path, "[daemon]\nroot = 'share'\naudit_log = 'share'\n");
+      await assertRejects(loadDaemonConfig(path), /audit_log ".*share" is not a file/);
+      await Deno.writeTextFile(path, "[daemon]\nroot = 'share'\nstate_dir = 'file.txt'\n");
+      await assertRejects(loadDaemonConfig(path), /state_dir ".*file\.txt" is not a directory/);
     });
 
     await t.step("resolveDaemonPaths() resolves a root given by flag", async () => {

@@ -27,9 +27,13 @@ function launcherFlags(): string[] {
   );
 }
 
-function launcherCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
+function launcherCommand(
+  args: string[],
+  env: Record<string, string> = {},
+  extraFlags: string[] = [],
+): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...launcherFlags(), `${REPO}/daemon/main.ts`, ...args],
+    args: ["run", ...launcherFlags(), ...extraFlags, `${REPO}/daemon/main.ts`, ...args],
     cwd: REPO,
     stdin: "null",
     stdout: "piped",
@@ -40,8 +44,9 @@ function launcherCommand(args: string[], env: Record<string, string> = {}): Deno
 
 async function runLauncher(
   args: string[],
+  extraFlags: string[] = [],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await launcherCommand(args).output();
+  const { code, stdout, stderr } = await launcherCommand(args, {}, extraFlags).output();
   const decoder = new TextDecoder();
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
@@ -86,36 +91,68 @@ async function alive(pid: number): Promise<boolean> {
   return code === 0 && !new TextDecoder().decode(stdout).trim().startsWith("Z");
 }
 
-/** Writes `config.toml` in `dir` with a writable module `rw` and a read-only module `ro`. */
+/** The warning blitd prints for the module `rw` of {@linkcode writeConfig}. */
+const RW_WARNING =
+  'blitd: warning: module "rw" allows anonymous writes (anonymous_write = true): ' +
+  "anyone who can reach this daemon can change it";
+
+/**
+ * Writes `config.toml` in `dir` with a module `rw` anyone may write and a read-only module
+ * `ro`, and the state directory `state` (created: the launcher of the `blitd` task may not
+ * create directories).
+ */
 async function writeConfig(dir: string, daemon: string, modules?: string): Promise<string> {
   await Deno.mkdir(`${dir}/rw`, { recursive: true });
   await Deno.mkdir(`${dir}/ro`, { recursive: true });
+  await Deno.mkdir(`${dir}/state`, { recursive: true });
   const path = `${dir}/config.toml`;
   await Deno.writeTextFile(
     path,
-    `[daemon]\nbind = "127.0.0.1"\nport = 0\nno_mdns = true\n${daemon}\n` +
+    `[daemon]\nbind = "127.0.0.1"\nport = 0\nno_mdns = true\nstate_dir = "state"\n${daemon}\n` +
       (modules ??
-        `[[module]]\nname = "rw"\npath = "rw"\n[[module]]\nname = "ro"\npath = "ro"\n` +
-          `read_only = true\n`),
+        `[[module]]\nname = "rw"\npath = "rw"\nanonymous_write = true\n` +
+          `[[module]]\nname = "ro"\npath = "ro"\nread_only = true\n`),
   );
   return path;
 }
 
-function expectOneLineError(result: { code: number; stdout: string; stderr: string }): void {
-  equal(result.code, 1, result.stderr);
+function expectOneLineError(
+  result: { code: number; stdout: string; stderr: string },
+  code = 1,
+): void {
+  equal(result.code, code, result.stderr);
   equal(result.stdout, "");
   assertNoStack(result.stderr);
   equal(result.stderr.trimEnd().split("\n").length, 1, result.stderr);
   match(result.stderr, /^blitd: Cannot /);
 }
 
-Deno.test("blitd: bad input stops start-up with one line and exit 1", async (t) => {
+Deno.test("blitd: a configuration that cannot work stops start-up with one line and 78", async (t) => {
   await withTempDir(async (dir) => {
     await t.step("unknown key", async () => {
       const config = await writeConfig(dir, `colour = "blue"`);
       const result = await runLauncher(["--config", config]);
-      expectOneLineError(result);
+      expectOneLineError(result, EXIT_NO_RESTART);
       match(result.stderr, /unknown key "daemon\.colour"/);
+    });
+    await t.step("malformed values", async () => {
+      for (
+        const [line, pattern] of [
+          [`hosts_allow = ["10.0.0.0/33"]`, /"daemon\.hosts_allow" entry "10\.0\.0\.0\/33"/],
+          [`max_connections = 0`, /"daemon\.max_connections" must be an integer/],
+          [`root_users = ["carol"]`, /names the user "carol", who is not declared/],
+          [`tls = "yes"`, /"daemon\.tls" must be a boolean/],
+        ] as const
+      ) {
+        const result = await runLauncher(["--config", await writeConfig(dir, line)]);
+        expectOneLineError(result, EXIT_NO_RESTART);
+        match(result.stderr, pattern);
+      }
+    });
+    await t.step("TOML syntax error", async () => {
+      const result = await runLauncher(["--config", await writeConfig(dir, "port = = 1")]);
+      expectOneLineError(result, EXIT_NO_RESTART);
+      match(result.stderr, /invalid TOML at line/);
     });
     await t.step("module path missing", async () => {
       const config = await writeConfig(
@@ -124,18 +161,18 @@ Deno.test("blitd: bad input stops start-up with one line and exit 1", async (t) 
         `[[module]]\nname = "gone"\npath = "${dir}/missing"\n`,
       );
       const result = await runLauncher(["--config", config]);
-      expectOneLineError(result);
+      expectOneLineError(result, EXIT_NO_RESTART);
       match(result.stderr, /module "gone" path .* does not exist/);
     });
     await t.step("no modules and no root", async () => {
       const config = await writeConfig(dir, "", "");
       const result = await runLauncher(["--config", config]);
-      expectOneLineError(result);
+      expectOneLineError(result, EXIT_NO_RESTART);
       match(result.stderr, /no modules configured and no root/);
     });
     await t.step("explicit config file missing", async () => {
       const result = await runLauncher(["--config", `${dir}/nope.toml`]);
-      expectOneLineError(result);
+      expectOneLineError(result, EXIT_NO_RESTART);
       match(result.stderr, /nope\.toml.*does not exist/);
     });
     await t.step("default config missing and no --root", async () => {
@@ -144,14 +181,30 @@ Deno.test("blitd: bad input stops start-up with one line and exit 1", async (t) 
         return; // A real default config exists on this machine.
       } catch { /* missing, as expected */ }
       const result = await runLauncher(["--print-permissions"]);
-      expectOneLineError(result);
+      expectOneLineError(result, EXIT_NO_RESTART);
       match(result.stderr, /no modules configured and no root/);
     });
+    await t.step("a state directory the launcher may not create", async () => {
+      const config = await writeConfig(dir, "", undefined);
+      const result = await runLauncher(["--config", config, "--state-dir", `${dir}/new-state`], [
+        `--deny-write=${dir}`,
+      ]);
+      expectOneLineError(result, EXIT_NO_RESTART);
+      match(result.stderr, /^blitd: Cannot create state directory ".*new-state": .*mkdir -m 700/);
+    });
+  });
+});
+
+Deno.test("blitd: bad flags stop start-up with one line and exit 1", async (t) => {
+  await withTempDir(async (dir) => {
     await t.step("bad flags", async () => {
       expectOneLineError(await runLauncher(["--port", "http"]));
       expectOneLineError(await runLauncher(["--frobnicate"]));
       expectOneLineError(await runLauncher(["--root", dir, "--bind", "nas.local"]));
       expectOneLineError(await runLauncher(["--root", dir, "--port", "70000"]));
+      expectOneLineError(await runLauncher(["--root", dir, "--tls-cert", `${dir}/c.pem`]));
+      expectOneLineError(await runLauncher(["--root", dir, "--no-tls", "--tls-key", "k"]));
+      expectOneLineError(await runLauncher(["--root", dir, "--state-dir="]));
     });
     await t.step("server entry missing", async () => {
       const config = await writeConfig(dir, "");
@@ -174,8 +227,8 @@ Deno.test("blitd --print-permissions", async (t) => {
       const result = await runLauncher(["--config", config, "--print-permissions"]);
       equal(result.code, 0, result.stderr);
       equal(result.stderr, "");
-      match(result.stdout, new RegExp(`^--allow-write=${real}/rw$`, "m"));
-      match(result.stdout, new RegExp(`^--allow-read=.*${real}/ro`, "m"));
+      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/state$`, "m"));
+      match(result.stdout, new RegExp(`^--allow-read=.*${real}/ro,${real}/state$`, "m"));
       match(result.stdout, /^--no-prompt$/m);
       match(result.stdout, /^--allow-net=127\.0\.0\.1:0$/m);
       doesNotMatch(result.stdout, forbidden);
@@ -183,16 +236,30 @@ Deno.test("blitd --print-permissions", async (t) => {
       match(command, / run --no-prompt .*fake_server\.ts --config-json '\{"bind":"127\.0\.0\.1"/);
       deepStrictEqual(await events(`${real}/rw`), []);
     });
-    await t.step("has no --allow-write for a read-only config", async () => {
+    await t.step("writes only the state directory for a read-only config", async () => {
       const config = await writeConfig(
         dir,
         "",
-        `[[module]]\nname = "ro"\npath = "ro"\nread_only = true\n`,
+        `[[module]]\nname = "ro"\npath = "ro"\nread_only = true\n` +
+          `[[module]]\nname = "anon"\npath = "rw"\n`,
       );
       const result = await runLauncher(["--config", config, "--print-permissions"]);
       equal(result.code, 0, result.stderr);
-      doesNotMatch(result.stdout, /--allow-write/);
+      match(result.stdout, new RegExp(`^--allow-write=${real}/state$`, "m"));
       doesNotMatch(result.stdout, forbidden);
+    });
+    await t.step("--print-permissions creates no state directory", async () => {
+      const config = await writeConfig(dir, "");
+      const result = await runLauncher([
+        "--config",
+        config,
+        "--state-dir",
+        `${real}/later`,
+        "--print-permissions",
+      ]);
+      equal(result.code, 0, result.stderr);
+      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/later$`, "m"));
+      equal(await Deno.lstat(`${real}/later`).then(() => true, () => false), false);
     });
     await t.step("flags override the file", async () => {
       const config = await writeConfig(dir, "");
@@ -210,14 +277,50 @@ Deno.test("blitd --print-permissions", async (t) => {
       ]);
       equal(result.code, 0, result.stderr);
       match(result.stdout, /^'--allow-net=\[::1\]:9100'$/m);
-      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/ro$`, "m"));
+      // The root is anonymous: read-only without root_anonymous_write.
+      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/state$`, "m"));
       match(result.stdout, /"forceGrpcData":true/);
+    });
+    await t.step("TLS, state and audit flags", async () => {
+      await Deno.writeTextFile(`${dir}/cert.pem`, "c");
+      await Deno.writeTextFile(`${dir}/key.pem`, "k");
+      await Deno.mkdir(`${dir}/log`, { recursive: true });
+      const config = await writeConfig(dir, "");
+      const result = await runLauncher([
+        "--config",
+        config,
+        "--tls-cert",
+        `${dir}/cert.pem`,
+        "--tls-key",
+        `${dir}/key.pem`,
+        "--audit-log",
+        `${dir}/log/audit.jsonl`,
+        "--print-permissions",
+      ]);
+      equal(result.code, 0, result.stderr);
+      match(
+        result.stdout,
+        new RegExp(`^--allow-read=.*,${real}/cert\\.pem,${real}/key\\.pem,${real}/state$`, "m"),
+      );
+      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/state,${real}/log$`, "m"));
+      match(result.stdout, /"tls":true,"tlsCert":"[^"]*cert\.pem"/);
+      const noTls = await runLauncher(["--config", config, "--no-tls", "--print-permissions"]);
+      equal(noTls.code, 0, noTls.stderr);
+      match(noTls.stdout, /"tls":false,"tlsCert":null/);
     });
     await t.step("--root alone when the default config file is missing", async () => {
       if (await Deno.lstat("/etc/blit/config.toml").then(() => true, () => false)) return;
-      const result = await runLauncher(["--root", `${dir}/ro`, "--print-permissions"]);
+      const result = await runLauncher([
+        "--root",
+        `${dir}/ro`,
+        "--state-dir",
+        `${dir}/state`,
+        "--print-permissions",
+      ]);
       equal(result.code, 0, result.stderr);
-      match(result.stdout, new RegExp(`^--allow-read=${REPO},${real}/ro$`, "m"));
+      match(result.stdout, new RegExp(`^--allow-read=${REPO},${real}/ro,${real}/state$`, "m"));
+      match(result.stdout, new RegExp(`^--allow-write=${real}/state$`, "m"));
+      match(result.stdout, /"rootReadOnly":true/);
       match(result.stdout, /^--allow-sys=hostname,networkInterfaces,statfs$/m);
       match(result.stdout, /"source":null/);
       doesNotMatch(result.stdout, forbidden);
@@ -257,7 +360,9 @@ Deno.test("blitd: supervises the server", async (t) => {
       ]);
       ok(!(await alive(second)));
       assertNoStack(stderr.text());
-      equal(stderr.text().trimEnd().split("\n").length, 1, stderr.text());
+      const lines = stderr.text().trimEnd().split("\n");
+      equal(lines.length, 2, stderr.text());
+      equal(lines[0], RW_WARNING);
     });
   });
 
@@ -272,7 +377,24 @@ Deno.test("blitd: supervises the server", async (t) => {
         "start",
         "ready",
       ]);
-      equal(new TextDecoder().decode(stderr), "");
+      equal(new TextDecoder().decode(stderr), `${RW_WARNING}\n`);
+    });
+  });
+
+  await t.step("creates a missing state directory with mode 0700", async () => {
+    await withTempDir(async (dir) => {
+      const config = await writeConfig(dir, `motd = "exit0"\ntls = false`);
+      const real = await Deno.realPath(dir);
+      const { code, stderr } = await launcherCommand(
+        ["--config", config, "--state-dir", `${dir}/deep/state`],
+        {},
+        [`--allow-write=${dir}`],
+      ).output();
+      const text = new TextDecoder().decode(stderr);
+      equal(code, 0, text);
+      equal(((await Deno.stat(`${dir}/deep/state`)).mode ?? 0) & 0o777, 0o700);
+      equal(text, `${RW_WARNING}\nblitd: warning: tls = false: sessions are not encrypted\n`);
+      ok(real.length > 0);
     });
   });
 });
@@ -286,9 +408,29 @@ function fakeConfig(dir: string, motd: string): DaemonConfig {
     mdnsName: null,
     root: null,
     rootReadOnly: false,
-    modules: [{ name: "rw", path: dir, readOnly: false, comment: "" }],
+    modules: [{
+      name: "rw",
+      path: dir,
+      readOnly: false,
+      comment: "",
+      users: null,
+      anonymousWrite: true,
+      list: true,
+    }],
     forceGrpcData: false,
     source: null,
+    tls: false,
+    tlsCert: null,
+    tlsKey: null,
+    stateDir: dir,
+    hostsAllow: null,
+    hostsDeny: [],
+    maxConnections: 256,
+    maxConnectionsPerHost: 64,
+    auditLog: null,
+    users: [],
+    rootUsers: null,
+    rootAnonymousWrite: false,
   };
 }
 
@@ -400,7 +542,16 @@ Deno.test("parseBlitdArgs()", async (t) => {
         "--mdns-name",
         "nas",
         "--force-grpc-data",
+        "--tls-cert",
+        "c.pem",
+        "--tls-key",
+        "k.pem",
+        "--state-dir",
+        "/var/lib/blit",
+        "--audit-log",
+        "a.jsonl",
         "--print-permissions",
+        "--print-fingerprint",
       ]),
       {
         config: "/c.toml",
@@ -411,23 +562,114 @@ Deno.test("parseBlitdArgs()", async (t) => {
           noMdns: true,
           mdnsName: "nas",
           forceGrpcData: true,
+          tlsCert: "c.pem",
+          tlsKey: "k.pem",
+          stateDir: "/var/lib/blit",
+          auditLog: "a.jsonl",
         },
         printPermissions: true,
+        printFingerprint: true,
         help: false,
       },
     );
+    deepStrictEqual(parseBlitdArgs(["--no-tls"]).overrides, { tls: false });
   });
   await t.step("rejects a bad port, extra arguments and an empty config path", () => {
     throws(() => parseBlitdArgs(["--port", "9x"]), /Cannot use --port "9x"/);
     throws(() => parseBlitdArgs(["serve"]), /Cannot use extra argument "serve"/);
     throws(() => parseBlitdArgs(["--config="]), /Cannot use --config ""/);
+    throws(() => parseBlitdArgs(["--state-dir="]), /Cannot use --state-dir ""/);
+    throws(
+      () => parseBlitdArgs(["--no-tls", "--tls-cert", "c"]),
+      /^UsageError: Cannot use --tls-cert with --no-tls: drop one of them$/,
+    );
+    throws(
+      () => parseBlitdArgs(["--tls-cert"]),
+      /Cannot use option "--tls-cert <value>" without a value/,
+    );
   });
 });
 
 Deno.test("parseServerConfig()", async (t) => {
   const config = fakeConfig("/srv/rw", "hi");
+  const key = `blit-ed25519 ${new Uint8Array(32).fill(3).toBase64()} alice@laptop`;
+  const full: DaemonConfig = {
+    ...config,
+    root: "/srv/root",
+    rootReadOnly: false,
+    tls: true,
+    tlsCert: "/etc/blit/cert.pem",
+    tlsKey: "/etc/blit/key.pem",
+    hostsAllow: ["10.0.0.0/8", "::1"],
+    hostsDeny: ["10.0.9.0/24"],
+    maxConnections: 10,
+    maxConnectionsPerHost: 2,
+    auditLog: "/var/log/blit/audit.jsonl",
+    users: [{ name: "alice", publicKeys: [key] }, { name: "bob", publicKeys: [key, key] }],
+    rootUsers: [{ name: "alice", readOnly: true }],
+    modules: [
+      ...config.modules,
+      {
+        name: "team",
+        path: "/srv/team",
+        readOnly: false,
+        comment: "",
+        users: [{ name: "bob", readOnly: false }],
+        anonymousWrite: false,
+        list: false,
+      },
+    ],
+  };
   await t.step("reads back serializeServerConfig()", () => {
     deepStrictEqual(parseServerConfig(serializeServerConfig(config)), config);
+    deepStrictEqual(parseServerConfig(serializeServerConfig(full)), full);
+  });
+  await t.step("checks every security field", () => {
+    const json = (patch: Record<string, unknown>): string => JSON.stringify({ ...full, ...patch });
+    const team = full.modules[1] as DaemonConfig["modules"][number];
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ tls: "yes" }, /"tls" must be a boolean/],
+      [{ tlsCert: null }, /"tlsCert" and "tlsKey" go together/],
+      [{ tls: false }, /"tlsCert" is set but "tls" is false/],
+      [{ tlsKey: "key.pem" }, /"tlsKey" must be an absolute path/],
+      [{ stateDir: null }, /"stateDir" must be an absolute path/],
+      [{ hostsAllow: ["10.0.0.0/33"] }, /"hostsAllow" holds "10\.0\.0\.0\/33"/],
+      [{ hostsDeny: null }, /"hostsDeny" must be an array/],
+      [{ maxConnections: 0 }, /"maxConnections" must be an integer from 1 to 100000/],
+      [{ maxConnectionsPerHost: 11 }, /"maxConnectionsPerHost" must be an integer from 1 to 10/],
+      [{ auditLog: "audit" }, /"auditLog" must be an absolute path/],
+      [{ users: [{ name: "a", publicKeys: [] }] }, /user "a" publicKeys must be a non-empty/],
+      [
+        { users: [{ name: "a", publicKeys: ["blit-ed25519 AAAA"] }] },
+        /user "a" has a public key that is not a normalised/,
+      ],
+      [{ users: [{ name: "a", publicKeys: [key], extra: 1 }] }, /unknown key "extra"/],
+      [{ users: [...full.users, full.users[0]] }, /user name "alice" is used twice/],
+      [{ rootUsers: [{ name: "carol", readOnly: false }] }, /"rootUsers" #1 names no declared/],
+      [{ rootUsers: null }, /the root is anonymous without anonymousWrite, so it must be readOnly/],
+      [{ root: "srv" }, /"root" must be an absolute path/],
+      [
+        { rootAnonymousWrite: true },
+        /the root has both users and anonymousWrite/,
+      ],
+      [
+        { modules: [{ ...team, users: null }] },
+        /module "team" is anonymous without anonymousWrite, so it must be readOnly/,
+      ],
+      [{ modules: [{ ...team, list: 1 }] }, /module "team" list must be a boolean/],
+      [
+        { modules: [{ ...team, users: [{ name: "bob", readOnly: false }, { name: "bob" }] }] },
+        /module "team" users #2 has no "readOnly"/,
+      ],
+    ];
+    for (const [patch, pattern] of cases) {
+      throws(() => parseServerConfig(json(patch)), (error: unknown) => {
+        ok(error instanceof TypeError, String(error));
+        match((error as Error).message, pattern);
+        match((error as Error).message, /^Cannot parse server config: .*; start the server/);
+        return true;
+      });
+    }
   });
   await t.step("rejects unknown, missing and bad fields", () => {
     const json = (patch: Record<string, unknown>): string =>

@@ -1,13 +1,6 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import * as grpc from "@grpc/grpc-js";
-import { ClientFrameSchema, Operation, Role, type ServerFrame } from "../proto/gen/blit_pb.ts";
-import {
-  blitChannelOptions,
-  BlitClientClass,
-  PROTOCOL_VERSION,
-} from "../core/transport/grpc_service.ts";
-import { grpcFramePort } from "../core/transport/grpc_port.ts";
-import { startDaemon } from "./_daemon.ts";
+import { Operation, Role, type ServerFrame } from "../proto/gen/blit_pb.ts";
+import { openRawSession, startDaemon } from "./_daemon.ts";
 import { makeTree, readTree, REPO, runBlit, withTempDir } from "./_helpers.ts";
 
 /** Opens a raw Transfer session with exactly the given Open fields; returns every frame seen. */
@@ -15,31 +8,14 @@ async function rawOpen(
   address: string,
   open: { role: Role; module: string; path: string; sourceName?: string },
 ): Promise<NonNullable<ServerFrame["frame"]>[]> {
-  const client = new BlitClientClass(
-    address,
-    grpc.credentials.createInsecure(),
-    blitChannelOptions(),
-  );
+  const { client, call, port, open: sendOpen } = await openRawSession(address);
   try {
-    const call = client.transfer();
-    const port = grpcFramePort<import("../proto/gen/blit_pb.ts").ClientFrame, ServerFrame>(
-      call,
-      ClientFrameSchema,
-      { idleTimeoutMs: 10_000 },
-    );
-    await port.sendRaw({
-      case: "hello",
-      value: { protocolVersion: PROTOCOL_VERSION, clientName: "test" },
-    });
-    await port.sendRaw({
-      case: "open",
-      value: {
-        role: open.role,
-        module: open.module,
-        path: open.path,
-        operation: Operation.COPY,
-        forceGrpcData: true,
-      },
+    await sendOpen({
+      role: open.role,
+      module: open.module,
+      path: open.path,
+      operation: Operation.COPY,
+      forceGrpcData: true,
     });
     const frames: NonNullable<ServerFrame["frame"]>[] = [];
     while (true) {

@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import {
+  type DataConn,
   DataPlaneListener,
   dialDataPlane,
   type PayloadSink,
@@ -57,7 +58,7 @@ async function sendRaw(
   token: Uint8Array,
   bytes: Uint8Array,
   keepOpen = false,
-): Promise<Deno.TcpConn> {
+): Promise<DataConn> {
   const conn = await dialDataPlane({ hostname: HOST, port: listener.port, token });
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
@@ -76,7 +77,7 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** Resolves when the peer closes `conn` (EOF or reset), with the bytes it sent meanwhile. */
-async function readUntilClosed(conn: Deno.Conn): Promise<number> {
+async function readUntilClosed(conn: DataConn): Promise<number> {
   const buf = new Uint8Array(64);
   let total = 0;
   try {

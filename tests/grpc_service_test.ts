@@ -77,6 +77,7 @@ const testServer: BlitServer = {
   diskFree: unimplemented,
   remove: unimplemented,
   completePath: unimplemented,
+  challenge: unimplemented,
 };
 
 const listeners = new WeakMap<grpc.Server, { close(): void }>();
@@ -136,6 +137,7 @@ Deno.test("BLIT_SERVICE", async (t) => {
       ["diskFree", "/blit.v1.Blit/DiskFree", false, false],
       ["remove", "/blit.v1.Blit/Remove", false, false],
       ["completePath", "/blit.v1.Blit/CompletePath", false, false],
+      ["challenge", "/blit.v1.Blit/Challenge", false, false],
     ]);
   });
 

@@ -41,7 +41,6 @@ import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
   type ClientFrame,
-  ClientFrameSchema,
   EntryKind as WireKind,
   Operation,
   Role,
@@ -53,12 +52,10 @@ import { listenFiltered } from "../core/transport/goaway_filter.ts";
 import { type GrpcFramePort, grpcFramePort, type RawFrame } from "../core/transport/grpc_port.ts";
 import {
   BLIT_SERVICE,
-  blitChannelOptions,
-  BlitClientClass,
   blitServerOptions,
   PROTOCOL_VERSION,
 } from "../core/transport/grpc_service.ts";
-import { startDaemon, type TestDaemon } from "./_daemon.ts";
+import { openRawSession, startDaemon, type TestDaemon } from "./_daemon.ts";
 import {
   assertNoStack,
   makeTree,
@@ -252,8 +249,13 @@ async function startFakeDaemon(): Promise<FakeDaemon> {
       const lie = fake.lie;
       (async () => {
         const hello = await port.nextRaw();
+        if (hello?.case !== "hello") return;
+        await port.sendRaw({
+          case: "challenge",
+          value: { nonce: new Uint8Array(32), tlsFingerprint: "" },
+        });
         const open = await port.nextRaw();
-        if (hello?.case !== "hello" || open?.case !== "open") return;
+        if (open?.case !== "open") return;
         await port.sendRaw({ case: "accept", value: { protocolVersion: PROTOCOL_VERSION } });
         await playSource(port, lie);
       })().catch(() => {}).finally(() => {
@@ -339,7 +341,8 @@ async function snapshotOutside(dir: string, skip: string): Promise<Record<string
 function assertRefused(r: RunResult, why: RegExp): void {
   equal(r.code, 1, `expected exit 1:\n${r.stderr}`);
   assertNoStack(r.stderr + r.stdout);
-  const lines = r.stderr.trim().split("\n");
+  // The fake daemon speaks plaintext: the client warns about it first.
+  const lines = r.stderr.trim().split("\n").filter((l) => !l.includes("is not encrypted"));
   equal(lines.length, 1, `expected one line on stderr:\n${r.stderr}`);
   ok(why.test(r.stderr), `expected ${why} on stderr:\n${r.stderr}`);
 }
@@ -486,8 +489,8 @@ Deno.test({
               const depth = target.slice(dir.length + 1).split("/").length;
               fake.lie = c.lie(victim, depth, verb === "mirror");
               const r = verb === "copy"
-                ? await blit(["copy", `${fake.address}:/m/x`, `${dst}/`])
-                : await blit(["mirror", `${fake.address}:/m/x/`, dst, "--yes"]);
+                ? await blit(["copy", `${fake.address}:/m/x`, `${dst}/`, "--no-tls"])
+                : await blit(["mirror", `${fake.address}:/m/x/`, dst, "--yes", "--no-tls"]);
               deepStrictEqual(await watch.stop(), [], "nothing touched the victim, even briefly");
               if ("refused" in c.expect) {
                 assertRefused(r, c.expect.refused);
@@ -521,29 +524,14 @@ async function fakePush(
   operation: Operation,
   lie: Lie,
 ): Promise<Frame[]> {
-  const client = new BlitClientClass(
-    daemon.address,
-    grpc.credentials.createInsecure(),
-    blitChannelOptions(),
-  );
+  const { client, call, port, open } = await openRawSession(daemon.address);
   try {
-    const call = client.transfer();
-    const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema, {
-      idleTimeoutMs: WAIT_MS,
-    });
-    await port.sendRaw({
-      case: "hello",
-      value: { protocolVersion: PROTOCOL_VERSION, clientName: "hostile" },
-    });
-    await port.sendRaw({
-      case: "open",
-      value: {
-        role: Role.DESTINATION,
-        module: "mod",
-        path: "",
-        operation,
-        forceGrpcData: true,
-      },
+    await open({
+      role: Role.DESTINATION,
+      module: "mod",
+      path: "",
+      operation,
+      forceGrpcData: true,
     });
     const accept = await port.nextRaw(WAIT_MS);
     equal(accept?.case, "accept", `the daemon accepted the session: ${accept?.case}`);

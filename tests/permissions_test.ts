@@ -19,9 +19,14 @@ const BASE: DaemonPermissionOptions = {
 };
 const ENV = `--allow-env=${GRPC_ENV_VARS.join(",")}`;
 
+/** The state directory {@linkcode config} gives when the text sets none. */
+const STATE = "/home/blit/.local/state/blit";
+
 function config(text: string): DaemonConfig {
-  return parseDaemonConfig(text, { baseDir: "/etc/blit" });
+  return parseDaemonConfig(text, { baseDir: "/etc/blit", env: { HOME: "/home/blit" } });
 }
+
+const KEY = `blit-ed25519 ${new Uint8Array(32).fill(1).toBase64()}`;
 
 const MODULES = `
 [daemon]
@@ -34,35 +39,92 @@ read_only = true
 [[module]]
 name = "inbox"
 path = "/srv/inbox"
+anonymous_write = true
 `;
 
 Deno.test("computeDaemonPermissions()", async (t) => {
-  await t.step("reads everything, writes only writable modules", () => {
+  await t.step("reads everything, writes only writable modules and the state directory", () => {
     assertEquals(computeDaemonPermissions(config(MODULES), BASE), [
       "--no-prompt",
-      "--allow-read=/opt/blit,/srv/pub,/srv/inbox",
-      "--allow-write=/srv/inbox",
+      `--allow-read=/opt/blit,/srv/pub,/srv/inbox,${STATE}`,
+      `--allow-write=/srv/inbox,${STATE}`,
       "--allow-net=127.0.0.1:9100,127.0.0.1:0",
       ENV,
       "--allow-sys=statfs",
     ]);
   });
 
-  await t.step("omits --allow-write when every export is read-only", () => {
+  await t.step("writes only the state directory when every export is read-only", () => {
     const flags = computeDaemonPermissions(
       config(
-        "[daemon]\nroot = '/srv/share'\nroot_read_only = true\n[[module]]\nname = 'a'\n" +
-          "path = '/srv/a'\nread_only = true\n",
+        "[daemon]\nroot = '/srv/share'\nroot_read_only = true\nstate_dir = '/var/lib/blit'\n" +
+          "[[module]]\nname = 'a'\npath = '/srv/a'\nread_only = true\n",
       ),
       BASE,
     );
-    strictEqual(flags.some((flag) => flag.startsWith("--allow-write")), false);
-    strictEqual(flags[1], "--allow-read=/opt/blit,/srv/a,/srv/share");
+    strictEqual(flags[1], "--allow-read=/opt/blit,/srv/a,/srv/share,/var/lib/blit");
+    strictEqual(flags[2], "--allow-write=/var/lib/blit");
   });
 
-  await t.step("makes a writable root writable", () => {
-    const flags = computeDaemonPermissions(config("[daemon]\nroot = '/srv/share'\n"), BASE);
-    strictEqual(flags[2], "--allow-write=/srv/share");
+  await t.step("gives no write access to anonymous exports without anonymous writes", () => {
+    const flags = computeDaemonPermissions(
+      config("[daemon]\nroot = '/srv/share'\n[[module]]\nname = 'a'\npath = '/srv/a'\n"),
+      BASE,
+    );
+    strictEqual(flags[2], `--allow-write=${STATE}`);
+  });
+
+  await t.step("makes a root writable for anonymous writes or a writing user", () => {
+    const anonymous = computeDaemonPermissions(
+      config("[daemon]\nroot = '/srv/share'\nroot_anonymous_write = true\n"),
+      BASE,
+    );
+    strictEqual(anonymous[2], `--allow-write=/srv/share,${STATE}`);
+    const users = computeDaemonPermissions(
+      config(
+        `[daemon]\nroot = '/srv/share'\nroot_users = ["alice"]\n` +
+          `[[user]]\nname = "alice"\npublic_key = "${KEY}"\n`,
+      ),
+      BASE,
+    );
+    strictEqual(users[2], `--allow-write=/srv/share,${STATE}`);
+  });
+
+  await t.step("makes a module with users writable only if one of them may write", () => {
+    const text = (users: string, extra = ""): DaemonConfig =>
+      config(
+        `[[user]]\nname = "a"\npublic_key = "${KEY}"\n[[user]]\nname = "b"\n` +
+          `public_key = "${KEY}"\n[[module]]\nname = "m"\npath = "/srv/m"\n` +
+          `users = ${users}\n${extra}`,
+      );
+    strictEqual(
+      computeDaemonPermissions(text(`["a:ro", "b"]`), BASE)[2],
+      `--allow-write=/srv/m,${STATE}`,
+    );
+    strictEqual(
+      computeDaemonPermissions(text(`["a:ro", "b:ro"]`), BASE)[2],
+      `--allow-write=${STATE}`,
+    );
+    strictEqual(
+      computeDaemonPermissions(text(`["a"]`, "read_only = true\n"), BASE)[2],
+      `--allow-write=${STATE}`,
+    );
+    strictEqual(computeDaemonPermissions(text("[]"), BASE)[2], `--allow-write=${STATE}`);
+  });
+
+  await t.step("reads the TLS files and writes the audit log's directory", () => {
+    const flags = computeDaemonPermissions(
+      config(
+        "[daemon]\ntls_cert = '/etc/blit/tls/cert.pem'\ntls_key = '/etc/blit/tls/key.pem'\n" +
+          "state_dir = '/var/lib/blit'\naudit_log = '/var/log/blit/audit.jsonl'\n" +
+          "[[module]]\nname = 'a'\npath = '/srv/a'\n",
+      ),
+      BASE,
+    );
+    assertEquals(flags.slice(1, 3), [
+      "--allow-read=/opt/blit,/srv/a,/etc/blit/tls/cert.pem,/etc/blit/tls/key.pem,/var/lib/blit",
+      "--allow-write=/var/lib/blit,/var/log/blit",
+    ]);
   });
 
   await t.step("adds the config file, an outside server entry and extraRead", () => {
@@ -75,15 +137,17 @@ Deno.test("computeDaemonPermissions()", async (t) => {
     strictEqual(
       flags[1],
       "--allow-read=/opt/blit,/elsewhere/server.ts,/etc/blit/blitd.toml,/tmp/probe,/srv/pub," +
-        "/srv/inbox",
+        `/srv/inbox,${STATE}`,
     );
   });
 
   await t.step("drops duplicate and nested paths", () => {
     const flags = computeDaemonPermissions(
       config(
-        "[daemon]\nroot = '/srv'\n[[module]]\nname = 'a'\npath = '/srv/a/'\n" +
-          "[[module]]\nname = 'b'\npath = '/srv/a'\n[[module]]\nname = 'c'\npath = '/srvx'\n",
+        "[daemon]\nroot = '/srv'\nroot_anonymous_write = true\nstate_dir = '/srv/.state'\n" +
+          "[[module]]\nname = 'a'\npath = '/srv/a/'\nanonymous_write = true\n" +
+          "[[module]]\nname = 'b'\npath = '/srv/a'\nanonymous_write = true\n" +
+          "[[module]]\nname = 'c'\npath = '/srvx'\nanonymous_write = true\n",
       ),
       BASE,
     );
@@ -130,6 +194,7 @@ Deno.test("computeDaemonPermissions()", async (t) => {
         /"\/srv\/a,b" of module "x".*comma/,
       ],
       [config("[daemon]\nroot = '/srv/a,b'\n"), {}, /of the root contains a comma/],
+      [config("[daemon]\nstate_dir = '/var/a,b'\n"), {}, /of state_dir contains a comma/],
       [config(MODULES), { repoRoot: "/opt/bl,it" }, /of repoRoot contains a comma/],
       [
         config(MODULES),
@@ -201,8 +266,10 @@ Deno.test({
       await Deno.writeTextFile(`${dir}/probe/probe.js`, PROBE);
       const repoRoot = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
       const daemon = parseDaemonConfig(
-        `[daemon]\nbind = "127.0.0.1"\n[[module]]\nname = "ro"\npath = "${dir}/ro"\n` +
-          `read_only = true\n[[module]]\nname = "rw"\npath = "${dir}/rw"\n`,
+        `[daemon]\nbind = "127.0.0.1"\nstate_dir = "${dir}/state"\n` +
+          `[[module]]\nname = "ro"\npath = "${dir}/ro"\n` +
+          `read_only = true\n[[module]]\nname = "rw"\npath = "${dir}/rw"\n` +
+          `anonymous_write = true\n`,
       );
       const flags = computeDaemonPermissions(daemon, {
         serverEntry: `${repoRoot}/daemon/server.ts`,

@@ -1,52 +1,15 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { daemonAllowsStatfs, startDaemon, type TestDaemon } from "./_daemon.ts";
 import {
-  assertNoStack,
   makeTree,
   REPO,
   runBlit,
-  type RunOptions,
   type RunResult,
+  runUtils,
   testConfigHome,
+  utilsTaskFlags,
   withTempDir,
 } from "./_helpers.ts";
-
-/** Flags of the `blit-utils` task in deno.json, or the ones it is meant to have. */
-function utilsTaskFlags(): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)) as {
-    tasks: Record<string, string>;
-  };
-  const task = config.tasks["blit-utils"];
-  if (task === undefined) {
-    return ["--allow-read", "--allow-write", "--allow-net", "--allow-env", "--allow-sys"];
-  }
-  return task.split(/\s+/).filter((w) => w.startsWith("--")).map((w) =>
-    w.replace("=./", `=${REPO}/`)
-  );
-}
-
-/**
- * Runs the real `blit-utils` in a subprocess with the task's permissions (stdin is not a
- * terminal).
- * @param args Arguments.
- * @param options Working directory and environment.
- * @returns Exit code and output.
- */
-async function runUtils(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...utilsTaskFlags(), `${REPO}/utils/main.ts`, ...args],
-    cwd: options.cwd ?? REPO,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", XDG_CONFIG_HOME: testConfigHome(), ...(options.env ?? {}) },
-  });
-  const { code, stdout, stderr } = await command.output();
-  const decoder = new TextDecoder();
-  const result = { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-  assertNoStack(result.stderr);
-  return result;
-}
 
 /** Asserts a refusal: exit 1 and exactly one `blit-utils: Cannot ...` line on stderr. */
 function assertRefused(result: RunResult, pattern: RegExp): void {
@@ -83,7 +46,9 @@ Deno.test("blit-utils and blit list against a real daemon", async (t) => {
       await t.step("list HOST prints the modules (text and JSON)", async () => {
         const text = await runUtils(["list", host]);
         assertEquals(text.code, 0, text.stderr);
-        assertEquals(text.stdout.trim().split("\n").map((l) => l.split(/\s+/)), [
+        const [first, ...rest] = text.stdout.trim().split("\n");
+        match(first ?? "", /^certificate SHA256:[A-Za-z0-9+/]{43}$/);
+        assertEquals(rest.map((l) => l.split(/\s+/)), [
           ["m", "rw"],
           ["ro", "ro"],
         ]);
@@ -91,6 +56,7 @@ Deno.test("blit-utils and blit list against a real daemon", async (t) => {
         assertEquals(JSON.parse(json.stdout), {
           host: "127.0.0.1",
           port: daemon.port,
+          fingerprint: first?.split(" ")[1],
           modules: [
             { name: "m", read_only: false, comment: "" },
             { name: "ro", read_only: true, comment: "" },
@@ -114,7 +80,7 @@ Deno.test("blit-utils and blit list against a real daemon", async (t) => {
         const json = await runBlit(["list", `${host}:/m/`, "--json"]);
         const listing = JSON.parse(json.stdout) as { entries: { name: string }[] };
         assertEquals(listing.entries.map((e) => e.name), ["a.txt", "ask", "esc", "junk", "sub"]);
-        assertRefused(await runBlit(["list", `${host}:/nope/`]), /module "nope"/);
+        assertRefused(await runBlit(["list", `${host}:/nope/`]), /permission denied/);
         assertRefused(await runBlit(["list"]), /expected HOST/);
       });
 
@@ -157,7 +123,7 @@ Deno.test("blit-utils and blit list against a real daemon", async (t) => {
           /leaves the module/,
         );
         assertRefused(await runUtils(["ls", `${host}:/m/../ro/`]), /'\.\.'/);
-        assertRefused(await runUtils(["ls", `${host}:/nope/`]), /no such module/);
+        assertRefused(await runUtils(["ls", `${host}:/nope/`]), /permission denied/);
         assertRefused(await runUtils(["ls", `${host}:/m/missing`]), /does not exist/);
       });
 
@@ -258,7 +224,7 @@ Deno.test("blit-utils and blit list against a real daemon", async (t) => {
         assertRefused(await runUtils(["rm", `${host}:/m/`, "--yes"]), /root/);
         assertRefused(await runUtils(["rm", `${host}:/m/esc/secret.txt`, "--yes"]), /leaves/);
         assertRefused(await runUtils(["rm", `${host}:/m/../ro/keep.txt`, "--yes"]), /'\.\.'/);
-        assertRefused(await runUtils(["rm", `${host}:/nope/x`, "--yes"]), /no such module/);
+        assertRefused(await runUtils(["rm", `${host}:/nope/x`, "--yes"]), /permission denied/);
         assertRefused(await runUtils(["rm", `${host}:/m/junk`]), /pass --yes/);
         assertEquals(await Deno.readTextFile(`${dir}/ro/keep.txt`), "keep");
         assertEquals(await Deno.readTextFile(`${dir}/outside/secret.txt`), "secret");

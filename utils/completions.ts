@@ -38,6 +38,9 @@ export interface ProgramSpec {
   words: Record<string, string[]>;
 }
 
+/** The flags of every verb that talks to a daemon (cmdline/security_flags.ts). */
+const SECURITY_FLAGS = ["--identity", "--user", "--known-hosts", "--tls-ca", "--no-tls"];
+
 const TRANSFER_FLAGS = [
   "--checksum",
   "--size-only",
@@ -61,21 +64,38 @@ const TRANSFER_FLAGS = [
   "-p",
   "-y",
   "-h",
+  ...SECURITY_FLAGS,
 ];
 
 /** What the scripts complete for `blit`. */
 export const BLIT_SPEC: ProgramSpec = {
   name: "blit",
-  verbs: ["copy", "mirror", "move", "list", "scan", "diagnostics", "help"],
+  verbs: [
+    "copy",
+    "mirror",
+    "move",
+    "list",
+    "scan",
+    "diagnostics",
+    "keygen",
+    "known-hosts",
+    "help",
+  ],
   flags: {
     copy: TRANSFER_FLAGS,
     mirror: TRANSFER_FLAGS,
     move: TRANSFER_FLAGS,
-    list: ["--json", "--help"],
+    list: ["--json", "--help", ...SECURITY_FLAGS],
     scan: ["--wait", "--json", "--help"],
     diagnostics: ["--limit", "--json", "--clear", "--disable", "--enable", "--help"],
+    keygen: ["--output", "--force", "--comment", "--json", "--help"],
+    "known-hosts": ["--known-hosts", "--json", "--help"],
   },
-  words: { diagnostics: ["perf"], help: ["copy", "mirror", "move"] },
+  words: {
+    diagnostics: ["perf"],
+    "known-hosts": ["list", "forget"],
+    help: ["copy", "mirror", "move"],
+  },
 };
 
 /** What the scripts complete for `blit-utils`. */
@@ -84,8 +104,8 @@ export const UTILS_SPEC: ProgramSpec = {
   verbs: ["scan", "list", "ls", "find", "du", "df", "rm", "completions", "profile", "help"],
   flags: {
     scan: ["--wait", "--json", "--help"],
-    list: ["--json", "--help"],
-    ls: ["--json", "--help"],
+    list: ["--json", "--help", ...SECURITY_FLAGS],
+    ls: ["--json", "--help", ...SECURITY_FLAGS],
     find: [
       "--pattern",
       "--files",
@@ -95,10 +115,11 @@ export const UTILS_SPEC: ProgramSpec = {
       "--json",
       "--help",
       "-i",
+      ...SECURITY_FLAGS,
     ],
-    du: ["--max-depth", "--json", "--help"],
-    df: ["--json", "--help"],
-    rm: ["--yes", "--dry-run", "--json", "--help", "-y", "-n"],
+    du: ["--max-depth", "--json", "--help", ...SECURITY_FLAGS],
+    df: ["--json", "--help", ...SECURITY_FLAGS],
+    rm: ["--yes", "--dry-run", "--json", "--help", "-y", "-n", ...SECURITY_FLAGS],
     completions: ["--help"],
     profile: ["--limit", "--json", "--help"],
   },
@@ -412,7 +433,11 @@ export async function runComplete(argv: string[]): Promise<number> {
   let client: AdminClient | null = null;
   try {
     const address = parseHostAddress(parts.head);
-    client = await AdminClient.connect(address, { callTimeoutMs: COMPLETE_TIMEOUT_MS });
+    client = await AdminClient.connect(address, {
+      callTimeoutMs: COMPLETE_TIMEOUT_MS,
+      notify: () => {},
+      security: { recordNewHosts: false },
+    });
     const candidates = await client.completePath(parts.prefix, argv.includes("--dirs"));
     for (const candidate of candidates) console.log(`${parts.head}:/${candidate}`);
   } catch {

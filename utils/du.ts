@@ -10,6 +10,7 @@ import { explainArgs } from "../cmdline/explain_args.ts";
 import { parseArgs } from "../cmdline/parse_args.ts";
 import { parseTarget } from "../cmdline/parse_target.ts";
 import { withClient } from "../cmdline/with_client.ts";
+import { SECURITY_HELP, SECURITY_OPTIONS, securityOf } from "../cmdline/security_flags.ts";
 import { usageLocal } from "./local.ts";
 import { renderUsage } from "./render.ts";
 
@@ -22,6 +23,7 @@ TARGET itself last.
   --max-depth N   show directories down to N levels below TARGET (default 0)
   --json          one JSON object per line:
                   {"path", "depth", "bytes", "files", "dirs", "errors"}
+${SECURITY_HELP}
 `;
 
 /**
@@ -51,6 +53,7 @@ export async function runDu(argv: string[]): Promise<number> {
         "max-depth": { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        ...SECURITY_OPTIONS,
       },
       allowPositionals: true,
       strict: true,
@@ -78,6 +81,7 @@ export async function runDu(argv: string[]): Promise<number> {
     : await withClient(
       target.address,
       (client) => print(client.diskUsage(target.module, target.path, maxDepth)),
+      securityOf(values),
     );
   if (end.truncated) console.error("blit-utils: the daemon cut the report at its limit");
   if (errors > 0) {

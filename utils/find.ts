@@ -11,6 +11,7 @@ import { parseArgs } from "../cmdline/parse_args.ts";
 import { parseLimit } from "../cmdline/parse_limit.ts";
 import { parseTarget } from "../cmdline/parse_target.ts";
 import { withClient } from "../cmdline/with_client.ts";
+import { SECURITY_HELP, SECURITY_OPTIONS, securityOf } from "../cmdline/security_flags.ts";
 import { findLocal } from "./local.ts";
 import { renderFound } from "./render.ts";
 
@@ -28,6 +29,7 @@ each entry whose name matches, as it is found (directories end with '/').
   -i, --case-insensitive
   --limit N             stop after N results (a daemon stops at 10000 at most)
   --json                one JSON object per line: {"path", "type", "size", "mtime"}
+${SECURITY_HELP}
 `;
 
 /**
@@ -47,6 +49,7 @@ export async function runFind(argv: string[]): Promise<number> {
         limit: { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        ...SECURITY_OPTIONS,
       },
       allowPositionals: true,
       strict: true,
@@ -88,6 +91,7 @@ export async function runFind(argv: string[]): Promise<number> {
     : await withClient(
       target.address,
       (client) => print(client.find({ module: target.module, path: target.path, ...query })),
+      securityOf(values),
     );
   if (end.errors > 0) {
     console.error(`blit-utils: ${end.errors} directories could not be read`);

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { SECURITY_HELP } from "../cmdline/security_flags.ts";
 import { parseOneTarget } from "../cmdline/parse_one_target.ts";
 import { printModules } from "../cmdline/print_modules.ts";
 
@@ -12,6 +13,7 @@ export const LIST_HELP = `Usage: blit-utils list [--json] HOST[:PORT]
 
 Lists the modules a daemon exports: name, rw/ro, comment.
   --json   print {"host", "port", "modules": [{"name", "read_only", "comment"}]}
+${SECURITY_HELP}
 `;
 
 /**
@@ -25,5 +27,5 @@ export async function runList(argv: string[]): Promise<number> {
     expected: "HOST[:PORT]",
   });
   if (parsed === null) return 0;
-  return await printModules(parsed.target, parsed.json);
+  return await printModules(parsed.target, parsed.json, parsed.security);
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { SECURITY_HELP } from "../cmdline/security_flags.ts";
 import { parseOneTarget } from "../cmdline/parse_one_target.ts";
 import { printListing } from "../cmdline/print_listing.ts";
 import { listLocal } from "./local.ts";
@@ -16,6 +17,7 @@ TARGET is HOST:/module/path, HOST://path (default root) or a local path; a path
 that is not a directory shows that entry alone.
   --json   print {"target", "entries": [{"name", "type", "size", "mtime", "mode",
            "link_target"?}], "truncated"}
+${SECURITY_HELP}
 `;
 
 /**
@@ -26,5 +28,8 @@ that is not a directory shows that entry alone.
 export async function runLs(argv: string[]): Promise<number> {
   const parsed = parseOneTarget("blit-utils ls", argv, { help: LS_HELP, expected: "TARGET" });
   if (parsed === null) return 0;
-  return await printListing(parsed.target, parsed.json, { listLocal });
+  return await printListing(parsed.target, parsed.json, {
+    listLocal,
+    security: parsed.security,
+  });
 }

@@ -10,6 +10,7 @@ import { explainArgs } from "../cmdline/explain_args.ts";
 import { parseArgs } from "../cmdline/parse_args.ts";
 import { parseRemoteTarget } from "../cmdline/parse_target.ts";
 import { withClient } from "../cmdline/with_client.ts";
+import { SECURITY_HELP, SECURITY_OPTIONS, securityOf } from "../cmdline/security_flags.ts";
 
 /** Help of `blit-utils rm`. */
 export const RM_HELP = `Usage: blit-utils rm TARGET [--yes] [--dry-run] [--json]
@@ -20,6 +21,7 @@ without a terminal it needs --yes.
   -y, --yes       remove without asking
   -n, --dry-run   count what would be removed, remove nothing
   --json          print {"target", "removed", "dry_run"}
+${SECURITY_HELP}
 `;
 
 function plural(n: number): string {
@@ -40,6 +42,7 @@ export async function runRm(argv: string[]): Promise<number> {
         "dry-run": { type: "boolean", short: "n" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        ...SECURITY_OPTIONS,
       },
       allowPositionals: true,
       strict: true,
@@ -59,6 +62,7 @@ export async function runRm(argv: string[]): Promise<number> {
     );
   }
   const dryRun = values["dry-run"] ?? false;
+  const security = securityOf(values);
   return await withClient(target.address, async (client) => {
     // A dry run first: it checks the module, the path and writability, and counts.
     const count = await client.remove(target.module, target.path, true);
@@ -80,5 +84,5 @@ export async function runRm(argv: string[]): Promise<number> {
       console.log(`${dryRun ? "would remove" : "removed"} ${plural(removed)}: ${text}`);
     }
     return 0;
-  });
+  }, security);
 }

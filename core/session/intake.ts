@@ -12,7 +12,7 @@ import { describeError, ProtocolError } from "../errors.ts";
 import { AsyncQueue } from "../queue.ts";
 import type { TransferStats } from "../stats.ts";
 import { tempName } from "../tree.ts";
-import type { PayloadSink } from "../transport/data_plane.ts";
+import type { DataConn, PayloadSink } from "../transport/data_plane.ts";
 import type { Entry } from "../types.ts";
 import type { FramePort, Need } from "./frames.ts";
 import { currentUmaskBits, type DestinationPlanner } from "./planner.ts";
@@ -145,9 +145,9 @@ export class LocalCopyIntake implements PayloadIntake {
 /** How a {@linkcode WireIntake} reaches the data plane. */
 export interface DataPlaneAccess {
   /** Opens this side's data-plane connections (none: payload comes in `chunk` frames). */
-  open(): Promise<Deno.Conn[]>;
+  open(): Promise<DataConn[]>;
   /** Reads one connection's records into the sink until its end. */
-  receive(conn: Deno.Conn, sink: PayloadSink): Promise<unknown>;
+  receive(conn: DataConn, sink: PayloadSink): Promise<unknown>;
   /** Payload arrived in the control stream: stop waiting for data connections. */
   abandon(): void;
 }

@@ -26,12 +26,19 @@ import { describeError, FatalError, SessionRefusedError, UsageError } from "../e
 import { PlainTree } from "../tree.ts";
 import { ContainedTree } from "../contained_tree.ts";
 import {
+  type DataConn,
   dialDataPlane,
   type PayloadSink,
   receivePayloads,
   sendPayloads,
 } from "../transport/data_plane.ts";
 import { type GrpcFramePort, grpcFramePort } from "../transport/grpc_port.ts";
+import { CertificateMismatchError } from "../transport/tls_client.ts";
+import {
+  type ConnectionSecurity,
+  openSecureChannel,
+  type SecureChannel,
+} from "../client_security.ts";
 import type { TransferOperation, TransferSummary } from "../types.ts";
 import { DestinationRole } from "./destination.ts";
 import type { FramePort, SessionTerms } from "./frames.ts";
@@ -52,6 +59,8 @@ export interface RemoteOptions extends SessionOptions {
    * @default {10000}
    */
   connectTimeoutMs?: number;
+  /** The client's key and how it trusts the daemon (known hosts, CA, plaintext). */
+  security?: ConnectionSecurity;
 }
 
 const REFUSALS: Record<number, string> = {
@@ -63,6 +72,7 @@ const REFUSALS: Record<number, string> = {
   [RefuseCode.BAD_REQUEST]: "BAD_REQUEST",
   [RefuseCode.INTERNAL]: "INTERNAL",
   [RefuseCode.BUSY]: "BUSY",
+  [RefuseCode.PERMISSION_DENIED]: "PERMISSION_DENIED",
 };
 
 /** What the daemon granted: the data plane (or not). */
@@ -99,12 +109,16 @@ export async function runRemoteTransfer(
   const push = destination.kind === "remote";
   const texts: EndpointTexts = { source: source.text, destination: destination.text };
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
-  const client = await connect(remote, timeoutMs);
+  const { client, channel } = await connect(remote, timeoutMs, options);
   try {
     const call = client.transfer();
     const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema);
-    const grant = await openSession(port, remote, setup.terms, push, options, { texts, timeoutMs });
-    const dialer = new DataDialer(grant, remote, options.warn);
+    const grant = await openSession(port, remote, setup.terms, push, options, {
+      texts,
+      timeoutMs,
+      channel,
+    });
+    const dialer = new DataDialer(grant, remote, options.warn, channel.connectData);
     const local = (push ? source : destination) as LocalEndpoint;
     let target = remote.text;
     let outcome: RoleOutcome;
@@ -133,8 +147,7 @@ export async function runRemoteTransfer(
 }
 
 /** Dials the daemon's control port and waits until the channel is ready. */
-async function connect(remote: RemoteEndpoint, timeoutMs: number) {
-  const grpc = await import("@grpc/grpc-js");
+async function connect(remote: RemoteEndpoint, timeoutMs: number, options: RemoteOptions) {
   const { BlitClientClass, blitChannelOptions } = await import("../transport/grpc_service.ts");
   const address = formatHostAddress(remote);
   if (Deno.permissions.querySync({ name: "net", host: address }).state !== "granted") {
@@ -142,21 +155,24 @@ async function connect(remote: RemoteEndpoint, timeoutMs: number) {
       `Cannot connect to blitd at ${address}: this process has no network permission for it; run blit with --allow-net (as "deno task blit" does)`,
     );
   }
-  const client = new BlitClientClass(
-    address,
-    grpc.credentials.createInsecure(),
-    blitChannelOptions(),
-  );
+  const warn = options.warn ?? ((line: string) => console.error(line));
+  const channel = await openSecureChannel(remote, options.security ?? {}, warn);
+  const client = new BlitClientClass(address, channel.credentials, {
+    ...blitChannelOptions(),
+    ...channel.channelOptions,
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       client.waitForReady(Date.now() + timeoutMs, (error) => {
         if (!error) return resolve();
-        reject(
-          new FatalError(
-            `Cannot connect to blitd at ${address}: ${
-              describeError(error)
-            }; is the daemon running?`,
-          ),
+        channel.explain(error).then((explained) =>
+          reject(
+            explained !== error ? explained : new FatalError(
+              `Cannot connect to blitd at ${address}: ${
+                describeError(error)
+              }; is the daemon running?`,
+            ),
+          )
         );
       });
     });
@@ -164,7 +180,7 @@ async function connect(remote: RemoteEndpoint, timeoutMs: number) {
     client.close();
     throw error;
   }
-  return client;
+  return { client, channel };
 }
 
 /** Dials the data plane the daemon granted, falling back to the control stream with a warning. */
@@ -172,12 +188,19 @@ class DataDialer {
   readonly #grant: Grant;
   readonly #remote: RemoteEndpoint;
   readonly #warn: ((line: string) => void) | undefined;
+  readonly #connect: SecureChannel["connectData"];
   #fellBack = false;
 
-  constructor(grant: Grant, remote: RemoteEndpoint, warn: ((line: string) => void) | undefined) {
+  constructor(
+    grant: Grant,
+    remote: RemoteEndpoint,
+    warn: ((line: string) => void) | undefined,
+    connect: SecureChannel["connectData"],
+  ) {
     this.#grant = grant;
     this.#remote = remote;
     this.#warn = warn;
+    this.#connect = connect;
   }
 
   /** Whether a data plane was granted at all. */
@@ -192,16 +215,22 @@ class DataDialer {
   }
 
   /** Opens the granted connections (none when they cannot be reached). */
-  dial = async (): Promise<Deno.Conn[]> => {
+  dial = async (): Promise<DataConn[]> => {
     const { dataPort, token, streams } = this.#grant;
     if (dataPort === 0) return [];
     const hostname = this.#remote.host === "localhost" ? "127.0.0.1" : this.#remote.host;
-    const conns: Deno.Conn[] = [];
+    const conns: DataConn[] = [];
     try {
       for (let i = 0; i < Math.max(1, streams); i++) {
-        conns.push(await dialDataPlane({ hostname, port: dataPort, token }, { timeoutMs: 3000 }));
+        conns.push(
+          await dialDataPlane({ hostname, port: dataPort, token }, {
+            timeoutMs: 3000,
+            ...(this.#connect ? { connect: this.#connect } : {}),
+          }),
+        );
       }
     } catch (error) {
+      if (error instanceof CertificateMismatchError) throw error;
       if (conns.length === 0) {
         this.#fellBack = true;
         this.#warn?.(
@@ -255,7 +284,7 @@ function pullRole(
   const data = dialer.granted
     ? {
       open: dialer.dial,
-      receive: (conn: Deno.Conn, sink: PayloadSink) => receivePayloads(conn, sink),
+      receive: (conn: DataConn, sink: PayloadSink) => receivePayloads(conn, sink),
       abandon: () => {},
     }
     : null;
@@ -283,30 +312,44 @@ async function openSession(
   terms: SessionTerms,
   push: boolean,
   options: RemoteOptions,
-  context: { texts: EndpointTexts; timeoutMs: number },
+  context: { texts: EndpointTexts; timeoutMs: number; channel: SecureChannel },
 ): Promise<Grant> {
   const { PROTOCOL_VERSION } = await import("../transport/grpc_service.ts");
   await port.sendRaw({
     case: "hello",
     value: { protocolVersion: PROTOCOL_VERSION, clientName: "blit-cli/0.1.0" },
   });
+  const challenge = await port.nextRaw(context.timeoutMs);
+  if (challenge?.case === "refuse") throw refusedError(challenge.value, context.texts, remote.text);
+  if (challenge?.case !== "challenge") {
+    throw new FatalError(
+      "Cannot start the session: the daemon sent no challenge (an older blitd?)",
+    );
+  }
+  context.channel.checkReported(challenge.value.tlsFingerprint);
+  const module = remote.module ?? "";
+  const proof = await context.channel.prove({
+    purpose: "transfer",
+    nonce: challenge.value.nonce,
+    module,
+    method: "",
+  });
   await port.sendRaw({
     case: "open",
-    value: openToWire({
-      daemonRole: push ? "destination" : "source",
-      module: remote.module ?? "",
-      path: remote.path + (remote.trailingSlash && remote.path !== "" ? "/" : ""),
-      terms,
-      filters: [...(options.filters ?? [])],
-      forceGrpc: options.forceGrpc ?? false,
-    }),
+    value: {
+      ...openToWire({
+        daemonRole: push ? "destination" : "source",
+        module,
+        path: remote.path + (remote.trailingSlash && remote.path !== "" ? "/" : ""),
+        terms,
+        filters: [...(options.filters ?? [])],
+        forceGrpc: options.forceGrpc ?? false,
+      }),
+      ...(proof ?? {}),
+    },
   });
   const reply = await port.nextRaw(context.timeoutMs);
-  if (reply?.case === "refuse") {
-    const { reason, subject, message, code } = reply.value;
-    if (isRefusalReason(reason)) throw new TransferRefusal(reason, context.texts, subject);
-    throw new SessionRefusedError(REFUSALS[code] ?? "REFUSED", message);
-  }
+  if (reply?.case === "refuse") throw refusedError(reply.value, context.texts, remote.text);
   if (reply?.case === "error") throw new FatalError(reply.value.message);
   if (reply?.case !== "accept") {
     throw new FatalError("Cannot start the session: the daemon did not accept it");
@@ -316,4 +359,18 @@ async function openSession(
     token: reply.value.sessionToken,
     streams: reply.value.dataStreams,
   };
+}
+
+/** The error for a daemon's refusal. */
+function refusedError(
+  refusal: { reason: string; subject: string; message: string; code: RefuseCode },
+  texts: EndpointTexts,
+  remote: string,
+): Error {
+  const { reason, subject, message, code } = refusal;
+  if (isRefusalReason(reason)) return new TransferRefusal(reason, texts, subject);
+  const said = code === RefuseCode.PERMISSION_DENIED
+    ? `Cannot open ${remote}: ${message}`
+    : message;
+  return new SessionRefusedError(REFUSALS[code] ?? "REFUSED", said);
 }

@@ -29,7 +29,7 @@ import {
   type SideSummary,
   type SourceRoot,
 } from "./frames.ts";
-import type { SendItem } from "../transport/data_plane.ts";
+import type { DataConn, SendItem } from "../transport/data_plane.ts";
 import type { LocalSource } from "./intake.ts";
 import { type ChangeGate, CONSENT_KEEPALIVE_MS, sourceRemovalBlock } from "./plan.ts";
 import { sideSummary } from "./summary.ts";
@@ -51,8 +51,8 @@ export type SourcePayload =
    */
   | {
     kind: "wire";
-    open: () => Promise<Deno.Conn[]>;
-    send: (conn: Deno.Conn, items: AsyncIterable<SendItem>) => Promise<unknown>;
+    open: () => Promise<DataConn[]>;
+    send: (conn: DataConn, items: AsyncIterable<SendItem>) => Promise<unknown>;
   };
 
 /** Options of {@linkcode SourceRole}. */

@@ -412,3 +412,12 @@ export function spaceFromWire(response: DiskFreeResponse): SpaceReport {
     free_bytes: Number(response.freeBytes),
   };
 }
+
+/** Metadata keys of an admin call's proof (see core/auth.ts): the call is signed over a nonce
+ * from the `Challenge` RPC. */
+export const PROOF_METADATA = {
+  user: "blit-user",
+  publicKey: "blit-key-bin",
+  nonce: "blit-nonce-bin",
+  signature: "blit-signature-bin",
+} as const;

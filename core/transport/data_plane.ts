@@ -18,6 +18,8 @@
 import { describeError } from "../errors.ts";
 import { TimeoutError, withDeadline } from "./deadline.ts";
 import {
+  type ByteSink,
+  type ByteSource,
   FILE_STATUS,
   type FileStatus,
   ProtocolError,
@@ -41,20 +43,36 @@ export interface DataPlaneListenerOptions {
    * @default {128}
    */
   maxPendingHandshakes?: number;
+  /** Whether a peer address may connect at all (`hosts_allow` / `hosts_deny`), on accept. */
+  allowed?: (address: string) => boolean;
 }
+
+/** TLS for {@linkcode DataPlaneListener.listen}: the daemon's certificate and key (PEM). */
+export interface DataPlaneTls {
+  /** Certificate chain, PEM. */
+  cert: string;
+  /** Private key, PEM. */
+  key: string;
+}
+
+/**
+ * A data-plane connection as the payload code uses it: `Deno.Conn` satisfies it, and so does a
+ * client's pinned TLS connection (`core/transport/tls_client.ts`).
+ */
+export type DataConn = ByteSource & ByteSink;
 
 /** One session's grant on a {@linkcode DataPlaneListener}. */
 export interface DataPlaneSession {
   /** The random token the client must write first (send it in `Accept.session_token`). */
   readonly token: Uint8Array;
   /** The connections that presented the token, in arrival order; ends when the session closes. */
-  readonly connections: AsyncIterable<Deno.TcpConn>;
+  readonly connections: AsyncIterable<Deno.Conn>;
   /**
    * Waits for the next connection of this session.
    * @param timeoutMs Longest wait; `TimeoutError` after it.
    * @returns The connection, or `null` once the session is closed.
    */
-  accept(timeoutMs?: number): Promise<Deno.TcpConn | null>;
+  accept(timeoutMs?: number): Promise<Deno.Conn | null>;
   /** Revokes the token; connections not yet taken are closed (taken ones stay open). */
   close(): void;
 }
@@ -76,11 +94,11 @@ export interface DataPlaneSession {
  * ```
  */
 export class DataPlaneListener {
-  #listener: Deno.TcpListener;
+  #listener: Deno.Listener;
   #tokenTimeoutMs: number;
   #maxPending: number;
   #sessions = new Set<SessionState>();
-  #handshakes = new Set<Deno.TcpConn>();
+  #handshakes = new Set<Deno.Conn>();
   #refused = 0;
   #closed = false;
   #loop: Promise<void>;
@@ -90,8 +108,11 @@ export class DataPlaneListener {
    * @param listener The listener; owned from now on.
    * @param options Handshake limits.
    */
-  constructor(listener: Deno.TcpListener, options: DataPlaneListenerOptions = {}) {
-    const { tokenTimeoutMs = 10_000, maxPendingHandshakes = 128 } = options;
+  #allowed: (address: string) => boolean;
+
+  constructor(listener: Deno.Listener, options: DataPlaneListenerOptions = {}) {
+    const { tokenTimeoutMs = 10_000, maxPendingHandshakes = 128, allowed = () => true } = options;
+    this.#allowed = allowed;
     this.#listener = listener;
     this.#tokenTimeoutMs = tokenTimeoutMs;
     this.#maxPending = maxPendingHandshakes;
@@ -99,24 +120,30 @@ export class DataPlaneListener {
   }
 
   /**
-   * Listens on an ephemeral port of `hostname` (use the gRPC bind address).
+   * Listens on an ephemeral port of `hostname` (use the gRPC bind address), with TLS when given
+   * the daemon's certificate.
    * @param hostname Address to bind, e.g. "127.0.0.1".
-   * @param options Handshake limits.
+   * @param options Handshake limits, the address rule, and TLS.
    * @returns The listener, already accepting.
    */
-  static listen(hostname: string, options: DataPlaneListenerOptions = {}): DataPlaneListener {
-    const listener = Deno.listen({ hostname, port: 0, transport: "tcp" });
+  static listen(
+    hostname: string,
+    options: DataPlaneListenerOptions & { tls?: DataPlaneTls | null } = {},
+  ): DataPlaneListener {
+    const listener = options.tls
+      ? Deno.listenTls({ hostname, port: 0, cert: options.tls.cert, key: options.tls.key })
+      : Deno.listen({ hostname, port: 0, transport: "tcp" });
     return new DataPlaneListener(listener, options);
   }
 
   /** The bound address. */
   get hostname(): string {
-    return this.#listener.addr.hostname;
+    return (this.#listener.addr as Deno.NetAddr).hostname;
   }
 
   /** The bound port (grant it as `Accept.data_port`). */
   get port(): number {
-    return this.#listener.addr.port;
+    return (this.#listener.addr as Deno.NetAddr).port;
   }
 
   /** Connections closed for a wrong, short or missing token, or over the handshake limit. */
@@ -155,7 +182,7 @@ export class DataPlaneListener {
 
   async #acceptLoop(): Promise<void> {
     while (!this.#closed) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
       } catch (error) {
@@ -164,7 +191,9 @@ export class DataPlaneListener {
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
-      if (this.#closed || this.#handshakes.size >= this.#maxPending) {
+      const peer = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
+      // Checked before a TLS byte is read (the handshake happens on the first read).
+      if (this.#closed || this.#handshakes.size >= this.#maxPending || !this.#allowed(peer)) {
         this.#refused++;
         closeQuietly(conn);
         continue;
@@ -174,7 +203,7 @@ export class DataPlaneListener {
     }
   }
 
-  async #handshake(conn: Deno.TcpConn): Promise<void> {
+  async #handshake(conn: Deno.Conn): Promise<void> {
     let token: Uint8Array | null;
     try {
       token = await withDeadline(readToken(conn), {
@@ -201,16 +230,16 @@ export class DataPlaneListener {
 class SessionState {
   readonly token: Uint8Array;
   readonly handle: DataPlaneSession;
-  #queue: Deno.TcpConn[] = [];
-  #waiters: ((conn: Deno.TcpConn | null) => void)[] = [];
+  #queue: Deno.Conn[] = [];
+  #waiters: ((conn: Deno.Conn | null) => void)[] = [];
   #closed = false;
   #revoke: () => void;
 
   constructor(revoke: () => void) {
     this.token = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES));
     this.#revoke = revoke;
-    const accept = (timeoutMs?: number): Promise<Deno.TcpConn | null> => this.accept(timeoutMs);
-    const iterate = async function* (): AsyncGenerator<Deno.TcpConn> {
+    const accept = (timeoutMs?: number): Promise<Deno.Conn | null> => this.accept(timeoutMs);
+    const iterate = async function* (): AsyncGenerator<Deno.Conn> {
       while (true) {
         const conn = await accept();
         if (conn === null) return;
@@ -225,10 +254,10 @@ class SessionState {
     };
   }
 
-  deliver(conn: Deno.TcpConn): boolean {
+  deliver(conn: Deno.Conn): boolean {
     if (this.#closed) return false;
     try {
-      conn.setNoDelay(true);
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     } catch { /* not fatal */ }
     const waiter = this.#waiters.shift();
     if (waiter) waiter(conn);
@@ -236,12 +265,12 @@ class SessionState {
     return true;
   }
 
-  accept(timeoutMs?: number): Promise<Deno.TcpConn | null> {
+  accept(timeoutMs?: number): Promise<Deno.Conn | null> {
     const queued = this.#queue.shift();
     if (queued) return Promise.resolve(queued);
     if (this.#closed) return Promise.resolve(null);
-    let waiter: (conn: Deno.TcpConn | null) => void = () => {};
-    const wait = new Promise<Deno.TcpConn | null>((resolve) => {
+    let waiter: (conn: Deno.Conn | null) => void = () => {};
+    const wait = new Promise<Deno.Conn | null>((resolve) => {
       waiter = resolve;
       this.#waiters.push(resolve);
     });
@@ -283,6 +312,11 @@ export interface DialOptions {
    * @default {10000}
    */
   timeoutMs?: number;
+  /**
+   * Opens the connection (a pinned TLS connection, say); default: plain TCP with `TCP_NODELAY`.
+   * It must honour `timeoutMs` itself.
+   */
+  connect?: (hostname: string, port: number, timeoutMs: number) => Promise<DataConn>;
 }
 
 /**
@@ -305,12 +339,28 @@ export interface DialOptions {
 export async function dialDataPlane(
   grant: DataPlaneGrant,
   options: DialOptions = {},
-): Promise<Deno.TcpConn> {
+): Promise<DataConn> {
   const { hostname, port, token } = grant;
-  const { timeoutMs = 10_000 } = options;
+  const { timeoutMs = 10_000, connect = connectTcp } = options;
   if (token.length !== TOKEN_BYTES) {
     throw new RangeError(`Cannot dial data plane: the token has ${token.length} bytes, not 32`);
   }
+  const conn = await connect(hostname, port, timeoutMs);
+  try {
+    await withDeadline(writeAll(conn, token), {
+      timeoutMs,
+      action: "write data-plane token",
+      onTimeout: () => closeQuietly(conn),
+    });
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
+  return conn;
+}
+
+/** Opens a plain TCP connection with `TCP_NODELAY`, within `timeoutMs`. */
+async function connectTcp(hostname: string, port: number, timeoutMs: number): Promise<Deno.Conn> {
   const abort = new AbortController();
   const connecting = Deno.connect({ hostname, port, transport: "tcp", signal: abort.signal });
   let conn: Deno.TcpConn;
@@ -331,15 +381,7 @@ export async function dialDataPlane(
   }
   try {
     conn.setNoDelay(true);
-    await withDeadline(writeAll(conn, token), {
-      timeoutMs,
-      action: "write data-plane token",
-      onTimeout: () => closeQuietly(conn),
-    });
-  } catch (error) {
-    closeQuietly(conn);
-    throw error;
-  }
+  } catch { /* not fatal */ }
   return conn;
 }
 
@@ -437,7 +479,7 @@ let nextShardId = 0;
  * @returns Counts and per-file failures.
  */
 export async function sendPayloads(
-  conn: Deno.Conn,
+  conn: DataConn,
   items: AsyncIterable<SendItem> | Iterable<SendItem>,
   options: SendOptions = {},
 ): Promise<SendResult> {
@@ -699,7 +741,7 @@ const claimsBySink = new WeakMap<PayloadSink, Set<number>>();
  * @returns Counts and per-file failures.
  */
 export async function receivePayloads(
-  conn: Deno.Conn,
+  conn: DataConn,
   sink: PayloadSink,
   options: ReceiveOptions = {},
 ): Promise<ReceiveResult> {
@@ -902,7 +944,7 @@ async function writeAll(
   while (off < bytes.length) off += await target.write(bytes.subarray(off));
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: DataConn): void {
   try {
     conn.close();
   } catch { /* already closed */ }

@@ -9,6 +9,7 @@
 
 import { Buffer } from "node:buffer";
 import { createServer, type Server as NetServer, type Socket } from "node:net";
+import { createSecureContext, TLSSocket } from "node:tls";
 import { Duplex } from "node:stream";
 import type * as grpc from "@grpc/grpc-js";
 
@@ -97,6 +98,7 @@ class GoawayStripper {
  */
 export class GoawayFilter extends Duplex {
   #socket: Socket;
+  #peer: Socket;
   #inbound = new GoawayStripper(PREFACE_BYTES);
   #outbound = new GoawayStripper(0);
 
@@ -113,11 +115,14 @@ export class GoawayFilter extends Duplex {
   /**
    * Wraps an accepted socket.
    *
-   * @param socket The TCP socket accepted from the client.
+   * @param socket The socket accepted from the client (or the TLS socket over it).
+   * @param peer The TCP socket the addresses are read from (default: `socket`): a TLS socket
+   *   made over an accepted one does not always report them.
    */
-  constructor(socket: Socket) {
+  constructor(socket: Socket, peer: Socket = socket) {
     super({ allowHalfOpen: false });
     this.#socket = socket;
+    this.#peer = peer;
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("end", () => this.push(null));
     socket.on("error", (err: Error) => this.destroy(err));
@@ -126,12 +131,12 @@ export class GoawayFilter extends Duplex {
 
   /** Remote address of the underlying socket (read by grpc-js for logs and channelz). */
   get remoteAddress(): string | undefined {
-    return this.#socket.remoteAddress;
+    return this.#peer.remoteAddress;
   }
 
   /** Remote port of the underlying socket. */
   get remotePort(): number | undefined {
-    return this.#socket.remotePort;
+    return this.#peer.remotePort;
   }
 
   /** Local address of the underlying socket. */
@@ -223,15 +228,24 @@ export interface ListenFilteredOptions {
   hostname: string;
   /** Port to bind (0 = any free port). */
   port: number;
+  /** Terminate TLS with this certificate and key (PEM) before the filter; absent: plaintext. */
+  tls?: { cert: string; key: string } | null;
+  /**
+   * Decides on each accepted connection before anything is read from it (address rules,
+   * connection caps); a refused one must be closed by the callback.
+   */
+  admit?: (socket: Socket) => boolean;
 }
 
 /**
  * Accepts TCP connections and injects them into a grpc-js server through a
- * {@linkcode GoawayFilter}, instead of `server.bindAsync()`.
+ * {@linkcode GoawayFilter}, instead of `server.bindAsync()`: each connection is first admitted
+ * (address rules and caps, before any byte is read), then, with `tls`, decrypted here — grpc-js
+ * sees plaintext HTTP/2 behind the filter, so the GOAWAY defence holds behind TLS too.
  *
  * @param server The grpc-js server, with its services added.
- * @param credentials Server credentials (insecure for loopback).
- * @param options Where to listen.
+ * @param credentials Server credentials (insecure: TLS, when on, ends here).
+ * @param options Where to listen, TLS, and the admission check.
  * @returns The listening `node:net` server and its bound port.
  */
 export function listenFiltered(
@@ -240,7 +254,22 @@ export function listenFiltered(
   options: ListenFilteredOptions,
 ): Promise<{ listener: NetServer; port: number }> {
   const injector = server.createConnectionInjector(credentials);
-  const listener = createServer((socket) => injector.injectConnection(new GoawayFilter(socket)));
+  const context = options.tls ? createSecureContext(options.tls) : null;
+  const inject = (raw: Socket): void => {
+    const socket = context ? new TLSSocket(raw, { isServer: true, secureContext: context }) : raw;
+    // A failed handshake (a client that does not speak TLS, or refuses the certificate) closes
+    // the connection; it never reaches grpc-js.
+    socket.on("error", () => raw.destroy());
+    injector.injectConnection(new GoawayFilter(socket, raw));
+  };
+  const listener = createServer((raw) => {
+    if (options.admit && !options.admit(raw)) return;
+    // Under Deno, a TLS socket made over a connection whose client leaves before its first byte
+    // never reports the close (measured: no 'close', no 'error'), which would leak the
+    // connection's slot; wrapping at the first byte (or the end) avoids that.
+    if (context) raw.once("readable", () => inject(raw));
+    else inject(raw);
+  });
   return new Promise((resolve, reject) => {
     listener.once("error", reject);
     listener.listen(options.port, options.hostname, () => {

@@ -18,6 +18,8 @@ import * as grpc from "@grpc/grpc-js";
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import {
   Blit,
+  type ChallengeRequest,
+  type ChallengeResponse,
   type ClientFrame,
   type CompletePathRequest,
   type CompletePathResponse,
@@ -37,7 +39,7 @@ import {
 } from "../../proto/gen/blit_pb.ts";
 
 /** Version of the control protocol spoken by this build (`Hello` / `Accept.protocol_version`). */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * Largest protobuf message either side sends or accepts; grpc-js fails a call that carries a
@@ -70,6 +72,8 @@ export interface BlitServer extends grpc.UntypedServiceImplementation {
   remove: grpc.handleUnaryCall<RemoveRequest, RemoveResponse>;
   /** Remote path completion. */
   completePath: grpc.handleUnaryCall<CompletePathRequest, CompletePathResponse>;
+  /** A nonce for signing the next admin call. */
+  challenge: grpc.handleUnaryCall<ChallengeRequest, ChallengeResponse>;
 }
 
 /** Method shape accepted by {@linkcode methodDefinition}, as found in `Blit.method`. */
@@ -131,6 +135,7 @@ export const BLIT_SERVICE: BlitServiceDefinition = {
   diskFree: methodDefinition(Blit.method.diskFree),
   remove: methodDefinition(Blit.method.remove),
   completePath: methodDefinition(Blit.method.completePath),
+  challenge: methodDefinition(Blit.method.challenge),
 };
 
 /** Signature of a unary client method (callback style, as grpc-js generates it). */
@@ -189,6 +194,8 @@ export interface BlitClient extends grpc.Client {
   remove: UnaryMethod<RemoveRequest, RemoveResponse>;
   /** Remote path completion. */
   completePath: UnaryMethod<CompletePathRequest, CompletePathResponse>;
+  /** A nonce for signing the next admin call. */
+  challenge: UnaryMethod<ChallengeRequest, ChallengeResponse>;
 }
 
 /** Constructor of {@linkcode BlitClient}: `new BlitClientConstructor("127.0.0.1:9031", creds)`. */

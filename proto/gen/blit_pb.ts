@@ -1,6 +1,6 @@
-// blit control-plane protocol, version 2.
+// blit control-plane protocol, version 3.
 //
-// PROTOCOL_VERSION = 2. Both sides put it in Hello / Accept. A daemon refuses a Hello whose
+// PROTOCOL_VERSION = 3. Both sides put it in Hello / Accept. A daemon refuses a Hello whose
 // protocol_version it does not speak with REFUSE_CODE_VERSION_MISMATCH. Fields are only ever
 // added (never renumbered or retyped) within one version; a change of meaning bumps the version.
 //
@@ -12,7 +12,8 @@
 // Phases of a session (S = source side, D = destination side, whichever end that is); the same
 // frames join the two roles of a local run in one process (core/session/frames.ts), where they
 // travel as objects:
-//   1. client Hello, client Open            -> daemon Accept | Refuse (then the call ends)
+//   1. client Hello -> daemon Challenge (a fresh nonce, the TLS certificate's fingerprint);
+//      client Open (with user, key and signature, or anonymous) -> daemon Accept | Refuse
 //   2. S SourceRoot (root entry, its name, contents only?) -> D places it (rsync's rule)
 //   3. S ManifestBatch* (as it walks)       ... D NeedBatch* (as it compares; may interleave)
 //      S ManifestEnd{scan_complete}         -> D NeedEnd (after every digest it asked for)
@@ -48,7 +49,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYxIvwFCgtDbGllbnRGcmFtZRIfCgVoZWxsbxgBIAEoCzIOLmJsaXQudjEuSGVsbG9IABIdCgRvcGVuGAIgASgLMg0uYmxpdC52MS5PcGVuSAASMAoObWFuaWZlc3RfYmF0Y2gYAyABKAsyFi5ibGl0LnYxLk1hbmlmZXN0QmF0Y2hIABIsCgxtYW5pZmVzdF9lbmQYBCABKAsyFC5ibGl0LnYxLk1hbmlmZXN0RW5kSAASKAoKbmVlZF9iYXRjaBgFIAEoCzISLmJsaXQudjEuTmVlZEJhdGNoSAASJAoIbmVlZF9lbmQYBiABKAsyEC5ibGl0LnYxLk5lZWRFbmRIABI0ChBjaGVja3N1bV9yZXF1ZXN0GAcgASgLMhguYmxpdC52MS5DaGVja3N1bVJlcXVlc3RIABIwCg5jaGVja3N1bV9iYXRjaBgIIAEoCzIWLmJsaXQudjEuQ2hlY2tzdW1CYXRjaEgAEigKCmRhdGFfY2h1bmsYCSABKAsyEi5ibGl0LnYxLkRhdGFDaHVua0gAEiQKCGRhdGFfZW5kGAwgASgLMhAuYmxpdC52MS5EYXRhRW5kSAASIwoHc3VtbWFyeRgNIAEoCzIQLmJsaXQudjEuU3VtbWFyeUgAEh8KBWVycm9yGA4gASgLMg4uYmxpdC52MS5FcnJvckgAEioKC3NvdXJjZV9yb290GA8gASgLMhMuYmxpdC52MS5Tb3VyY2VSb290SAASMgoPY29uc2VudF9yZXF1ZXN0GBAgASgLMhcuYmxpdC52MS5Db25zZW50UmVxdWVzdEgAEi4KDWNvbnNlbnRfcmVwbHkYESABKAsyFS5ibGl0LnYxLkNvbnNlbnRSZXBseUgAEicKCWtlZXBhbGl2ZRgSIAEoCzISLmJsaXQudjEuS2VlcGFsaXZlSAASMQoPZmlsZV9kb25lX2JhdGNoGBMgASgLMhYuYmxpdC52MS5GaWxlRG9uZUJhdGNoSABCBwoFZnJhbWVKBAgKEAtKBAgLEAwiggYKC1NlcnZlckZyYW1lEiEKBmFjY2VwdBgBIAEoCzIPLmJsaXQudjEuQWNjZXB0SAASIQoGcmVmdXNlGAIgASgLMg8uYmxpdC52MS5SZWZ1c2VIABIwCg5tYW5pZmVzdF9iYXRjaBgDIAEoCzIWLmJsaXQudjEuTWFuaWZlc3RCYXRjaEgAEiwKDG1hbmlmZXN0X2VuZBgEIAEoCzIULmJsaXQudjEuTWFuaWZlc3RFbmRIABIoCgpuZWVkX2JhdGNoGAUgASgLMhIuYmxpdC52MS5OZWVkQmF0Y2hIABIkCghuZWVkX2VuZBgGIAEoCzIQLmJsaXQudjEuTmVlZEVuZEgAEjQKEGNoZWNrc3VtX3JlcXVlc3QYByABKAsyGC5ibGl0LnYxLkNoZWNrc3VtUmVxdWVzdEgAEjAKDmNoZWNrc3VtX2JhdGNoGAggASgLMhYuYmxpdC52MS5DaGVja3N1bUJhdGNoSAASKAoKZGF0YV9jaHVuaxgJIAEoCzISLmJsaXQudjEuRGF0YUNodW5rSAASJAoIZGF0YV9lbmQYDCABKAsyEC5ibGl0LnYxLkRhdGFFbmRIABIjCgdzdW1tYXJ5GA0gASgLMhAuYmxpdC52MS5TdW1tYXJ5SAASHwoFZXJyb3IYDiABKAsyDi5ibGl0LnYxLkVycm9ySAASKgoLc291cmNlX3Jvb3QYDyABKAsyEy5ibGl0LnYxLlNvdXJjZVJvb3RIABIyCg9jb25zZW50X3JlcXVlc3QYECABKAsyFy5ibGl0LnYxLkNvbnNlbnRSZXF1ZXN0SAASLgoNY29uc2VudF9yZXBseRgRIAEoCzIVLmJsaXQudjEuQ29uc2VudFJlcGx5SAASJwoJa2VlcGFsaXZlGBIgASgLMhIuYmxpdC52MS5LZWVwYWxpdmVIABIxCg9maWxlX2RvbmVfYmF0Y2gYEyABKAsyFi5ibGl0LnYxLkZpbGVEb25lQmF0Y2hIAEIHCgVmcmFtZUoECAoQC0oECAsQDCI2CgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEhMKC2NsaWVudF9uYW1lGAIgASgJIuICCgRPcGVuEhsKBHJvbGUYASABKA4yDS5ibGl0LnYxLlJvbGUSDgoGbW9kdWxlGAIgASgJEgwKBHBhdGgYAyABKAkSJQoJb3BlcmF0aW9uGAQgASgOMhIuYmxpdC52MS5PcGVyYXRpb24SJQoHY29tcGFyZRgFIAEoDjIULmJsaXQudjEuQ29tcGFyZU1vZGUSFwoPaWdub3JlX2V4aXN0aW5nGAYgASgIEg8KB2RyeV9ydW4YByABKAgSEAoIaW5jbHVkZXMYCCADKAkSEAoIZXhjbHVkZXMYCSADKAkSFwoPZm9yY2VfZ3JwY19kYXRhGAogASgIEhQKDGRhdGFfc3RyZWFtcxgOIAEoDRIUCgxmaWx0ZXJfcnVsZXMYECADKAkSFwoKbWF4X2RlbGV0ZRgRIAEoBEgAiAEBQg0KC19tYXhfZGVsZXRlSgQICxAMSgQIDBANSgQIDRAOSgQIDxAQInwKBkFjY2VwdBIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEhEKCWRhdGFfcG9ydBgCIAEoDRIVCg1zZXNzaW9uX3Rva2VuGAMgASgMEgwKBG1vdGQYBCABKAkSFAoMZGF0YV9zdHJlYW1zGAUgASgNSgQIBhAHSgQIBxAIIl0KBlJlZnVzZRIhCgRjb2RlGAEgASgOMhMuYmxpdC52MS5SZWZ1c2VDb2RlEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB3N1YmplY3QYBCABKAkiWAoKU291cmNlUm9vdBIlCgVlbnRyeRgBIAEoCzIWLmJsaXQudjEuTWFuaWZlc3RFbnRyeRIMCgRuYW1lGAIgASgJEhUKDWNvbnRlbnRzX29ubHkYAyABKAgijgEKDU1hbmlmZXN0RW50cnkSCgoCaWQYASABKA0SDAoEcGF0aBgCIAEoCRIgCgRraW5kGAMgASgOMhIuYmxpdC52MS5FbnRyeUtpbmQSDAoEc2l6ZRgEIAEoBBIQCghtdGltZV9ucxgFIAEoAxIMCgRtb2RlGAYgASgNEhMKC2xpbmtfdGFyZ2V0GAcgASgJImoKDU1hbmlmZXN0R3JvdXASCwoDZGlyGAEgASgJEicKB2VudHJpZXMYAiADKAsyFi5ibGl0LnYxLk1hbmlmZXN0RW50cnkSEAoIY29tcGxldGUYAyABKAgSEQoJY29udGludWVkGAQgASgIIjcKDU1hbmlmZXN0QmF0Y2gSJgoGZ3JvdXBzGAEgAygLMhYuYmxpdC52MS5NYW5pZmVzdEdyb3VwImUKC01hbmlmZXN0RW5kEhUKDXNjYW5fY29tcGxldGUYASABKAgSEwoLc2Nhbl9lcnJvcnMYAiABKAQSFQoNdG90YWxfZW50cmllcxgDIAEoBBITCgt0b3RhbF9ieXRlcxgEIAEoBCIwCgROZWVkEgoKAmlkGAEgASgNEgwKBHBhdGgYAiABKAkSDgoGb2Zmc2V0GAMgASgEIikKCU5lZWRCYXRjaBIcCgVuZWVkcxgBIAMoCzINLmJsaXQudjEuTmVlZCIzCgdOZWVkRW5kEhMKC3RvdGFsX25lZWRzGAEgASgEEhMKC3RvdGFsX2J5dGVzGAIgASgEIh4KD0NoZWNrc3VtUmVxdWVzdBILCgNpZHMYASADKA0iOwoMRmlsZUNoZWNrc3VtEgoKAmlkGAEgASgNEhAKCGNoZWNrc3VtGAIgASgJEg0KBWVycm9yGAMgASgJIjkKDUNoZWNrc3VtQmF0Y2gSKAoJY2hlY2tzdW1zGAEgAygLMhUuYmxpdC52MS5GaWxlQ2hlY2tzdW0iaAoJRGF0YUNodW5rEg8KB2ZpbGVfaWQYASABKA0SDAoEcGF0aBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDAoEZGF0YRgEIAEoDBIMCgRsYXN0GAUgASgIEhAKCGNoZWNrc3VtGAYgASgJImYKCEZpbGVEb25lEgoKAmlkGAEgASgNEgoKAm9rGAIgASgIEg0KBWJ5dGVzGAMgASgEEhAKCGNoZWNrc3VtGAQgASgJEg8KB21lc3NhZ2UYBSABKAkSEAoIbXRpbWVfbnMYBiABKAMiMQoNRmlsZURvbmVCYXRjaBIgCgVmaWxlcxgBIAMoCzIRLmJsaXQudjEuRmlsZURvbmUiLgoOQ29uc2VudFJlcXVlc3QSDQoFcGF0aHMYASADKAkSDQoFdG90YWwYAiABKAQiMAoMQ29uc2VudFJlcGx5Eg8KB2dyYW50ZWQYASABKAgSDwoHcmVmdXNhbBgCIAEoCSILCglLZWVwYWxpdmUiVQoHRGF0YUVuZBISCgpmaWxlc19zZW50GAEgASgEEhIKCmJ5dGVzX3NlbnQYAiABKAQSIgoIZmFpbHVyZXMYAyADKAsyEC5ibGl0LnYxLkZhaWx1cmUiKAoHRmFpbHVyZRIMCgRwYXRoGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiuAIKB1N1bW1hcnkSFgoOZmlsZXNfZXhhbWluZWQYASABKAQSGQoRZmlsZXNfdHJhbnNmZXJyZWQYAiABKAQSGQoRYnl0ZXNfdHJhbnNmZXJyZWQYAyABKAQSFwoPZW50cmllc19kZWxldGVkGAQgASgEEhcKD3NvdXJjZXNfcmVtb3ZlZBgFIAEoBBIUCgxmaWxlc19mYWlsZWQYBiABKAQSIgoIZmFpbHVyZXMYByADKAsyEC5ibGl0LnYxLkZhaWx1cmUSGgoSZmFpbHVyZXNfdHJ1bmNhdGVkGAggASgIEiUKGGRlbGV0aW9uc19za2lwcGVkX3JlYXNvbhgJIAEoCUgAiAEBEhMKC2R1cmF0aW9uX21zGAogASgEQhsKGV9kZWxldGlvbnNfc2tpcHBlZF9yZWFzb24iWwoFRXJyb3ISIAoEY29kZRgBIAEoDjISLmJsaXQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB3N1YmplY3QYBCABKAkiFAoSTGlzdE1vZHVsZXNSZXF1ZXN0Ij4KCk1vZHVsZUluZm8SDAoEbmFtZRgBIAEoCRIRCglyZWFkX29ubHkYAiABKAgSDwoHY29tbWVudBgDIAEoCSI7ChNMaXN0TW9kdWxlc1Jlc3BvbnNlEiQKB21vZHVsZXMYASADKAsyEy5ibGl0LnYxLk1vZHVsZUluZm8iLgoOTGlzdERpclJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkifQoIRGlyRW50cnkSDAoEbmFtZRgBIAEoCRIgCgRraW5kGAIgASgOMhIuYmxpdC52MS5FbnRyeUtpbmQSDAoEc2l6ZRgDIAEoBBIQCghtdGltZV9ucxgEIAEoAxIMCgRtb2RlGAUgASgNEhMKC2xpbmtfdGFyZ2V0GAYgASgJIkgKD0xpc3REaXJSZXNwb25zZRIiCgdlbnRyaWVzGAEgAygLMhEuYmxpdC52MS5EaXJFbnRyeRIRCgl0cnVuY2F0ZWQYAiABKAgihgEKC0ZpbmRSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEg8KB3BhdHRlcm4YAyABKAkSHwoEa2luZBgEIAEoDjIRLmJsaXQudjEuRmluZEtpbmQSGAoQY2FzZV9pbnNlbnNpdGl2ZRgFIAEoCBINCgVsaW1pdBgGIAEoDSJcCgpGaW5kUmVzdWx0EgwKBHBhdGgYASABKAkSIAoEa2luZBgCIAEoDjISLmJsaXQudjEuRW50cnlLaW5kEgwKBHNpemUYAyABKAQSEAoIbXRpbWVfbnMYBCABKAMiQwoQRGlza1VzYWdlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIRCgltYXhfZGVwdGgYAyABKA0iaQoORGlza1VzYWdlRW50cnkSDAoEcGF0aBgBIAEoCRINCgVkZXB0aBgCIAEoDRINCgVieXRlcxgDIAEoBBINCgVmaWxlcxgEIAEoBBIMCgRkaXJzGAUgASgEEg4KBmVycm9ycxgGIAEoBCIhCg9EaXNrRnJlZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJIk8KEERpc2tGcmVlUmVzcG9uc2USEwoLdG90YWxfYnl0ZXMYASABKAQSEgoKdXNlZF9ieXRlcxgCIAEoBBISCgpmcmVlX2J5dGVzGAMgASgEIj4KDVJlbW92ZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSDwoHZHJ5X3J1bhgDIAEoCCIhCg5SZW1vdmVSZXNwb25zZRIPCgdyZW1vdmVkGAEgASgEIkcKE0NvbXBsZXRlUGF0aFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEhEKCWRpcnNfb25seRgCIAEoCBINCgVsaW1pdBgDIAEoDSIqChRDb21wbGV0ZVBhdGhSZXNwb25zZRISCgpjYW5kaWRhdGVzGAEgAygJKkMKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU09VUkNFEAESFAoQUk9MRV9ERVNUSU5BVElPThACKmQKCU9wZXJhdGlvbhIZChVPUEVSQVRJT05fVU5TUEVDSUZJRUQQABISCg5PUEVSQVRJT05fQ09QWRABEhQKEE9QRVJBVElPTl9NSVJST1IQAhISCg5PUEVSQVRJT05fTU9WRRADKp4BCgtDb21wYXJlTW9kZRIcChhDT01QQVJFX01PREVfVU5TUEVDSUZJRUQQABIbChdDT01QQVJFX01PREVfU0laRV9NVElNRRABEhkKFUNPTVBBUkVfTU9ERV9DSEVDS1NVTRACEhoKFkNPTVBBUkVfTU9ERV9TSVpFX09OTFkQAxIdChlDT01QQVJFX01PREVfSUdOT1JFX1RJTUVTEAQqaAoJRW50cnlLaW5kEhoKFkVOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9LSU5EX0ZJTEUQARISCg5FTlRSWV9LSU5EX0RJUhACEhYKEkVOVFJZX0tJTkRfU1lNTElOSxADKpECCgpSZWZ1c2VDb2RlEhsKF1JFRlVTRV9DT0RFX1VOU1BFQ0lGSUVEEAASHgoaUkVGVVNFX0NPREVfTU9EVUxFX1VOS05PV04QARIZChVSRUZVU0VfQ09ERV9SRUFEX09OTFkQAhIcChhSRUZVU0VfQ09ERV9QQVRIX0lOVkFMSUQQAxIeChpSRUZVU0VfQ09ERV9QQVRIX05PVF9GT1VORBAEEiAKHFJFRlVTRV9DT0RFX1ZFUlNJT05fTUlTTUFUQ0gQBRIbChdSRUZVU0VfQ09ERV9CQURfUkVRVUVTVBAGEhgKFFJFRlVTRV9DT0RFX0lOVEVSTkFMEAcSFAoQUkVGVVNFX0NPREVfQlVTWRAIKtEBCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEhcKE0VSUk9SX0NPREVfUFJPVE9DT0wQARIYChRFUlJPUl9DT0RFX0NBTkNFTExFRBACEhEKDUVSUk9SX0NPREVfSU8QAxIZChVFUlJPUl9DT0RFX0RBVEFfUExBTkUQBBIWChJFUlJPUl9DT0RFX1RJTUVPVVQQBRIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAYSFgoSRVJST1JfQ09ERV9SRUZVU0VEEAcqTgoIRmluZEtpbmQSGQoVRklORF9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPRklORF9LSU5EX0ZJTEVTEAESEgoORklORF9LSU5EX0RJUlMQAjKLBAoEQmxpdBI6CghUcmFuc2ZlchIULmJsaXQudjEuQ2xpZW50RnJhbWUaFC5ibGl0LnYxLlNlcnZlckZyYW1lKAEwARJICgtMaXN0TW9kdWxlcxIbLmJsaXQudjEuTGlzdE1vZHVsZXNSZXF1ZXN0GhwuYmxpdC52MS5MaXN0TW9kdWxlc1Jlc3BvbnNlEjwKB0xpc3REaXISFy5ibGl0LnYxLkxpc3REaXJSZXF1ZXN0GhguYmxpdC52MS5MaXN0RGlyUmVzcG9uc2USMwoERmluZBIULmJsaXQudjEuRmluZFJlcXVlc3QaEy5ibGl0LnYxLkZpbmRSZXN1bHQwARJBCglEaXNrVXNhZ2USGS5ibGl0LnYxLkRpc2tVc2FnZVJlcXVlc3QaFy5ibGl0LnYxLkRpc2tVc2FnZUVudHJ5MAESPwoIRGlza0ZyZWUSGC5ibGl0LnYxLkRpc2tGcmVlUmVxdWVzdBoZLmJsaXQudjEuRGlza0ZyZWVSZXNwb25zZRI5CgZSZW1vdmUSFi5ibGl0LnYxLlJlbW92ZVJlcXVlc3QaFy5ibGl0LnYxLlJlbW92ZVJlc3BvbnNlEksKDENvbXBsZXRlUGF0aBIcLmJsaXQudjEuQ29tcGxldGVQYXRoUmVxdWVzdBodLmJsaXQudjEuQ29tcGxldGVQYXRoUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYxIvwFCgtDbGllbnRGcmFtZRIfCgVoZWxsbxgBIAEoCzIOLmJsaXQudjEuSGVsbG9IABIdCgRvcGVuGAIgASgLMg0uYmxpdC52MS5PcGVuSAASMAoObWFuaWZlc3RfYmF0Y2gYAyABKAsyFi5ibGl0LnYxLk1hbmlmZXN0QmF0Y2hIABIsCgxtYW5pZmVzdF9lbmQYBCABKAsyFC5ibGl0LnYxLk1hbmlmZXN0RW5kSAASKAoKbmVlZF9iYXRjaBgFIAEoCzISLmJsaXQudjEuTmVlZEJhdGNoSAASJAoIbmVlZF9lbmQYBiABKAsyEC5ibGl0LnYxLk5lZWRFbmRIABI0ChBjaGVja3N1bV9yZXF1ZXN0GAcgASgLMhguYmxpdC52MS5DaGVja3N1bVJlcXVlc3RIABIwCg5jaGVja3N1bV9iYXRjaBgIIAEoCzIWLmJsaXQudjEuQ2hlY2tzdW1CYXRjaEgAEigKCmRhdGFfY2h1bmsYCSABKAsyEi5ibGl0LnYxLkRhdGFDaHVua0gAEiQKCGRhdGFfZW5kGAwgASgLMhAuYmxpdC52MS5EYXRhRW5kSAASIwoHc3VtbWFyeRgNIAEoCzIQLmJsaXQudjEuU3VtbWFyeUgAEh8KBWVycm9yGA4gASgLMg4uYmxpdC52MS5FcnJvckgAEioKC3NvdXJjZV9yb290GA8gASgLMhMuYmxpdC52MS5Tb3VyY2VSb290SAASMgoPY29uc2VudF9yZXF1ZXN0GBAgASgLMhcuYmxpdC52MS5Db25zZW50UmVxdWVzdEgAEi4KDWNvbnNlbnRfcmVwbHkYESABKAsyFS5ibGl0LnYxLkNvbnNlbnRSZXBseUgAEicKCWtlZXBhbGl2ZRgSIAEoCzISLmJsaXQudjEuS2VlcGFsaXZlSAASMQoPZmlsZV9kb25lX2JhdGNoGBMgASgLMhYuYmxpdC52MS5GaWxlRG9uZUJhdGNoSABCBwoFZnJhbWVKBAgKEAtKBAgLEAwiqwYKC1NlcnZlckZyYW1lEiEKBmFjY2VwdBgBIAEoCzIPLmJsaXQudjEuQWNjZXB0SAASIQoGcmVmdXNlGAIgASgLMg8uYmxpdC52MS5SZWZ1c2VIABIwCg5tYW5pZmVzdF9iYXRjaBgDIAEoCzIWLmJsaXQudjEuTWFuaWZlc3RCYXRjaEgAEiwKDG1hbmlmZXN0X2VuZBgEIAEoCzIULmJsaXQudjEuTWFuaWZlc3RFbmRIABIoCgpuZWVkX2JhdGNoGAUgASgLMhIuYmxpdC52MS5OZWVkQmF0Y2hIABIkCghuZWVkX2VuZBgGIAEoCzIQLmJsaXQudjEuTmVlZEVuZEgAEjQKEGNoZWNrc3VtX3JlcXVlc3QYByABKAsyGC5ibGl0LnYxLkNoZWNrc3VtUmVxdWVzdEgAEjAKDmNoZWNrc3VtX2JhdGNoGAggASgLMhYuYmxpdC52MS5DaGVja3N1bUJhdGNoSAASKAoKZGF0YV9jaHVuaxgJIAEoCzISLmJsaXQudjEuRGF0YUNodW5rSAASJAoIZGF0YV9lbmQYDCABKAsyEC5ibGl0LnYxLkRhdGFFbmRIABIjCgdzdW1tYXJ5GA0gASgLMhAuYmxpdC52MS5TdW1tYXJ5SAASHwoFZXJyb3IYDiABKAsyDi5ibGl0LnYxLkVycm9ySAASKgoLc291cmNlX3Jvb3QYDyABKAsyEy5ibGl0LnYxLlNvdXJjZVJvb3RIABIyCg9jb25zZW50X3JlcXVlc3QYECABKAsyFy5ibGl0LnYxLkNvbnNlbnRSZXF1ZXN0SAASLgoNY29uc2VudF9yZXBseRgRIAEoCzIVLmJsaXQudjEuQ29uc2VudFJlcGx5SAASJwoJa2VlcGFsaXZlGBIgASgLMhIuYmxpdC52MS5LZWVwYWxpdmVIABIxCg9maWxlX2RvbmVfYmF0Y2gYEyABKAsyFi5ibGl0LnYxLkZpbGVEb25lQmF0Y2hIABInCgljaGFsbGVuZ2UYFCABKAsyEi5ibGl0LnYxLkNoYWxsZW5nZUgAQgcKBWZyYW1lSgQIChALSgQICxAMIjYKBUhlbGxvEhgKEHByb3RvY29sX3ZlcnNpb24YASABKA0SEwoLY2xpZW50X25hbWUYAiABKAkilwMKBE9wZW4SGwoEcm9sZRgBIAEoDjINLmJsaXQudjEuUm9sZRIOCgZtb2R1bGUYAiABKAkSDAoEcGF0aBgDIAEoCRIlCglvcGVyYXRpb24YBCABKA4yEi5ibGl0LnYxLk9wZXJhdGlvbhIlCgdjb21wYXJlGAUgASgOMhQuYmxpdC52MS5Db21wYXJlTW9kZRIXCg9pZ25vcmVfZXhpc3RpbmcYBiABKAgSDwoHZHJ5X3J1bhgHIAEoCBIQCghpbmNsdWRlcxgIIAMoCRIQCghleGNsdWRlcxgJIAMoCRIXCg9mb3JjZV9ncnBjX2RhdGEYCiABKAgSFAoMZGF0YV9zdHJlYW1zGA4gASgNEhQKDGZpbHRlcl9ydWxlcxgQIAMoCRIXCgptYXhfZGVsZXRlGBEgASgESACIAQESDAoEdXNlchgSIAEoCRISCgpwdWJsaWNfa2V5GBMgASgMEhEKCXNpZ25hdHVyZRgUIAEoDEINCgtfbWF4X2RlbGV0ZUoECAsQDEoECAwQDUoECA0QDkoECA8QECIzCglDaGFsbGVuZ2USDQoFbm9uY2UYASABKAwSFwoPdGxzX2ZpbmdlcnByaW50GAIgASgJInwKBkFjY2VwdBIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEhEKCWRhdGFfcG9ydBgCIAEoDRIVCg1zZXNzaW9uX3Rva2VuGAMgASgMEgwKBG1vdGQYBCABKAkSFAoMZGF0YV9zdHJlYW1zGAUgASgNSgQIBhAHSgQIBxAIIl0KBlJlZnVzZRIhCgRjb2RlGAEgASgOMhMuYmxpdC52MS5SZWZ1c2VDb2RlEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB3N1YmplY3QYBCABKAkiWAoKU291cmNlUm9vdBIlCgVlbnRyeRgBIAEoCzIWLmJsaXQudjEuTWFuaWZlc3RFbnRyeRIMCgRuYW1lGAIgASgJEhUKDWNvbnRlbnRzX29ubHkYAyABKAgijgEKDU1hbmlmZXN0RW50cnkSCgoCaWQYASABKA0SDAoEcGF0aBgCIAEoCRIgCgRraW5kGAMgASgOMhIuYmxpdC52MS5FbnRyeUtpbmQSDAoEc2l6ZRgEIAEoBBIQCghtdGltZV9ucxgFIAEoAxIMCgRtb2RlGAYgASgNEhMKC2xpbmtfdGFyZ2V0GAcgASgJImoKDU1hbmlmZXN0R3JvdXASCwoDZGlyGAEgASgJEicKB2VudHJpZXMYAiADKAsyFi5ibGl0LnYxLk1hbmlmZXN0RW50cnkSEAoIY29tcGxldGUYAyABKAgSEQoJY29udGludWVkGAQgASgIIjcKDU1hbmlmZXN0QmF0Y2gSJgoGZ3JvdXBzGAEgAygLMhYuYmxpdC52MS5NYW5pZmVzdEdyb3VwImUKC01hbmlmZXN0RW5kEhUKDXNjYW5fY29tcGxldGUYASABKAgSEwoLc2Nhbl9lcnJvcnMYAiABKAQSFQoNdG90YWxfZW50cmllcxgDIAEoBBITCgt0b3RhbF9ieXRlcxgEIAEoBCIwCgROZWVkEgoKAmlkGAEgASgNEgwKBHBhdGgYAiABKAkSDgoGb2Zmc2V0GAMgASgEIikKCU5lZWRCYXRjaBIcCgVuZWVkcxgBIAMoCzINLmJsaXQudjEuTmVlZCIzCgdOZWVkRW5kEhMKC3RvdGFsX25lZWRzGAEgASgEEhMKC3RvdGFsX2J5dGVzGAIgASgEIh4KD0NoZWNrc3VtUmVxdWVzdBILCgNpZHMYASADKA0iOwoMRmlsZUNoZWNrc3VtEgoKAmlkGAEgASgNEhAKCGNoZWNrc3VtGAIgASgJEg0KBWVycm9yGAMgASgJIjkKDUNoZWNrc3VtQmF0Y2gSKAoJY2hlY2tzdW1zGAEgAygLMhUuYmxpdC52MS5GaWxlQ2hlY2tzdW0iaAoJRGF0YUNodW5rEg8KB2ZpbGVfaWQYASABKA0SDAoEcGF0aBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDAoEZGF0YRgEIAEoDBIMCgRsYXN0GAUgASgIEhAKCGNoZWNrc3VtGAYgASgJImYKCEZpbGVEb25lEgoKAmlkGAEgASgNEgoKAm9rGAIgASgIEg0KBWJ5dGVzGAMgASgEEhAKCGNoZWNrc3VtGAQgASgJEg8KB21lc3NhZ2UYBSABKAkSEAoIbXRpbWVfbnMYBiABKAMiMQoNRmlsZURvbmVCYXRjaBIgCgVmaWxlcxgBIAMoCzIRLmJsaXQudjEuRmlsZURvbmUiLgoOQ29uc2VudFJlcXVlc3QSDQoFcGF0aHMYASADKAkSDQoFdG90YWwYAiABKAQiMAoMQ29uc2VudFJlcGx5Eg8KB2dyYW50ZWQYASABKAgSDwoHcmVmdXNhbBgCIAEoCSILCglLZWVwYWxpdmUiVQoHRGF0YUVuZBISCgpmaWxlc19zZW50GAEgASgEEhIKCmJ5dGVzX3NlbnQYAiABKAQSIgoIZmFpbHVyZXMYAyADKAsyEC5ibGl0LnYxLkZhaWx1cmUiKAoHRmFpbHVyZRIMCgRwYXRoGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiuAIKB1N1bW1hcnkSFgoOZmlsZXNfZXhhbWluZWQYASABKAQSGQoRZmlsZXNfdHJhbnNmZXJyZWQYAiABKAQSGQoRYnl0ZXNfdHJhbnNmZXJyZWQYAyABKAQSFwoPZW50cmllc19kZWxldGVkGAQgASgEEhcKD3NvdXJjZXNfcmVtb3ZlZBgFIAEoBBIUCgxmaWxlc19mYWlsZWQYBiABKAQSIgoIZmFpbHVyZXMYByADKAsyEC5ibGl0LnYxLkZhaWx1cmUSGgoSZmFpbHVyZXNfdHJ1bmNhdGVkGAggASgIEiUKGGRlbGV0aW9uc19za2lwcGVkX3JlYXNvbhgJIAEoCUgAiAEBEhMKC2R1cmF0aW9uX21zGAogASgEQhsKGV9kZWxldGlvbnNfc2tpcHBlZF9yZWFzb24iWwoFRXJyb3ISIAoEY29kZRgBIAEoDjISLmJsaXQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB3N1YmplY3QYBCABKAkiFAoSTGlzdE1vZHVsZXNSZXF1ZXN0Ij4KCk1vZHVsZUluZm8SDAoEbmFtZRgBIAEoCRIRCglyZWFkX29ubHkYAiABKAgSDwoHY29tbWVudBgDIAEoCSI7ChNMaXN0TW9kdWxlc1Jlc3BvbnNlEiQKB21vZHVsZXMYASADKAsyEy5ibGl0LnYxLk1vZHVsZUluZm8iLgoOTGlzdERpclJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkifQoIRGlyRW50cnkSDAoEbmFtZRgBIAEoCRIgCgRraW5kGAIgASgOMhIuYmxpdC52MS5FbnRyeUtpbmQSDAoEc2l6ZRgDIAEoBBIQCghtdGltZV9ucxgEIAEoAxIMCgRtb2RlGAUgASgNEhMKC2xpbmtfdGFyZ2V0GAYgASgJIkgKD0xpc3REaXJSZXNwb25zZRIiCgdlbnRyaWVzGAEgAygLMhEuYmxpdC52MS5EaXJFbnRyeRIRCgl0cnVuY2F0ZWQYAiABKAgihgEKC0ZpbmRSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEg8KB3BhdHRlcm4YAyABKAkSHwoEa2luZBgEIAEoDjIRLmJsaXQudjEuRmluZEtpbmQSGAoQY2FzZV9pbnNlbnNpdGl2ZRgFIAEoCBINCgVsaW1pdBgGIAEoDSJcCgpGaW5kUmVzdWx0EgwKBHBhdGgYASABKAkSIAoEa2luZBgCIAEoDjISLmJsaXQudjEuRW50cnlLaW5kEgwKBHNpemUYAyABKAQSEAoIbXRpbWVfbnMYBCABKAMiQwoQRGlza1VzYWdlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIRCgltYXhfZGVwdGgYAyABKA0iaQoORGlza1VzYWdlRW50cnkSDAoEcGF0aBgBIAEoCRINCgVkZXB0aBgCIAEoDRINCgVieXRlcxgDIAEoBBINCgVmaWxlcxgEIAEoBBIMCgRkaXJzGAUgASgEEg4KBmVycm9ycxgGIAEoBCIhCg9EaXNrRnJlZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJIk8KEERpc2tGcmVlUmVzcG9uc2USEwoLdG90YWxfYnl0ZXMYASABKAQSEgoKdXNlZF9ieXRlcxgCIAEoBBISCgpmcmVlX2J5dGVzGAMgASgEIj4KDVJlbW92ZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSDwoHZHJ5X3J1bhgDIAEoCCIhCg5SZW1vdmVSZXNwb25zZRIPCgdyZW1vdmVkGAEgASgEIhIKEENoYWxsZW5nZVJlcXVlc3QiOwoRQ2hhbGxlbmdlUmVzcG9uc2USDQoFbm9uY2UYASABKAwSFwoPdGxzX2ZpbmdlcnByaW50GAIgASgJIkcKE0NvbXBsZXRlUGF0aFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEhEKCWRpcnNfb25seRgCIAEoCBINCgVsaW1pdBgDIAEoDSIqChRDb21wbGV0ZVBhdGhSZXNwb25zZRISCgpjYW5kaWRhdGVzGAEgAygJKkMKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU09VUkNFEAESFAoQUk9MRV9ERVNUSU5BVElPThACKmQKCU9wZXJhdGlvbhIZChVPUEVSQVRJT05fVU5TUEVDSUZJRUQQABISCg5PUEVSQVRJT05fQ09QWRABEhQKEE9QRVJBVElPTl9NSVJST1IQAhISCg5PUEVSQVRJT05fTU9WRRADKp4BCgtDb21wYXJlTW9kZRIcChhDT01QQVJFX01PREVfVU5TUEVDSUZJRUQQABIbChdDT01QQVJFX01PREVfU0laRV9NVElNRRABEhkKFUNPTVBBUkVfTU9ERV9DSEVDS1NVTRACEhoKFkNPTVBBUkVfTU9ERV9TSVpFX09OTFkQAxIdChlDT01QQVJFX01PREVfSUdOT1JFX1RJTUVTEAQqaAoJRW50cnlLaW5kEhoKFkVOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9LSU5EX0ZJTEUQARISCg5FTlRSWV9LSU5EX0RJUhACEhYKEkVOVFJZX0tJTkRfU1lNTElOSxADKrQCCgpSZWZ1c2VDb2RlEhsKF1JFRlVTRV9DT0RFX1VOU1BFQ0lGSUVEEAASHgoaUkVGVVNFX0NPREVfTU9EVUxFX1VOS05PV04QARIZChVSRUZVU0VfQ09ERV9SRUFEX09OTFkQAhIcChhSRUZVU0VfQ09ERV9QQVRIX0lOVkFMSUQQAxIeChpSRUZVU0VfQ09ERV9QQVRIX05PVF9GT1VORBAEEiAKHFJFRlVTRV9DT0RFX1ZFUlNJT05fTUlTTUFUQ0gQBRIbChdSRUZVU0VfQ09ERV9CQURfUkVRVUVTVBAGEhgKFFJFRlVTRV9DT0RFX0lOVEVSTkFMEAcSFAoQUkVGVVNFX0NPREVfQlVTWRAIEiEKHVJFRlVTRV9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAkq0QEKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASFwoTRVJST1JfQ09ERV9QUk9UT0NPTBABEhgKFEVSUk9SX0NPREVfQ0FOQ0VMTEVEEAISEQoNRVJST1JfQ09ERV9JTxADEhkKFUVSUk9SX0NPREVfREFUQV9QTEFORRAEEhYKEkVSUk9SX0NPREVfVElNRU9VVBAFEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQBhIWChJFUlJPUl9DT0RFX1JFRlVTRUQQBypOCghGaW5kS2luZBIZChVGSU5EX0tJTkRfVU5TUEVDSUZJRUQQABITCg9GSU5EX0tJTkRfRklMRVMQARISCg5GSU5EX0tJTkRfRElSUxACMs8ECgRCbGl0EjoKCFRyYW5zZmVyEhQuYmxpdC52MS5DbGllbnRGcmFtZRoULmJsaXQudjEuU2VydmVyRnJhbWUoATABEkgKC0xpc3RNb2R1bGVzEhsuYmxpdC52MS5MaXN0TW9kdWxlc1JlcXVlc3QaHC5ibGl0LnYxLkxpc3RNb2R1bGVzUmVzcG9uc2USPAoHTGlzdERpchIXLmJsaXQudjEuTGlzdERpclJlcXVlc3QaGC5ibGl0LnYxLkxpc3REaXJSZXNwb25zZRIzCgRGaW5kEhQuYmxpdC52MS5GaW5kUmVxdWVzdBoTLmJsaXQudjEuRmluZFJlc3VsdDABEkEKCURpc2tVc2FnZRIZLmJsaXQudjEuRGlza1VzYWdlUmVxdWVzdBoXLmJsaXQudjEuRGlza1VzYWdlRW50cnkwARI/CghEaXNrRnJlZRIYLmJsaXQudjEuRGlza0ZyZWVSZXF1ZXN0GhkuYmxpdC52MS5EaXNrRnJlZVJlc3BvbnNlEjkKBlJlbW92ZRIWLmJsaXQudjEuUmVtb3ZlUmVxdWVzdBoXLmJsaXQudjEuUmVtb3ZlUmVzcG9uc2USSwoMQ29tcGxldGVQYXRoEhwuYmxpdC52MS5Db21wbGV0ZVBhdGhSZXF1ZXN0Gh0uYmxpdC52MS5Db21wbGV0ZVBhdGhSZXNwb25zZRJCCglDaGFsbGVuZ2USGS5ibGl0LnYxLkNoYWxsZW5nZVJlcXVlc3QaGi5ibGl0LnYxLkNoYWxsZW5nZVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * Everything the client sends on a Transfer call. Exactly one field is set.
@@ -282,6 +283,12 @@ export type ServerFrame = Message<"blit.v1.ServerFrame"> & {
      */
     value: FileDoneBatch;
     case: "fileDoneBatch";
+  } | {
+    /**
+     * @generated from field: blit.v1.Challenge challenge = 20;
+     */
+    value: Challenge;
+    case: "challenge";
   } | { case: undefined; value?: undefined };
 };
 
@@ -418,6 +425,28 @@ export type Open = Message<"blit.v1.Open"> & {
    * @generated from field: optional uint64 max_delete = 17;
    */
   maxDelete?: bigint | undefined;
+
+  /**
+   * The user to authenticate as ("" for anonymous).
+   *
+   * @generated from field: string user = 18;
+   */
+  user: string;
+
+  /**
+   * The user's Ed25519 public key, 32 raw bytes (empty for anonymous).
+   *
+   * @generated from field: bytes public_key = 19;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * Ed25519 signature over the session's transcript (core/auth.ts: the Challenge nonce, the
+   * certificate fingerprint, the module and the user), proving the key without sending a secret.
+   *
+   * @generated from field: bytes signature = 20;
+   */
+  signature: Uint8Array;
 };
 
 /**
@@ -426,6 +455,36 @@ export type Open = Message<"blit.v1.Open"> & {
  */
 export const OpenSchema: GenMessage<Open> = /*@__PURE__*/
   messageDesc(file_blit, 3);
+
+/**
+ * The daemon's answer to Hello: what the client signs.
+ *
+ * @generated from message blit.v1.Challenge
+ */
+export type Challenge = Message<"blit.v1.Challenge"> & {
+  /**
+   * 32 random bytes, valid for this session only.
+   *
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * SHA256:<base64> of the TLS certificate the daemon presents on this connection ("" without
+   * TLS): the client signs the fingerprint of the certificate it actually received, binding the
+   * proof to this TLS session.
+   *
+   * @generated from field: string tls_fingerprint = 2;
+   */
+  tlsFingerprint: string;
+};
+
+/**
+ * Describes the message blit.v1.Challenge.
+ * Use `create(ChallengeSchema)` to create a new message.
+ */
+export const ChallengeSchema: GenMessage<Challenge> = /*@__PURE__*/
+  messageDesc(file_blit, 4);
 
 /**
  * The daemon accepts the Open. The data plane is granted unless data_port is 0.
@@ -475,7 +534,7 @@ export type Accept = Message<"blit.v1.Accept"> & {
  * Use `create(AcceptSchema)` to create a new message.
  */
 export const AcceptSchema: GenMessage<Accept> = /*@__PURE__*/
-  messageDesc(file_blit, 4);
+  messageDesc(file_blit, 5);
 
 /**
  * The daemon refuses the Open (or the Hello); the call ends after this frame.
@@ -518,7 +577,7 @@ export type Refuse = Message<"blit.v1.Refuse"> & {
  * Use `create(RefuseSchema)` to create a new message.
  */
 export const RefuseSchema: GenMessage<Refuse> = /*@__PURE__*/
-  messageDesc(file_blit, 5);
+  messageDesc(file_blit, 6);
 
 /**
  * The source's first frame: its root entry and how it is to be placed.
@@ -553,7 +612,7 @@ export type SourceRoot = Message<"blit.v1.SourceRoot"> & {
  * Use `create(SourceRootSchema)` to create a new message.
  */
 export const SourceRootSchema: GenMessage<SourceRoot> = /*@__PURE__*/
-  messageDesc(file_blit, 6);
+  messageDesc(file_blit, 7);
 
 /**
  * One entry of the source manifest.
@@ -617,7 +676,7 @@ export type ManifestEntry = Message<"blit.v1.ManifestEntry"> & {
  * Use `create(ManifestEntrySchema)` to create a new message.
  */
 export const ManifestEntrySchema: GenMessage<ManifestEntry> = /*@__PURE__*/
-  messageDesc(file_blit, 7);
+  messageDesc(file_blit, 8);
 
 /**
  * The entries of one source directory, or a slice of them when the directory is large.
@@ -660,7 +719,7 @@ export type ManifestGroup = Message<"blit.v1.ManifestGroup"> & {
  * Use `create(ManifestGroupSchema)` to create a new message.
  */
 export const ManifestGroupSchema: GenMessage<ManifestGroup> = /*@__PURE__*/
-  messageDesc(file_blit, 8);
+  messageDesc(file_blit, 9);
 
 /**
  * A batch of manifest groups, sent by the source as it walks.
@@ -681,7 +740,7 @@ export type ManifestBatch = Message<"blit.v1.ManifestBatch"> & {
  * Use `create(ManifestBatchSchema)` to create a new message.
  */
 export const ManifestBatchSchema: GenMessage<ManifestBatch> = /*@__PURE__*/
-  messageDesc(file_blit, 9);
+  messageDesc(file_blit, 10);
 
 /**
  * The source has sent its whole manifest.
@@ -723,7 +782,7 @@ export type ManifestEnd = Message<"blit.v1.ManifestEnd"> & {
  * Use `create(ManifestEndSchema)` to create a new message.
  */
 export const ManifestEndSchema: GenMessage<ManifestEnd> = /*@__PURE__*/
-  messageDesc(file_blit, 10);
+  messageDesc(file_blit, 11);
 
 /**
  * One file (or link) the destination wants.
@@ -758,7 +817,7 @@ export type Need = Message<"blit.v1.Need"> & {
  * Use `create(NeedSchema)` to create a new message.
  */
 export const NeedSchema: GenMessage<Need> = /*@__PURE__*/
-  messageDesc(file_blit, 11);
+  messageDesc(file_blit, 12);
 
 /**
  * A batch of needs, sent by the destination as it compares.
@@ -779,7 +838,7 @@ export type NeedBatch = Message<"blit.v1.NeedBatch"> & {
  * Use `create(NeedBatchSchema)` to create a new message.
  */
 export const NeedBatchSchema: GenMessage<NeedBatch> = /*@__PURE__*/
-  messageDesc(file_blit, 12);
+  messageDesc(file_blit, 13);
 
 /**
  * The destination has sent all its needs (after it received ManifestEnd).
@@ -807,7 +866,7 @@ export type NeedEnd = Message<"blit.v1.NeedEnd"> & {
  * Use `create(NeedEndSchema)` to create a new message.
  */
 export const NeedEndSchema: GenMessage<NeedEnd> = /*@__PURE__*/
-  messageDesc(file_blit, 13);
+  messageDesc(file_blit, 14);
 
 /**
  * Checksum compare: the destination asks for the digests of files whose sizes match.
@@ -828,7 +887,7 @@ export type ChecksumRequest = Message<"blit.v1.ChecksumRequest"> & {
  * Use `create(ChecksumRequestSchema)` to create a new message.
  */
 export const ChecksumRequestSchema: GenMessage<ChecksumRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 14);
+  messageDesc(file_blit, 15);
 
 /**
  * One digest of a source file.
@@ -863,7 +922,7 @@ export type FileChecksum = Message<"blit.v1.FileChecksum"> & {
  * Use `create(FileChecksumSchema)` to create a new message.
  */
 export const FileChecksumSchema: GenMessage<FileChecksum> = /*@__PURE__*/
-  messageDesc(file_blit, 15);
+  messageDesc(file_blit, 16);
 
 /**
  * The source's answer to one or more ChecksumRequests.
@@ -884,7 +943,7 @@ export type ChecksumBatch = Message<"blit.v1.ChecksumBatch"> & {
  * Use `create(ChecksumBatchSchema)` to create a new message.
  */
 export const ChecksumBatchSchema: GenMessage<ChecksumBatch> = /*@__PURE__*/
-  messageDesc(file_blit, 16);
+  messageDesc(file_blit, 17);
 
 /**
  * A slice of one file's bytes.
@@ -940,7 +999,7 @@ export type DataChunk = Message<"blit.v1.DataChunk"> & {
  * Use `create(DataChunkSchema)` to create a new message.
  */
 export const DataChunkSchema: GenMessage<DataChunk> = /*@__PURE__*/
-  messageDesc(file_blit, 17);
+  messageDesc(file_blit, 18);
 
 /**
  * The destination has a file (or link) in place and verified, or failed it (move only).
@@ -996,7 +1055,7 @@ export type FileDone = Message<"blit.v1.FileDone"> & {
  * Use `create(FileDoneSchema)` to create a new message.
  */
 export const FileDoneSchema: GenMessage<FileDone> = /*@__PURE__*/
-  messageDesc(file_blit, 18);
+  messageDesc(file_blit, 19);
 
 /**
  * File reports, batched.
@@ -1017,7 +1076,7 @@ export type FileDoneBatch = Message<"blit.v1.FileDoneBatch"> & {
  * Use `create(FileDoneBatchSchema)` to create a new message.
  */
 export const FileDoneBatchSchema: GenMessage<FileDoneBatch> = /*@__PURE__*/
-  messageDesc(file_blit, 19);
+  messageDesc(file_blit, 20);
 
 /**
  * The destination asks for consent to delete (after planning, once the deletion gate passed).
@@ -1045,7 +1104,7 @@ export type ConsentRequest = Message<"blit.v1.ConsentRequest"> & {
  * Use `create(ConsentRequestSchema)` to create a new message.
  */
 export const ConsentRequestSchema: GenMessage<ConsentRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 20);
+  messageDesc(file_blit, 21);
 
 /**
  * The answer of the side that holds the user.
@@ -1073,7 +1132,7 @@ export type ConsentReply = Message<"blit.v1.ConsentReply"> & {
  * Use `create(ConsentReplySchema)` to create a new message.
  */
 export const ConsentReplySchema: GenMessage<ConsentReply> = /*@__PURE__*/
-  messageDesc(file_blit, 21);
+  messageDesc(file_blit, 22);
 
 /**
  * Sent while a person decides, so the peer's idle deadline does not end the session.
@@ -1088,7 +1147,7 @@ export type Keepalive = Message<"blit.v1.Keepalive"> & {
  * Use `create(KeepaliveSchema)` to create a new message.
  */
 export const KeepaliveSchema: GenMessage<Keepalive> = /*@__PURE__*/
-  messageDesc(file_blit, 22);
+  messageDesc(file_blit, 23);
 
 /**
  * The source has sent (or failed to send) every needed file.
@@ -1123,7 +1182,7 @@ export type DataEnd = Message<"blit.v1.DataEnd"> & {
  * Use `create(DataEndSchema)` to create a new message.
  */
 export const DataEndSchema: GenMessage<DataEnd> = /*@__PURE__*/
-  messageDesc(file_blit, 23);
+  messageDesc(file_blit, 24);
 
 /**
  * One per-file failure.
@@ -1151,7 +1210,7 @@ export type Failure = Message<"blit.v1.Failure"> & {
  * Use `create(FailureSchema)` to create a new message.
  */
 export const FailureSchema: GenMessage<Failure> = /*@__PURE__*/
-  messageDesc(file_blit, 24);
+  messageDesc(file_blit, 25);
 
 /**
  * Counts of a finished session. The destination sends its Summary first; the source answers
@@ -1236,7 +1295,7 @@ export type Summary = Message<"blit.v1.Summary"> & {
  * Use `create(SummarySchema)` to create a new message.
  */
 export const SummarySchema: GenMessage<Summary> = /*@__PURE__*/
-  messageDesc(file_blit, 25);
+  messageDesc(file_blit, 26);
 
 /**
  * Fatal session error; the sender ends the call after it.
@@ -1280,7 +1339,7 @@ export type Error = Message<"blit.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_blit, 26);
+  messageDesc(file_blit, 27);
 
 /**
  * ListModules takes no arguments.
@@ -1295,7 +1354,7 @@ export type ListModulesRequest = Message<"blit.v1.ListModulesRequest"> & {
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 27);
+  messageDesc(file_blit, 28);
 
 /**
  * One exported module.
@@ -1330,7 +1389,7 @@ export type ModuleInfo = Message<"blit.v1.ModuleInfo"> & {
  * Use `create(ModuleInfoSchema)` to create a new message.
  */
 export const ModuleInfoSchema: GenMessage<ModuleInfo> = /*@__PURE__*/
-  messageDesc(file_blit, 28);
+  messageDesc(file_blit, 29);
 
 /**
  * The daemon's modules.
@@ -1351,7 +1410,7 @@ export type ListModulesResponse = Message<"blit.v1.ListModulesResponse"> & {
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 29);
+  messageDesc(file_blit, 30);
 
 /**
  * Lists one directory.
@@ -1379,7 +1438,7 @@ export type ListDirRequest = Message<"blit.v1.ListDirRequest"> & {
  * Use `create(ListDirRequestSchema)` to create a new message.
  */
 export const ListDirRequestSchema: GenMessage<ListDirRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 30);
+  messageDesc(file_blit, 31);
 
 /**
  * One entry of a listed directory.
@@ -1435,7 +1494,7 @@ export type DirEntry = Message<"blit.v1.DirEntry"> & {
  * Use `create(DirEntrySchema)` to create a new message.
  */
 export const DirEntrySchema: GenMessage<DirEntry> = /*@__PURE__*/
-  messageDesc(file_blit, 31);
+  messageDesc(file_blit, 32);
 
 /**
  * The directory's entries.
@@ -1463,7 +1522,7 @@ export type ListDirResponse = Message<"blit.v1.ListDirResponse"> & {
  * Use `create(ListDirResponseSchema)` to create a new message.
  */
 export const ListDirResponseSchema: GenMessage<ListDirResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 32);
+  messageDesc(file_blit, 33);
 
 /**
  * Searches a subtree by name.
@@ -1519,7 +1578,7 @@ export type FindRequest = Message<"blit.v1.FindRequest"> & {
  * Use `create(FindRequestSchema)` to create a new message.
  */
 export const FindRequestSchema: GenMessage<FindRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 33);
+  messageDesc(file_blit, 34);
 
 /**
  * One match of a Find.
@@ -1561,7 +1620,7 @@ export type FindResult = Message<"blit.v1.FindResult"> & {
  * Use `create(FindResultSchema)` to create a new message.
  */
 export const FindResultSchema: GenMessage<FindResult> = /*@__PURE__*/
-  messageDesc(file_blit, 34);
+  messageDesc(file_blit, 35);
 
 /**
  * Totals a subtree.
@@ -1596,7 +1655,7 @@ export type DiskUsageRequest = Message<"blit.v1.DiskUsageRequest"> & {
  * Use `create(DiskUsageRequestSchema)` to create a new message.
  */
 export const DiskUsageRequestSchema: GenMessage<DiskUsageRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 35);
+  messageDesc(file_blit, 36);
 
 /**
  * Totals of one directory, including everything below it.
@@ -1652,7 +1711,7 @@ export type DiskUsageEntry = Message<"blit.v1.DiskUsageEntry"> & {
  * Use `create(DiskUsageEntrySchema)` to create a new message.
  */
 export const DiskUsageEntrySchema: GenMessage<DiskUsageEntry> = /*@__PURE__*/
-  messageDesc(file_blit, 36);
+  messageDesc(file_blit, 37);
 
 /**
  * Asks for the capacity of a module's filesystem.
@@ -1673,7 +1732,7 @@ export type DiskFreeRequest = Message<"blit.v1.DiskFreeRequest"> & {
  * Use `create(DiskFreeRequestSchema)` to create a new message.
  */
 export const DiskFreeRequestSchema: GenMessage<DiskFreeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 37);
+  messageDesc(file_blit, 38);
 
 /**
  * Capacity of a filesystem in bytes.
@@ -1708,7 +1767,7 @@ export type DiskFreeResponse = Message<"blit.v1.DiskFreeResponse"> & {
  * Use `create(DiskFreeResponseSchema)` to create a new message.
  */
 export const DiskFreeResponseSchema: GenMessage<DiskFreeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 38);
+  messageDesc(file_blit, 39);
 
 /**
  * Removes one entry (recursively for a directory) in a writable module.
@@ -1743,7 +1802,7 @@ export type RemoveRequest = Message<"blit.v1.RemoveRequest"> & {
  * Use `create(RemoveRequestSchema)` to create a new message.
  */
 export const RemoveRequestSchema: GenMessage<RemoveRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 39);
+  messageDesc(file_blit, 40);
 
 /**
  * Outcome of a Remove.
@@ -1764,7 +1823,50 @@ export type RemoveResponse = Message<"blit.v1.RemoveResponse"> & {
  * Use `create(RemoveResponseSchema)` to create a new message.
  */
 export const RemoveResponseSchema: GenMessage<RemoveResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 40);
+  messageDesc(file_blit, 41);
+
+/**
+ * Asks for a nonce to sign an admin call with.
+ *
+ * @generated from message blit.v1.ChallengeRequest
+ */
+export type ChallengeRequest = Message<"blit.v1.ChallengeRequest"> & {
+};
+
+/**
+ * Describes the message blit.v1.ChallengeRequest.
+ * Use `create(ChallengeRequestSchema)` to create a new message.
+ */
+export const ChallengeRequestSchema: GenMessage<ChallengeRequest> = /*@__PURE__*/
+  messageDesc(file_blit, 42);
+
+/**
+ * A nonce for one admin call.
+ *
+ * @generated from message blit.v1.ChallengeResponse
+ */
+export type ChallengeResponse = Message<"blit.v1.ChallengeResponse"> & {
+  /**
+   * 32 random bytes, valid once, for a short time.
+   *
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * SHA256:<base64> of the daemon's TLS certificate ("" without TLS).
+   *
+   * @generated from field: string tls_fingerprint = 2;
+   */
+  tlsFingerprint: string;
+};
+
+/**
+ * Describes the message blit.v1.ChallengeResponse.
+ * Use `create(ChallengeResponseSchema)` to create a new message.
+ */
+export const ChallengeResponseSchema: GenMessage<ChallengeResponse> = /*@__PURE__*/
+  messageDesc(file_blit, 43);
 
 /**
  * Completes a remote path for the shell.
@@ -1800,7 +1902,7 @@ export type CompletePathRequest = Message<"blit.v1.CompletePathRequest"> & {
  * Use `create(CompletePathRequestSchema)` to create a new message.
  */
 export const CompletePathRequestSchema: GenMessage<CompletePathRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 41);
+  messageDesc(file_blit, 44);
 
 /**
  * Completion candidates.
@@ -1821,7 +1923,7 @@ export type CompletePathResponse = Message<"blit.v1.CompletePathResponse"> & {
  * Use `create(CompletePathResponseSchema)` to create a new message.
  */
 export const CompletePathResponseSchema: GenMessage<CompletePathResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 42);
+  messageDesc(file_blit, 45);
 
 /**
  * Role a side plays in a session.
@@ -2055,6 +2157,14 @@ export enum RefuseCode {
    * @generated from enum value: REFUSE_CODE_BUSY = 8;
    */
   BUSY = 8,
+
+  /**
+   * Not allowed: an unknown user, a wrong key or signature, a module the user may not use (or
+   * that does not exist), or a write the user's access does not allow. Always the same words.
+   *
+   * @generated from enum value: REFUSE_CODE_PERMISSION_DENIED = 9;
+   */
+  PERMISSION_DENIED = 9,
 }
 
 /**
@@ -2251,6 +2361,18 @@ export const Blit: GenService<{
     methodKind: "unary";
     input: typeof CompletePathRequestSchema;
     output: typeof CompletePathResponseSchema;
+  },
+  /**
+   * A fresh nonce for signing the next admin call on this connection (see core/auth.ts); admin
+   * calls carry the proof in metadata: blit-user, blit-key-bin, blit-nonce-bin,
+   * blit-signature-bin.
+   *
+   * @generated from rpc blit.v1.Blit.Challenge
+   */
+  challenge: {
+    methodKind: "unary";
+    input: typeof ChallengeRequestSchema;
+    output: typeof ChallengeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_blit, 0);

@@ -1,0 +1,711 @@
+/**
+ * The client side of TLS to a daemon, over `node:tls`: a certificate pinned from the known-hosts
+ * file (trust on first use, as ssh does) or a chain checked against CA certificates and the host
+ * name. One rule serves the data plane ({@linkcode connectTls}) and the gRPC channel
+ * ({@linkcode grpcChannelCredentials}).
+ *
+ * **Pin rule.** The pinned certificate is the only trusted root (`ca`), and the SHA-256 of the
+ * certificate the daemon presents must equal the pinned fingerprint, checked in
+ * `checkServerIdentity` and again after the handshake: Node calls `checkServerIdentity` only
+ * when the chain verified, so both checks are needed for a clear refusal. {@linkcode connectTls}
+ * lets the handshake finish with `rejectUnauthorized: false` so that it can name the certificate a
+ * man in the middle presented ({@linkcode CertificateMismatchError}), and then accepts only an
+ * authorized connection whose fingerprint matches; nothing is written before that check.
+ *
+ * **Transport.** `node:tls` runs over a duplex around a `Deno.Conn` rather than its own socket:
+ * under Deno 2.9, pausing a `TLSSocket` does not stop it reading from its native socket (a slow
+ * reader would buffer all the daemon sends) and a `TLSSocket` paused when the peer's EOF arrives
+ * never emits `end`. Here the TLS socket never pauses; reading from TCP stops instead once about
+ * 1 MiB of plaintext waits for the caller, and TCP flow control holds the daemon back.
+ *
+ * **IP targets under Deno.** Deno's `tls.connect()` throws when `servername` is an IP address,
+ * and grpc-js always sets `servername` to the target's host; {@linkcode grpcChannelOptions}
+ * supplies a `grpc.ssl_target_name_override` for IP targets (a name under `.invalid` that encodes
+ * the address, so that the CA mode still checks the certificate against the IP itself).
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { isIP } from "node:net";
+import { Duplex } from "node:stream";
+import * as tls from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { describeError } from "../errors.ts";
+import { derToPem } from "../tls_cert.ts";
+
+/** How a daemon's certificate is trusted. */
+export type TlsVerify =
+  | {
+    /** Trust exactly one certificate (from the known-hosts file). */
+    kind: "pin";
+    /** The pinned certificate, DER. */
+    certificate: Uint8Array;
+    /** Its `SHA256:…` fingerprint. */
+    fingerprint: string;
+  }
+  | {
+    /** Verify the chain against CA certificates and the host name. */
+    kind: "ca";
+    /** The CA certificates, PEM (one or more blocks). */
+    caPem: string;
+  };
+
+/** A TLS connection with `Deno.Conn`-like reads and writes (see {@linkcode connectTls}). */
+export interface TlsByteConn {
+  /** Reads into `p`; resolves to the byte count, or `null` at end of stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes all of `p`; resolves once the connection took the bytes (`p` may then be reused). */
+  write(p: Uint8Array): Promise<number>;
+  /**
+   * Ends the connection: bytes already written are still delivered, then TLS close_notify and
+   * the socket closes. A pending read rejects.
+   */
+  close(): void;
+  /** `SHA256:…` of the certificate the daemon presented. */
+  readonly fingerprint: string;
+}
+
+/** Buffered plaintext above which reading from TCP stops. */
+const READ_HIGH_WATER = 1024 * 1024;
+/** Buffered plaintext below which reading from TCP resumes. */
+const READ_LOW_WATER = 256 * 1024;
+/** Writes smaller than this are copied and may resolve before they are flushed. */
+const COPY_WRITE_LIMIT = 64 * 1024;
+/** Bytes the socket may hold for a small write to resolve before it is flushed. */
+const WRITE_BUFFER_BYTES = 256 * 1024;
+/** How long {@linkcode TlsByteConn.close} waits for the daemon to close before destroying. */
+const CLOSE_GRACE_MS = 5_000;
+/** Suffix of the names {@linkcode grpcChannelOptions} invents for IP targets. */
+const IP_NAME_SUFFIX = ".ip.blit.invalid";
+
+/**
+ * Thrown when a daemon presents a certificate other than the pinned one: it was replaced, or
+ * someone is in the middle.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { CertificateMismatchError } from "./tls_client.ts";
+ * const error = new CertificateMismatchError("nas", 9031, "SHA256:old", "SHA256:new");
+ * strictEqual(error.actual, "SHA256:new");
+ * ```
+ */
+export class CertificateMismatchError extends Error {
+  /** The daemon's host, as dialled. */
+  readonly host: string;
+  /** The daemon's port. */
+  readonly port: number;
+  /** The pinned fingerprint. */
+  readonly expected: string;
+  /** The fingerprint of the certificate presented. */
+  readonly actual: string;
+
+  /**
+   * Creates a mismatch error.
+   * @param host The daemon's host, as dialled.
+   * @param port The daemon's port.
+   * @param expected The pinned fingerprint.
+   * @param actual The fingerprint of the certificate presented.
+   */
+  constructor(host: string, port: number, expected: string, actual: string) {
+    const where = hostPort(host, port);
+    super(
+      `Cannot trust ${where}: it presented certificate ${actual}, but ${expected} is pinned for it; someone may be intercepting the connection, or the daemon's certificate was replaced: if you expect that, run "blit known-hosts forget ${where}"`,
+    );
+    this.name = "CertificateMismatchError";
+    this.host = host;
+    this.port = port;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * Reads a daemon's certificate without trusting it (for trust on first use): connects, finishes
+ * the handshake without verification, and closes. Nothing is sent besides the handshake.
+ *
+ * Requires `--allow-net`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { probeServerCertificate } from "./tls_client.ts";
+ * const { fingerprint } = await probeServerCertificate("backup.lan", 9031, 10_000);
+ * console.log(`The daemon's certificate is ${fingerprint}`);
+ * ```
+ *
+ * @param host Host name or IP address.
+ * @param port TCP port.
+ * @param timeoutMs Longest time for the connection and the handshake together.
+ * @throws {Error} "Cannot reach …" or "Cannot start TLS with …", one line.
+ * @returns The certificate (DER) and its fingerprint.
+ */
+export async function probeServerCertificate(
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<{ certificate: Uint8Array; fingerprint: string }> {
+  const { socket, transport } = await handshake(host, port, timeoutMs, {
+    rejectUnauthorized: false,
+  });
+  const certificate = peerCertificate(socket);
+  socket.end(() => {
+    socket.destroy();
+    transport.destroy();
+  });
+  if (certificate === null) {
+    throw new Error(`Cannot read the certificate of ${hostPort(host, port)}: it sent none`);
+  }
+  return { certificate, fingerprint: fingerprintOf(certificate) };
+}
+
+/**
+ * Opens a TLS connection to a daemon and verifies it: with `pin`, the daemon must present exactly
+ * the pinned certificate; with `ca`, a chain to one of the CA certificates, valid for `host`.
+ * The returned connection reads and writes like a `Deno.Conn`, with incoming bytes buffered up to
+ * about 1 MiB (reading from TCP stops beyond).
+ *
+ * Requires `--allow-net`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { connectTls } from "./tls_client.ts";
+ * import { lookupKnownHost, defaultKnownHostsPath } from "../known_hosts.ts";
+ * const known = await lookupKnownHost(defaultKnownHostsPath(), "backup.lan", 9031);
+ * if (known) {
+ *   const conn = await connectTls("backup.lan", 9031, { kind: "pin", ...known }, 10_000);
+ *   await conn.write(new TextEncoder().encode("token"));
+ *   conn.close();
+ * }
+ * ```
+ *
+ * @param host Host name or IP address.
+ * @param port TCP port.
+ * @param verify How the certificate is trusted.
+ * @param timeoutMs Longest time for the connection and the handshake together.
+ * @throws {CertificateMismatchError} If a pinned daemon presents another certificate.
+ * @throws {Error} "Cannot reach …", "Cannot start TLS with …" or "Cannot verify …", one line.
+ * @returns The verified connection.
+ */
+export async function connectTls(
+  host: string,
+  port: number,
+  verify: TlsVerify,
+  timeoutMs: number,
+): Promise<TlsByteConn> {
+  const options: tls.ConnectionOptions = verify.kind === "pin"
+    ? {
+      ca: [derToPem(verify.certificate)],
+      checkServerIdentity: pinCheck(
+        verify.fingerprint,
+        (actual) => new CertificateMismatchError(host, port, verify.fingerprint, actual),
+      ),
+      // Verified below, after the handshake, so that a mismatch can name the certificate.
+      rejectUnauthorized: false,
+    }
+    : { ca: [verify.caPem], rejectUnauthorized: true };
+  const { socket, transport } = await handshake(host, port, timeoutMs, options);
+  const certificate = peerCertificate(socket);
+  const actual = certificate === null ? "(none)" : fingerprintOf(certificate);
+  let refusal: Error | null = null;
+  if (verify.kind === "pin" && actual !== verify.fingerprint) {
+    refusal = new CertificateMismatchError(host, port, verify.fingerprint, actual);
+  } else if (!socket.authorized) {
+    refusal = new Error(
+      `Cannot verify ${hostPort(host, port)}: its certificate ${actual} failed verification (${
+        String(socket.authorizationError)
+      }); the daemon needs a valid certificate`,
+    );
+  }
+  if (refusal !== null) {
+    socket.destroy();
+    transport.destroy();
+    throw refusal;
+  }
+  return new NodeTlsConn(socket, transport, actual);
+}
+
+/**
+ * The grpc-js credentials for a daemon, with the same trust rule as {@linkcode connectTls}. Pass
+ * {@linkcode grpcChannelOptions} too: IP targets need it under Deno.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { BlitClientClass, blitChannelOptions } from "./grpc_service.ts";
+ * import { grpcChannelCredentials, grpcChannelOptions, type TlsVerify } from "./tls_client.ts";
+ * declare const verify: TlsVerify;
+ * const client = new BlitClientClass("127.0.0.1:9031", grpcChannelCredentials(verify), {
+ *   ...blitChannelOptions(),
+ *   ...grpcChannelOptions(verify, "127.0.0.1"),
+ * });
+ * ```
+ *
+ * @param verify How the certificate is trusted.
+ * @returns Channel credentials for `new BlitClientClass(address, credentials, options)`.
+ */
+export function grpcChannelCredentials(verify: TlsVerify): grpc.ChannelCredentials {
+  if (verify.kind === "pin") {
+    return grpc.credentials.createSsl(Buffer.from(derToPem(verify.certificate)), null, null, {
+      checkServerIdentity: pinCheck(
+        verify.fingerprint,
+        (actual, hostname) =>
+          new Error(
+            `Cannot trust ${
+              decodeTargetName(hostname)
+            }: it presented certificate ${actual}, but ${verify.fingerprint} is pinned for it`,
+          ),
+      ),
+      rejectUnauthorized: true,
+    });
+  }
+  return grpc.credentials.createSsl(Buffer.from(verify.caPem), null, null, {
+    checkServerIdentity: caCheck,
+    rejectUnauthorized: true,
+  });
+}
+
+/**
+ * Channel options the TLS credentials need for `host`: for an IP address, a
+ * `grpc.ssl_target_name_override` (Deno refuses grpc-js's IP `servername`); nothing for a name.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { grpcChannelOptions } from "./tls_client.ts";
+ * const verify = { kind: "ca" as const, caPem: "" };
+ * deepStrictEqual(grpcChannelOptions(verify, "backup.lan"), {});
+ * deepStrictEqual(grpcChannelOptions(verify, "10.0.0.5"), {
+ *   "grpc.ssl_target_name_override": "10-0-0-5.ip.blit.invalid",
+ * });
+ * ```
+ *
+ * @param _verify How the certificate is trusted (the options do not depend on it today).
+ * @param host The target's host (IPv6 with or without brackets).
+ * @returns Options to merge into the client's channel options.
+ */
+export function grpcChannelOptions(_verify: TlsVerify, host: string): grpc.ChannelOptions {
+  const bare = unbracket(host);
+  if (isIP(bare) === 0) return {};
+  return { "grpc.ssl_target_name_override": bare.replaceAll(/[.:]/g, "-") + IP_NAME_SUFFIX };
+}
+
+/** The host name grpc-js checks against, back to the IP address when it was encoded. */
+function decodeTargetName(name: string): string {
+  if (!name.endsWith(IP_NAME_SUFFIX)) return name;
+  const encoded = name.slice(0, -IP_NAME_SUFFIX.length);
+  const v4 = encoded.replaceAll("-", ".");
+  if (isIP(v4) === 4) return v4;
+  const v6 = encoded.replaceAll("-", ":");
+  return isIP(v6) === 6 ? v6 : name;
+}
+
+function caCheck(hostname: string, cert: tls.PeerCertificate): Error | undefined {
+  return tls.checkServerIdentity(decodeTargetName(hostname), cert);
+}
+
+/** `checkServerIdentity` of the pin rule: the certificate's fingerprint must be the pinned one. */
+function pinCheck(
+  expected: string,
+  mismatch: (actual: string, hostname: string) => Error,
+): (hostname: string, cert: tls.PeerCertificate) => Error | undefined {
+  return function checkPinned(hostname: string, cert: tls.PeerCertificate): Error | undefined {
+    const raw: Uint8Array | undefined = cert.raw;
+    const actual = raw === undefined ? "(none)" : fingerprintOf(raw);
+    return actual === expected ? undefined : mismatch(actual, hostname);
+  };
+}
+
+/** The certificate fingerprint, computed synchronously (same value as `certificateFingerprint`). */
+function fingerprintOf(der: Uint8Array): string {
+  return "SHA256:" + createHash("sha256").update(der).digest("base64").replace(/=+$/, "");
+}
+
+function peerCertificate(socket: tls.TLSSocket): Uint8Array | null {
+  const raw: Buffer | undefined = socket.getPeerCertificate(true)?.raw;
+  return raw === undefined || raw.length === 0 ? null : new Uint8Array(raw);
+}
+
+function unbracket(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+function hostPort(host: string, port: number): string {
+  const bare = unbracket(host);
+  return bare.includes(":") ? `[${bare}]:${port}` : `${bare}:${port}`;
+}
+
+/** Node error codes that mean the certificate was refused (chain, validity, or host name). */
+const CERT_ERROR_REGEXP = /CERT|UNABLE_TO|SELF_SIGNED|INVALID_CA|PATH_LENGTH|INVALID_PURPOSE/;
+/** Node error codes for bytes that are not TLS (the daemon runs without TLS). */
+const NOT_TLS_REGEXP = /WRONG_VERSION_NUMBER|UNKNOWN_PROTOCOL|RECORD|PACKET_LENGTH|HTTP_REQUEST/;
+
+const NO_TLS_HINT = "is it running with tls = false? then pass --no-tls";
+
+/**
+ * Connects (TCP, then the TLS handshake), turning every failure into one line. Resolves on
+ * `secureConnect` (authorized or not, depending on `rejectUnauthorized`).
+ */
+async function handshake(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  options: tls.ConnectionOptions,
+): Promise<{ socket: tls.TLSSocket; transport: ConnStream }> {
+  const bare = unbracket(host);
+  const where = hostPort(bare, port);
+  const started = Date.now();
+  const conn = await connectTcp(bare, port, timeoutMs, where);
+  const transport = new ConnStream(conn);
+  const left = Math.max(1, timeoutMs - (Date.now() - started));
+  return await new Promise((resolve, reject) => {
+    let settled = false;
+    let socket: tls.TLSSocket;
+    try {
+      socket = tls.connect({
+        ...options,
+        socket: transport,
+        // Over a given socket, `host` is only the name the certificate is checked against
+        // (without it Node checks "localhost").
+        host: bare,
+        // Deno refuses an IP address as SNI (and RFC 6066 forbids it).
+        ...(isIP(bare) === 0 ? { servername: bare } : {}),
+      });
+    } catch (error) {
+      transport.destroy();
+      reject(
+        new Error(`Cannot start TLS with ${where}: ${(error as Error).message}`, { cause: error }),
+      );
+      return;
+    }
+    const settle = (error: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.off("secureConnect", onSecure);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+      if (error === null) {
+        // Until the caller attaches its own listener, a late error must not go unhandled; the
+        // caller sees it through `socket.errored`.
+        socket.on("error", () => {});
+        resolve({ socket, transport });
+      } else {
+        socket.destroy();
+        transport.destroy();
+        reject(error);
+      }
+    };
+    const onSecure = (): void => settle(null);
+    const onError = (error: Error): void => settle(describeTlsError(error, where));
+    const onClose = (): void =>
+      settle(
+        new Error(
+          `Cannot start TLS with ${where}: the connection closed during the handshake (the daemon may refuse this address; or, ${NO_TLS_HINT})`,
+        ),
+      );
+    const timer = setTimeout(() => {
+      const seconds = timeoutMs / 1000;
+      settle(
+        new Error(
+          `Cannot start TLS with ${where}: no TLS answer after ${seconds} s (${NO_TLS_HINT})`,
+        ),
+      );
+    }, left);
+    socket.on("secureConnect", onSecure);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+  });
+}
+
+/** Opens the TCP connection (`TCP_NODELAY`) within `timeoutMs`. */
+async function connectTcp(
+  hostname: string,
+  port: number,
+  timeoutMs: number,
+  where: string,
+): Promise<Deno.TcpConn> {
+  const abort = new AbortController();
+  const connecting = Deno.connect({ hostname, port, transport: "tcp", signal: abort.signal });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      connecting.then((conn) => conn.close(), () => {});
+      reject(new Error(`Cannot reach ${where}: timed out after ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+  });
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Promise.race([connecting, timeout]);
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionRefused) {
+      throw new Error(`Cannot reach ${where}: connection refused`, { cause: error });
+    }
+    if (error instanceof Deno.errors.TimedOut) {
+      throw new Error(`Cannot reach ${where}: timed out`, { cause: error });
+    }
+    if (error instanceof Error && error.message.startsWith("Cannot reach")) throw error;
+    throw new Error(`Cannot reach ${where}: ${describeError(error)}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+  try {
+    conn.setNoDelay(true);
+  } catch { /* not fatal */ }
+  return conn;
+}
+
+function describeTlsError(error: Error, where: string): Error {
+  if (error instanceof CertificateMismatchError) return error;
+  const code = String((error as { code?: unknown }).code ?? "");
+  if (NOT_TLS_REGEXP.test(code)) {
+    return new Error(
+      `Cannot start TLS with ${where}: the daemon does not speak TLS (${NO_TLS_HINT})`,
+      { cause: error },
+    );
+  }
+  if (CERT_ERROR_REGEXP.test(code)) {
+    return new Error(
+      `Cannot verify ${where}: ${error.message} (${code}); check the CA certificates and the host name`,
+      { cause: error },
+    );
+  }
+  if (code === "ECONNRESET" || error instanceof Deno.errors.ConnectionReset) {
+    return new Error(
+      `Cannot start TLS with ${where}: the connection closed during the handshake (the daemon may refuse this address; or, ${NO_TLS_HINT})`,
+      { cause: error },
+    );
+  }
+  return new Error(`Cannot start TLS with ${where}: ${describeError(error)}`, { cause: error });
+}
+
+/** Size of each read from the TCP connection. */
+const TCP_READ_BYTES = 256 * 1024;
+
+/**
+ * The TLS layer's transport: a duplex over a `Deno.Conn` (see "Transport" in the module doc).
+ * It stops reading the TCP connection while {@linkcode ConnStream.hold} is on.
+ */
+class ConnStream extends Duplex {
+  #conn: Deno.Conn;
+  #wanted = false;
+  #reading = false;
+  #held = false;
+  #release: (() => void) | null = null;
+
+  constructor(conn: Deno.Conn) {
+    super({ allowHalfOpen: true });
+    this.#conn = conn;
+  }
+
+  /** Stops (`true`) or resumes (`false`) reading from the TCP connection. */
+  hold(held: boolean): void {
+    this.#held = held;
+    if (!held) {
+      const release = this.#release;
+      this.#release = null;
+      release?.();
+    }
+  }
+
+  override _read(): void {
+    this.#wanted = true;
+    if (!this.#reading) void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#reading = true;
+    try {
+      while (this.#wanted && !this.destroyed) {
+        if (this.#held) {
+          await new Promise<void>((resolve) => this.#release = resolve);
+          continue;
+        }
+        const buffer = Buffer.allocUnsafe(TCP_READ_BYTES);
+        const n = await this.#conn.read(buffer);
+        if (n === null) {
+          this.push(null);
+          return;
+        }
+        this.#wanted = this.push(buffer.subarray(0, n));
+      }
+    } catch (error) {
+      if (!this.destroyed) this.destroy(error as Error);
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  override _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.#writeAll(chunk).then(() => callback(), callback);
+  }
+
+  async #writeAll(chunk: Uint8Array): Promise<void> {
+    for (let at = 0; at < chunk.length;) at += await this.#conn.write(chunk.subarray(at));
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#conn.closeWrite().then(() => callback(), () => callback());
+  }
+
+  override _destroy(error: Error | null, callback: (error: Error | null) => void): void {
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+    this.hold(false);
+    callback(error);
+  }
+}
+
+/** {@linkcode TlsByteConn} over a verified `TLSSocket`. */
+class NodeTlsConn implements TlsByteConn {
+  readonly fingerprint: string;
+  #socket: tls.TLSSocket;
+  #transport: ConnStream;
+  #chunks: Buffer[] = [];
+  /** Bytes of `#chunks[0]` already read. */
+  #offset = 0;
+  #buffered = 0;
+  #held = false;
+  #ended = false;
+  #closed = false;
+  #error: Error | null = null;
+  #wake: (() => void) | null = null;
+  /** Rejecters of writes not yet settled, failed together when the socket fails or closes. */
+  #pendingWrites = new Set<(error: Error) => void>();
+
+  constructor(socket: tls.TLSSocket, transport: ConnStream, fingerprint: string) {
+    this.#socket = socket;
+    this.#transport = transport;
+    this.fingerprint = fingerprint;
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.on("end", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    socket.on("error", (error: Error) => this.#fail(error));
+    socket.on("close", () => {
+      if (!this.#ended && !this.#closed) this.#fail(new Error("the connection was reset"));
+      this.#ended = true;
+      this.#failWrites(new Error("Cannot write: the TLS connection is closed"));
+      this.#notify();
+    });
+    if (socket.errored) this.#fail(socket.errored);
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#buffered > READ_HIGH_WATER && !this.#held) this.#hold(true);
+    this.#notify();
+  }
+
+  #hold(held: boolean): void {
+    this.#held = held;
+    this.#transport.hold(held);
+  }
+
+  #fail(error: Error): void {
+    this.#error ??= new Error(`Cannot use the TLS connection: ${describeError(error)}`, {
+      cause: error,
+    });
+    this.#failWrites(this.#error);
+    this.#notify();
+  }
+
+  #failWrites(error: Error): void {
+    for (const reject of this.#pendingWrites) reject(error);
+    this.#pendingWrites.clear();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    while (this.#buffered === 0) {
+      if (this.#closed) throw new Error("Cannot read: the TLS connection is closed");
+      if (this.#error !== null) throw this.#error;
+      if (this.#ended) return null;
+      if (this.#held) this.#hold(false);
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    let copied = 0;
+    while (copied < p.length && this.#chunks.length > 0) {
+      const chunk = this.#chunks[0]!;
+      const n = Math.min(p.length - copied, chunk.length - this.#offset);
+      p.set(chunk.subarray(this.#offset, this.#offset + n), copied);
+      copied += n;
+      this.#offset += n;
+      if (this.#offset === chunk.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+    }
+    this.#buffered -= copied;
+    if (this.#held && this.#buffered <= READ_LOW_WATER) this.#hold(false);
+    return copied;
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    if (this.#closed) {
+      return Promise.reject(new Error("Cannot write: the TLS connection is closed"));
+    }
+    if (this.#error !== null) return Promise.reject(this.#error);
+    const n = p.length;
+    if (n === 0) return Promise.resolve(0);
+    // A large write is handed over as it is and resolves when the socket is done with it (the
+    // caller may then reuse `p`). A small one is copied and resolves at once while the socket
+    // holds little: the many small writes of headers stay cheap, and memory stays bounded.
+    const copy = n < COPY_WRITE_LIMIT;
+    return new Promise((resolve, reject) => {
+      const fail = (error: Error): void => {
+        this.#pendingWrites.delete(fail);
+        reject(error);
+      };
+      this.#pendingWrites.add(fail);
+      const chunk = copy ? Buffer.from(p) : Buffer.from(p.buffer, p.byteOffset, n);
+      this.#socket.write(chunk, (error?: Error | null) => {
+        if (error) this.#fail(error);
+        else if (this.#pendingWrites.delete(fail)) resolve(n);
+      });
+      if (
+        copy && this.#socket.writableLength <= WRITE_BUFFER_BYTES &&
+        this.#pendingWrites.delete(fail)
+      ) {
+        resolve(n);
+      }
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#notify();
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    // Keep reading (and dropping) so that the daemon's close is seen.
+    if (this.#held) this.#hold(false);
+    // Flush what was written, send close_notify, then give the daemon a moment to close.
+    const timer = setTimeout(() => {
+      socket.destroy();
+      this.#transport.destroy();
+    }, CLOSE_GRACE_MS);
+    Deno.unrefTimer(timer);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      this.#transport.destroy();
+    });
+    socket.end();
+  }
+}

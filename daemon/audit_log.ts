@@ -1,0 +1,189 @@
+/**
+ * The daemon's audit log: one JSON line per session and per admin call (who, from where, what,
+ * how it ended), appended to the `audit_log` file when one is configured, and a human line with
+ * a timestamp on the console. Every text a client chose (paths, user names) is escaped: no
+ * control character reaches either log.
+ *
+ * @module
+ */
+
+/** One audited event. */
+export interface AuditEntry {
+  /** The peer's address and port. */
+  peer: string;
+  /** The authenticated user, or `null` for anonymous. */
+  user: string | null;
+  /** The module (`""` for the default root). */
+  module: string;
+  /** `push`, `pull`, `list`, `find`, `du`, `df`, `rm`, `complete`, `modules`. */
+  operation: string;
+  /** The path inside the module. */
+  path: string;
+  /** Files written (or removed, for `rm`). */
+  files: number;
+  /** Payload bytes written. */
+  bytes: number;
+  /** `ok`, `partial`, `failed` or `refused`. */
+  outcome: "ok" | "partial" | "failed" | "refused";
+  /** How long it took, in milliseconds. */
+  durationMs: number;
+  /** The error, one line, or `null`. */
+  error: string | null;
+}
+
+// deno-lint-ignore no-control-regex
+const UNSAFE_REGEXP = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * Escapes control characters (C0, DEL, C1, line and paragraph separators) as `\uXXXX`.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { escapeControls } from "./audit_log.ts";
+ * strictEqual(escapeControls("a\nb\u001b[31m"), "a\\u000ab\\u001b[31m");
+ * ```
+ *
+ * @param text Any text.
+ * @returns The text with control characters escaped.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(
+    UNSAFE_REGEXP,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
+ * The JSON line of an entry (without the newline).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { auditLine } from "./audit_log.ts";
+ * const line = auditLine({
+ *   peer: "127.0.0.1:5000", user: null, module: "m", operation: "rm", path: "a\u0085b",
+ *   files: 1, bytes: 0, outcome: "ok", durationMs: 3, error: null,
+ * }, new Date(0));
+ * strictEqual(JSON.parse(line).path, "a\u0085b");
+ * strictEqual(line.includes("\u0085"), false);
+ * ```
+ *
+ * @param entry The event.
+ * @param time When it ended.
+ * @returns One line of JSON.
+ */
+export function auditLine(entry: AuditEntry, time: Date): string {
+  const json = JSON.stringify({
+    time: time.toISOString(),
+    peer: entry.peer,
+    user: entry.user ?? "anonymous",
+    module: entry.module,
+    operation: entry.operation,
+    path: entry.path,
+    files: entry.files,
+    bytes: entry.bytes,
+    outcome: entry.outcome,
+    duration_ms: Math.round(entry.durationMs),
+    error: entry.error,
+  });
+  // JSON.stringify escapes C0 characters; C1 and the separators need it too.
+  return json.replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => escapeControls(c));
+}
+
+/**
+ * The console line of an entry.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { consoleLine } from "./audit_log.ts";
+ * strictEqual(
+ *   consoleLine({
+ *     peer: "127.0.0.1:5000", user: "alice", module: "m", operation: "push", path: "d",
+ *     files: 2, bytes: 10, outcome: "ok", durationMs: 12, error: null,
+ *   }, new Date(0)),
+ *   "1970-01-01T00:00:00.000Z 127.0.0.1:5000 alice push m:/d ok 2 files 10 bytes 12 ms",
+ * );
+ * ```
+ *
+ * @param entry The event.
+ * @param time When it ended.
+ * @returns One line.
+ */
+export function consoleLine(entry: AuditEntry, time: Date): string {
+  const where = escapeControls(`${entry.module}:/${entry.path}`);
+  const who = escapeControls(entry.user ?? "anonymous");
+  const error = entry.error === null ? "" : `: ${escapeControls(entry.error)}`;
+  return `${time.toISOString()} ${entry.peer} ${who} ${entry.operation} ${where} ${entry.outcome} ` +
+    `${entry.files} files ${entry.bytes} bytes ${Math.round(entry.durationMs)} ms${error}`;
+}
+
+/**
+ * Appends audit entries to a file (when configured) and logs them on the console.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const audit = await AuditLog.open("/var/log/blit/audit.jsonl", console.error);
+ * audit.record({ peer, user, module, operation: "push", ... });
+ * ```
+ */
+export class AuditLog {
+  readonly #file: Deno.FsFile | null;
+  readonly #log: (line: string) => void;
+  readonly #encoder = new TextEncoder();
+
+  private constructor(file: Deno.FsFile | null, log: (line: string) => void) {
+    this.#file = file;
+    this.#log = log;
+  }
+
+  /**
+   * Opens the log.
+   *
+   * Requires `--allow-write` for the file (it is created with mode 0640 if missing).
+   *
+   * @param path The audit file, or `null` for the console only.
+   * @param log Writes one console line.
+   * @throws {Error} If the file cannot be opened (one line naming it).
+   * @returns The log.
+   */
+  static async open(path: string | null, log: (line: string) => void): Promise<AuditLog> {
+    if (path === null) return new AuditLog(null, log);
+    try {
+      const file = await Deno.open(path, { append: true, create: true, mode: 0o640 });
+      return new AuditLog(file, log);
+    } catch (error) {
+      throw new Error(
+        `Cannot open audit log "${path}": ${
+          error instanceof Error ? error.message : String(error)
+        }; check that its directory exists and the daemon may write there`,
+      );
+    }
+  }
+
+  /**
+   * Records one event.
+   * @param entry The event.
+   */
+  record(entry: AuditEntry): void {
+    const time = new Date();
+    this.#log(consoleLine(entry, time));
+    if (this.#file === null) return;
+    try {
+      // One write per line, to a file opened for appending: lines never interleave.
+      this.#file.writeSync(this.#encoder.encode(`${auditLine(entry, time)}\n`));
+    } catch (error) {
+      this.#log(
+        `blitd: Cannot write the audit log: ${error instanceof Error ? error.message : error}`,
+      );
+    }
+  }
+
+  /** Closes the file. */
+  close(): void {
+    try {
+      this.#file?.close();
+    } catch { /* already closed */ }
+  }
+}
