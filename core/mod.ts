@@ -57,8 +57,6 @@ export {
   parsePublicKey,
   writeIdentity,
 } from "./identity.ts";
-export { forgetKnownHost, type KnownHost, readKnownHosts } from "./known_hosts.ts";
-export { CertificateMismatchError } from "./transport/tls_client.ts";
 export { ContainedTree, type ContainedTreeOptions } from "./contained_tree.ts";
 export {
   type DirItem,
