@@ -86,6 +86,35 @@ export interface AuthProof {
   signature: Uint8Array;
 }
 
+/** Longest user name a proof may claim. */
+export const MAX_USER_LENGTH = 128;
+
+/**
+ * The proof a client sent, as the daemon checks it: `null` when it sent no key and no
+ * signature (anonymous); a malformed one (wrong sizes, an over-long name) becomes a proof that
+ * cannot verify, so that it is refused like a wrong key — same words, same delay.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { proofFromWire } from "./auth.ts";
+ * const empty = new Uint8Array(0);
+ * strictEqual(proofFromWire({ user: "", publicKey: empty, signature: empty }), null);
+ * strictEqual(proofFromWire({ user: "a", publicKey: empty, signature: new Uint8Array(64) })?.user, "?");
+ * ```
+ *
+ * @param sent The claimed user, the public key and the signature as received.
+ * @returns The proof, or `null` for an anonymous client.
+ */
+export function proofFromWire(sent: AuthProof): AuthProof | null {
+  const { user, publicKey, signature } = sent;
+  if (publicKey.length === 0 && signature.length === 0) return null;
+  if (user.length > MAX_USER_LENGTH || publicKey.length !== 32 || signature.length !== 64) {
+    return { user: "?", publicKey: new Uint8Array(32), signature: new Uint8Array(64) };
+  }
+  return sent;
+}
+
 /**
  * Checks a proof: the signature must verify over the transcript, and the key must be one the
  * configuration lists for the user — the claimed one, or, when the client named none, the user

@@ -408,16 +408,7 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
   const modules = moduleList.map((entry, index): ModuleConfig => {
     const label = `module #${index + 1}`;
     checkKeys(entry, MODULE_KEYS, `${label} `, bad);
-    const name = optionalString(entry, "name", `${label} `, bad);
-    if (name === undefined || name === "") {
-      throw bad(`${label} has no name`, `add name = "..." using letters, digits, '.', '_' or '-'`);
-    }
-    if (!NAME_REGEXP.test(name) || name === "." || name === "..") {
-      throw bad(
-        `${label} name "${name}" is invalid`,
-        "use only letters, digits, '.', '_' and '-' (not \".\" or \"..\")",
-      );
-    }
+    const name = entryName(entry, label, bad);
     if (seen.has(name)) {
       throw bad(`module name "${name}" is used twice`, "give each module its own name");
     }
@@ -849,21 +840,27 @@ function optionalCount(table: Table, key: string, max: number, bad: Bad): number
   );
 }
 
+/** The `name` of a `[[module]]` or `[[user]]` table: present and made of safe characters. */
+function entryName(entry: Table, label: string, bad: Bad): string {
+  const name = optionalString(entry, "name", `${label} `, bad);
+  if (name === undefined || name === "") {
+    throw bad(`${label} has no name`, `add name = "..." using letters, digits, '.', '_' or '-'`);
+  }
+  if (!NAME_REGEXP.test(name) || name === "." || name === "..") {
+    throw bad(
+      `${label} name "${name}" is invalid`,
+      "use only letters, digits, '.', '_' and '-' (not \".\" or \"..\")",
+    );
+  }
+  return name;
+}
+
 function parseUsers(list: Table[], bad: Bad): UserConfig[] {
   const seen = new Set<string>();
   return list.map((entry, index): UserConfig => {
     const label = `user #${index + 1}`;
     checkKeys(entry, USER_KEYS, `${label} `, bad);
-    const name = optionalString(entry, "name", `${label} `, bad);
-    if (name === undefined || name === "") {
-      throw bad(`${label} has no name`, `add name = "..." using letters, digits, '.', '_' or '-'`);
-    }
-    if (!NAME_REGEXP.test(name) || name === "." || name === "..") {
-      throw bad(
-        `${label} name "${name}" is invalid`,
-        "use only letters, digits, '.', '_' and '-' (not \".\" or \"..\")",
-      );
-    }
+    const name = entryName(entry, label, bad);
     if (seen.has(name)) {
       throw bad(`user name "${name}" is used twice`, "declare each user once, with all its keys");
     }

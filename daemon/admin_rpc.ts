@@ -35,7 +35,7 @@ import {
   ListModulesResponseSchema,
   ModuleInfoSchema,
 } from "../proto/gen/blit_pb.ts";
-import type { AuthProof } from "../core/auth.ts";
+import { type AuthProof, proofFromWire } from "../core/auth.ts";
 import type { DaemonConfig } from "../core/config.ts";
 import type { ExportedModule } from "../core/endpoint.ts";
 import { AccessDeniedError, type Authority } from "./authority.ts";
@@ -123,21 +123,14 @@ function proofOfCall(metadata: grpc.Metadata): { proof: AuthProof; nonce: Uint8A
   const key = metadata.get(PROOF_METADATA.publicKey)[0];
   const nonce = metadata.get(PROOF_METADATA.nonce)[0];
   const signature = metadata.get(PROOF_METADATA.signature)[0];
-  if (key === undefined && signature === undefined) return null;
   const bytes = (value: unknown): Uint8Array =>
     value instanceof Uint8Array ? new Uint8Array(value) : new Uint8Array(0);
-  const proof = {
-    user: user === undefined ? "" : typeof user === "string" && user.length <= 128 ? user : "?",
+  const proof = proofFromWire({
+    user: user === undefined ? "" : typeof user === "string" ? user : "?",
     publicKey: bytes(key),
     signature: bytes(signature),
-  };
-  if (proof.publicKey.length !== 32 || proof.signature.length !== 64) {
-    return {
-      proof: { user: "?", publicKey: new Uint8Array(32), signature: new Uint8Array(64) },
-      nonce: new Uint8Array(0),
-    };
-  }
-  return { proof, nonce: bytes(nonce) };
+  });
+  return proof === null ? null : { proof, nonce: bytes(nonce) };
 }
 
 /** Clamps a requested count to a cap (0 = the cap). */

@@ -109,18 +109,8 @@ export class Authority {
    *   access learns that the module is read-only for them).
    * @returns The admission.
    */
-  async admit(request: AdmissionRequest): Promise<Admission> {
-    const address = peerAddress(request.peer);
-    try {
-      const admission = await this.#decide(request);
-      if (admission.user !== null) this.#delays.succeeded(address);
-      return admission;
-    } catch (error) {
-      if (!(error instanceof AccessDeniedError)) throw error;
-      const delay = this.#delays.refused(address);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      throw error;
-    }
+  admit(request: AdmissionRequest): Promise<Admission> {
+    return this.#paced(request.peer, () => this.#decide(request), (admission) => admission.user);
   }
 
   /**
@@ -140,28 +130,54 @@ export class Authority {
    * @param request The proof, nonce and what it is for.
    * @returns The user, or `null` for anonymous; a bad proof throws after the delay.
    */
-  async authenticate(
+  authenticate(
     request: Omit<AdmissionRequest, "needs" | "module"> & { module?: string },
   ): Promise<string | null> {
+    return this.#paced(request.peer, () => this.#identify(request), (user) => user);
+  }
+
+  /**
+   * Runs a decision; a refusal waits for the address's growing delay before it is thrown, and
+   * a signed-in success resets the delay.
+   */
+  async #paced<T>(
+    peer: string,
+    decide: () => Promise<T>,
+    userOf: (decided: T) => string | null,
+  ): Promise<T> {
+    const address = peerAddress(peer);
+    try {
+      const decided = await decide();
+      if (userOf(decided) !== null) this.#delays.succeeded(address);
+      return decided;
+    } catch (error) {
+      if (!(error instanceof AccessDeniedError)) throw error;
+      const delay = this.#delays.refused(address);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      throw error;
+    }
+  }
+
+  /** The user a request proves, `null` for an anonymous one; a bad proof is refused. */
+  async #identify(
+    request: {
+      proof: AuthProof | null;
+      nonce: Uint8Array;
+      purpose: AuthPurpose;
+      method: string;
+      module?: string;
+    },
+  ): Promise<string | null> {
     if (request.proof === null) return null;
-    const address = peerAddress(request.peer);
     const user = await this.#verify(request.proof, request);
     if (user === null) {
-      await new Promise((resolve) => setTimeout(resolve, this.#delays.refused(address)));
       throw new AccessDeniedError(`bad proof for user ${JSON.stringify(request.proof.user)}`);
     }
-    this.#delays.succeeded(address);
     return user;
   }
 
   async #decide(request: AdmissionRequest): Promise<Admission> {
-    let user: string | null = null;
-    if (request.proof !== null) {
-      user = await this.#verify(request.proof, request);
-      if (user === null) {
-        throw new AccessDeniedError(`bad proof for user ${JSON.stringify(request.proof.user)}`);
-      }
-    }
+    const user = await this.#identify(request);
     let exported: ExportedModule;
     try {
       exported = lookupModule(this.#config, request.module);

@@ -16,7 +16,7 @@ import {
 } from "../proto/gen/blit_pb.ts";
 import type { DaemonConfig } from "../core/config.ts";
 import { type ExportedModule, TransferRefusal } from "../core/endpoint.ts";
-import { type AuthProof, NONCE_BYTES } from "../core/auth.ts";
+import { type AuthProof, NONCE_BYTES, proofFromWire } from "../core/auth.ts";
 import { describeError } from "../core/errors.ts";
 import { hashFileWasm } from "../core/hash.ts";
 import { PathEscapeError, PathInvalidError } from "../core/paths.ts";
@@ -71,9 +71,6 @@ export const DATA_ACCEPT_TIMEOUT_MS = 3_000;
 
 /** Longest wait for the client's Hello and Open. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
-
-/** Longest user name accepted in an Open. */
-const MAX_USER_LENGTH = 128;
 
 /** A refusal of the Open, sent as a Refuse frame. */
 class Refusal extends Error {
@@ -138,14 +135,7 @@ function requestOf(open: Open): OpenRequest {
  * that cannot verify, so that it is refused like a wrong key, after the same delay.
  */
 function proofOf(open: Open): AuthProof | null {
-  if (open.publicKey.length === 0 && open.signature.length === 0) return null;
-  if (
-    open.user.length > MAX_USER_LENGTH || open.publicKey.length !== 32 ||
-    open.signature.length !== 64
-  ) {
-    return { user: "?", publicKey: new Uint8Array(32), signature: new Uint8Array(64) };
-  }
-  return { user: open.user, publicKey: open.publicKey, signature: open.signature };
+  return proofFromWire({ user: open.user, publicKey: open.publicKey, signature: open.signature });
 }
 
 /** Checks access for the request and opens the module's tree. */
