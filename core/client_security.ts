@@ -228,7 +228,7 @@ export async function openSecureChannel(
     fingerprint: pin.fingerprint,
     credentials: tls.grpcChannelCredentials(verify),
     channelOptions: tls.grpcChannelOptions(verify, address.host),
-    connectData: (host, port, timeoutMs) => tls.connectTls(host, port, verify, timeoutMs),
+    connectData: (host, port, timeoutMs) => tls.connectDataPlane(host, port, verify, timeoutMs),
     signed: identity !== null,
     prove: prove(pin.fingerprint),
     checkReported: (reported) => {

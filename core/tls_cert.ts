@@ -27,12 +27,23 @@ const ALGORITHM: EcKeyGenParams & EcdsaParams = {
 const DAY_MS = 86_400_000;
 const PEM_CERT_REGEXP = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/;
 
+/**
+ * A name every certificate blitd generates also carries. A `.invalid` name can never be in a
+ * publicly issued certificate (RFC 6761), so a client that gives the pinned certificate as its
+ * only extra CA and asks for this name accepts exactly that certificate, even with Deno's TLS,
+ * which also trusts the default roots (see `connectDataPlane` in `transport/tls_client.ts`).
+ */
+export const PINNED_NAME = "pinned.blit.invalid";
+
+/** The names of a generated certificate when none are given. */
+const DEFAULT_NAMES = ["localhost", "127.0.0.1", "::1", PINNED_NAME];
+
 /** Options for {@linkcode generateServerCertificate}. */
 export interface GenerateServerCertificateOptions {
   /**
    * Names the certificate is valid for: IP literals become `ip` subjectAltNames, anything else
    * `dns` ones.
-   * @default {["localhost", "127.0.0.1", "::1"]}
+   * @default {["localhost", "127.0.0.1", "::1", PINNED_NAME]}
    */
   names?: string[];
   /**
@@ -70,7 +81,7 @@ export interface CertificatePem {
 export async function generateServerCertificate(
   options?: GenerateServerCertificateOptions,
 ): Promise<CertificatePem> {
-  const { names = ["localhost", "127.0.0.1", "::1"], days = 3650 } = options ?? {};
+  const { names = DEFAULT_NAMES, days = 3650 } = options ?? {};
   if (!(days > 0) || !Number.isFinite(days)) {
     throw new RangeError(
       `Cannot generate a certificate valid for ${days} days: use a positive number`,
@@ -197,7 +208,7 @@ export interface LoadServerCertificateOptions {
   keyPath?: string | null;
   /**
    * Names for a generated certificate (see {@linkcode GenerateServerCertificateOptions.names}).
-   * @default {["localhost", "127.0.0.1", "::1"]}
+   * @default {["localhost", "127.0.0.1", "::1", PINNED_NAME]}
    */
   names?: string[];
 }

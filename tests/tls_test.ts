@@ -27,6 +27,7 @@ import {
   generateServerCertificate,
   loadOrCreateServerCertificate,
   pemToDer,
+  PINNED_NAME,
 } from "../core/tls_cert.ts";
 import {
   defaultKnownHostsPath,
@@ -39,6 +40,7 @@ import {
 } from "../core/known_hosts.ts";
 import {
   CertificateMismatchError,
+  connectDataPlane,
   connectTls,
   grpcChannelCredentials,
   grpcChannelOptions,
@@ -384,6 +386,64 @@ Deno.test("connectTls() with a pinned certificate", async (t) => {
   }
 });
 
+Deno.test("connectDataPlane() pins with Deno's TLS when the certificate carries the pinned name", async (t) => {
+  const pair = await generateServerCertificate();
+  const other = await generateServerCertificate(); // also carries PINNED_NAME, another key
+  const named = await generateServerCertificate({ names: ["127.0.0.1"] });
+  const pin = await pinOf(pair.certPem);
+  const server = echoServer(pair);
+  const mitm = echoServer(other);
+  const plainNamed = echoServer(named);
+  try {
+    await t.step("echoes bytes both ways through the pinned certificate", async () => {
+      const conn = await connectDataPlane(HOST, server.port, pin, TIMEOUT_MS);
+      try {
+        // Deno's TLS connection may take part of a write, like any Deno.Conn: write it all.
+        const whole = {
+          read: (p: Uint8Array) => conn.read(p),
+          write: async (p: Uint8Array) => {
+            for (let at = 0; at < p.length;) at += await conn.write(p.subarray(at));
+            return p.length;
+          },
+        };
+        const data = randomBytes(3 * 1024 * 1024);
+        assertEquals(await echoRoundTrip(whole, data, 1024 * 1024), data);
+      } finally {
+        conn.close();
+      }
+    });
+    await t.step("refuses another certificate with the same names, sending nothing", async () => {
+      const error = await connectDataPlane(HOST, mitm.port, pin, TIMEOUT_MS).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert(error instanceof Error, String(error));
+      assert(
+        error.message.startsWith(`Cannot verify ${HOST}:${mitm.port}: its data port did not`),
+        error.message,
+      );
+      assertEquals(mitm.received, 0);
+    });
+    await t.step("falls back to connectTls() for a certificate without the name", async () => {
+      const namedPin = await pinOf(named.certPem);
+      const conn = await connectDataPlane(HOST, plainNamed.port, namedPin, TIMEOUT_MS);
+      assert("fingerprint" in conn, "the node:tls connection");
+      const data = randomBytes(100_000);
+      assertEquals(await echoRoundTrip(conn, data, 10_000), data);
+      conn.close();
+      const refused = await connectDataPlane(HOST, mitm.port, namedPin, TIMEOUT_MS).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert(refused instanceof CertificateMismatchError, String(refused));
+    });
+  } finally {
+    await server.close();
+    await mitm.close();
+    await plainNamed.close();
+  }
+});
+
 Deno.test("connectTls() with CA verification", async (t) => {
   const ca = await makeCa("blit test CA");
   const stranger = await makeCa("another CA");
@@ -648,12 +708,15 @@ Deno.test("generateServerCertificate()", async (t) => {
     assert(cert.serialNumber.length >= 30, cert.serialNumber);
   });
 
-  await t.step("uses localhost and the loopback addresses by default", async () => {
-    const { certPem } = await generateServerCertificate();
-    const cert = new x509.X509Certificate(pemToDer(certPem));
-    const san = cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON();
-    assertEquals(san?.map((n) => n.value), ["localhost", "127.0.0.1", "::1"]);
-  });
+  await t.step(
+    "uses localhost, the loopback addresses and the pinned name by default",
+    async () => {
+      const { certPem } = await generateServerCertificate();
+      const cert = new x509.X509Certificate(pemToDer(certPem));
+      const san = cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON();
+      assertEquals(san?.map((n) => n.value), ["localhost", "127.0.0.1", "::1", PINNED_NAME]);
+    },
+  );
 });
 
 Deno.test("loadOrCreateServerCertificate()", async (t) => {

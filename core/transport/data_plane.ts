@@ -16,7 +16,7 @@
  */
 
 import { describeError } from "../errors.ts";
-import { TimeoutError, withDeadline } from "./deadline.ts";
+import { type TimeoutError, withDeadline } from "./deadline.ts";
 import {
   type ByteSink,
   type ByteSource,
@@ -27,6 +27,7 @@ import {
   RecordWriter,
 } from "./records.ts";
 import { type PackedShard, packShard, unpackShard } from "./tar_shard.ts";
+import { connectTcp } from "./connect_tcp.ts";
 
 /** Length of a session token in bytes. */
 export const TOKEN_BYTES = 32;
@@ -341,7 +342,11 @@ export async function dialDataPlane(
   options: DialOptions = {},
 ): Promise<DataConn> {
   const { hostname, port, token } = grant;
-  const { timeoutMs = 10_000, connect = connectTcp } = options;
+  const {
+    timeoutMs = 10_000,
+    connect = (host: string, at: number, ms: number) =>
+      connectTcp(host, at, { timeoutMs: ms, action: `connect to data plane ${host}:${at}` }),
+  } = options;
   if (token.length !== TOKEN_BYTES) {
     throw new RangeError(`Cannot dial data plane: the token has ${token.length} bytes, not 32`);
   }
@@ -356,32 +361,6 @@ export async function dialDataPlane(
     closeQuietly(conn);
     throw error;
   }
-  return conn;
-}
-
-/** Opens a plain TCP connection with `TCP_NODELAY`, within `timeoutMs`. */
-async function connectTcp(hostname: string, port: number, timeoutMs: number): Promise<Deno.Conn> {
-  const abort = new AbortController();
-  const connecting = Deno.connect({ hostname, port, transport: "tcp", signal: abort.signal });
-  let conn: Deno.TcpConn;
-  try {
-    conn = await withDeadline(connecting, {
-      timeoutMs,
-      action: `connect to data plane ${hostname}:${port}`,
-      onTimeout: () => {
-        abort.abort();
-        connecting.then(closeQuietly, () => {});
-      },
-    });
-  } catch (error) {
-    if (error instanceof TimeoutError) throw error;
-    throw new Error(`Cannot connect to data plane ${hostname}:${port}: ${describeError(error)}`, {
-      cause: error,
-    });
-  }
-  try {
-    conn.setNoDelay(true);
-  } catch { /* not fatal */ }
   return conn;
 }
 

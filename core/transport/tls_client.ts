@@ -33,7 +33,9 @@ import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { describeError } from "../errors.ts";
-import { derToPem } from "../tls_cert.ts";
+import { derToPem, PINNED_NAME } from "../tls_cert.ts";
+import { withDeadline } from "./deadline.ts";
+import { connectTcp } from "./connect_tcp.ts";
 
 /** How a daemon's certificate is trusted. */
 export type TlsVerify =
@@ -226,6 +228,85 @@ export async function connectTls(
   return new NodeTlsConn(socket, transport, actual);
 }
 
+/** A data-plane connection: the part of `Deno.Conn` the payload code uses. */
+export interface DataPlaneConn {
+  /** Reads into `p`; resolves to the byte count, or `null` at end of stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`; resolves to the byte count written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the connection. */
+  close(): void;
+}
+
+/**
+ * Opens a data-plane connection with the same trust as the control channel. With a pinned
+ * certificate that carries {@linkcode PINNED_NAME} (every certificate blitd generates), it uses
+ * Deno's own TLS — `Deno.startTls` with the pinned certificate as the only extra CA, asking for
+ * that name — which moves bulk data about half again as fast as `node:tls` here: a
+ * different certificate fails to verify (`BadSignature`), and no public CA can issue the
+ * `.invalid` name. Otherwise (an operator's certificate, or `--tls-ca`) it is
+ * {@linkcode connectTls}.
+ *
+ * Requires `--allow-net`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { connectDataPlane } from "./tls_client.ts";
+ * const conn = await connectDataPlane("nas", 40123, verify, 3_000);
+ * ```
+ *
+ * @param host Host name or IP address.
+ * @param port The data port.
+ * @param verify How the certificate is trusted.
+ * @param timeoutMs Longest time for the connection and the handshake together.
+ * @throws {Error} "Cannot reach …", "Cannot start TLS with …" or "Cannot verify …", one line.
+ * @returns The verified connection.
+ */
+export async function connectDataPlane(
+  host: string,
+  port: number,
+  verify: TlsVerify,
+  timeoutMs: number,
+): Promise<DataPlaneConn> {
+  if (verify.kind !== "pin" || !carriesName(verify.certificate, PINNED_NAME)) {
+    return await connectTls(host, port, verify, timeoutMs);
+  }
+  const bare = unbracket(host);
+  const where = hostPort(bare, port);
+  const started = Date.now();
+  const tcp = await connectTcp(bare, port, { timeoutMs });
+  let conn: Deno.TlsConn | null = null;
+  try {
+    conn = await Deno.startTls(tcp, {
+      hostname: PINNED_NAME,
+      caCerts: [derToPem(verify.certificate)],
+    });
+    const shaking = conn.handshake();
+    await withDeadline(shaking, {
+      timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
+      action: `start TLS with ${where}`,
+      onTimeout: () => conn?.close(),
+    });
+    return conn;
+  } catch (error) {
+    try {
+      (conn ?? tcp).close();
+    } catch { /* already closed */ }
+    if (error instanceof Error && error.name === "TimeoutError") throw error;
+    throw new Error(
+      `Cannot verify ${where}: its data port did not present the pinned certificate ${verify.fingerprint} (${
+        describeError(error)
+      })`,
+      { cause: error },
+    );
+  }
+}
+
+/** Whether a DER certificate contains `name` (a dNSName is stored as plain ASCII). */
+function carriesName(der: Uint8Array, name: string): boolean {
+  return Buffer.from(der).includes(name, 0, "latin1");
+}
+
 /**
  * The grpc-js credentials for a daemon, with the same trust rule as {@linkcode connectTls}. Pass
  * {@linkcode grpcChannelOptions} too: IP targets need it under Deno.
@@ -355,7 +436,7 @@ async function handshake(
   const bare = unbracket(host);
   const where = hostPort(bare, port);
   const started = Date.now();
-  const conn = await connectTcp(bare, port, timeoutMs, where);
+  const conn = await connectTcp(bare, port, { timeoutMs });
   const transport = new ConnStream(conn);
   const left = Math.max(1, timeoutMs - (Date.now() - started));
   return await new Promise((resolve, reject) => {
@@ -416,44 +497,6 @@ async function handshake(
     socket.on("error", onError);
     socket.on("close", onClose);
   });
-}
-
-/** Opens the TCP connection (`TCP_NODELAY`) within `timeoutMs`. */
-async function connectTcp(
-  hostname: string,
-  port: number,
-  timeoutMs: number,
-  where: string,
-): Promise<Deno.TcpConn> {
-  const abort = new AbortController();
-  const connecting = Deno.connect({ hostname, port, transport: "tcp", signal: abort.signal });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      abort.abort();
-      connecting.then((conn) => conn.close(), () => {});
-      reject(new Error(`Cannot reach ${where}: timed out after ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-  });
-  let conn: Deno.TcpConn;
-  try {
-    conn = await Promise.race([connecting, timeout]);
-  } catch (error) {
-    if (error instanceof Deno.errors.ConnectionRefused) {
-      throw new Error(`Cannot reach ${where}: connection refused`, { cause: error });
-    }
-    if (error instanceof Deno.errors.TimedOut) {
-      throw new Error(`Cannot reach ${where}: timed out`, { cause: error });
-    }
-    if (error instanceof Error && error.message.startsWith("Cannot reach")) throw error;
-    throw new Error(`Cannot reach ${where}: ${describeError(error)}`, { cause: error });
-  } finally {
-    clearTimeout(timer);
-  }
-  try {
-    conn.setNoDelay(true);
-  } catch { /* not fatal */ }
-  return conn;
 }
 
 function describeTlsError(error: Error, where: string): Error {
