@@ -473,6 +473,7 @@ export async function sendPayloads(
   const writer = new RecordWriter(conn, { idleTimeoutMs });
   const result: SendResult = { filesSent: 0, bytesSent: 0, failures: [], vanished: [], grown: [] };
   const buffer = new Uint8Array(Math.max(64 * 1024, chunkBytes));
+  const buffers: { main: Uint8Array; spare?: Uint8Array } = { main: buffer };
   const onAbort = (): void => writer.close();
   signal?.addEventListener("abort", onAbort, { once: true });
   const maxFiles = Math.min(Math.max(1, shardMaxFiles), 4096);
@@ -539,7 +540,7 @@ export async function sendPayloads(
         continue;
       }
       await inFlight;
-      await sendFile(writer, item, buffer, result);
+      await sendFile(writer, item, buffers, result);
     }
     await flushShard();
     await inFlight;
@@ -558,9 +559,10 @@ export async function sendPayloads(
 async function sendFile(
   writer: RecordWriter,
   item: SendItem,
-  buffer: Uint8Array,
+  buffers: { main: Uint8Array; spare?: Uint8Array },
   result: SendResult,
 ): Promise<void> {
+  const buffer = buffers.main;
   const { id, path, size } = item;
   const fail = async (message: string): Promise<void> => {
     result.failures.push({ id, message });
@@ -595,13 +597,19 @@ async function sendFile(
     let left = size;
     let status: FileStatus = FILE_STATUS.ok;
     let problem = "";
+    // Two buffers: the next piece is read from disk while the previous one is on the wire.
+    const spare = size > buffer.length ? (buffers.spare ??= new Uint8Array(buffer.length)) : buffer;
+    const readInto = (target: Uint8Array, want: number): Promise<number | null | Error> =>
+      file.read(want < target.length ? target.subarray(0, want) : target).catch((error) =>
+        error instanceof Error ? error : new Error(String(error))
+      );
+    let current = buffer;
+    let reading = readInto(current, left);
     while (left > 0) {
-      let got: number | null;
-      try {
-        got = await file.read(left < buffer.length ? buffer.subarray(0, left) : buffer);
-      } catch (error) {
+      const got = await reading;
+      if (got instanceof Error) {
         status = FILE_STATUS.unreadable;
-        problem = `Cannot read file "${path}": ${describeError(error)}`;
+        problem = `Cannot read file "${path}": ${describeError(got)}`;
         break;
       }
       if (got === null) {
@@ -610,8 +618,12 @@ async function sendFile(
           `(${size - left} of ${size} bytes)`;
         break;
       }
-      await writer.write(buffer.subarray(0, got));
+      const piece = current.subarray(0, got);
       left -= got;
+      current = current === buffer ? spare : buffer;
+      if (left > 0 && spare !== buffer) reading = readInto(current, left);
+      await writer.write(piece);
+      if (left > 0 && spare === buffer) reading = readInto(current, left);
     }
     if (left > 0) {
       buffer.fill(0);

@@ -377,9 +377,18 @@ export class RecordReader {
   async readChunk(max: number): Promise<Uint8Array> {
     if (this.buffered === 0) {
       this.#start = this.#end = 0;
-      const got = await this.#read(this.#buf);
-      if (got === null) throw badRecord("connection closed inside a payload");
-      this.#end = got;
+      // Gather up to `max` bytes (at most a buffer): they are part of this payload, so they are
+      // coming anyway, and a TLS connection hands over one 16 KiB record per read — without this,
+      // a 1 GiB file became 65,536 disk writes instead of 1,024.
+      const first = await this.#read(this.#buf);
+      if (first === null) throw badRecord("connection closed inside a payload");
+      this.#end = first;
+      const want = Math.min(max, this.#buf.length);
+      while (this.#end < want) {
+        const got = await this.#read(this.#buf.subarray(this.#end, want));
+        if (got === null) break; // the next call reports the early end
+        this.#end += got;
+      }
     }
     const take = Math.min(max, this.buffered);
     const chunk = this.#buf.subarray(this.#start, this.#start + take);
