@@ -16,7 +16,7 @@
  */
 
 import { describeError } from "../errors.ts";
-import { type TimeoutError, withDeadline } from "./deadline.ts";
+import { withDeadline } from "./deadline.ts";
 import {
   type ByteSink,
   type ByteSource,
