@@ -22,6 +22,7 @@
  * max_connections = 256
  * max_connections_per_host = 64
  * audit_log = "/var/log/blit/audit.jsonl"
+ * confinement = "auto"  # "namespace" | "systemd" | "none": see DaemonConfig.confinement
  *
  * [[user]]
  * name = "alice"
@@ -148,7 +149,21 @@ export interface DaemonConfig {
   rootUsers: ModuleUser[] | null;
   /** True if anyone may write to an anonymous default root (`root_anonymous_write = true`). */
   rootAnonymousWrite: boolean;
+  /**
+   * How the server is confined beyond its Deno permissions: `"namespace"` runs it inside a
+   * private mount namespace (bubblewrap) that holds only its code and its exports, and refuses
+   * to start without one; `"auto"` does the same when it can and says so plainly when it
+   * cannot; `"systemd"` means the service unit provides that namespace (the launcher checks it
+   * runs under systemd); `"none"` runs it with its Deno permissions alone.
+   */
+  confinement: Confinement;
 }
+
+/** Values of `confinement` (see {@linkcode DaemonConfig.confinement}). */
+export type Confinement = "auto" | "namespace" | "systemd" | "none";
+
+/** Every {@linkcode Confinement}, in the order the docs name them. */
+export const CONFINEMENTS: readonly Confinement[] = ["auto", "namespace", "systemd", "none"];
 
 /** Options for {@linkcode parseDaemonConfig}. */
 export interface ParseDaemonConfigOptions {
@@ -194,6 +209,8 @@ export interface DaemonOverrides {
   stateDir?: string;
   /** `--audit-log PATH` (relative to the current directory). */
   auditLog?: string;
+  /** `--confinement auto|namespace|systemd|none`. */
+  confinement?: string;
 }
 
 const NAME_REGEXP = /^[A-Za-z0-9._-]+$/;
@@ -217,6 +234,7 @@ const DAEMON_KEYS = [
   "max_connections",
   "max_connections_per_host",
   "audit_log",
+  "confinement",
 ] as const;
 const MODULE_KEYS = [
   "name",
@@ -382,6 +400,13 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
     bad,
   ) ?? Math.min(DEFAULT_MAX_CONNECTIONS_PER_HOST, maxConnections);
   const auditLog = optionalPath(daemon, "audit_log", "daemon.");
+  const confinement = optionalString(daemon, "confinement", "daemon.", bad) ?? "auto";
+  if (!isConfinement(confinement)) {
+    throw bad(
+      `"daemon.confinement" value ${JSON.stringify(confinement)} is not known`,
+      `use one of ${CONFINEMENTS.map((c) => `"${c}"`).join(", ")}`,
+    );
+  }
 
   const userList = doc.user ?? [];
   if (!Array.isArray(userList) || !userList.every(isTable)) {
@@ -458,7 +483,26 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
     users,
     rootUsers,
     rootAnonymousWrite,
+    confinement,
   };
+}
+
+/**
+ * Tells whether `text` names a {@linkcode Confinement}.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { isConfinement } from "./config.ts";
+ * strictEqual(isConfinement("namespace"), true);
+ * strictEqual(isConfinement("chroot"), false);
+ * ```
+ *
+ * @param text Candidate value.
+ * @returns True for `auto`, `namespace`, `systemd` and `none`.
+ */
+export function isConfinement(text: string): text is Confinement {
+  return (CONFINEMENTS as readonly string[]).includes(text);
 }
 
 /**
@@ -691,6 +735,12 @@ export function applyDaemonOverrides(
     next.mdnsName = overrides.mdnsName;
   }
   if (overrides.forceGrpcData !== undefined) next.forceGrpcData = overrides.forceGrpcData;
+  if (overrides.confinement !== undefined) {
+    if (!isConfinement(overrides.confinement)) {
+      throw bad("--confinement", overrides.confinement, `give ${CONFINEMENTS.join(", ")}`);
+    }
+    next.confinement = overrides.confinement;
+  }
   const path = (flag: string, value: string, what: string): string => {
     if (value === "" || value.includes("\0")) throw bad(flag, value, `give the path of ${what}`);
     return posix.resolve(value);

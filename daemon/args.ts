@@ -10,9 +10,12 @@ import { parseArgs } from "node:util";
 import { explainArgs } from "../cmdline/explain_args.ts";
 import { parseCidr } from "../core/cidr.ts";
 import {
+  type Confinement,
+  CONFINEMENTS,
   type DaemonConfig,
   type DaemonOverrides,
   isBindAddress,
+  isConfinement,
   MAX_CONNECTIONS_LIMIT,
   type ModuleUser,
   type UserConfig,
@@ -48,6 +51,8 @@ Options:
   --state-dir PATH     Where the daemon keeps its state (default $XDG_STATE_HOME/blit,
                        else ~/.local/state/blit); created with mode 0700
   --audit-log PATH     Append one JSON line per session and admin call to PATH
+  --confinement MODE   auto (default), namespace, systemd or none: whether the server runs
+                       in a private mount namespace holding only its code and exports
   --print-permissions  Print the server's Deno permission flags and command line, then exit
   --print-fingerprint  Print the fingerprint of the daemon's TLS certificate, then exit
   -h, --help           Show this help
@@ -92,6 +97,7 @@ const BLITD_OPTIONS = {
   "tls-key": { type: "string" },
   "state-dir": { type: "string" },
   "audit-log": { type: "string" },
+  confinement: { type: "string" },
   "print-permissions": { type: "boolean" },
   "print-fingerprint": { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -123,6 +129,7 @@ const CONFIG_KEYS = [
   "users",
   "rootUsers",
   "rootAnonymousWrite",
+  "confinement",
 ] as const;
 const MODULE_KEYS = [
   "name",
@@ -174,6 +181,7 @@ export function parseBlitdArgs(args: string[]): BlitdArgs {
   if (values["mdns-name"] !== undefined) overrides.mdnsName = values["mdns-name"];
   if (values["force-grpc-data"]) overrides.forceGrpcData = true;
   if (values["no-tls"]) overrides.tls = false;
+  if (values.confinement !== undefined) overrides.confinement = values.confinement;
   const paths = [
     ["tls-cert", "tlsCert", "a PEM certificate"],
     ["tls-key", "tlsKey", "a PEM private key"],
@@ -255,6 +263,7 @@ export function serializeServerConfig(config: DaemonConfig): string {
     users: rest.users.map(({ name, publicKeys }) => ({ name, publicKeys: [...publicKeys] })),
     rootUsers: rest.rootUsers === null ? null : rest.rootUsers.map(moduleUserJson),
     rootAnonymousWrite: rest.rootAnonymousWrite,
+    confinement: rest.confinement,
   };
   return JSON.stringify(ordered);
 }
@@ -274,7 +283,7 @@ export function serializeServerConfig(config: DaemonConfig): string {
  *     '"rootReadOnly":true,"modules":[],"forceGrpcData":false,"source":null,"tls":true,' +
  *     '"tlsCert":null,"tlsKey":null,"stateDir":"/var/lib/blit","hostsAllow":null,' +
  *     '"hostsDeny":[],"maxConnections":256,"maxConnectionsPerHost":64,"auditLog":null,' +
- *     '"users":[],"rootUsers":null,"rootAnonymousWrite":false}',
+ *     '"users":[],"rootUsers":null,"rootAnonymousWrite":false,"confinement":"none"}',
  * );
  * strictEqual(config.root, "/srv");
  * throws(() => parseServerConfig("{}"), /Cannot parse server config/);
@@ -433,7 +442,15 @@ export function parseServerConfig(text: string): DaemonConfig {
     users,
     rootUsers,
     rootAnonymousWrite,
+    confinement: confinementValue(doc.confinement, bad),
   };
+}
+
+function confinementValue(value: unknown, bad: Bad): Confinement {
+  if (typeof value !== "string" || !isConfinement(value)) {
+    throw bad(`"confinement" must be one of ${CONFINEMENTS.join(", ")}`);
+  }
+  return value;
 }
 
 /**

@@ -54,6 +54,7 @@ const SECURITY_DEFAULTS = {
   users: [],
   rootUsers: null,
   rootAnonymousWrite: false,
+  confinement: "auto",
 };
 
 /** Asserts that `fn` throws `type` with a one-line message matching `pattern`. */
@@ -175,6 +176,7 @@ users = ["bob:rw"]
       ],
       rootUsers: [{ name: "alice", readOnly: false }, { name: "bob", readOnly: true }],
       rootAnonymousWrite: false,
+  confinement: "auto",
     });
   });
 

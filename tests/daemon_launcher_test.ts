@@ -431,6 +431,7 @@ function fakeConfig(dir: string, motd: string): DaemonConfig {
     users: [],
     rootUsers: null,
     rootAnonymousWrite: false,
+    confinement: "none",
   };
 }
 
