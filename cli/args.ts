@@ -44,6 +44,8 @@ export interface TransferArgs {
   forceGrpc: boolean;
   /** Mirror: most deletions allowed (more: none at all), `null` for no limit. */
   maxDelete: number | null;
+  /** Keep setuid, setgid and sticky bits of what a pull writes (a local run keeps them anyway). */
+  keepSpecialBits: boolean;
   /** Remote: the client's key and how the daemon is trusted. */
   security: ConnectionSecurity;
 }
@@ -65,9 +67,39 @@ const TRANSFER_OPTIONS = {
   "no-history": { type: "boolean" },
   "force-grpc": { type: "boolean" },
   "max-delete": { type: "string" },
+  "keep-special-bits": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   ...SECURITY_OPTIONS,
 } as const;
+
+/** Most `--workers`. */
+const MAX_WORKERS = 64;
+
+/** Largest `--max-delete` (15 digits: exact as a JavaScript number). */
+const MAX_DELETE_LIMIT = 999_999_999_999_999;
+
+/** Parses `--workers N`: a whole number from 0 to {@linkcode MAX_WORKERS}. */
+function parseWorkers(text: string): number {
+  const n = /^[0-9]{1,3}$/.test(text) ? Number(text) : NaN;
+  if (!(n <= MAX_WORKERS)) {
+    throw new UsageError(
+      `Cannot use --workers "${text}": give a whole number from 0 to ${MAX_WORKERS}`,
+    );
+  }
+  return n;
+}
+
+/** Parses `--max-delete N`: a whole number from 0 to {@linkcode MAX_DELETE_LIMIT}. */
+function parseMaxDelete(text: string): number {
+  const n = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+  if (Number.isNaN(n)) {
+    throw new UsageError(
+      `Cannot use --max-delete "${text}": give a whole number from 0 to ${MAX_DELETE_LIMIT} ` +
+        "(0 refuses every deletion)",
+    );
+  }
+  return n;
+}
 
 /**
  * Parses `blit copy|mirror|move` arguments.
@@ -91,6 +123,7 @@ export function parseTransferArgs(
         tokens: true,
         strict: true,
       }),
+    { workers: parseWorkers, "max-delete": parseMaxDelete },
   );
   if (values.help) return "help";
   if (positionals.length < 2) {
@@ -122,27 +155,13 @@ export function parseTransferArgs(
     if (token.name !== "include" && token.name !== "exclude") continue;
     filters.push({ action: token.name, pattern: token.value ?? "" });
   }
-  let workers: number | undefined;
-  if (values.workers !== undefined) {
-    workers = Number(values.workers);
-    if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
-      throw new UsageError(
-        `Cannot use --workers "${values.workers}": give a whole number from 0 to 64`,
-      );
-    }
-  }
+  const workers = values.workers === undefined ? undefined : parseWorkers(values.workers);
   let maxDelete: number | null = null;
   if (values["max-delete"] !== undefined) {
     if (operation !== "mirror") {
       throw new UsageError(`Cannot use --max-delete with ${operation}: only mirror deletes`);
     }
-    const text = values["max-delete"];
-    maxDelete = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
-    if (Number.isNaN(maxDelete)) {
-      throw new UsageError(
-        `Cannot use --max-delete "${text}": give a whole number of 0 or more (0 refuses every deletion)`,
-      );
-    }
+    maxDelete = parseMaxDelete(values["max-delete"]);
   }
   if (values.progress && values["no-progress"]) {
     throw new UsageError("Cannot combine --progress with --no-progress: pick one");
@@ -163,6 +182,7 @@ export function parseTransferArgs(
     noHistory: values["no-history"] ?? false,
     forceGrpc: values["force-grpc"] ?? false,
     maxDelete,
+    keepSpecialBits: values["keep-special-bits"] ?? false,
     security: securityOf(values),
   };
 }

@@ -5,11 +5,14 @@
  */
 
 import { UsageError } from "../core/errors.ts";
-import { perfHistoryPaths, setPerfHistory } from "../core/perf_history.ts";
+import { PERF_HISTORY_LIMIT, perfHistoryPaths, setPerfHistory } from "../core/perf_history.ts";
 import { explainArgs } from "../cmdline/explain_args.ts";
 import { parseArgs } from "../cmdline/parse_args.ts";
 import { parseLimit } from "../cmdline/parse_limit.ts";
 import { printPerfHistory } from "../cmdline/print_perf_history.ts";
+
+/** `--limit`: the history never holds more than {@linkcode PERF_HISTORY_LIMIT} records. */
+const limitOf = (text: string | undefined): number => parseLimit(text, 20, PERF_HISTORY_LIMIT);
 
 /** Help of `blit diagnostics perf`. */
 export const DIAGNOSTICS_HELP =
@@ -49,7 +52,7 @@ export function runDiagnostics(argv: string[]): Promise<number> {
         help: { type: "boolean", short: "h" },
       },
       strict: true,
-    }));
+    }), { limit: limitOf });
   if (values.help) {
     console.log(DIAGNOSTICS_HELP);
     return Promise.resolve(0);
@@ -65,6 +68,6 @@ export function runDiagnostics(argv: string[]): Promise<number> {
     }
   }
   if (values.clear || values.disable || values.enable) return Promise.resolve(0);
-  printPerfHistory(parseLimit(values.limit, 20), { json: values.json ?? false, paths });
+  printPerfHistory(limitOf(values.limit), { json: values.json ?? false, paths });
   return Promise.resolve(0);
 }

@@ -54,6 +54,9 @@ Options:
   -y, --yes              delete without asking (mirror)
       --max-delete N     mirror: delete nothing if more than N entries would go
       --force-grpc       remote: carry data in the gRPC stream, not the TCP data plane
+      --keep-special-bits
+                         pull: keep setuid, setgid and sticky bits (a local run keeps
+                         them; on a push the daemon's module decides)
   -h, --help             this help
 
 Daemon sessions (sign-in and trust):

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { describeError, FatalError, UsageError } from "../core/errors.ts";
+import { describeError, FatalError, printable, UsageError } from "../core/errors.ts";
 import { stillAsking } from "../cmdline/confirm.ts";
 import { ExitCode } from "../cmdline/exit_code.ts";
 import { HELP, TRANSFER_HELP, VERSION } from "./help.ts";
@@ -56,11 +56,12 @@ export async function main(argv: string[]): Promise<number> {
         return ExitCode.Fatal;
     }
   } catch (error) {
+    // One line, never a stack trace; a text a daemon chose (a path, its message) is escaped.
     if (error instanceof UsageError || error instanceof FatalError) {
-      console.error(`blit: ${error.message}`);
+      console.error(`blit: ${printable(error.message)}`);
     } else {
-      // Permission errors and everything else: one line, never a stack trace.
-      console.error(`blit: ${describeError(error)}`);
+      // Permission errors and everything else.
+      console.error(`blit: ${printable(describeError(error))}`);
     }
     return ExitCode.Fatal;
   }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { printable } from "../core/errors.ts";
 import type { TransferEvent } from "../core/session/planner.ts";
 import type { TransferSummary } from "../core/types.ts";
 import { formatBytes } from "../cmdline/format_bytes.ts";
@@ -23,7 +24,8 @@ export function renderEvent(event: TransferEvent, dryRun: boolean): string {
     delete: "delete",
     "remove-source": "remove source",
   }[event.action];
-  return `${dryRun ? "would " : ""}${verb} ${event.path === "" ? "." : event.path}`;
+  // Paths come from the source (a daemon, on a pull): escaped, one event stays one line.
+  return `${dryRun ? "would " : ""}${verb} ${event.path === "" ? "." : printable(event.path)}`;
 }
 
 /**
@@ -50,13 +52,13 @@ export function renderSummary(summary: TransferSummary): string {
   lines.push(line);
   if (summary.files_failed > 0) {
     lines.push(`${summary.files_failed} failure(s):`);
-    for (const f of summary.failures) lines.push(`  ${f.path}: ${f.message}`);
+    for (const f of summary.failures) lines.push(`  ${printable(f.path)}: ${printable(f.message)}`);
     if (summary.failures_truncated) {
       lines.push(`  … and ${summary.files_failed - summary.failures.length} more`);
     }
   }
   if (summary.deletions_skipped_reason) {
-    lines.push(`deletions skipped: ${summary.deletions_skipped_reason}`);
+    lines.push(`deletions skipped: ${printable(summary.deletions_skipped_reason)}`);
   }
   return lines.join("\n");
 }

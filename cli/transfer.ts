@@ -8,6 +8,7 @@
  * @module
  */
 
+import { printable } from "../core/errors.ts";
 import { appendPerfRecord, recordFromSummary } from "../core/perf_history.ts";
 import type { ConsentAnswer } from "../core/session/role.ts";
 import { TransferStats } from "../core/stats.ts";
@@ -61,7 +62,8 @@ export async function runTransferVerb(
     if (args.yes) return { granted: true };
     if (!canAsk()) return { granted: false, refusal: "no-terminal" };
     progress?.stop();
-    const shown = paths.slice(0, PROMPT_PATHS).map((p) => `  ${p}`).join("\n");
+    // The paths come from the destination (a daemon, on a push): escaped.
+    const shown = paths.slice(0, PROMPT_PATHS).map((p) => `  ${printable(p)}`).join("\n");
     const more = total > PROMPT_PATHS ? `\n  … and ${total - PROMPT_PATHS} more` : "";
     console.error(
       `${operation} will delete ${total} entr${total === 1 ? "y" : "ies"}:\n${shown}${more}`,
@@ -94,6 +96,7 @@ export async function runTransferVerb(
         ? { onEvent: (event) => out(renderEvent(event, args.dryRun)) }
         : {}),
       forceGrpc: args.forceGrpc,
+      ...(args.keepSpecialBits ? { keepSpecialBits: true } : {}),
       security: args.security,
       warn: (line) => {
         progress?.stop();

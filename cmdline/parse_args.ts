@@ -85,15 +85,22 @@ export interface ParsedArgs<O extends OptionsConfig> {
 export class ParseArgsError extends TypeError {
   /** The Node.js error code: `ERR_PARSE_ARGS_UNKNOWN_OPTION` and the like. */
   readonly code: string;
+  /** For an ambiguous value: the option's long name (`max-depth`). */
+  readonly option: string | undefined;
+  /** For an ambiguous value: the value that starts with `-`. */
+  readonly value: string | undefined;
 
   /**
    * Creates a parse error.
    * @param code The Node.js error code.
    * @param message What is wrong, worded as `node:util` words it.
+   * @param ambiguous The option and its value, when the value starts with `-`.
    */
-  constructor(code: string, message: string) {
+  constructor(code: string, message: string, ambiguous?: { option: string; value: string }) {
     super(message);
     this.code = code;
+    this.option = ambiguous?.option;
+    this.value = ambiguous?.value;
   }
 }
 
@@ -238,6 +245,7 @@ function checkOption(token: OptionToken, options: OptionsConfig, allowPositional
       "ERR_PARSE_ARGS_INVALID_OPTION_VALUE",
       `Option '${raw}' argument is ambiguous.\nDid you forget to specify the option argument ` +
         `for '${raw}'?\nTo specify an option argument starting with a dash use ${example}.`,
+      { option: token.name, value },
     );
   }
 }

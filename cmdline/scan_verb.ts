@@ -62,7 +62,7 @@ export async function runScanVerb(argv: string[], program = "blit scan"): Promis
         help: { type: "boolean", short: "h" },
       },
       strict: true,
-    }));
+    }), { wait: parseWait });
   if (values.help) {
     console.log(scanHelp(program));
     return 0;

@@ -13,6 +13,7 @@
  * root_read_only = true
  * root_users = ["alice"] # who may use the root (absent: anyone, read-only)
  * root_anonymous_write = false
+ * root_keep_special_bits = false  # see keep_special_bits
  * tls = true            # default true
  * tls_cert = "/etc/blit/cert.pem"  # both or neither; without them a certificate is
  * tls_key = "/etc/blit/key.pem"    # generated in state_dir
@@ -36,14 +37,23 @@
  * users = ["alice", "bob:ro"]  # absent: an anonymous module
  * anonymous_write = false
  * list = true           # false hides it from listings
+ * keep_special_bits = false  # true keeps setuid/setgid/sticky bits of pushed files
  * ```
  *
  * **Safe defaults.** A module without `users` is anonymous: anyone who can reach the daemon
  * may read it, and nobody may write it unless `anonymous_write = true` (whatever `read_only`
  * says). The default root follows the same rule with `root_users` and `root_anonymous_write`,
  * so `blitd --root DIR` alone exports DIR read-only. `read_only = true` makes a module
- * read-only for everyone, listed users included. {@linkcode configWarnings} names the risky
+ * read-only for everyone, listed users included. Files and directories pushed into an export
+ * lose their setuid, setgid and sticky bits unless it says `keep_special_bits = true`
+ * (`root_keep_special_bits` for the default root). {@linkcode configWarnings} names the risky
  * settings at start-up.
+ *
+ * **Limits.** Every value has a size (see {@linkcode CONFIG_LIMITS}): a `motd` of at most 4 KiB
+ * without control characters other than newline and tab, comments of at most 1 KiB on one line,
+ * names of at most 64 characters, paths of at most 4095 bytes, and bounded counts of modules,
+ * users, keys and address rules, so that a configuration that could never start is refused at
+ * once with one line.
  *
  * @module
  */
@@ -98,6 +108,11 @@ export interface ModuleConfig {
   anonymousWrite: boolean;
   /** False to hide the module from listings, except from users who may use it. */
   list: boolean;
+  /**
+   * True to keep the setuid, setgid and sticky bits of files and directories clients push
+   * (`keep_special_bits = true`); by default they are dropped on receipt.
+   */
+  keepSpecialBits: boolean;
 }
 
 /** The validated daemon configuration. */
@@ -149,6 +164,8 @@ export interface DaemonConfig {
   rootUsers: ModuleUser[] | null;
   /** True if anyone may write to an anonymous default root (`root_anonymous_write = true`). */
   rootAnonymousWrite: boolean;
+  /** True to keep special bits of what clients push to the default root (`root_keep_special_bits`). */
+  rootKeepSpecialBits: boolean;
   /**
    * How the server is confined beyond its Deno permissions: `"namespace"` runs it inside a
    * private mount namespace (bubblewrap) that holds only its code and its exports, and refuses
@@ -235,6 +252,7 @@ const DAEMON_KEYS = [
   "max_connections_per_host",
   "audit_log",
   "confinement",
+  "root_keep_special_bits",
 ] as const;
 const MODULE_KEYS = [
   "name",
@@ -244,6 +262,7 @@ const MODULE_KEYS = [
   "users",
   "anonymous_write",
   "list",
+  "keep_special_bits",
 ] as const;
 const USER_KEYS = ["name", "public_key"] as const;
 const TOP_KEYS = ["daemon", "user", "module"] as const;
@@ -256,6 +275,73 @@ export const DEFAULT_MAX_CONNECTIONS = 256;
 export const DEFAULT_MAX_CONNECTIONS_PER_HOST = 64;
 /** Largest `max_connections`. */
 export const MAX_CONNECTIONS_LIMIT = 100_000;
+
+/**
+ * The largest values a configuration may hold. Beyond them `blitd` refuses to start with one
+ * line (exit 78) instead of starting a server that can never work.
+ */
+export const CONFIG_LIMITS = {
+  /** Bytes of the configuration file. */
+  fileBytes: 1024 * 1024,
+  /** Bytes of the parsed configuration (as JSON), which the launcher hands to the server. */
+  parsedBytes: 1024 * 1024,
+  /** UTF-8 bytes of `motd` (sent to every client). */
+  motdBytes: 4096,
+  /** UTF-8 bytes of a module's `comment` (shown in listings). */
+  commentBytes: 1024,
+  /** Characters of a module or user name. */
+  nameChars: 64,
+  /** UTF-8 bytes of a path (Linux's `PATH_MAX` less its NUL). */
+  pathBytes: 4095,
+  /** `[[module]]` tables. */
+  modules: 1024,
+  /** `[[user]]` tables. */
+  users: 1024,
+  /** Public keys of one user. */
+  keysPerUser: 32,
+  /** Characters of one public key line. */
+  keyLineChars: 1024,
+  /** Entries of `hosts_allow`, and of `hosts_deny`. */
+  addressRules: 1024,
+} as const;
+
+/** Control characters (C0, DEL, C1, U+2028/9) a multi-line text may not hold: all but tab and newline. */
+// deno-lint-ignore no-control-regex
+const CONTROL_IN_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
+/** Control characters a one-line text may not hold. */
+// deno-lint-ignore no-control-regex
+const CONTROL_IN_LINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * What is wrong with a free-text configuration value (`motd`, a module's `comment`), or `null`
+ * when nothing is: too many UTF-8 bytes, or a control character (terminal escapes and the like;
+ * `lines` allows newline and tab).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { textProblem } from "./config.ts";
+ * strictEqual(textProblem("welcome\n", 4096, true), null);
+ * strictEqual(textProblem("x".repeat(5000), 4096, true), "is 5000 bytes long, more than 4096");
+ * strictEqual(textProblem("a\u001b[2J", 4096, true), "holds the control character U+001B");
+ * strictEqual(textProblem("two\nlines", 1024, false), "holds the control character U+000A");
+ * ```
+ *
+ * @param text The value.
+ * @param maxBytes Most UTF-8 bytes.
+ * @param lines Whether newlines and tabs are allowed.
+ * @returns The problem, worded to follow the value's name, or `null`.
+ */
+export function textProblem(text: string, maxBytes: number, lines: boolean): string | null {
+  const bytes = utf8Bytes(text);
+  if (bytes > maxBytes) return `is ${bytes} bytes long, more than ${maxBytes}`;
+  const control = (lines ? CONTROL_IN_LINES : CONTROL_IN_LINE).exec(text);
+  if (control !== null) {
+    const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+    return `holds the control character U+${code}`;
+  }
+  return null;
+}
 
 type Table = Record<string, unknown>;
 
@@ -310,6 +396,7 @@ export function isBindAddress(text: string): boolean {
  *   users: null,
  *   anonymousWrite: false,
  *   list: true,
+ *   keepSpecialBits: false,
  * }]);
  * ```
  *
@@ -362,7 +449,7 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
   const bind = optionalString(daemon, "bind", "daemon.", bad) ?? "0.0.0.0";
   if (!isBindAddress(bind)) {
     throw bad(
-      `"daemon.bind" value "${bind}" is not an IP address`,
+      `"daemon.bind" value ${shown(bind)} is not an IP address`,
       `use an IPv4 or IPv6 address such as "0.0.0.0", "::" or "127.0.0.1", or "localhost"`,
     );
   }
@@ -408,10 +495,14 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
     );
   }
 
+  const motd = optionalString(daemon, "motd", "daemon.", bad) ?? "";
+  checkText(motd, `"daemon.motd"`, CONFIG_LIMITS.motdBytes, true, bad);
+
   const userList = doc.user ?? [];
   if (!Array.isArray(userList) || !userList.every(isTable)) {
     throw bad(`"user" must be an array of tables`, "write each user as [[user]]");
   }
+  checkCount(userList.length, CONFIG_LIMITS.users, "[[user]]", "declare fewer users", bad);
   const users = parseUsers(userList, bad);
   const declared = new Set(users.map((user) => user.name));
 
@@ -429,6 +520,7 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
   if (!Array.isArray(moduleList) || !moduleList.every(isTable)) {
     throw bad(`"module" must be an array of tables`, "write each module as [[module]]");
   }
+  checkCount(moduleList.length, CONFIG_LIMITS.modules, "[[module]]", "export fewer modules", bad);
   const seen = new Set<string>();
   const modules = moduleList.map((entry, index): ModuleConfig => {
     const label = `module #${index + 1}`;
@@ -449,21 +541,24 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
       [`module "${name}"`, "users", "anonymous_write", "read_only"],
       bad,
     );
+    const comment = optionalString(entry, "comment", prefix, bad) ?? "";
+    checkText(comment, `module "${name}" comment`, CONFIG_LIMITS.commentBytes, false, bad);
     return {
       name,
       path: toAbsolute(checkPath(path, `module "${name}" path`, bad)),
       readOnly: effectiveReadOnly(readOnly, moduleUsers, anonymousWrite),
-      comment: optionalString(entry, "comment", prefix, bad) ?? "",
+      comment,
       users: moduleUsers,
       anonymousWrite,
       list: optionalBool(entry, "list", prefix, bad) ?? true,
+      keepSpecialBits: optionalBool(entry, "keep_special_bits", prefix, bad) ?? false,
     };
   });
 
-  return {
+  const config: DaemonConfig = {
     bind,
     port,
-    motd: optionalString(daemon, "motd", "daemon.", bad) ?? "",
+    motd,
     noMdns: optionalBool(daemon, "no_mdns", "daemon.", bad) ?? false,
     mdnsName,
     root,
@@ -483,8 +578,17 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
     users,
     rootUsers,
     rootAnonymousWrite,
+    rootKeepSpecialBits: optionalBool(daemon, "root_keep_special_bits", "daemon.", bad) ?? false,
     confinement,
   };
+  const parsedBytes = utf8Bytes(JSON.stringify(config));
+  if (parsedBytes > CONFIG_LIMITS.parsedBytes) {
+    throw bad(
+      `the configuration is ${parsedBytes} bytes once parsed, more than ${CONFIG_LIMITS.parsedBytes}`,
+      "export fewer modules or list fewer users and keys",
+    );
+  }
+  return config;
 }
 
 /**
@@ -532,8 +636,9 @@ export function defaultStateDir(
 
 /**
  * The start-up warnings of a configuration, one line each: every export anyone may change
- * (`anonymous_write = true`, `root_anonymous_write = true` with a root), sessions without
- * TLS, and a `hosts_allow` that admits nobody.
+ * (`anonymous_write = true`, `root_anonymous_write = true` with a root), every writable export
+ * that keeps setuid, setgid and sticky bits (`keep_special_bits = true`), sessions without TLS,
+ * and a `hosts_allow` that admits nobody.
  *
  * @example Usage
  * ```ts
@@ -566,6 +671,20 @@ export function configWarnings(config: DaemonConfig): string[] {
       );
     }
   }
+  const planted = "its writers can plant setuid programs";
+  if (config.root !== null && config.rootKeepSpecialBits && !config.rootReadOnly) {
+    lines.push(
+      `the default root keeps setuid, setgid and sticky bits (root_keep_special_bits = true): ${planted}`,
+    );
+  }
+  for (const module of config.modules) {
+    if (module.keepSpecialBits && !module.readOnly) {
+      lines.push(
+        `module ${JSON.stringify(module.name)} keeps setuid, setgid and sticky bits ` +
+          `(keep_special_bits = true): ${planted}`,
+      );
+    }
+  }
   if (!config.tls) lines.push("tls = false: sessions are not encrypted");
   if (config.hostsAllow !== null && config.hostsAllow.length === 0) {
     lines.push("hosts_allow = []: no address may connect");
@@ -594,16 +713,19 @@ export function configWarnings(config: DaemonConfig): string[] {
  * audit log's directory does not exist.
  * @throws {Deno.errors.NotADirectory} If a module path or the root is not a directory.
  * @throws {SyntaxError} If the file is not valid TOML.
- * @throws {TypeError} If the content is invalid (see {@linkcode parseDaemonConfig}).
+ * @throws {TypeError} If the file is larger than {@linkcode CONFIG_LIMITS}`.fileBytes` or the
+ * content is invalid (see {@linkcode parseDaemonConfig}).
  * @returns The resolved configuration.
  */
 export async function loadDaemonConfig(
   path: string,
   options?: Pick<ParseDaemonConfigOptions, "env">,
 ): Promise<DaemonConfig> {
-  let text: string;
+  let text = "";
+  let size = 0;
   try {
-    text = await Deno.readTextFile(path);
+    size = (await Deno.stat(path)).size;
+    if (size <= CONFIG_LIMITS.fileBytes) text = await Deno.readTextFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new Deno.errors.NotFound(
@@ -614,6 +736,13 @@ export async function loadDaemonConfig(
     throw new Error(
       `Cannot load config "${path}": ${firstLine(error)}, check that the file is readable`,
       { cause: error },
+    );
+  }
+  size = Math.max(size, utf8Bytes(text));
+  if (size > CONFIG_LIMITS.fileBytes) {
+    throw new TypeError(
+      `Cannot load config "${path}": the file is ${size} bytes, more than ${CONFIG_LIMITS.fileBytes}, ` +
+        "point --config at a blitd configuration",
     );
   }
   const baseDir = posix.dirname(posix.resolve(path));
@@ -706,7 +835,7 @@ export function applyDaemonOverrides(
 ): DaemonConfig {
   const next: DaemonConfig = { ...config, modules: [...config.modules] };
   const bad = (flag: string, value: unknown, fix: string): TypeError =>
-    new TypeError(`Cannot use ${flag} ${JSON.stringify(value)}: ${fix}`);
+    new TypeError(`Cannot use ${flag} ${typeof value === "string" ? shown(value) : value}: ${fix}`);
   if (overrides.bind !== undefined) {
     if (!isBindAddress(overrides.bind)) {
       throw bad("--bind", overrides.bind, "give an IPv4 or IPv6 address, or localhost");
@@ -720,7 +849,7 @@ export function applyDaemonOverrides(
     next.port = overrides.port;
   }
   if (overrides.root !== undefined) {
-    if (overrides.root === "" || overrides.root.includes("\0")) {
+    if (!isUsablePath(overrides.root)) {
       throw bad("--root", overrides.root, "give the path of an existing directory");
     }
     next.root = posix.resolve(overrides.root);
@@ -742,7 +871,7 @@ export function applyDaemonOverrides(
     next.confinement = overrides.confinement;
   }
   const path = (flag: string, value: string, what: string): string => {
-    if (value === "" || value.includes("\0")) throw bad(flag, value, `give the path of ${what}`);
+    if (!isUsablePath(value)) throw bad(flag, value, `give the path of ${what}`);
     return posix.resolve(value);
   };
   if (overrides.stateDir !== undefined) {
@@ -861,12 +990,13 @@ function optionalRules(table: Table, key: string, bad: Bad): string[] | null {
       `write it like ${key} = ["10.0.0.0/8", "fd00::/8"]`,
     );
   }
+  checkCount(value.length, CONFIG_LIMITS.addressRules, `"daemon.${key}"`, "merge networks", bad);
   for (const rule of value) {
     try {
       parseCidr(rule);
     } catch {
       throw bad(
-        `"daemon.${key}" entry ${JSON.stringify(rule)} is not an address or network`,
+        `"daemon.${key}" entry ${shown(rule)} is not an address or network`,
         "write it like 10.0.0.0/8, fd00::/8 or 192.168.1.7",
       );
     }
@@ -896,13 +1026,52 @@ function entryName(entry: Table, label: string, bad: Bad): string {
   if (name === undefined || name === "") {
     throw bad(`${label} has no name`, `add name = "..." using letters, digits, '.', '_' or '-'`);
   }
+  if (name.length > CONFIG_LIMITS.nameChars) {
+    throw bad(
+      `${label} name ${shown(name)} is ${name.length} characters long`,
+      `use at most ${CONFIG_LIMITS.nameChars}`,
+    );
+  }
   if (!NAME_REGEXP.test(name) || name === "." || name === "..") {
     throw bad(
-      `${label} name "${name}" is invalid`,
+      `${label} name ${shown(name)} is invalid`,
       "use only letters, digits, '.', '_' and '-' (not \".\" or \"..\")",
     );
   }
   return name;
+}
+
+/** Whether a path given on the command line can be used: not empty, no NUL, not too long. */
+function isUsablePath(path: string): boolean {
+  return path !== "" && !path.includes("\0") && utf8Bytes(path) <= CONFIG_LIMITS.pathBytes;
+}
+
+/** A value quoted for an error message, cut to 60 characters. */
+function shown(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+}
+
+function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
+/** Refuses a list longer than `max`. */
+function checkCount(length: number, max: number, what: string, fix: string, bad: Bad): void {
+  if (length > max) throw bad(`${what} has ${length} entries, more than ${max}`, fix);
+}
+
+/** Refuses a free text that is too long or holds control characters (see `textProblem`). */
+function checkText(text: string, what: string, maxBytes: number, lines: boolean, bad: Bad): void {
+  const problem = textProblem(text, maxBytes, lines);
+  if (problem === null) return;
+  throw bad(
+    `${what} ${problem}`,
+    problem.startsWith("is ")
+      ? `shorten it to at most ${maxBytes} bytes`
+      : lines
+      ? "remove it; only newlines and tabs may appear"
+      : "remove it; write one line of plain text",
+  );
 }
 
 function parseUsers(list: Table[], bad: Bad): UserConfig[] {
@@ -929,7 +1098,20 @@ function parseUsers(list: Table[], bad: Bad): UserConfig[] {
         `add public_key = "blit-ed25519 …" (the line of "blit keygen") or an ssh-ed25519 line`,
       );
     }
+    checkCount(
+      lines.length,
+      CONFIG_LIMITS.keysPerUser,
+      `user "${name}" public_key`,
+      "list fewer keys",
+      bad,
+    );
     const publicKeys = lines.map((line: string) => {
+      if (line.length > CONFIG_LIMITS.keyLineChars) {
+        throw bad(
+          `user "${name}" has a public_key line of ${line.length} characters`,
+          `give a blit-ed25519 or ssh-ed25519 line of at most ${CONFIG_LIMITS.keyLineChars}`,
+        );
+      }
       try {
         const key = parsePublicKey(line);
         return formatPublicKey(key.raw, key.comment);
@@ -1050,8 +1232,15 @@ function label(prefix: string, key: string): string {
 function checkPath(path: string, what: string, bad: Bad): string {
   if (path === "") throw bad(`${what} is empty`, "give the path of a directory");
   if (path.includes("\0")) throw bad(`${what} contains a NUL byte`, "remove it");
+  const bytes = utf8Bytes(path);
+  if (bytes > CONFIG_LIMITS.pathBytes) {
+    throw bad(`${what} is ${bytes} bytes long`, `use a path of at most ${CONFIG_LIMITS.pathBytes}`);
+  }
   if (path.startsWith("~")) {
-    throw bad(`${what} "${path}" starts with "~"`, 'write the absolute path; "~" is not expanded');
+    throw bad(
+      `${what} ${shown(path)} starts with "~"`,
+      'write the absolute path; "~" is not expanded',
+    );
   }
   return path;
 }
@@ -1060,6 +1249,9 @@ function checkMdnsName(name: string, what: string, bad: Bad): void {
   const bytes = new TextEncoder().encode(name).length;
   if (bytes === 0 || bytes > 63) {
     throw bad(`${what} must be 1 to 63 bytes long (got ${bytes})`, "choose a shorter name");
+  }
+  if (CONTROL_IN_LINE.test(name)) {
+    throw bad(`${what} holds a control character`, "use printable characters only");
   }
 }
 

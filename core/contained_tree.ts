@@ -5,18 +5,11 @@
  * @module
  */
 
+import { ContainedDir, type Reword } from "./contained_dir.ts";
 import { describeError, PathEscapeError, PathInvalidError } from "./errors.ts";
 import { ContainedRoot, validateWirePath } from "./paths.ts";
-import {
-  type DirPolicy,
-  joinPath,
-  localDir,
-  lstatOrNull,
-  type Tree,
-  type TreeCapabilities,
-  type TreeDir,
-  trimRoot,
-} from "./tree.ts";
+import { joinPath, type Tree, type TreeCapabilities, type TreeDir, trimRoot } from "./tree.ts";
+import { type VerifiedDir, VerifiedDirs } from "./verified_dirs.ts";
 
 /** Options of {@linkcode ContainedTree.open}. */
 export interface ContainedTreeOptions {
@@ -32,7 +25,13 @@ export interface ContainedTreeOptions {
  * component below the root is a real directory: a symbolic link on the way is refused
  * ({@linkcode PathEscapeError}), never followed, so a link planted in the tree (or sent by a peer
  * earlier in the session) cannot lead a write or a delete anywhere. Names are checked with
- * `validateWirePath`. Errors name tree-relative paths only.
+ * `validateWirePath`, and local paths longer than the host's `PATH_MAX` are refused by name.
+ * Errors name tree-relative paths only.
+ *
+ * A tree remembers the directories it verified ({@linkcode VerifiedDirs}, by device and inode),
+ * so opening one again checks it and its parent instead of walking from the root; every
+ * operation of its handles ({@linkcode ContainedDir}) checks again at the use. Open one tree per
+ * session: what it remembers is that session's.
  *
  * Every daemon module is a contained tree, and so is the destination of a pull.
  *
@@ -49,21 +48,18 @@ export class ContainedTree implements Tree {
   /** The real path of the root (never shown to a peer). */
   readonly root: string;
   readonly #lenient: ContainedRoot;
-  readonly #policy: DirPolicy;
+  readonly #dirs: VerifiedDirs;
+  readonly #handles: { caps: TreeCapabilities; reword: Reword; temporaries: Set<string> };
 
-  private constructor(lenient: ContainedRoot, caps: TreeCapabilities) {
+  private constructor(lenient: ContainedRoot, caps: TreeCapabilities, pinned?: VerifiedDir) {
     this.root = trimRoot(lenient.path);
     this.#lenient = lenient;
     this.caps = caps;
-    this.#policy = {
-      strict: true,
+    this.#dirs = new VerifiedDirs(this.root, pinned);
+    this.#handles = {
       caps,
-      checkName: (name) => {
-        if (validateWirePath(name).length !== 1) {
-          throw new PathInvalidError(name, "it is not a single name");
-        }
-      },
-      reword: (error, path, rel, name) => this.#reword(error, path, rel, name),
+      reword: (error, path, rel, name) => this.#rewordError(error, path, rel, name),
+      temporaries: new Set(),
     };
   }
 
@@ -80,44 +76,20 @@ export class ContainedTree implements Tree {
     return new ContainedTree(ContainedRoot.openSync(root), { symlinks, localPaths: false });
   }
 
-  #walk(rel: string, create: number | null): string {
-    const parts = validateWirePath(rel);
-    let path = this.root;
-    let done = "";
-    for (const name of parts) {
-      path = path === "/" ? `/${name}` : `${path}/${name}`;
-      done = joinPath(done, name);
-      let info = lstatOrNull(path);
-      if (info === null && create !== null) {
-        try {
-          Deno.mkdirSync(path, { mode: create });
-        } catch (error) {
-          if (!(error instanceof Deno.errors.AlreadyExists)) {
-            throw this.#reword(error, path, done, "");
-          }
-        }
-        info = lstatOrNull(path);
-      }
-      if (info === null) {
-        throw new Deno.errors.NotFound(`Cannot open directory "${done}": it does not exist`);
-      }
-      if (info.isSymlink) {
-        throw new PathEscapeError(
-          rel,
-          ".",
-          `"${done}" is a symbolic link, which is never followed`,
-        );
-      }
-      if (!info.isDirectory) {
-        throw new Deno.errors.NotADirectory(`Cannot open directory "${done}": not a directory`);
-      }
-    }
-    return path;
-  }
-
-  /** Opens a directory whose every component is a real directory (links refused). */
+  /**
+   * Opens a directory whose every component is a real directory (links refused): verified
+   * component by component the first time in this tree, checked again (it and its parent, by
+   * device and inode) every later time.
+   */
   dir(rel: string): TreeDir {
-    return localDir(this.#policy, rel, this.#walk(rel, null));
+    validateWirePath(rel);
+    let verified;
+    try {
+      verified = this.#dirs.open(rel);
+    } catch (error) {
+      throw this.#rewordError(error, this.root, "", "");
+    }
+    return new ContainedDir(this.#dirs, verified, this.#handles);
   }
 
   /** Creates `rel` and its missing parents; links on the way are followed while inside. */
@@ -126,21 +98,34 @@ export class ContainedTree implements Tree {
     try {
       this.#lenient.mkdirContainedSync(rel);
     } catch (error) {
-      throw this.#reword(error, this.root, "", "");
+      throw this.#rewordError(error, this.root, "", "");
     }
   }
 
   /**
    * A contained tree rooted at `rel`, reached with the lenient rule of `ContainedRoot`: links on
    * the way are followed while they stay inside this tree (an administrator's or a user's own
-   * links in a named path); below the new root, the strict rule applies again.
+   * links in a named path); below the new root, the strict rule applies again. The directory
+   * reached is then verified in this tree (each component a real directory, by device and
+   * inode) and the new tree is pinned to it: the kernel is never asked for a real path again,
+   * which a local user could race to lead outside.
    */
   sub(rel: string): Tree {
-    const real = rel === "" ? this.root : this.#lenient.resolveExistingFollowSync(rel);
-    if (!Deno.statSync(real).isDirectory) {
-      throw new Deno.errors.NotADirectory(`Cannot open directory "${rel}": not a directory`);
+    if (rel === "") return new ContainedTree(this.#lenient, this.caps);
+    const real = this.#lenient.resolveExistingFollowSync(rel);
+    const inner = real === this.root
+      ? ""
+      : real.slice(this.root === "/" ? 1 : this.root.length + 1);
+    let verified: VerifiedDir;
+    try {
+      verified = this.#dirs.open(inner);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotADirectory) {
+        throw new Deno.errors.NotADirectory(`Cannot open directory "${rel}": not a directory`);
+      }
+      throw this.#rewordError(error, this.root, "", "");
     }
-    return new ContainedTree(ContainedRoot.openSync(real), this.caps);
+    return new ContainedTree(ContainedRoot.atRealPath(real), this.caps, verified);
   }
 
   /** What is at `rel`, reached with the lenient rule (links that stay inside followed). */
@@ -150,7 +135,7 @@ export class ContainedTree implements Tree {
       this.#lenient.resolveExistingSync(rel);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return { exists: false, isDirectory: false };
-      throw this.#reword(error, this.root, "", "");
+      throw this.#rewordError(error, this.root, "", "");
     }
     try {
       const real = this.#lenient.resolveExistingFollowSync(rel);
@@ -166,11 +151,12 @@ export class ContainedTree implements Tree {
   }
 
   /** Rewords an operating-system error so that it names tree-relative paths only. */
-  #reword(error: unknown, path: string, rel: string, name: string): unknown {
+  #rewordError(error: unknown, path: string, rel: string, name: string): unknown {
     if (!(error instanceof Error) || error instanceof PathEscapeError) return error;
     if (error instanceof PathInvalidError) return error;
     const shown = joinPath(rel, name) || ".";
-    const message = describeError(error).split(path).join(shown).split(this.root).join(".");
+    let message = describeError(error).split(path).join(shown);
+    if (this.root !== "/") message = message.split(this.root).join(".");
     const Class = error.constructor as new (message: string) => Error;
     try {
       const copy = new Class(message);

@@ -60,7 +60,11 @@ function copySmall(job: CopyJob, mtime: Date): void {
   let off = 0;
   while (off < got) off += out.writeSync(buffer.subarray(off, got));
   out.utimeSync(mtime, mtime);
-  if ((job.mode & ~job.umask) !== job.mode) Deno.chmodSync(job.tmp, job.mode);
+  // After the write: the umask may have taken bits, and a write clears setuid and setgid bits
+  // (without CAP_FSETID).
+  if ((job.mode & ~job.umask) !== job.mode || (job.mode & 0o6000) !== 0) {
+    Deno.chmodSync(job.tmp, job.mode);
+  }
 }
 
 /** Copies a large file through the kernel (`copy_file_range`), then checks and stamps it. */

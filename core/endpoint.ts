@@ -702,6 +702,8 @@ export interface ExportedModule {
   readOnly: boolean;
   /** How messages name it: `module "m"` or `the default root`. */
   label: string;
+  /** What clients push keeps its setuid, setgid and sticky bits (`keep_special_bits`). */
+  keepSpecialBits: boolean;
 }
 
 /** What {@linkcode lookupModule} needs of a daemon's configuration. */
@@ -710,8 +712,10 @@ export interface ExportTable {
   root: string | null;
   /** Whether the default root is read-only. */
   rootReadOnly: boolean;
-  /** The modules. */
-  modules: readonly { name: string; path: string; readOnly: boolean }[];
+  /** Whether the default root keeps special bits of what clients push (default `false`). */
+  rootKeepSpecialBits?: boolean;
+  /** The modules (`keepSpecialBits` defaults to `false`). */
+  modules: readonly { name: string; path: string; readOnly: boolean; keepSpecialBits?: boolean }[];
 }
 
 /**
@@ -764,7 +768,13 @@ export class ModuleUnknownError extends Error {
 export function lookupModule(table: ExportTable, module: string): ExportedModule {
   if (module === "") {
     if (table.root === null) throw new ModuleUnknownError("");
-    return { name: "", path: table.root, readOnly: table.rootReadOnly, label: "the default root" };
+    return {
+      name: "",
+      path: table.root,
+      readOnly: table.rootReadOnly,
+      label: "the default root",
+      keepSpecialBits: table.rootKeepSpecialBits ?? false,
+    };
   }
   const found = table.modules.find((m) => m.name === module);
   if (!found) throw new ModuleUnknownError(module);
@@ -773,5 +783,6 @@ export function lookupModule(table: ExportTable, module: string): ExportedModule
     path: found.path,
     readOnly: found.readOnly,
     label: `module ${JSON.stringify(found.name)}`,
+    keepSpecialBits: found.keepSpecialBits ?? false,
   };
 }

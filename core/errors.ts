@@ -102,6 +102,31 @@ export function quotePath(path: string): string {
   return JSON.stringify(short);
 }
 
+// deno-lint-ignore no-control-regex
+const CONTROL_REGEXP = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * Escapes control characters (C0 — newline and ESC included —, DEL, C1, line and paragraph
+ * separators) as `\uXXXX`, so that a text a peer chose (a path, a message) prints as one line
+ * and cannot drive a terminal.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { printable } from "./errors.ts";
+ * strictEqual(printable("a\nb\u001b[2J"), "a\\u000ab\\u001b[2J");
+ * ```
+ *
+ * @param text Any text.
+ * @returns The text with control characters escaped.
+ */
+export function printable(text: string): string {
+  return text.replace(
+    CONTROL_REGEXP,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /**
  * Thrown when a path would leave its root: a symbolic link, or a chain of them, whose target lies
  * outside the root, or a `..` in a link target that climbs above it.

@@ -75,6 +75,16 @@ export const MAX_WIRE_PATH_BYTES = 4096;
 /** Longest accepted path component, in UTF-8 bytes (Linux `NAME_MAX`). */
 export const MAX_COMPONENT_BYTES = 255;
 
+/**
+ * Most components an accepted wire path may have. 1,024 = 4,096 / 4: every path whose names are
+ * three bytes or longer and that fits {@linkcode MAX_WIRE_PATH_BYTES} passes, so the cap only
+ * refuses trees of one- and two-byte names deeper than any real tree (the shape of a hostile
+ * chain). It bounds what one path may cost a sandboxed daemon, whose every `open` and `fstat`
+ * makes Deno read each component of the path (`readlink`), so that a file's cost grows with the
+ * square of its depth.
+ */
+export const MAX_WIRE_PATH_DEPTH = 1024;
+
 /** Most symbolic links followed while resolving one path (Linux `MAXSYMLINKS`). */
 const MAX_LINK_HOPS = 40;
 
@@ -84,8 +94,20 @@ import { PathEscapeError, PathInvalidError, quotePath as quote } from "./errors.
 const LOCAL_SEPARATORS_REGEXP = /\//;
 export { PathEscapeError, PathInvalidError };
 
-/** Returns the UTF-8 length of a well-formed string without allocating. */
-function utf8Length(text: string): number {
+/**
+ * The UTF-8 length of a string, without encoding it (exact for well-formed strings).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { utf8Length } from "./paths.ts";
+ * strictEqual(utf8Length("aé€😀"), 1 + 2 + 3 + 4);
+ * ```
+ *
+ * @param text Any string.
+ * @returns Its length in UTF-8 bytes.
+ */
+export function utf8Length(text: string): number {
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -108,8 +130,8 @@ function utf8Length(text: string): number {
  * @param rel The path received from a peer.
  * @throws {PathInvalidError} If `rel` is absolute, has `.` or `..` segments, an empty component
  * (`a//b`) or a trailing slash, contains NUL, a backslash or a lone UTF-16 surrogate, is longer
- * than {@linkcode MAX_WIRE_PATH_BYTES} bytes, or has a component longer than
- * {@linkcode MAX_COMPONENT_BYTES} bytes (UTF-8).
+ * than {@linkcode MAX_WIRE_PATH_BYTES} bytes, has more than {@linkcode MAX_WIRE_PATH_DEPTH}
+ * components, or has a component longer than {@linkcode MAX_COMPONENT_BYTES} bytes (UTF-8).
  * @returns The components, `[]` for the root.
  *
  * @example Basic usage
@@ -126,6 +148,14 @@ function utf8Length(text: string): number {
  * import { PathInvalidError, validateWirePath } from "./paths.ts";
  * throws(() => validateWirePath("a/../../etc/passwd"), PathInvalidError);
  * ```
+ *
+ * @example Refusing a path deeper than the cap
+ * ```ts
+ * import { throws } from "node:assert/strict";
+ * import { MAX_WIRE_PATH_DEPTH, validateWirePath } from "./paths.ts";
+ * const deep = Array(MAX_WIRE_PATH_DEPTH + 1).fill("a").join("/");
+ * throws(() => validateWirePath(deep), /deeper than 1024 levels/);
+ * ```
  */
 export function validateWirePath(rel: string): string[] {
   if (typeof rel !== "string") throw new PathInvalidError(String(rel), "it is not a string");
@@ -140,6 +170,9 @@ export function validateWirePath(rel: string): string[] {
   if (rel.startsWith("/")) throw new PathInvalidError(rel, "it is absolute");
   if (rel.endsWith("/")) throw new PathInvalidError(rel, "it ends with a slash");
   const components = rel.split("/");
+  if (components.length > MAX_WIRE_PATH_DEPTH) {
+    throw new PathInvalidError(rel, `it is deeper than ${MAX_WIRE_PATH_DEPTH} levels`);
+  }
   for (const component of components) {
     if (component === "") throw new PathInvalidError(rel, "it has an empty component");
     if (component === "." || component === "..") {
@@ -263,11 +296,18 @@ function* lstatOf(path: string): Generator<FsRequest, Deno.FileInfo | null, FsRe
   return reply;
 }
 
-/** Asks the runner for `readLink`. */
-function* readLinkOf(path: string): Generator<FsRequest, string, FsReply> {
+/** Asks the runner for `readLink`; `null` when the entry is no longer a link. */
+function* readLinkOf(path: string): Generator<FsRequest, string | null, FsReply> {
   const reply = yield { op: "readLink", path };
-  if (typeof reply !== "string") throw new TypeError("Cannot read link: bad runner reply");
+  if (reply !== null && typeof reply !== "string") {
+    throw new TypeError("Cannot read link: bad runner reply");
+  }
   return reply;
+}
+
+/** Whether a `readlink` failed because the entry is not a link (any more). */
+function notALink(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "EINVAL";
 }
 
 /** Asks the runner for a single (non-recursive) `mkdir`; an existing entry is not an error. */
@@ -290,6 +330,7 @@ function runRequestSync(request: FsRequest): FsReply {
   } catch (error) {
     if (request.op === "lstat" && error instanceof Deno.errors.NotFound) return null;
     if (request.op === "mkdir" && error instanceof Deno.errors.AlreadyExists) return null;
+    if (request.op === "readLink" && notALink(error)) return null;
     throw error;
   }
 }
@@ -309,6 +350,7 @@ async function runRequest(request: FsRequest): Promise<FsReply> {
   } catch (error) {
     if (request.op === "lstat" && error instanceof Deno.errors.NotFound) return null;
     if (request.op === "mkdir" && error instanceof Deno.errors.AlreadyExists) return null;
+    if (request.op === "readLink" && notALink(error)) return null;
     throw error;
   }
 }
@@ -381,6 +423,30 @@ export class ContainedRoot {
       throw new Deno.errors.NotADirectory(`Cannot open root ${quote(rootPath)}: not a directory`);
     }
     return new ContainedRoot(real);
+  }
+
+  /**
+   * A root at a path the caller has just verified to be real: absolute, normalised, and with no
+   * symbolic link in it (for example a path this class resolved, each component then checked by
+   * device and inode). Unlike {@linkcode ContainedRoot.openSync} it does not ask the kernel for
+   * the real path again, which a local user could race to lead elsewhere.
+   *
+   * @param realPath The verified path.
+   * @returns The contained root.
+   *
+   * @example Usage
+   * ```ts
+   * import { strictEqual } from "node:assert/strict";
+   * import { ContainedRoot } from "./paths.ts";
+   * const root = ContainedRoot.openSync(Deno.makeTempDirSync());
+   * Deno.mkdirSync(`${root.path}/a`);
+   * const inner = ContainedRoot.atRealPath(root.resolveExistingFollowSync("a"));
+   * strictEqual(inner.path, `${root.path}/a`);
+   * Deno.removeSync(root.path, { recursive: true });
+   * ```
+   */
+  static atRealPath(realPath: string): ContainedRoot {
+    return new ContainedRoot(realPath);
   }
 
   /**
@@ -602,6 +668,10 @@ export class ContainedRoot {
   *#walk(rel: string, mode: WalkMode): Walk {
     const wire = validateWirePath(rel);
     const resolved: string[] = [];
+    // The local path of `resolved`, kept as it grows: joining from the root for every component
+    // made a deep path cost the square of its depth.
+    let here = this.path;
+    const below = (name: string): string => here === "/" ? `/${name}` : `${here}/${name}`;
     const pending = wire.reverse();
     let fromLinks = 0;
     let hops = 0;
@@ -615,10 +685,11 @@ export class ContainedRoot {
           throw new PathEscapeError(rel, this.path, "a link target climbs above the root");
         }
         resolved.pop();
+        here = join(this.path, ...resolved);
         continue;
       }
       const isLast = pending.length === 0;
-      const path = join(this.path, ...resolved, name);
+      const path = below(name);
       const info = yield* lstatOf(path);
       if (info === null) {
         if (fromLink) {
@@ -646,6 +717,9 @@ export class ContainedRoot {
           );
         }
         const target = yield* readLinkOf(path);
+        if (target === null) {
+          throw new PathEscapeError(rel, this.path, `${quote(name)} changed while it was resolved`);
+        }
         let parts = splitLocal(target);
         if (isAbsolute(target)) {
           const inside = parts.length >= this.#parts.length &&
@@ -655,6 +729,7 @@ export class ContainedRoot {
           }
           parts = parts.slice(this.#parts.length);
           resolved.length = 0;
+          here = this.path;
         }
         for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i] as string);
         fromLinks += parts.length;
@@ -669,7 +744,8 @@ export class ContainedRoot {
       }
       mkdirTries = 0;
       resolved.push(name);
+      here = path;
     }
-    return join(this.path, ...resolved);
+    return here;
   }
 }

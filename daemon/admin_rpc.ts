@@ -6,8 +6,9 @@
  * a {@linkcode ContainedTree} (every path confined to the module, errors worded with
  * module-relative paths), runs one operation under an {@linkcode AdminBudget}, and encodes the
  * answer. Failures become one-line gRPC errors: an {@linkcode AdminError}'s code is mapped to a
- * gRPC status here, and only here. Streamed answers end with the `blit-truncated` and
- * `blit-errors` trailers.
+ * gRPC status here, and only here; its text names paths relative to the export, never the
+ * daemon's absolute ones (the daemon's log keeps the full text). Streamed answers end with the
+ * `blit-truncated` and `blit-errors` trailers.
  *
  * @module
  */
@@ -41,6 +42,7 @@ import type { ExportedModule } from "../core/endpoint.ts";
 import { AccessDeniedError, type Authority } from "./authority.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
 import { ContainedTree } from "../core/contained_tree.ts";
+import { hideRoots } from "../core/hide_roots.ts";
 import {
   candidatesToWire,
   ERRORS_TRAILER,
@@ -227,6 +229,8 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
     ...config.modules.map((m) => m.path),
     ...(config.root === null ? [] : [config.root]),
   ];
+  // What a client reads names paths relative to an export, never the daemon's absolute ones.
+  const hide = hideRoots([...exportPaths].sort((a, b) => b.length - a.length));
   const report = (peer: string, error: AdminError): void => {
     if (error.code === "internal" || error.code === "unavailable") {
       log(`blitd: ${peer}: ${error.message}`);
@@ -277,7 +281,8 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
     const typed = toAdminError(error, name, "", "the request");
     entry.error = typed.message;
     report(peer, typed);
-    return typed;
+    const shown = hide(typed.message);
+    return shown === typed.message ? typed : new AdminError(typed.code, shown);
   };
   const newEntry = (peer: string, operation: string): AuditEntry => ({
     peer,

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { explainArgs } from "../cmdline/explain_args.ts";
 import { parseCidr } from "../core/cidr.ts";
 import {
+  CONFIG_LIMITS,
   type Confinement,
   CONFINEMENTS,
   type DaemonConfig,
@@ -18,10 +19,16 @@ import {
   isConfinement,
   MAX_CONNECTIONS_LIMIT,
   type ModuleUser,
+  textProblem,
   type UserConfig,
 } from "../core/config.ts";
 import { describeError, UsageError } from "../core/errors.ts";
 import { formatPublicKey, parsePublicKey } from "../core/identity.ts";
+import {
+  parseSystemdUnitArgs,
+  SYSTEMD_UNIT_COMMAND,
+  type SystemdUnitArgs,
+} from "./systemd_unit_cli.ts";
 
 /** Config file `blitd` reads when `--config` is not given. */
 export const DEFAULT_CONFIG_PATH = "/etc/blit/config.toml";
@@ -34,6 +41,8 @@ export const BLITD_HELP = `blitd: the blit daemon
 
 Usage:
   blitd [options]
+  blitd systemd-unit --config FILE [--user NAME]   Print a systemd unit for FILE
+                                                   (blitd systemd-unit --help)
 
 Options:
   --config PATH        Config file (default ${DEFAULT_CONFIG_PATH}; when the default file
@@ -82,6 +91,8 @@ export interface BlitdArgs {
   printFingerprint: boolean;
   /** `--help`. */
   help: boolean;
+  /** The arguments of `blitd systemd-unit …` when that is the command. */
+  systemdUnit?: SystemdUnitArgs;
 }
 
 const BLITD_OPTIONS = {
@@ -129,6 +140,7 @@ const CONFIG_KEYS = [
   "users",
   "rootUsers",
   "rootAnonymousWrite",
+  "rootKeepSpecialBits",
   "confinement",
 ] as const;
 const MODULE_KEYS = [
@@ -139,6 +151,7 @@ const MODULE_KEYS = [
   "users",
   "anonymousWrite",
   "list",
+  "keepSpecialBits",
 ] as const;
 const USER_KEYS = ["name", "publicKeys"] as const;
 const MODULE_USER_KEYS = ["name", "readOnly"] as const;
@@ -165,6 +178,17 @@ const MODULE_USER_KEYS = ["name", "readOnly"] as const;
  * @returns The parsed arguments.
  */
 export function parseBlitdArgs(args: string[]): BlitdArgs {
+  if (args[0] === SYSTEMD_UNIT_COMMAND) {
+    const systemdUnit = parseSystemdUnitArgs(args.slice(1));
+    return {
+      config: systemdUnit.config,
+      overrides: {},
+      printPermissions: false,
+      printFingerprint: false,
+      help: false,
+      systemdUnit,
+    };
+  }
   const { values } = explainArgs("blitd", () => parseArgs({ args, options: BLITD_OPTIONS }));
   const overrides: DaemonOverrides = {};
   if (values.bind !== undefined) overrides.bind = values.bind;
@@ -240,14 +264,15 @@ export function serializeServerConfig(config: DaemonConfig): string {
     mdnsName: rest.mdnsName,
     root: rest.root,
     rootReadOnly: rest.rootReadOnly,
-    modules: modules.map(({ name, path, readOnly, comment, users, anonymousWrite, list }) => ({
-      name,
-      path,
-      readOnly,
-      comment,
-      users: users === null ? null : users.map(moduleUserJson),
-      anonymousWrite,
-      list,
+    modules: modules.map((module) => ({
+      name: module.name,
+      path: module.path,
+      readOnly: module.readOnly,
+      comment: module.comment,
+      users: module.users === null ? null : module.users.map(moduleUserJson),
+      anonymousWrite: module.anonymousWrite,
+      list: module.list,
+      keepSpecialBits: module.keepSpecialBits,
     })),
     forceGrpcData: rest.forceGrpcData,
     source: rest.source,
@@ -263,6 +288,7 @@ export function serializeServerConfig(config: DaemonConfig): string {
     users: rest.users.map(({ name, publicKeys }) => ({ name, publicKeys: [...publicKeys] })),
     rootUsers: rest.rootUsers === null ? null : rest.rootUsers.map(moduleUserJson),
     rootAnonymousWrite: rest.rootAnonymousWrite,
+    rootKeepSpecialBits: rest.rootKeepSpecialBits,
     confinement: rest.confinement,
   };
   return JSON.stringify(ordered);
@@ -283,7 +309,8 @@ export function serializeServerConfig(config: DaemonConfig): string {
  *     '"rootReadOnly":true,"modules":[],"forceGrpcData":false,"source":null,"tls":true,' +
  *     '"tlsCert":null,"tlsKey":null,"stateDir":"/var/lib/blit","hostsAllow":null,' +
  *     '"hostsDeny":[],"maxConnections":256,"maxConnectionsPerHost":64,"auditLog":null,' +
- *     '"users":[],"rootUsers":null,"rootAnonymousWrite":false,"confinement":"none"}',
+ *     '"users":[],"rootUsers":null,"rootAnonymousWrite":false,"rootKeepSpecialBits":false,' +
+ *     '"confinement":"none"}',
  * );
  * strictEqual(config.root, "/srv");
  * throws(() => parseServerConfig("{}"), /Cannot parse server config/);
@@ -316,16 +343,18 @@ export function parseServerConfig(text: string): DaemonConfig {
     throw bad(`"port" must be an integer from 0 to 65535`);
   }
   const usersValue = doc.users;
-  if (!Array.isArray(usersValue)) throw bad(`"users" must be an array`);
+  if (!Array.isArray(usersValue) || usersValue.length > CONFIG_LIMITS.users) {
+    throw bad(`"users" must be an array of at most ${CONFIG_LIMITS.users}`);
+  }
   const users = usersValue.map((entry: unknown, index): UserConfig => {
     const user = table(entry, `user #${index + 1}`, USER_KEYS, bad);
     const name = user.name;
-    if (typeof name !== "string" || !MODULE_NAME_REGEXP.test(name)) {
-      throw bad(`user #${index + 1} has an invalid name`);
-    }
+    if (!isName(name)) throw bad(`user #${index + 1} has an invalid name`);
     const keys = user.publicKeys;
-    if (!Array.isArray(keys) || keys.length === 0) {
-      throw bad(`user "${name}" publicKeys must be a non-empty array`);
+    if (!Array.isArray(keys) || keys.length === 0 || keys.length > CONFIG_LIMITS.keysPerUser) {
+      throw bad(
+        `user "${name}" publicKeys must be a non-empty array of at most ${CONFIG_LIMITS.keysPerUser}`,
+      );
     }
     const publicKeys = keys.map((line: unknown) => {
       if (typeof line !== "string") throw bad(`user "${name}" publicKeys must hold strings`);
@@ -372,14 +401,14 @@ export function parseServerConfig(text: string): DaemonConfig {
   };
 
   const modulesValue = doc.modules;
-  if (!Array.isArray(modulesValue)) throw bad(`"modules" must be an array`);
+  if (!Array.isArray(modulesValue) || modulesValue.length > CONFIG_LIMITS.modules) {
+    throw bad(`"modules" must be an array of at most ${CONFIG_LIMITS.modules}`);
+  }
   const names = new Set<string>();
   const modules = modulesValue.map((entry: unknown, index) => {
     const module = table(entry, `module #${index + 1}`, MODULE_KEYS, bad);
     const name = module.name;
-    if (
-      typeof name !== "string" || !MODULE_NAME_REGEXP.test(name) || name === "." || name === ".."
-    ) {
+    if (!isName(name) || name === "." || name === "..") {
       throw bad(`module #${index + 1} has an invalid name`);
     }
     if (names.has(name)) throw bad(`module name "${name}" is used twice`);
@@ -388,10 +417,11 @@ export function parseServerConfig(text: string): DaemonConfig {
       name,
       path: absolute(module.path, `module "${name}" path`, bad),
       readOnly: boolean(module.readOnly, `module "${name}" readOnly`, bad),
-      comment: string(module.comment, `module "${name}" comment`, bad),
+      comment: freeText(module.comment, `module "${name}" comment`, false, bad),
       users: moduleUsers(module.users, `module "${name}" users`),
       anonymousWrite: boolean(module.anonymousWrite, `module "${name}" anonymousWrite`, bad),
       list: boolean(module.list, `module "${name}" list`, bad),
+      keepSpecialBits: boolean(module.keepSpecialBits, `module "${name}" keepSpecialBits`, bad),
     };
     checkRules(`module "${name}"`, parsed);
     return parsed;
@@ -417,7 +447,7 @@ export function parseServerConfig(text: string): DaemonConfig {
   return {
     bind: doc.bind,
     port,
-    motd: string(doc.motd, `"motd"`, bad),
+    motd: freeText(doc.motd, `"motd"`, true, bad),
     noMdns: boolean(doc.noMdns, `"noMdns"`, bad),
     mdnsName: doc.mdnsName === null ? null : string(doc.mdnsName, `"mdnsName"`, bad),
     root,
@@ -442,6 +472,7 @@ export function parseServerConfig(text: string): DaemonConfig {
     users,
     rootUsers,
     rootAnonymousWrite,
+    rootKeepSpecialBits: boolean(doc.rootKeepSpecialBits, `"rootKeepSpecialBits"`, bad),
     confinement: confinementValue(doc.confinement, bad),
   };
 }
@@ -499,6 +530,20 @@ function string(value: unknown, what: string, bad: Bad): string {
   return value;
 }
 
+/** The motd (`lines`) or a comment: within its size, without control characters. */
+function freeText(value: unknown, what: string, lines: boolean, bad: Bad): string {
+  const checked = string(value, what, bad);
+  const maxBytes = lines ? CONFIG_LIMITS.motdBytes : CONFIG_LIMITS.commentBytes;
+  const problem = textProblem(checked, maxBytes, lines);
+  if (problem !== null) throw bad(`${what} ${problem}`);
+  return checked;
+}
+
+function isName(value: unknown): value is string {
+  return typeof value === "string" && value.length <= CONFIG_LIMITS.nameChars &&
+    MODULE_NAME_REGEXP.test(value);
+}
+
 function boolean(value: unknown, what: string, bad: Bad): boolean {
   if (typeof value !== "boolean") throw bad(`${what} must be a boolean`);
   return value;
@@ -529,8 +574,11 @@ function moduleUserJson(user: ModuleUser): ModuleUser {
 }
 
 function absolute(value: unknown, what: string, bad: Bad): string {
-  if (typeof value !== "string" || !value.startsWith("/") || value.includes("\0")) {
-    throw bad(`${what} must be an absolute path`);
+  if (
+    typeof value !== "string" || !value.startsWith("/") || value.includes("\0") ||
+    new TextEncoder().encode(value).length > CONFIG_LIMITS.pathBytes
+  ) {
+    throw bad(`${what} must be an absolute path of at most ${CONFIG_LIMITS.pathBytes} bytes`);
   }
   return value;
 }

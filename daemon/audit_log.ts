@@ -120,46 +120,82 @@ export function consoleLine(entry: AuditEntry, time: Date): string {
 }
 
 /**
- * Appends audit entries to a file (when configured) and logs them on the console.
+ * Opens an audit file for appending (created with mode 0640 if missing) and returns a function
+ * that appends one line to it. The launcher opens it before it starts the server, so the
+ * server never needs the file's directory.
+ *
+ * Requires `--allow-write` (and `--allow-read`) for the file.
  *
  * @example Usage
- * ```ts ignore
- * const audit = await AuditLog.open("/var/log/blit/audit.jsonl", console.error);
- * audit.record({ peer, user, module, operation: "push", ... });
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { openAuditFile } from "./audit_log.ts";
+ * const path = await Deno.makeTempFile();
+ * const audit = await openAuditFile(path);
+ * audit.append('{"outcome":"ok"}');
+ * audit.close();
+ * strictEqual(await Deno.readTextFile(path), '{"outcome":"ok"}\n');
+ * await Deno.remove(path);
+ * ```
+ *
+ * @param path The audit file.
+ * @throws {Error} If the file cannot be opened (one line naming it and the fix).
+ * @returns `append(line)` (one write per line, so lines never interleave) and `close()`.
+ */
+export async function openAuditFile(
+  path: string,
+): Promise<{ append: (line: string) => void; close: () => void }> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { append: true, create: true, mode: 0o640 });
+  } catch (error) {
+    throw new Error(
+      `Cannot open audit log "${path}": ${
+        error instanceof Error ? error.message : String(error)
+      }; check that its directory exists and the daemon may write there`,
+    );
+  }
+  const encoder = new TextEncoder();
+  return {
+    append: (line) => void file.writeSync(encoder.encode(`${line}\n`)),
+    close: () => {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+    },
+  };
+}
+
+/**
+ * Records audit entries: one console line each, and one JSON line each to a sink when one is
+ * configured (in the server, the sink is its standard output, which the launcher appends to
+ * the audit file).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { AuditLog } from "./audit_log.ts";
+ * const lines: string[] = [];
+ * const audit = new AuditLog((line) => lines.push(line), () => {});
+ * audit.record({
+ *   peer: "127.0.0.1:5000", user: null, module: "m", operation: "pull", path: "",
+ *   files: 1, bytes: 3, outcome: "ok", durationMs: 1, error: null,
+ * });
+ * strictEqual(JSON.parse(lines[0] ?? "").user, "anonymous");
  * ```
  */
 export class AuditLog {
-  readonly #file: Deno.FsFile | null;
+  readonly #sink: ((line: string) => void) | null;
   readonly #log: (line: string) => void;
-  readonly #encoder = new TextEncoder();
-
-  private constructor(file: Deno.FsFile | null, log: (line: string) => void) {
-    this.#file = file;
-    this.#log = log;
-  }
 
   /**
-   * Opens the log.
-   *
-   * Requires `--allow-write` for the file (it is created with mode 0640 if missing).
-   *
-   * @param path The audit file, or `null` for the console only.
+   * Creates the log.
+   * @param sink Receives each JSON line (no newline), or `null` for the console only.
    * @param log Writes one console line.
-   * @throws {Error} If the file cannot be opened (one line naming it).
-   * @returns The log.
    */
-  static async open(path: string | null, log: (line: string) => void): Promise<AuditLog> {
-    if (path === null) return new AuditLog(null, log);
-    try {
-      const file = await Deno.open(path, { append: true, create: true, mode: 0o640 });
-      return new AuditLog(file, log);
-    } catch (error) {
-      throw new Error(
-        `Cannot open audit log "${path}": ${
-          error instanceof Error ? error.message : String(error)
-        }; check that its directory exists and the daemon may write there`,
-      );
-    }
+  constructor(sink: ((line: string) => void) | null, log: (line: string) => void) {
+    this.#sink = sink;
+    this.#log = log;
   }
 
   /**
@@ -169,21 +205,13 @@ export class AuditLog {
   record(entry: AuditEntry): void {
     const time = new Date();
     this.#log(consoleLine(entry, time));
-    if (this.#file === null) return;
+    if (this.#sink === null) return;
     try {
-      // One write per line, to a file opened for appending: lines never interleave.
-      this.#file.writeSync(this.#encoder.encode(`${auditLine(entry, time)}\n`));
+      this.#sink(auditLine(entry, time));
     } catch (error) {
       this.#log(
         `blitd: Cannot write the audit log: ${error instanceof Error ? error.message : error}`,
       );
     }
-  }
-
-  /** Closes the file. */
-  close(): void {
-    try {
-      this.#file?.close();
-    } catch { /* already closed */ }
   }
 }

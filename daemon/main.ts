@@ -2,10 +2,13 @@
  * The `blitd` command: reads the daemon configuration, computes the narrow Deno permissions of
  * the server process, and starts `daemon/server.ts` under a {@linkcode Supervisor}.
  *
- * The launcher itself needs `--allow-read` (config, exports, code), `--allow-run` (the server),
- * `--allow-env` (the `BLITD_*` variables, and `XDG_STATE_HOME`/`HOME` for the default state
- * directory), and `--allow-write` for the state directory when it does not exist yet (the
- * launcher creates it with mode 0700, so that the sandboxed server may write there).
+ * The launcher itself needs `--allow-read` (config, exports, code, the TLS key), `--allow-run`
+ * for `deno` and `bwrap` only, `--allow-env` (the `BLITD_*` variables, `XDG_STATE_HOME`/`HOME`
+ * for the default state directory, `DENO_DIR`/`XDG_CACHE_HOME` for Deno's cache, `PATH` to find
+ * the two programs, `INVOCATION_ID` to tell that systemd started it), and `--allow-write` for
+ * the state directory (the generated certificate) and the audit log. It reads the TLS key,
+ * opens the audit log and, with `confinement` other than `"none"`, starts the server in a
+ * private mount namespace (daemon/confinement.ts) that holds none of them.
  *
  * Exit codes: 0 after a clean stop, 1 for bad flags, {@linkcode EXIT_NO_RESTART} (78) when the
  * configuration can never work (a malformed file, a missing export, a state directory that
@@ -29,14 +32,22 @@ import { describeError, UsageError } from "../core/errors.ts";
 import {
   BLITD_HELP,
   type BlitdArgs,
-  CONFIG_JSON_FLAG,
   DEFAULT_CONFIG_PATH,
   formatCommandLine,
   parseBlitdArgs,
-  serializeServerConfig,
 } from "./args.ts";
 import { computeDaemonPermissions, formatPermissions } from "./permissions.ts";
 import { EXIT_NO_RESTART, Supervisor } from "./supervisor.ts";
+import {
+  bwrapArgs,
+  computeMounts,
+  denoCacheDir,
+  formatMounts,
+  type Mount,
+  readNamespaceLayout,
+} from "./confinement.ts";
+import { AUDIT_LINE_PREFIX, encodeHandoff, type HandoffTls, readOwnUmask } from "./handoff.ts";
+import { openAuditFile } from "./audit_log.ts";
 
 /** Where the server's code lives and which Deno runs it. */
 export interface ServerLocation {
@@ -44,18 +55,33 @@ export interface ServerLocation {
   repoRoot: string;
   /** Absolute path of the server script. */
   serverEntry: string;
-  /** Deno executable. */
+  /** Deno executable: `deno` (found on `PATH`) unless `BLITD_DENO` names another. */
   deno: string;
 }
 
+/** How the server is confined, as decided at start (see {@linkcode planConfinement}). */
+export interface ConfinementPlan {
+  /** `namespace`: through bubblewrap; `systemd`: the unit's namespace; `none`: none. */
+  mode: "namespace" | "systemd" | "none";
+  /** For `namespace`: the bubblewrap program, Deno's real path inside, and the mounts. */
+  namespace: { bwrap: string; deno: string; mounts: Mount[] } | null;
+  /** What to tell the operator at start (one line), or `null`. */
+  notice: string | null;
+}
+
+/** A plan without a namespace (`confinement = "none"`). */
+export const NO_CONFINEMENT: ConfinementPlan = { mode: "none", namespace: null, notice: null };
+
 /** The server process blitd starts. */
 export interface ServerCommand {
-  /** Program (the Deno executable). */
+  /** Program: Deno, or bubblewrap with Deno after its arguments. */
   command: string;
-  /** `run`, the permission flags, the entry and `--config-json JSON`. */
+  /** Its arguments: `run`, the permission flags and the entry (after bubblewrap's). */
   args: string[];
   /** The permission flags alone, as {@linkcode computeDaemonPermissions} returned them. */
   flags: string[];
+  /** The namespace's mounts (empty without one). */
+  mounts: Mount[];
 }
 
 /**
@@ -83,18 +109,20 @@ export function locateServer(env: (name: string) => string | undefined): ServerL
   const serverEntry = entry !== undefined && entry !== ""
     ? posix.resolve(entry)
     : `${repoRoot}/daemon/server.ts`;
-  const deno = env("BLITD_DENO") || (standalone ? "deno" : Deno.execPath());
+  const deno = env("BLITD_DENO") || "deno";
   return { repoRoot, serverEntry, deno };
 }
 
 /**
- * Builds the server's command line: `deno run <flags> <entry> --config-json <JSON>`.
+ * Builds the server's command line: `deno run --cached-only <flags> <entry>`, behind
+ * `bwrap <namespace>` when the plan has one. The configuration travels on standard input
+ * (daemon/handoff.ts), never on the command line.
  *
  * @example Usage
  * ```ts
  * import { strictEqual } from "node:assert/strict";
  * import { parseDaemonConfig } from "../core/config.ts";
- * import { serverCommand } from "./main.ts";
+ * import { NO_CONFINEMENT, serverCommand } from "./main.ts";
  * const config = parseDaemonConfig(
  *   "[daemon]\nbind = '127.0.0.1'\nroot = '/srv'\nroot_anonymous_write = true\n" +
  *     "state_dir = '/var/lib/blit'\n",
@@ -103,33 +131,163 @@ export function locateServer(env: (name: string) => string | undefined): ServerL
  *   repoRoot: "/opt/blit",
  *   serverEntry: "/opt/blit/daemon/server.ts",
  *   deno: "/usr/bin/deno",
- * });
+ * }, NO_CONFINEMENT);
  * strictEqual(command, "/usr/bin/deno");
- * strictEqual(args.includes("--allow-write=/srv,/var/lib/blit"), true);
+ * strictEqual(args.includes("--allow-write=/srv"), true);
+ * strictEqual(args.at(-1), "/opt/blit/daemon/server.ts");
  * ```
  *
  * @param config The final configuration.
- * @param location Where the code is, and the config file (made readable) if one was used.
+ * @param location Where the code is.
+ * @param plan The confinement decided by {@linkcode planConfinement}.
  * @throws {TypeError} If a path cannot be expressed as a permission (see
  * {@linkcode computeDaemonPermissions}).
- * @returns The program, its arguments and the permission flags.
+ * @returns The program, its arguments, the permission flags and the mounts.
  */
 export function serverCommand(
   config: DaemonConfig,
-  location: ServerLocation & { configPath?: string },
+  location: ServerLocation,
+  plan: ConfinementPlan,
 ): ServerCommand {
-  const { repoRoot, serverEntry, deno, configPath } = location;
+  const { repoRoot, serverEntry, deno } = location;
   const flags = computeDaemonPermissions(config, {
     serverEntry,
     repoRoot,
     mdns: !config.noMdns,
-    ...(configPath === undefined ? {} : { configPath }),
   });
+  const denoArgs = ["run", "--cached-only", ...flags, serverEntry];
+  if (plan.namespace === null) return { command: deno, args: denoArgs, flags, mounts: [] };
+  const { bwrap, mounts } = plan.namespace;
+  const root = Deno.uid?.() === 0;
   return {
-    command: deno,
-    args: ["run", ...flags, serverEntry, CONFIG_JSON_FLAG, serializeServerConfig(config)],
+    command: bwrap,
+    args: [...bwrapArgs(mounts, { chdir: repoRoot, root }), plan.namespace.deno, ...denoArgs],
     flags,
+    mounts,
   };
+}
+
+/**
+ * Decides how the server is confined, from `confinement`:
+ *
+ * - `none`: no namespace, nothing said.
+ * - `systemd`: the service unit provides the namespace; blitd must have been started by
+ *   systemd (`INVOCATION_ID` is set), else it refuses.
+ * - `namespace`: bubblewrap must be installed and able to create the namespace here (it is
+ *   tried once, running `deno --version` inside), else blitd refuses to start.
+ * - `auto`: a namespace when that works, else none, with a notice saying why and how to fix.
+ *
+ * Requires `--allow-env=PATH,INVOCATION_ID,DENO_DIR,XDG_CACHE_HOME,HOME`, `--allow-read` and
+ * `--allow-run=bwrap`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const plan = await planConfinement(config, locateServer(Deno.env.get), Deno.env.get);
+ * ```
+ *
+ * @param config The final configuration.
+ * @param location Where the code and Deno are.
+ * @param env Reads one environment variable.
+ * @throws {Error} If `namespace` or `systemd` is asked for and cannot be had (one line).
+ * @returns The plan.
+ */
+export async function planConfinement(
+  config: DaemonConfig,
+  location: ServerLocation,
+  env: (name: string) => string | undefined,
+): Promise<ConfinementPlan> {
+  const mode = config.confinement;
+  if (mode === "none") return NO_CONFINEMENT;
+  if (mode === "systemd") {
+    if (!env("INVOCATION_ID")) {
+      throw new Error(
+        `Cannot use confinement = "systemd": blitd was not started by systemd (INVOCATION_ID ` +
+          `is not set); start it from the unit "blitd systemd-unit" prints, or set ` +
+          `confinement = "auto"`,
+      );
+    }
+    return { mode, namespace: null, notice: null };
+  }
+  let namespace: ConfinementPlan["namespace"];
+  try {
+    namespace = await tryNamespace(config, location, env);
+  } catch (error) {
+    const why = describeError(error);
+    if (mode === "namespace") {
+      throw new Error(
+        `Cannot start the server in a mount namespace (confinement = "namespace"): ${why}; ` +
+          `install bubblewrap (apt-get install bubblewrap), or set confinement = "none"`,
+      );
+    }
+    return {
+      mode: "none",
+      namespace: null,
+      notice: `running WITHOUT a mount namespace (confinement = "auto"): ${why}; install ` +
+        `bubblewrap (apt-get install bubblewrap) for one, or set confinement = "none"`,
+    };
+  }
+  const exports = namespace.mounts.filter((m) =>
+    m.why.startsWith("module") || m.why.startsWith("root")
+  );
+  return {
+    mode: "namespace",
+    namespace,
+    notice: `confinement: private mount namespace (bubblewrap) holding the code and ` +
+      `${exports.length} export${exports.length === 1 ? "" : "s"}`,
+  };
+}
+
+/** Finds bubblewrap and Deno, computes the mounts, and runs `deno --version` inside once. */
+async function tryNamespace(
+  config: DaemonConfig,
+  location: ServerLocation,
+  env: (name: string) => string | undefined,
+): Promise<NonNullable<ConfinementPlan["namespace"]>> {
+  if (Deno.build.os !== "linux") throw new Error(`mount namespaces need Linux`);
+  const bwrap = await findProgram("bwrap", env);
+  if (bwrap === null) throw new Error("bubblewrap (bwrap) is not installed");
+  const deno = await findProgram(location.deno, env);
+  if (deno === null) throw new Error(`"${location.deno}" is not found on PATH`);
+  const layout = await readNamespaceLayout({
+    repoRoot: location.repoRoot,
+    serverEntry: location.serverEntry,
+    deno,
+    denoDir: denoCacheDir(env),
+  });
+  const mounts = computeMounts(config, layout);
+  const root = Deno.uid?.() === 0;
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command("bwrap", {
+      args: [...bwrapArgs(mounts, { chdir: location.repoRoot, root }), layout.deno, "--version"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    throw new Error(`bwrap cannot be run (${describeError(error)})`);
+  }
+  if (!output.success) {
+    const detail = new TextDecoder().decode(output.stderr).trim().split("\n")[0] ?? "";
+    throw new Error(`bwrap cannot create the namespace here (${detail || `exit ${output.code}`})`);
+  }
+  return { bwrap, deno: layout.deno, mounts };
+}
+
+/** The absolute path of a program: itself when it has a slash, else the first on `PATH`. */
+async function findProgram(
+  name: string,
+  env: (name: string) => string | undefined,
+): Promise<string | null> {
+  const candidates = name.includes("/")
+    ? [posix.resolve(name)]
+    : (env("PATH") ?? "/usr/local/bin:/usr/bin:/bin").split(":").filter((d) => d !== "")
+      .map((dir) => `${dir}/${name}`);
+  for (const candidate of candidates) {
+    const info = await Deno.stat(candidate).catch(() => null);
+    if (info?.isFile && ((info.mode ?? 0) & 0o111) !== 0) return candidate;
+  }
+  return null;
 }
 
 /**
@@ -223,51 +381,131 @@ export async function prepareStateDir(config: DaemonConfig): Promise<DaemonConfi
 export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseBlitdArgs(argv);
+    if (args.systemdUnit !== undefined) {
+      const { runSystemdUnit } = await import("./systemd_unit_cli.ts");
+      return await runSystemdUnit(args.systemdUnit);
+    }
     if (args.help) {
       console.log(BLITD_HELP);
       return 0;
     }
     let config: DaemonConfig;
-    let configPath: string | undefined;
     try {
-      ({ config, configPath } = await loadBlitdConfig(args));
+      ({ config } = await loadBlitdConfig(args));
     } catch (error) {
       if (error instanceof UsageError) throw error;
       console.error(`blitd: ${describeError(error)}`);
       return EXIT_NO_RESTART;
     }
-    const location = locateServer((name) => Deno.env.get(name));
+    const env = (name: string): string | undefined => Deno.env.get(name);
+    const location = locateServer(env);
+    if (args.printFingerprint) return await printFingerprint(config);
+    let plan: ConfinementPlan;
+    try {
+      plan = await planConfinement(config, location, env);
+    } catch (error) {
+      console.error(`blitd: ${describeError(error)}`);
+      return EXIT_NO_RESTART;
+    }
     if (args.printPermissions) {
-      const server = serverCommand(config, {
-        ...location,
-        ...(configPath === undefined ? {} : { configPath }),
-      });
+      const server = serverCommand(config, location, plan);
       console.log(formatPermissions(server.flags));
+      console.log(
+        server.mounts.length > 0
+          ? `mount namespace (bubblewrap):\n${formatMounts(server.mounts)}`
+          : `no mount namespace: ${
+            plan.mode === "systemd"
+              ? "the systemd unit provides it"
+              : plan.notice ?? `confinement = "none"`
+          }\n`,
+      );
       console.log(formatCommandLine([server.command, ...server.args]));
       return 0;
     }
-    if (args.printFingerprint) return await printFingerprint(config);
     if (!(await exists(location.serverEntry))) {
       throw new UsageError(
         `Cannot start server: "${location.serverEntry}" does not exist, check BLITD_HOME`,
       );
     }
+    let handoffTls: HandoffTls | null;
+    let audit: Awaited<ReturnType<typeof openAuditFile>> | null;
     try {
       config = await prepareStateDir(config);
+      handoffTls = await loadTls(config);
+      audit = config.auditLog === null ? null : await openAuditFile(config.auditLog);
     } catch (error) {
       console.error(`blitd: ${describeError(error)}`);
       return EXIT_NO_RESTART;
     }
-    const server = serverCommand(config, {
-      ...location,
-      ...(configPath === undefined ? {} : { configPath }),
-    });
+    const server = serverCommand(config, location, plan);
     for (const line of configWarnings(config)) console.error(`blitd: warning: ${line}`);
-    return await new Supervisor({ command: server.command, args: server.args }).run();
+    if (plan.notice !== null) {
+      console.error(`blitd: ${plan.namespace === null ? "warning: " : ""}${plan.notice}`);
+    }
+    try {
+      return await new Supervisor({
+        command: server.command,
+        args: server.args,
+        stdin: encodeHandoff({ config, tls: handoffTls, umask: await readOwnUmask() }),
+        forwardSignals: plan.namespace === null,
+        env: serverEnvironment(env),
+        onStdoutLine: (line) => {
+          if (!line.startsWith(AUDIT_LINE_PREFIX)) console.log(line);
+          else audit?.append(line.slice(AUDIT_LINE_PREFIX.length));
+        },
+      }).run();
+    } finally {
+      audit?.close();
+    }
   } catch (error) {
     console.error(`blitd: ${describeError(error)}`);
     return 1;
   }
+}
+
+/**
+ * The server's whole environment: Deno's cache directory (so that it finds its compiled code
+ * without `HOME`) and `NO_COLOR`; nothing else of the launcher's (no proxy, certificate or
+ * credential variables reach the sandbox).
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { serverEnvironment } from "./main.ts";
+ * const env: Record<string, string> = { HOME: "/root", AWS_SECRET: "x", NO_COLOR: "1" };
+ * deepStrictEqual(serverEnvironment((name) => env[name]), {
+ *   DENO_DIR: "/root/.cache/deno",
+ *   NO_COLOR: "1",
+ * });
+ * ```
+ *
+ * @param env Reads one of the launcher's environment variables.
+ * @returns The variables.
+ */
+export function serverEnvironment(
+  env: (name: string) => string | undefined,
+): Record<string, string> {
+  const result: Record<string, string> = {};
+  const cache = denoCacheDir(env);
+  if (cache !== null) result.DENO_DIR = cache;
+  const noColor = env("NO_COLOR");
+  if (noColor !== undefined) result.NO_COLOR = noColor;
+  return result;
+}
+
+/**
+ * Reads (or, the first time, generates in the state directory) the server's TLS certificate
+ * and key, for the handoff; `null` without TLS.
+ */
+async function loadTls(config: DaemonConfig): Promise<HandoffTls | null> {
+  if (!config.tls) return null;
+  const { loadOrCreateServerCertificate } = await import("../core/tls_cert.ts");
+  const tls = await loadOrCreateServerCertificate(config.stateDir, {
+    certPath: config.tlsCert,
+    keyPath: config.tlsKey,
+  });
+  if (tls.generated) console.error(`blitd: generated a TLS certificate in ${config.stateDir}/tls`);
+  return { certPem: tls.certPem, keyPem: tls.keyPem, fingerprint: tls.fingerprint };
 }
 
 /**

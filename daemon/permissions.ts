@@ -1,9 +1,9 @@
 /**
  * Computes the Deno permission flags the daemon's server process runs with, from its
- * configuration: read access to the code, the config file, every export, the TLS files and the
- * state directory; write access to the exports someone may write, the state directory and the
- * audit log's directory; and network access to its own listeners. Never `--allow-run`,
- * `--allow-ffi` or `-A`.
+ * configuration: read access to the code and every export; write access to the exports someone
+ * may write; and network access to its own listeners. Never `--allow-run`, `--allow-ffi` or
+ * `-A`. The configuration, the TLS key and the audit log are the launcher's: it reads or opens
+ * them and hands them over (daemon/handoff.ts), so the server needs no access to them.
  *
  * @module
  */
@@ -40,8 +40,6 @@ export interface DaemonPermissionOptions {
   repoRoot: string;
   /** True to add the mDNS UDP endpoints and `--allow-sys=hostname,networkInterfaces`. */
   mdns: boolean;
-  /** Absolute path of the config file the server reads, if any. */
-  configPath?: string;
   /** More absolute paths to make readable (for tests: the directory of a probe script). */
   extraRead?: string[];
 }
@@ -50,16 +48,13 @@ export interface DaemonPermissionOptions {
  * Computes the permission flags for the daemon's server process.
  *
  * - `--no-prompt`: a missing permission fails instead of asking on a terminal.
- * - `--allow-read`: `repoRoot`, `serverEntry`, `configPath`, `extraRead`, every module path,
- *   the root, `tlsCert`, `tlsKey` and `stateDir` (paths inside another listed path are left
- *   out).
+ * - `--allow-read`: `repoRoot`, `serverEntry`, `extraRead`, every module path and the root
+ *   (paths inside another listed path are left out).
  * - `--allow-write`: the exports someone may write (see `anyoneMayWrite` in core/access.ts: an
  *   anonymous export only with `anonymous_write`, an export with users when one of them may
- *   write, never a `read_only` one), `stateDir` (the generated certificate goes there), and the
- *   directory of `auditLog` (Deno checks appends against the file's path and the file may not
- *   exist yet; granting its directory is the simple form that covers creating it, so keep the
- *   audit log in a directory of its own). A read-only module nested inside a writable one is
- *   still writable at the OS level: only the daemon's own checks protect it.
+ *   write, never a `read_only` one); left out when there is none. A read-only module nested
+ *   inside a writable one is writable as far as Deno is concerned: the mount namespace
+ *   (daemon/confinement.ts) mounts it read-only, and the daemon's own checks protect it too.
  * - `--allow-net`: `bind:port` for the control service and `bind:0` for the data-plane listener
  *   on an ephemeral port (Deno 2 checks `Deno.listen({port: 0})` against `host:0`; the
  *   host-only form would also allow every port). `bind:0` is left out with `forceGrpcData`.
@@ -87,8 +82,7 @@ export interface DaemonPermissionOptions {
  *   }),
  *   [
  *     "--no-prompt",
- *     "--allow-read=/opt/blit,/srv/pub,/var/lib/blit",
- *     "--allow-write=/var/lib/blit",
+ *     "--allow-read=/opt/blit,/srv/pub",
  *     "--allow-net=127.0.0.1:9031,127.0.0.1:0",
  *     `--allow-env=${GRPC_ENV_VARS.join(",")}`,
  *     "--allow-sys=statfs",
@@ -106,7 +100,7 @@ export function computeDaemonPermissions(
   config: DaemonConfig,
   options: DaemonPermissionOptions,
 ): string[] {
-  const { serverEntry, repoRoot, mdns, configPath, extraRead = [] } = options;
+  const { serverEntry, repoRoot, mdns, extraRead = [] } = options;
   const read: string[] = [];
   const write: string[] = [];
   const add = (list: string[], path: string, what: string): void => {
@@ -115,7 +109,6 @@ export function computeDaemonPermissions(
 
   add(read, repoRoot, "repoRoot");
   add(read, serverEntry, "serverEntry");
-  if (configPath !== undefined) add(read, configPath, "the config file");
   for (const path of extraRead) add(read, path, "extraRead");
   for (const module of config.modules) {
     add(read, module.path, `module "${module.name}"`);
@@ -125,11 +118,6 @@ export function computeDaemonPermissions(
     add(read, config.root, "the root");
     if (anyoneMayWrite(rootRules(config))) add(write, config.root, "the root");
   }
-  if (config.tlsCert !== null) add(read, config.tlsCert, "tls_cert");
-  if (config.tlsKey !== null) add(read, config.tlsKey, "tls_key");
-  add(read, config.stateDir, "state_dir");
-  add(write, config.stateDir, "state_dir");
-  if (config.auditLog !== null) add(write, dirname(config.auditLog), "the audit log's directory");
 
   const flags = ["--no-prompt", `--allow-read=${prune(read).join(",")}`];
   if (write.length > 0) flags.push(`--allow-write=${prune(write).join(",")}`);
@@ -164,12 +152,6 @@ export function formatPermissions(flags: readonly string[]): string {
 
 const IPV4_REGEXP = /^\d{1,3}(\.\d{1,3}){3}$/;
 const SHELL_SAFE_REGEXP = /^[A-Za-z0-9_/.,:=@%+-]+$/;
-
-function dirname(path: string): string {
-  const trimmed = path.replace(/\/+$/, "");
-  const slash = trimmed.lastIndexOf("/");
-  return slash <= 0 ? "/" : trimmed.slice(0, slash);
-}
 
 function checkPath(path: string, what: string): string {
   if (!path.startsWith("/")) {

@@ -2,9 +2,11 @@
  * The daemon's server process: started by the `blitd` launcher with permission flags computed
  * from the configuration, it serves the gRPC control plane and the TCP data plane.
  *
- * Contract with the launcher: `server.ts --config-json JSON`; prints
- * `blitd: listening on HOST:PORT` once serving; exits 0 on SIGTERM/SIGINT, 78 when the
- * configuration can never work (e.g. the port is taken).
+ * Contract with the launcher (see daemon/handoff.ts): the configuration and the TLS material
+ * arrive as one line on standard input, which then stays open; the server prints
+ * `blitd: listening on HOST:PORT` once serving, writes audit lines to standard output (marked
+ * with `AUDIT_LINE_PREFIX`), and exits 0 when standard input ends or on SIGTERM/SIGINT, 78 when
+ * the configuration can never work (e.g. the port is taken).
  *
  * @module
  */
@@ -12,7 +14,6 @@
 import * as grpc from "@grpc/grpc-js";
 import type { DaemonConfig } from "../core/config.ts";
 import { AddressRules } from "../core/cidr.ts";
-import { loadOrCreateServerCertificate } from "../core/tls_cert.ts";
 import { ConnectionGate } from "../core/transport/connection_gate.ts";
 import { describeError } from "../core/errors.ts";
 import { DataPlaneListener } from "../core/transport/data_plane.ts";
@@ -25,7 +26,8 @@ import {
 import { createAdminHandlers } from "./admin_rpc.ts";
 import { AuditLog } from "./audit_log.ts";
 import { Authority } from "./authority.ts";
-import { CONFIG_JSON_FLAG, parseServerConfig } from "./args.ts";
+import { AUDIT_LINE_PREFIX, readHandoff, type ServerHandoff } from "./handoff.ts";
+import { rememberUmaskBits } from "../core/session/planner.ts";
 import { handleTransfer, type TransferRpcContext } from "./transfer_rpc.ts";
 import { EXIT_NO_RESTART } from "./supervisor.ts";
 import { type MdnsAdvertiser, startMdnsAdvertiser } from "./mdns.ts";
@@ -40,27 +42,38 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** Options of {@linkcode startServer}. */
+export interface StartServerOptions extends Pick<TransferRpcContext, "openTree"> {
+  /**
+   * Writes one console line.
+   * @default {console.error}
+   */
+  log?: (line: string) => void;
+  /**
+   * Receives each audit JSON line when the configuration names an audit log.
+   * @default {a function writing it to standard output after AUDIT_LINE_PREFIX}
+   */
+  audit?: (line: string) => void;
+}
+
 /**
- * Starts the gRPC server and the data plane for `config`.
- * @param config The resolved configuration.
- * @param options Where log lines go, and a test hook that replaces the modules' trees.
+ * Starts the gRPC server and the data plane for a handoff.
+ * @param handoff The resolved configuration and the TLS material.
+ * @param options Where log and audit lines go, and a test hook that replaces the modules' trees.
  * @returns The running server.
  */
 export async function startServer(
-  config: DaemonConfig,
-  options: Pick<TransferRpcContext, "openTree"> & { log?: (line: string) => void } = {},
+  handoff: ServerHandoff,
+  options: StartServerOptions = {},
 ): Promise<RunningServer> {
+  const { config, tls } = handoff;
   const log = options.log ?? ((line: string) => console.error(line));
   const openTree = options.openTree;
-  const tls = config.tls
-    ? await loadOrCreateServerCertificate(config.stateDir, {
-      certPath: config.tlsCert,
-      keyPath: config.tlsKey,
-    })
-    : null;
-  if (tls?.generated) log(`blitd: generated a TLS certificate in ${config.stateDir}/tls`);
   const authority = new Authority(config, tls?.fingerprint ?? "");
-  const audit = await AuditLog.open(config.auditLog, log);
+  const audit = new AuditLog(
+    config.auditLog === null ? null : (options.audit ?? writeAuditLine),
+    log,
+  );
   const rules = new AddressRules(config.hostsAllow, config.hostsDeny);
   const allowed = (address: string): boolean => rules.allows(address);
   const gate = new ConnectionGate({
@@ -97,6 +110,12 @@ export async function startServer(
     port: config.port,
     tls: tls && { cert: tls.certPem, key: tls.keyPem },
     admit: (socket) => gate.admit(socket),
+    onIdle: (address) =>
+      log(`${new Date().toISOString()} ${address}: closed: no call in flight for 10 s`),
+    onAcceptError: (error, retryInMs) =>
+      log(
+        `blitd: cannot accept a connection (${describeError(error)}); retrying in ${retryInMs} ms`,
+      ),
   });
   const mdns = config.noMdns ? null : await advertise(config, port, log);
   return {
@@ -113,7 +132,6 @@ export async function startServer(
           resolve();
         }, 2000);
       });
-      audit.close();
       await goodbye;
     },
   };
@@ -135,30 +153,35 @@ async function advertise(
   }
 }
 
+const stdoutEncoder = new TextEncoder();
+
+/** Writes an audit line to standard output, marked for the launcher. */
+function writeAuditLine(line: string): void {
+  const bytes = stdoutEncoder.encode(`${AUDIT_LINE_PREFIX}${line}\n`);
+  let offset = 0;
+  while (offset < bytes.byteLength) offset += Deno.stdout.writeSync(bytes.subarray(offset));
+}
+
 /**
- * Runs the server process: reads the config argument, serves until SIGTERM/SIGINT.
+ * Runs the server process: reads the handoff from standard input, serves until standard input
+ * ends or SIGTERM/SIGINT arrives.
  * @param options Test hooks (see {@linkcode startServer}).
  * @returns The exit code.
  */
-export async function serverMain(
-  options: Parameters<typeof startServer>[1] = {},
-): Promise<number> {
-  const at = Deno.args.indexOf(CONFIG_JSON_FLAG);
-  const text = at >= 0 ? Deno.args[at + 1] : undefined;
-  if (text === undefined) {
-    console.error(`blitd: Cannot start the server: missing ${CONFIG_JSON_FLAG}`);
-    return EXIT_NO_RESTART;
-  }
-  let config: DaemonConfig;
+export async function serverMain(options: StartServerOptions = {}): Promise<number> {
+  let handoff: ServerHandoff;
+  let ended: Promise<void>;
   try {
-    config = parseServerConfig(text);
+    ({ handoff, ended } = await readHandoff(Deno.stdin.readable));
   } catch (error) {
     console.error(`blitd: ${describeError(error)}`);
     return EXIT_NO_RESTART;
   }
+  const { config } = handoff;
+  if (handoff.umask !== null) rememberUmaskBits(handoff.umask);
   let running: RunningServer;
   try {
-    running = await startServer(config, options);
+    running = await startServer(handoff, options);
   } catch (error) {
     console.error(`blitd: Cannot listen on ${config.bind}:${config.port}: ${describeError(error)}`);
     return EXIT_NO_RESTART;
@@ -172,6 +195,7 @@ export async function serverMain(
   };
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
+  ended.then(stop);
   if (config.motd) console.error(`blitd: motd: ${config.motd}`);
   console.log(`blitd: listening on ${config.bind}:${running.port}`);
   console.log(

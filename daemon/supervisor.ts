@@ -67,6 +67,29 @@ export interface SupervisorOptions {
    * @default {a function printing "blitd: LINE" on stderr}
    */
   log?: (line: string) => void;
+  /**
+   * Text written to the child's standard input at each start; standard input then stays open
+   * and is closed to ask the child to stop (for blitd: the handoff, see daemon/handoff.ts).
+   * Without it, the child's standard input is `/dev/null`.
+   */
+  stdin?: string;
+  /**
+   * Whether a stop signal is forwarded to the child. False when the child is a namespace tool
+   * (bubblewrap) that would die of the signal without passing it on: the child is then asked to
+   * stop by closing its standard input only.
+   * @default {true}
+   */
+  forwardSignals?: boolean;
+  /**
+   * Receives each line the child writes on standard output (without the newline); without it,
+   * the output goes where `stdio` says.
+   */
+  onStdoutLine?: (line: string) => void;
+  /**
+   * The child's whole environment (nothing else is inherited), or `undefined` to inherit the
+   * supervisor's.
+   */
+  env?: Record<string, string>;
 }
 
 const MINUTE_MS = 60_000;
@@ -103,8 +126,13 @@ export class Supervisor {
   #maxRestartsPerMinute: number;
   #stopTimeoutMs: number;
   #log: (line: string) => void;
+  #stdin: string | undefined;
+  #forwardSignals: boolean;
+  #onStdoutLine: ((line: string) => void) | undefined;
+  #env: Record<string, string> | undefined;
 
   #child: Deno.ChildProcess | null = null;
+  #stdinWriter: WritableStreamDefaultWriter<Uint8Array> | null = null;
   #started = false;
   #stopSignals = new Set<Deno.Signal>();
   #killedByTimeout = false;
@@ -129,7 +157,15 @@ export class Supervisor {
       maxRestartsPerMinute = 5,
       stopTimeoutMs = 10_000,
       log = (line: string) => console.error(`blitd: ${line}`),
+      stdin,
+      forwardSignals = true,
+      onStdoutLine,
+      env,
     } = options;
+    this.#env = env === undefined ? undefined : { ...env };
+    this.#stdin = stdin;
+    this.#forwardSignals = forwardSignals;
+    this.#onStdoutLine = onStdoutLine;
     this.#command = command;
     this.#args = [...args];
     this.#cwd = cwd;
@@ -164,7 +200,8 @@ export class Supervisor {
     this.#wake?.();
     const child = this.#child;
     if (child === null) return;
-    kill(child, signal);
+    this.#closeStdin();
+    if (this.#forwardSignals) kill(child, signal);
     if (first) {
       this.#killTimer = setTimeout(() => {
         this.#killTimer = undefined;
@@ -213,8 +250,9 @@ export class Supervisor {
         child = new Deno.Command(this.#command, {
           args: this.#args,
           ...(this.#cwd === undefined ? {} : { cwd: this.#cwd }),
-          stdin: "null",
-          stdout: this.#stdio,
+          ...(this.#env === undefined ? {} : { env: this.#env, clearEnv: true }),
+          stdin: this.#stdin === undefined ? "null" : "piped",
+          stdout: this.#onStdoutLine === undefined ? this.#stdio : "piped",
           stderr: this.#stdio,
         }).spawn();
       } catch (error) {
@@ -224,7 +262,13 @@ export class Supervisor {
       }
       this.#child = child;
       const startedAt = performance.now();
+      const output = this.#onStdoutLine === undefined
+        ? Promise.resolve()
+        : forwardLines(child.stdout, this.#onStdoutLine);
+      await this.#writeStdin(child);
       const status = await child.status;
+      await output;
+      this.#closeStdin();
       this.#child = null;
       const ranMs = performance.now() - startedAt;
 
@@ -255,6 +299,25 @@ export class Supervisor {
     return 0;
   }
 
+  /** Writes the start text; a child that dies first is noticed by its status, not here. */
+  async #writeStdin(child: Deno.ChildProcess): Promise<void> {
+    if (this.#stdin === undefined) return;
+    const writer = child.stdin.getWriter();
+    this.#stdinWriter = writer;
+    try {
+      await writer.write(new TextEncoder().encode(this.#stdin));
+    } catch {
+      // The child is gone; its exit status says how.
+    }
+    if (this.#stopping) this.#closeStdin();
+  }
+
+  #closeStdin(): void {
+    const writer = this.#stdinWriter;
+    this.#stdinWriter = null;
+    writer?.close().catch(() => {});
+  }
+
   #stoppedCode(status: Deno.CommandStatus): number {
     clearTimeout(this.#killTimer);
     this.#killTimer = undefined;
@@ -274,6 +337,24 @@ export class Supervisor {
       this.#wake = done;
     });
   }
+}
+
+/** Splits a stream into lines (a last line without a newline included). */
+async function forwardLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let rest = "";
+  try {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + text).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) onLine(line);
+    }
+  } catch {
+    // The child's output broke off; whatever arrived was forwarded.
+  }
+  if (rest !== "") onLine(rest);
 }
 
 function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {

@@ -18,6 +18,7 @@ import type { DaemonConfig } from "../core/config.ts";
 import { type ExportedModule, TransferRefusal } from "../core/endpoint.ts";
 import { type AuthProof, NONCE_BYTES, proofFromWire } from "../core/auth.ts";
 import { describeError } from "../core/errors.ts";
+import { type HideRoots, hideRoots } from "../core/hide_roots.ts";
 import { hashFileWasm } from "../core/hash.ts";
 import { PathEscapeError, PathInvalidError } from "../core/paths.ts";
 import { askPeerConsent, DestinationRole } from "../core/session/destination.ts";
@@ -25,6 +26,7 @@ import { ChangeGate } from "../core/session/plan.ts";
 import type { RoleOutcome } from "../core/session/role.ts";
 import { SourceRole } from "../core/session/source.ts";
 import { openFromWire, type OpenRequest } from "../core/session/wire.ts";
+import { redactingPort } from "../core/session/redacting_port.ts";
 import { compileFilter } from "../core/filter.ts";
 import { TransferStats } from "../core/stats.ts";
 import type { Tree } from "../core/tree.ts";
@@ -39,6 +41,7 @@ import {
 } from "../core/transport/data_plane.ts";
 import { PROTOCOL_VERSION } from "../core/transport/grpc_service.ts";
 import { type GrpcFramePort, grpcFramePort } from "../core/transport/grpc_port.ts";
+import { InboundBudget } from "../core/transport/inbound_budget.ts";
 import { AccessDeniedError, type Authority } from "./authority.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
 
@@ -68,6 +71,15 @@ export const DATA_STREAMS = 2;
 
 /** How long the daemon waits for the client's data-plane connections before falling back. */
 export const DATA_ACCEPT_TIMEOUT_MS = 3_000;
+
+/**
+ * Bytes of received control frames all sessions together may queue before their streams stop
+ * reading (each session has its own cap as well, `MAX_QUEUED_BYTES` in `grpc_port.ts`).
+ */
+export const DAEMON_INBOUND_BYTES = 256 * 1024 * 1024;
+
+/** The daemon's shared budget for queued control frames (one per process). */
+const daemonInbound = new InboundBudget(DAEMON_INBOUND_BYTES);
 
 /** Longest wait for the client's Hello and Open. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -156,10 +168,13 @@ function placeSession(
   return { request, module, tree, base: request.path.replace(/\/+$/, ""), slash };
 }
 
-/** Accepts the client's data-plane connections of one session (none: it fell back). */
-function dataConnections(session: DataPlaneSession | null): () => Promise<Deno.Conn[]> {
+/**
+ * Accepts the client's data-plane connections of one session (none: it fell back), then stops
+ * taking more: a later connection is refused, so the client knows not to use it.
+ */
+function dataConnections(session: DataPlaneSession | null): () => Promise<DataConn[]> {
   return async () => {
-    const conns: Deno.Conn[] = [];
+    const conns: DataConn[] = [];
     if (!session) return conns;
     try {
       for (let i = 0; i < DATA_STREAMS; i++) {
@@ -169,20 +184,37 @@ function dataConnections(session: DataPlaneSession | null): () => Promise<Deno.C
       }
     } catch {
       // No (more) connections: the client fell back to the control stream.
+    } finally {
+      session.close();
     }
     return conns;
   };
 }
 
 /**
+ * What a client may read of the daemon's paths: messages name paths relative to the module the
+ * session concerns (then to any other export), never the daemon's absolute ones.
+ */
+function hiderOf(config: DaemonConfig, module: ExportedModule | null): HideRoots {
+  const exports = [...config.modules.map((m) => m.path), ...(config.root ? [config.root] : [])];
+  return hideRoots([
+    ...(module ? [module.path] : []),
+    ...exports.sort((a, b) => b.length - a.length),
+  ]);
+}
+
+/**
  * Builds this side's role and checks the path it names before anything is accepted (a missing
- * or escaping source, an escaping destination): those are refusals, not session errors.
+ * or escaping source, an escaping destination): those are refusals, not session errors. The
+ * role talks through a port that keeps the daemon's paths out of what it sends.
  */
 function makeRole(
-  port: GrpcFramePort<ClientFrame>,
+  grpcPort: GrpcFramePort<ClientFrame>,
   place: SessionPlace,
   session: DataPlaneSession | null,
+  hide: HideRoots,
 ): () => Promise<unknown> {
+  const port = redactingPort(grpcPort, hide);
   const { request, module, tree, base, slash } = place;
   const { terms } = request;
   let filter;
@@ -226,7 +258,8 @@ function makeRole(
   {
     const data = session && {
       open: accept,
-      receive: (conn: DataConn, sink: PayloadSink) => receivePayloads(conn, sink),
+      receive: (conn: DataConn, sink: PayloadSink, signal: AbortSignal) =>
+        receivePayloads(conn, sink, { signal }),
       abandon: () => session.close(),
     };
     const role = new DestinationRole(port, {
@@ -235,6 +268,7 @@ function makeRole(
       trailingSlash: slash,
       consent: askPeerConsent(port),
       payload: { kind: "wire", data },
+      keepSpecialBits: module.keepSpecialBits,
     });
     return () => role.run();
   }
@@ -251,9 +285,12 @@ export async function handleTransfer(
   call: grpc.ServerDuplexStream<ClientFrame, ServerFrame>,
   context: TransferRpcContext,
 ): Promise<void> {
-  const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema);
+  const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
+    budget: daemonInbound,
+  });
   const { dataPlane, config } = context;
   let session: DataPlaneSession | null = null;
+  let exported: ExportedModule | null = null;
   const peer = call.getPeer();
   const started = performance.now();
   const audit: AuditEntry = {
@@ -291,10 +328,17 @@ export async function handleTransfer(
     if (context.authority.fingerprint === "") {
       context.log(`blitd: warning: session from ${peer} is not encrypted (tls = false)`);
     }
+    exported = admission.exported;
     const place = placeSession(request, admission.exported, context);
     const forceGrpc = place.request.forceGrpc || config.forceGrpcData;
-    if (!forceGrpc && dataPlane) session = dataPlane.openSession();
-    const run = makeRole(port, place, session);
+    if (!forceGrpc && dataPlane) {
+      const opened = dataPlane.openSession({ maxConnections: DATA_STREAMS });
+      session = opened;
+      // A client that went away ends the session's data connections too: a role waiting on
+      // them (a trickled payload, say) stops at once instead of holding the session.
+      port.signal.addEventListener("abort", () => opened.abort(), { once: true });
+    }
+    const run = makeRole(port, place, session, hiderOf(config, place.module));
     await port.sendRaw({
       case: "accept",
       value: {
@@ -320,7 +364,10 @@ export async function handleTransfer(
         ? error
         : new Refusal(RefuseCode.PERMISSION_DENIED, error.message);
       if (error instanceof AccessDeniedError) audit.error = `${error.message} (${error.why})`;
-      const { code, message, reason, subject } = refusal;
+      const { code, reason } = refusal;
+      // The audit log keeps the full text; the client reads paths relative to the module.
+      const hide = hiderOf(config, exported);
+      const [message, subject] = [hide(refusal.message), hide(refusal.subject)];
       await port.sendRaw({ case: "refuse", value: { code, message, reason, subject } })
         .catch(() => {});
     }

@@ -12,7 +12,7 @@ import {
   type OpenSchema,
   type ServerFrame,
 } from "../proto/gen/blit_pb.ts";
-import { openSecureChannel } from "../core/client_security.ts";
+import { type ConnectionSecurity, openSecureChannel } from "../core/client_security.ts";
 import { parseHostAddress } from "../core/endpoint.ts";
 import {
   blitChannelOptions,
@@ -85,6 +85,8 @@ export interface TestModule {
   anonymousWrite?: boolean;
   /** `list = false` hides it. */
   list?: boolean;
+  /** `keep_special_bits = true`: pushed files keep setuid, setgid and sticky bits. */
+  keepSpecialBits?: boolean;
 }
 
 /** A running test daemon. */
@@ -93,6 +95,8 @@ export interface TestDaemon {
   port: number;
   /** `127.0.0.1:PORT` for remote paths. */
   address: string;
+  /** Process id of the launcher (the server runs as one of its descendants). */
+  pid: number;
   /** Everything the daemon printed on stderr so far. */
   log: () => string;
   /** Whether the launcher process is still running. */
@@ -142,6 +146,7 @@ export async function startDaemon(
     if (users !== null) lines.push(`users = ${JSON.stringify(users)}`);
     if (m.anonymousWrite) lines.push("anonymous_write = true");
     if (m.list === false) lines.push("list = false");
+    if (m.keepSpecialBits) lines.push("keep_special_bits = true");
   }
   const daemon = await startDaemonWithConfig(dir, lines.join("\n") + "\n", env);
   if (!mentions("tls_cert") && !extra.includes("tls = false")) {
@@ -213,6 +218,7 @@ export async function startDaemonWithConfig(
   return {
     port,
     address: `127.0.0.1:${port}`,
+    pid: child.pid,
     log: () => err,
     running: () => running,
     stop: async () => {
@@ -259,10 +265,14 @@ export interface RawSession {
  * Opens a raw `Transfer` call the way the CLI does (pinned TLS, Hello, Challenge), for tests
  * that then play a client frame by frame.
  * @param address `127.0.0.1:PORT`.
+ * @param security How to trust the daemon (`{ tls: false }` for a `tls = false` one).
  * @returns The session, before its Open.
  */
-export async function openRawSession(address: string): Promise<RawSession> {
-  const channel = await openSecureChannel(parseHostAddress(address), {}, () => {});
+export async function openRawSession(
+  address: string,
+  security: ConnectionSecurity = {},
+): Promise<RawSession> {
+  const channel = await openSecureChannel(parseHostAddress(address), security, () => {});
   const client = new BlitClientClass(address, channel.credentials, {
     ...blitChannelOptions(),
     ...channel.channelOptions,

@@ -71,7 +71,25 @@ export interface RunOptions {
  * @returns Exit code and output.
  */
 export async function runBlit(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  const command = new Deno.Command(Deno.execPath(), {
+  return await spawnBlit(args, options).result;
+}
+
+/** A running `blit` (see {@linkcode spawnBlit}). */
+export interface RunningBlit {
+  /** The process (to signal it). */
+  child: Deno.ChildProcess;
+  /** Its exit code and output, once it has exited. */
+  result: Promise<RunResult>;
+}
+
+/**
+ * Starts the real `blit` CLI in a subprocess with the task's permissions, without waiting.
+ * @param args CLI arguments.
+ * @param options Working directory and extra flags.
+ * @returns The process and its result.
+ */
+export function spawnBlit(args: string[], options: RunOptions = {}): RunningBlit {
+  const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       ...blitTaskFlags().map((f) =>
@@ -86,10 +104,12 @@ export async function runBlit(args: string[], options: RunOptions = {}): Promise
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", XDG_CONFIG_HOME: testConfigHome(), ...(options.env ?? {}) },
+  }).spawn();
+  const result = child.output().then(({ code, stdout, stderr }) => {
+    const decoder = new TextDecoder();
+    return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
   });
-  const { code, stdout, stderr } = await command.output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  return { child, result };
 }
 
 /** A file tree description: path → contents (string), or a `{ link }` / `{ dir }` marker. */

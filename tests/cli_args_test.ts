@@ -208,6 +208,7 @@ Deno.test("parseTransferArgs: every flag", () => {
     "--force-grpc",
     "--max-delete",
     "7",
+    "--keep-special-bits",
     "--",
     "-src",
     "--dst",
@@ -228,6 +229,7 @@ Deno.test("parseTransferArgs: every flag", () => {
     noHistory: true,
     forceGrpc: true,
     maxDelete: 7,
+    keepSpecialBits: true,
     security: {},
   });
   throws(() => parseTransferArgs("mirror", ["--max-delete", "-1", "a", "b"]), UsageError);
@@ -273,7 +275,18 @@ Deno.test("parseTransferArgs: bad command lines give one-line usage errors", () 
     ],
     [
       ["--exclude", "-x", "a", "b"],
-      "Cannot parse arguments: Option '--exclude' argument is ambiguous.",
+      'Cannot use --exclude "-x": a value that starts with "-" must be attached, as ' +
+      '--exclude=-x; run "blit copy --help"',
+    ],
+    [["--workers", "-1", "a", "b"], 'Cannot use --workers "-1": give a whole number from 0 to 64'],
+    [
+      ["--workers", "1e1", "a", "b"],
+      'Cannot use --workers "1e1": give a whole number from 0 to 64',
+    ],
+    [
+      ["--max-delete", "-1", "a", "b"],
+      'Cannot use --max-delete "-1": give a whole number from 0 to 999999999999999 (0 refuses ' +
+      "every deletion)",
     ],
     [["a"], "Cannot copy: expected SRC and DST, got 1 path(s); usage: blit copy [options] SRC DST"],
     [

@@ -36,6 +36,7 @@ function module(name: string, path: string, patch: Partial<ModuleConfig> = {}): 
     users: null,
     anonymousWrite: false,
     list: true,
+    keepSpecialBits: false,
     ...patch,
   };
 }
@@ -54,6 +55,7 @@ const SECURITY_DEFAULTS = {
   users: [],
   rootUsers: null,
   rootAnonymousWrite: false,
+  rootKeepSpecialBits: false,
   confinement: "auto",
 };
 
@@ -110,6 +112,7 @@ hosts_deny = ["10.0.9.0/24"]
 max_connections = 100
 max_connections_per_host = 10
 audit_log = "/var/log/blit/audit.jsonl"
+root_keep_special_bits = true
 
 [[user]]
 name = "alice"
@@ -138,6 +141,7 @@ name = "team"
 path = "/srv/team"
 read_only = false
 users = ["bob:rw"]
+keep_special_bits = true
 `;
     assertEquals(parseDaemonConfig(text, OPTIONS), {
       bind: "::",
@@ -157,6 +161,7 @@ users = ["bob:rw"]
         module("team", "/srv/team", {
           readOnly: false,
           users: [{ name: "bob", readOnly: false }],
+          keepSpecialBits: true,
         }),
       ],
       forceGrpcData: false,
@@ -176,7 +181,8 @@ users = ["bob:rw"]
       ],
       rootUsers: [{ name: "alice", readOnly: false }, { name: "bob", readOnly: true }],
       rootAnonymousWrite: false,
-  confinement: "auto",
+      rootKeepSpecialBits: true,
+      confinement: "auto",
     });
   });
 
@@ -550,6 +556,21 @@ Deno.test("configWarnings()", async (t) => {
       "hosts_allow = []: no address may connect",
     ]);
   });
+  await t.step("names writable exports that keep special bits", () => {
+    const config = parseDaemonConfig(
+      "[[user]]\nname = 'alice'\npublic_key = '" + KEY_A + "'\n" +
+        "[daemon]\nroot = '/srv'\nroot_users = ['alice']\nroot_keep_special_bits = true\n" +
+        "[[module]]\nname = 'k'\npath = '/k'\nusers = ['alice']\nkeep_special_bits = true\n" +
+        "[[module]]\nname = 'ro'\npath = '/ro'\nkeep_special_bits = true\n",
+      OPTIONS,
+    );
+    assertEquals(configWarnings(config), [
+      "the default root keeps setuid, setgid and sticky bits (root_keep_special_bits = true): " +
+      "its writers can plant setuid programs",
+      'module "k" keeps setuid, setgid and sticky bits (keep_special_bits = true): its writers ' +
+      "can plant setuid programs",
+    ]);
+  });
   await t.step("is empty for the safe defaults", () => {
     assertEquals(
       configWarnings(parseDaemonConfig("[[module]]\nname = 'a'\npath = '/a'\n", OPTIONS)),
@@ -558,6 +579,102 @@ Deno.test("configWarnings()", async (t) => {
     assertEquals(
       configWarnings(applyDaemonOverrides(parseDaemonConfig("", OPTIONS), { root: "/srv" })),
       [],
+    );
+  });
+});
+
+Deno.test("parseDaemonConfig(): keep_special_bits is off unless said, and must be a boolean", () => {
+  const config = parseDaemonConfig(
+    "[daemon]\nroot = '/srv'\n[[module]]\nname = 'a'\npath = '/a'\n" +
+      "[[module]]\nname = 'k'\npath = '/k'\nkeep_special_bits = true\n",
+    OPTIONS,
+  );
+  strictEqual(config.rootKeepSpecialBits, false);
+  assertEquals(config.modules.map((m) => m.keepSpecialBits), [false, true]);
+  assertOneLineError(
+    () => parseDaemonConfig("[[module]]\nname = 'a'\npath = '/a'\nkeep_special_bits = 1\n"),
+    TypeError,
+    /module "a" key "keep_special_bits" must be a boolean, not an integer/,
+  );
+  assertOneLineError(
+    () => parseDaemonConfig("[daemon]\nroot_keep_special_bits = 'yes'\n"),
+    TypeError,
+    /"daemon\.root_keep_special_bits" must be a boolean/,
+  );
+});
+
+Deno.test("parseDaemonConfig(): values that can never work are refused with one line", async (t) => {
+  const module = (extra: string): string => `[[module]]\nname = 'm'\npath = '/m'\n${extra}\n`;
+  const refused = (text: string, pattern: RegExp): void =>
+    assertOneLineError(() => parseDaemonConfig(text, OPTIONS), TypeError, pattern);
+  await t.step("motd: at most 4 KiB, newlines and tabs only", () => {
+    strictEqual(parseDaemonConfig(`[daemon]\nmotd = "${"x".repeat(4096)}"\n`).motd.length, 4096);
+    strictEqual(parseDaemonConfig('[daemon]\nmotd = "a\\n\\tb"\n').motd, "a\n\tb");
+    refused(
+      `[daemon]\nmotd = "${"x".repeat(1024 * 1024)}"\n`,
+      /^Cannot load config "\/etc\/blit\/blitd\.toml": "daemon\.motd" is 1048576 bytes long, more than 4096, shorten it to at most 4096 bytes$/,
+    );
+    refused(
+      '[daemon]\nmotd = "\\u001b[2J"\n',
+      /"daemon\.motd" holds the control character U\+001B/,
+    );
+    refused('[daemon]\nmotd = "a\\rb"\n', /"daemon\.motd" holds the control character U\+000D/);
+    refused('[daemon]\nmotd = "\\u0085"\n', /"daemon\.motd" holds the control character U\+0085/);
+  });
+  await t.step("comment: at most 1 KiB on one line", () => {
+    refused(module(`comment = "${"c".repeat(1025)}"`), /module "m" comment is 1025 bytes long/);
+    refused(module('comment = "two\\nlines"'), /module "m" comment holds the control character/);
+  });
+  await t.step("names: at most 64 characters, not echoed in full", () => {
+    const long = "n".repeat(65);
+    refused(
+      `[[module]]\nname = '${long}'\npath = '/m'\n`,
+      /module #1 name "n{60}…" is 65 characters/,
+    );
+    refused(
+      `[[user]]\nname = '${long}'\npublic_key = '${KEY_A}'\n`,
+      /user #1 name "n{60}…" is 65 characters long, use at most 64/,
+    );
+    refused(
+      '[daemon]\nmdns_name = "nas\\u0007"\n',
+      /"daemon\.mdns_name" holds a control character/,
+    );
+  });
+  await t.step("paths: at most 4095 bytes", () => {
+    refused(module("").replace("'/m'", `'/${"p".repeat(4095)}'`), /module "m" path is 4096 bytes/);
+    refused(`[daemon]\nstate_dir = "/${"s".repeat(5000)}"\n`, /"daemon\.state_dir" is 5001 bytes/);
+  });
+  await t.step("counts: modules, users, keys and address rules", () => {
+    const modules = Array.from(
+      { length: 1025 },
+      (_, i) => `[[module]]\nname = 'm${i}'\npath = '/m'\n`,
+    );
+    refused(
+      modules.join(""),
+      /\[\[module\]\] has 1025 entries, more than 1024, export fewer modules/,
+    );
+    const keys = JSON.stringify(Array.from({ length: 33 }, () => KEY_A));
+    refused(`[[user]]\nname = 'a'\npublic_key = ${keys}\n`, /user "a" public_key has 33 entries/);
+    refused(
+      `[[user]]\nname = 'a'\npublic_key = "${KEY_A} ${"c".repeat(1100)}"\n`,
+      /user "a" has a public_key line of \d+ characters/,
+    );
+    const rules = JSON.stringify(Array.from({ length: 1025 }, () => "10.0.0.0/8"));
+    refused(`[daemon]\nhosts_allow = ${rules}\n`, /"daemon\.hosts_allow" has 1025 entries/);
+  });
+  await t.step("the whole configuration: at most 1 MiB once parsed", () => {
+    const comment = "c".repeat(1000);
+    const modules = Array.from(
+      { length: 1024 },
+      (_, i) => `[[module]]\nname = 'm${i}'\npath = '/m'\ncomment = '${comment}'\n`,
+    );
+    refused(modules.join(""), /the configuration is \d+ bytes once parsed, more than 1048576/);
+  });
+  await t.step("flags: paths of at most 4095 bytes", () => {
+    assertOneLineError(
+      () => applyDaemonOverrides(parseDaemonConfig(""), { root: `/${"r".repeat(4095)}` }),
+      TypeError,
+      /^Cannot use --root "\/r{59}…": give the path of an existing directory$/,
     );
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Conformance of the three routes of one engine: every row of {@linkcode CASES} runs through the
  * real `blit` CLI on local→local, local→daemon (push) and daemon→local (pull), against one real
- * `blitd` exporting one writable module (`m`) for the whole file.
+ * `blitd` exporting two writable modules for the whole file: `m`, and `k`, which keeps setuid,
+ * setgid and sticky bits (`keep_special_bits = true`).
  *
  * **The table.** A row names a verb, the source side and the destination side as declared trees
  * (`_conformance.ts`: explicit modes and mtimes, defaults derived from each path), SRC and DST as
@@ -24,6 +25,11 @@
  * `outcome`, `dry_run`, `deletions_skipped_reason` text and failure paths, the same exit code, the
  * same trees (mtimes a run sets to "now" aside), and for refused runs the same stderr once SRC
  * and DST as typed are replaced by `<SRC>` and `<DST>`.
+ *
+ * **Flags and modules per route.** A row may add flags on one route only (`routeFlags`: e.g.
+ * `--keep-special-bits`, which only a pull's client uses) and send its remote routes to the
+ * module `k`, which says `keep_special_bits = true` (`module: "keep"`), so that rows about
+ * setuid, setgid and sticky bits name on each route what keeps them.
  *
  * **Route limits.** The daemon's sandbox cannot create symlinks (Deno allows `symlink` only with
  * unscoped read and write permission), so a PUSH whose source holds links copies everything else
@@ -124,6 +130,10 @@ interface Case {
   to: string;
   /** Flags after SRC and DST (`--json --no-history` are always added). */
   flags?: string[];
+  /** Flags added on one route only, after `flags`. */
+  routeFlags?: Partial<Record<Route, string[]>>;
+  /** `"keep"`: the remote routes use the module `k` (`keep_special_bits = true`), not `m`. */
+  module?: "keep";
   /** Destination-side files made immutable (`chattr +i`) before the run, so writing them fails. */
   immutable?: string[];
   /** Run once first (must exit 0), then check the second run. */
@@ -155,6 +165,27 @@ const A: Want = BASE["src/a.txt"] as Want;
 
 /** BASE with a file the destination will refuse (it is immutable there). */
 const BASE_LOCKED: Tree = put(BASE, { "src/locked.txt": file("new locked contents\n") });
+
+/** Setuid, setgid and sticky bits on files and directories. */
+const SPECIAL: Tree = tree({
+  "src": dir({ mode: 0o755 }),
+  "src/suid.bin": file("setuid and setgid\n", { mode: 0o6755 }),
+  "src/plain.txt": file("plain\n", { mode: 0o640 }),
+  "src/shared": dir({ mode: 0o2775 }),
+  "src/shared/f.txt": file("setgid file\n", { mode: 0o2644 }),
+  "src/tmp": dir({ mode: 0o1777 }),
+  "src/tmp/g.txt": file("in a sticky directory\n", { mode: 0o4700 }),
+});
+const SPECIAL_FILES = ["src/suid.bin", "src/plain.txt", "src/shared/f.txt", "src/tmp/g.txt"];
+
+/** A tree with setuid, setgid and sticky bits dropped (the mode rule of a receiving peer). */
+function masked(t: Tree): Tree {
+  const out: Tree = {};
+  for (const [path, want] of Object.entries(t)) {
+    out[path] = typeof want.mode === "number" ? { ...want, mode: want.mode & 0o777 } : want;
+  }
+  return out;
+}
 
 /** `SRC` tree `t` as it lands at `to` (its root entry renamed). */
 function into(t: Tree, to: string): Tree {
@@ -950,6 +981,46 @@ const CASES: Case[] = [
     flags: ["--dry-run"],
     expect: ok({ dst: {}, transferred: 4, bytes: BASE_BYTES, removed: 4, outcome: "transferred" }),
   },
+  // Setuid, setgid and sticky bits (issue #11): the receiving peer drops them unless it keeps them.
+  {
+    name: "special bits: a daemon module and a pulling client drop setuid, setgid and sticky",
+    verb: "copy",
+    src: SPECIAL,
+    from: "src/",
+    to: "dst",
+    expect: ok({
+      dst: into(masked(SPECIAL), "dst"),
+      transferred: 4,
+      bytes: sizeOf(SPECIAL, SPECIAL_FILES),
+      outcome: "transferred",
+    }),
+    limits: {
+      local: {
+        reason: "a local copy keeps setuid, setgid and sticky bits, as rsync -a does",
+        expect: ok({
+          dst: into(SPECIAL, "dst"),
+          transferred: 4,
+          bytes: sizeOf(SPECIAL, SPECIAL_FILES),
+          outcome: "transferred",
+        }),
+      },
+    },
+  },
+  {
+    name: "special bits kept: locally, by --keep-special-bits (pull), by keep_special_bits (push)",
+    verb: "copy",
+    src: SPECIAL,
+    from: "src/",
+    to: "dst",
+    routeFlags: { pull: ["--keep-special-bits"] },
+    module: "keep",
+    expect: ok({
+      dst: into(SPECIAL, "dst"),
+      transferred: 4,
+      bytes: sizeOf(SPECIAL, SPECIAL_FILES),
+      outcome: "transferred",
+    }),
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1012,6 +1083,8 @@ interface Context {
   local: string;
   /** The module's directory. */
   module: string;
+  /** The directory of the module `k` (`keep_special_bits = true`). */
+  keepModule: string;
   /** `127.0.0.1:PORT`. */
   address: string;
   /** Files currently immutable (made mutable again after each run and at the end). */
@@ -1046,8 +1119,9 @@ interface RouteRecord {
 
 function endpoints(ctx: Context, id: string, route: Route, c: Case): Endpoints {
   const localDir = `${ctx.local}/${id}-${route}`;
-  const moduleDir = `${ctx.module}/${id}-${route}`;
-  const remote = (path: string): string => `${ctx.address}:/m/${id}-${route}/${path}`;
+  const [name, root] = c.module === "keep" ? ["k", ctx.keepModule] : ["m", ctx.module];
+  const moduleDir = `${root}/${id}-${route}`;
+  const remote = (path: string): string => `${ctx.address}:/${name}/${id}-${route}/${path}`;
   const local = { cwd: localDir, srcBase: `${localDir}/s`, dstBase: `${localDir}/d` };
   switch (route) {
     case "local":
@@ -1161,7 +1235,8 @@ async function runRoute(
   await buildTree(ep.srcBase, c.src);
   await buildTree(ep.dstBase, c.dst ?? {});
   const srcBefore = await readFound(ep.srcBase);
-  const argv = [c.verb, ep.src, ep.dst, ...(c.flags ?? []), "--json", "--no-history"];
+  const flags = [...(c.flags ?? []), ...(c.routeFlags?.[route] ?? [])];
+  const argv = [c.verb, ep.src, ep.dst, ...flags, "--json", "--no-history"];
   const problems: string[] = [];
   const start = Date.now();
   let result: Awaited<ReturnType<typeof runCli>>;
@@ -1308,11 +1383,13 @@ Deno.test({
     const ctx: Context = {
       local: `${root}/local`,
       module: `${root}/module`,
+      keepModule: `${root}/module-keep`,
       address: "",
       immutable: new Set(),
     };
     await Deno.mkdir(ctx.local);
     await Deno.mkdir(ctx.module);
+    await Deno.mkdir(ctx.keepModule);
     const chattr = await chattrProblem(root);
     const mkfifo: string | null = await sh("mkfifo", [`${root}/fifo-probe`]).then(
       () => null,
@@ -1320,7 +1397,10 @@ Deno.test({
     );
     let daemon: TestDaemon;
     try {
-      daemon = await startDaemon(root, [{ name: "m", path: ctx.module }]);
+      daemon = await startDaemon(root, [
+        { name: "m", path: ctx.module },
+        { name: "k", path: ctx.keepModule, keepSpecialBits: true },
+      ]);
     } catch (error) {
       await Deno.remove(root, { recursive: true }).catch(() => {});
       throw error;

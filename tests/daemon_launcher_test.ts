@@ -10,6 +10,7 @@ import {
 import type { DaemonConfig } from "../core/config.ts";
 import { parseBlitdArgs, parseServerConfig, serializeServerConfig } from "../daemon/args.ts";
 import { EXIT_NO_RESTART, Supervisor } from "../daemon/supervisor.ts";
+import { encodeHandoff } from "../daemon/handoff.ts";
 import { assertNoStack, REPO, withTempDir } from "./_helpers.ts";
 
 const FAKE_SERVER = `${REPO}/tests/fixtures/fake_server.ts`;
@@ -49,6 +50,29 @@ async function runLauncher(
   const { code, stdout, stderr } = await launcherCommand(args, {}, extraFlags).output();
   const decoder = new TextDecoder();
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/**
+ * Runs the launcher like {@linkcode runLauncher}, but stops it (SIGTERM) after `ms`: a
+ * configuration it wrongly accepts would otherwise run a server until the test times out.
+ */
+async function runLauncherWithin(
+  args: string[],
+  ms: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = launcherCommand(args).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+  }, ms);
+  try {
+    const { code, stdout, stderr } = await child.output();
+    const decoder = new TextDecoder();
+    return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Collects a stream's text in the background. */
@@ -92,6 +116,9 @@ async function alive(pid: number): Promise<boolean> {
 }
 
 /** The warning blitd prints for the module `rw` of {@linkcode writeConfig}. */
+/** What the launcher says when it generates the TLS certificate in `DIR/state`. */
+const GENERATED = (dir: string): string => `blitd: generated a TLS certificate in ${dir}/state/tls`;
+
 const RW_WARNING =
   'blitd: warning: module "rw" allows anonymous writes (anonymous_write = true): ' +
   "anyone who can reach this daemon can change it";
@@ -99,7 +126,9 @@ const RW_WARNING =
 /**
  * Writes `config.toml` in `dir` with a module `rw` anyone may write and a read-only module
  * `ro`, and the state directory `state` (created: the launcher of the `blitd` task may not
- * create directories).
+ * create directories). These tests are about the launcher and its supervision of a fake
+ * server, so they run without a mount namespace unless `daemon` names a `confinement`
+ * (tests/confinement_test.ts tests the namespace with the real server).
  */
 async function writeConfig(dir: string, daemon: string, modules?: string): Promise<string> {
   await Deno.mkdir(`${dir}/rw`, { recursive: true });
@@ -109,6 +138,7 @@ async function writeConfig(dir: string, daemon: string, modules?: string): Promi
   await Deno.writeTextFile(
     path,
     `[daemon]\nbind = "127.0.0.1"\nport = 0\nno_mdns = true\nstate_dir = "state"\n${daemon}\n` +
+      (daemon.includes("confinement") ? "" : `confinement = "none"\n`) +
       (modules ??
         `[[module]]\nname = "rw"\npath = "rw"\nanonymous_write = true\n` +
           `[[module]]\nname = "ro"\npath = "ro"\nread_only = true\n`),
@@ -184,6 +214,31 @@ Deno.test("blitd: a configuration that cannot work stops start-up with one line 
       expectOneLineError(result, EXIT_NO_RESTART);
       match(result.stderr, /no modules configured and no root/);
     });
+    await t.step("values too large or absurd (issue #11)", async () => {
+      const huge = "x".repeat(1_000_000); // the issue's 1 MB motd
+      const module = (extra: string): string =>
+        `[[module]]\nname = "rw"\npath = "rw"\nanonymous_write = true\n${extra}\n`;
+      for (
+        const [daemon, modules, pattern] of [
+          [`motd = "${huge}"`, undefined, /"daemon\.motd" is 1000000 bytes long, more than 4096/],
+          ['motd = "\\u001b]0;owned\\u0007"', undefined, /"daemon\.motd" holds the control/],
+          ["", module(`comment = "${"c".repeat(2000)}"`), /module "rw" comment is 2000 bytes/],
+          ["", module("").replace('"rw"', `"${"n".repeat(100)}"`), /is 100 characters long/],
+          [
+            `hosts_allow = ${JSON.stringify(Array.from({ length: 2000 }, () => "10.0.0.0/8"))}`,
+            undefined,
+            /"daemon\.hosts_allow" has 2000 entries, more than 1024/,
+          ],
+          [`# ${huge}\n# ${huge}`, undefined, /the file is 2000\d+ bytes, more than 1048576/],
+        ] as const
+      ) {
+        const config = await writeConfig(dir, daemon, modules);
+        const result = await runLauncherWithin(["--config", config], 30_000);
+        expectOneLineError(result, EXIT_NO_RESTART);
+        match(result.stderr, pattern);
+        ok(result.stderr.length < 400, `one short line, not the value: ${result.stderr.length}`);
+      }
+    });
     await t.step("a state directory the launcher may not create", async () => {
       const config = await writeConfig(dir, "", undefined);
       const result = await runLauncher(["--config", config, "--state-dir", `${dir}/new-state`], [
@@ -227,16 +282,17 @@ Deno.test("blitd --print-permissions", async (t) => {
       const result = await runLauncher(["--config", config, "--print-permissions"]);
       equal(result.code, 0, result.stderr);
       equal(result.stderr, "");
-      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/state$`, "m"));
-      match(result.stdout, new RegExp(`^--allow-read=.*${real}/ro,${real}/state$`, "m"));
+      match(result.stdout, new RegExp(`^--allow-write=${real}/rw$`, "m"));
+      match(result.stdout, new RegExp(`^--allow-read=.*${real}/rw,${real}/ro$`, "m"));
+      match(result.stdout, /^no mount namespace: confinement = "none"$/m);
       match(result.stdout, /^--no-prompt$/m);
       match(result.stdout, /^--allow-net=127\.0\.0\.1:0$/m);
       doesNotMatch(result.stdout, forbidden);
       const command = result.stdout.trimEnd().split("\n").at(-1) ?? "";
-      match(command, / run --no-prompt .*fake_server\.ts --config-json '\{"bind":"127\.0\.0\.1"/);
+      match(command, / run --cached-only --no-prompt .*fake_server\.ts$/);
       deepStrictEqual(await events(`${real}/rw`), []);
     });
-    await t.step("writes only the state directory for a read-only config", async () => {
+    await t.step("writes nothing for a read-only config", async () => {
       const config = await writeConfig(
         dir,
         "",
@@ -245,7 +301,7 @@ Deno.test("blitd --print-permissions", async (t) => {
       );
       const result = await runLauncher(["--config", config, "--print-permissions"]);
       equal(result.code, 0, result.stderr);
-      match(result.stdout, new RegExp(`^--allow-write=${real}/state$`, "m"));
+      doesNotMatch(result.stdout, /--allow-write/);
       doesNotMatch(result.stdout, forbidden);
     });
     await t.step("--print-permissions creates no state directory", async () => {
@@ -258,7 +314,7 @@ Deno.test("blitd --print-permissions", async (t) => {
         "--print-permissions",
       ]);
       equal(result.code, 0, result.stderr);
-      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/later$`, "m"));
+      match(result.stdout, new RegExp(`^--allow-write=${real}/rw$`, "m"));
       equal(await Deno.lstat(`${real}/later`).then(() => true, () => false), false);
     });
     await t.step("flags override the file", async () => {
@@ -278,36 +334,34 @@ Deno.test("blitd --print-permissions", async (t) => {
       equal(result.code, 0, result.stderr);
       match(result.stdout, /^'--allow-net=\[::1\]:9100'$/m);
       // The root is anonymous: read-only without root_anonymous_write.
-      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/state$`, "m"));
-      match(result.stdout, /"forceGrpcData":true/);
+      match(result.stdout, new RegExp(`^--allow-write=${real}/rw$`, "m"));
+      // --force-grpc-data: no data-plane port to listen on.
+      doesNotMatch(result.stdout, /9100,\[::1\]:0/);
     });
-    await t.step("TLS, state and audit flags", async () => {
-      await Deno.writeTextFile(`${dir}/cert.pem`, "c");
-      await Deno.writeTextFile(`${dir}/key.pem`, "k");
-      await Deno.mkdir(`${dir}/log`, { recursive: true });
-      const config = await writeConfig(dir, "");
-      const result = await runLauncher([
-        "--config",
-        config,
-        "--tls-cert",
-        `${dir}/cert.pem`,
-        "--tls-key",
-        `${dir}/key.pem`,
-        "--audit-log",
-        `${dir}/log/audit.jsonl`,
-        "--print-permissions",
-      ]);
-      equal(result.code, 0, result.stderr);
-      match(
-        result.stdout,
-        new RegExp(`^--allow-read=.*,${real}/cert\\.pem,${real}/key\\.pem,${real}/state$`, "m"),
-      );
-      match(result.stdout, new RegExp(`^--allow-write=${real}/rw,${real}/state,${real}/log$`, "m"));
-      match(result.stdout, /"tls":true,"tlsCert":"[^"]*cert\.pem"/);
-      const noTls = await runLauncher(["--config", config, "--no-tls", "--print-permissions"]);
-      equal(noTls.code, 0, noTls.stderr);
-      match(noTls.stdout, /"tls":false,"tlsCert":null/);
-    });
+    await t.step(
+      "the TLS key, the state directory and the audit log stay the launcher's",
+      async () => {
+        await Deno.writeTextFile(`${dir}/cert.pem`, "c");
+        await Deno.writeTextFile(`${dir}/key.pem`, "k");
+        await Deno.mkdir(`${dir}/log`, { recursive: true });
+        const config = await writeConfig(dir, "");
+        const result = await runLauncher([
+          "--config",
+          config,
+          "--tls-cert",
+          `${dir}/cert.pem`,
+          "--tls-key",
+          `${dir}/key.pem`,
+          "--audit-log",
+          `${dir}/log/audit.jsonl`,
+          "--print-permissions",
+        ]);
+        equal(result.code, 0, result.stderr);
+        match(result.stdout, new RegExp(`^--allow-read=${REPO},${real}/rw,${real}/ro$`, "m"));
+        match(result.stdout, new RegExp(`^--allow-write=${real}/rw$`, "m"));
+        doesNotMatch(result.stdout, /cert\.pem|key\.pem|\/state|\/log|config\.toml/);
+      },
+    );
     await t.step("--root alone when the default config file is missing", async () => {
       if (await Deno.lstat("/etc/blit/config.toml").then(() => true, () => false)) return;
       const result = await runLauncher([
@@ -318,11 +372,10 @@ Deno.test("blitd --print-permissions", async (t) => {
         "--print-permissions",
       ]);
       equal(result.code, 0, result.stderr);
-      match(result.stdout, new RegExp(`^--allow-read=${REPO},${real}/ro,${real}/state$`, "m"));
-      match(result.stdout, new RegExp(`^--allow-write=${real}/state$`, "m"));
-      match(result.stdout, /"rootReadOnly":true/);
+      match(result.stdout, new RegExp(`^--allow-read=${REPO},${real}/ro$`, "m"));
+      // The root is anonymous: read-only without root_anonymous_write.
+      doesNotMatch(result.stdout, /--allow-write/);
       match(result.stdout, /^--allow-sys=hostname,networkInterfaces,statfs$/m);
-      match(result.stdout, /"source":null/);
       doesNotMatch(result.stdout, forbidden);
     });
   });
@@ -361,8 +414,9 @@ Deno.test("blitd: supervises the server", async (t) => {
       ok(!(await alive(second)));
       assertNoStack(stderr.text());
       const lines = stderr.text().trimEnd().split("\n");
-      equal(lines.length, 2, stderr.text());
-      equal(lines[0], RW_WARNING);
+      equal(lines.length, 3, stderr.text());
+      equal(lines[0], GENERATED(dir));
+      equal(lines[1], RW_WARNING);
     });
   });
 
@@ -377,7 +431,7 @@ Deno.test("blitd: supervises the server", async (t) => {
         "start",
         "ready",
       ]);
-      equal(new TextDecoder().decode(stderr), `${RW_WARNING}\n`);
+      equal(new TextDecoder().decode(stderr), `${GENERATED(dir)}\n${RW_WARNING}\n`);
     });
   });
 
@@ -416,6 +470,7 @@ function fakeConfig(dir: string, motd: string): DaemonConfig {
       users: null,
       anonymousWrite: true,
       list: true,
+      keepSpecialBits: false,
     }],
     forceGrpcData: false,
     source: null,
@@ -431,6 +486,7 @@ function fakeConfig(dir: string, motd: string): DaemonConfig {
     users: [],
     rootUsers: null,
     rootAnonymousWrite: false,
+    rootKeepSpecialBits: false,
     confinement: "none",
   };
 }
@@ -450,9 +506,8 @@ function supervise(
       `--allow-write=${dir}`,
       "--allow-net=127.0.0.1",
       FAKE_SERVER,
-      "--config-json",
-      serializeServerConfig(fakeConfig(dir, motd)),
     ],
+    stdin: encodeHandoff({ config: fakeConfig(dir, motd), tls: null, umask: null }),
     stdio: "null",
     signals: [],
     initialBackoffMs: options.initialBackoffMs ?? 10,
@@ -608,6 +663,7 @@ Deno.test("parseServerConfig()", async (t) => {
     auditLog: "/var/log/blit/audit.jsonl",
     users: [{ name: "alice", publicKeys: [key] }, { name: "bob", publicKeys: [key, key] }],
     rootUsers: [{ name: "alice", readOnly: true }],
+    rootKeepSpecialBits: true,
     modules: [
       ...config.modules,
       {
@@ -618,6 +674,7 @@ Deno.test("parseServerConfig()", async (t) => {
         users: [{ name: "bob", readOnly: false }],
         anonymousWrite: false,
         list: false,
+        keepSpecialBits: true,
       },
     ],
   };
@@ -658,6 +715,16 @@ Deno.test("parseServerConfig()", async (t) => {
         /module "team" is anonymous without anonymousWrite, so it must be readOnly/,
       ],
       [{ modules: [{ ...team, list: 1 }] }, /module "team" list must be a boolean/],
+      [
+        { modules: [{ ...team, keepSpecialBits: "yes" }] },
+        /module "team" keepSpecialBits must be a boolean/,
+      ],
+      [{ rootKeepSpecialBits: null }, /"rootKeepSpecialBits" must be a boolean/],
+      [{ motd: "x".repeat(4097) }, /"motd" is 4097 bytes long, more than 4096/],
+      [{ motd: "\u001b[2J" }, /"motd" holds the control character U\+001B/],
+      [{ modules: [{ ...team, comment: "a\nb" }] }, /module "team" comment holds the control/],
+      [{ modules: [{ ...team, name: "t".repeat(65) }] }, /module #1 has an invalid name/],
+      [{ stateDir: `/${"s".repeat(4095)}` }, /"stateDir" must be an absolute path of at most 4095/],
       [
         { modules: [{ ...team, users: [{ name: "bob", readOnly: false }, { name: "bob" }] }] },
         /module "team" users #2 has no "readOnly"/,

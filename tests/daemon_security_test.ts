@@ -627,8 +627,11 @@ Deno.test("wire check: with TLS a sniffer sees no file contents or paths; withou
           for (const port of ports) proxies.push(await recordingProxy("127.0.0.2", port, port));
           const flags = tls ? [] : ["--no-tls"];
           for (const route of ["push", "pull"]) {
-            await Deno.remove(`${dir}/m`, { recursive: true }).catch(() => {});
-            await Deno.mkdir(`${dir}/m`);
+            // Empty the module, keeping its directory: the daemon's mount namespace holds the
+            // directory itself (a replaced one would not be seen until a restart).
+            for (const entry of await Array.fromAsync(Deno.readDir(`${dir}/m`))) {
+              await Deno.remove(`${dir}/m/${entry.name}`, { recursive: true });
+            }
             if (route === "pull") await Deno.copyFile(`${dir}/src/${name}`, `${dir}/m/${name}`);
             const args = route === "push"
               ? ["copy", `${dir}/src/`, `127.0.0.2:${daemon.port}:/m/`]

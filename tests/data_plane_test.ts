@@ -7,6 +7,7 @@ import {
   receivePayloads,
   type SendItem,
   sendPayloads,
+  TOKEN_ACCEPTED,
   TOKEN_BYTES,
 } from "../core/transport/data_plane.ts";
 import { TimeoutError } from "../core/transport/deadline.ts";
@@ -76,6 +77,11 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Resolves to `value` after `ms`. */
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(() => resolve(value), ms));
+}
+
 /** Resolves when the peer closes `conn` (EOF or reset), with the bytes it sent meanwhile. */
 async function readUntilClosed(conn: DataConn): Promise<number> {
   const buf = new Uint8Array(64);
@@ -118,13 +124,29 @@ Deno.test("DataPlaneListener and dialDataPlane()", async (t) => {
       session.close();
     });
 
+    await t.step("answers an accepted token with one byte before anything else", async () => {
+      const session = listener.openSession();
+      const conn = await Deno.connect({ hostname: HOST, port: listener.port });
+      await conn.write(session.token);
+      const answer = new Uint8Array(4);
+      equal(await conn.read(answer), 1);
+      equal(answer[0], TOKEN_ACCEPTED);
+      const accepted = await session.accept(2000);
+      ok(accepted);
+      conn.close();
+      accepted.close();
+      session.close();
+    });
+
     await t.step("refuses a wrong token without reply and delivers nothing", async () => {
       const session = listener.openSession();
       const before = listener.refusedConnections;
       const wrong = session.token.slice();
       wrong[31]! ^= 1;
-      const conn = await dialDataPlane({ hostname: HOST, port: listener.port, token: wrong });
-      equal(await readUntilClosed(conn), 0);
+      await rejects(
+        dialDataPlane({ hostname: HOST, port: listener.port, token: wrong }),
+        /Cannot use data plane 127\.0\.0\.1:\d+: the daemon closed the connection without accepting it/,
+      );
       equal(listener.refusedConnections, before + 1);
       await rejects(session.accept(100), TimeoutError);
       session.close();
@@ -154,13 +176,29 @@ Deno.test("DataPlaneListener and dialDataPlane()", async (t) => {
       session.close();
       equal(await session.accept(), null);
       const before = listener.refusedConnections;
-      const conn = await dialDataPlane({
+      await rejects(
+        dialDataPlane({ hostname: HOST, port: listener.port, token: session.token }),
+        /without accepting it/,
+      );
+      equal(listener.refusedConnections, before + 1);
+    });
+
+    await t.step("a session takes at most its maxConnections", async () => {
+      const session = listener.openSession({ maxConnections: 1 });
+      const first = await dialDataPlane({
         hostname: HOST,
         port: listener.port,
         token: session.token,
       });
-      equal(await readUntilClosed(conn), 0);
-      equal(listener.refusedConnections, before + 1);
+      await rejects(
+        dialDataPlane({ hostname: HOST, port: listener.port, token: session.token }),
+        /without accepting it/,
+      );
+      const accepted = await session.accept(2000);
+      ok(accepted);
+      first.close();
+      accepted.close();
+      session.close();
     });
 
     await t.step("routes each connection to its own session", async () => {
@@ -196,6 +234,68 @@ Deno.test("DataPlaneListener and dialDataPlane()", async (t) => {
     listener.close();
     await listener.finished;
   }
+});
+
+Deno.test("DataPlaneListener: silent connections cannot starve a session", async (t) => {
+  await t.step("the oldest silent connection makes room for a new one", async () => {
+    const listener = DataPlaneListener.listen(HOST, {
+      tokenTimeoutMs: 10_000,
+      maxPendingHandshakes: 8,
+      maxPendingPerAddress: 100,
+    });
+    const silent: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        silent.push(await Deno.connect({ hostname: HOST, port: listener.port }));
+      }
+      const session = listener.openSession();
+      const conn = await dialDataPlane({
+        hostname: HOST,
+        port: listener.port,
+        token: session.token,
+      });
+      const accepted = await session.accept(2000);
+      ok(accepted, "the session got its connection although 20 silent ones came first");
+      // The 13 oldest silent connections were closed to make room; the newest wait their turn.
+      const closed = await Promise.all(
+        silent.map((c) => Promise.race([readUntilClosed(c).then(() => true), delay(300, false)])),
+      );
+      deepStrictEqual(closed.slice(0, 13), Array(13).fill(true));
+      ok(listener.pendingHandshakes <= 8, `${listener.pendingHandshakes} pending`);
+      conn.close();
+      accepted.close();
+      session.close();
+    } finally {
+      for (const c of silent) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      listener.close();
+      await listener.finished;
+    }
+  });
+
+  await t.step("an address's silent connections make room among themselves", async () => {
+    const listener = DataPlaneListener.listen(HOST, {
+      tokenTimeoutMs: 10_000,
+      maxPendingHandshakes: 100,
+      maxPendingPerAddress: 4,
+    });
+    const silent: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        silent.push(await Deno.connect({ hostname: HOST, port: listener.port }));
+      }
+      await delay(200, null);
+      equal(listener.pendingHandshakes, 4);
+      equal(listener.refusedConnections, 6);
+    } finally {
+      for (const c of silent) c.close();
+      listener.close();
+      await listener.finished;
+    }
+  });
 });
 
 Deno.test("sendPayloads() and receivePayloads()", async (t) => {

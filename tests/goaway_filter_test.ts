@@ -2,7 +2,9 @@ import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
-import { GoawayFilter } from "../core/transport/goaway_filter.ts";
+import * as grpc from "@grpc/grpc-js";
+import { GoawayFilter, listenFiltered } from "../core/transport/goaway_filter.ts";
+import { generateServerCertificate } from "../core/tls_cert.ts";
 
 /** Just enough of a socket for GoawayFilter: data comes from emit("data"). */
 class FakeSocket extends EventEmitter {
@@ -104,4 +106,68 @@ Deno.test("GoawayFilter", async (t) => {
     assertEquals(sent.equals(Buffer.concat(FRAMES.filter((f) => f[3] !== 0x7))), true);
     assertEquals(filter.droppedOutbound, 3);
   });
+});
+
+/** A frame header and payload with flags. */
+function flagged(type: number, flags: number, length: number, streamId: number): Buffer {
+  const bytes = frame(type, length, streamId);
+  bytes[4] = flags;
+  return bytes;
+}
+
+Deno.test("GoawayFilter counts the streams (calls) in flight", async () => {
+  const socket = new FakeSocket();
+  const counts: number[] = [];
+  const filter = new GoawayFilter(socket as unknown as Socket, {
+    onStreams: (open) => counts.push(open),
+  });
+  filter.on("data", () => {});
+  socket.emit("data", Buffer.concat([PREFACE, frame(0x4, 0, 0), flagged(0x1, 0x4, 10, 1)]));
+  socket.emit("data", flagged(0x1, 0x4, 10, 3)); // a second call
+  socket.emit("data", flagged(0x0, 0x1, 5, 1)); // the client's END_STREAM: still in flight
+  socket.emit("data", frame(0x3, 4, 3)); // the client resets call 3
+  assertEquals(filter.openStreams, 1);
+  // The server's trailers end call 1.
+  await new Promise<void>((resolve) => filter.write(flagged(0x1, 0x5, 6, 1), () => resolve()));
+  assertEquals(filter.openStreams, 0);
+  assertEquals(counts, [1, 2, 1, 0]);
+});
+
+Deno.test({
+  name: "listenFiltered() closes connections without a call in flight, with and without TLS",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const { certPem, keyPem } = await generateServerCertificate();
+    for (const tls of [null, { cert: certPem, key: keyPem }]) {
+      const server = new grpc.Server();
+      const { listener, port } = await listenFiltered(
+        server,
+        grpc.ServerCredentials.createInsecure(),
+        { hostname: "127.0.0.1", port: 0, tls, idleTimeoutMs: 300 },
+      );
+      try {
+        const silent = await Deno.connect({ hostname: "127.0.0.1", port });
+        const started = performance.now();
+        const closed = await Promise.race([
+          (async () => {
+            // The server speaks first (its SETTINGS); the connection is closed at the deadline.
+            try {
+              while ((await silent.read(new Uint8Array(1024))) !== null) { /* discard */ }
+            } catch { /* a reset counts as closed */ }
+            return true;
+          })(),
+          new Promise<false>((resolve) => setTimeout(() => resolve(false), 3000)),
+        ]);
+        assertEquals(closed, true, `a silent connection (tls: ${tls !== null}) was closed`);
+        const waited = performance.now() - started;
+        assertEquals(waited >= 250 && waited < 3000, true, `closed after ${waited} ms`);
+        assertEquals(listener.idleClosed, 1);
+        silent.close();
+      } finally {
+        listener.close();
+        server.forceShutdown();
+      }
+    }
+  },
 });

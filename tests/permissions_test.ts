@@ -19,9 +19,6 @@ const BASE: DaemonPermissionOptions = {
 };
 const ENV = `--allow-env=${GRPC_ENV_VARS.join(",")}`;
 
-/** The state directory {@linkcode config} gives when the text sets none. */
-const STATE = "/home/blit/.local/state/blit";
-
 function config(text: string): DaemonConfig {
   return parseDaemonConfig(text, { baseDir: "/etc/blit", env: { HOME: "/home/blit" } });
 }
@@ -43,18 +40,18 @@ anonymous_write = true
 `;
 
 Deno.test("computeDaemonPermissions()", async (t) => {
-  await t.step("reads everything, writes only writable modules and the state directory", () => {
+  await t.step("reads the code and the exports, writes only writable modules", () => {
     assertEquals(computeDaemonPermissions(config(MODULES), BASE), [
       "--no-prompt",
-      `--allow-read=/opt/blit,/srv/pub,/srv/inbox,${STATE}`,
-      `--allow-write=/srv/inbox,${STATE}`,
+      `--allow-read=/opt/blit,/srv/pub,/srv/inbox`,
+      `--allow-write=/srv/inbox`,
       "--allow-net=127.0.0.1:9100,127.0.0.1:0",
       ENV,
       "--allow-sys=statfs",
     ]);
   });
 
-  await t.step("writes only the state directory when every export is read-only", () => {
+  await t.step("writes nothing when every export is read-only", () => {
     const flags = computeDaemonPermissions(
       config(
         "[daemon]\nroot = '/srv/share'\nroot_read_only = true\nstate_dir = '/var/lib/blit'\n" +
@@ -62,8 +59,8 @@ Deno.test("computeDaemonPermissions()", async (t) => {
       ),
       BASE,
     );
-    strictEqual(flags[1], "--allow-read=/opt/blit,/srv/a,/srv/share,/var/lib/blit");
-    strictEqual(flags[2], "--allow-write=/var/lib/blit");
+    strictEqual(flags[1], "--allow-read=/opt/blit,/srv/a,/srv/share");
+    strictEqual(flags[2], "--allow-net=0.0.0.0:9031,0.0.0.0:0");
   });
 
   await t.step("gives no write access to anonymous exports without anonymous writes", () => {
@@ -71,7 +68,7 @@ Deno.test("computeDaemonPermissions()", async (t) => {
       config("[daemon]\nroot = '/srv/share'\n[[module]]\nname = 'a'\npath = '/srv/a'\n"),
       BASE,
     );
-    strictEqual(flags[2], `--allow-write=${STATE}`);
+    strictEqual(flags.some((flag) => flag.startsWith("--allow-write")), false);
   });
 
   await t.step("makes a root writable for anonymous writes or a writing user", () => {
@@ -79,7 +76,7 @@ Deno.test("computeDaemonPermissions()", async (t) => {
       config("[daemon]\nroot = '/srv/share'\nroot_anonymous_write = true\n"),
       BASE,
     );
-    strictEqual(anonymous[2], `--allow-write=/srv/share,${STATE}`);
+    strictEqual(anonymous[2], `--allow-write=/srv/share`);
     const users = computeDaemonPermissions(
       config(
         `[daemon]\nroot = '/srv/share'\nroot_users = ["alice"]\n` +
@@ -87,7 +84,7 @@ Deno.test("computeDaemonPermissions()", async (t) => {
       ),
       BASE,
     );
-    strictEqual(users[2], `--allow-write=/srv/share,${STATE}`);
+    strictEqual(users[2], `--allow-write=/srv/share`);
   });
 
   await t.step("makes a module with users writable only if one of them may write", () => {
@@ -97,22 +94,15 @@ Deno.test("computeDaemonPermissions()", async (t) => {
           `public_key = "${KEY}"\n[[module]]\nname = "m"\npath = "/srv/m"\n` +
           `users = ${users}\n${extra}`,
       );
-    strictEqual(
-      computeDaemonPermissions(text(`["a:ro", "b"]`), BASE)[2],
-      `--allow-write=/srv/m,${STATE}`,
-    );
-    strictEqual(
-      computeDaemonPermissions(text(`["a:ro", "b:ro"]`), BASE)[2],
-      `--allow-write=${STATE}`,
-    );
-    strictEqual(
-      computeDaemonPermissions(text(`["a"]`, "read_only = true\n"), BASE)[2],
-      `--allow-write=${STATE}`,
-    );
-    strictEqual(computeDaemonPermissions(text("[]"), BASE)[2], `--allow-write=${STATE}`);
+    const write = (config: DaemonConfig): string | undefined =>
+      computeDaemonPermissions(config, BASE).find((flag) => flag.startsWith("--allow-write"));
+    strictEqual(write(text(`["a:ro", "b"]`)), `--allow-write=/srv/m`);
+    strictEqual(write(text(`["a:ro", "b:ro"]`)), undefined);
+    strictEqual(write(text(`["a"]`, "read_only = true\n")), undefined);
+    strictEqual(write(text("[]")), undefined);
   });
 
-  await t.step("reads the TLS files and writes the audit log's directory", () => {
+  await t.step("leaves the TLS files, the state and the audit log to the launcher", () => {
     const flags = computeDaemonPermissions(
       config(
         "[daemon]\ntls_cert = '/etc/blit/tls/cert.pem'\ntls_key = '/etc/blit/tls/key.pem'\n" +
@@ -122,22 +112,20 @@ Deno.test("computeDaemonPermissions()", async (t) => {
       BASE,
     );
     assertEquals(flags.slice(1, 3), [
-      "--allow-read=/opt/blit,/srv/a,/etc/blit/tls/cert.pem,/etc/blit/tls/key.pem,/var/lib/blit",
-      "--allow-write=/var/lib/blit,/var/log/blit",
+      "--allow-read=/opt/blit,/srv/a",
+      "--allow-net=0.0.0.0:9031,0.0.0.0:0",
     ]);
   });
 
-  await t.step("adds the config file, an outside server entry and extraRead", () => {
+  await t.step("adds an outside server entry and extraRead", () => {
     const flags = computeDaemonPermissions(config(MODULES), {
       ...BASE,
       serverEntry: "/elsewhere/server.ts",
-      configPath: "/etc/blit/blitd.toml",
       extraRead: ["/tmp/probe"],
     });
     strictEqual(
       flags[1],
-      "--allow-read=/opt/blit,/elsewhere/server.ts,/etc/blit/blitd.toml,/tmp/probe,/srv/pub," +
-        `/srv/inbox,${STATE}`,
+      "--allow-read=/opt/blit,/elsewhere/server.ts,/tmp/probe,/srv/pub,/srv/inbox",
     );
   });
 
@@ -194,12 +182,11 @@ Deno.test("computeDaemonPermissions()", async (t) => {
         /"\/srv\/a,b" of module "x".*comma/,
       ],
       [config("[daemon]\nroot = '/srv/a,b'\n"), {}, /of the root contains a comma/],
-      [config("[daemon]\nstate_dir = '/var/a,b'\n"), {}, /of state_dir contains a comma/],
       [config(MODULES), { repoRoot: "/opt/bl,it" }, /of repoRoot contains a comma/],
       [
         config(MODULES),
-        { configPath: "blitd.toml" },
-        /"blitd\.toml" of the config file is not absolute/,
+        { serverEntry: "server.ts" },
+        /"server\.ts" of serverEntry is not absolute/,
       ],
       [{ ...config(MODULES), bind: "nas" }, {}, /bind "nas" is not an IP address/],
     ];

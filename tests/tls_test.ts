@@ -20,7 +20,7 @@ import {
   type BlitServer,
   blitServerOptions,
 } from "../core/transport/grpc_service.ts";
-import { listenFiltered } from "../core/transport/goaway_filter.ts";
+import { type FilteredListener, listenFiltered } from "../core/transport/goaway_filter.ts";
 import {
   certificateFingerprint,
   derToPem,
@@ -846,7 +846,7 @@ const testService: BlitServer = {
 
 async function startGrpc(
   pair: Pair | null,
-): Promise<{ server: grpc.Server; listener: NetServer; port: number }> {
+): Promise<{ server: grpc.Server; listener: FilteredListener; port: number }> {
   const server = new grpc.Server(blitServerOptions());
   server.addService(BLIT_SERVICE, testService);
   const { listener, port } = await listenFiltered(server, grpc.ServerCredentials.createInsecure(), {
@@ -857,7 +857,7 @@ async function startGrpc(
   return { server, listener, port };
 }
 
-async function stopGrpc(server: grpc.Server, listener: NetServer): Promise<void> {
+async function stopGrpc(server: grpc.Server, listener: FilteredListener): Promise<void> {
   listener.close();
   server.forceShutdown();
   await new Promise((resolve) => setTimeout(resolve, 50));

@@ -352,3 +352,92 @@ Deno.test("blit-utils without a daemon", async (t) => {
     });
   });
 });
+
+Deno.test("every numeric flag of blit-utils and blit is range-checked (issue #11)", async (t) => {
+  await withTempDir(async (dir) => {
+    await makeTree(dir, { "a/x.txt": "x" });
+    const a = `${dir}/a`;
+    const b = `${dir}/b`;
+    const cases: [string, string[], RegExp][] = [
+      [
+        "utils",
+        ["find", a, "--limit", "99999999999"],
+        /^blit-utils: Cannot use --limit "99999999999": give a whole number from 1 to 1000000\n/,
+      ],
+      [
+        "utils",
+        ["find", a, "--limit", "-3"],
+        /Cannot use --limit "-3": give a whole number from 1 to/,
+      ],
+      ["utils", ["find", a, "--limit", "1e3"], /Cannot use --limit "1e3"/],
+      [
+        "utils",
+        ["du", a, "--max-depth", "-5"],
+        /^blit-utils: Cannot use --max-depth "-5": give a whole number from 0 to 4096\n/,
+      ],
+      [
+        "utils",
+        ["du", a, "--max-depth", "99999999999"],
+        /--max-depth "99999999999": give a whole number from 0 to 4096/,
+      ],
+      [
+        "utils",
+        ["profile", "--limit", "5000"],
+        /Cannot use --limit "5000": give a whole number from 1 to 1000/,
+      ],
+      [
+        "utils",
+        ["profile", "--limit", "-1"],
+        /Cannot use --limit "-1": give a whole number from 1 to 1000/,
+      ],
+      [
+        "utils",
+        ["scan", "--wait", "-1"],
+        /Cannot use --wait "-1": give a number of seconds above 0/,
+      ],
+      ["utils", ["scan", "--wait", "1e9"], /Cannot use --wait "1e9"/],
+      [
+        "blit",
+        ["copy", a, b, "--workers", "-1"],
+        /^blit: Cannot use --workers "-1": give a whole number from 0 to 64\n/,
+      ],
+      [
+        "blit",
+        ["copy", a, b, "--workers", "1e1"],
+        /Cannot use --workers "1e1": give a whole number from 0 to 64/,
+      ],
+      [
+        "blit",
+        ["mirror", a, b, "--max-delete", "-1"],
+        /Cannot use --max-delete "-1": give a whole number from 0 to/,
+      ],
+      [
+        "blit",
+        ["mirror", a, b, "--max-delete", "99999999999999999999"],
+        /--max-delete "9+": give a whole number/,
+      ],
+      [
+        "blit",
+        ["diagnostics", "perf", "--limit", "99999999999"],
+        /Cannot use --limit "99999999999": give a whole number from 1 to 1000/,
+      ],
+      [
+        "blit",
+        ["scan", "--wait", "-2"],
+        /Cannot use --wait "-2": give a number of seconds above 0/,
+      ],
+      [
+        "blit",
+        ["copy", a, b, "--exclude", "-x"],
+        /Cannot use --exclude "-x": a value that starts with "-" must be attached, as --exclude=-x/,
+      ],
+    ];
+    for (const [program, args, pattern] of cases) {
+      await t.step(`${program} ${args.join(" ").replaceAll(dir, "DIR")}`, async () => {
+        const result = program === "utils" ? await runUtils(args) : await runBlit(args);
+        assertRefused(result, pattern);
+      });
+    }
+    assertEquals((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), ["a"]);
+  });
+});

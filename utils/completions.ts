@@ -56,6 +56,7 @@ const TRANSFER_FLAGS = [
   "--yes",
   "--force-grpc",
   "--max-delete",
+  "--keep-special-bits",
   "--help",
   "-c",
   "-I",

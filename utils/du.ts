@@ -33,8 +33,8 @@ ${SECURITY_HELP}
  */
 function parseDepth(text: string | undefined): number {
   if (text === undefined) return 0;
-  const n = Number(text);
-  if (!/^[0-9]+$/.test(text) || n > 4096) {
+  const n = /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(n <= 4096)) {
     throw new UsageError(`Cannot use --max-depth "${text}": give a whole number from 0 to 4096`);
   }
   return n;
@@ -57,7 +57,7 @@ export async function runDu(argv: string[]): Promise<number> {
       },
       allowPositionals: true,
       strict: true,
-    }));
+    }), { "max-depth": parseDepth });
   if (values.help) {
     console.log(DU_HELP);
     return 0;

@@ -53,7 +53,7 @@ export async function runFind(argv: string[]): Promise<number> {
       },
       allowPositionals: true,
       strict: true,
-    }));
+    }), { limit: (text) => parseLimit(text, 0) });
   if (values.help) {
     console.log(FIND_HELP);
     return 0;

@@ -10,6 +10,10 @@ import { explainArgs } from "../cmdline/explain_args.ts";
 import { parseArgs } from "../cmdline/parse_args.ts";
 import { parseLimit } from "../cmdline/parse_limit.ts";
 import { printPerfHistory } from "../cmdline/print_perf_history.ts";
+import { PERF_HISTORY_LIMIT } from "../core/perf_history.ts";
+
+/** `--limit`: the history never holds more than {@linkcode PERF_HISTORY_LIMIT} records. */
+const limitOf = (text: string | undefined): number => parseLimit(text, 20, PERF_HISTORY_LIMIT);
 
 /** Help of `blit-utils profile`. */
 export const PROFILE_HELP = `Usage: blit-utils profile [--limit N] [--json]
@@ -37,7 +41,7 @@ export function runProfile(argv: string[]): Promise<number> {
       },
       allowPositionals: true,
       strict: true,
-    }));
+    }), { limit: limitOf });
   if (values.help) {
     console.log(PROFILE_HELP);
     return Promise.resolve(0);
@@ -47,6 +51,6 @@ export function runProfile(argv: string[]): Promise<number> {
       `Cannot use extra argument "${positionals[0]}": run "blit-utils profile --help"`,
     );
   }
-  printPerfHistory(parseLimit(values.limit, 20), { json: values.json ?? false });
+  printPerfHistory(limitOf(values.limit), { json: values.json ?? false });
   return Promise.resolve(0);
 }

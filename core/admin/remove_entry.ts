@@ -28,7 +28,10 @@ export interface RemoveOptions {
  * link is removed, never followed. The entry is reached with {@linkcode Tree.sub} on its parent
  * (links that stay inside a contained tree are followed there, as for any path a user names);
  * below it every directory is opened strictly with {@linkcode Tree.dir} right before it is read,
- * so one that became a link meanwhile is refused (counted as a failure), not followed. Failures
+ * so one that became a link meanwhile is refused (counted as a failure), not followed. In a
+ * contained tree a directory entered must still be the one its parent's listing showed (device
+ * and inode), and each removal checks its directory again and removes only the entry that was
+ * listed (`core/contained_dir.ts`): nothing is removed through a directory that changed. Failures
  * are counted and the walk goes on; they are reported together at the end.
  *
  * Requires `--allow-read` and `--allow-write` for the tree.

@@ -76,6 +76,12 @@ export interface DestinationRoleOptions {
   consent: ConsentAsker;
   /** How payload arrives. */
   payload: DestinationPayload;
+  /**
+   * Keep setuid, setgid and sticky bits of what is written (the mode rule, `receivedMode` in
+   * `plan.ts`). A local run keeps them; a daemon's module only with `keep_special_bits`.
+   * @default {false}
+   */
+  keepSpecialBits?: boolean;
   /** Lists local destination directories ahead on a worker (local trees only). */
   lookahead?: (root: string) => ListingLookahead;
   /** Receives each action (for `--verbose`). */
@@ -120,7 +126,11 @@ export class DestinationRole {
    * @returns This side's and the peer's summaries.
    */
   run(): Promise<RoleOutcome> {
-    return runRole(this.#port, () => this.#run(), () => this.#lookahead?.close());
+    return runRole(this.#port, () => this.#run(), () => {
+      this.#lookahead?.close();
+      // A failed session stops the files still arriving: their temporaries are removed.
+      this.#intake?.abort?.();
+    });
   }
 
   async #next(): Promise<Frame> {
@@ -157,14 +167,15 @@ export class DestinationRole {
           await this.#maybeNeedEnd();
           break;
         case "chunk":
-          this.#intake?.onChunk(frame.id, frame.offset, frame.data, frame.last);
+          // Waits while too much payload is queued for the disk (back-pressure on the stream).
+          await this.#intake?.onChunk(frame.id, frame.offset, frame.data, frame.last);
           break;
         case "dataEnd":
           if (!this.#needEndSent || own !== null) {
             throw new ProtocolError("Cannot accept the end of data before the end of needs");
           }
           for (const f of frame.failures) this.#o.stats.fail(f.path, f.message);
-          own = await this.#finish();
+          own = await this.#finish(new Set(frame.failures.map((f) => f.path)));
           break;
         case "keepalive":
           break;
@@ -218,6 +229,7 @@ export class DestinationRole {
       filter: this.#o.filter,
       stats: this.#o.stats,
       hasher: this.#o.hasher,
+      keepSpecialBits: this.#o.keepSpecialBits ?? false,
       ...(this.#o.onEvent ? { onEvent: this.#o.onEvent } : {}),
     });
     this.#planner = planner;
@@ -364,10 +376,13 @@ export class DestinationRole {
     await this.#port.send({ type: "needEnd", needs: stats.planned, bytes: stats.plannedBytes });
   }
 
-  /** Every file settled: report, delete (gate, then consent), finish directories, summarise. */
-  async #finish(): Promise<SideSummary> {
+  /**
+   * Every file settled: report, delete (gate, then consent), finish directories, summarise.
+   * `reported` are the paths the source said it could not send.
+   */
+  async #finish(reported: ReadonlySet<string>): Promise<SideSummary> {
     const planner = this.#planner as DestinationPlanner;
-    await (this.#intake as PayloadIntake).finish();
+    await (this.#intake as PayloadIntake).finish(reported);
     await this.#flushDone(true);
     let skipped: string | null = null;
     if (this.#o.terms.operation === "mirror") skipped = await this.#delete(planner);

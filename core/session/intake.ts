@@ -31,12 +31,23 @@ export interface PayloadIntake {
   /** Marks a group boundary: sends or starts what was requested so far. */
   endBatch(): Promise<void>;
   /**
-   * Takes one `chunk` frame (payload in the control stream).
+   * Takes one `chunk` frame (payload in the control stream). It may return a promise that
+   * resolves once the chunks not yet written are few enough again: await it before reading the
+   * next frame, so that the peer cannot queue payload in memory faster than the disk takes it.
    * @throws {ProtocolError} When this intake takes no chunks or the chunk was not asked for.
    */
-  onChunk(id: number, offset: number, data: Uint8Array, last: boolean): void;
-  /** Resolves once every requested file has landed or failed. */
-  finish(): Promise<void>;
+  onChunk(id: number, offset: number, data: Uint8Array, last: boolean): void | Promise<void>;
+  /**
+   * Resolves once every requested file has landed or failed.
+   * @param reported Paths the source reported it could not send (its data's end): a file asked
+   * for that never came is counted as failed, unless it is among them.
+   */
+  finish(reported?: ReadonlySet<string>): Promise<void>;
+  /**
+   * The session failed (the peer went away, say): stops every file still being received, so
+   * that its temporary is closed and removed, and stops waiting for payload.
+   */
+  abort?(): void;
 }
 
 /** A source tree in the same process, as the local intake reads it. */
@@ -115,7 +126,7 @@ export class LocalCopyIntake implements PayloadIntake {
       dst: paths.dst,
       size: entry.size,
       mtimeMs: entry.mtimeMs,
-      mode: entry.mode,
+      mode: this.#planner.modeOf(entry),
       umask: currentUmaskBits(),
     });
   }
@@ -146,8 +157,11 @@ export class LocalCopyIntake implements PayloadIntake {
 export interface DataPlaneAccess {
   /** Opens this side's data-plane connections (none: payload comes in `chunk` frames). */
   open(): Promise<DataConn[]>;
-  /** Reads one connection's records into the sink until its end. */
-  receive(conn: DataConn, sink: PayloadSink): Promise<unknown>;
+  /**
+   * Reads one connection's records into the sink until its end; `signal` aborts it (the
+   * connection is closed and the file being received fails).
+   */
+  receive(conn: DataConn, sink: PayloadSink, signal: AbortSignal): Promise<unknown>;
   /** Payload arrived in the control stream: stop waiting for data connections. */
   abandon(): void;
 }
@@ -155,8 +169,16 @@ export interface DataPlaneAccess {
 interface ChunkWrite {
   queue: AsyncQueue<Uint8Array>;
   written: number;
+  /** The announced size: no more is taken. */
+  size: number;
   discard: boolean;
 }
+
+/**
+ * Bytes of `chunk` payload received but not yet written to disk before the intake makes the
+ * session wait (and so the control stream stop reading).
+ */
+export const CHUNK_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 /**
  * Asks a remote source for files (`needs` frames, sent per group) and writes what arrives, from
@@ -171,8 +193,12 @@ export class WireIntake implements PayloadIntake {
   readonly #granted = new Map<number, Entry>();
   readonly #chunks = new Map<number, ChunkWrite>();
   readonly #writes: Promise<void>[] = [];
+  readonly #stop = new AbortController();
   #needs: Need[] = [];
   #receiving: Promise<void> | null = null;
+  /** Chunk bytes received and not yet written, and who waits for them to shrink. */
+  #backlog = 0;
+  #backlogWaiters: (() => void)[] = [];
 
   /**
    * Creates the intake.
@@ -193,6 +219,9 @@ export class WireIntake implements PayloadIntake {
   }
 
   request(id: number, entry: Entry): Promise<void> {
+    if (this.#granted.has(id) || this.#chunks.has(id)) {
+      throw new ProtocolError(`Cannot accept id ${id} twice: it already names another file`);
+    }
     this.#granted.set(id, entry);
     this.#needs.push({ id, path: entry.path });
     return Promise.resolve();
@@ -239,10 +268,15 @@ export class WireIntake implements PayloadIntake {
       },
     };
     this.#port.busy++;
+    const signal = this.#stop.signal;
     this.#receiving = (async () => {
       try {
         const conns = await data.open();
-        await Promise.all(conns.map((conn) => data.receive(conn, sink)));
+        if (signal.aborted) {
+          for (const conn of conns) conn.close();
+          return;
+        }
+        await Promise.all(conns.map((conn) => data.receive(conn, sink, signal)));
       } finally {
         this.#port.busy--;
       }
@@ -250,39 +284,96 @@ export class WireIntake implements PayloadIntake {
     this.#receiving.catch(() => {});
   }
 
-  onChunk(id: number, offset: number, data: Uint8Array, last: boolean): void {
+  onChunk(id: number, offset: number, data: Uint8Array, last: boolean): void | Promise<void> {
     this.#data?.abandon();
     let write = this.#chunks.get(id);
     if (!write) {
       if (offset !== 0) throw new ProtocolError(`Cannot accept data for id ${id}: bad offset`);
       const entry = this.#take(id);
-      const state: ChunkWrite = { queue: new AsyncQueue(), written: 0, discard: false };
+      const state: ChunkWrite = {
+        queue: new AsyncQueue(),
+        written: 0,
+        size: entry.size,
+        discard: false,
+      };
       this.#writes.push((async () => {
         const ok = await this.#planner.writeFile(entry, async (file) => {
           for await (const piece of state.queue) {
-            let off = 0;
-            while (off < piece.length) off += await file.write(piece.subarray(off));
+            try {
+              let off = 0;
+              while (off < piece.length) off += await file.write(piece.subarray(off));
+            } finally {
+              this.#written(piece.length);
+            }
+          }
+          if (this.#stop.signal.aborted) {
+            throw new Error("Cannot copy: the session ended before the file was complete");
           }
           if (state.discard) throw new Error("Cannot copy: the source changed during the transfer");
         });
+        // Whatever was not written (the write failed, or never started) is dropped: it must no
+        // longer hold the session, and later chunks of this file are dropped too.
+        state.queue.close();
+        for await (const piece of state.queue) this.#written(piece.length);
         this.#landed(id, entry, ok);
       })());
       this.#chunks.set(id, state);
       write = state;
     }
-    if (offset !== write.written) write.discard = true;
-    else if (data.length > 0) {
+    // A file whose write failed drops the rest of its chunks. An honest source sends each file
+    // in order and never more than it announced: anything else is a lie, and ends the session
+    // before a byte more is queued (the disk is not filled beyond the announced size).
+    if (write.queue.closed) write.discard = true;
+    else if (offset !== write.written) {
+      throw new ProtocolError(`Cannot accept data for id ${id}: bad offset`);
+    } else if (write.written + data.length > write.size) {
+      throw new ProtocolError(
+        `Cannot accept data for id ${id}: more than the ${write.size} bytes announced`,
+      );
+    } else if (data.length > 0) {
       write.queue.push(data);
       write.written += data.length;
+      this.#backlog += data.length;
     }
     if (last) {
       write.queue.close();
       this.#chunks.delete(id);
     }
+    if (this.#backlog <= CHUNK_BACKLOG_BYTES) return;
+    return new Promise<void>((resolve) => this.#backlogWaiters.push(resolve));
   }
 
-  async finish(): Promise<void> {
+  /** A queued chunk was written (or dropped): wakes the session once the backlog is small. */
+  #written(bytes: number): void {
+    this.#backlog -= bytes;
+    if (this.#backlog > CHUNK_BACKLOG_BYTES) return;
+    for (const wake of this.#backlogWaiters.splice(0)) wake();
+  }
+
+  async finish(reported: ReadonlySet<string> = new Set()): Promise<void> {
     if (this.#receiving) await this.#receiving;
+    // The data's end came: a file whose last chunk never did is short (its write fails).
+    for (const write of this.#chunks.values()) write.queue.close();
+    this.#chunks.clear();
     await Promise.all(this.#writes);
+    // A file asked for and never sent did not land: it is a failure, not a silent gap.
+    for (const [id, entry] of this.#granted) {
+      if (!reported.has(entry.path)) {
+        this.#stats.fail(entry.path || ".", "Cannot copy: the source never sent it");
+      }
+      this.#landed(id, entry, false);
+    }
+    this.#granted.clear();
+  }
+
+  abort(): void {
+    if (this.#stop.signal.aborted) return;
+    this.#stop.abort(new Error("Cannot receive payload: the session ended"));
+    for (const write of this.#chunks.values()) {
+      write.discard = true;
+      write.queue.close();
+    }
+    this.#chunks.clear();
+    for (const wake of this.#backlogWaiters.splice(0)) wake();
   }
 }

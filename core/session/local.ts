@@ -80,6 +80,7 @@ export async function runLocalTransfer(
     gate,
     consent,
     payload: { kind: "local", source: () => sourceRole.localSource(), copyWorkers },
+    keepSpecialBits: options.keepSpecialBits ?? true,
     lookahead: (dir) => new ListingLookahead(dir, copyWorkers > 0),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     onPlaced: (rel) => target = `/${rel}`,

@@ -133,6 +133,29 @@ export function consentSkipReason(refusal: ConsentRefusal, pending: number): str
 }
 
 /**
+ * The mode rule: the permission bits a destination gives what it receives. The sender's bits,
+ * without setuid, setgid and sticky unless the receiver keeps them (a local run does, as
+ * `rsync -a`; a daemon's module only with `keep_special_bits = true`; a pull only with
+ * `--keep-special-bits`), so that a peer cannot plant a setuid file where it writes.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { receivedMode } from "./plan.ts";
+ * strictEqual(receivedMode(0o6777, false), 0o777);
+ * strictEqual(receivedMode(0o6777, true), 0o6777);
+ * strictEqual(receivedMode(0o1777, false), 0o777);
+ * ```
+ *
+ * @param mode The mode the source announced.
+ * @param keepSpecialBits Whether this destination keeps setuid, setgid and sticky bits.
+ * @returns The bits to apply.
+ */
+export function receivedMode(mode: number, keepSpecialBits: boolean): number {
+  return mode & (keepSpecialBits ? 0o7777 : 0o777);
+}
+
+/**
  * Whether the destination holds a verified copy of `entry`: a regular file of the same size and
  * modification time (to the millisecond), or a link with the same target. (In checksum mode the
  * source also compares digests, see {@linkcode sourceRemovalBlock}.)

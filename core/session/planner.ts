@@ -12,7 +12,7 @@
  */
 
 import { needsTransfer } from "../compare.ts";
-import { describeError, ProtocolError } from "../errors.ts";
+import { describeError, ProtocolError, quotePath } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
 import type { TransferStats } from "../stats.ts";
@@ -20,7 +20,7 @@ import { joinPath, kindOfItem, splitPath, TEMP_PREFIX, type Tree, type TreeDir }
 import type { CompareMode, Entry, EntryInfo, StatKind } from "../types.ts";
 import { type DirListing, LISTED_DIR, LISTED_FILE, LISTED_LINK } from "./dest_listing.ts";
 import type { FileDone, ManifestGroup } from "./frames.ts";
-import { type ChangeGate, copyVerified } from "./plan.ts";
+import { type ChangeGate, copyVerified, receivedMode } from "./plan.ts";
 
 /** What the destination reports as it works (for `--verbose`). */
 export interface TransferEvent {
@@ -70,6 +70,11 @@ export interface PlannerOptions {
   stats: TransferStats;
   /** Hashes destination files (checksum compare, move verification). */
   hasher: FileHasher;
+  /**
+   * Keep setuid, setgid and sticky bits of what is written (see `receivedMode` in `plan.ts`).
+   * @default {false}
+   */
+  keepSpecialBits?: boolean;
   /** Receives each action. */
   onEvent?: (event: TransferEvent) => void;
 }
@@ -135,6 +140,15 @@ export class DestinationPlanner {
    */
   at(rel: string): string {
     return joinPath(this.#o.rootName, rel);
+  }
+
+  /**
+   * The permission bits this destination gives an entry it writes (the mode rule of `plan.ts`).
+   * @param entry The entry as the source announced it.
+   * @returns The bits to apply.
+   */
+  modeOf(entry: Entry): number {
+    return receivedMode(entry.mode, this.#o.keepSpecialBits ?? false);
   }
 
   /**
@@ -229,6 +243,10 @@ export class DestinationPlanner {
       const name = entry.path.slice(prefix.length);
       if (!entry.path.startsWith(prefix) || name === "" || name.includes("/")) {
         throw new ProtocolError(`Cannot accept entry "${entry.path}": not a child of the group`);
+      }
+      // The source walks with this filter: an entry it excludes is one it must not send.
+      if (!filter(entry.path, entry.kind === "dir")) {
+        throw new ProtocolError(`Cannot accept entry ${quotePath(entry.path)}: it is excluded`);
       }
       seen?.add(name);
       try {
@@ -430,9 +448,10 @@ export class DestinationPlanner {
   }
 
   /**
-   * Writes one file through a temporary sibling: creates it with the entry's mode, lets `fill`
-   * write the payload, checks the size against the manifest, stamps the mtime on the open file,
-   * fixes the mode when the umask took bits, and renames it into place. Any failure removes the
+   * Writes one file through a temporary sibling: creates it with the entry's mode (as
+   * {@linkcode DestinationPlanner.modeOf} gives it), lets `fill` write the payload, checks the
+   * size against the manifest, stamps the mtime on the open file, sets the mode when the umask
+   * took bits (or it has special bits), and renames it into place. Any failure removes the
    * temporary and is counted; the final name never holds a partial file.
    *
    * @param entry The file.
@@ -445,11 +464,12 @@ export class DestinationPlanner {
       this.countWritten(entry);
       return true;
     }
+    const mode = this.modeOf(entry);
     let holder;
     let temp;
     try {
       holder = this.holder(entry.path);
-      temp = holder.dir.createTemp(holder.name, entry.mode & 0o777);
+      temp = holder.dir.createTemp(holder.name, mode & 0o777);
     } catch (error) {
       stats.fail(entry.path, describeError(error));
       return false;
@@ -468,8 +488,10 @@ export class DestinationPlanner {
       } finally {
         temp.file.close();
       }
-      if ((entry.mode & ~currentUmaskBits()) !== entry.mode) {
-        holder.dir.setMode(temp.name, entry.mode);
+      // After the write: the umask may have taken bits, and a write clears setuid and setgid
+      // bits (without CAP_FSETID).
+      if ((mode & ~currentUmaskBits()) !== mode || (mode & 0o6000) !== 0) {
+        holder.dir.setMode(temp.name, mode);
       }
       holder.dir.rename(temp.name, holder.name);
       this.countWritten(entry);
@@ -558,7 +580,7 @@ export class DestinationPlanner {
     for (const entry of dirs) {
       try {
         const { dir, name } = this.holder(entry.path);
-        dir.setMode(name, entry.mode);
+        dir.setMode(name, this.modeOf(entry));
         dir.setTimes(name, entry.mtimeMs);
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
@@ -574,7 +596,21 @@ export class DestinationPlanner {
 
 let umaskBits: number | null = null;
 
-/** The process umask, read once (0o022 when the runtime does not expose it). */
+/**
+ * The process umask, read once. When the runtime does not expose it (`Deno.umask` needs
+ * unscoped `--allow-sys`, which the daemon's server lacks) and nobody called
+ * {@linkcode rememberUmaskBits}, it is taken as 0o777: every mode is then set explicitly after a
+ * write, which is right whatever the real umask is.
+ *
+ * @example Usage
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { currentUmaskBits } from "./planner.ts";
+ * ok(currentUmaskBits() >= 0 && currentUmaskBits() <= 0o777);
+ * ```
+ *
+ * @returns The umask bits.
+ */
 export function currentUmaskBits(): number {
   if (umaskBits !== null) return umaskBits;
   try {
@@ -582,7 +618,27 @@ export function currentUmaskBits(): number {
     Deno.umask(mask);
     umaskBits = mask;
   } catch {
-    umaskBits = 0o022;
+    umaskBits = 0o777;
   }
   return umaskBits;
+}
+
+/**
+ * Records the process umask for a process that cannot read it itself (the daemon's server,
+ * told by its launcher through the handoff).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { currentUmaskBits, rememberUmaskBits } from "./planner.ts";
+ * const before = currentUmaskBits();
+ * rememberUmaskBits(0o027);
+ * strictEqual(currentUmaskBits(), 0o027);
+ * rememberUmaskBits(before);
+ * ```
+ *
+ * @param bits The umask.
+ */
+export function rememberUmaskBits(bits: number): void {
+  umaskBits = bits & 0o777;
 }

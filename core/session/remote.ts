@@ -284,7 +284,8 @@ function pullRole(
   const data = dialer.granted
     ? {
       open: dialer.dial,
-      receive: (conn: DataConn, sink: PayloadSink) => receivePayloads(conn, sink),
+      receive: (conn: DataConn, sink: PayloadSink, signal: AbortSignal) =>
+        receivePayloads(conn, sink, { signal }),
       abandon: () => {},
     }
     : null;
@@ -300,6 +301,7 @@ function pullRole(
     gate: setup.gate,
     consent: setup.consent,
     payload: { kind: "wire", data },
+    keepSpecialBits: options.keepSpecialBits ?? false,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     onPlaced,
   });

@@ -54,6 +54,14 @@ export interface SessionOptions {
     total: number,
     signal?: AbortSignal,
   ) => Promise<boolean | ConsentAnswer>;
+  /**
+   * Keep setuid, setgid and sticky bits on the files and directories this side writes. A local
+   * run keeps them unless this is `false` (as `rsync -a` does); a pull drops them unless this is
+   * `true` (`--keep-special-bits`); on a push the daemon's module decides (`keep_special_bits`),
+   * whatever this says.
+   * @default {true locally, false on a pull}
+   */
+  keepSpecialBits?: boolean;
   /** Receives each action (for `--verbose`). */
   onEvent?: (event: TransferEvent) => void;
   /** Counters of this side, for a live progress display; a new one is made when absent. */

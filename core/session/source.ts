@@ -473,6 +473,9 @@ export class SourceRole {
    * handled as usual.
    */
   async #onConsentRequest(paths: readonly string[], total: number): Promise<void> {
+    if (this.#o.terms.operation !== "mirror") {
+      throw new ProtocolError("Cannot accept a consent request: this session is not a mirror");
+    }
     const consent = this.#o.consent;
     let answer: ConsentAnswer = { granted: false, refusal: "not-given" };
     if (consent) {

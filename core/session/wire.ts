@@ -25,7 +25,7 @@ import {
   type Summary,
 } from "../../proto/gen/blit_pb.ts";
 import type { FilterRule } from "../filter.ts";
-import { ProtocolError } from "../errors.ts";
+import { ProtocolError, quotePath } from "../errors.ts";
 import { validateWirePath } from "../paths.ts";
 import { MAX_LISTED_FAILURES } from "../stats.ts";
 import type {
@@ -138,11 +138,18 @@ function linkTargetFromWire(wire: ManifestEntry): string {
 function groupFromWire(group: WireGroup): ManifestGroup {
   if (group.continued) throw new ProtocolError("Cannot accept a continued group");
   validateWirePath(group.dir);
-  return {
-    dir: group.dir,
-    entries: group.entries.map((e) => entryFromWire(e, group.dir)),
-    complete: group.complete,
-  };
+  const entries = group.entries.map((e) => entryFromWire(e, group.dir));
+  // One name, one entry: a second one (a file, then a directory of that name) is a lie.
+  const names = new Set<string>();
+  for (const entry of entries) {
+    if (names.has(entry.path)) {
+      throw new ProtocolError(
+        `Cannot accept entry ${quotePath(entry.path)}: it is in its group twice`,
+      );
+    }
+    names.add(entry.path);
+  }
+  return { dir: group.dir, entries, complete: group.complete };
 }
 
 function failuresFromWire(list: readonly { path: string; message: string }[]): TransferFailure[] {

@@ -1,6 +1,18 @@
 /**
  * Adapts a grpc-js `Transfer` duplex stream (client or server side) into a session
- * {@linkcode FramePort}, with back-pressure on send and an idle deadline on receive.
+ * {@linkcode FramePort}, with back-pressure in both directions and a deadline on every wait:
+ *
+ * - Receiving: frames that arrive while the session is busy elsewhere are queued, up to
+ *   {@linkcode MAX_QUEUED_FRAMES} frames or {@linkcode MAX_QUEUED_BYTES} bytes (and, in the
+ *   daemon, while all sessions together hold less than a shared {@linkcode InboundBudget});
+ *   beyond that the stream is paused — grpc-js stops reading the HTTP/2 stream, so flow control
+ *   stops the peer — and resumed as the session reads. grpc-js's own read-ahead is cut to one
+ *   message. A session with nothing queued may always take one frame, so a spent shared budget
+ *   slows every session down but starves none.
+ * - Sending: a write the peer does not drain within `sendTimeoutMs` fails the port with a
+ *   `TimeoutError`.
+ * - The peer going away (a cancelled call, a failed or closed stream) fails every pending and
+ *   later receive and send at once, with an error that says so.
  *
  * @module
  */
@@ -21,22 +33,44 @@ import type {
 import type { Frame, FramePort } from "../session/frames.ts";
 import { frameFromWire, frameToWire, type WireFrame } from "../session/wire.ts";
 import { TimeoutError } from "./deadline.ts";
+import { wireSizeOf } from "./wire_size.ts";
+import type { InboundBudget } from "./inbound_budget.ts";
 
 /** The parts of a grpc-js duplex stream the port uses. */
 export interface DuplexLike<Out, In> {
-  /** Writes a message; `false` means "wait for drain". */
-  write(message: Out): boolean;
+  /** Writes a message; `false` means "wait for drain"; the callback hears of a failed write. */
+  write(message: Out, callback?: (error?: Error | null) => void): boolean;
   /** Registers listeners. */
   on(event: "data", listener: (message: In) => void): unknown;
-  /** Registers the end and error listeners. */
-  on(event: "end" | "drain" | "close", listener: () => void): unknown;
+  /** Registers the end, drain, close and (server side) cancelled listeners. */
+  on(event: "end" | "drain" | "close" | "cancelled", listener: () => void): unknown;
   /** Registers the error listener. */
   on(event: "error", listener: (error: Error) => void): unknown;
-  /** Removes a listener. */
-  off(event: "drain", listener: () => void): unknown;
   /** Ends the writable side. */
   end(): unknown;
+  /** Stops delivering `data` (back-pressure). */
+  pause?(): unknown;
+  /** Delivers `data` again. */
+  resume?(): unknown;
+  /** Whether the stream was destroyed. */
+  readonly destroyed?: boolean;
+  /** Whether `end()` was called. */
+  readonly writableEnded?: boolean;
+  /** Cancels the call (client side). */
+  cancel?(): void;
 }
+
+/** Most frames a control stream queues before it stops reading. */
+export const MAX_QUEUED_FRAMES = 64;
+
+/**
+ * Most bytes (encoded size) of queued frames before a control stream stops reading: the
+ * per-session memory cap, overshot by at most one frame (≤ 16 MiB, `MAX_MESSAGE_BYTES`).
+ */
+export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
+/** The size assumed for a frame whose encoded size is unknown (one made in this process). */
+const UNKNOWN_FRAME_BYTES = 4096;
 
 /** Options of {@linkcode grpcFramePort}. */
 export interface GrpcPortOptions {
@@ -45,6 +79,23 @@ export interface GrpcPortOptions {
    * @default {60000}
    */
   idleTimeoutMs?: number;
+  /**
+   * Longest time a send may wait for the peer to read (a `drain`); after it the port fails.
+   * @default {idleTimeoutMs}
+   */
+  sendTimeoutMs?: number;
+  /**
+   * Frames queued (received, not yet read by the session) before the stream is paused.
+   * @default {MAX_QUEUED_FRAMES}
+   */
+  maxQueuedFrames?: number;
+  /**
+   * Bytes of queued frames before the stream is paused.
+   * @default {MAX_QUEUED_BYTES}
+   */
+  maxQueuedBytes?: number;
+  /** A byte budget shared with the process's other streams (the daemon's cap). */
+  budget?: InboundBudget;
 }
 
 type FrameMessage = ClientFrame | ServerFrame;
@@ -64,14 +115,50 @@ export interface GrpcFramePort<In extends FrameMessage> extends FramePort {
   nextRaw(timeoutMs?: number): Promise<In["frame"] | null>;
   /** Sends a raw frame (handshake frames included). */
   sendRaw(frame: RawFrame): Promise<void>;
+  /**
+   * Aborted (with the error) once the session cannot go on: the peer cancelled the call or went
+   * away, the stream failed, or a send stalled past its deadline. Whatever else the session
+   * waits on (its data connections) should end then too.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** A receive waiting for a frame. */
+interface Waiter<F> {
+  resolve: (frame: F | null) => void;
+  reject: (error: Error) => void;
+}
+
+/** A send waiting for the peer to drain the stream. */
+interface Drain {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * grpc-js builds its streams with Node's default object-mode read-ahead (16 messages of up to
+ * 16 MiB each) and offers no option for it; a paused stream keeps reading until that much is
+ * buffered. Cutting it to one message makes pausing bound the memory a stream holds.
+ */
+function limitReadAhead(stream: object): void {
+  const state = (stream as { _readableState?: { highWaterMark?: unknown } })._readableState;
+  if (state && typeof state.highWaterMark === "number") state.highWaterMark = 1;
 }
 
 /**
  * Wraps a grpc-js duplex into a frame port.
  *
+ * @example Usage
+ * ```ts ignore
+ * const call = client.transfer();
+ * const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema);
+ * await port.sendRaw({ case: "hello", value: { protocolVersion: PROTOCOL_VERSION } });
+ * const reply = await port.nextRaw(10_000);
+ * ```
+ *
  * @param stream The call's duplex stream.
  * @param schema The schema of the frames this side writes (`ClientFrameSchema` on the client).
- * @param options Idle deadline.
+ * @param options Deadlines, queue caps and the shared budget.
  * @returns The port.
  */
 export function grpcFramePort<Out extends FrameMessage, In extends FrameMessage>(
@@ -79,63 +166,157 @@ export function grpcFramePort<Out extends FrameMessage, In extends FrameMessage>
   schema: DescMessage,
   options: GrpcPortOptions = {},
 ): GrpcFramePort<In> {
-  const { idleTimeoutMs = 60_000 } = options;
-  const inbox: In["frame"][] = [];
-  const waiters: { resolve: (f: In["frame"] | null) => void; reject: (e: Error) => void }[] = [];
+  const {
+    idleTimeoutMs = 60_000,
+    maxQueuedFrames = MAX_QUEUED_FRAMES,
+    maxQueuedBytes = MAX_QUEUED_BYTES,
+    budget,
+  } = options;
+  const sendTimeoutMs = options.sendTimeoutMs ?? idleTimeoutMs;
+  limitReadAhead(stream);
+  const inbox: { frame: In["frame"]; bytes: number }[] = [];
+  let queuedBytes = 0;
+  let paused = false;
+  const waiters: Waiter<In["frame"]>[] = [];
+  const drains: Drain[] = [];
   let ended = false;
+  let closed = false;
+  let released = false;
   let failure: Error | null = null;
 
+  /** Pauses the stream while the queue is over a cap, resumes it once it is not. */
+  const flow = (): void => {
+    const stop = failure === null && !closed && !released && (
+      inbox.length >= maxQueuedFrames || queuedBytes >= maxQueuedBytes ||
+      (inbox.length > 0 && budget !== undefined && budget.exhausted)
+    );
+    if (stop === paused) return;
+    paused = stop;
+    if (stop) stream.pause?.();
+    else stream.resume?.();
+  };
+  const gone = new AbortController();
+  const fail = (error: Error): void => {
+    failure ??= error;
+    if (!gone.signal.aborted) gone.abort(failure);
+    for (const w of waiters.splice(0)) w.reject(failure);
+    for (const d of drains.splice(0)) d.reject(failure);
+  };
+  /** Drops what is queued and returns its bytes to the shared budget. */
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    budget?.give(queuedBytes);
+    queuedBytes = 0;
+    inbox.length = 0;
+  };
+  const take = (): In["frame"] => {
+    const item = inbox.shift() as { frame: In["frame"]; bytes: number };
+    queuedBytes -= item.bytes;
+    budget?.give(item.bytes);
+    flow();
+    return item.frame;
+  };
+
   stream.on("data", (message: In) => {
+    if (released) return;
     const waiter = waiters.shift();
-    if (waiter) waiter.resolve(message.frame);
-    else inbox.push(message.frame);
+    if (waiter) return waiter.resolve(message.frame);
+    const bytes = wireSizeOf(message) ?? UNKNOWN_FRAME_BYTES;
+    inbox.push({ frame: message.frame, bytes });
+    queuedBytes += bytes;
+    budget?.take(bytes);
+    flow();
   });
   const finish = (): void => {
     ended = true;
     for (const w of waiters.splice(0)) w.resolve(null);
   };
   stream.on("end", finish);
-  stream.on("close", finish);
+  stream.on("close", () => {
+    closed = true;
+    finish();
+    for (const d of drains.splice(0)) {
+      d.reject(new Error("Cannot send to the peer: the session's stream is closed"));
+    }
+  });
+  stream.on("cancelled", () => {
+    fail(new Error("Cannot continue the session: the peer cancelled it (it went away)"));
+  });
   stream.on("error", (error: Error) => {
-    failure = new Error(`Cannot continue the session: ${describeError(error)}`);
-    for (const w of waiters.splice(0)) w.reject(failure);
+    fail(new Error(`Cannot continue the session: ${describeError(error)}`));
+  });
+  stream.on("drain", () => {
+    for (const d of drains.splice(0)) d.resolve();
   });
 
   const port: GrpcFramePort<In> = {
     busy: 0,
     batchEntries: WIRE_BATCH_ENTRIES,
+    signal: gone.signal,
     close(): void {
+      release();
       try {
         stream.end();
       } catch { /* already closed */ }
     },
     sendRaw(frame): Promise<void> {
       if (failure) return Promise.reject(failure);
+      if (closed || stream.destroyed === true || stream.writableEnded === true) {
+        return Promise.reject(new Error("Cannot send to the peer: the session's stream is closed"));
+      }
       const message = create(schema, { frame }) as MessageShape<DescMessage> as unknown as Out;
-      if (stream.write(message)) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        const onDrain = (): void => {
-          stream.off("drain", onDrain);
-          resolve();
+      let flowing: boolean;
+      try {
+        flowing = stream.write(message, (error) => {
+          if (error) fail(new Error(`Cannot send to the peer: ${describeError(error)}`));
+        });
+      } catch (error) {
+        return Promise.reject(new Error(`Cannot send to the peer: ${describeError(error)}`));
+      }
+      if (flowing) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const i = drains.indexOf(drain);
+          if (i >= 0) drains.splice(i, 1);
+          const error = new TimeoutError(
+            "send to the peer (it stopped reading the session's stream)",
+            sendTimeoutMs,
+          );
+          fail(error);
+          stream.cancel?.();
+          reject(error);
+        }, sendTimeoutMs);
+        const drain: Drain = {
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          reject: (error) => {
+            clearTimeout(timer);
+            reject(error);
+          },
         };
-        stream.on("drain", onDrain);
+        drains.push(drain);
       });
     },
     send(frame: Frame): Promise<void> {
       return port.sendRaw(frameToWire(frame));
     },
     nextRaw(timeoutMs = idleTimeoutMs): Promise<In["frame"] | null> {
-      if (inbox.length > 0) return Promise.resolve(inbox.shift() as In["frame"]);
+      if (inbox.length > 0) return Promise.resolve(take());
       if (failure) return Promise.reject(failure);
-      if (ended) return Promise.resolve(null);
+      if (ended || released) return Promise.resolve(null);
+      // Nothing queued: a stream paused for the shared budget may always take one frame.
+      flow();
       return new Promise((resolve, reject) => {
         let last = performance.now();
-        const waiter = {
-          resolve: (f: In["frame"] | null) => {
+        const waiter: Waiter<In["frame"]> = {
+          resolve: (f) => {
             clearInterval(timer);
             resolve(f);
           },
-          reject: (e: Error) => {
+          reject: (e) => {
             clearInterval(timer);
             reject(e);
           },

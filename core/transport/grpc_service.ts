@@ -15,6 +15,7 @@
 
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
+import { recordWireSize } from "./wire_size.ts";
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import {
   Blit,
@@ -38,8 +39,12 @@ import {
   type ServerFrame,
 } from "../../proto/gen/blit_pb.ts";
 
-/** Version of the control protocol spoken by this build (`Hello` / `Accept.protocol_version`). */
-export const PROTOCOL_VERSION = 3;
+/**
+ * Version of the control protocol spoken by this build (`Hello` / `Accept.protocol_version`).
+ * 4: the daemon answers a data-plane connection whose token it accepted with one byte
+ * (`TOKEN_ACCEPTED` in `data_plane.ts`) before any record.
+ */
+export const PROTOCOL_VERSION = 4;
 
 /**
  * Largest protobuf message either side sends or accepts; grpc-js fails a call that carries a
@@ -93,7 +98,9 @@ function serializer<T extends DescMessage>(schema: T): grpc.serialize<MessageSha
 
 function deserializer<T extends DescMessage>(schema: T): grpc.deserialize<MessageShape<T>> {
   return function deserialize(bytes: Buffer): MessageShape<T> {
-    return fromBinary(schema, bytes);
+    const message = fromBinary(schema, bytes);
+    recordWireSize(message, bytes.length);
+    return message;
   };
 }
 

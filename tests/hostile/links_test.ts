@@ -34,317 +34,40 @@
  * included), CLI output or daemon log line names the outside directory, its entries or where
  * the module lives, and the daemon still serves a normal push afterwards.
  *
+ * The fake peers live in `_fake_daemon.ts`; `lying_daemon_test.ts` and `lying_client_test.ts`
+ * hold the tables of other lies (paths, duplicates, sizes, frames out of order, counts, deaths).
+ *
  * @module
  */
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import * as grpc from "@grpc/grpc-js";
+import { Operation, Role } from "../../proto/gen/blit_pb.ts";
+import type { Frame } from "../../core/session/frames.ts";
+import { openRawSession, startDaemon, type TestDaemon } from "../_daemon.ts";
+import { assertNoStack, makeTree, readTree, setMtime, withTempDir } from "../_helpers.ts";
 import {
-  type ClientFrame,
-  EntryKind as WireKind,
-  Operation,
-  Role,
-  type ServerFrame,
-  ServerFrameSchema,
-} from "../proto/gen/blit_pb.ts";
-import type { Frame, ManifestItem, SideSummary } from "../core/session/frames.ts";
-import { listenFiltered } from "../core/transport/goaway_filter.ts";
-import { type GrpcFramePort, grpcFramePort, type RawFrame } from "../core/transport/grpc_port.ts";
-import {
-  BLIT_SERVICE,
-  blitServerOptions,
-  PROTOCOL_VERSION,
-} from "../core/transport/grpc_service.ts";
-import { openRawSession, startDaemon, type TestDaemon } from "./_daemon.ts";
-import {
-  assertNoStack,
-  makeTree,
-  readTree,
-  runBlit,
-  type RunResult,
-  setMtime,
-  type TreeEntry,
-  withTempDir,
-} from "./_helpers.ts";
+  assertRefused,
+  blit,
+  dirItem,
+  fileItem,
+  group,
+  type Lie,
+  linkItem,
+  playSource,
+  rawRoot,
+  root,
+  shape,
+  snapshotOutside,
+  startFakeDaemon,
+  T,
+  WAIT_MS,
+  watchChanges,
+  within,
+} from "./_fake_daemon.ts";
 
-/** Longest wait for any one frame, process or server in this file. */
-const WAIT_MS = 20_000;
-
-/** The modification time every fake entry carries. */
-const T = Date.UTC(2024, 0, 2, 3, 4, 5);
-
-const encoder = new TextEncoder();
-
-/** One step of a fake source: an engine frame, or a raw protobuf frame the engine won't build. */
-type Step = Frame | { raw: RawFrame };
-
-/** What a fake source says and the payload it sends for the ids the destination asks for. */
-interface Lie {
-  /** Root, manifest groups (`manifestEnd` is added). */
-  steps: Step[];
-  /** Payload by manifest id. */
-  payload: Record<number, string>;
-}
-
-/** The port a fake source plays on (either end of a `Transfer` call). */
-type SourcePort = GrpcFramePort<ClientFrame> | GrpcFramePort<ServerFrame>;
-
-const NO_SUMMARY: SideSummary = {
-  examined: 0,
-  transferred: 0,
-  bytes: 0,
-  deleted: 0,
-  sourcesRemoved: 0,
-  failed: 0,
-  failures: [],
-  deletionsSkipped: null,
-};
-
-/** Resolves `promise`, or rejects after `ms` naming what did not finish. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A directory entry of the manifest. */
-function dirItem(id: number, path: string): ManifestItem {
-  return { id, path, kind: "dir", size: 0, mtimeMs: T, mode: 0o755 };
-}
-
-/** A file entry of the manifest, `content` being what the fake sends for it. */
-function fileItem(id: number, path: string, content: string): ManifestItem {
-  return {
-    id,
-    path,
-    kind: "file",
-    size: encoder.encode(content).length,
-    mtimeMs: T,
-    mode: 0o644,
-  };
-}
-
-/** A symlink entry of the manifest. */
-function linkItem(id: number, path: string, target: string): ManifestItem {
-  return {
-    id,
-    path,
-    kind: "symlink",
-    size: target.length,
-    mtimeMs: T,
-    mode: 0o777,
-    linkTarget: target,
-  };
-}
-
-/** A directory root named `name`. */
-function root(name: string, contentsOnly: boolean): Frame {
-  return {
-    type: "root",
-    root: {
-      entry: { path: "", kind: "dir", size: 0, mtimeMs: T, mode: 0o755 },
-      name,
-      contentsOnly,
-    },
-  };
-}
-
-/**
- * A directory root as raw protobuf: the name is sent exactly as given, as no honest source
- * (`SourceRole`) would ever build it.
- */
-function rawRoot(name: string): Step {
-  return {
-    raw: {
-      case: "sourceRoot",
-      value: {
-        entry: {
-          id: 0,
-          path: "",
-          kind: WireKind.DIR,
-          mode: 0o755,
-          mtimeNs: BigInt(T) * 1_000_000n,
-        },
-        name,
-        contentsOnly: false,
-      },
-    },
-  };
-}
-
-/** One complete manifest group. */
-function group(dir: string, ...entries: ManifestItem[]): Frame {
-  return { type: "manifest", groups: [{ dir, entries, complete: true }] };
-}
-
-/**
- * Plays the SOURCE role as `lie` says: sends its steps and the manifest's end, then answers
- * needs with `chunk` frames, the needs' end with `dataEnd`, consent requests with yes, and the
- * peer's summary with an empty one.
- * @returns Every frame the peer sent.
- */
-async function playSource(port: SourcePort, lie: Lie): Promise<Frame[]> {
-  const seen: Frame[] = [];
-  try {
-    for (const step of lie.steps) await ("raw" in step ? port.sendRaw(step.raw) : port.send(step));
-    await port.send({ type: "manifestEnd", scanComplete: true, entries: 0, bytes: 0 });
-    while (true) {
-      const frame = await port.next(WAIT_MS);
-      if (frame === null) return seen;
-      seen.push(frame);
-      switch (frame.type) {
-        case "needs":
-          for (const need of frame.needs) {
-            const data = encoder.encode(lie.payload[need.id] ?? "");
-            await port.send({ type: "chunk", id: need.id, offset: 0, data, last: true });
-          }
-          break;
-        case "needEnd":
-          await port.send({ type: "dataEnd", failures: [] });
-          break;
-        case "consentRequest":
-          await port.send({ type: "consentReply", granted: true, refusal: null });
-          break;
-        case "summary":
-          await port.send({ type: "summary", summary: NO_SUMMARY });
-          return seen;
-        case "abort":
-          return seen;
-      }
-    }
-  } catch {
-    return seen; // the peer hung up on the lie
-  }
-}
-
-/** A fake daemon: accepts any Open (payload in the control stream), then plays `lie`. */
-interface FakeDaemon {
-  /** `127.0.0.1:PORT`. */
-  address: string;
-  /** The lie the next session tells. */
-  lie: Lie;
-  /** Stops the server. */
-  stop(): Promise<void>;
-}
-
-/** Starts a fake daemon on a free loopback port, served the way blitd serves (GOAWAY filter). */
-async function startFakeDaemon(): Promise<FakeDaemon> {
-  const server = new grpc.Server(blitServerOptions());
-  const fake: FakeDaemon = {
-    address: "",
-    lie: { steps: [], payload: {} },
-    stop: () => Promise.resolve(),
-  };
-  server.addService(BLIT_SERVICE, {
-    transfer(call: grpc.ServerDuplexStream<ClientFrame, ServerFrame>): void {
-      const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
-        idleTimeoutMs: WAIT_MS,
-      });
-      const lie = fake.lie;
-      (async () => {
-        const hello = await port.nextRaw();
-        if (hello?.case !== "hello") return;
-        await port.sendRaw({
-          case: "challenge",
-          value: { nonce: new Uint8Array(32), tlsFingerprint: "" },
-        });
-        const open = await port.nextRaw();
-        if (open?.case !== "open") return;
-        await port.sendRaw({ case: "accept", value: { protocolVersion: PROTOCOL_VERSION } });
-        await playSource(port, lie);
-      })().catch(() => {}).finally(() => {
-        try {
-          call.end();
-        } catch { /* already closed */ }
-      });
-    },
-  });
-  const { listener, port } = await listenFiltered(server, grpc.ServerCredentials.createInsecure(), {
-    hostname: "127.0.0.1",
-    port: 0,
-  });
-  fake.address = `127.0.0.1:${port}`;
-  fake.stop = () =>
-    within(
-      new Promise<void>((resolve) => {
-        listener.close();
-        server.tryShutdown(() => resolve());
-        setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 2000);
-      }),
-      WAIT_MS,
-      "stopping the fake daemon",
-    );
-  return fake;
-}
-
-/** What a {@linkcode watchChanges} saw. */
-interface ChangeWatch {
-  /** Stops watching. @returns Every change seen, as `kind path`. */
-  stop(): Promise<string[]>;
-}
-
-/**
- * Watches a directory tree for changes (creations, writes, removals; reads are not changes), so
- * that a temporary written outside and removed again is caught too, not only what stays.
- */
-function watchChanges(path: string): ChangeWatch {
-  const watcher = Deno.watchFs(path, { recursive: true });
-  const changes: string[] = [];
-  const watching = (async () => {
-    for await (const event of watcher) {
-      if (event.kind === "access") continue;
-      for (const p of event.paths) changes.push(`${event.kind} ${p}`);
-    }
-  })();
-  return {
-    stop: async () => {
-      await new Promise((resolve) => setTimeout(resolve, 100)); // let late events arrive
-      watcher.close();
-      await within(watching, WAIT_MS, "closing a file watcher");
-      return changes;
-    },
-  };
-}
-
-/** Runs the real CLI with a deadline. */
-function blit(args: string[]): Promise<RunResult> {
-  return within(runBlit(args), WAIT_MS * 2, `blit ${args.join(" ")}`);
-}
-
-/** Path → kind (and link target or file text) of a tree, to state what a directory holds. */
-async function shape(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const [path, entry] of Object.entries(await readTree(dir))) {
-    out[path] = entry.kind === "dir" ? "dir" : `${entry.kind}:${entry.content}`;
-  }
-  return out;
-}
-
-/** Everything under `dir` except the subtree `skip` (relative), byte for byte with metadata. */
-async function snapshotOutside(dir: string, skip: string): Promise<Record<string, TreeEntry>> {
-  const all = await readTree(dir);
-  return Object.fromEntries(
-    Object.entries(all).filter(([path]) => path !== skip && !path.startsWith(`${skip}/`)),
-  );
-}
-
-/** A refusal: exit code 1, one line on stderr, no stack trace. */
-function assertRefused(r: RunResult, why: RegExp): void {
-  equal(r.code, 1, `expected exit 1:\n${r.stderr}`);
-  assertNoStack(r.stderr + r.stdout);
-  // The fake daemon speaks plaintext: the client warns about it first.
-  const lines = r.stderr.trim().split("\n").filter((l) => !l.includes("is not encrypted"));
-  equal(lines.length, 1, `expected one line on stderr:\n${r.stderr}`);
-  ok(why.test(r.stderr), `expected ${why} on stderr:\n${r.stderr}`);
+/** The root directory entry in {@linkcode shape} form (`{}` when the root is DST itself). */
+function rootDir(at: string): Record<string, string> {
+  return at === "" ? {} : { [at.slice(0, -1)]: "dir" };
 }
 
 /** A pull case: the lie, for a destination target path (`dst/x` for copy, `dst` for mirror). */
@@ -362,11 +85,6 @@ interface PullCase {
    * (`x/` for copy, `""` for mirror) and the shape of a link to the victim.
    */
   dst: (at: string, linkToVictim: string) => Record<string, string>;
-}
-
-/** The root directory entry in {@linkcode shape} form (`{}` when the root is DST itself). */
-function rootDir(at: string): Record<string, string> {
-  return at === "" ? {} : { [at.slice(0, -1)]: "dir" };
 }
 
 const PULL_CASES: PullCase[] = [
@@ -561,9 +279,13 @@ Deno.test({
       await makeTree(dir, { "src/top.txt": "pushed top", "src/lnk/a.txt": "pushed into lnk" });
       /** The module and the outside directory, as each case starts. */
       const plantModule = async (): Promise<void> => {
-        for (const path of [mod, outside]) {
-          await Deno.remove(path, { recursive: true }).catch(() => {});
+        // The module's own directory stays: the daemon's mount namespace binds that inode, and
+        // a module removed and made again would be another directory than the one it serves.
+        await Deno.mkdir(mod, { recursive: true });
+        for await (const entry of Deno.readDir(mod)) {
+          await Deno.remove(`${mod}/${entry.name}`, { recursive: true });
         }
+        await Deno.remove(outside, { recursive: true }).catch(() => {});
         await makeTree(dir, {
           "outside/secret.txt": "outside, not exported",
           "outside/.blit-tmp-1-1-decoy": "a stale temporary a listing would remove",
