@@ -11,8 +11,23 @@
 import { Buffer } from "node:buffer";
 import { Duplex } from "node:stream";
 
-/** Bytes read from the connection at a time. */
+/** Bytes read from the connection at a time, unless {@linkcode ConnSocketOptions} says. */
 const READ_BYTES = 64 * 1024;
+
+/** Options of {@linkcode ConnSocket}. */
+export interface ConnSocketOptions {
+  /**
+   * Keep the writing side open after the peer's end (a TLS layer on top wants that; a
+   * `node:net` server socket does not).
+   * @default {false}
+   */
+  allowHalfOpen?: boolean;
+  /**
+   * Bytes read from the connection at a time.
+   * @default {65536}
+   */
+  readBytes?: number;
+}
 
 /**
  * A duplex over an accepted (or dialled) `Deno.Conn`: reads only when the consumer wants more
@@ -38,8 +53,11 @@ const READ_BYTES = 64 * 1024;
  */
 export class ConnSocket extends Duplex {
   readonly #conn: Deno.Conn;
+  readonly #readBytes: number;
   #reading = false;
   #wanted = false;
+  #held = false;
+  #release: (() => void) | null = null;
   #timeoutMs = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The peer's address (IPv6 without brackets). */
@@ -53,18 +71,34 @@ export class ConnSocket extends Duplex {
 
   /**
    * Wraps a connection; it is owned (and closed) by the socket from now on. Like a `node:net`
-   * server socket, it ends (and closes) with the peer's end.
+   * server socket, it ends (and closes) with the peer's end unless `allowHalfOpen`.
    * @param conn The connection.
+   * @param options Half-open behaviour and read size.
    */
-  constructor(conn: Deno.Conn) {
-    super({ allowHalfOpen: false });
+  constructor(conn: Deno.Conn, options: ConnSocketOptions = {}) {
+    super({ allowHalfOpen: options.allowHalfOpen ?? false });
     this.#conn = conn;
+    this.#readBytes = options.readBytes ?? READ_BYTES;
     const remote = conn.remoteAddr as Partial<Deno.NetAddr>;
     const local = conn.localAddr as Partial<Deno.NetAddr>;
     this.remoteAddress = remote.hostname;
     this.remotePort = remote.port;
     this.localAddress = local.hostname;
     this.localPort = local.port;
+  }
+
+  /**
+   * Stops (`true`) or resumes (`false`) reading from the connection, whatever the consumer
+   * wants (a TLS layer on top uses it for flow control of its own).
+   * @param held Whether to stop reading.
+   */
+  hold(held: boolean): void {
+    this.#held = held;
+    if (!held) {
+      const release = this.#release;
+      this.#release = null;
+      release?.();
+    }
   }
 
   /** Reads until the consumer has enough, the connection ends, or it fails. */
@@ -77,8 +111,12 @@ export class ConnSocket extends Duplex {
     this.#reading = true;
     try {
       while (this.#wanted && !this.destroyed) {
+        if (this.#held) {
+          await new Promise<void>((resolve) => this.#release = resolve);
+          continue;
+        }
         this.#wanted = false;
-        const buffer = new Uint8Array(READ_BYTES);
+        const buffer = new Uint8Array(this.#readBytes);
         const got = await this.#conn.read(buffer);
         this.#touch();
         if (got === null) {
@@ -88,7 +126,7 @@ export class ConnSocket extends Duplex {
         // A short read is copied out, so that a peer sending tiny pieces cannot make each
         // buffered byte hold a whole read buffer; `push` says whether to go on (a `_read`
         // meanwhile says so too).
-        const chunk = got * 4 < READ_BYTES
+        const chunk = got * 4 < this.#readBytes
           ? Buffer.from(buffer.subarray(0, got))
           : Buffer.from(buffer.buffer, 0, got);
         if (this.push(chunk)) this.#wanted = true;
@@ -140,6 +178,7 @@ export class ConnSocket extends Duplex {
     try {
       this.#conn.close();
     } catch { /* already closed */ }
+    this.hold(false);
     callback(error);
   }
 

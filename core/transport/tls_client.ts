@@ -29,7 +29,7 @@
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
-import { Duplex } from "node:stream";
+import { ConnSocket } from "./conn_socket.ts";
 import * as tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { describeError } from "../errors.ts";
@@ -432,12 +432,12 @@ async function handshake(
   port: number,
   timeoutMs: number,
   options: tls.ConnectionOptions,
-): Promise<{ socket: tls.TLSSocket; transport: ConnStream }> {
+): Promise<{ socket: tls.TLSSocket; transport: ConnSocket }> {
   const bare = unbracket(host);
   const where = hostPort(bare, port);
   const started = Date.now();
   const conn = await connectTcp(bare, port, { timeoutMs });
-  const transport = new ConnStream(conn);
+  const transport = new ConnSocket(conn, { allowHalfOpen: true, readBytes: TCP_READ_BYTES });
   const left = Math.max(1, timeoutMs - (Date.now() - started));
   return await new Promise((resolve, reject) => {
     let settled = false;
@@ -526,90 +526,11 @@ function describeTlsError(error: Error, where: string): Error {
 /** Size of each read from the TCP connection. */
 const TCP_READ_BYTES = 256 * 1024;
 
-/**
- * The TLS layer's transport: a duplex over a `Deno.Conn` (see "Transport" in the module doc).
- * It stops reading the TCP connection while {@linkcode ConnStream.hold} is on.
- */
-class ConnStream extends Duplex {
-  #conn: Deno.Conn;
-  #wanted = false;
-  #reading = false;
-  #held = false;
-  #release: (() => void) | null = null;
-
-  constructor(conn: Deno.Conn) {
-    super({ allowHalfOpen: true });
-    this.#conn = conn;
-  }
-
-  /** Stops (`true`) or resumes (`false`) reading from the TCP connection. */
-  hold(held: boolean): void {
-    this.#held = held;
-    if (!held) {
-      const release = this.#release;
-      this.#release = null;
-      release?.();
-    }
-  }
-
-  override _read(): void {
-    this.#wanted = true;
-    if (!this.#reading) void this.#pump();
-  }
-
-  async #pump(): Promise<void> {
-    this.#reading = true;
-    try {
-      while (this.#wanted && !this.destroyed) {
-        if (this.#held) {
-          await new Promise<void>((resolve) => this.#release = resolve);
-          continue;
-        }
-        const buffer = Buffer.allocUnsafe(TCP_READ_BYTES);
-        const n = await this.#conn.read(buffer);
-        if (n === null) {
-          this.push(null);
-          return;
-        }
-        this.#wanted = this.push(buffer.subarray(0, n));
-      }
-    } catch (error) {
-      if (!this.destroyed) this.destroy(error as Error);
-    } finally {
-      this.#reading = false;
-    }
-  }
-
-  override _write(
-    chunk: Buffer,
-    _encoding: BufferEncoding,
-    callback: (error?: Error | null) => void,
-  ): void {
-    this.#writeAll(chunk).then(() => callback(), callback);
-  }
-
-  async #writeAll(chunk: Uint8Array): Promise<void> {
-    for (let at = 0; at < chunk.length;) at += await this.#conn.write(chunk.subarray(at));
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.#conn.closeWrite().then(() => callback(), () => callback());
-  }
-
-  override _destroy(error: Error | null, callback: (error: Error | null) => void): void {
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
-    this.hold(false);
-    callback(error);
-  }
-}
-
 /** {@linkcode TlsByteConn} over a verified `TLSSocket`. */
 class NodeTlsConn implements TlsByteConn {
   readonly fingerprint: string;
   #socket: tls.TLSSocket;
-  #transport: ConnStream;
+  #transport: ConnSocket;
   #chunks: Buffer[] = [];
   /** Bytes of `#chunks[0]` already read. */
   #offset = 0;
@@ -622,7 +543,7 @@ class NodeTlsConn implements TlsByteConn {
   /** Rejecters of writes not yet settled, failed together when the socket fails or closes. */
   #pendingWrites = new Set<(error: Error) => void>();
 
-  constructor(socket: tls.TLSSocket, transport: ConnStream, fingerprint: string) {
+  constructor(socket: tls.TLSSocket, transport: ConnSocket, fingerprint: string) {
     this.#socket = socket;
     this.#transport = transport;
     this.fingerprint = fingerprint;
