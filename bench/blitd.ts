@@ -24,6 +24,11 @@ export interface BlitDaemonOptions {
    * @default {true}
    */
   tls?: boolean;
+  /**
+   * The daemon's `confinement` (`auto`: a mount namespace when bubblewrap works here).
+   * @default {"auto"}
+   */
+  confinement?: "auto" | "namespace" | "none";
 }
 
 /**
@@ -33,7 +38,7 @@ export interface BlitDaemonOptions {
  * runs sign in with it and pin the daemon's certificate there).
  * @param path Directory to export.
  * @param module Module name.
- * @param options TLS on or off.
+ * @param options TLS on or off, and the confinement.
  * @returns The running daemon.
  * @throws {Error} When it does not report that it listens within 30 s.
  */
@@ -42,7 +47,7 @@ export async function startBlitDaemon(
   module: string,
   options: BlitDaemonOptions = {},
 ): Promise<BlitDaemon> {
-  const { tls = true } = options;
+  const { tls = true, confinement = "auto" } = options;
   const { writeIdentity } = await import("../core/identity.ts");
   const home = Deno.env.get("BLIT_BENCH_HOME") ??
     await Deno.makeTempDir({ prefix: "blit-bench-home-" });
@@ -57,6 +62,7 @@ export async function startBlitDaemon(
   await Deno.writeTextFile(
     config,
     `[daemon]\nbind = "127.0.0.1"\nport = 0\nno_mdns = true\ntls = ${tls}\n` +
+      `confinement = "${confinement}"\n` +
       `state_dir = "${home}/state"\n` +
       `[[user]]\nname = "bench"\npublic_key = "${publicLine}"\n` +
       `[[module]]\nname = "${module}"\npath = "${path}"\nusers = ["bench"]\n`,

@@ -1,9 +1,13 @@
 /**
- * What TLS costs a transfer: the same push and pull against two real daemons on loopback, one
- * with `tls = true` (the default) and one with `tls = false`, interleaved, each run into a fresh
- * destination directory. Prints the median wall time of each and the ratio on/off.
+ * What TLS, or the daemon's mount namespace, costs a transfer: the same push and pull against
+ * two real daemons on loopback, interleaved, each run into a fresh destination directory. With
+ * `--compare tls` (the default) one daemon has `tls = true` and the other `tls = false`; with
+ * `--compare confinement` both use TLS and one runs in its bubblewrap namespace
+ * (`confinement = "namespace"`), the other with `confinement = "none"`. Prints the median wall
+ * time of each and the ratio.
  *
- * Usage: `deno run -A bench/tls_cost.ts [--rounds N] [--big-mib N] [--small N]`
+ * Usage: `deno run -A bench/tls_cost.ts [--compare tls|confinement] [--rounds N] [--big-mib N]
+ * [--small N]`
  *
  * @module
  */
@@ -19,6 +23,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     "big-mib": { type: "string", default: "1024" },
     small: { type: "string", default: "20000" },
+    compare: { type: "string", default: "tls" },
   },
 });
 const rounds = Number(values.rounds);
@@ -68,16 +73,31 @@ for (let i = 0; i < smallCount; i++) {
   if (i < 200) await Deno.mkdir(dir, { recursive: true });
   await Deno.writeFile(`${dir}/f${i}`, crypto.getRandomValues(new Uint8Array(4096)));
 }
-const modes = [
-  { name: "tls", flags: [] as string[], tls: true },
-  { name: "plain", flags: ["--no-tls"], tls: false },
-];
+type Mode = {
+  name: string;
+  flags: string[];
+  tls: boolean;
+  confinement: "auto" | "namespace" | "none";
+};
+const modes: Mode[] = values.compare === "confinement"
+  ? [
+    { name: "namespace", flags: [], tls: true, confinement: "namespace" },
+    { name: "none", flags: [], tls: true, confinement: "none" },
+  ]
+  : [
+    { name: "tls", flags: [], tls: true, confinement: "auto" },
+    { name: "plain", flags: ["--no-tls"], tls: false, confinement: "auto" },
+  ];
+const [first, second] = modes as [Mode, Mode];
 const daemons = new Map<string, { address: string; stop: () => Promise<void> }>();
 for (const mode of modes) {
   const path = `${root}/module-${mode.name}`;
   await Deno.mkdir(path);
   await Deno.copyFile(`${root}/big/big.bin`, `${path}/big.bin`);
-  daemons.set(mode.name, await startBlitDaemon(path, "m", { tls: mode.tls }));
+  daemons.set(
+    mode.name,
+    await startBlitDaemon(path, "m", { tls: mode.tls, confinement: mode.confinement }),
+  );
 }
 type Workload = {
   name: string;
@@ -112,10 +132,10 @@ try {
       }
     }
   }
-  console.log("\n| workload | tls = true | tls = false | ratio |\n|---|---|---|---|");
+  console.log(`\n| workload | ${first.name} | ${second.name} | ratio |\n|---|---|---|---|`);
   for (const workload of workloads) {
-    const on = median(times.get(`${workload.name}|tls`) ?? []);
-    const off = median(times.get(`${workload.name}|plain`) ?? []);
+    const on = median(times.get(`${workload.name}|${first.name}`) ?? []);
+    const off = median(times.get(`${workload.name}|${second.name}`) ?? []);
     console.log(
       `| ${workload.name} | ${(on / 1000).toFixed(2)} s | ${(off / 1000).toFixed(2)} s | ${
         (on / off).toFixed(2)

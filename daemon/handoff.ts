@@ -180,25 +180,34 @@ export async function readHandoff(
 }
 
 /**
- * Reads the calling process's umask from `/proc/self/status` (Linux 4.7 and later), which
- * needs only read access, unlike `Deno.umask`.
+ * Finds the calling process's umask without `Deno.umask` (which needs unscoped `--allow-sys`)
+ * or `/proc` (which Deno opens only with `--allow-all`): creates an empty file with mode 0777 in
+ * `dir`, reads the mode it got, and removes it.
+ *
+ * Requires `--allow-read` and `--allow-write` for `dir`.
  *
  * @example Usage
  * ```ts
  * import { ok } from "node:assert/strict";
- * import { readOwnUmask } from "./handoff.ts";
- * const umask = await readOwnUmask();
- * ok(umask === null || (umask >= 0 && umask <= 0o777));
+ * import { probeUmask } from "./handoff.ts";
+ * const dir = await Deno.makeTempDir();
+ * const umask = await probeUmask(dir);
+ * ok(umask !== null && umask >= 0 && umask <= 0o777);
+ * await Deno.remove(dir);
  * ```
  *
- * @returns The umask, or `null` where the file does not say it.
+ * @param dir A directory the process may write (the daemon's state directory).
+ * @returns The umask, or `null` when the probe cannot be made.
  */
-export async function readOwnUmask(): Promise<number | null> {
+export async function probeUmask(dir: string): Promise<number | null> {
+  const probe = `${dir}/.umask-probe-${crypto.randomUUID()}`;
   try {
-    const status = await Deno.readTextFile("/proc/self/status");
-    const match = /^Umask:\s*([0-7]+)$/m.exec(status);
-    return match ? parseInt(match[1] ?? "", 8) : null;
+    await Deno.writeFile(probe, new Uint8Array(), { mode: 0o777, createNew: true });
+    const mode = (await Deno.stat(probe)).mode;
+    return mode === null ? null : ~mode & 0o777;
   } catch {
     return null;
+  } finally {
+    await Deno.remove(probe).catch(() => {});
   }
 }

@@ -46,7 +46,7 @@ import {
   type Mount,
   readNamespaceLayout,
 } from "./confinement.ts";
-import { AUDIT_LINE_PREFIX, encodeHandoff, type HandoffTls, readOwnUmask } from "./handoff.ts";
+import { AUDIT_LINE_PREFIX, encodeHandoff, type HandoffTls, probeUmask } from "./handoff.ts";
 import { openAuditFile } from "./audit_log.ts";
 
 /** Where the server's code lives and which Deno runs it. */
@@ -446,7 +446,7 @@ export async function main(argv: string[]): Promise<number> {
       return await new Supervisor({
         command: server.command,
         args: server.args,
-        stdin: encodeHandoff({ config, tls: handoffTls, umask: await readOwnUmask() }),
+        stdin: encodeHandoff({ config, tls: handoffTls, umask: await probeUmask(config.stateDir) }),
         forwardSignals: plan.namespace === null,
         env: serverEnvironment(env),
         onStdoutLine: (line) => {
