@@ -188,11 +188,12 @@ export async function readHandoff(
  *
  * @example Usage
  * ```ts
- * import { ok } from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { probeUmask } from "./handoff.ts";
  * const dir = await Deno.makeTempDir();
- * const umask = await probeUmask(dir);
- * ok(umask !== null && umask >= 0 && umask <= 0o777);
+ * const umask = Deno.umask(0o027);
+ * strictEqual(await probeUmask(dir), 0o027);
+ * Deno.umask(umask);
  * await Deno.remove(dir);
  * ```
  *
@@ -202,7 +203,10 @@ export async function readHandoff(
 export async function probeUmask(dir: string): Promise<number | null> {
   const probe = `${dir}/.umask-probe-${crypto.randomUUID()}`;
   try {
-    await Deno.writeFile(probe, new Uint8Array(), { mode: 0o777, createNew: true });
+    // Deno.open applies the mode through open(2), where the umask acts (Deno.writeFile would
+    // chmod the file to exactly the mode asked).
+    const file = await Deno.open(probe, { write: true, createNew: true, mode: 0o777 });
+    file.close();
     const mode = (await Deno.stat(probe)).mode;
     return mode === null ? null : ~mode & 0o777;
   } catch {
