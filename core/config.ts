@@ -1256,20 +1256,7 @@ function checkMdnsName(name: string, what: string, bad: Bad): void {
 }
 
 async function resolveFile(path: string, what: string, where: string): Promise<string> {
-  let real: string;
-  try {
-    real = await Deno.realPath(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(
-        `${where}: ${what} "${path}" does not exist, create the file or fix the path`,
-        { cause: error },
-      );
-    }
-    throw new Error(`${where}: ${what} "${path}": ${firstLine(error)}, check its permissions`, {
-      cause: error,
-    });
-  }
+  const real = await realPathOf(path, what, where, "file");
   if (!(await Deno.stat(real)).isFile) {
     throw new TypeError(`${where}: ${what} "${path}" is not a file, point it at a PEM file`);
   }
@@ -1277,20 +1264,7 @@ async function resolveFile(path: string, what: string, where: string): Promise<s
 }
 
 async function resolveDirectory(path: string, what: string, where: string): Promise<string> {
-  let real: string;
-  try {
-    real = await Deno.realPath(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(
-        `${where}: ${what} "${path}" does not exist, create the directory or fix the path`,
-        { cause: error },
-      );
-    }
-    throw new Error(`${where}: ${what} "${path}": ${firstLine(error)}, check its permissions`, {
-      cause: error,
-    });
-  }
+  const real = await realPathOf(path, what, where, "directory");
   const info = await Deno.stat(real);
   if (!info.isDirectory) {
     throw new Deno.errors.NotADirectory(
@@ -1298,6 +1272,28 @@ async function resolveDirectory(path: string, what: string, where: string): Prom
     );
   }
   return real;
+}
+
+/** The real path of a configured path, or one line naming it and the fix. */
+async function realPathOf(
+  path: string,
+  what: string,
+  where: string,
+  kind: "file" | "directory",
+): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(
+        `${where}: ${what} "${path}" does not exist, create the ${kind} or fix the path`,
+        { cause: error },
+      );
+    }
+    throw new Error(`${where}: ${what} "${path}": ${firstLine(error)}, check its permissions`, {
+      cause: error,
+    });
+  }
 }
 
 /** Turns smol-toml's multi-line message (with a code frame) into one line with its position. */

@@ -322,8 +322,6 @@ export function serializeServerConfig(config: DaemonConfig): string {
  * @returns The configuration.
  */
 export function parseServerConfig(text: string): DaemonConfig {
-  const bad = (what: string): TypeError =>
-    new TypeError(`Cannot parse server config: ${what}; start the server through blitd`);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -334,6 +332,27 @@ export function parseServerConfig(text: string): DaemonConfig {
       { cause: error },
     );
   }
+  return serverConfigOf(value);
+}
+
+/**
+ * Checks an already-decoded server configuration (the `config` field of the launcher's
+ * handoff, see daemon/handoff.ts) as {@linkcode parseServerConfig} does.
+ *
+ * @example Usage
+ * ```ts
+ * import { throws } from "node:assert/strict";
+ * import { serverConfigOf } from "./args.ts";
+ * throws(() => serverConfigOf({}), /Cannot parse server config/);
+ * ```
+ *
+ * @param value The decoded JSON value.
+ * @throws {TypeError} If a field is missing, unknown or has a bad value.
+ * @returns The configuration.
+ */
+export function serverConfigOf(value: unknown): DaemonConfig {
+  const bad = (what: string): TypeError =>
+    new TypeError(`Cannot parse server config: ${what}; start the server through blitd`);
   const doc = table(value, "the value", CONFIG_KEYS, bad);
   if (typeof doc.bind !== "string" || !isBindAddress(doc.bind)) {
     throw bad(`"bind" must be an IP address or "localhost"`);

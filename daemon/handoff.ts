@@ -13,7 +13,7 @@
  */
 
 import type { DaemonConfig } from "../core/config.ts";
-import { parseServerConfig, serializeServerConfig } from "./args.ts";
+import { serializeServerConfig, serverConfigOf } from "./args.ts";
 
 /** The server's TLS material, as PEM text. */
 export interface HandoffTls {
@@ -94,7 +94,7 @@ export function decodeHandoff(text: string): ServerHandoff {
   }
   if (typeof doc !== "object" || doc === null) throw bad("not an object");
   const { config, tls, umask } = doc as Record<string, unknown>;
-  const parsed = parseServerConfig(JSON.stringify(config ?? null));
+  const parsed = serverConfigOf(config ?? null);
   if (
     umask !== null &&
     !(Number.isInteger(umask) && (umask as number) >= 0 && (umask as number) <= 0o777)

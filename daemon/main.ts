@@ -64,7 +64,7 @@ export interface ConfinementPlan {
   /** `namespace`: through bubblewrap; `systemd`: the unit's namespace; `none`: none. */
   mode: "namespace" | "systemd" | "none";
   /** For `namespace`: the bubblewrap program, Deno's real path inside, and the mounts. */
-  namespace: { bwrap: string; deno: string; mounts: Mount[] } | null;
+  namespace: { bwrap: string; deno: string; mounts: Mount[]; root: boolean } | null;
   /** What to tell the operator at start (one line), or `null`. */
   notice: string | null;
 }
@@ -157,8 +157,7 @@ export function serverCommand(
   });
   const denoArgs = ["run", "--cached-only", ...flags, serverEntry];
   if (plan.namespace === null) return { command: deno, args: denoArgs, flags, mounts: [] };
-  const { bwrap, mounts } = plan.namespace;
-  const root = Deno.uid?.() === 0;
+  const { bwrap, mounts, root } = plan.namespace;
   return {
     command: bwrap,
     args: [...bwrapArgs(mounts, { chdir: repoRoot, root }), plan.namespace.deno, ...denoArgs],
@@ -226,14 +225,12 @@ export async function planConfinement(
         `bubblewrap (apt-get install bubblewrap) for one, or set confinement = "none"`,
     };
   }
-  const exports = namespace.mounts.filter((m) =>
-    m.why.startsWith("module") || m.why.startsWith("root")
-  );
+  const exports = config.modules.length + (config.root === null ? 0 : 1);
   return {
     mode: "namespace",
     namespace,
     notice: `confinement: private mount namespace (bubblewrap) holding the code and ` +
-      `${exports.length} export${exports.length === 1 ? "" : "s"}`,
+      `${exports} export${exports === 1 ? "" : "s"}`,
   };
 }
 
@@ -271,7 +268,7 @@ async function tryNamespace(
     const detail = new TextDecoder().decode(output.stderr).trim().split("\n")[0] ?? "";
     throw new Error(`bwrap cannot create the namespace here (${detail || `exit ${output.code}`})`);
   }
-  return { bwrap, deno: layout.deno, mounts };
+  return { bwrap, deno: layout.deno, mounts, root };
 }
 
 /** The absolute path of a program: itself when it has a slash, else the first on `PATH`. */

@@ -105,8 +105,11 @@ export interface TestDaemon {
   stop: () => Promise<void>;
 }
 
-/** The flags of the `blitd` task, with relative paths made absolute. */
-function launcherFlags(): string[] {
+/**
+ * The flags of the `blitd` task, with relative paths made absolute.
+ * @returns `deno run` flags.
+ */
+export function launcherFlags(): string[] {
   const config = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)) as {
     tasks: Record<string, string>;
   };

@@ -13,7 +13,7 @@
  */
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { startDaemon, type TestDaemon } from "./_daemon.ts";
+import { launcherFlags, startDaemon, type TestDaemon } from "./_daemon.ts";
 import { assertNoStack, REPO, runBlit, withTempDir } from "./_helpers.ts";
 import { findServerPid, isAlive } from "./hostile/_process.ts";
 
@@ -188,8 +188,7 @@ Deno.test({
     ): Promise<{ code: number; stdout: string; stderr: string }> => {
       const file = `${dir}/${confinement}.toml`;
       await Deno.writeTextFile(file, config(confinement));
-      const task = JSON.parse(await Deno.readTextFile(`${REPO}/deno.json`)).tasks.blitd as string;
-      const flags = task.split(/\s+/).filter((word) => word.startsWith("--"));
+      const flags = launcherFlags();
       const output = await new Deno.Command(Deno.execPath(), {
         args: ["run", ...flags, `${REPO}/daemon/main.ts`, "--config", file, ...extra],
         cwd: REPO,

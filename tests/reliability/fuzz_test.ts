@@ -21,8 +21,14 @@
 import { equal, ok } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { ClientFrameSchema, EntryKind, Operation, Role } from "../../proto/gen/blit_pb.ts";
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import {
+  ClientFrameSchema,
+  EntryKind,
+  Operation,
+  Role,
+  ServerFrameSchema,
+} from "../../proto/gen/blit_pb.ts";
 import { BLIT_SERVICE, PROTOCOL_VERSION } from "../../core/transport/grpc_service.ts";
 import { startDaemon, type TestDaemon } from "../_daemon.ts";
 import { runBlit, withTempDir } from "../_helpers.ts";
@@ -279,8 +285,6 @@ async function grant(address: string, path: string): Promise<{ port: number; tok
     (bytes: Uint8Array) => Buffer.from(bytes),
     (bytes: Buffer) => bytes,
   );
-  const { fromBinary } = await import("@bufbuild/protobuf");
-  const { ServerFrameSchema } = await import("../../proto/gen/blit_pb.ts");
   const accepted = new Promise<{ port: number; token: Uint8Array }>((resolve, reject) => {
     call.on("data", (bytes: Buffer) => {
       const frame = fromBinary(ServerFrameSchema, bytes).frame;
