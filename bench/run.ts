@@ -50,6 +50,7 @@ import {
   type WorkloadResult,
 } from "./report.ts";
 import { type RsyncDaemon, startRsyncDaemon } from "./rsyncd.ts";
+import { type ClientTrees, remoteColumns, renderExtras, timeRemoteExtras } from "./remote.ts";
 
 const HELP = `blit bench: time blit against cp -a, tar|tar and rsync -a
 
@@ -62,9 +63,13 @@ Options:
   --tools LIST       tools to time, from blit,cp,tar,rsync (default all)
   --dir PATH         work directory for generated data (default /tmp/blit-bench)
   --json PATH        also write the results as JSON
-  --remote           also time rsync daemon push/pull over loopback for a, b, c
+  --remote           also time push/pull over loopback, against an rsync daemon and a blit
+                     daemon with TLS on and one with TLS off, on every selected workload; then
+                     16 clients pushing at once, and the first byte of a push
+  --tls on|off|both  with --remote: which blit daemons to start (default both)
   --blit-daemon ADDR with --remote: time blit push/pull against a running blit daemon at ADDR
-                     (127.0.0.1:PORT, module "bench" rooted at DIR/PRESET); also BLIT_BENCH_DAEMON
+                     (127.0.0.1:PORT, module "bench" rooted at DIR/PRESET, TLS on); also
+                     BLIT_BENCH_DAEMON
   -h, --help         this help
 `;
 
@@ -86,6 +91,8 @@ export interface BenchOptions {
   remote: boolean;
   /** Address of a running blit daemon for the remote section, if any. */
   blitDaemon?: string;
+  /** Which blit daemons the remote section starts. */
+  tls: "on" | "off" | "both";
   /** Whether help was asked for. */
   help: boolean;
 }
@@ -128,6 +135,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       json: { type: "string" },
       remote: { type: "boolean", default: false },
       "blit-daemon": { type: "string" },
+      tls: { type: "string", default: "both" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -146,7 +154,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     ? [...TOOL_NAMES]
     : splitList(values.tools, TOOL_NAMES, "tool");
   const blitDaemon = values["blit-daemon"] ?? Deno.env.get("BLIT_BENCH_DAEMON");
+  const tls = values.tls;
+  if (tls !== "on" && tls !== "off" && tls !== "both") {
+    throw new TypeError(`Cannot use --tls "${tls}": expected on, off or both`);
+  }
   return {
+    tls,
     preset,
     runs,
     only: WORKLOAD_IDS.filter((id) => only.includes(id)),
@@ -322,31 +335,6 @@ function localColumns(w: Workload, tools: Tool[], dst: string): Column[] {
   return columns;
 }
 
-function remoteColumns(w: Workload, tools: RemoteTool[], root: string): Column[] {
-  const srcName = w.source.slice(root.length + 1);
-  return tools.map((tool): Column => {
-    const guard = tool.misparsePath === undefined ? {} : { misparsePath: tool.misparsePath };
-    if (tool.direction === "push") {
-      return {
-        label: tool.label,
-        invocation: tool.invocation(w.source, "rdst"),
-        dst: `${root}/rdst`,
-        warm: [w.source],
-        warmup: tool.warmup,
-        ...guard,
-      };
-    }
-    return {
-      label: tool.label,
-      invocation: tool.invocation(`${root}/dst`, srcName),
-      dst: `${root}/dst`,
-      warm: [w.source],
-      warmup: tool.warmup,
-      ...guard,
-    };
-  });
-}
-
 async function firstLine(cmd: string, args: string[]): Promise<string> {
   try {
     const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
@@ -413,9 +401,7 @@ export async function main(argv: string[]): Promise<number> {
     note(`${noMirror.join(", ")}: no mirror mode, not timed on (d) and (e)`);
   }
 
-  const remoteIds: WorkloadId[] = opts.remote
-    ? opts.only.filter((id) => id === "a" || id === "b" || id === "c")
-    : [];
+  const remoteIds: WorkloadId[] = opts.remote ? [...opts.only] : [];
   const needed = WORKLOAD_IDS.filter((id) => opts.only.includes(id) || remoteIds.includes(id));
   const workloads = await prepareWorkloads(opts.dir, opts.preset, needed, {
     log: (m) => console.log(`  ${m}`),
@@ -424,6 +410,7 @@ export async function main(argv: string[]): Promise<number> {
   const dst = `${root}/dst`;
   const ctx: Context = { runs: opts.runs, drop };
   const results: WorkloadResult[] = [];
+  const extras: Array<[string, number | null, string]> = [];
   console.log("workloads:");
   for (const w of workloads) console.log(`  (${w.id}) ${w.title}`);
 
@@ -451,18 +438,28 @@ export async function main(argv: string[]): Promise<number> {
     }
     // blit: a real blitd exporting the same root as module "bench", unless --blit-daemon names
     // one already running.
-    let blitd: BlitDaemon | undefined;
+    const blitds: BlitDaemon[] = [];
+    let firstBlit: string | undefined;
     if (resolved.tools.some((t) => t.name === "blit")) {
-      let address = opts.blitDaemon;
-      if (address === undefined) {
-        blitd = await startBlitDaemon(root, "bench");
-        address = blitd.address;
-        console.log(`blit daemon: pid ${blitd.pid}, ${address}, module bench = ${root}`);
+      if (opts.blitDaemon !== undefined) {
+        remoteTools.push(...blitDaemonTools(opts.blitDaemon, "bench"));
+        firstBlit = opts.blitDaemon;
+      } else {
+        for (const tls of opts.tls === "both" ? [true, false] : [opts.tls === "on"]) {
+          const blitd = await startBlitDaemon(root, "bench", { tls });
+          blitds.push(blitd);
+          console.log(
+            `blit daemon (tls ${tls ? "on" : "off"}): pid ${blitd.pid}, ${blitd.address}, ` +
+              `module bench = ${root}`,
+          );
+          remoteTools.push(...blitDaemonTools(blitd.address, "bench", { tls }));
+          firstBlit ??= tls ? blitd.address : undefined;
+        }
       }
-      remoteTools.push(...blitDaemonTools(address, "bench"));
     }
+    const stopAll = () => Promise.allSettled([daemon?.stop(), ...blitds.map((d) => d.stop())]);
     const stopOnSignal = (): void => {
-      Promise.allSettled([daemon?.stop(), blitd?.stop()]).finally(() => Deno.exit(130));
+      stopAll().finally(() => Deno.exit(130));
     };
     Deno.addSignalListener("SIGINT", stopOnSignal);
     try {
@@ -471,10 +468,24 @@ export async function main(argv: string[]): Promise<number> {
         const columns = remoteColumns(w, remoteTools, root);
         results.push(await timeWorkload(w.id, "remote", w.title, columns, w.expected, ctx));
       }
+      const trees: ClientTrees = {
+        clients: 16,
+        files: opts.preset === "quick" ? 500 : 2_000,
+        fileBytes: 4096,
+        dirs: 20,
+      };
+      extras.push(
+        ...await timeRemoteExtras(root, trees, opts.runs, {
+          ...(rsync === undefined || daemon === undefined
+            ? {}
+            : { rsync: { rsync, port: daemon.port } }),
+          ...(firstBlit === undefined ? {} : { blit: firstBlit }),
+          ...(blitds[0] === undefined ? {} : { blitPid: blitds[0].pid }),
+        }),
+      );
     } finally {
       Deno.removeSignalListener("SIGINT", stopOnSignal);
-      await daemon?.stop();
-      await blitd?.stop();
+      await stopAll();
       await removeTree(`${root}/rdst`);
     }
   }
@@ -490,7 +501,12 @@ export async function main(argv: string[]): Promise<number> {
   const labels = resolved.tools.map((t) => t.label);
   const reference = labels.includes("blit") ? "blit" : "cp -a";
   const localRatios = labels.filter((l) => l !== reference).map((l) => [reference, l] as const);
-  const remoteRatios = [["blit push", "rsyncd push"], ["blit pull", "rsyncd pull"]] as const;
+  const remoteRatios = [
+    ["blit push", "rsyncd push"],
+    ["blit pull", "rsyncd pull"],
+    ["blit push (tls off)", "rsyncd push"],
+    ["blit pull (tls off)", "rsyncd pull"],
+  ] as const;
   console.log(`\nmedians of ${opts.runs} runs (timing phase ${wallSeconds.toFixed(1)} s):`);
   for (const w of workloads) console.log(`  (${w.id}) ${w.title}`);
   if (local.length > 0) {
@@ -499,7 +515,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (remote.length > 0) {
     console.log("\nremote (loopback):");
-    console.log(renderTable(remote, remoteRatios));
+    console.log(renderTable(remote, remoteRatios.slice(0, 2)));
+    console.log("\nremote (loopback), blit with TLS off:");
+    console.log(renderTable(remote, remoteRatios.slice(2)));
+  }
+  if (extras.length > 0) {
+    console.log("\nremote, many clients and first byte (medians):");
+    console.log(renderExtras(extras));
   }
   for (const text of notes) console.log(`note: ${text}`);
 

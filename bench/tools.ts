@@ -168,6 +168,11 @@ export interface RemoteTool {
    * @param remotePath Path inside the module (destination for push, source for pull).
    */
   invocation(local: string, remotePath: string): Invocation;
+  /**
+   * Builds the mirror command (the destination exists; extra files are deleted), for the
+   * mirror workloads.
+   */
+  mirror(local: string, remotePath: string): Invocation;
   /** Loads the client program once before a timed run (see {@linkcode Tool.warmup}). */
   warmup: Invocation;
   /**
@@ -191,12 +196,14 @@ export function rsyncDaemonTools(rsync: string, port: number, module: string): R
       label: "rsyncd push",
       direction: "push",
       invocation: (local, path) => ({ cmd: rsync, args: ["-a", `${local}/`, url(path)] }),
+      mirror: (local, path) => ({ cmd: rsync, args: ["-a", "--delete", `${local}/`, url(path)] }),
       warmup: { cmd: rsync, args: ["--version"] },
     },
     {
       label: "rsyncd pull",
       direction: "pull",
       invocation: (local, path) => ({ cmd: rsync, args: ["-a", url(path), local] }),
+      mirror: (local, path) => ({ cmd: rsync, args: ["-a", "--delete", url(path), `${local}/`] }),
       warmup: { cmd: rsync, args: ["--version"] },
     },
   ];
@@ -207,23 +214,35 @@ export function rsyncDaemonTools(rsync: string, port: number, module: string): R
  * exports `module` rooted at the bench's preset directory (`HOST:PORT:/module/path/`).
  * @param address `host:port` of the blit daemon.
  * @param module Module name.
+ * @param options `tls: false` for a daemon with `tls = false` (columns labelled "(tls off)").
  * @returns The push and pull columns.
  */
-export function blitDaemonTools(address: string, module: string): RemoteTool[] {
+export function blitDaemonTools(
+  address: string,
+  module: string,
+  options: { tls?: boolean } = {},
+): RemoteTool[] {
+  const tls = options.tls ?? true;
   const remote = (path: string): string => `${address}:/${module}/${path}/`;
   const misparsePath = `${REPO_ROOT}/${address}:`;
+  const suffix = tls ? "" : " (tls off)";
+  const extra = tls ? [] : ["--no-tls"];
   return [
     {
-      label: "blit push",
+      label: `blit push${suffix}`,
       direction: "push",
-      invocation: (local, path) => blitInvocation(["copy", `${local}/`, remote(path)]),
+      invocation: (local, path) => blitInvocation(["copy", ...extra, `${local}/`, remote(path)]),
+      mirror: (local, path) =>
+        blitInvocation(["mirror", ...extra, "--yes", `${local}/`, remote(path)]),
       warmup: blitInvocation(["--version"]),
       misparsePath,
     },
     {
-      label: "blit pull",
+      label: `blit pull${suffix}`,
       direction: "pull",
-      invocation: (local, path) => blitInvocation(["copy", remote(path), local]),
+      invocation: (local, path) => blitInvocation(["copy", ...extra, remote(path), local]),
+      mirror: (local, path) =>
+        blitInvocation(["mirror", ...extra, "--yes", remote(path), `${local}/`]),
       warmup: blitInvocation(["--version"]),
       misparsePath,
     },

@@ -45,6 +45,7 @@ import {
   tempName,
   type TreeCapabilities,
   type TreeDir,
+  type WriteTarget,
 } from "./tree.ts";
 import type { EntryInfo } from "./types.ts";
 import type { VerifiedDir, VerifiedDirs } from "./verified_dirs.ts";
@@ -482,6 +483,22 @@ export class ContainedDir implements TreeDir {
       throw new Deno.errors.InvalidData(`Cannot set the ${what} of link "${name}"`);
     }
     this.#sameAsSeen(name, info, "changed");
+  }
+
+  /**
+   * The paths of a new file and its temporary, and this directory's identity, checked now (and
+   * its parent); the writer checks the directory again before its create and its rename.
+   */
+  writeTarget(name: string): WriteTarget {
+    const dst = this.#at(name);
+    const tmp = this.#at(tempName(name));
+    this.#guard(name, dst, () => this.#checkBefore());
+    return { tmp, dst, dir: { path: this.#dir.path, dev: this.#dir.dev, ino: this.#dir.ino } };
+  }
+
+  /** A writer replaced `name`: what was seen under it is forgotten. */
+  landed(name: string): void {
+    this.#dirs.removed(this.#dir, name);
   }
 
   /** A contained tree gives out no local paths (unless its capabilities say so). */

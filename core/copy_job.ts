@@ -24,6 +24,16 @@ export interface CopyJob {
   mode: number;
   /** The process umask, to know whether creating with `mode` gives `mode`. */
   umask: number;
+  /**
+   * The bytes to write, instead of reading `src` (a file received from a peer, in a shard);
+   * exactly `size` of them.
+   */
+  data?: Uint8Array;
+  /**
+   * The directory `tmp` and `dst` are in and its identity, checked (`lstat`: same device and
+   * inode) right before the create and right before the rename, as a contained tree does.
+   */
+  dir?: { path: string; dev: number; ino: number };
 }
 
 /** Files up to this size are copied with one read and one write; larger ones by the kernel. */
@@ -67,6 +77,37 @@ function copySmall(job: CopyJob, mtime: Date): void {
   }
 }
 
+/** Refuses to go on when `job.dir` is no longer the directory checked when the job was made. */
+function checkDir(job: CopyJob): void {
+  const dir = job.dir;
+  if (dir === undefined) return;
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = Deno.lstatSync(dir.path);
+  } catch { /* gone: refused below */ }
+  if (
+    info === null || !info.isDirectory || info.dev !== dir.dev || (info.ino ?? 0) !== dir.ino
+  ) {
+    throw new Error(
+      "Cannot write the file: its directory changed during the session (it is no longer the " +
+        "directory checked before); not written",
+    );
+  }
+}
+
+/** Writes received bytes: one create with the final mode, one write, a time stamp. */
+function writeReceived(job: CopyJob, data: Uint8Array, mtime: Date): void {
+  if (data.length !== job.size) throw changed(data.length, job.size);
+  checkDir(job);
+  using out = Deno.openSync(job.tmp, { write: true, createNew: true, mode: job.mode });
+  let off = 0;
+  while (off < data.length) off += out.writeSync(data.subarray(off));
+  out.utimeSync(mtime, mtime);
+  if ((job.mode & ~job.umask) !== job.mode || (job.mode & 0o6000) !== 0) {
+    Deno.chmodSync(job.tmp, job.mode);
+  }
+}
+
 /** Copies a large file through the kernel (`copy_file_range`), then checks and stamps it. */
 function copyLarge(job: CopyJob, mtime: Date): void {
   Deno.copyFileSync(job.src, job.tmp);
@@ -87,8 +128,10 @@ function copyLarge(job: CopyJob, mtime: Date): void {
 export function runCopyJob(job: CopyJob): CopyResult {
   try {
     const mtime = new Date(job.mtimeMs);
-    if (job.size <= SMALL_FILE_BYTES) copySmall(job, mtime);
+    if (job.data !== undefined) writeReceived(job, job.data, mtime);
+    else if (job.size <= SMALL_FILE_BYTES) copySmall(job, mtime);
     else copyLarge(job, mtime);
+    checkDir(job);
     Deno.renameSync(job.tmp, job.dst);
     return null;
   } catch (error) {

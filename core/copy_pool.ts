@@ -182,6 +182,17 @@ export class CopyWorkerPool {
   }
 
   /**
+   * Drops what is queued and not yet sent (those jobs are never reported), waits for the
+   * batches the workers hold, and stops the workers: the session ended early.
+   */
+  async close(): Promise<void> {
+    for (const job of this.#batch) this.#jobs.delete(job.id);
+    this.#batch = [];
+    this.#batchSize = 0;
+    await this.finish().catch(() => {});
+  }
+
+  /**
    * Sends what is queued and waits for every copy to finish; stops the workers.
    * @throws {Error} When a worker crashed.
    */

@@ -16,7 +16,7 @@
  */
 
 import { describeError, quotePath } from "./errors.ts";
-import { certificateFingerprint } from "./tls_cert.ts";
+import { certificateFingerprint } from "./pem.ts";
 
 /** One pinned daemon. */
 export interface KnownHost {
@@ -275,7 +275,7 @@ export async function lookupKnownHost(
  * @example Usage
  * ```ts ignore
  * import { recordKnownHost } from "./known_hosts.ts";
- * import { certificateFingerprint } from "./tls_cert.ts";
+ * import { certificateFingerprint } from "./pem.ts";
  * const certificate = new Uint8Array(await Deno.readFile("cert.der"));
  * const fingerprint = await certificateFingerprint(certificate);
  * await recordKnownHost("/home/ann/.config/blit/known_hosts", {

@@ -126,6 +126,26 @@ export interface TreeDir {
    * `caps.localPaths`; `null` otherwise.
    */
   localPath(name: string): string | null;
+  /**
+   * Where a writer thread may put a new file `name` (through its temporary sibling): the paths,
+   * and the directory's identity when the tree checks it. A contained tree checks the directory
+   * (and its parent) now; the writer checks the directory again right before its create and its
+   * rename, as {@linkcode TreeDir.createTemp} and {@linkcode TreeDir.rename} do. `null` (or no
+   * method): write through {@linkcode TreeDir.createTemp} on this thread.
+   */
+  writeTarget?(name: string): WriteTarget | null;
+  /** A writer thread replaced `name` (what was seen under it is forgotten). */
+  landed?(name: string): void;
+}
+
+/** See {@linkcode TreeDir.writeTarget}. */
+export interface WriteTarget {
+  /** Local path of the temporary sibling. */
+  tmp: string;
+  /** Local path of the final name. */
+  dst: string;
+  /** The directory to check before the create and the rename; absent: not checked. */
+  dir?: { path: string; dev: number; ino: number };
 }
 
 /** A file tree the engine reads and writes. */
@@ -476,6 +496,11 @@ class LocalDir implements TreeDir {
 
   localPath(name: string): string | null {
     return this.#tree.caps.localPaths ? this.#at(name) : null;
+  }
+
+  writeTarget(name: string): WriteTarget | null {
+    if (this.#strict) return null;
+    return { tmp: this.#at(tempName(name)), dst: this.#at(name) };
   }
 }
 

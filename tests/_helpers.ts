@@ -207,7 +207,7 @@ export function assertNoStack(text: string): void {
 }
 
 /**
- * A payload item (data plane or tar shard) that reads a local file.
+ * A payload item (data plane or shard) that reads a local file.
  * @param id Manifest id.
  * @param path Absolute path.
  * @param size Announced size.

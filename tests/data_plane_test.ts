@@ -483,7 +483,7 @@ Deno.test("sendPayloads() and receivePayloads()", async (t) => {
           v.setUint32(13, 1, true);
           return h;
         })(),
-        /tar shard size 1073741824 exceeds/,
+        /shard size 1073741824 exceeds/,
       ],
       [
         "a 100k-id shard header",
@@ -528,7 +528,7 @@ Deno.test("sendPayloads() and receivePayloads()", async (t) => {
       [
         "a shard listing an id twice",
         new Map([[1, 3]]),
-        encodeRecordHeader({ type: "tar", shardId: 0, size: 1024, fileIds: [1, 1] }),
+        encodeRecordHeader({ type: "shard", shardId: 0, size: 1024, fileIds: [1, 1] }),
         /file id 1 was already received/,
       ],
       [

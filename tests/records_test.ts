@@ -51,7 +51,7 @@ Deno.test("encodeRecordHeader() and RecordReader", async (t) => {
   await t.step("round-trips every record type with its payload", async () => {
     const records: DataRecord[] = [
       { type: "file", id: 2 ** 40 + 3, size: 5 },
-      { type: "tar", shardId: 9, size: 3, fileIds: [1, 2, Number.MAX_SAFE_INTEGER] },
+      { type: "shard", shardId: 9, size: 3, fileIds: [1, 2, Number.MAX_SAFE_INTEGER] },
       { type: "skip", id: 0 },
       { type: "error", id: 12, message: 'Cannot open file "é": denied' },
       { type: "end" },
@@ -91,14 +91,17 @@ Deno.test("encodeRecordHeader() and RecordReader", async (t) => {
     throws(() => encodeRecordHeader({ type: "file", id: -1, size: 1 }), RangeError);
     throws(() => encodeRecordHeader({ type: "file", id: 1, size: 2 ** 53 }), RangeError);
     throws(
-      () => encodeRecordHeader({ type: "tar", shardId: 1, size: 2 ** 30, fileIds: [1] }),
+      () => encodeRecordHeader({ type: "shard", shardId: 1, size: 2 ** 30, fileIds: [1] }),
       RangeError,
     );
-    throws(() => encodeRecordHeader({ type: "tar", shardId: 1, size: 1, fileIds: [] }), RangeError);
+    throws(
+      () => encodeRecordHeader({ type: "shard", shardId: 1, size: 1, fileIds: [] }),
+      RangeError,
+    );
   });
 
   const refusals: [string, Uint8Array, RegExp][] = [
-    ["a 1 GiB shard", raw(2, [8, 1], [4, 2 ** 30], [4, 1]), /tar shard size 1073741824 exceeds/],
+    ["a 1 GiB shard", raw(2, [8, 1], [4, 2 ** 30], [4, 1]), /shard size 1073741824 exceeds/],
     ["100k file ids", raw(2, [8, 1], [4, 10], [4, 100_000]), /lists 100000 file ids/],
     ["an empty id list", raw(2, [8, 1], [4, 10], [4, 0]), /lists 0 file ids/],
     ["a 64 KiB error message", raw(4, [8, 1], [2, 65_535]), /65535 bytes exceeds 4096/],

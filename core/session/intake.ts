@@ -199,18 +199,30 @@ export class WireIntake implements PayloadIntake {
   /** Chunk bytes received and not yet written, and who waits for them to shrink. */
   #backlog = 0;
   #backlogWaiters: (() => void)[] = [];
+  /** Writer threads for shard members, started when the first member comes. */
+  #writers: CopyWorkerPool | null = null;
+  readonly #writerThreads: number;
+  readonly #writing = new Map<number, { id: number; entry: Entry }>();
+  #writeCounter = 0;
 
   /**
    * Creates the intake.
    * @param port The channel to the source.
    * @param planner The destination's planner.
-   * @param options Counters, the landed callback, and the data plane (`null`: chunks only).
+   * @param options Counters, the landed callback, the data plane (`null`: chunks only), and how
+   *   many writer threads may write shard members (0: this thread).
    */
   constructor(
     port: FramePort,
     planner: DestinationPlanner,
-    options: { stats: TransferStats; landed: LandedCallback; data: DataPlaneAccess | null },
+    options: {
+      stats: TransferStats;
+      landed: LandedCallback;
+      data: DataPlaneAccess | null;
+      writerThreads?: number;
+    },
   ) {
+    this.#writerThreads = options.writerThreads ?? 2;
     this.#port = port;
     this.#planner = planner;
     this.#stats = options.stats;
@@ -266,6 +278,8 @@ export class WireIntake implements PayloadIntake {
         this.#stats.fail(entry?.path ?? `#${id}`, "Cannot copy: the source vanished");
         if (entry) this.#landed(id, entry, false);
       },
+      writeMember: (id, data) => this.#writeMember(id, this.#take(id), data),
+      endShard: () => this.#writers?.endBatch() ?? Promise.resolve(),
     };
     this.#port.busy++;
     const signal = this.#stop.signal;
@@ -282,6 +296,32 @@ export class WireIntake implements PayloadIntake {
       }
     })();
     this.#receiving.catch(() => {});
+  }
+
+  /**
+   * Writes a shard member on a writer thread when its directory can give a write target (see
+   * {@linkcode TreeDir.writeTarget}), else through the planner on this thread.
+   */
+  async #writeMember(id: number, entry: Entry, data: Uint8Array): Promise<void> {
+    const job = this.#planner.writeJob(entry, data);
+    if (job === "failed") return this.#landed(id, entry, false);
+    if (job === null) {
+      const ok = await this.#planner.writeFile(entry, (file) => {
+        let off = 0;
+        while (off < data.length) off += file.writeSync(data.subarray(off));
+        return Promise.resolve();
+      });
+      return this.#landed(id, entry, ok);
+    }
+    const writers = this.#writers ??= new CopyWorkerPool((done, error) => {
+      const owner = this.#writing.get(done.id);
+      this.#writing.delete(done.id);
+      if (!owner) return;
+      this.#landed(owner.id, owner.entry, this.#planner.wrote(owner.entry, error));
+    }, { workers: this.#writerThreads });
+    const key = this.#writeCounter++;
+    this.#writing.set(key, { id, entry });
+    await writers.add({ ...job, id: key });
   }
 
   onChunk(id: number, offset: number, data: Uint8Array, last: boolean): void | Promise<void> {
@@ -352,6 +392,7 @@ export class WireIntake implements PayloadIntake {
 
   async finish(reported: ReadonlySet<string> = new Set()): Promise<void> {
     if (this.#receiving) await this.#receiving;
+    await this.#writers?.finish();
     // The data's end came: a file whose last chunk never did is short (its write fails).
     for (const write of this.#chunks.values()) write.queue.close();
     this.#chunks.clear();
@@ -369,6 +410,7 @@ export class WireIntake implements PayloadIntake {
   abort(): void {
     if (this.#stop.signal.aborted) return;
     this.#stop.abort(new Error("Cannot receive payload: the session ended"));
+    void this.#writers?.close();
     for (const write of this.#chunks.values()) {
       write.discard = true;
       write.queue.close();

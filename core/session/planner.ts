@@ -12,6 +12,7 @@
  */
 
 import { needsTransfer } from "../compare.ts";
+import type { CopyJob } from "../copy_job.ts";
 import { describeError, ProtocolError, quotePath } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
@@ -119,6 +120,8 @@ export class DestinationPlanner {
   readonly #deletions: PendingDeletion[] = [];
   /** Directories this run created (or that do not exist, in a dry run): listed as empty. */
   readonly #fresh = new Set<string>();
+  /** Where the files handed to writer threads go (see `writeJob`), until they are done. */
+  readonly #landing = new Map<Entry, { dir: TreeDir; name: string }>();
 
   /**
    * Creates the planner.
@@ -503,6 +506,55 @@ export class DestinationPlanner {
       stats.fail(entry.path, describeError(error));
       return false;
     }
+  }
+
+  /**
+   * A writer thread's job for one received file (see {@linkcode TreeDir.writeTarget}): the
+   * paths, the directory to check, the mode, mtime and bytes. `null`: this tree (or a dry run)
+   * writes through {@linkcode DestinationPlanner.writeFile} instead; `"failed"`: the file cannot
+   * be placed (counted as failed).
+   * @param entry The file.
+   * @param data Its bytes, exactly `entry.size` of them.
+   * @returns The job without its id, `null`, or `"failed"`.
+   */
+  writeJob(entry: Entry, data: Uint8Array): Omit<CopyJob, "id"> | null | "failed" {
+    if (this.#o.gate.dryRun) return null;
+    try {
+      const { dir, name } = this.holder(entry.path);
+      const target = dir.writeTarget?.(name) ?? null;
+      if (target === null) return null;
+      this.#landing.set(entry, { dir, name });
+      return {
+        src: "",
+        ...target,
+        size: entry.size,
+        mtimeMs: entry.mtimeMs,
+        mode: this.modeOf(entry),
+        umask: currentUmaskBits(),
+        data,
+      };
+    } catch (error) {
+      this.#o.stats.fail(entry.path, describeError(error));
+      return "failed";
+    }
+  }
+
+  /**
+   * Records the outcome of a writer thread's job made by {@linkcode DestinationPlanner.writeJob}.
+   * @param entry The file.
+   * @param error `null` when it is in place, else the one-line reason.
+   * @returns Whether it is in place.
+   */
+  wrote(entry: Entry, error: string | null): boolean {
+    const landing = this.#landing.get(entry);
+    this.#landing.delete(entry);
+    if (error !== null) {
+      this.#o.stats.fail(entry.path, error);
+      return false;
+    }
+    landing?.dir.landed?.(landing.name);
+    this.countWritten(entry);
+    return true;
   }
 
   /**

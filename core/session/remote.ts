@@ -219,18 +219,26 @@ class DataDialer {
     const { dataPort, token, streams } = this.#grant;
     if (dataPort === 0) return [];
     const hostname = this.#remote.host === "localhost" ? "127.0.0.1" : this.#remote.host;
-    const conns: DataConn[] = [];
-    try {
-      for (let i = 0; i < Math.max(1, streams); i++) {
-        conns.push(
-          await dialDataPlane({ hostname, port: dataPort, token }, {
+    // All at once: each costs a TCP and a TLS handshake.
+    const dials = await Promise.allSettled(
+      Array.from(
+        { length: Math.max(1, streams) },
+        () =>
+          dialDataPlane({ hostname, port: dataPort, token }, {
             timeoutMs: 3000,
             ...(this.#connect ? { connect: this.#connect } : {}),
           }),
-        );
+      ),
+    );
+    const conns: DataConn[] = [];
+    for (const dial of dials) if (dial.status === "fulfilled") conns.push(dial.value);
+    const failed = dials.find((dial) => dial.status === "rejected");
+    if (failed !== undefined) {
+      const error: unknown = failed.reason;
+      if (error instanceof CertificateMismatchError) {
+        for (const conn of conns) conn.close();
+        throw error;
       }
-    } catch (error) {
-      if (error instanceof CertificateMismatchError) throw error;
       if (conns.length === 0) {
         this.#fellBack = true;
         this.#warn?.(

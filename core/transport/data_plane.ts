@@ -12,7 +12,7 @@
  *   answer, so a connection the daemon refused fails here and the client can fall back to the
  *   control stream before it sends anything.
  * - {@linkcode sendPayloads} / {@linkcode receivePayloads}: the SOURCE and DESTINATION loops of
- *   one connection; small files travel in tar shards, large ones as streamed `file` records.
+ *   one connection; small files travel in shards (their bytes back to back), large ones as streamed `file` records.
  *
  * Every network wait has an idle deadline, every announced length is capped before allocating,
  * and a file that changes while it is sent never reaches the destination as a wrong copy.
@@ -31,7 +31,7 @@ import {
   RecordReader,
   RecordWriter,
 } from "./records.ts";
-import { type PackedShard, packShard, unpackShard } from "./tar_shard.ts";
+import { type PackedShard, packShard, unpackShard } from "./shard.ts";
 import { connectTcp } from "./connect_tcp.ts";
 
 /** Length of a session token in bytes. */
@@ -519,7 +519,7 @@ export interface PayloadFailure {
 /** Options for {@linkcode sendPayloads}. */
 export interface SendOptions {
   /**
-   * Files up to this size travel in tar shards; larger ones as `file` records.
+   * Files up to this size travel in shards; larger ones as `file` records.
    * @default {65536}
    */
   smallFileMax?: number;
@@ -565,13 +565,15 @@ let nextShardId = 0;
 
 /**
  * The SOURCE loop of one data-plane connection: sends the payload of each item, then `end`.
- * Small files are packed into tar shards (the next shard is read while the previous one is
+ * Small files are packed into shards (the next shard is read while the previous one is
  * written); large ones stream in `chunkBytes` pieces. Exactly the announced size is sent: a file
  * that shrank is padded and flagged so the receiver discards it; a file that grew is cut. A file
  * that cannot be read becomes an `error` record, a vanished one a `skip`, and the loop goes on.
  *
  * Several connections may share one iterator (pass the same async generator to each call): every
- * item goes to exactly one connection. The iterator is not closed by this function.
+ * item goes to exactly one connection. The iterator is not closed by this function. When `items`
+ * tells how many items it holds (a `size`, as an `AsyncQueue` has), a partial shard is sent as
+ * soon as it runs dry, instead of waiting for more.
  *
  * Takes ownership of `conn` and closes it when done or failed.
  *
@@ -604,6 +606,7 @@ export async function sendPayloads(
   } = options;
   const writer = new RecordWriter(conn, { idleTimeoutMs });
   const result: SendResult = { filesSent: 0, bytesSent: 0, failures: [], vanished: [], grown: [] };
+  const available = availableOf(items);
   const buffer = new Uint8Array(Math.max(64 * 1024, chunkBytes));
   const buffers: { main: Uint8Array; spare?: Uint8Array } = { main: buffer };
   const onAbort = (): void => writer.close();
@@ -630,7 +633,7 @@ export async function sendPayloads(
     if (shard.fileIds.length === 0) return;
     const shardId = nextShardId++;
     await writer.writeRecord({
-      type: "tar",
+      type: "shard",
       shardId,
       size: shard.bytes.length,
       fileIds: shard.fileIds,
@@ -644,10 +647,10 @@ export async function sendPayloads(
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
     batch = [];
     batchBytes = 0;
-    const packing = packShard(files);
     const previous = inFlight;
+    // Read while the previous shard is still being written.
+    const shard = packShard(files);
     inFlight = (async () => {
-      const shard = await packing;
       await previous;
       await writeShard(shard);
       result.bytesSent += bytes - shard.failures.reduce((sum, f) => sum + sizeOf(files, f.id), 0);
@@ -662,12 +665,14 @@ export async function sendPayloads(
       : items[Symbol.iterator]();
     while (true) {
       if (signal?.aborted) throw abortError(signal);
+      // Nothing more is ready: the partial shard goes now rather than when the next item comes.
+      if (batch.length > 0 && available?.() === 0) await flushShard();
       const next = await iterator.next();
       if (next.done) break;
       const item = next.value;
       if (item.size <= smallMax) {
         batch.push(item);
-        batchBytes += 512 + item.size;
+        batchBytes += item.size;
         if (batch.length >= maxFiles || batchBytes >= shardBytes) await flushShard();
         continue;
       }
@@ -804,6 +809,14 @@ export interface PayloadSink {
   fileFailed(id: number, message: string): void;
   /** Records a file the source no longer has (`skip` record). */
   skipped?(id: number): void;
+  /**
+   * Writes one shard member whose bytes are all here (`data` is this call's own copy). Resolves
+   * once the write is queued (it waits while the writers are saturated); the sink records the
+   * outcome itself. Without it, members go through {@linkcode PayloadSink.writeFile}.
+   */
+  writeMember?(id: number, data: Uint8Array): Promise<void>;
+  /** The members of one shard were all handed to {@linkcode PayloadSink.writeMember}. */
+  endShard?(): Promise<void>;
 }
 
 /** Options for {@linkcode receivePayloads}. */
@@ -844,8 +857,8 @@ const claimsBySink = new WeakMap<PayloadSink, Set<number>>();
 /**
  * The DESTINATION loop of one data-plane connection: reads records until `end` and delivers each
  * file to `sink`. Checks that every id was granted and arrives once (across all connections that
- * share `sink`), that each size is exactly the granted size, and that tar shards hold only plain
- * files named by granted ids; a payload flagged as changed is discarded and reported.
+ * share `sink`), that each size is exactly the granted size, and that a shard holds exactly the
+ * granted bytes of the ids it lists; a payload flagged as changed is discarded and reported.
  *
  * Takes ownership of `conn` and closes it when done or failed.
  *
@@ -887,6 +900,10 @@ export async function receivePayloads(
     if (tell) sink.fileFailed(id, message);
   };
   const writes = new Set<Promise<void>>();
+  let spares: PieceBuffers | null = null;
+  const pieceBytes = Math.max(64 * 1024, bufferSize); // the reader's buffer: no chunk is larger
+  const spareOf = (): PieceBuffers =>
+    spares ??= [new Uint8Array(pieceBytes), new Uint8Array(pieceBytes)];
   const onAbort = (): void => reader.close();
   signal?.addEventListener("abort", onAbort, { once: true });
 
@@ -936,10 +953,10 @@ export async function receivePayloads(
               `file ${record.id} announces ${record.size} bytes, ${size} were granted`,
             );
           }
-          await receiveFile(reader, sink, record.id, size, result, failed);
+          await receiveFile(reader, sink, record.id, size, result, failed, spareOf);
           break;
         }
-        case "tar": {
+        case "shard": {
           const sizes = new Map<number, number>();
           for (const id of record.fileIds) sizes.set(id, claim(id));
           const bytes = await reader.readExact(record.size);
@@ -947,11 +964,18 @@ export async function receivePayloads(
             fileIds: record.fileIds,
             granted: (id) => sizes.get(id) ?? null,
             onMember: async (id, data) => {
+              if (sink.writeMember) {
+                await sink.writeMember(id, data.slice());
+                result.filesReceived++;
+                result.bytesReceived += data.length;
+                return;
+              }
               while (writes.size >= Math.max(1, writeConcurrency)) await Promise.race(writes);
               const write = writeMember(id, data).finally(() => writes.delete(write));
               writes.add(write);
             },
           });
+          await sink.endShard?.();
           break;
         }
       }
@@ -968,6 +992,9 @@ export async function receivePayloads(
   }
 }
 
+/** Two buffers for the pieces of a file being written while the next is read. */
+type PieceBuffers = [Uint8Array, Uint8Array];
+
 async function receiveFile(
   reader: RecordReader,
   sink: PayloadSink,
@@ -975,6 +1002,7 @@ async function receiveFile(
   size: number,
   result: ReceiveResult,
   failed: (id: number, message: string, tell: boolean) => void,
+  spareOf: () => PieceBuffers,
 ): Promise<void> {
   // Mutated inside `fill`; an object so that the checks below are not narrowed away.
   const st: { phase: "idle" | "filling" | "done"; wireError: unknown; outcome: string | null } = {
@@ -988,18 +1016,35 @@ async function receiveFile(
     let diskError: unknown = null;
     let status: FileStatus;
     try {
+      // The network is read while the previous piece is written: each piece is copied into one
+      // of two buffers of this file's own, and the write of piece n runs while piece n+1 is read.
       let left = size;
+      let writing: Promise<void> | null = null;
+      const spares = left > 64 * 1024 ? spareOf() : null;
+      let turn = 0;
       while (left > 0) {
         const chunk = await reader.readChunk(left);
         left -= chunk.length;
-        if (diskError === null) {
+        if (diskError !== null) continue;
+        if (spares === null) {
           try {
             await writeAll(file, chunk);
           } catch (error) {
             diskError = error;
           }
+          continue;
         }
+        const piece = spares[turn]!.subarray(0, chunk.length);
+        turn ^= 1;
+        piece.set(chunk);
+        await writing;
+        writing = diskError === null
+          ? writeAll(file, piece).catch((error) => {
+            diskError = error;
+          })
+          : null;
       }
+      await writing;
       status = await reader.readStatus();
     } catch (error) {
       st.wireError = error;
@@ -1071,6 +1116,13 @@ function closeQuietly(conn: DataConn): void {
   try {
     conn.close();
   } catch { /* already closed */ }
+}
+
+/** How many items a queue holds right now (an `AsyncQueue` has a `size`), when it says. */
+function availableOf(items: object): (() => number) | null {
+  if (!("size" in items) || typeof items.size !== "number") return null;
+  const queue = items as { readonly size: number };
+  return () => queue.size;
 }
 
 function sizeOf(files: readonly SendItem[], id: number): number {

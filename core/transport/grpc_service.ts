@@ -42,9 +42,10 @@ import {
 /**
  * Version of the control protocol spoken by this build (`Hello` / `Accept.protocol_version`).
  * 4: the daemon answers a data-plane connection whose token it accepted with one byte
- * (`TOKEN_ACCEPTED` in `data_plane.ts`) before any record.
+ * (`TOKEN_ACCEPTED` in `data_plane.ts`) before any record. 5: a shard is its members' bytes back
+ * to back (no tar headers; `transport/shard.ts`).
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /**
  * Largest protobuf message either side sends or accepts; grpc-js fails a call that carries a

@@ -7,7 +7,7 @@
  * | type | name  | header fields after the type byte          | then                               |
  * |------|-------|--------------------------------------------|------------------------------------|
  * | 1    | file  | id u64, size u64                           | `size` payload bytes, status u8    |
- * | 2    | tar   | shardId u64, size u32, count u32, id u64 × count | `size` bytes of a tar shard  |
+ * | 2    | shard | shardId u64, size u32, count u32, id u64 × n | `size` bytes, members back to back |
  * | 3    | skip  | id u64                                     | (nothing)                          |
  * | 4    | error | id u64, length u16, UTF-8 message          | (nothing)                          |
  * | 5    | end   | (none)                                     | (nothing; the connection is done)  |
@@ -37,9 +37,9 @@ export const RECORD_CAPS: {
 } = Object.freeze({
   /** Longest `error` message, in UTF-8 bytes. */
   maxMessageBytes: 4096,
-  /** Most file ids one `tar` record may list. */
+  /** Most file ids one `shard` record may list. */
   maxShardFiles: 4096,
-  /** Largest tar shard, in bytes (64 MiB). */
+  /** Largest shard, in bytes (64 MiB). */
   maxShardBytes: 64 * 1024 * 1024,
   /** Largest file payload (2^53-1, the largest exact JS integer). */
   maxFileBytes: Number.MAX_SAFE_INTEGER,
@@ -73,13 +73,13 @@ export type DataRecord =
     size: number;
   }
   | {
-    /** A tar shard of small files: `size` bytes follow. */
-    type: "tar";
+    /** A shard of small files (their bytes back to back): `size` bytes follow. */
+    type: "shard";
     /** Session-unique shard number chosen by the source. */
     shardId: number;
     /** Shard size in bytes. */
     size: number;
-    /** Manifest ids of the members, in tar order (only the members actually inside). */
+    /** Manifest ids of the members, in order (only the members actually inside). */
     fileIds: number[];
   }
   | {
@@ -101,7 +101,7 @@ export type DataRecord =
     type: "end";
   };
 
-const TYPE_CODES = { file: 1, tar: 2, skip: 3, error: 4, end: 5 } as const;
+const TYPE_CODES = { file: 1, shard: 2, skip: 3, error: 4, end: 5 } as const;
 const TWO_32 = 0x1_0000_0000;
 const MAX_HIGH_WORD = 0x1f_ffff;
 const encoder = new TextEncoder();
@@ -133,19 +133,19 @@ export function encodeRecordHeader(record: DataRecord): Uint8Array<ArrayBuffer> 
       setU64(view, 9, record.size, "file size");
       return out;
     }
-    case "tar": {
+    case "shard": {
       const { shardId, size, fileIds } = record;
       if (!Number.isInteger(size) || size < 0 || size > RECORD_CAPS.maxShardBytes) {
-        throw new RangeError(`Cannot encode tar record: size ${size} is not in 0..64 MiB`);
+        throw new RangeError(`Cannot encode shard record: size ${size} is not in 0..64 MiB`);
       }
       if (fileIds.length === 0 || fileIds.length > RECORD_CAPS.maxShardFiles) {
         throw new RangeError(
-          `Cannot encode tar record: ${fileIds.length} file ids (1..${RECORD_CAPS.maxShardFiles})`,
+          `Cannot encode shard record: ${fileIds.length} file ids (1..${RECORD_CAPS.maxShardFiles})`,
         );
       }
       const out = new Uint8Array(17 + 8 * fileIds.length);
       const view = new DataView(out.buffer);
-      out[0] = TYPE_CODES.tar;
+      out[0] = TYPE_CODES.shard;
       setU64(view, 1, shardId, "shard id");
       view.setUint32(9, size, true);
       view.setUint32(13, fileIds.length, true);
@@ -291,23 +291,23 @@ export class RecordReader {
         this.#start += 16;
         return { type: "file", id, size };
       }
-      case TYPE_CODES.tar: {
+      case TYPE_CODES.shard: {
         await this.#ensure(16);
         const shardId = this.#u64(0, "shard id");
         const size = this.#view.getUint32(this.#start + 8, true);
         const count = this.#view.getUint32(this.#start + 12, true);
         if (size > RECORD_CAPS.maxShardBytes) {
-          throw badRecord(`tar shard size ${size} exceeds ${RECORD_CAPS.maxShardBytes}`);
+          throw badRecord(`shard size ${size} exceeds ${RECORD_CAPS.maxShardBytes}`);
         }
         if (count === 0 || count > RECORD_CAPS.maxShardFiles) {
-          throw badRecord(`tar shard lists ${count} file ids (1..${RECORD_CAPS.maxShardFiles})`);
+          throw badRecord(`shard lists ${count} file ids (1..${RECORD_CAPS.maxShardFiles})`);
         }
         this.#start += 16;
         await this.#ensure(8 * count);
         const fileIds = new Array<number>(count);
         for (let i = 0; i < count; i++) fileIds[i] = this.#u64(8 * i, "file id");
         this.#start += 8 * count;
-        return { type: "tar", shardId, size, fileIds };
+        return { type: "shard", shardId, size, fileIds };
       }
       case TYPE_CODES.skip: {
         await this.#ensure(8);

@@ -33,7 +33,7 @@ import { ConnSocket } from "./conn_socket.ts";
 import * as tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { describeError } from "../errors.ts";
-import { derToPem, PINNED_NAME } from "../tls_cert.ts";
+import { derToPem, PINNED_NAME } from "../pem.ts";
 import { withDeadline } from "./deadline.ts";
 import { connectTcp } from "./connect_tcp.ts";
 

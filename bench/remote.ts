@@ -1,0 +1,390 @@
+/**
+ * The remote part of the bench (`--remote`): push and pull columns for every workload, many
+ * clients pushing at once, and how soon the first byte of a push lands.
+ *
+ * @module
+ */
+
+import { blitInvocation, type Invocation, type RemoteTool } from "./tools.ts";
+import type { Workload } from "./workloads.ts";
+import { Prng } from "./prng.ts";
+import { diffManifests, listTree } from "./tree.ts";
+import { removeTree } from "./system.ts";
+import { formatSeconds, median } from "./report.ts";
+
+/** One column to time on one workload (see bench/run.ts). */
+export interface RemoteColumn {
+  /** Column header. */
+  label: string;
+  /** Command to time. */
+  invocation: Invocation;
+  /** Directory that must match the workload afterwards. */
+  dst: string;
+  /** Tree cloned into `dst` before the run (mirrors), if any. */
+  base?: string;
+  /** Trees to read right before the run. */
+  warm: string[];
+  /** Loads the tool's program once after the cache drop. */
+  warmup: Invocation;
+  /** A path that must not appear (a remote endpoint misread as a local path). */
+  misparsePath?: string;
+}
+
+/**
+ * The push and pull columns of one workload: a copy into a fresh destination, or (mirror
+ * workloads) a mirror onto a clone of the workload's base. Pushes land in `ROOT/rdst` (inside
+ * the module), pulls in `ROOT/dst`.
+ * @param w The workload.
+ * @param tools The remote tools.
+ * @param root The preset directory, which the daemons export as their module.
+ * @returns The columns.
+ */
+export function remoteColumns(w: Workload, tools: RemoteTool[], root: string): RemoteColumn[] {
+  const srcName = w.source.slice(root.length + 1);
+  const mirror = w.kind === "mirror";
+  const warm = mirror ? [w.source, ...(w.base === undefined ? [] : [w.base])] : [w.source];
+  return tools.map((tool): RemoteColumn => {
+    const guard = tool.misparsePath === undefined ? {} : { misparsePath: tool.misparsePath };
+    const base = mirror && w.base !== undefined ? { base: w.base } : {};
+    const build = mirror ? tool.mirror : tool.invocation;
+    if (tool.direction === "push") {
+      return {
+        label: tool.label,
+        invocation: build(w.source, "rdst"),
+        dst: `${root}/rdst`,
+        warm,
+        warmup: tool.warmup,
+        ...base,
+        ...guard,
+      };
+    }
+    return {
+      label: tool.label,
+      invocation: build(`${root}/dst`, srcName),
+      dst: `${root}/dst`,
+      warm,
+      warmup: tool.warmup,
+      ...base,
+      ...guard,
+    };
+  });
+}
+
+/** Sizes of the many-clients case. */
+export interface ClientTrees {
+  /** Number of clients (and trees). */
+  clients: number;
+  /** Files per tree. */
+  files: number;
+  /** Bytes per file. */
+  fileBytes: number;
+  /** Directories per tree. */
+  dirs: number;
+}
+
+/**
+ * Makes (or reuses) `clients` different trees under `dir/clients/tNN`, each `files` files of
+ * `fileBytes` bytes in `dirs` directories (the same paths and sizes in every tree; the bytes
+ * differ).
+ * @param dir The preset directory.
+ * @param trees The sizes.
+ * @returns The tree paths.
+ */
+export async function prepareClientTrees(dir: string, trees: ClientTrees): Promise<string[]> {
+  const root = `${dir}/clients`;
+  const stamp = `${root}.stamp.json`;
+  const want = JSON.stringify(trees);
+  const paths = Array.from(
+    { length: trees.clients },
+    (_, k) => `${root}/t${String(k).padStart(2, "0")}`,
+  );
+  const have = await Deno.readTextFile(stamp).catch(() => "");
+  if (have !== want) {
+    await removeTree(root);
+    for (const [k, path] of paths.entries()) {
+      const prng = new Prng(0xc11e + k);
+      for (let d = 0; d < trees.dirs; d++) await Deno.mkdir(`${path}/d${d}`, { recursive: true });
+      const data = new Uint8Array(trees.fileBytes);
+      for (let f = 0; f < trees.files; f++) {
+        for (let i = 0; i < data.length; i += 4) {
+          new DataView(data.buffer).setUint32(i, prng.nextU32());
+        }
+        await Deno.writeFile(`${path}/d${f % trees.dirs}/f${f}.dat`, data);
+      }
+    }
+    await Deno.writeTextFile(stamp, want);
+  }
+  return paths;
+}
+
+/** One tool of the many-clients case: how one client pushes tree `k`. */
+export interface ClientsColumn {
+  /** Column header. */
+  label: string;
+  /** The push of a local tree into the module path `remotePath`. */
+  push(local: string, remotePath: string): Invocation;
+}
+
+/** The result of one many-clients run. */
+export interface ClientsRun {
+  /** Wall time from the first spawn to the last exit. */
+  seconds: number;
+  /** `null` when every client succeeded and every tree arrived byte-identical. */
+  failure: string | null;
+}
+
+/**
+ * Pushes every tree at once (one client process each) into `root/rdst-clients/tNN` and checks
+ * that every tree arrived byte-identical.
+ * @param column The tool.
+ * @param trees The local trees.
+ * @param root The preset directory (the module's root).
+ * @returns Wall time and the first problem, if any.
+ */
+export async function timeClients(
+  column: ClientsColumn,
+  trees: readonly string[],
+  root: string,
+): Promise<ClientsRun> {
+  const target = `${root}/rdst-clients`;
+  await removeTree(target);
+  await Deno.mkdir(target, { recursive: true });
+  const started = performance.now();
+  const runs = trees.map(async (tree, k) => {
+    const name = `t${String(k).padStart(2, "0")}`;
+    const inv = column.push(tree, `rdst-clients/${name}`);
+    const out = await new Deno.Command(inv.cmd, {
+      args: inv.args,
+      ...(inv.cwd === undefined ? {} : { cwd: inv.cwd }),
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return out.code === 0
+      ? null
+      : `client ${k}: exit code ${out.code}: ${
+        new TextDecoder().decode(out.stderr).trim().split("\n").slice(-1)[0]
+      }`;
+  });
+  const problems = (await Promise.all(runs)).filter((p) => p !== null);
+  const seconds = (performance.now() - started) / 1000;
+  if (problems.length > 0) return { seconds, failure: problems[0] ?? "a client failed" };
+  for (const [k, tree] of trees.entries()) {
+    const name = `t${String(k).padStart(2, "0")}`;
+    const problem = await sameTree(tree, `${target}/${name}`);
+    if (problem !== null) return { seconds, failure: `tree ${name}: ${problem}` };
+  }
+  await removeTree(target);
+  return { seconds, failure: null };
+}
+
+/** Compares two trees: the same paths, sizes and bytes. */
+async function sameTree(a: string, b: string): Promise<string | null> {
+  const [left, right] = [await listTree(a), await listTree(b)];
+  const shape = diffManifests(left, right);
+  if (shape !== undefined) return shape;
+  for (const path of left.keys()) {
+    const [x, y] = [await Deno.readFile(`${a}/${path}`), await Deno.readFile(`${b}/${path}`)];
+    if (x.length !== y.length || x.some((byte, i) => byte !== y[i])) {
+      return `"${path}" differs`;
+    }
+  }
+  return null;
+}
+
+/**
+ * How soon the first payload byte of a push lands: spawns `invocation` (a push of one small file
+ * into the empty module directory `landing`) and watches `landing` for the first entry created
+ * in it (the temporary or the file).
+ * @param invocation The push.
+ * @param landing The module directory it writes into (created fresh).
+ * @returns Milliseconds from the spawn to the first create event, or `null` when none came.
+ */
+export async function timeFirstByte(
+  invocation: Invocation,
+  landing: string,
+): Promise<number | null> {
+  await removeTree(landing);
+  await Deno.mkdir(landing, { recursive: true });
+  const watcher = Deno.watchFs(landing, { recursive: true });
+  let landed: number | null = null;
+  const watching = (async () => {
+    for await (const event of watcher) {
+      if (event.kind === "create") {
+        landed = performance.now();
+        break;
+      }
+    }
+  })();
+  const started = performance.now();
+  const out = await new Deno.Command(invocation.cmd, {
+    args: invocation.args,
+    ...(invocation.cwd === undefined ? {} : { cwd: invocation.cwd }),
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  watcher.close();
+  await watching;
+  await removeTree(landing);
+  if (out.code !== 0 || landed === null) return null;
+  return landed - started;
+}
+
+/**
+ * Renders the many-clients and first-byte results.
+ * @param rows Label, median seconds (or `null`) and a note.
+ * @returns The table text.
+ */
+export function renderExtras(rows: ReadonlyArray<[string, number | null, string]>): string {
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return rows.map(([label, seconds, note]) =>
+    `${label.padEnd(width)}  ${seconds === null ? "FAIL" : formatSeconds(seconds)}  ${note}`
+  ).join("\n");
+}
+
+/**
+ * The peak resident set (`VmHWM`, KiB) of the largest process in the tree under `pid` (the
+ * daemon's server, under its launcher), or `null` when it cannot be read.
+ * @param pid The launcher's process id.
+ * @returns KiB, or `null`.
+ */
+export async function peakRssKiB(pid: number): Promise<number | null> {
+  const parents = new Map<number, number>();
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`).catch(() => "");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (Number.isInteger(ppid)) parents.set(Number(entry.name), ppid);
+  }
+  const tree = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [child, parent] of parents) {
+      if (tree.has(parent) && !tree.has(child)) {
+        tree.add(child);
+        grew = true;
+      }
+    }
+  }
+  let peak: number | null = null;
+  for (const member of tree) {
+    const status = await Deno.readTextFile(`/proc/${member}/status`).catch(() => "");
+    const kib = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? NaN);
+    if (Number.isFinite(kib)) peak = Math.max(peak ?? 0, kib);
+  }
+  return peak;
+}
+
+/** What {@linkcode timeRemoteExtras} runs against. */
+export interface ExtrasTargets {
+  /** The rsync client and the rsync daemon's port, when rsync is timed. */
+  rsync?: { rsync: string; port: number };
+  /** The address of the blit daemon with TLS on, when blit is timed. */
+  blit?: string;
+  /** The blit daemon's launcher, to read its server's peak memory. */
+  blitPid?: number;
+}
+
+/**
+ * The many-clients case (16 clients pushing 16 different trees at once, interleaved run by run,
+ * every tree checked) and the first byte of a push (median of `runs`).
+ * @param root The preset directory (the module's root).
+ * @param trees The many-clients sizes.
+ * @param runs Runs per tool.
+ * @param targets The daemons.
+ * @returns Table rows: label, median seconds (`null`: failed) and a note.
+ */
+export async function timeRemoteExtras(
+  root: string,
+  trees: ClientTrees,
+  runs: number,
+  targets: ExtrasTargets,
+): Promise<Array<[string, number | null, string]>> {
+  const rows: Array<[string, number | null, string]> = [];
+  const paths = await prepareClientTrees(root, trees);
+  const columns: ClientsColumn[] = [];
+  const { rsync, blit } = targets;
+  if (rsync !== undefined) {
+    columns.push({
+      label: "rsyncd",
+      push: (local, path) => ({
+        cmd: rsync.rsync,
+        args: ["-a", `${local}/`, `rsync://127.0.0.1:${rsync.port}/bench/${path}/`],
+      }),
+    });
+  }
+  if (blit !== undefined) {
+    columns.push({
+      label: "blit",
+      push: (local, path) => blitInvocation(["copy", `${local}/`, `${blit}:/bench/${path}/`]),
+    });
+  }
+  const seconds = new Map<string, number[]>(columns.map((c) => [c.label, []]));
+  const failed = new Map<string, string>();
+  for (let r = 0; r < runs; r++) {
+    const order = r % 2 === 0 ? columns : [...columns].reverse();
+    const parts: string[] = [];
+    for (const column of order) {
+      if (failed.has(column.label)) continue;
+      const run = await timeClients(column, paths, root);
+      if (run.failure !== null) {
+        failed.set(column.label, run.failure);
+        parts.push(`${column.label} FAILED (${run.failure})`);
+      } else {
+        seconds.get(column.label)?.push(run.seconds);
+        parts.push(`${column.label} ${formatSeconds(run.seconds)}`);
+      }
+    }
+    console.log(`  (clients) run ${r + 1}/${runs}: ${parts.join(" | ")}`);
+  }
+  const title = `${trees.clients} clients × ${trees.files} × ${trees.fileBytes / 1024} KiB`;
+  const rsyncd = median(seconds.get("rsyncd") ?? []);
+  for (const column of columns) {
+    const value = failed.has(column.label) ? null : median(seconds.get(column.label) ?? []);
+    let note = failed.get(column.label) ?? "";
+    if (column.label === "blit" && value !== null) {
+      const ratio = rsyncd === null ? "" : `${(value / rsyncd).toFixed(2)}x of rsyncd; `;
+      const peak = targets.blitPid === undefined ? null : await peakRssKiB(targets.blitPid);
+      note = `${ratio}daemon peak RSS ${peak === null ? "?" : `${Math.round(peak / 1024)} MiB`}`;
+    }
+    rows.push([`${title}: ${column.label}`, value, note]);
+  }
+  rows.push(...await firstByteRows(root, runs, targets));
+  return rows;
+}
+
+/** The first byte of a push of one 4 KiB file, blit and rsyncd, median of `runs`. */
+async function firstByteRows(
+  root: string,
+  runs: number,
+  targets: ExtrasTargets,
+): Promise<Array<[string, number | null, string]>> {
+  const source = `${root}/first-byte-src`;
+  await Deno.mkdir(source, { recursive: true });
+  await Deno.writeFile(`${source}/one.dat`, new Uint8Array(4096).fill(7));
+  const pushes: Array<[string, Invocation]> = [];
+  const { rsync, blit } = targets;
+  if (blit !== undefined) {
+    pushes.push(["blit", blitInvocation(["copy", `${source}/`, `${blit}:/bench/first-byte/`])]);
+  }
+  if (rsync !== undefined) {
+    pushes.push(["rsyncd", {
+      cmd: rsync.rsync,
+      args: ["-a", `${source}/`, `rsync://127.0.0.1:${rsync.port}/bench/first-byte/`],
+    }]);
+  }
+  const rows: Array<[string, number | null, string]> = [];
+  for (const [label, invocation] of pushes) {
+    const times: number[] = [];
+    for (let r = 0; r < Math.max(5, runs); r++) {
+      const ms = await timeFirstByte(invocation, `${root}/first-byte`);
+      if (ms !== null) times.push(ms / 1000);
+    }
+    const value = median(times);
+    rows.push([`first byte of a push (spawn → file created): ${label}`, value, ""]);
+  }
+  await removeTree(source);
+  return rows;
+}
