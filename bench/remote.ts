@@ -12,8 +12,8 @@ import { diffManifests, listTree } from "./tree.ts";
 import { removeTree } from "./system.ts";
 import { formatSeconds, median } from "./report.ts";
 
-/** One column to time on one workload (see bench/run.ts). */
-export interface RemoteColumn {
+/** One column to time on one workload, local or remote (see bench/run.ts). */
+export interface Column {
   /** Column header. */
   label: string;
   /** Command to time. */
@@ -39,11 +39,11 @@ export interface RemoteColumn {
  * @param root The preset directory, which the daemons export as their module.
  * @returns The columns.
  */
-export function remoteColumns(w: Workload, tools: RemoteTool[], root: string): RemoteColumn[] {
+export function remoteColumns(w: Workload, tools: RemoteTool[], root: string): Column[] {
   const srcName = w.source.slice(root.length + 1);
   const mirror = w.kind === "mirror";
   const warm = mirror ? [w.source, ...(w.base === undefined ? [] : [w.base])] : [w.source];
-  return tools.map((tool): RemoteColumn => {
+  return tools.map((tool): Column => {
     const guard = tool.misparsePath === undefined ? {} : { misparsePath: tool.misparsePath };
     const base = mirror && w.base !== undefined ? { base: w.base } : {};
     const build = mirror ? tool.mirror : tool.invocation;

@@ -50,7 +50,13 @@ import {
   type WorkloadResult,
 } from "./report.ts";
 import { type RsyncDaemon, startRsyncDaemon } from "./rsyncd.ts";
-import { type ClientTrees, remoteColumns, renderExtras, timeRemoteExtras } from "./remote.ts";
+import {
+  type ClientTrees,
+  type Column,
+  remoteColumns,
+  renderExtras,
+  timeRemoteExtras,
+} from "./remote.ts";
 
 const HELP = `blit bench: time blit against cp -a, tar|tar and rsync -a
 
@@ -170,24 +176,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     ...(blitDaemon === undefined || blitDaemon === "" ? {} : { blitDaemon }),
     help: values.help,
   };
-}
-
-/** One column to time on one workload. */
-interface Column {
-  /** Column header. */
-  label: string;
-  /** Command to time. */
-  invocation: Invocation;
-  /** Directory that must match `expected` afterwards. */
-  dst: string;
-  /** Tree cloned into `dst` before the run (mirrors), if any. */
-  base?: string;
-  /** Trees to read right before the run. */
-  warm: string[];
-  /** Loads the tool's program once after the cache drop (`--version`). */
-  warmup: Invocation;
-  /** A path that must not appear (a remote endpoint misread as a local path). */
-  misparsePath?: string;
 }
 
 /** Shared state of a bench run. */
