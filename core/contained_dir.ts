@@ -486,14 +486,25 @@ export class ContainedDir implements TreeDir {
   }
 
   /**
-   * The paths of a new file and its temporary, and this directory's identity, checked now (and
-   * its parent); the writer checks the directory again before its create and its rename.
+   * The paths of a new file and its temporary, and the identities of this directory and its
+   * parent, which the writer checks right before its create (both) and its rename (this one).
    */
   writeTarget(name: string): WriteTarget {
     const dst = this.#at(name);
     const tmp = this.#at(tempName(name));
-    this.#guard(name, dst, () => this.#checkBefore());
-    return { tmp, dst, dir: { path: this.#dir.path, dev: this.#dir.dev, ino: this.#dir.ino } };
+    const { path, dev, ino, parent } = this.#dir;
+    return {
+      tmp,
+      dst,
+      dir: {
+        path,
+        dev,
+        ino,
+        ...(parent === null
+          ? {}
+          : { parent: { path: parent.path, dev: parent.dev, ino: parent.ino } }),
+      },
+    };
   }
 
   /** A writer replaced `name`: what was seen under it is forgotten. */

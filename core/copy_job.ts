@@ -5,6 +5,7 @@
  * @module
  */
 import { describeError } from "./errors.ts";
+import type { DirIdentity } from "./tree.ts";
 
 /** What a copy worker is asked to do for one file. */
 export interface CopyJob {
@@ -33,7 +34,7 @@ export interface CopyJob {
    * The directory `tmp` and `dst` are in and its identity, checked (`lstat`: same device and
    * inode) right before the create and right before the rename, as a contained tree does.
    */
-  dir?: { path: string; dev: number; ino: number };
+  dir?: DirIdentity & { parent?: DirIdentity };
 }
 
 /** Files up to this size are copied with one read and one write; larger ones by the kernel. */
@@ -77,10 +78,21 @@ function copySmall(job: CopyJob, mtime: Date): void {
   }
 }
 
-/** Refuses to go on when `job.dir` is no longer the directory checked when the job was made. */
-function checkDir(job: CopyJob): void {
+/** The temporary the running job created (its name is its own: see `removeOwnTemp`). */
+let createdTemp = "";
+
+/**
+ * Refuses to go on when `job.dir` (and, with `parent`, its parent) is no longer the directory
+ * verified when the job was made.
+ */
+function checkDir(job: CopyJob, parent: boolean): void {
   const dir = job.dir;
   if (dir === undefined) return;
+  sameDir(dir);
+  if (parent && dir.parent !== undefined) sameDir(dir.parent);
+}
+
+function sameDir(dir: DirIdentity): void {
   let info: Deno.FileInfo | null = null;
   try {
     info = Deno.lstatSync(dir.path);
@@ -98,8 +110,13 @@ function checkDir(job: CopyJob): void {
 /** Writes received bytes: one create with the final mode, one write, a time stamp. */
 function writeReceived(job: CopyJob, data: Uint8Array, mtime: Date): void {
   if (data.length !== job.size) throw changed(data.length, job.size);
-  checkDir(job);
+  checkDir(job, true);
   using out = Deno.openSync(job.tmp, { write: true, createNew: true, mode: job.mode });
+  createdTemp = job.tmp;
+  // At once after the create, as a contained tree does: a directory exchanged meanwhile is seen
+  // while the exchange most likely still holds, so the temporary removed (see runCopyJob) is the
+  // one just created, wherever it went.
+  checkDir(job, false);
   let off = 0;
   while (off < data.length) off += out.writeSync(data.subarray(off));
   out.utimeSync(mtime, mtime);
@@ -126,18 +143,41 @@ function copyLarge(job: CopyJob, mtime: Date): void {
  * @returns `null` on success, or a one-line error message.
  */
 export function runCopyJob(job: CopyJob): CopyResult {
+  createdTemp = "";
   try {
     const mtime = new Date(job.mtimeMs);
     if (job.data !== undefined) writeReceived(job, job.data, mtime);
     else if (job.size <= SMALL_FILE_BYTES) copySmall(job, mtime);
     else copyLarge(job, mtime);
-    checkDir(job);
+    checkDir(job, false);
     Deno.renameSync(job.tmp, job.dst);
     return null;
   } catch (error) {
-    try {
-      Deno.removeSync(job.tmp);
-    } catch { /* never created */ }
+    if (job.dir !== undefined && createdTemp === job.tmp) removeOwnTemp(job.tmp);
+    else {
+      try {
+        Deno.removeSync(job.tmp);
+      } catch { /* never created */ }
+    }
     return describeError(error);
   }
+}
+
+/**
+ * How long a temporary this job created is tried to be removed, wherever its name leads: a
+ * directory on its way may be exchanged back and forth meanwhile (as `ContainedDir` does).
+ */
+const OWN_TEMP_TRIES_MS = 50;
+
+/** Removes a temporary of this job's own, trying again while its name leads nowhere. */
+function removeOwnTemp(tmp: string): void {
+  const until = performance.now() + OWN_TEMP_TRIES_MS;
+  do {
+    try {
+      Deno.removeSync(tmp);
+      return;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) return;
+    }
+  } while (performance.now() < until);
 }

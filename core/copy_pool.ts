@@ -206,3 +206,113 @@ export class CopyWorkerPool {
     if (this.#failure) throw this.#failure;
   }
 }
+
+/** What a session needs of a pool of copy or writer threads (its own, or a share of one). */
+export interface CopyJobQueue {
+  /** Queues one job; waits while the threads are saturated. */
+  add(job: CopyJob): Promise<void>;
+  /** Sends what is queued (a directory or shard boundary). */
+  endBatch(): Promise<void>;
+  /** Sends what is queued and waits until every job of this queue is done. */
+  finish(): Promise<void>;
+  /** The session ended early: waits for its jobs already handed to a thread, then lets go. */
+  close(): Promise<void>;
+}
+
+/**
+ * One pool of writer threads shared by every session of a process (the daemon's): a thread is
+ * started once and serves all sessions, so many clients at once cost two threads, not two each.
+ * Each session gets a {@linkcode CopyJobQueue} that waits only for its own jobs.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { SharedCopyPool } from "./copy_pool.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a`, "hello");
+ * const shared = new SharedCopyPool({ workers: 0 });
+ * const results: (string | null)[] = [];
+ * const queue = shared.session((_job, result) => results.push(result));
+ * await queue.add({
+ *   id: 1, src: `${dir}/a`, tmp: `${dir}/.b`, dst: `${dir}/b`, size: 5, mtimeMs: 0,
+ *   mode: 0o644, umask: 0o022,
+ * });
+ * await queue.finish();
+ * strictEqual(await Deno.readTextFile(`${dir}/b`), "hello");
+ * strictEqual(results[0], null);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class SharedCopyPool {
+  readonly #pool: CopyWorkerPool;
+  readonly #owners = new Map<number, { job: CopyJob; share: PoolShare }>();
+  #next = 0;
+
+  /**
+   * Creates the shared pool (threads start when the work pays for them, and stay).
+   * @param options Worker count and batch sizes.
+   */
+  constructor(options: CopyPoolOptions = {}) {
+    this.#pool = new CopyWorkerPool((job, result) => {
+      const owner = this.#owners.get(job.id);
+      this.#owners.delete(job.id);
+      owner?.share.done(owner.job, result);
+    }, options);
+  }
+
+  /**
+   * A session's share of the pool.
+   * @param onDone Called with each of this session's jobs and its result.
+   * @returns The session's queue.
+   */
+  session(onDone: (job: CopyJob, result: CopyResult) => void): CopyJobQueue {
+    return new PoolShare(onDone, (job, share) => {
+      const id = this.#next++;
+      this.#owners.set(id, { job, share });
+      return this.#pool.add({ ...job, id });
+    }, () => this.#pool.endBatch());
+  }
+}
+
+/** One session's view of a {@linkcode SharedCopyPool}. */
+class PoolShare implements CopyJobQueue {
+  readonly #onDone: (job: CopyJob, result: CopyResult) => void;
+  readonly #submit: (job: CopyJob, share: PoolShare) => Promise<void>;
+  readonly #flush: () => Promise<void>;
+  #pending = 0;
+  #idle: (() => void)[] = [];
+
+  constructor(
+    onDone: (job: CopyJob, result: CopyResult) => void,
+    submit: (job: CopyJob, share: PoolShare) => Promise<void>,
+    flush: () => Promise<void>,
+  ) {
+    this.#onDone = onDone;
+    this.#submit = submit;
+    this.#flush = flush;
+  }
+
+  done(job: CopyJob, result: CopyResult): void {
+    this.#pending--;
+    this.#onDone(job, result);
+    if (this.#pending === 0) { for (const wake of this.#idle.splice(0)) wake(); }
+  }
+
+  add(job: CopyJob): Promise<void> {
+    this.#pending++;
+    return this.#submit(job, this);
+  }
+
+  endBatch(): Promise<void> {
+    return this.#flush();
+  }
+
+  async finish(): Promise<void> {
+    await this.#flush();
+    while (this.#pending > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  close(): Promise<void> {
+    return this.finish();
+  }
+}

@@ -128,10 +128,10 @@ export interface TreeDir {
   localPath(name: string): string | null;
   /**
    * Where a writer thread may put a new file `name` (through its temporary sibling): the paths,
-   * and the directory's identity when the tree checks it. A contained tree checks the directory
-   * (and its parent) now; the writer checks the directory again right before its create and its
-   * rename, as {@linkcode TreeDir.createTemp} and {@linkcode TreeDir.rename} do. `null` (or no
-   * method): write through {@linkcode TreeDir.createTemp} on this thread.
+   * and the identities of the directory and its parent when the tree checks them. The writer
+   * checks both right before its create and the directory again right before its rename, as
+   * {@linkcode TreeDir.createTemp} and {@linkcode TreeDir.rename} do. `null` (or no method):
+   * write through {@linkcode TreeDir.createTemp} on this thread.
    */
   writeTarget?(name: string): WriteTarget | null;
   /** A writer thread replaced `name` (what was seen under it is forgotten). */
@@ -144,8 +144,21 @@ export interface WriteTarget {
   tmp: string;
   /** Local path of the final name. */
   dst: string;
-  /** The directory to check before the create and the rename; absent: not checked. */
-  dir?: { path: string; dev: number; ino: number };
+  /**
+   * The directory to check (and its parent) before the create, and the directory again before
+   * the rename; absent: not checked.
+   */
+  dir?: DirIdentity & { parent?: DirIdentity };
+}
+
+/** A directory's local path and its device and inode when it was verified. */
+export interface DirIdentity {
+  /** Local path. */
+  path: string;
+  /** Device. */
+  dev: number;
+  /** Inode. */
+  ino: number;
 }
 
 /** A file tree the engine reads and writes. */

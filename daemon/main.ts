@@ -462,8 +462,9 @@ export async function main(argv: string[]): Promise<number> {
 
 /**
  * The server's whole environment: Deno's cache directory (so that it finds its compiled code
- * without `HOME`) and `NO_COLOR`; nothing else of the launcher's (no proxy, certificate or
- * credential variables reach the sandbox).
+ * without `HOME`), `NO_COLOR`, and `DENO_NO_UPDATE_CHECK=1` (the server never asks Deno's
+ * update server anything); nothing else of the launcher's (no proxy, certificate or credential
+ * variables reach the sandbox).
  *
  * @example Usage
  * ```ts
@@ -472,6 +473,7 @@ export async function main(argv: string[]): Promise<number> {
  * const env: Record<string, string> = { HOME: "/root", AWS_SECRET: "x", NO_COLOR: "1" };
  * deepStrictEqual(serverEnvironment((name) => env[name]), {
  *   DENO_DIR: "/root/.cache/deno",
+ *   DENO_NO_UPDATE_CHECK: "1",
  *   NO_COLOR: "1",
  * });
  * ```
@@ -485,6 +487,7 @@ export function serverEnvironment(
   const result: Record<string, string> = {};
   const cache = denoCacheDir(env);
   if (cache !== null) result.DENO_DIR = cache;
+  result.DENO_NO_UPDATE_CHECK = "1";
   const noColor = env("NO_COLOR");
   if (noColor !== undefined) result.NO_COLOR = noColor;
   return result;

@@ -31,6 +31,7 @@ import { compileFilter } from "../core/filter.ts";
 import { TransferStats } from "../core/stats.ts";
 import type { Tree } from "../core/tree.ts";
 import { ContainedTree } from "../core/contained_tree.ts";
+import { SharedCopyPool } from "../core/copy_pool.ts";
 import {
   type DataConn,
   type DataPlaneListener,
@@ -267,11 +268,21 @@ function makeRole(
       texts: { source: "the client's source", destination: named },
       trailingSlash: slash,
       consent: askPeerConsent(port),
-      payload: { kind: "wire", data },
+      payload: { kind: "wire", data, writers: (onDone) => sharedWriters().session(onDone) },
       keepSpecialBits: module.keepSpecialBits,
     });
     return () => role.run();
   }
+}
+
+let writers: SharedCopyPool | null = null;
+
+/**
+ * The daemon's writer threads for received small files: one pool for every session (started when
+ * the work pays for them, then kept), so that many clients at once share two threads.
+ */
+function sharedWriters(): SharedCopyPool {
+  return writers ??= new SharedCopyPool({ workers: Math.max(1, navigator.hardwareConcurrency) });
 }
 
 /**

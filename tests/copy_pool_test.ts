@@ -62,3 +62,39 @@ Deno.test("CopyWorkerPool starts workers for many files and reports every job", 
     }
   });
 });
+
+Deno.test("received files: written with their mode and mtime; refused when the directory or its parent changed", async () => {
+  const { runCopyJob } = await import("../core/copy_job.ts");
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/dst/sub`, { recursive: true });
+    const identity = (path: string) => {
+      const info = Deno.lstatSync(path);
+      return { path, dev: info.dev, ino: info.ino ?? 0 };
+    };
+    const received = (name: string, data: Uint8Array): CopyJob => ({
+      ...job(dir, name, data.length, 1),
+      tmp: `${dir}/dst/sub/.blit-tmp-test-${name}`,
+      dst: `${dir}/dst/sub/${name}`,
+      src: "",
+      data,
+      dir: { ...identity(`${dir}/dst/sub`), parent: identity(`${dir}/dst`) },
+    });
+    equal(runCopyJob(received("a", new Uint8Array([1, 2, 3]))), null);
+    const info = Deno.statSync(`${dir}/dst/sub/a`);
+    equal(info.size, 3);
+    equal((info.mode ?? 0) & 0o777, 0o644);
+    equal(info.mtime?.getTime(), Date.UTC(2024, 0, 1));
+    const swapped = received("b", new Uint8Array([4]));
+    // The directory is exchanged for another one: nothing may be written through it.
+    await Deno.rename(`${dir}/dst/sub`, `${dir}/dst/old`);
+    await Deno.mkdir(`${dir}/dst/sub`);
+    const refused = runCopyJob(swapped) ?? "";
+    equal(/its directory changed during the session/.test(refused), true, refused);
+    equal(Array.from(Deno.readDirSync(`${dir}/dst/sub`)).length, 0);
+    // The parent exchanged (the directory itself moved along with it): refused too.
+    const moved = { ...received("c", new Uint8Array([5])), tmp: `${dir}/dst/old/.t-c` };
+    moved.dir = { ...identity(`${dir}/dst/old`), parent: { ...identity(`${dir}/dst`), ino: 1 } };
+    equal(/its directory changed/.test(runCopyJob(moved) ?? ""), true);
+    equal(Array.from(Deno.readDirSync(`${dir}/dst/old`)).map((e) => e.name).join(), "a");
+  });
+});

@@ -31,6 +31,7 @@ import {
   type LocalSource,
   type PayloadIntake,
   WireIntake,
+  type WriterQueueFactory,
 } from "./intake.ts";
 import type { ListingLookahead } from "./lookahead.ts";
 import { TimeoutError } from "../transport/deadline.ts";
@@ -49,8 +50,12 @@ import { sideSummary } from "./summary.ts";
 export type DestinationPayload =
   /** From a source tree in this process (copy workers). */
   | { kind: "local"; source: () => LocalSource; copyWorkers: number }
-  /** From a remote source: the data plane, or `null` for `chunk` frames only. */
-  | { kind: "wire"; data: DataPlaneAccess | null };
+  /**
+   * From a remote source: the data plane, or `null` for `chunk` frames only; `writers` gives the
+   * writer threads for received small files (a share of the daemon's pool), else the session
+   * starts its own.
+   */
+  | { kind: "wire"; data: DataPlaneAccess | null; writers?: WriterQueueFactory };
 
 /** Options of {@linkcode DestinationRole}. */
 export interface DestinationRoleOptions {
@@ -259,7 +264,12 @@ export class DestinationRole {
         copyWorkers: payload.copyWorkers,
       });
     }
-    return new WireIntake(this.#port, planner, { stats, landed, data: payload.data });
+    return new WireIntake(this.#port, planner, {
+      stats,
+      landed,
+      data: payload.data,
+      ...(payload.writers ? { writers: payload.writers } : {}),
+    });
   }
 
   async #onGroup(group: ManifestGroup): Promise<void> {

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { CopyWorkerPool } from "../copy_pool.ts";
+import { type CopyJobQueue, CopyWorkerPool } from "../copy_pool.ts";
+import type { CopyJob, CopyResult } from "../copy_job.ts";
 import { describeError, ProtocolError } from "../errors.ts";
 import { AsyncQueue } from "../queue.ts";
 import type { TransferStats } from "../stats.ts";
@@ -16,6 +17,11 @@ import type { DataConn, PayloadSink } from "../transport/data_plane.ts";
 import type { Entry } from "../types.ts";
 import type { FramePort, Need } from "./frames.ts";
 import { currentUmaskBits, type DestinationPlanner } from "./planner.ts";
+
+/** Makes the writer-thread queue of one session, given where its results go. */
+export type WriterQueueFactory = (
+  onDone: (job: CopyJob, result: CopyResult) => void,
+) => CopyJobQueue;
 
 /** Called once per requested file: `ok` when it is in place. */
 export type LandedCallback = (id: number, entry: Entry, ok: boolean) => void;
@@ -200,8 +206,8 @@ export class WireIntake implements PayloadIntake {
   #backlog = 0;
   #backlogWaiters: (() => void)[] = [];
   /** Writer threads for shard members, started when the first member comes. */
-  #writers: CopyWorkerPool | null = null;
-  readonly #writerThreads: number;
+  #writers: CopyJobQueue | null = null;
+  readonly #makeWriters: WriterQueueFactory;
   readonly #writing = new Map<number, { id: number; entry: Entry }>();
   #writeCounter = 0;
 
@@ -209,8 +215,8 @@ export class WireIntake implements PayloadIntake {
    * Creates the intake.
    * @param port The channel to the source.
    * @param planner The destination's planner.
-   * @param options Counters, the landed callback, the data plane (`null`: chunks only), and how
-   *   many writer threads may write shard members (0: this thread).
+   * @param options Counters, the landed callback, the data plane (`null`: chunks only), and the
+   *   writer threads for shard members (default: two of the session's own).
    */
   constructor(
     port: FramePort,
@@ -219,10 +225,11 @@ export class WireIntake implements PayloadIntake {
       stats: TransferStats;
       landed: LandedCallback;
       data: DataPlaneAccess | null;
-      writerThreads?: number;
+      writers?: WriterQueueFactory;
     },
   ) {
-    this.#writerThreads = options.writerThreads ?? 2;
+    this.#makeWriters = options.writers ??
+      ((onDone) => new CopyWorkerPool(onDone, { workers: 2 }));
     this.#port = port;
     this.#planner = planner;
     this.#stats = options.stats;
@@ -313,12 +320,12 @@ export class WireIntake implements PayloadIntake {
       });
       return this.#landed(id, entry, ok);
     }
-    const writers = this.#writers ??= new CopyWorkerPool((done, error) => {
+    const writers = this.#writers ??= this.#makeWriters((done, error) => {
       const owner = this.#writing.get(done.id);
       this.#writing.delete(done.id);
       if (!owner) return;
       this.#landed(owner.id, owner.entry, this.#planner.wrote(owner.entry, error));
-    }, { workers: this.#writerThreads });
+    });
     const key = this.#writeCounter++;
     this.#writing.set(key, { id, entry });
     await writers.add({ ...job, id: key });

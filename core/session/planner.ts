@@ -122,6 +122,8 @@ export class DestinationPlanner {
   readonly #fresh = new Set<string>();
   /** Where the files handed to writer threads go (see `writeJob`), until they are done. */
   readonly #landing = new Map<Entry, { dir: TreeDir; name: string }>();
+  /** The directory handle of the last `writeJob`, for the next file in the same directory. */
+  #writeDir: { parent: string; dir: TreeDir } | null = null;
 
   /**
    * Creates the planner.
@@ -520,7 +522,16 @@ export class DestinationPlanner {
   writeJob(entry: Entry, data: Uint8Array): Omit<CopyJob, "id"> | null | "failed" {
     if (this.#o.gate.dryRun) return null;
     try {
-      const { dir, name } = this.holder(entry.path);
+      const path = this.at(entry.path);
+      if (path === "") return null;
+      const [parent, name] = splitPath(path);
+      // Consecutive files of one directory share its handle: the writer checks the directory and
+      // its parent before every create, so opening (and checking) it again here adds nothing.
+      let dir = this.#writeDir?.parent === parent ? this.#writeDir.dir : null;
+      if (dir === null) {
+        dir = this.#o.tree.dir(parent);
+        this.#writeDir = { parent, dir };
+      }
       const target = dir.writeTarget?.(name) ?? null;
       if (target === null) return null;
       this.#landing.set(entry, { dir, name });
