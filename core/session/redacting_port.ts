@@ -110,6 +110,7 @@ export function redactingPort(port: FramePort, hide: HideRoots): FramePort {
     },
     send: (frame) => port.send(redactFrame(frame, hide)),
     next: (timeoutMs) => port.next(timeoutMs),
+    flush: () => port.flush?.() ?? Promise.resolve(),
     close: () => port.close(),
   };
 }
