@@ -246,17 +246,20 @@ export function renderExtras(rows: ReadonlyArray<[string, number | null, string]
 
 /**
  * The peak resident set (`VmHWM`, KiB) of the largest process in the tree under `pid` (the
- * daemon's server, under its launcher), or `null` when it cannot be read.
+ * daemon's server, under its launcher), or `null` when it cannot be read. Read through `ps` and
+ * `cat`: Deno opens `/proc` only with `--allow-all`.
  * @param pid The launcher's process id.
  * @returns KiB, or `null`.
  */
 export async function peakRssKiB(pid: number): Promise<number | null> {
+  const text = async (cmd: string, args: string[]): Promise<string> => {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+    return new TextDecoder().decode(out.stdout);
+  };
   const parents = new Map<number, number>();
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`).catch(() => "");
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (Number.isInteger(ppid)) parents.set(Number(entry.name), ppid);
+  for (const line of (await text("ps", ["-eo", "pid=,ppid="])).split("\n")) {
+    const [child, parent] = line.trim().split(/\s+/).map(Number);
+    if (Number.isInteger(child) && Number.isInteger(parent)) parents.set(child!, parent!);
   }
   const tree = new Set([pid]);
   for (let grew = true; grew;) {
@@ -270,7 +273,7 @@ export async function peakRssKiB(pid: number): Promise<number | null> {
   }
   let peak: number | null = null;
   for (const member of tree) {
-    const status = await Deno.readTextFile(`/proc/${member}/status`).catch(() => "");
+    const status = await text("cat", [`/proc/${member}/status`]).catch(() => "");
     const kib = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? NaN);
     if (Number.isFinite(kib)) peak = Math.max(peak ?? 0, kib);
   }

@@ -73,6 +73,7 @@ Options:
                      daemon with TLS on and one with TLS off, on every selected workload; then
                      16 clients pushing at once, and the first byte of a push
   --tls on|off|both  with --remote: which blit daemons to start (default both)
+  --remote-only      with --remote: skip the local section
   --blit-daemon ADDR with --remote: time blit push/pull against a running blit daemon at ADDR
                      (127.0.0.1:PORT, module "bench" rooted at DIR/PRESET, TLS on); also
                      BLIT_BENCH_DAEMON
@@ -99,6 +100,8 @@ export interface BenchOptions {
   blitDaemon?: string;
   /** Which blit daemons the remote section starts. */
   tls: "on" | "off" | "both";
+  /** Skip the local section (with `remote`). */
+  remoteOnly: boolean;
   /** Whether help was asked for. */
   help: boolean;
 }
@@ -142,6 +145,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       remote: { type: "boolean", default: false },
       "blit-daemon": { type: "string" },
       tls: { type: "string", default: "both" },
+      "remote-only": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -166,6 +170,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   }
   return {
     tls,
+    remoteOnly: values["remote-only"],
     preset,
     runs,
     only: WORKLOAD_IDS.filter((id) => only.includes(id)),
@@ -404,7 +409,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const wallStart = performance.now();
   for (const w of workloads) {
-    if (!opts.only.includes(w.id)) continue;
+    if (!opts.only.includes(w.id) || (opts.remote && opts.remoteOnly)) continue;
     const columns = localColumns(w, resolved.tools, dst);
     if (columns.length === 0) {
       note(`(${w.id}): no selected tool can run this workload`);
