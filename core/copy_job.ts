@@ -181,3 +181,108 @@ function removeOwnTemp(tmp: string): void {
     }
   } while (performance.now() < until);
 }
+
+/**
+ * A batch of jobs as it crosses to a worker thread: received files are packed (their bytes in
+ * one transferred buffer, their numbers in one typed array, each directory once) because a
+ * structured clone of one object per file cost ~15 µs a file on the sending thread; other jobs
+ * travel as they are.
+ */
+export interface PackedBatch {
+  /** Jobs that are not received files. */
+  copies: CopyJob[];
+  /** The directories of the received files, each once. */
+  dirs: NonNullable<CopyJob["dir"]>[];
+  /** Per received file: the temporary's name and the final name, in their directory. */
+  names: string[];
+  /** Per received file: id, directory index, size, mtime, mode, umask. */
+  numbers: Float64Array<ArrayBuffer>;
+  /** The received files' bytes, back to back. */
+  bytes: ArrayBuffer;
+}
+
+const FIELDS = 6;
+
+/**
+ * Packs a batch for a worker (see {@linkcode PackedBatch}); transfer `numbers.buffer` and
+ * `bytes` with it.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { packBatch, unpackBatch } from "./copy_job.ts";
+ * const dir = { path: "/d", dev: 1, ino: 2 };
+ * const job = {
+ *   id: 7, src: "", tmp: "/d/.t", dst: "/d/a", size: 2, mtimeMs: 5, mode: 0o644, umask: 0o22,
+ *   data: new Uint8Array([1, 2]), dir,
+ * };
+ * const [back] = unpackBatch(packBatch([job]));
+ * strictEqual(back?.dst, "/d/a");
+ * strictEqual(back?.data?.[1], 2);
+ * ```
+ *
+ * @param jobs The jobs.
+ * @returns The packed batch.
+ */
+export function packBatch(jobs: readonly CopyJob[]): PackedBatch {
+  const copies: CopyJob[] = [];
+  const writes: CopyJob[] = [];
+  for (const job of jobs) {
+    const prefix = job.dir === undefined ? "" : `${job.dir.path}/`;
+    const packable = job.data !== undefined && job.dir !== undefined &&
+      job.tmp.startsWith(prefix) && job.dst.startsWith(prefix) &&
+      !job.tmp.includes("/", prefix.length) && !job.dst.includes("/", prefix.length);
+    (packable ? writes : copies).push(job);
+  }
+  const dirs: NonNullable<CopyJob["dir"]>[] = [];
+  const dirIndex = new Map<string, number>();
+  const names: string[] = [];
+  const numbers = new Float64Array(writes.length * FIELDS);
+  const bytes = new Uint8Array(writes.reduce((sum, job) => sum + job.size, 0));
+  let offset = 0;
+  writes.forEach((job, i) => {
+    const dir = job.dir!;
+    const key = `${dir.dev}:${dir.ino}:${dir.parent?.ino ?? ""}:${dir.path}`;
+    let index = dirIndex.get(key);
+    if (index === undefined) {
+      index = dirs.push(dir) - 1;
+      dirIndex.set(key, index);
+    }
+    const cut = dir.path.length + 1;
+    names.push(job.tmp.slice(cut), job.dst.slice(cut));
+    numbers.set([job.id, index, job.size, job.mtimeMs, job.mode, job.umask], i * FIELDS);
+    bytes.set(job.data!, offset);
+    offset += job.size;
+  });
+  return { copies, dirs, names, numbers, bytes: bytes.buffer };
+}
+
+/**
+ * Unpacks a batch made by {@linkcode packBatch}: the plain jobs first, then the received files.
+ * @param batch The packed batch.
+ * @returns The jobs.
+ */
+export function unpackBatch(batch: PackedBatch): CopyJob[] {
+  const jobs = [...batch.copies];
+  const { dirs, names, numbers } = batch;
+  let offset = 0;
+  for (let i = 0; i * FIELDS < numbers.length; i++) {
+    const at = i * FIELDS;
+    const dir = dirs[numbers[at + 1]!]!;
+    const size = numbers[at + 2]!;
+    jobs.push({
+      id: numbers[at]!,
+      src: "",
+      tmp: `${dir.path}/${names[2 * i]}`,
+      dst: `${dir.path}/${names[2 * i + 1]}`,
+      size,
+      mtimeMs: numbers[at + 3]!,
+      mode: numbers[at + 4]!,
+      umask: numbers[at + 5]!,
+      data: new Uint8Array(batch.bytes, offset, size),
+      dir,
+    });
+    offset += size;
+  }
+  return jobs;
+}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type CopyJob, type CopyResult, runCopyJob } from "./copy_job.ts";
+import { type CopyJob, type CopyResult, packBatch, runCopyJob } from "./copy_job.ts";
 import type { CopyBatchResult } from "./copy_worker.ts";
 
 /** Options of {@linkcode CopyWorkerPool}. */
@@ -141,7 +141,8 @@ export class CopyWorkerPool {
     for (const job of jobs) this.#jobs.set(job.id, job);
     slot.inFlight++;
     this.#pending++;
-    slot.worker.postMessage(jobs);
+    const batch = packBatch(jobs);
+    slot.worker.postMessage(batch, [batch.numbers.buffer, batch.bytes]);
   }
 
   #start(): WorkerSlot {

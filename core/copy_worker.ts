@@ -1,11 +1,11 @@
 /**
- * Worker entry: runs batches of {@linkcode CopyJob}s with synchronous calls and posts back the
+ * Worker entry: runs batches of copy jobs (a {@linkcode PackedBatch}) with synchronous calls and posts back the
  * results. Started by {@linkcode CopyWorkerPool}; not part of the public API.
  *
  * @module
  */
 
-import { type CopyJob, type CopyResult, runCopyJob } from "./copy_job.ts";
+import { type CopyResult, type PackedBatch, runCopyJob, unpackBatch } from "./copy_job.ts";
 
 /** A batch answer: job ids and their results, in order. */
 export interface CopyBatchResult {
@@ -16,12 +16,12 @@ export interface CopyBatchResult {
 }
 
 const scope = self as unknown as {
-  onmessage: ((event: MessageEvent<CopyJob[]>) => void) | null;
+  onmessage: ((event: MessageEvent<PackedBatch>) => void) | null;
   postMessage(message: CopyBatchResult): void;
 };
 
-scope.onmessage = (event: MessageEvent<CopyJob[]>) => {
-  const jobs = event.data;
+scope.onmessage = (event: MessageEvent<PackedBatch>) => {
+  const jobs = unpackBatch(event.data);
   const ids: number[] = [];
   const results: CopyResult[] = [];
   for (const job of jobs) {
