@@ -84,6 +84,10 @@ function noLink(): string {
   return "";
 }
 
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 /** Prefix of the names entries are renamed to right before they are deleted. */
 const ASIDE_PREFIX = ".blit-rm-";
 let asideCounter = 0;
@@ -241,6 +245,42 @@ export class ContainedDir implements TreeDir {
       this.#dirs.saw(this.#dir, name, info);
       return facts;
     });
+  }
+
+  /**
+   * `lstat` of many entries, then the directory checked once (and its parent, when one of them
+   * is a directory) before anything is recorded: a directory exchanged during the batch fails
+   * the whole batch, as it would fail the next single `stat`.
+   */
+  statMany(names: readonly string[]): (EntryInfo | null | Error)[] {
+    const results: (EntryInfo | null | Error)[] = [];
+    const seen: [string, Deno.FileInfo][] = [];
+    let anyDir = false;
+    for (const name of names) {
+      if (name === "") {
+        results.push(new PathInvalidError(this.rel || ".", "an entry of a batch needs a name"));
+        continue;
+      }
+      const path = this.#at(name);
+      try {
+        const info = Deno.lstatSync(path);
+        results.push(entryInfoOf(info, info.isSymlink ? () => Deno.readLinkSync(path) : noLink));
+        seen.push([name, info]);
+        anyDir ||= info.isDirectory;
+      } catch (error) {
+        results.push(
+          error instanceof Deno.errors.NotFound
+            ? null
+            : asError(this.#reword(error, path, this.rel, name)),
+        );
+      }
+    }
+    this.#guard("", this.#dir.path, () => {
+      this.#fresh = false;
+      this.#dirs.check(this.#dir, anyDir);
+    });
+    for (const [name, info] of seen) this.#dirs.saw(this.#dir, name, info);
+    return results;
   }
 
   /** Reads a link's target (refused when the directory changed meanwhile). */

@@ -160,8 +160,12 @@ export function utf8Length(text: string): number {
 export function validateWirePath(rel: string): string[] {
   if (typeof rel !== "string") throw new PathInvalidError(String(rel), "it is not a string");
   if (rel === "") return [];
-  // Each UTF-16 unit takes at least one UTF-8 byte: refuse huge inputs before scanning them.
-  if (rel.length > MAX_WIRE_PATH_BYTES || utf8Length(rel) > MAX_WIRE_PATH_BYTES) {
+  // Each UTF-16 unit takes one to three UTF-8 bytes: refuse huge inputs before scanning them,
+  // and count only a path that could be too long (the hot path: every file of a session).
+  if (
+    rel.length > MAX_WIRE_PATH_BYTES ||
+    (rel.length * 3 > MAX_WIRE_PATH_BYTES && utf8Length(rel) > MAX_WIRE_PATH_BYTES)
+  ) {
     throw new PathInvalidError(rel, `it is longer than ${MAX_WIRE_PATH_BYTES} bytes`);
   }
   if (!rel.isWellFormed()) throw new PathInvalidError(rel, "it is not valid Unicode");
@@ -178,7 +182,7 @@ export function validateWirePath(rel: string): string[] {
     if (component === "." || component === "..") {
       throw new PathInvalidError(rel, `it has a "${component}" segment`);
     }
-    if (utf8Length(component) > MAX_COMPONENT_BYTES) {
+    if (component.length * 3 > MAX_COMPONENT_BYTES && utf8Length(component) > MAX_COMPONENT_BYTES) {
       throw new PathInvalidError(
         rel,
         `a component is longer than ${MAX_COMPONENT_BYTES} bytes`,

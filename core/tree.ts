@@ -96,6 +96,12 @@ export interface TreeDir {
    * @returns The facts, or `null` when the entry does not exist.
    */
   stat(name: string): EntryInfo | null;
+  /**
+   * Reads the facts of many entries at once, as {@linkcode TreeDir.stat} would one by one (a
+   * contained tree checks the directory once for the whole batch, not once per entry).
+   * @returns Per name: the facts, `null` when it does not exist, or the error reading it.
+   */
+  statMany?(names: readonly string[]): (EntryInfo | null | Error)[];
   /** Reads a symbolic link's target. */
   readLink(name: string): string;
   /**
@@ -509,6 +515,16 @@ class LocalDir implements TreeDir {
 
   localPath(name: string): string | null {
     return this.#tree.caps.localPaths ? this.#at(name) : null;
+  }
+
+  statMany(names: readonly string[]): (EntryInfo | null | Error)[] {
+    return names.map((name) => {
+      try {
+        return this.stat(name);
+      } catch (error) {
+        return error instanceof Error ? error : new Error(String(error));
+      }
+    });
   }
 
   writeTarget(name: string): WriteTarget | null {

@@ -168,6 +168,7 @@ function listGroup(
   const entries: Entry[] = [];
   const prefix = dir === "" ? "" : `${dir}/`;
   let complete = true;
+  const wanted: string[] = [];
   for (const item of items) {
     const rel = prefix + item.name;
     if (!filter(rel, item.isDirectory)) continue;
@@ -176,8 +177,22 @@ function listGroup(
       complete = false;
       continue;
     }
+    wanted.push(item.name);
+  }
+  // All at once when the tree can (a contained tree then checks the directory once).
+  let facts: ReturnType<NonNullable<typeof handle.statMany>> | null;
+  try {
+    facts = handle.statMany?.(wanted) ?? null;
+  } catch (error) {
+    onError(dir === "" ? "." : dir, `Cannot list directory: ${describeError(error)}`);
+    return { dir, entries: [], complete: false };
+  }
+  for (const [i, name] of wanted.entries()) {
+    const rel = prefix + name;
     try {
-      const info = handle.stat(item.name);
+      const found = facts === null ? handle.stat(name) : facts[i];
+      if (found instanceof Error) throw found;
+      const info = found ?? null;
       if (info === null) continue; // gone since the listing
       if (info.kind === "other") {
         onError(rel, "Cannot copy a special file (socket, fifo or device): skipped");

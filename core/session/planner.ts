@@ -236,6 +236,7 @@ export class DestinationPlanner {
       else {
         dir = this.#o.tree.dir(this.at(group.dir));
         existing = this.#list(dir, listing);
+        this.#statFiles(dir, group, existing);
       }
     } catch (error) {
       stats.fail(group.dir || ".", `Cannot list destination directory: ${describeError(error)}`);
@@ -271,6 +272,32 @@ export class DestinationPlanner {
       }
     }
     return plans;
+  }
+
+  /**
+   * Reads the size and mtime of the files both sides have, all at once when the tree can (a
+   * contained tree then checks the directory once for the group, not once per file). A file
+   * that could not be read is left for the entry's own `stat`, which reports it.
+   */
+  #statFiles(dir: TreeDir, group: ManifestGroup, existing: Map<string, ListedFacts>): void {
+    if (dir.statMany === undefined) return;
+    const prefix = group.dir === "" ? "" : `${group.dir}/`;
+    const names: string[] = [];
+    for (const entry of group.entries) {
+      if (entry.kind !== "file") continue;
+      const name = entry.path.slice(prefix.length);
+      const facts = existing.get(name);
+      if (facts?.kind === "file" && facts.size < 0) names.push(name);
+    }
+    if (names.length < 2) return;
+    const found = dir.statMany(names);
+    for (const [i, name] of names.entries()) {
+      const info = found[i];
+      if (info === null) existing.delete(name);
+      else if (info !== undefined && !(info instanceof Error)) {
+        existing.set(name, { kind: info.kind, size: info.size, mtimeMs: info.mtimeMs });
+      }
+    }
   }
 
   /** Lists a destination directory (from the look-ahead when it made one), minus temporaries. */
