@@ -252,10 +252,41 @@ export function renderExtras(rows: ReadonlyArray<[string, number | null, string]
  * @returns KiB, or `null`.
  */
 export async function peakRssKiB(pid: number): Promise<number | null> {
-  const text = async (cmd: string, args: string[]): Promise<string> => {
-    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
-    return new TextDecoder().decode(out.stdout);
-  };
+  let peak: number | null = null;
+  for (const member of await processTree(pid)) {
+    const status = await text("cat", [`/proc/${member}/status`]).catch(() => "");
+    const kib = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? NaN);
+    if (Number.isFinite(kib)) peak = Math.max(peak ?? 0, kib);
+  }
+  return peak;
+}
+
+/**
+ * Resets the peak resident set of every process in the tree under `pid` (`5` into
+ * `/proc/PID/clear_refs`), so that {@linkcode peakRssKiB} then reports the peak of what follows.
+ * @param pid The launcher's process id.
+ * @returns Whether every reset worked (it needs to own the processes).
+ */
+export async function resetPeakRss(pid: number): Promise<boolean> {
+  let ok = true;
+  for (const member of await processTree(pid)) {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", `echo 5 > /proc/${member}/clear_refs`],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    ok &&= out.code === 0;
+  }
+  return ok;
+}
+
+async function text(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** `pid` and its descendants. */
+async function processTree(pid: number): Promise<Set<number>> {
   const parents = new Map<number, number>();
   for (const line of (await text("ps", ["-eo", "pid=,ppid="])).split("\n")) {
     const [child, parent] = line.trim().split(/\s+/).map(Number);
@@ -271,13 +302,7 @@ export async function peakRssKiB(pid: number): Promise<number | null> {
       }
     }
   }
-  let peak: number | null = null;
-  for (const member of tree) {
-    const status = await text("cat", [`/proc/${member}/status`]).catch(() => "");
-    const kib = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? NaN);
-    if (Number.isFinite(kib)) peak = Math.max(peak ?? 0, kib);
-  }
-  return peak;
+  return tree;
 }
 
 /** What {@linkcode timeRemoteExtras} runs against. */
@@ -326,6 +351,8 @@ export async function timeRemoteExtras(
   }
   const seconds = new Map<string, number[]>(columns.map((c) => [c.label, []]));
   const failed = new Map<string, string>();
+  // The peak of the many-clients runs, not of the workloads before them.
+  const reset = targets.blitPid !== undefined && await resetPeakRss(targets.blitPid);
   for (let r = 0; r < runs; r++) {
     const order = r % 2 === 0 ? columns : [...columns].reverse();
     const parts: string[] = [];
@@ -350,7 +377,10 @@ export async function timeRemoteExtras(
     if (column.label === "blit" && value !== null) {
       const ratio = rsyncd === null ? "" : `${(value / rsyncd).toFixed(2)}x of rsyncd; `;
       const peak = targets.blitPid === undefined ? null : await peakRssKiB(targets.blitPid);
-      note = `${ratio}daemon peak RSS ${peak === null ? "?" : `${Math.round(peak / 1024)} MiB`}`;
+      const since = reset ? "" : " (since start: could not reset)";
+      note = `${ratio}daemon peak RSS ${
+        peak === null ? "?" : `${Math.round(peak / 1024)} MiB${since}`
+      }`;
     }
     rows.push([`${title}: ${column.label}`, value, note]);
   }

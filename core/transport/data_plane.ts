@@ -810,7 +810,8 @@ export interface PayloadSink {
   /** Records a file the source no longer has (`skip` record). */
   skipped?(id: number): void;
   /**
-   * Writes one shard member whose bytes are all here (`data` is this call's own copy). Resolves
+   * Writes one shard member whose bytes are all here (`data` is a view of the shard's own buffer,
+   * which nothing writes to again, so it may be kept until the file is written). Resolves
    * once the write is queued (it waits while the writers are saturated); the sink records the
    * outcome itself. Without it, members go through {@linkcode PayloadSink.writeFile}.
    */
@@ -965,7 +966,7 @@ export async function receivePayloads(
             granted: (id) => sizes.get(id) ?? null,
             onMember: async (id, data) => {
               if (sink.writeMember) {
-                await sink.writeMember(id, data.slice());
+                await sink.writeMember(id, data);
                 result.filesReceived++;
                 result.bytesReceived += data.length;
                 return;
