@@ -34,7 +34,6 @@ import {
 } from "./system.ts";
 import {
   blitDaemonTools,
-  type Invocation,
   type RemoteTool,
   resolveTools,
   rsyncDaemonTools,
