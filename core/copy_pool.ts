@@ -45,6 +45,8 @@ function copyCost(job: CopyJob): number {
 interface WorkerSlot {
   worker: Worker;
   inFlight: number;
+  /** Job ids of the batches posted and not answered yet, oldest first. */
+  batches: number[][];
 }
 
 /**
@@ -135,11 +137,19 @@ export class CopyWorkerPool {
     while (slot && slot.inFlight >= 2) {
       // Every worker has two batches queued: wait for one to finish (back-pressure).
       await new Promise<void>((resolve) => this.#space.push(resolve));
-      slot = this.#slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+      slot = this.#slots.reduce<WorkerSlot | null>(
+        (best, s) => (best === null || s.inFlight < best.inFlight ? s : best),
+        null,
+      );
     }
-    if (!slot) return;
+    if (!slot) {
+      // No worker left (one failed): copy here, so that every job is answered.
+      for (const job of jobs) this.#onDone(job, runCopyJob(job));
+      return;
+    }
     for (const job of jobs) this.#jobs.set(job.id, job);
     slot.inFlight++;
+    slot.batches.push(jobs.map((job) => job.id));
     this.#pending++;
     const batch = packBatch(jobs);
     slot.worker.postMessage(batch, [batch.numbers.buffer, batch.bytes]);
@@ -147,7 +157,7 @@ export class CopyWorkerPool {
 
   #start(): WorkerSlot {
     const worker = new Worker(new URL("./copy_worker.ts", import.meta.url), { type: "module" });
-    const slot: WorkerSlot = { worker, inFlight: 0 };
+    const slot: WorkerSlot = { worker, inFlight: 0, batches: [] };
     this.#workAtStart = this.#work;
     worker.onmessage = (event: MessageEvent<CopyBatchResult>) => {
       const { ids, results } = event.data;
@@ -158,16 +168,27 @@ export class CopyWorkerPool {
         if (job) this.#onDone(job, results[i] ?? null);
       }
       slot.inFlight--;
+      slot.batches.shift();
       this.#pending--;
       this.#space.shift()?.();
       if (this.#pending === 0) { for (const resolve of this.#idle.splice(0)) resolve(); }
     };
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
-      this.#failure = new Error(`Cannot copy files: a copy worker failed: ${event.message}`);
+      const failure = `Cannot copy files: a copy worker failed: ${event.message}`;
+      this.#failure = new Error(failure);
+      // Every job it held fails (and says so), and it takes no more: a later batch goes to
+      // another worker. Nobody waits for an answer that cannot come.
+      this.#slots = this.#slots.filter((s) => s !== slot);
+      worker.terminate();
+      this.#pending -= slot.inFlight;
       slot.inFlight = 0;
-      this.#pending = 0;
-      for (const resolve of this.#idle.splice(0)) resolve();
+      for (const id of slot.batches.splice(0).flat()) {
+        const job = this.#jobs.get(id);
+        this.#jobs.delete(id);
+        if (job) this.#onDone(job, failure);
+      }
+      if (this.#pending === 0) { for (const resolve of this.#idle.splice(0)) resolve(); }
       for (const resolve of this.#space.splice(0)) resolve();
     };
     this.#slots.push(slot);
