@@ -147,6 +147,7 @@ Deno.test({
         // bwrap --chdir sets PWD; NO_COLOR is passed on when the launcher has it.
         deepStrictEqual(environ.filter((name) => name !== "NO_COLOR" && name !== "PWD"), [
           "DENO_DIR",
+          "DENO_NO_UPDATE_CHECK",
         ]);
       });
       await t.step("serves, and the launcher writes the audit log", async () => {
