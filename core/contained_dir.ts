@@ -36,6 +36,7 @@
  */
 
 import { PathEscapeError, PathInvalidError } from "./errors.ts";
+import { removeOwnName, retried } from "./own_name.ts";
 import { validateWirePath } from "./paths.ts";
 import {
   type DirItem,
@@ -63,22 +64,6 @@ import type { VerifiedDir, VerifiedDirs } from "./verified_dirs.ts";
  * ```
  */
 export type Reword = (error: unknown, path: string, rel: string, name: string) => unknown;
-
-/**
- * How long an entry under a name of this session's own is tried to be removed (or put back),
- * wherever its name leads: a directory on its way may be exchanged back and forth meanwhile.
- * Only a race makes this take more than one try.
- */
-const OWN_NAME_TRIES_MS = 50;
-
-/** Runs `attempt` until it returns `true`, for at most {@linkcode OWN_NAME_TRIES_MS}. */
-function retried(attempt: () => boolean): boolean {
-  const until = performance.now() + OWN_NAME_TRIES_MS;
-  do {
-    if (attempt()) return true;
-  } while (performance.now() < until);
-  return false;
-}
 
 function noLink(): string {
   return "";
@@ -369,15 +354,7 @@ export class ContainedDir implements TreeDir {
    */
   #removeOwn(path: string, recursive = false): boolean {
     this.#temporaries.delete(path);
-    return retried(() => {
-      try {
-        Deno.removeSync(path, { recursive });
-        return true;
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return false;
-        throw error;
-      }
-    });
+    return removeOwnName(path, recursive);
   }
 
   /**

@@ -5,6 +5,7 @@
  * @module
  */
 import { describeError } from "./errors.ts";
+import { removeOwnName } from "./own_name.ts";
 import type { DirIdentity } from "./tree.ts";
 
 /** What a copy worker is asked to do for one file. */
@@ -35,6 +36,48 @@ export interface CopyJob {
    * inode) right before the create and right before the rename, as a contained tree does.
    */
   dir?: DirIdentity & { parent?: DirIdentity };
+}
+
+/**
+ * A fill (what a destination's `writeFile` takes) for a file whose bytes are all in memory (a shard member): one
+ * synchronous write, far cheaper than async file ops; it may be called once.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { fillFromMemory } from "./copy_job.ts";
+ * const path = await Deno.makeTempFile();
+ * const fill = fillFromMemory(7, new TextEncoder().encode("hello"));
+ * {
+ *   using file = await Deno.open(path, { write: true });
+ *   await fill(file);
+ * }
+ * strictEqual(await Deno.readTextFile(path), "hello");
+ * await Deno.remove(path);
+ * ```
+ *
+ * @param id The file's manifest id (for the message of a second call).
+ * @param data Its bytes.
+ * @returns The fill.
+ */
+export function fillFromMemory(
+  id: number,
+  data: Uint8Array,
+): (file: Deno.FsFile) => Promise<void> {
+  let filled = false;
+  return (file) => {
+    if (filled) {
+      return Promise.reject(new Error(`Cannot fill file ${id}: fill was already called`));
+    }
+    filled = true;
+    try {
+      let off = 0;
+      while (off < data.length) off += file.writeSync(data.subarray(off));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve();
+  };
 }
 
 /** Files up to this size are copied with one read and one write; larger ones by the kernel. */
@@ -78,7 +121,7 @@ function copySmall(job: CopyJob, mtime: Date): void {
   }
 }
 
-/** The temporary the running job created (its name is its own: see `removeOwnTemp`). */
+/** The temporary the running job created (its name is its own: see `own_name.ts`). */
 let createdTemp = "";
 
 /**
@@ -153,33 +196,13 @@ export function runCopyJob(job: CopyJob): CopyResult {
     Deno.renameSync(job.tmp, job.dst);
     return null;
   } catch (error) {
-    if (job.dir !== undefined && createdTemp === job.tmp) removeOwnTemp(job.tmp);
-    else {
-      try {
-        Deno.removeSync(job.tmp);
-      } catch { /* never created */ }
-    }
+    try {
+      // A checked job's temporary is removed wherever its name leads (see own_name.ts).
+      if (job.dir !== undefined && createdTemp === job.tmp) removeOwnName(job.tmp);
+      else Deno.removeSync(job.tmp);
+    } catch { /* never created; the error that matters is the one below */ }
     return describeError(error);
   }
-}
-
-/**
- * How long a temporary this job created is tried to be removed, wherever its name leads: a
- * directory on its way may be exchanged back and forth meanwhile (as `ContainedDir` does).
- */
-const OWN_TEMP_TRIES_MS = 50;
-
-/** Removes a temporary of this job's own, trying again while its name leads nowhere. */
-function removeOwnTemp(tmp: string): void {
-  const until = performance.now() + OWN_TEMP_TRIES_MS;
-  do {
-    try {
-      Deno.removeSync(tmp);
-      return;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) return;
-    }
-  } while (performance.now() < until);
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 
 import { type CopyJobQueue, CopyWorkerPool } from "../copy_pool.ts";
-import type { CopyJob, CopyResult } from "../copy_job.ts";
+import { type CopyJob, type CopyResult, fillFromMemory } from "../copy_job.ts";
 import { describeError, ProtocolError } from "../errors.ts";
 import { AsyncQueue } from "../queue.ts";
 import type { TransferStats } from "../stats.ts";
@@ -313,11 +313,7 @@ export class WireIntake implements PayloadIntake {
     const job = this.#planner.writeJob(entry, data);
     if (job === "failed") return this.#landed(id, entry, false);
     if (job === null) {
-      const ok = await this.#planner.writeFile(entry, (file) => {
-        let off = 0;
-        while (off < data.length) off += file.writeSync(data.subarray(off));
-        return Promise.resolve();
-      });
+      const ok = await this.#planner.writeFile(entry, fillFromMemory(id, data));
       return this.#landed(id, entry, ok);
     }
     const writers = this.#writers ??= this.#makeWriters((done, error) => {

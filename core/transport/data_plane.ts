@@ -32,6 +32,7 @@ import {
   RecordWriter,
 } from "./records.ts";
 import { type PackedShard, packShard, unpackShard } from "./shard.ts";
+import { fillFromMemory } from "../copy_job.ts";
 import { connectTcp } from "./connect_tcp.ts";
 
 /** Length of a session token in bytes. */
@@ -909,22 +910,8 @@ export async function receivePayloads(
   signal?.addEventListener("abort", onAbort, { once: true });
 
   const writeMember = async (id: number, data: Uint8Array): Promise<void> => {
-    let filled = false;
     try {
-      await sink.writeFile(id, data.length, (file) => {
-        if (filled) {
-          return Promise.reject(new Error(`Cannot fill file ${id}: fill was already called`));
-        }
-        filled = true;
-        // In memory already: one synchronous write is far cheaper than async file ops.
-        try {
-          let off = 0;
-          while (off < data.length) off += file.writeSync(data.subarray(off));
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        return Promise.resolve();
-      });
+      await sink.writeFile(id, data.length, fillFromMemory(id, data));
       result.filesReceived++;
       result.bytesReceived += data.length;
     } catch (error) {
