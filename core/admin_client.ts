@@ -167,9 +167,10 @@ export class AdminClient {
       }
       throw error;
     }
-    const client = new BlitClientClass(channel.address, channel.credentials, {
+    const { credentials, options: channelOptions } = await channel.grpcChannel();
+    const client = new BlitClientClass(channel.address, credentials, {
       ...blitChannelOptions(),
-      ...channel.channelOptions,
+      ...channelOptions,
     });
     return new AdminClient(client, grpcModule, channel, options);
   }

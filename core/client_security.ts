@@ -16,7 +16,9 @@ import { FatalError } from "./errors.ts";
 import { type Identity, loadIdentity, resolveIdentityPath, signBytes } from "./identity.ts";
 import { defaultKnownHostsPath, lookupKnownHost, recordKnownHost } from "./known_hosts.ts";
 import type { DataConn } from "./transport/data_plane.ts";
-import type { TlsVerify } from "./transport/tls_client.ts";
+import { CertificateMismatchError, connectDataPlane, type TlsVerify } from "./transport/tls_pin.ts";
+import type { ByteConn } from "./transport/conn_socket.ts";
+import { connectTcp } from "./transport/connect_tcp.ts";
 
 /** How a client connects to daemons: its key, and how it trusts them. */
 export interface ConnectionSecurity {
@@ -72,16 +74,32 @@ export interface SignedProof {
   signature: Uint8Array;
 }
 
+/** What a grpc-js client of the daemon needs for its channel. */
+export interface GrpcChannelSecurity {
+  /** The channel credentials. */
+  credentials: grpc.ChannelCredentials;
+  /** Extra channel options the credentials need. */
+  options: grpc.ChannelOptions;
+}
+
 /** A daemon connection's security, settled before the first call. */
 export interface SecureChannel {
   /** `HOST:PORT` as dialled. */
   readonly address: string;
   /** `SHA256:…` of the certificate every connection must present (`""` without TLS). */
   readonly fingerprint: string;
-  /** gRPC credentials for the control channel. */
-  readonly credentials: grpc.ChannelCredentials;
-  /** Extra gRPC channel options the credentials need. */
-  readonly channelOptions: Record<string, string | number>;
+  /**
+   * The gRPC credentials for the control channel and the channel options they need (loads
+   * grpc-js, which a transfer does without).
+   */
+  grpcChannel(): Promise<GrpcChannelSecurity>;
+  /**
+   * Opens a connection to the daemon's control port (a transfer's framed stream) with the
+   * channel's trust: TLS with the pinned certificate or the CA, or plain TCP.
+   * @param timeoutMs Longest time for the connection and the handshake together.
+   * @returns The connection.
+   */
+  connectControl(timeoutMs: number): Promise<ByteConn>;
   /** Opens a data-plane connection with the same trust (absent: plain TCP). */
   readonly connectData:
     | ((host: string, port: number, timeoutMs: number) => Promise<DataConn>)
@@ -186,11 +204,7 @@ export async function openSecureChannel(
   security: ConnectionSecurity,
   notify: (line: string) => void,
 ): Promise<SecureChannel> {
-  const [grpcModule, tls, identity] = await Promise.all([
-    import("@grpc/grpc-js"),
-    import("./transport/tls_client.ts"),
-    clientIdentity(security),
-  ]);
+  const identity = await clientIdentity(security);
   const text = formatHostAddress(address);
   const user = security.user ?? "";
   const prove = (fingerprint: string) => async (request: ProofRequest) => {
@@ -203,8 +217,12 @@ export async function openSecureChannel(
     return {
       address: text,
       fingerprint: "",
-      credentials: grpcModule.credentials.createInsecure(),
-      channelOptions: {},
+      grpcChannel: async () => {
+        const grpc = await import("@grpc/grpc-js");
+        return { credentials: grpc.credentials.createInsecure(), options: {} };
+      },
+      connectControl: (timeoutMs) =>
+        connectTcp(address.host.replace(/^\[(.*)\]$/, "$1"), address.port, { timeoutMs }),
       connectData: undefined,
       signed: identity !== null,
       prove: prove(""),
@@ -218,7 +236,7 @@ export async function openSecureChannel(
       explain: (error) => Promise.resolve(error),
     };
   }
-  const pin = await pinnedCertificate(address, security, notify, tls);
+  const pin = await pinnedCertificate(address, security, notify);
   // With a CA, every connection verifies the chain and the name; otherwise the pin.
   const verify: TlsVerify = security.caFile !== undefined
     ? { kind: "ca", caPem: pin.caPem as string }
@@ -226,9 +244,15 @@ export async function openSecureChannel(
   return {
     address: text,
     fingerprint: pin.fingerprint,
-    credentials: tls.grpcChannelCredentials(verify),
-    channelOptions: tls.grpcChannelOptions(verify, address.host),
-    connectData: (host, port, timeoutMs) => tls.connectDataPlane(host, port, verify, timeoutMs),
+    grpcChannel: async () => {
+      const grpcTls = await import("./transport/grpc_tls.ts");
+      return {
+        credentials: grpcTls.grpcChannelCredentials(verify),
+        options: grpcTls.grpcChannelOptions(verify, address.host),
+      };
+    },
+    connectControl: (timeoutMs) => connectDataPlane(address.host, address.port, verify, timeoutMs),
+    connectData: (host, port, timeoutMs) => connectDataPlane(host, port, verify, timeoutMs),
     signed: identity !== null,
     prove: prove(pin.fingerprint),
     checkReported: (reported) => {
@@ -242,9 +266,10 @@ export async function openSecureChannel(
     },
     explain: async (error) => {
       try {
+        const tls = await import("./transport/tls_client.ts");
         const seen = await tls.probeServerCertificate(address.host, address.port, 5_000);
         if (seen.fingerprint !== pin.fingerprint) {
-          return new tls.CertificateMismatchError(
+          return new CertificateMismatchError(
             address.host,
             address.port,
             pin.fingerprint,
@@ -257,14 +282,20 @@ export async function openSecureChannel(
   };
 }
 
-/** The certificate to pin: from the CA-verified first connection, or the known-hosts file. */
+/**
+ * The certificate to pin: from the CA-verified first connection, or the known-hosts file. Only
+ * a first contact or a CA loads `node:tls` (`tls_client.ts`).
+ */
 async function pinnedCertificate(
   address: HostAddress,
   security: ConnectionSecurity,
   notify: (line: string) => void,
-  tls: typeof import("./transport/tls_client.ts"),
 ): Promise<{ certificate: Uint8Array; fingerprint: string; caPem?: string }> {
   const { host, port } = address;
+  const path = security.knownHostsPath ?? defaultKnownHostsPath();
+  const known = security.caFile === undefined ? await lookupKnownHost(path, host, port) : null;
+  if (known) return known;
+  const tls = await import("./transport/tls_client.ts");
   if (security.caFile !== undefined) {
     let caPem: string;
     try {
@@ -281,13 +312,10 @@ async function pinnedCertificate(
     conn.close();
     const seen = await tls.probeServerCertificate(host, port, 10_000);
     if (seen.fingerprint !== conn.fingerprint) {
-      throw new tls.CertificateMismatchError(host, port, conn.fingerprint, seen.fingerprint);
+      throw new CertificateMismatchError(host, port, conn.fingerprint, seen.fingerprint);
     }
     return { ...seen, caPem };
   }
-  const path = security.knownHostsPath ?? defaultKnownHostsPath();
-  const known = await lookupKnownHost(path, host, port);
-  if (known) return known;
   const seen = await tls.probeServerCertificate(host, port, 10_000);
   if (security.recordNewHosts === false) return seen;
   await recordKnownHost(path, { host, port, ...seen });

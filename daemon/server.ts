@@ -17,7 +17,15 @@ import { AddressRules } from "../core/cidr.ts";
 import { ConnectionGate } from "../core/transport/connection_gate.ts";
 import { describeError } from "../core/errors.ts";
 import { DataPlaneListener } from "../core/transport/data_plane.ts";
-import { listenFiltered } from "../core/transport/goaway_filter.ts";
+import { type FilterSocket, listenFiltered } from "../core/transport/goaway_filter.ts";
+import { FramedStream } from "../core/transport/frame_stream.ts";
+import { PROTOCOL_VERSION } from "../core/transport/protocol.ts";
+import {
+  type ClientFrame,
+  ClientFrameSchema,
+  type ServerFrame,
+  ServerFrameSchema,
+} from "../proto/gen/blit_pb.ts";
 import {
   BLIT_SERVICE,
   type BlitServer,
@@ -91,14 +99,20 @@ export async function startServer(
   const helloDone = (peer: string): void => gate.helloDone(peer);
   const context = { config, log, authority, audit, helloDone };
   const handlers: BlitServer = {
-    transfer: (call) => {
-      handleTransfer(call, { ...context, dataPlane, ...(openTree ? { openTree } : {}) }).catch(
-        (error) => {
-          log(`blitd: transfer failed: ${describeError(error)}`);
-        },
-      );
-    },
+    transfer: refuseGrpcTransfer,
     ...createAdminHandlers(context),
+  };
+  const transferContext = { ...context, dataPlane, ...(openTree ? { openTree } : {}) };
+  const onTransfer = (stream: FilterSocket, socket: FilterSocket): void => {
+    const call = new FramedStream<ServerFrame, ClientFrame>(
+      stream,
+      ServerFrameSchema,
+      ClientFrameSchema,
+      { peer: socket },
+    );
+    handleTransfer(call, transferContext).catch((error) => {
+      log(`blitd: transfer failed: ${describeError(error)}`);
+    });
   };
   server.addService(BLIT_SERVICE, handlers);
   // Connections are admitted (address rules, caps, hello deadline) before any byte is read,
@@ -110,6 +124,7 @@ export async function startServer(
     port: config.port,
     tls: tls && { cert: tls.certPem, key: tls.keyPem },
     admit: (socket) => gate.admit(socket),
+    onTransfer,
     onIdle: (address) =>
       log(`${new Date().toISOString()} ${address}: closed: no call in flight for 10 s`),
     onAcceptError: (error, retryInMs) =>
@@ -135,6 +150,18 @@ export async function startServer(
       await goodbye;
     },
   };
+}
+
+/**
+ * Answers a gRPC `Transfer` call: transfers are framed connections on the same port now
+ * (protocol 6); an older client is told to upgrade.
+ */
+function refuseGrpcTransfer(call: grpc.ServerDuplexStream<ClientFrame, ServerFrame>): void {
+  call.emit("error", {
+    code: grpc.status.UNIMPLEMENTED,
+    details:
+      `Cannot transfer over gRPC: this daemon speaks protocol ${PROTOCOL_VERSION}; upgrade blit`,
+  });
 }
 
 /** Starts the mDNS advertiser; a failure is logged and the server runs without it. */

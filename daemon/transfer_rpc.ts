@@ -6,7 +6,6 @@
  * @module
  */
 
-import type * as grpc from "@grpc/grpc-js";
 import {
   type ClientFrame,
   type Open,
@@ -40,8 +39,8 @@ import {
   receivePayloads,
   sendPayloads,
 } from "../core/transport/data_plane.ts";
-import { PROTOCOL_VERSION } from "../core/transport/grpc_service.ts";
-import { type GrpcFramePort, grpcFramePort } from "../core/transport/grpc_port.ts";
+import { PROTOCOL_VERSION } from "../core/transport/protocol.ts";
+import { type DuplexLike, type GrpcFramePort, grpcFramePort } from "../core/transport/grpc_port.ts";
 import { InboundBudget } from "../core/transport/inbound_budget.ts";
 import { AccessDeniedError, type Authority } from "./authority.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
@@ -286,14 +285,23 @@ function sharedWriters(): SharedCopyPool {
 }
 
 /**
- * Handles one `Transfer` call: handshake and proof, access, then this side's role; records the
- * session in the audit log.
+ * The daemon's side of a transfer session's control stream: a framed connection
+ * (`transport/frame_stream.ts`), which names its peer as grpc-js names a call's.
+ */
+export interface TransferStream extends DuplexLike<ServerFrame, ClientFrame> {
+  /** The peer, `address:port`. */
+  getPeer(): string;
+}
+
+/**
+ * Handles one transfer session: handshake and proof, access, then this side's role; records
+ * the session in the audit log.
  *
- * @param call The server side of the bidirectional stream.
+ * @param call The session's control stream.
  * @param context Configuration, access, data plane and logs.
  */
 export async function handleTransfer(
-  call: grpc.ServerDuplexStream<ClientFrame, ServerFrame>,
+  call: TransferStream,
   context: TransferRpcContext,
 ): Promise<void> {
   const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {

@@ -14,12 +14,9 @@ import {
 } from "../proto/gen/blit_pb.ts";
 import { type ConnectionSecurity, openSecureChannel } from "../core/client_security.ts";
 import { parseHostAddress } from "../core/endpoint.ts";
-import {
-  blitChannelOptions,
-  type BlitClient,
-  BlitClientClass,
-  PROTOCOL_VERSION,
-} from "../core/transport/grpc_service.ts";
+import { PROTOCOL_VERSION } from "../core/transport/protocol.ts";
+import type { FrameConn } from "../core/transport/frame_conn.ts";
+import { openTransferStream } from "../core/session/remote.ts";
 import { type GrpcFramePort, grpcFramePort } from "../core/transport/grpc_port.ts";
 import { parseDaemonConfig } from "../core/config.ts";
 import { writeIdentity } from "../core/identity.ts";
@@ -252,12 +249,12 @@ export function daemonAllowsStatfs(): boolean {
   );
 }
 
-/** A raw `Transfer` call to a daemon, signed in as the test user, up to the Open. */
+/** A raw transfer session with a daemon, signed in as the test user, up to the Open. */
 export interface RawSession {
-  /** The gRPC client (close it). */
-  client: BlitClient;
-  /** The call. */
-  call: ReturnType<BlitClient["transfer"]>;
+  /** Closes the connection at once. */
+  client: { close(): void };
+  /** The session's control stream. */
+  call: FrameConn<ClientFrame, ServerFrame>;
   /** The call as a frame port. */
   port: GrpcFramePort<ServerFrame>;
   /** Sends the Open (with the test user's proof over the daemon's challenge). */
@@ -265,7 +262,7 @@ export interface RawSession {
 }
 
 /**
- * Opens a raw `Transfer` call the way the CLI does (pinned TLS, Hello, Challenge), for tests
+ * Opens a raw transfer session the way the CLI does (pinned TLS, Hello, Challenge), for tests
  * that then play a client frame by frame.
  * @param address `127.0.0.1:PORT`.
  * @param security How to trust the daemon (`{ tls: false }` for a `tls = false` one).
@@ -276,11 +273,8 @@ export async function openRawSession(
   security: ConnectionSecurity = {},
 ): Promise<RawSession> {
   const channel = await openSecureChannel(parseHostAddress(address), security, () => {});
-  const client = new BlitClientClass(address, channel.credentials, {
-    ...blitChannelOptions(),
-    ...channel.channelOptions,
-  });
-  const call = client.transfer();
+  const call = await openTransferStream(channel, 10_000);
+  const client = { close: () => call.destroy() };
   const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema, {
     idleTimeoutMs: 10_000,
   });

@@ -359,3 +359,38 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "remote: a gRPC Transfer call (an older client) is refused with one line naming the fix",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withDaemon(async (_dir, daemon) => {
+      const { openSecureChannel } = await import("../core/client_security.ts");
+      const { parseHostAddress } = await import("../core/endpoint.ts");
+      const { BlitClientClass, blitChannelOptions } = await import(
+        "../core/transport/grpc_service.ts"
+      );
+      const channel = await openSecureChannel(parseHostAddress(daemon.address), {}, () => {});
+      const { credentials, options } = await channel.grpcChannel();
+      const client = new BlitClientClass(daemon.address, credentials, {
+        ...blitChannelOptions(),
+        ...options,
+      });
+      try {
+        const call = client.transfer();
+        const error = await new Promise<Error & { code?: number }>((resolve) => {
+          call.on("error", resolve);
+          call.on("data", () => {});
+        });
+        equal(error.code, 12, error.message); // UNIMPLEMENTED
+        match(
+          error.message,
+          /Cannot transfer over gRPC: this daemon speaks protocol 6; upgrade blit/,
+        );
+      } finally {
+        client.close();
+      }
+    });
+  },
+});

@@ -42,11 +42,10 @@ import {
   CertificateMismatchError,
   connectDataPlane,
   connectTls,
-  grpcChannelCredentials,
-  grpcChannelOptions,
   probeServerCertificate,
   type TlsVerify,
 } from "../core/transport/tls_client.ts";
+import { grpcChannelCredentials, grpcChannelOptions } from "../core/transport/grpc_tls.ts";
 
 x509.cryptoProvider.set(crypto);
 
@@ -419,7 +418,7 @@ Deno.test("connectDataPlane() pins with Deno's TLS when the certificate carries 
       );
       assert(error instanceof Error, String(error));
       assert(
-        error.message.startsWith(`Cannot verify ${HOST}:${mitm.port}: its data port did not`),
+        error.message.startsWith(`Cannot verify ${HOST}:${mitm.port}: it did not`),
         error.message,
       );
       assertEquals(mitm.received, 0);

@@ -11,6 +11,7 @@ import {
   ClientFrameSchema,
   RefuseCode,
   type ServerFrame,
+  ServerFrameSchema,
 } from "../../proto/gen/blit_pb.ts";
 import {
   absolutePath,
@@ -33,7 +34,10 @@ import {
   sendPayloads,
 } from "../transport/data_plane.ts";
 import { type GrpcFramePort, grpcFramePort } from "../transport/grpc_port.ts";
-import { CertificateMismatchError } from "../transport/tls_client.ts";
+import type { ByteConn } from "../transport/conn_socket.ts";
+import { FrameConn } from "../transport/frame_conn.ts";
+import { PROTOCOL_VERSION } from "../transport/protocol.ts";
+import { CertificateMismatchError } from "../transport/tls_pin.ts";
 import {
   type ConnectionSecurity,
   openSecureChannel,
@@ -109,10 +113,9 @@ export async function runRemoteTransfer(
   const push = destination.kind === "remote";
   const texts: EndpointTexts = { source: source.text, destination: destination.text };
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
-  const { client, channel } = await connect(remote, timeoutMs, options);
+  const { stream, channel } = await connect(remote, timeoutMs, options);
   try {
-    const call = client.transfer();
-    const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema);
+    const port = grpcFramePort<ClientFrame, ServerFrame>(stream, ClientFrameSchema);
     const grant = await openSession(port, remote, setup.terms, push, options, {
       texts,
       timeoutMs,
@@ -142,13 +145,12 @@ export async function runRemoteTransfer(
       startedAt: setup.startedAt,
     });
   } finally {
-    client.close();
+    stream.end();
   }
 }
 
-/** Dials the daemon's control port and waits until the channel is ready. */
+/** Dials the daemon's control port and opens a transfer stream on it. */
 async function connect(remote: RemoteEndpoint, timeoutMs: number, options: RemoteOptions) {
-  const { BlitClientClass, blitChannelOptions } = await import("../transport/grpc_service.ts");
   const address = formatHostAddress(remote);
   if (Deno.permissions.querySync({ name: "net", host: address }).state !== "granted") {
     throw new FatalError(
@@ -157,30 +159,45 @@ async function connect(remote: RemoteEndpoint, timeoutMs: number, options: Remot
   }
   const warn = options.warn ?? ((line: string) => console.error(line));
   const channel = await openSecureChannel(remote, options.security ?? {}, warn);
-  const client = new BlitClientClass(address, channel.credentials, {
-    ...blitChannelOptions(),
-    ...channel.channelOptions,
-  });
+  return { stream: await openTransferStream(channel, timeoutMs), channel };
+}
+
+/**
+ * Opens a transfer session's control stream on a daemon's control port, with the channel's
+ * trust: the connection, then the preface (`TRANSFER_PREFACE`), then frames.
+ *
+ * Requires `--allow-net` for the daemon.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { openSecureChannel } from "../client_security.ts";
+ * import { openTransferStream } from "./remote.ts";
+ * const channel = await openSecureChannel({ host: "nas", port: 9031 }, {}, console.error);
+ * const stream = await openTransferStream(channel, 10_000);
+ * ```
+ *
+ * @param channel The daemon's address and how it is trusted.
+ * @param timeoutMs Longest time for the connection and its handshake.
+ * @throws {FatalError} When the daemon cannot be reached (a changed certificate is named so).
+ * @returns The stream, ready for the Hello.
+ */
+export async function openTransferStream(
+  channel: SecureChannel,
+  timeoutMs: number,
+): Promise<FrameConn<ClientFrame, ServerFrame>> {
+  let conn: ByteConn;
   try {
-    await new Promise<void>((resolve, reject) => {
-      client.waitForReady(Date.now() + timeoutMs, (error) => {
-        if (!error) return resolve();
-        channel.explain(error).then((explained) =>
-          reject(
-            explained !== error ? explained : new FatalError(
-              `Cannot connect to blitd at ${address}: ${
-                describeError(error)
-              }; is the daemon running?`,
-            ),
-          )
-        );
-      });
-    });
+    conn = await channel.connectControl(timeoutMs);
   } catch (error) {
-    client.close();
-    throw error;
+    const explained = await channel.explain(error);
+    if (explained !== error) throw explained;
+    throw new FatalError(
+      `Cannot connect to blitd at ${channel.address}: ${
+        describeError(error).replace(/^Cannot \w+ [^:]+: /, "")
+      }; is the daemon running?`,
+    );
   }
-  return { client, channel };
+  return new FrameConn<ClientFrame, ServerFrame>(conn, ClientFrameSchema, ServerFrameSchema);
 }
 
 /** Dials the data plane the daemon granted, falling back to the control stream with a warning. */
@@ -324,7 +341,6 @@ async function openSession(
   options: RemoteOptions,
   context: { texts: EndpointTexts; timeoutMs: number; channel: SecureChannel },
 ): Promise<Grant> {
-  const { PROTOCOL_VERSION } = await import("../transport/grpc_service.ts");
   await port.sendRaw({
     case: "hello",
     value: { protocolVersion: PROTOCOL_VERSION, clientName: "blit-cli/0.1.0" },

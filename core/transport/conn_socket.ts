@@ -14,6 +14,23 @@ import { Duplex } from "node:stream";
 /** Bytes read from the connection at a time, unless {@linkcode ConnSocketOptions} says. */
 const READ_BYTES = 64 * 1024;
 
+/**
+ * The connection under a {@linkcode ConnSocket}: a `Deno.Conn` (TCP or TLS), or any byte
+ * connection with its reads, writes and close (a `node:tls` one, `tls_client.ts`).
+ */
+export interface ByteConn {
+  /** Reads into `p`; resolves to the byte count, or `null` at end of stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`; resolves to the byte count written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the connection. */
+  close(): void;
+  /** The peer's address, when known. */
+  readonly remoteAddr?: Deno.Addr;
+  /** The local address, when known. */
+  readonly localAddr?: Deno.Addr;
+}
+
 /** Options of {@linkcode ConnSocket}. */
 export interface ConnSocketOptions {
   /**
@@ -52,7 +69,7 @@ export interface ConnSocketOptions {
  * ```
  */
 export class ConnSocket extends Duplex {
-  readonly #conn: Deno.Conn;
+  readonly #conn: ByteConn;
   readonly #readBytes: number;
   #reading = false;
   #wanted = false;
@@ -75,12 +92,12 @@ export class ConnSocket extends Duplex {
    * @param conn The connection.
    * @param options Half-open behaviour and read size.
    */
-  constructor(conn: Deno.Conn, options: ConnSocketOptions = {}) {
+  constructor(conn: ByteConn, options: ConnSocketOptions = {}) {
     super({ allowHalfOpen: options.allowHalfOpen ?? false });
     this.#conn = conn;
     this.#readBytes = options.readBytes ?? READ_BYTES;
-    const remote = conn.remoteAddr as Partial<Deno.NetAddr>;
-    const local = conn.localAddr as Partial<Deno.NetAddr>;
+    const remote = (conn.remoteAddr ?? {}) as Partial<Deno.NetAddr>;
+    const local = (conn.localAddr ?? {}) as Partial<Deno.NetAddr>;
     this.remoteAddress = remote.hostname;
     this.remotePort = remote.port;
     this.localAddress = local.hostname;
@@ -167,7 +184,7 @@ export class ConnSocket extends Duplex {
 
   /** Half-closes the connection after the last write. */
   override _final(callback: (error?: Error | null) => void): void {
-    const conn = this.#conn as Deno.Conn & { closeWrite?: () => Promise<void> };
+    const conn = this.#conn as ByteConn & { closeWrite?: () => Promise<void> };
     if (!conn.closeWrite) return callback();
     conn.closeWrite().then(() => callback(), () => callback());
   }

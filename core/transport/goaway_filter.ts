@@ -16,6 +16,7 @@ import { Duplex } from "node:stream";
 import { createSecureContext, TLSSocket } from "node:tls";
 import type * as grpc from "@grpc/grpc-js";
 import { ConnSocket } from "./conn_socket.ts";
+import { TRANSFER_PREFACE } from "./protocol.ts";
 
 /** Length of the client connection preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`. */
 const PREFACE_BYTES = 24;
@@ -311,6 +312,41 @@ export class GoawayFilter extends Duplex {
   }
 }
 
+/**
+ * Reads a connection's first bytes until they are {@linkcode TRANSFER_PREFACE} (which it then
+ * returns, consumed) or cannot become it (returned, to be put back for HTTP/2); `null` when the
+ * connection ended or failed first. The stream is left paused.
+ */
+function readPreface(stream: FilterSocket): Promise<Buffer | typeof TRANSFER_PREFACE | null> {
+  return new Promise((resolve) => {
+    let head: Buffer = Buffer.alloc(0);
+    const done = (value: Buffer | typeof TRANSFER_PREFACE | null): void => {
+      stream.off("data", onData);
+      stream.off("end", onGone);
+      stream.off("close", onGone);
+      stream.pause();
+      resolve(value);
+    };
+    const onGone = (): void => done(null);
+    const onData = (chunk: Buffer): void => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, TRANSFER_PREFACE.length);
+      if (Buffer.compare(head.subarray(0, n), TRANSFER_PREFACE.subarray(0, n)) !== 0) {
+        return done(head);
+      }
+      if (head.length < TRANSFER_PREFACE.length) return;
+      // Stop listening first: bytes put back may be emitted again at once.
+      done(TRANSFER_PREFACE);
+      if (head.length > TRANSFER_PREFACE.length) {
+        stream.unshift(head.subarray(TRANSFER_PREFACE.length));
+      }
+    };
+    stream.on("data", onData);
+    stream.once("end", onGone);
+    stream.once("close", onGone);
+  });
+}
+
 /** How long a connection may stay without a call in flight (from accept, or its last call). */
 export const CONNECTION_IDLE_MS = 10_000;
 
@@ -343,6 +379,12 @@ export interface ListenFilteredOptions {
   onIdle?: (address: string) => void;
   /** Told of each failed `accept()` (descriptor exhaustion, say) and how long until the next. */
   onAcceptError?: (error: Error, retryInMs: number) => void;
+  /**
+   * Takes each connection that starts with {@linkcode TRANSFER_PREFACE} (after TLS), the
+   * preface consumed: a transfer session's framed control stream. Absent: such a connection is
+   * closed. The idle deadline no longer applies to it (the session's own deadlines do).
+   */
+  onTransfer?: (stream: FilterSocket, socket: FilterSocket) => void;
 }
 
 /** The listener {@linkcode listenFiltered} started. */
@@ -444,13 +486,23 @@ export function listenFiltered(
         options.onIdle?.(socket.remoteAddress ?? "");
       }, idleTimeoutMs);
     };
-    const filter = new GoawayFilter(stream, {
-      peer: socket,
-      onStreams: (open) => open > 0 ? disarm() : arm(),
-    });
     socket.once("close", disarm);
     arm();
-    injector.injectConnection(filter);
+    readPreface(stream).then((head) => {
+      if (head === null) return;
+      if (head === TRANSFER_PREFACE) {
+        disarm();
+        if (options.onTransfer) options.onTransfer(stream, socket);
+        else socket.destroy();
+        return;
+      }
+      stream.unshift(head);
+      const filter = new GoawayFilter(stream, {
+        peer: socket,
+        onStreams: (open) => open > 0 ? disarm() : arm(),
+      });
+      injector.injectConnection(filter);
+    });
   };
 
   const finished = (async () => {

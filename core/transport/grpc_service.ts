@@ -39,19 +39,8 @@ import {
   type ServerFrame,
 } from "../../proto/gen/blit_pb.ts";
 
-/**
- * Version of the control protocol spoken by this build (`Hello` / `Accept.protocol_version`).
- * 4: the daemon answers a data-plane connection whose token it accepted with one byte
- * (`TOKEN_ACCEPTED` in `data_plane.ts`) before any record. 5: a shard is its members' bytes back
- * to back (no tar headers; `transport/shard.ts`).
- */
-export const PROTOCOL_VERSION = 5;
-
-/**
- * Largest protobuf message either side sends or accepts; grpc-js fails a call that carries a
- * bigger one with `RESOURCE_EXHAUSTED` before it is decoded.
- */
-export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+export { MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from "./protocol.ts";
+import { MAX_MESSAGE_BYTES } from "./protocol.ts";
 
 /** A grpc-js method definition whose messages are protobuf-es messages. */
 export type BlitMethodDefinition<I extends DescMessage, O extends DescMessage> =

@@ -31,28 +31,25 @@ import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { ConnSocket } from "./conn_socket.ts";
 import * as tls from "node:tls";
-import * as grpc from "@grpc/grpc-js";
 import { describeError } from "../errors.ts";
-import { derToPem, PINNED_NAME } from "../pem.ts";
-import { withDeadline } from "./deadline.ts";
+import { derToPem } from "../pem.ts";
 import { connectTcp } from "./connect_tcp.ts";
+import {
+  CertificateMismatchError,
+  connectDataPlane,
+  type DataPlaneConn,
+  hostPort,
+  type TlsVerify,
+  unbracket,
+} from "./tls_pin.ts";
 
-/** How a daemon's certificate is trusted. */
-export type TlsVerify =
-  | {
-    /** Trust exactly one certificate (from the known-hosts file). */
-    kind: "pin";
-    /** The pinned certificate, DER. */
-    certificate: Uint8Array;
-    /** Its `SHA256:…` fingerprint. */
-    fingerprint: string;
-  }
-  | {
-    /** Verify the chain against CA certificates and the host name. */
-    kind: "ca";
-    /** The CA certificates, PEM (one or more blocks). */
-    caPem: string;
-  };
+export {
+  CertificateMismatchError,
+  connectDataPlane,
+  type DataPlaneConn,
+  type TlsVerify,
+  unbracket,
+};
 
 /** A TLS connection with `Deno.Conn`-like reads and writes (see {@linkcode connectTls}). */
 export interface TlsByteConn {
@@ -79,50 +76,6 @@ const COPY_WRITE_LIMIT = 64 * 1024;
 const WRITE_BUFFER_BYTES = 256 * 1024;
 /** How long {@linkcode TlsByteConn.close} waits for the daemon to close before destroying. */
 const CLOSE_GRACE_MS = 5_000;
-/** Suffix of the names {@linkcode grpcChannelOptions} invents for IP targets. */
-const IP_NAME_SUFFIX = ".ip.blit.invalid";
-
-/**
- * Thrown when a daemon presents a certificate other than the pinned one: it was replaced, or
- * someone is in the middle.
- *
- * @example Usage
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { CertificateMismatchError } from "./tls_client.ts";
- * const error = new CertificateMismatchError("nas", 9031, "SHA256:old", "SHA256:new");
- * strictEqual(error.actual, "SHA256:new");
- * ```
- */
-export class CertificateMismatchError extends Error {
-  /** The daemon's host, as dialled. */
-  readonly host: string;
-  /** The daemon's port. */
-  readonly port: number;
-  /** The pinned fingerprint. */
-  readonly expected: string;
-  /** The fingerprint of the certificate presented. */
-  readonly actual: string;
-
-  /**
-   * Creates a mismatch error.
-   * @param host The daemon's host, as dialled.
-   * @param port The daemon's port.
-   * @param expected The pinned fingerprint.
-   * @param actual The fingerprint of the certificate presented.
-   */
-  constructor(host: string, port: number, expected: string, actual: string) {
-    const where = hostPort(host, port);
-    super(
-      `Cannot trust ${where}: it presented certificate ${actual}, but ${expected} is pinned for it; someone may be intercepting the connection, or the daemon's certificate was replaced: if you expect that, run "blit known-hosts forget ${where}"`,
-    );
-    this.name = "CertificateMismatchError";
-    this.host = host;
-    this.port = port;
-    this.expected = expected;
-    this.actual = actual;
-  }
-}
 
 /**
  * Reads a daemon's certificate without trusting it (for trust on first use): connects, finishes
@@ -228,165 +181,23 @@ export async function connectTls(
   return new NodeTlsConn(socket, transport, actual);
 }
 
-/** A data-plane connection: the part of `Deno.Conn` the payload code uses. */
-export interface DataPlaneConn {
-  /** Reads into `p`; resolves to the byte count, or `null` at end of stream. */
-  read(p: Uint8Array): Promise<number | null>;
-  /** Writes some of `p`; resolves to the byte count written. */
-  write(p: Uint8Array): Promise<number>;
-  /** Closes the connection. */
-  close(): void;
-}
-
 /**
- * Opens a data-plane connection with the same trust as the control channel. With a pinned
- * certificate that carries {@linkcode PINNED_NAME} (every certificate blitd generates), it uses
- * Deno's own TLS — `Deno.startTls` with the pinned certificate as the only extra CA, asking for
- * that name — which moves bulk data about half again as fast as `node:tls` here: a
- * different certificate fails to verify (`BadSignature`), and no public CA can issue the
- * `.invalid` name. Otherwise (an operator's certificate, or `--tls-ca`) it is
- * {@linkcode connectTls}.
- *
- * Requires `--allow-net`.
- *
- * @example Usage
- * ```ts ignore
- * import { connectDataPlane } from "./tls_client.ts";
- * const conn = await connectDataPlane("nas", 40123, verify, 3_000);
- * ```
- *
- * @param host Host name or IP address.
- * @param port The data port.
- * @param verify How the certificate is trusted.
- * @param timeoutMs Longest time for the connection and the handshake together.
- * @throws {Error} "Cannot reach …", "Cannot start TLS with …" or "Cannot verify …", one line.
- * @returns The verified connection.
- */
-export async function connectDataPlane(
-  host: string,
-  port: number,
-  verify: TlsVerify,
-  timeoutMs: number,
-): Promise<DataPlaneConn> {
-  if (verify.kind !== "pin" || !carriesName(verify.certificate, PINNED_NAME)) {
-    return await connectTls(host, port, verify, timeoutMs);
-  }
-  const bare = unbracket(host);
-  const where = hostPort(bare, port);
-  const started = Date.now();
-  const tcp = await connectTcp(bare, port, { timeoutMs });
-  let conn: Deno.TlsConn | null = null;
-  try {
-    conn = await Deno.startTls(tcp, {
-      hostname: PINNED_NAME,
-      caCerts: [derToPem(verify.certificate)],
-    });
-    const shaking = conn.handshake();
-    await withDeadline(shaking, {
-      timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
-      action: `start TLS with ${where}`,
-      onTimeout: () => conn?.close(),
-    });
-    return conn;
-  } catch (error) {
-    try {
-      (conn ?? tcp).close();
-    } catch { /* already closed */ }
-    if (error instanceof Error && error.name === "TimeoutError") throw error;
-    throw new Error(
-      `Cannot verify ${where}: its data port did not present the pinned certificate ${verify.fingerprint} (${
-        describeError(error)
-      })`,
-      { cause: error },
-    );
-  }
-}
-
-/** Whether a DER certificate contains `name` (a dNSName is stored as plain ASCII). */
-function carriesName(der: Uint8Array, name: string): boolean {
-  return Buffer.from(der).includes(name, 0, "latin1");
-}
-
-/**
- * The grpc-js credentials for a daemon, with the same trust rule as {@linkcode connectTls}. Pass
- * {@linkcode grpcChannelOptions} too: IP targets need it under Deno.
- *
- * @example Usage
- * ```ts ignore
- * import { BlitClientClass, blitChannelOptions } from "./grpc_service.ts";
- * import { grpcChannelCredentials, grpcChannelOptions, type TlsVerify } from "./tls_client.ts";
- * declare const verify: TlsVerify;
- * const client = new BlitClientClass("127.0.0.1:9031", grpcChannelCredentials(verify), {
- *   ...blitChannelOptions(),
- *   ...grpcChannelOptions(verify, "127.0.0.1"),
- * });
- * ```
- *
- * @param verify How the certificate is trusted.
- * @returns Channel credentials for `new BlitClientClass(address, credentials, options)`.
- */
-export function grpcChannelCredentials(verify: TlsVerify): grpc.ChannelCredentials {
-  if (verify.kind === "pin") {
-    return grpc.credentials.createSsl(Buffer.from(derToPem(verify.certificate)), null, null, {
-      checkServerIdentity: pinCheck(
-        verify.fingerprint,
-        (actual, hostname) =>
-          new Error(
-            `Cannot trust ${
-              decodeTargetName(hostname)
-            }: it presented certificate ${actual}, but ${verify.fingerprint} is pinned for it`,
-          ),
-      ),
-      rejectUnauthorized: true,
-    });
-  }
-  return grpc.credentials.createSsl(Buffer.from(verify.caPem), null, null, {
-    checkServerIdentity: caCheck,
-    rejectUnauthorized: true,
-  });
-}
-
-/**
- * Channel options the TLS credentials need for `host`: for an IP address, a
- * `grpc.ssl_target_name_override` (Deno refuses grpc-js's IP `servername`); nothing for a name.
+ * A `checkServerIdentity` of the pin rule: the certificate's fingerprint must be the pinned one.
  *
  * @example Usage
  * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { grpcChannelOptions } from "./tls_client.ts";
- * const verify = { kind: "ca" as const, caPem: "" };
- * deepStrictEqual(grpcChannelOptions(verify, "backup.lan"), {});
- * deepStrictEqual(grpcChannelOptions(verify, "10.0.0.5"), {
- *   "grpc.ssl_target_name_override": "10-0-0-5.ip.blit.invalid",
- * });
+ * import { ok } from "node:assert/strict";
+ * import type { PeerCertificate } from "node:tls";
+ * import { pinCheck } from "./tls_client.ts";
+ * const check = pinCheck("SHA256:x", (actual) => new Error(`got ${actual}`));
+ * ok(check("nas", { raw: new Uint8Array([1]) } as unknown as PeerCertificate) instanceof Error);
  * ```
  *
- * @param _verify How the certificate is trusted (the options do not depend on it today).
- * @param host The target's host (IPv6 with or without brackets).
- * @returns Options to merge into the client's channel options.
+ * @param expected The pinned fingerprint.
+ * @param mismatch Builds the error for another certificate.
+ * @returns The check (`undefined`: the pinned certificate).
  */
-export function grpcChannelOptions(_verify: TlsVerify, host: string): grpc.ChannelOptions {
-  const bare = unbracket(host);
-  if (isIP(bare) === 0) return {};
-  return { "grpc.ssl_target_name_override": bare.replaceAll(/[.:]/g, "-") + IP_NAME_SUFFIX };
-}
-
-/** The host name grpc-js checks against, back to the IP address when it was encoded. */
-function decodeTargetName(name: string): string {
-  if (!name.endsWith(IP_NAME_SUFFIX)) return name;
-  const encoded = name.slice(0, -IP_NAME_SUFFIX.length);
-  const v4 = encoded.replaceAll("-", ".");
-  if (isIP(v4) === 4) return v4;
-  const v6 = encoded.replaceAll("-", ":");
-  return isIP(v6) === 6 ? v6 : name;
-}
-
-function caCheck(hostname: string, cert: tls.PeerCertificate): Error | undefined {
-  return tls.checkServerIdentity(decodeTargetName(hostname), cert);
-}
-
-/** `checkServerIdentity` of the pin rule: the certificate's fingerprint must be the pinned one. */
-function pinCheck(
+export function pinCheck(
   expected: string,
   mismatch: (actual: string, hostname: string) => Error,
 ): (hostname: string, cert: tls.PeerCertificate) => Error | undefined {
@@ -405,15 +216,6 @@ function fingerprintOf(der: Uint8Array): string {
 function peerCertificate(socket: tls.TLSSocket): Uint8Array | null {
   const raw: Buffer | undefined = socket.getPeerCertificate(true)?.raw;
   return raw === undefined || raw.length === 0 ? null : new Uint8Array(raw);
-}
-
-function unbracket(host: string): string {
-  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-}
-
-function hostPort(host: string, port: number): string {
-  const bare = unbracket(host);
-  return bare.includes(":") ? `[${bare}]:${port}` : `${bare}:${port}`;
 }
 
 /** Node error codes that mean the certificate was refused (chain, validity, or host name). */

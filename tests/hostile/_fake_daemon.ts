@@ -12,6 +12,7 @@ import { equal, ok } from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
   type ClientFrame,
+  ClientFrameSchema,
   EntryKind as WireKind,
   type Open,
   type ServerFrame,
@@ -24,11 +25,8 @@ import {
   grpcFramePort,
   type RawFrame,
 } from "../../core/transport/grpc_port.ts";
-import {
-  BLIT_SERVICE,
-  blitServerOptions,
-  PROTOCOL_VERSION,
-} from "../../core/transport/grpc_service.ts";
+import { blitServerOptions, PROTOCOL_VERSION } from "../../core/transport/grpc_service.ts";
+import { FramedStream } from "../../core/transport/frame_stream.ts";
 import { assertNoStack, readTree, type RunResult, spawnBlit, type TreeEntry } from "../_helpers.ts";
 
 /** Longest wait for any one frame, process or server of a hostile table. */
@@ -481,35 +479,39 @@ export async function startFakeDaemon(): Promise<FakeDaemon> {
     },
     stop: () => Promise.resolve(),
   };
-  server.addService(BLIT_SERVICE, {
-    transfer(call: grpc.ServerDuplexStream<ClientFrame, ServerFrame>): void {
-      const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
-        idleTimeoutMs: WAIT_MS,
+  const serveTransfer = (call: FramedStream<ServerFrame, ClientFrame>): void => {
+    const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
+      idleTimeoutMs: WAIT_MS,
+    });
+    const lie = fake.lie;
+    const script = fake.script;
+    (async () => {
+      const hello = await port.nextRaw();
+      if (hello?.case !== "hello") return;
+      await port.sendRaw({
+        case: "challenge",
+        value: { nonce: new Uint8Array(32), tlsFingerprint: "" },
       });
-      const lie = fake.lie;
-      const script = fake.script;
-      (async () => {
-        const hello = await port.nextRaw();
-        if (hello?.case !== "hello") return;
-        await port.sendRaw({
-          case: "challenge",
-          value: { nonce: new Uint8Array(32), tlsFingerprint: "" },
-        });
-        const open = await port.nextRaw();
-        if (open?.case !== "open") return;
-        await port.sendRaw({ case: "accept", value: { protocolVersion: PROTOCOL_VERSION } });
-        const chosen = fake.byPath.get(open.value.path) ?? script ?? lie;
-        await (typeof chosen === "function" ? chosen(port, open.value) : playSource(port, chosen));
-      })().catch(() => {}).finally(() => {
-        try {
-          call.end();
-        } catch { /* already closed */ }
-      });
-    },
-  });
+      const open = await port.nextRaw();
+      if (open?.case !== "open") return;
+      await port.sendRaw({ case: "accept", value: { protocolVersion: PROTOCOL_VERSION } });
+      const chosen = fake.byPath.get(open.value.path) ?? script ?? lie;
+      await (typeof chosen === "function" ? chosen(port, open.value) : playSource(port, chosen));
+    })().catch(() => {}).finally(() => {
+      try {
+        call.end();
+      } catch { /* already closed */ }
+    });
+  };
   const { listener, port } = await listenFiltered(server, grpc.ServerCredentials.createInsecure(), {
     hostname: "127.0.0.1",
     port: 0,
+    onTransfer: (stream, socket) =>
+      serveTransfer(
+        new FramedStream<ServerFrame, ClientFrame>(stream, ServerFrameSchema, ClientFrameSchema, {
+          peer: socket,
+        }),
+      ),
     admit: (socket) => {
       const writable = socket as unknown as Writable;
       const write = writable.write.bind(writable);

@@ -28,9 +28,9 @@ const FRAMES = 24;
 /** How long the client keeps trying. */
 const FLOOD_MS = 12_000;
 /**
- * Most the server's RSS may grow during the flood: the per-session cap (32 MiB of queued
- * frames), one frame read ahead by grpc-js and one being decoded (16 MiB each), the HTTP/2
- * window, and the allocator's slack.
+ * Most the server's RSS may grow during the flood: the per-session queue (32 MiB, overshot by one
+ * frame), one frame in the stream's buffer, the control stream's flow-control window (20 MiB),
+ * one frame being assembled, and the allocator's slack.
  */
 const PEAK_GROWTH_MAX = 160 * 1024 * 1024;
 

@@ -11,8 +11,8 @@
  *    they are gone the daemon must serve a real push within 30 s, with the limit still on.
  * 2. Connections that never complete a call must be closed within {@linkcode CLOSED_WITHIN_MS}:
  *    a TLS ClientHello sent at one byte per 250 ms (slowloris), a TLS + HTTP/2 connection that
- *    finished its handshake and never opens a stream, and a connection whose one call (a signed
- *    Transfer that was accepted) ended and that then stays idle.
+ *    finished its handshake and never opens a stream, and a transfer connection whose session (a
+ *    signed push that was accepted) ended and that then stays idle.
  *
  * Each time the server process must be the same one, and at the end its descriptors and memory
  * must be back to the baseline.
@@ -21,6 +21,9 @@
  */
 
 import { ok } from "node:assert/strict";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { frameToWire } from "../../core/session/wire.ts";
+import { ClientFrameSchema } from "../../proto/gen/blit_pb.ts";
 import { connect as connectHttp2 } from "node:http2";
 import { createServer, type Socket } from "node:net";
 import { connect as connectTls } from "node:tls";
@@ -84,11 +87,11 @@ async function captureClientHello(): Promise<Buffer> {
 }
 
 /** Resolves with the milliseconds until `socket` closed, or `null` after `ms`. */
-function closeTime(socket: { once(e: "close", l: () => void): unknown }, ms: number) {
+function closeTime(socket: { on(e: "close", l: () => void): unknown }, ms: number) {
   const started = performance.now();
   return new Promise<number | null>((resolve) => {
     const timer = setTimeout(() => resolve(null), ms);
-    socket.once("close", () => {
+    socket.on("close", () => {
       clearTimeout(timer);
       resolve(performance.now() - started);
     });
@@ -170,23 +173,23 @@ async function idleConnectionsClosed(target: Target): Promise<void> {
   );
   const silentH2 = closeTime(session, CLOSED_WITHIN_MS);
 
-  // A connection whose one call ended, kept open and idle.
+  // A transfer connection whose session ended (the client aborted it), kept open and idle.
   const push = await within(
     openPush(target.daemon.address, "idle-after-call"),
     10_000,
     "a push session's Open and Accept",
   );
-  push.call.cancel();
-  const channel = push.client.getChannel();
-  const started = performance.now();
-  const idleClosed = (async () => {
-    while (performance.now() - started < CLOSED_WITHIN_MS) {
-      // READY (2) while the connection stands; IDLE or TRANSIENT_FAILURE once it was closed.
-      if (channel.getConnectivityState(false) !== 2) return performance.now() - started;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    return null;
-  })();
+  const abort = create(ClientFrameSchema, {
+    frame: frameToWire({
+      type: "abort",
+      abort: { code: "cancelled", message: "the test ends the session", subject: "" },
+    }),
+  } as MessageInitShape<typeof ClientFrameSchema>);
+  push.call.write(abort);
+  const idleClosed = closeTime(push.call, CLOSED_WITHIN_MS);
+  // The client stays and says nothing the daemon reads (it ended its side): once the daemon
+  // closed the connection, a write fails and the client's end closes.
+  const poking = setInterval(() => push.call.write(abort), 500);
 
   const slowTimes = await Promise.race([
     Promise.all(drips),
@@ -200,6 +203,7 @@ async function idleConnectionsClosed(target: Target): Promise<void> {
   }
   const h2Time = await silentH2;
   const idleTime = await idleClosed;
+  clearInterval(poking);
   session.destroy();
   push.client.close();
   const slowOpen = slowTimes === null ? 20 : slowTimes.filter((t) => t === null).length;
