@@ -93,6 +93,14 @@ export class CopyWorkerPool {
   }
 
   /**
+   * Starts every worker now instead of when the work pays for them (a long-lived process that
+   * will copy: its first batches then go to threads that are already up).
+   */
+  startWorkers(): void {
+    while (this.#slots.length < this.#max && this.#failure === null) this.#start();
+  }
+
+  /**
    * Queues one copy. Resolves once the job is queued; waits while the workers are saturated.
    * @param job The copy; its `id` is the caller's and comes back in `onDone`.
    */
@@ -280,6 +288,15 @@ export class SharedCopyPool {
       this.#owners.delete(job.id);
       owner?.share.done(owner.job, result);
     }, options);
+  }
+
+  /**
+   * Starts the threads now (see {@linkcode CopyWorkerPool.startWorkers}): a daemon does so at
+   * start, so that many clients arriving at once do not have their first files written on its
+   * main thread while the threads would boot.
+   */
+  startWorkers(): void {
+    this.#pool.startWorkers();
   }
 
   /**

@@ -36,7 +36,7 @@ import { AuditLog } from "./audit_log.ts";
 import { Authority } from "./authority.ts";
 import { AUDIT_LINE_PREFIX, readHandoff, type ServerHandoff } from "./handoff.ts";
 import { rememberUmaskBits } from "../core/session/planner.ts";
-import { handleTransfer, type TransferRpcContext } from "./transfer_rpc.ts";
+import { handleTransfer, startWriters, type TransferRpcContext } from "./transfer_rpc.ts";
 import { EXIT_NO_RESTART } from "./supervisor.ts";
 import { type MdnsAdvertiser, startMdnsAdvertiser } from "./mdns.ts";
 
@@ -132,6 +132,8 @@ export async function startServer(
         `blitd: cannot accept a connection (${describeError(error)}); retrying in ${retryInMs} ms`,
       ),
   });
+  // A daemon that may be written to starts its writer threads now (see startWriters).
+  if (config.modules.some((module) => !module.readOnly)) startWriters();
   const mdns = config.noMdns ? null : await advertise(config, port, log);
   return {
     port,
