@@ -197,6 +197,11 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** The rows with only the columns whose label passes `keep`. */
+function onlyColumns(rows: WorkloadResult[], keep: (label: string) => boolean): WorkloadResult[] {
+  return rows.map((row) => ({ ...row, columns: row.columns.filter((c) => keep(c.label)) }));
+}
+
 function rotate<T>(items: readonly T[], by: number): T[] {
   if (items.length === 0) return [];
   const k = by % items.length;
@@ -506,10 +511,19 @@ export async function main(argv: string[]): Promise<number> {
     console.log(renderTable(local, localRatios));
   }
   if (remote.length > 0) {
-    console.log("\nremote (loopback):");
-    console.log(renderTable(remote, remoteRatios.slice(0, 2)));
-    console.log("\nremote (loopback), blit with TLS off:");
-    console.log(renderTable(remote, remoteRatios.slice(2)));
+    // Each table shows rsyncd and one of the blit daemons (TLS on, TLS off), when it ran.
+    const tlsOff = (label: string): boolean => label.endsWith("(tls off)");
+    const blitOn = (label: string): boolean => label.startsWith("blit") && !tlsOff(label);
+    const on = onlyColumns(remote, (label) => !tlsOff(label));
+    const off = onlyColumns(remote, (label) => !blitOn(label));
+    if (on.some((row) => row.columns.some((c) => blitOn(c.label)))) {
+      console.log("\nremote (loopback):");
+      console.log(renderTable(on, remoteRatios.slice(0, 2)));
+    }
+    if (off.some((row) => row.columns.some((c) => tlsOff(c.label)))) {
+      console.log("\nremote (loopback), blit with TLS off:");
+      console.log(renderTable(off, remoteRatios.slice(2)));
+    }
   }
   if (extras.length > 0) {
     console.log("\nremote, many clients and first byte (medians):");

@@ -173,6 +173,7 @@ export class FrameConn<Out extends object, In extends object> {
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#reader.clear();
     if (!this.#writing) void this.#writeLoop();
     // A daemon that never closes its side holds nothing for long.
     const timer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);

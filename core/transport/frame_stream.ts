@@ -209,6 +209,9 @@ export class FramedStream<Out extends object, In extends object> extends Duplex 
    * alive): a peer that never hangs up holds no descriptor.
    */
   override _final(callback: (error?: Error | null) => void): void {
+    // Nothing is read after this side ended: what waits is dropped now, not when the peer closes.
+    this.#pending = [];
+    this.#reader.clear();
     this.#carrier.end();
     const timer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
     Deno.unrefTimer(timer);
