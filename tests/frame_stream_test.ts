@@ -13,7 +13,6 @@ import {
   type ServerFrame,
   ServerFrameSchema,
 } from "../proto/gen/blit_pb.ts";
-import { ConnSocket } from "../core/transport/conn_socket.ts";
 import {
   encodeFrame,
   FrameReader,
@@ -87,6 +86,12 @@ async function framedServer(): Promise<{
       server.forceShutdown();
     },
   };
+}
+
+/** A client's framed connection to `port` (the preface goes first). */
+async function dialFramed(port: number): Promise<FrameConn<ClientFrame, ServerFrame>> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  return new FrameConn<ClientFrame, ServerFrame>(conn, ClientFrameSchema, ServerFrameSchema);
 }
 
 Deno.test("FrameReader refuses a length over the cap before allocating, and a body that does not decode", () => {
@@ -182,11 +187,7 @@ Deno.test("the listener routes a transfer connection by its preface, however the
 Deno.test("flow control: a reader that stops holds the sender to its window, and credits let it go on", async () => {
   const server = await framedServer();
   try {
-    const client = new FrameConn<ClientFrame, ServerFrame>(
-      await Deno.connect({ hostname: "127.0.0.1", port: server.port }),
-      ClientFrameSchema,
-      ServerFrameSchema,
-    );
+    const client = await dialFramed(server.port);
     const sender = grpcFramePort<ClientFrame, ServerFrame>(client, ClientFrameSchema);
     const stream = await server.arrived();
     const receiver = grpcFramePort<ServerFrame, ClientFrame>(stream, ServerFrameSchema, {
@@ -254,11 +255,7 @@ Deno.test("a peer that sends beyond its window is cut off", async () => {
 Deno.test("the daemon's end hears a client that leaves mid-session as cancelled, at once", async () => {
   const server = await framedServer();
   try {
-    const client = new FrameConn<ClientFrame, ServerFrame>(
-      await Deno.connect({ hostname: "127.0.0.1", port: server.port }),
-      ClientFrameSchema,
-      ServerFrameSchema,
-    );
+    const client = await dialFramed(server.port);
     const stream = await server.arrived();
     const port = grpcFramePort<ServerFrame, ClientFrame>(stream, ServerFrameSchema);
     const started = performance.now();
