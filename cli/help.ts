@@ -53,7 +53,7 @@ Options:
       --json             print one JSON summary on stdout
   -y, --yes              delete without asking (mirror)
       --max-delete N     mirror: delete nothing if more than N entries would go
-      --force-grpc       remote: carry data in the gRPC stream, not the TCP data plane
+      --force-grpc       remote: carry data in the control stream, not the TCP data plane
       --keep-special-bits
                          pull: keep setuid, setgid and sticky bits (a local run keeps
                          them; on a push the daemon's module decides)

@@ -136,7 +136,7 @@ export interface DaemonConfig {
   rootReadOnly: boolean;
   /** Exported modules, in file order. */
   modules: ModuleConfig[];
-  /** True to carry file data over the gRPC stream instead of the TCP data plane. */
+  /** True to carry file data over the control stream instead of the TCP data plane. */
   forceGrpcData: boolean;
   /** Path of the file the config came from, or `null` when it was built without a file. */
   source: string | null;

@@ -52,7 +52,7 @@ Options:
   --root PATH          Export PATH as the default root (host://path)
   --no-mdns            Do not advertise the daemon over mDNS
   --mdns-name NAME     Instance name advertised over mDNS
-  --force-grpc-data    Carry file data over the gRPC stream, not the TCP data plane
+  --force-grpc-data    Carry file data over the control stream, not the TCP data plane
   --no-tls             Do not encrypt sessions (a warning is printed at start)
   --tls-cert PATH      TLS certificate (PEM); with --tls-key. Without them a certificate
                        is generated in the state directory
