@@ -40,7 +40,11 @@ import {
   sendPayloads,
 } from "../core/transport/data_plane.ts";
 import { PROTOCOL_VERSION } from "../core/transport/protocol.ts";
-import { type DuplexLike, type GrpcFramePort, grpcFramePort } from "../core/transport/grpc_port.ts";
+import {
+  type DuplexLike,
+  type StreamFramePort,
+  streamFramePort,
+} from "../core/transport/stream_port.ts";
 import { InboundBudget } from "../core/transport/inbound_budget.ts";
 import { AccessDeniedError, type Authority } from "./authority.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
@@ -74,7 +78,7 @@ export const DATA_ACCEPT_TIMEOUT_MS = 3_000;
 
 /**
  * Bytes of received control frames all sessions together may queue before their streams stop
- * reading (each session has its own cap as well, `MAX_QUEUED_BYTES` in `grpc_port.ts`).
+ * reading (each session has its own cap as well, `MAX_QUEUED_BYTES` in `stream_port.ts`).
  */
 export const DAEMON_INBOUND_BYTES = 256 * 1024 * 1024;
 
@@ -209,7 +213,7 @@ function hiderOf(config: DaemonConfig, module: ExportedModule | null): HideRoots
  * role talks through a port that keeps the daemon's paths out of what it sends.
  */
 function makeRole(
-  grpcPort: GrpcFramePort<ClientFrame>,
+  grpcPort: StreamFramePort<ClientFrame>,
   place: SessionPlace,
   session: DataPlaneSession | null,
   hide: HideRoots,
@@ -313,7 +317,7 @@ export async function handleTransfer(
   call: TransferStream,
   context: TransferRpcContext,
 ): Promise<void> {
-  const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
+  const port = streamFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
     budget: daemonInbound,
   });
   const { dataPlane, config } = context;
@@ -413,7 +417,7 @@ export async function handleTransfer(
  * @returns The Open and the nonce its proof must cover.
  */
 async function readOpen(
-  port: GrpcFramePort<ClientFrame>,
+  port: StreamFramePort<ClientFrame>,
   fingerprint: string,
 ): Promise<{ open: Open; nonce: Uint8Array }> {
   const hello = await port.nextRaw(HANDSHAKE_TIMEOUT_MS);

@@ -17,7 +17,7 @@ import { parseHostAddress } from "../core/endpoint.ts";
 import { PROTOCOL_VERSION } from "../core/transport/protocol.ts";
 import type { FrameConn } from "../core/transport/frame_conn.ts";
 import { openTransferStream } from "../core/session/remote.ts";
-import { type GrpcFramePort, grpcFramePort } from "../core/transport/grpc_port.ts";
+import { type StreamFramePort, streamFramePort } from "../core/transport/stream_port.ts";
 import { parseDaemonConfig } from "../core/config.ts";
 import { writeIdentity } from "../core/identity.ts";
 import { recordKnownHost } from "../core/known_hosts.ts";
@@ -256,7 +256,7 @@ export interface RawSession {
   /** The session's control stream. */
   call: FrameConn<ClientFrame, ServerFrame>;
   /** The call as a frame port. */
-  port: GrpcFramePort<ServerFrame>;
+  port: StreamFramePort<ServerFrame>;
   /** Sends the Open (with the test user's proof over the daemon's challenge). */
   open: (open: MessageInitShape<typeof OpenSchema>) => Promise<void>;
 }
@@ -275,7 +275,7 @@ export async function openRawSession(
   const channel = await openSecureChannel(parseHostAddress(address), security, () => {});
   const call = await openTransferStream(channel, 10_000);
   const client = { close: () => call.destroy() };
-  const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema, {
+  const port = streamFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema, {
     idleTimeoutMs: 10_000,
   });
   await port.sendRaw({

@@ -22,7 +22,7 @@ import {
 import { FrameConn } from "../core/transport/frame_conn.ts";
 import { FramedStream } from "../core/transport/frame_stream.ts";
 import { type FilterSocket, listenFiltered } from "../core/transport/goaway_filter.ts";
-import { grpcFramePort } from "../core/transport/grpc_port.ts";
+import { streamFramePort } from "../core/transport/stream_port.ts";
 import { MAX_MESSAGE_BYTES, TRANSFER_PREFACE } from "../core/transport/protocol.ts";
 
 const MIB = 1024 * 1024;
@@ -188,9 +188,9 @@ Deno.test("flow control: a reader that stops holds the sender to its window, and
   const server = await framedServer();
   try {
     const client = await dialFramed(server.port);
-    const sender = grpcFramePort<ClientFrame, ServerFrame>(client, ClientFrameSchema);
+    const sender = streamFramePort<ClientFrame, ServerFrame>(client, ClientFrameSchema);
     const stream = await server.arrived();
-    const receiver = grpcFramePort<ServerFrame, ClientFrame>(stream, ServerFrameSchema, {
+    const receiver = streamFramePort<ServerFrame, ClientFrame>(stream, ServerFrameSchema, {
       maxQueuedFrames: 1,
     });
     // Nobody reads: the daemon's side may hold its queue (one frame), one in the stream's
@@ -257,7 +257,7 @@ Deno.test("the daemon's end hears a client that leaves mid-session as cancelled,
   try {
     const client = await dialFramed(server.port);
     const stream = await server.arrived();
-    const port = grpcFramePort<ServerFrame, ClientFrame>(stream, ServerFrameSchema);
+    const port = streamFramePort<ServerFrame, ClientFrame>(stream, ServerFrameSchema);
     const started = performance.now();
     const waiting = port.nextRaw(30_000);
     client.cancel();

@@ -2,7 +2,7 @@
  * The frames a session's SOURCE and DESTINATION roles exchange, as plain objects, and the
  * {@linkcode FramePort} they exchange them through. A local run joins the two roles with
  * {@linkcode localPortPair} (no serialisation); a remote run converts each frame to protobuf at
- * the wire edge (`core/transport/grpc_port.ts`), and nowhere else.
+ * the wire edge (`core/transport/stream_port.ts`), and nowhere else.
  *
  * Order of a session (S = source, D = destination, whichever process each runs in):
  *

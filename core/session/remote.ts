@@ -33,7 +33,7 @@ import {
   receivePayloads,
   sendPayloads,
 } from "../transport/data_plane.ts";
-import { type GrpcFramePort, grpcFramePort } from "../transport/grpc_port.ts";
+import { type StreamFramePort, streamFramePort } from "../transport/stream_port.ts";
 import type { ByteConn } from "../transport/conn_socket.ts";
 import { FrameConn } from "../transport/frame_conn.ts";
 import { PROTOCOL_VERSION } from "../transport/protocol.ts";
@@ -115,7 +115,7 @@ export async function runRemoteTransfer(
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   const { stream, channel } = await connect(remote, timeoutMs, options);
   try {
-    const port = grpcFramePort<ClientFrame, ServerFrame>(stream, ClientFrameSchema);
+    const port = streamFramePort<ClientFrame, ServerFrame>(stream, ClientFrameSchema);
     const grant = await openSession(port, remote, setup.terms, push, options, {
       texts,
       timeoutMs,
@@ -334,7 +334,7 @@ function pullRole(
 
 /** Hello and Open, then the daemon's Accept (or Refuse). */
 async function openSession(
-  port: GrpcFramePort<ServerFrame>,
+  port: StreamFramePort<ServerFrame>,
   remote: RemoteEndpoint,
   terms: SessionTerms,
   push: boolean,

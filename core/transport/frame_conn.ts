@@ -1,7 +1,7 @@
 /**
  * The client's end of a transfer session's control stream: frames (`frame_codec.ts`) over a
  * `Deno.Conn` (TCP, or TLS from `Deno.startTls`), with the events and methods of a grpc-js call
- * that the frame port (`grpc_port.ts`) uses. No `node:` module: a client's transfer path loads
+ * that the frame port (`stream_port.ts`) uses. No `node:` module: a client's transfer path loads
  * none (the compatibility layer costs tens of milliseconds at start-up).
  *
  * @module

@@ -9,7 +9,7 @@
  * most of a small transfer and, times sixteen clients, two cores' worth of a second.
  *
  * {@linkcode FramedStream} is an object-mode duplex with the events and methods of a grpc-js
- * server call that `grpc_port.ts` uses (`cancelled` included), so one frame port (deadlines,
+ * server call that `stream_port.ts` uses (`cancelled` included), so one frame port (deadlines,
  * queue caps) serves both.
  *
  * @module

@@ -3,7 +3,7 @@
  * by their session count against it, so that many sessions together cannot grow the daemon's
  * memory without bound either. A stream over its own cap, or any stream holding frames while
  * the shared budget is spent, stops reading from the network until its session catches up
- * (see `grpc_port.ts`).
+ * (see `stream_port.ts`).
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * The encoded size of each protobuf message this process received, recorded where messages are
- * decoded (`grpc_service.ts`) and read where frames are queued (`grpc_port.ts`, which counts its
+ * decoded (`grpc_service.ts`) and read where frames are queued (`stream_port.ts`, which counts its
  * inbound caps in bytes). A module of its own so that the frame port does not load grpc-js.
  *
  * @module

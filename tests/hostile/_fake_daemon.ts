@@ -21,10 +21,10 @@ import {
 import type { Frame, ManifestItem, Need, SideSummary } from "../../core/session/frames.ts";
 import { listenFiltered } from "../../core/transport/goaway_filter.ts";
 import {
-  type GrpcFramePort,
-  grpcFramePort,
   type RawFrame,
-} from "../../core/transport/grpc_port.ts";
+  type StreamFramePort,
+  streamFramePort,
+} from "../../core/transport/stream_port.ts";
 import { blitServerOptions, PROTOCOL_VERSION } from "../../core/transport/grpc_service.ts";
 import { FramedStream } from "../../core/transport/frame_stream.ts";
 import { assertNoStack, readTree, type RunResult, spawnBlit, type TreeEntry } from "../_helpers.ts";
@@ -70,7 +70,7 @@ export interface Lie {
 }
 
 /** The port a fake plays on (either end of a `Transfer` call). */
-export type PeerPort = GrpcFramePort<ClientFrame> | GrpcFramePort<ServerFrame>;
+export type PeerPort = StreamFramePort<ClientFrame> | StreamFramePort<ServerFrame>;
 
 /** The summary a fake side sends: nothing done. */
 export const NO_SUMMARY: SideSummary = {
@@ -417,7 +417,7 @@ export async function playDestination(port: PeerPort, lie: DestinationLie): Prom
 }
 
 /** A fake daemon's own session script: it runs after the Accept, on the daemon's end. */
-export type DaemonScript = (port: GrpcFramePort<ClientFrame>, open: Open) => Promise<unknown>;
+export type DaemonScript = (port: StreamFramePort<ClientFrame>, open: Open) => Promise<unknown>;
 
 /** A fake daemon: accepts any Open (payload in the control stream), then plays its lie. */
 export interface FakeDaemon {
@@ -480,7 +480,7 @@ export async function startFakeDaemon(): Promise<FakeDaemon> {
     stop: () => Promise.resolve(),
   };
   const serveTransfer = (call: FramedStream<ServerFrame, ClientFrame>): void => {
-    const port = grpcFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
+    const port = streamFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
       idleTimeoutMs: WAIT_MS,
     });
     const lie = fake.lie;

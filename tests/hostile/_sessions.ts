@@ -11,7 +11,7 @@ import { type ConnectionSecurity, openSecureChannel } from "../../core/client_se
 import { parseHostAddress } from "../../core/endpoint.ts";
 import type { Frame, ManifestItem, Need } from "../../core/session/frames.ts";
 import { type DataConn, dialDataPlane } from "../../core/transport/data_plane.ts";
-import type { GrpcFramePort } from "../../core/transport/grpc_port.ts";
+import type { StreamFramePort } from "../../core/transport/stream_port.ts";
 import { openRawSession, type RawSession } from "../_daemon.ts";
 
 /** The modification time of every fake entry. */
@@ -138,7 +138,7 @@ export async function closedWithin(conn: Deno.Conn, timeoutMs: number): Promise<
  * @returns The needs, in the order asked.
  */
 export async function announceFiles(
-  port: GrpcFramePort<ServerFrame>,
+  port: StreamFramePort<ServerFrame>,
   sizes: number[],
 ): Promise<(Need & { size: number })[]> {
   const entries: ManifestItem[] = sizes.map((size, i) => ({

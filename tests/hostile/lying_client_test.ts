@@ -46,7 +46,7 @@ import {
   type SideSummary,
 } from "../../core/session/frames.ts";
 import { type DataConn, dialDataPlane, sendPayloads } from "../../core/transport/data_plane.ts";
-import type { GrpcFramePort } from "../../core/transport/grpc_port.ts";
+import type { StreamFramePort } from "../../core/transport/stream_port.ts";
 import { openRawSession, startDaemon, type TestDaemon } from "../_daemon.ts";
 import { makeTree, readTree, setMtime, withTempDir } from "../_helpers.ts";
 import { fdCount, findServerPid, isAlive, rssBytes, settle } from "./_process.ts";
@@ -89,7 +89,7 @@ const FD_MARGIN = 4;
 const RSS_MARGIN_BYTES = 128 * 1024 * 1024;
 
 /** The client's end of a raw session. */
-type ClientPort = GrpcFramePort<ServerFrame>;
+type ClientPort = StreamFramePort<ServerFrame>;
 
 /** The daemon's Accept. */
 type Accept = Extract<ServerFrame["frame"], { case: "accept" }>["value"];

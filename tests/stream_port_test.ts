@@ -2,7 +2,7 @@ import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { type ClientFrame, ClientFrameSchema, type ServerFrame } from "../proto/gen/blit_pb.ts";
 import { TimeoutError } from "../core/transport/deadline.ts";
-import { type DuplexLike, grpcFramePort } from "../core/transport/grpc_port.ts";
+import { type DuplexLike, streamFramePort } from "../core/transport/stream_port.ts";
 import { InboundBudget } from "../core/transport/inbound_budget.ts";
 import { recordWireSize } from "../core/transport/wire_size.ts";
 
@@ -41,15 +41,15 @@ class FakeDuplex extends EventEmitter {
   }
 }
 
-function portOver(stream: FakeDuplex, options: Parameters<typeof grpcFramePort>[2] = {}) {
-  return grpcFramePort<ServerFrame, ClientFrame>(
+function portOver(stream: FakeDuplex, options: Parameters<typeof streamFramePort>[2] = {}) {
+  return streamFramePort<ServerFrame, ClientFrame>(
     stream as unknown as DuplexLike<ServerFrame, ClientFrame>,
     ClientFrameSchema,
     options,
   );
 }
 
-Deno.test("grpcFramePort(): back-pressure on what arrives", async (t) => {
+Deno.test("streamFramePort(): back-pressure on what arrives", async (t) => {
   await t.step("pauses once maxQueuedFrames are queued, resumes as they are read", async () => {
     const stream = new FakeDuplex();
     const port = portOver(stream, { maxQueuedFrames: 3 });
@@ -97,7 +97,7 @@ Deno.test("grpcFramePort(): back-pressure on what arrives", async (t) => {
   );
 });
 
-Deno.test("grpcFramePort(): a peer that goes away ends every wait at once", async (t) => {
+Deno.test("streamFramePort(): a peer that goes away ends every wait at once", async (t) => {
   await t.step("a cancelled call fails receives and sends, and aborts the signal", async () => {
     const stream = new FakeDuplex();
     stream.flowing = false;

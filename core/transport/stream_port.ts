@@ -1,17 +1,20 @@
 /**
- * Adapts a grpc-js `Transfer` duplex stream (client or server side) into a session
- * {@linkcode FramePort}, with back-pressure in both directions and a deadline on every wait:
+ * Adapts a duplex stream of protobuf frames — a transfer's framed connection (`frame_conn.ts` on
+ * the client, `frame_stream.ts` on the daemon) or a grpc-js call, which has the same events and
+ * methods — into a session {@linkcode FramePort}, with back-pressure in both directions and a
+ * deadline on every wait:
  *
  * - Receiving: frames that arrive while the session is busy elsewhere are queued, up to
  *   {@linkcode MAX_QUEUED_FRAMES} frames or {@linkcode MAX_QUEUED_BYTES} bytes (and, in the
  *   daemon, while all sessions together hold less than a shared {@linkcode InboundBudget});
- *   beyond that the stream is paused — grpc-js stops reading the HTTP/2 stream, so flow control
- *   stops the peer — and resumed as the session reads. grpc-js's own read-ahead is cut to one
- *   message. A session with nothing queued may always take one frame, so a spent shared budget
- *   slows every session down but starves none.
+ *   beyond that the stream is paused — the framed stream then stops crediting the peer's window
+ *   (a grpc-js call stops reading its HTTP/2 stream), so flow control stops the peer — and resumed
+ *   as the session reads. The stream's own read-ahead is cut to one message. A session with
+ *   nothing queued may always take one frame, so a spent shared budget slows every session down
+ *   but starves none.
  * - Sending: a write the peer does not drain within `sendTimeoutMs` fails the port with a
  *   `TimeoutError`.
- * - The peer going away (a cancelled call, a failed or closed stream) fails every pending and
+ * - The peer going away (`cancelled`, a failed or closed stream) fails every pending and
  *   later receive and send at once, with an error that says so.
  *
  * @module
@@ -36,7 +39,7 @@ import { TimeoutError } from "./deadline.ts";
 import { wireSizeOf } from "./wire_size.ts";
 import type { InboundBudget } from "./inbound_budget.ts";
 
-/** The parts of a grpc-js duplex stream the port uses. */
+/** The parts of a message stream (a framed connection, or a grpc-js call) the port uses. */
 export interface DuplexLike<Out, In> {
   /** Writes a message; `false` means "wait for drain"; the callback hears of a failed write. */
   write(message: Out, callback?: (error?: Error | null) => void): boolean;
@@ -72,8 +75,8 @@ export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 /** The size assumed for a frame whose encoded size is unknown (one made in this process). */
 const UNKNOWN_FRAME_BYTES = 4096;
 
-/** Options of {@linkcode grpcFramePort}. */
-export interface GrpcPortOptions {
+/** Options of {@linkcode streamFramePort}. */
+export interface StreamPortOptions {
   /**
    * Longest quiet time on the control stream while no payload is moving.
    * @default {60000}
@@ -110,7 +113,7 @@ export type RawFrame =
 export const WIRE_BATCH_ENTRIES = 2048;
 
 /** A frame port plus the handshake frames only one side sends. */
-export interface GrpcFramePort<In extends FrameMessage> extends FramePort {
+export interface StreamFramePort<In extends FrameMessage> extends FramePort {
   /** Receives the next raw frame (handshake frames included). */
   nextRaw(timeoutMs?: number): Promise<In["frame"] | null>;
   /** Sends a raw frame (handshake frames included). */
@@ -146,26 +149,26 @@ function limitReadAhead(stream: object): void {
 }
 
 /**
- * Wraps a grpc-js duplex into a frame port.
+ * Wraps a message stream into a frame port.
  *
  * @example Usage
  * ```ts ignore
- * const call = client.transfer();
- * const port = grpcFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema);
+ * const stream = await openTransferStream(channel, 10_000); // core/session/remote.ts
+ * const port = streamFramePort<ClientFrame, ServerFrame>(stream, ClientFrameSchema);
  * await port.sendRaw({ case: "hello", value: { protocolVersion: PROTOCOL_VERSION } });
  * const reply = await port.nextRaw(10_000);
  * ```
  *
- * @param stream The call's duplex stream.
+ * @param stream The message stream (a framed connection, or a grpc-js call).
  * @param schema The schema of the frames this side writes (`ClientFrameSchema` on the client).
  * @param options Deadlines, queue caps and the shared budget.
  * @returns The port.
  */
-export function grpcFramePort<Out extends FrameMessage, In extends FrameMessage>(
+export function streamFramePort<Out extends FrameMessage, In extends FrameMessage>(
   stream: DuplexLike<Out, In>,
   schema: DescMessage,
-  options: GrpcPortOptions = {},
-): GrpcFramePort<In> {
+  options: StreamPortOptions = {},
+): StreamFramePort<In> {
   const {
     idleTimeoutMs = 60_000,
     maxQueuedFrames = MAX_QUEUED_FRAMES,
@@ -250,7 +253,7 @@ export function grpcFramePort<Out extends FrameMessage, In extends FrameMessage>
     for (const d of drains.splice(0)) d.resolve();
   });
 
-  const port: GrpcFramePort<In> = {
+  const port: StreamFramePort<In> = {
     busy: 0,
     batchEntries: WIRE_BATCH_ENTRIES,
     signal: gone.signal,
