@@ -1,7 +1,8 @@
 /**
- * The daemon's `Transfer` RPC: the handshake (Hello, Open → Accept or Refuse), then the same
- * SOURCE or DESTINATION role the CLI runs, over the module's contained tree. It decodes, looks
- * up, checks access, and hands over to core; it makes no filesystem call of its own.
+ * The daemon's transfer sessions (a framed connection on the control port): the handshake
+ * (Challenge, Hello, Open → Accept or Refuse), then the same SOURCE or DESTINATION role the CLI
+ * runs, over the module's contained tree. It decodes, looks up, checks access, and hands over to
+ * core; it makes no filesystem call of its own.
  *
  * @module
  */
@@ -413,13 +414,17 @@ export async function handleTransfer(
 }
 
 /**
- * Reads Hello (checking the protocol version), answers with a Challenge, and reads the Open.
+ * Sends the Challenge at once (the nonce is no secret, and the client then has it when its Hello
+ * has gone: one round trip fewer before the Open), reads the Hello (checking the protocol
+ * version), and reads the Open.
  * @returns The Open and the nonce its proof must cover.
  */
 async function readOpen(
   port: StreamFramePort<ClientFrame>,
   fingerprint: string,
 ): Promise<{ open: Open; nonce: Uint8Array }> {
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  await port.sendRaw({ case: "challenge", value: { nonce, tlsFingerprint: fingerprint } });
   const hello = await port.nextRaw(HANDSHAKE_TIMEOUT_MS);
   if (hello?.case !== "hello") {
     throw new Refusal(RefuseCode.BAD_REQUEST, "Cannot start: expected Hello");
@@ -430,8 +435,6 @@ async function readOpen(
       `Cannot talk protocol ${hello.value.protocolVersion}: this daemon speaks ${PROTOCOL_VERSION}; upgrade the older side`,
     );
   }
-  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
-  await port.sendRaw({ case: "challenge", value: { nonce, tlsFingerprint: fingerprint } });
   const open = await port.nextRaw(HANDSHAKE_TIMEOUT_MS);
   if (open?.case !== "open") {
     throw new Refusal(RefuseCode.BAD_REQUEST, "Cannot start: expected Open");

@@ -394,3 +394,36 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "remote: a Hello of another protocol version is refused with one line naming the fix",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withDaemon(async (_dir, daemon) => {
+      const { openSecureChannel } = await import("../core/client_security.ts");
+      const { parseHostAddress } = await import("../core/endpoint.ts");
+      const { openTransferStream } = await import("../core/session/remote.ts");
+      const { streamFramePort } = await import("../core/transport/stream_port.ts");
+      const { ClientFrameSchema } = await import("../proto/gen/blit_pb.ts");
+      const channel = await openSecureChannel(parseHostAddress(daemon.address), {}, () => {});
+      const stream = await openTransferStream(channel, 10_000);
+      const port = streamFramePort(stream, ClientFrameSchema, { idleTimeoutMs: 10_000 });
+      try {
+        // The Challenge comes first, without waiting for the Hello.
+        const challenge = await port.nextRaw(10_000);
+        equal(challenge?.case, "challenge");
+        await port.sendRaw({ case: "hello", value: { protocolVersion: 5, clientName: "old" } });
+        const reply = await port.nextRaw(10_000);
+        equal(reply?.case, "refuse");
+        if (reply?.case !== "refuse") return;
+        match(
+          reply.value.message,
+          /^Cannot talk protocol 5: this daemon speaks 6; upgrade the older side$/,
+        );
+      } finally {
+        stream.destroy();
+      }
+    });
+  },
+});
