@@ -1,5 +1,11 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { startDaemon, type TestDaemon } from "./_daemon.ts";
+import { openSecureChannel, type SecureChannel } from "../core/client_security.ts";
+import { parseHostAddress } from "../core/endpoint.ts";
+import { openTransferStream } from "../core/session/remote.ts";
+import { blitChannelOptions, BlitClientClass } from "../core/transport/grpc_service.ts";
+import { streamFramePort } from "../core/transport/stream_port.ts";
+import { ClientFrameSchema } from "../proto/gen/blit_pb.ts";
 import {
   assertNoStack,
   makeTree,
@@ -11,6 +17,11 @@ import {
 } from "./_helpers.ts";
 
 const T0 = Date.UTC(2023, 5, 6, 7, 8, 9, 123);
+
+/** The daemon's channel as the CLI opens it (the tests' known hosts pin its certificate). */
+function channelTo(daemon: TestDaemon): Promise<SecureChannel> {
+  return openSecureChannel(parseHostAddress(daemon.address), {}, () => {});
+}
 
 function bigBytes(size: number, seed: number): Uint8Array {
   const data = new Uint8Array(size);
@@ -366,12 +377,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     await withDaemon(async (_dir, daemon) => {
-      const { openSecureChannel } = await import("../core/client_security.ts");
-      const { parseHostAddress } = await import("../core/endpoint.ts");
-      const { BlitClientClass, blitChannelOptions } = await import(
-        "../core/transport/grpc_service.ts"
-      );
-      const channel = await openSecureChannel(parseHostAddress(daemon.address), {}, () => {});
+      const channel = await channelTo(daemon);
       const { credentials, options } = await channel.grpcChannel();
       const client = new BlitClientClass(daemon.address, credentials, {
         ...blitChannelOptions(),
@@ -401,13 +407,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     await withDaemon(async (_dir, daemon) => {
-      const { openSecureChannel } = await import("../core/client_security.ts");
-      const { parseHostAddress } = await import("../core/endpoint.ts");
-      const { openTransferStream } = await import("../core/session/remote.ts");
-      const { streamFramePort } = await import("../core/transport/stream_port.ts");
-      const { ClientFrameSchema } = await import("../proto/gen/blit_pb.ts");
-      const channel = await openSecureChannel(parseHostAddress(daemon.address), {}, () => {});
-      const stream = await openTransferStream(channel, 10_000);
+      const stream = await openTransferStream(await channelTo(daemon), 10_000);
       const port = streamFramePort(stream, ClientFrameSchema, { idleTimeoutMs: 10_000 });
       try {
         // The Challenge comes first, without waiting for the Hello.

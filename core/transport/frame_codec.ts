@@ -227,11 +227,6 @@ export class FrameReader {
     this.#maxFrameBytes = maxFrameBytes;
   }
 
-  /** Bytes held that are not yet a whole frame. */
-  get held(): number {
-    return this.#headFill + this.#bodyFill;
-  }
-
   /**
    * Takes the next bytes.
    * @param chunk Bytes in stream order.

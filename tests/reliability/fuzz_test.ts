@@ -191,22 +191,27 @@ function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(":") + 1));
 }
 
+/** Raw message bytes after a length word (`length`: the true one unless told). */
+function frameOf(message: Uint8Array, length = message.length): Uint8Array {
+  const out = new Uint8Array(LENGTH_BYTES + message.length);
+  new DataView(out.buffer).setUint32(0, length >>> 0);
+  out.set(message, LENGTH_BYTES);
+  return out;
+}
+
 /** A message as a frame, or now and then with a random length word (the framing's own fuzz). */
 function framed(random: Random, message: Uint8Array): Uint8Array {
-  const out = new Uint8Array(LENGTH_BYTES + message.length);
-  const lie = random.int(40) === 0;
-  const length = lie
-    ? random.pick([
+  if (random.int(40) !== 0) return frameOf(message);
+  return frameOf(
+    message,
+    random.pick([
       2 ** 32 - 1,
       2 ** 31,
       2 ** 31 + random.int(2 ** 31),
       16 * MiB + 1,
       random.int(2 ** 24),
-    ])
-    : message.length;
-  new DataView(out.buffer).setUint32(0, length >>> 0);
-  out.set(message, LENGTH_BYTES);
-  return out;
+    ]),
+  );
 }
 
 /** Writes all of `bytes`. */
@@ -314,12 +319,6 @@ function randomRecord(random: Random): Uint8Array {
 /** A data-plane grant of a real session: Hello, Open (anonymous push), Accept. */
 async function grant(address: string, path: string): Promise<{ port: number; token: Uint8Array }> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: portOf(address) });
-  const frameOf = (message: Uint8Array): Uint8Array => {
-    const out = new Uint8Array(LENGTH_BYTES + message.length);
-    new DataView(out.buffer).setUint32(0, message.length);
-    out.set(message, LENGTH_BYTES);
-    return out;
-  };
   await writeAll(conn, TRANSFER_PREFACE);
   for (const message of VALID_OPEN(path)) await writeAll(conn, frameOf(message));
   const reader = new FrameReader(ServerFrameSchema);
