@@ -83,15 +83,20 @@ export interface ClientTrees {
 }
 
 /**
- * Makes (or reuses) `clients` different trees under `dir/clients/tNN`, each `files` files of
+ * Makes (or reuses) `clients` different trees under `dir/NAME/tNN`, each `files` files of
  * `fileBytes` bytes in `dirs` directories (the same paths and sizes in every tree; the bytes
  * differ).
  * @param dir The preset directory.
  * @param trees The sizes.
+ * @param name The folder of the trees under `dir`.
  * @returns The tree paths.
  */
-export async function prepareClientTrees(dir: string, trees: ClientTrees): Promise<string[]> {
-  const root = `${dir}/clients`;
+export async function prepareClientTrees(
+  dir: string,
+  trees: ClientTrees,
+  name = "clients",
+): Promise<string[]> {
+  const root = `${dir}/${name}`;
   const stamp = `${root}.stamp.json`;
   const want = JSON.stringify(trees);
   const paths = Array.from(
@@ -317,7 +322,8 @@ export interface ExtrasTargets {
 
 /**
  * The many-clients case (16 clients pushing 16 different trees at once, interleaved run by run,
- * every tree checked) and the first byte of a push (median of `runs`).
+ * every tree checked), the same number of clients pushing one file each (what the sessions alone
+ * cost), and the first byte of a push (median of `runs`).
  * @param root The preset directory (the module's root).
  * @param trees The many-clients sizes.
  * @param runs Runs per tool.
@@ -330,8 +336,6 @@ export async function timeRemoteExtras(
   runs: number,
   targets: ExtrasTargets,
 ): Promise<Array<[string, number | null, string]>> {
-  const rows: Array<[string, number | null, string]> = [];
-  const paths = await prepareClientTrees(root, trees);
   const columns: ClientsColumn[] = [];
   const { rsync, blit } = targets;
   if (rsync !== undefined) {
@@ -349,32 +353,22 @@ export async function timeRemoteExtras(
       push: (local, path) => blitInvocation(["copy", `${local}/`, `${blit}:/bench/${path}/`]),
     });
   }
-  const seconds = new Map<string, number[]>(columns.map((c) => [c.label, []]));
-  const failed = new Map<string, string>();
   // The peak of the many-clients runs, not of the workloads before them.
   const reset = targets.blitPid !== undefined && await resetPeakRss(targets.blitPid);
-  for (let r = 0; r < runs; r++) {
-    const order = r % 2 === 0 ? columns : [...columns].reverse();
-    const parts: string[] = [];
-    for (const column of order) {
-      if (failed.has(column.label)) continue;
-      const run = await timeClients(column, paths, root);
-      if (run.failure !== null) {
-        failed.set(column.label, run.failure);
-        parts.push(`${column.label} FAILED (${run.failure})`);
-      } else {
-        seconds.get(column.label)?.push(run.seconds);
-        parts.push(`${column.label} ${formatSeconds(run.seconds)}`);
-      }
-    }
-    console.log(`  (clients) run ${r + 1}/${runs}: ${parts.join(" | ")}`);
-  }
+  const paths = await prepareClientTrees(root, trees);
+  const many = await timeClientColumns(columns, paths, root, runs, "clients");
+  // The same number of sessions with one file each: what the sessions themselves cost (start-up,
+  // connection, handshake), the floor under the row above.
+  const one = { clients: trees.clients, files: 1, fileBytes: trees.fileBytes, dirs: 1 };
+  const onePaths = await prepareClientTrees(root, one, "clients-one");
+  const sessions = await timeClientColumns(columns, onePaths, root, runs, "sessions");
+  const rows: Array<[string, number | null, string]> = [];
   const title = `${trees.clients} clients × ${trees.files} × ${trees.fileBytes / 1024} KiB`;
-  const rsyncd = median(seconds.get("rsyncd") ?? []);
   for (const column of columns) {
-    const value = failed.has(column.label) ? null : median(seconds.get(column.label) ?? []);
-    let note = failed.get(column.label) ?? "";
+    const value = many.get(column.label) ?? null;
+    let note = many.failures.get(column.label) ?? "";
     if (column.label === "blit" && value !== null) {
+      const rsyncd = many.get("rsyncd") ?? null;
       const ratio = rsyncd === null ? "" : `${(value / rsyncd).toFixed(2)}x of rsyncd; `;
       const peak = targets.blitPid === undefined ? null : await peakRssKiB(targets.blitPid);
       const since = reset ? "" : " (since start: could not reset)";
@@ -384,8 +378,53 @@ export async function timeRemoteExtras(
     }
     rows.push([`${title}: ${column.label}`, value, note]);
   }
+  for (const column of columns) {
+    rows.push([
+      `${trees.clients} clients × 1 file (the sessions alone): ${column.label}`,
+      sessions.get(column.label) ?? null,
+      sessions.failures.get(column.label) ?? "",
+    ]);
+  }
   rows.push(...await firstByteRows(root, runs, targets));
   return rows;
+}
+
+/** Medians per column of interleaved many-clients runs, and the first failure of each. */
+interface ColumnTimes {
+  get(label: string): number | null;
+  failures: Map<string, string>;
+}
+
+/** Times every column `runs` times on the same trees, interleaved, each run checked. */
+async function timeClientColumns(
+  columns: readonly ClientsColumn[],
+  paths: readonly string[],
+  root: string,
+  runs: number,
+  tag: string,
+): Promise<ColumnTimes> {
+  const seconds = new Map<string, number[]>(columns.map((c) => [c.label, []]));
+  const failures = new Map<string, string>();
+  for (let r = 0; r < runs; r++) {
+    const order = r % 2 === 0 ? columns : [...columns].reverse();
+    const parts: string[] = [];
+    for (const column of order) {
+      if (failures.has(column.label)) continue;
+      const run = await timeClients(column, paths, root);
+      if (run.failure !== null) {
+        failures.set(column.label, run.failure);
+        parts.push(`${column.label} FAILED (${run.failure})`);
+      } else {
+        seconds.get(column.label)?.push(run.seconds);
+        parts.push(`${column.label} ${formatSeconds(run.seconds)}`);
+      }
+    }
+    console.log(`  (${tag}) run ${r + 1}/${runs}: ${parts.join(" | ")}`);
+  }
+  return {
+    get: (label) => failures.has(label) ? null : median(seconds.get(label) ?? []),
+    failures,
+  };
 }
 
 /** The first byte of a push of one 4 KiB file, blit and rsyncd, median of `runs`. */

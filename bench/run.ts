@@ -70,9 +70,11 @@ Options:
   --json PATH        also write the results as JSON
   --remote           also time push/pull over loopback, against an rsync daemon and a blit
                      daemon with TLS on and one with TLS off, on every selected workload; then
-                     16 clients pushing at once, and the first byte of a push
+                     16 clients pushing at once (2,000 files each, then one file each),
+                     and the first byte of a push
   --tls on|off|both  with --remote: which blit daemons to start (default both)
   --remote-only      with --remote: skip the local section
+  --no-extras        with --remote: skip the 16 clients and the first byte
   --blit-daemon ADDR with --remote: time blit push/pull against a running blit daemon at ADDR
                      (127.0.0.1:PORT, module "bench" rooted at DIR/PRESET, TLS on); also
                      BLIT_BENCH_DAEMON
@@ -101,6 +103,8 @@ export interface BenchOptions {
   tls: "on" | "off" | "both";
   /** Skip the local section (with `remote`). */
   remoteOnly: boolean;
+  /** Run the 16-client and first-byte measurements (with `remote`). */
+  extras: boolean;
   /** Whether help was asked for. */
   help: boolean;
 }
@@ -145,6 +149,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       "blit-daemon": { type: "string" },
       tls: { type: "string", default: "both" },
       "remote-only": { type: "boolean", default: false },
+      "no-extras": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -170,6 +175,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   return {
     tls,
     remoteOnly: values["remote-only"],
+    extras: !values["no-extras"],
     preset,
     runs,
     only: WORKLOAD_IDS.filter((id) => only.includes(id)),
@@ -471,15 +477,17 @@ export async function main(argv: string[]): Promise<number> {
         fileBytes: 4096,
         dirs: 20,
       };
-      extras.push(
-        ...await timeRemoteExtras(root, trees, opts.runs, {
-          ...(rsync === undefined || daemon === undefined
-            ? {}
-            : { rsync: { rsync, port: daemon.port } }),
-          ...(firstBlit === undefined ? {} : { blit: firstBlit }),
-          ...(blitds[0] === undefined ? {} : { blitPid: blitds[0].pid }),
-        }),
-      );
+      if (opts.extras) {
+        extras.push(
+          ...await timeRemoteExtras(root, trees, opts.runs, {
+            ...(rsync === undefined || daemon === undefined
+              ? {}
+              : { rsync: { rsync, port: daemon.port } }),
+            ...(firstBlit === undefined ? {} : { blit: firstBlit }),
+            ...(blitds[0] === undefined ? {} : { blitPid: blitds[0].pid }),
+          }),
+        );
+      }
     } finally {
       Deno.removeSignalListener("SIGINT", stopOnSignal);
       await stopAll();

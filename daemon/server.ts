@@ -20,12 +20,8 @@ import { DataPlaneListener } from "../core/transport/data_plane.ts";
 import { type FilterSocket, listenFiltered } from "../core/transport/goaway_filter.ts";
 import { FramedStream } from "../core/transport/frame_stream.ts";
 import { PROTOCOL_VERSION } from "../core/transport/protocol.ts";
-import {
-  type ClientFrame,
-  ClientFrameSchema,
-  type ServerFrame,
-  ServerFrameSchema,
-} from "../proto/gen/blit_pb.ts";
+import type { ClientFrame, ServerFrame } from "../proto/gen/blit_pb.ts";
+import { CLIENT_FRAME_CODEC, SERVER_FRAME_CODEC } from "../core/transport/frame_tables.ts";
 import {
   BLIT_SERVICE,
   type BlitServer,
@@ -106,8 +102,8 @@ export async function startServer(
   const onTransfer = (stream: FilterSocket, socket: FilterSocket): void => {
     const call = new FramedStream<ServerFrame, ClientFrame>(
       stream,
-      ServerFrameSchema,
-      ClientFrameSchema,
+      SERVER_FRAME_CODEC,
+      CLIENT_FRAME_CODEC,
       { peer: socket },
     );
     handleTransfer(call, transferContext).catch((error) => {

@@ -7,13 +7,8 @@
  * @module
  */
 
-import {
-  type ClientFrame,
-  type Open,
-  RefuseCode,
-  type ServerFrame,
-  ServerFrameSchema,
-} from "../proto/gen/blit_pb.ts";
+import type { ClientFrame, Open, ServerFrame } from "../proto/gen/blit_pb.ts";
+import { RefuseCode, SERVER_FRAME_CODEC } from "../core/transport/frame_tables.ts";
 import type { DaemonConfig } from "../core/config.ts";
 import { type ExportedModule, TransferRefusal } from "../core/endpoint.ts";
 import { type AuthProof, NONCE_BYTES, proofFromWire } from "../core/auth.ts";
@@ -318,7 +313,7 @@ export async function handleTransfer(
   call: TransferStream,
   context: TransferRpcContext,
 ): Promise<void> {
-  const port = streamFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
+  const port = streamFramePort<ServerFrame, ClientFrame>(call, SERVER_FRAME_CODEC, {
     budget: daemonInbound,
   });
   const { dataPlane, config } = context;

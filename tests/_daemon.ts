@@ -6,12 +6,7 @@
  */
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import {
-  type ClientFrame,
-  ClientFrameSchema,
-  type OpenSchema,
-  type ServerFrame,
-} from "../proto/gen/blit_pb.ts";
+import type { ClientFrame, OpenSchema, ServerFrame } from "../proto/gen/blit_pb.ts";
 import { type ConnectionSecurity, openSecureChannel } from "../core/client_security.ts";
 import { parseHostAddress } from "../core/endpoint.ts";
 import { PROTOCOL_VERSION } from "../core/transport/protocol.ts";
@@ -24,6 +19,7 @@ import { recordKnownHost } from "../core/known_hosts.ts";
 import { certificateFingerprint, generateServerCertificate, pemToDer } from "../core/tls_cert.ts";
 import { computeDaemonPermissions } from "../daemon/permissions.ts";
 import { REPO, testConfigHome } from "./_helpers.ts";
+import { CLIENT_FRAME_CODEC } from "../core/transport/frame_tables.ts";
 
 /** The user the test daemons know, whose key the test clients use by default. */
 export const TEST_USER = "tester";
@@ -275,7 +271,7 @@ export async function openRawSession(
   const channel = await openSecureChannel(parseHostAddress(address), security, () => {});
   const call = await openTransferStream(channel, 10_000);
   const client = { close: () => call.destroy() };
-  const port = streamFramePort<ClientFrame, ServerFrame>(call, ClientFrameSchema, {
+  const port = streamFramePort<ClientFrame, ServerFrame>(call, CLIENT_FRAME_CODEC, {
     idleTimeoutMs: 10_000,
   });
   await port.sendRaw({

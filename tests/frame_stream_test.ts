@@ -7,12 +7,7 @@
 import { deepStrictEqual as assertEquals, ok, rejects, throws } from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import {
-  type ClientFrame,
-  ClientFrameSchema,
-  type ServerFrame,
-  ServerFrameSchema,
-} from "../proto/gen/blit_pb.ts";
+import { type ClientFrame, ClientFrameSchema, type ServerFrame } from "../proto/gen/blit_pb.ts";
 import {
   encodeFrame,
   FrameReader,
@@ -24,6 +19,7 @@ import { FramedStream } from "../core/transport/frame_stream.ts";
 import { type FilterSocket, listenFiltered } from "../core/transport/goaway_filter.ts";
 import { streamFramePort } from "../core/transport/stream_port.ts";
 import { MAX_MESSAGE_BYTES, TRANSFER_PREFACE } from "../core/transport/protocol.ts";
+import { CLIENT_FRAME_CODEC, SERVER_FRAME_CODEC } from "../core/transport/frame_tables.ts";
 
 const MIB = 1024 * 1024;
 
@@ -62,8 +58,8 @@ async function framedServer(): Promise<{
     onTransfer: (stream: FilterSocket, socket: FilterSocket) => {
       const framed = new FramedStream<ServerFrame, ClientFrame>(
         stream,
-        ServerFrameSchema,
-        ClientFrameSchema,
+        SERVER_FRAME_CODEC,
+        CLIENT_FRAME_CODEC,
         { peer: socket },
       );
       framed.on("error", () => {});
@@ -91,18 +87,18 @@ async function framedServer(): Promise<{
 /** A client's framed connection to `port` (the preface goes first). */
 async function dialFramed(port: number): Promise<FrameConn<ClientFrame, ServerFrame>> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  return new FrameConn<ClientFrame, ServerFrame>(conn, ClientFrameSchema, ServerFrameSchema);
+  return new FrameConn<ClientFrame, ServerFrame>(conn, CLIENT_FRAME_CODEC, SERVER_FRAME_CODEC);
 }
 
 Deno.test("FrameReader refuses a length over the cap before allocating, and a body that does not decode", () => {
-  const reader = new FrameReader(ClientFrameSchema);
+  const reader = new FrameReader(CLIENT_FRAME_CODEC);
   const head = new Uint8Array(LENGTH_BYTES);
   new DataView(head.buffer).setUint32(0, MAX_MESSAGE_BYTES + 1);
   throws(() => reader.push(head), /Cannot read a control frame of 16777217 bytes: the limit is/);
   const garbage = new Uint8Array([0, 0, 0, 3, 0xff, 0xff, 0xff]);
-  throws(() => new FrameReader(ClientFrameSchema).push(garbage), /Cannot decode a control frame/);
+  throws(() => new FrameReader(CLIENT_FRAME_CODEC).push(garbage), /Cannot decode a control frame/);
   throws(
-    () => encodeFrame(ClientFrameSchema, chunkFrame(4096), 1024),
+    () => encodeFrame(CLIENT_FRAME_CODEC, chunkFrame(4096), 1024),
     /Cannot send a control frame/,
   );
 });
@@ -110,16 +106,16 @@ Deno.test("FrameReader refuses a length over the cap before allocating, and a bo
 Deno.test("FrameReader reassembles frames cut anywhere", () => {
   const frames = [chunkFrame(10), chunkFrame(70_000), chunkFrame(0)];
   const bytes = new Uint8Array(
-    frames.reduce((n, f) => n + encodeFrame(ClientFrameSchema, f).length, 0),
+    frames.reduce((n, f) => n + encodeFrame(CLIENT_FRAME_CODEC, f).length, 0),
   );
   let at = 0;
   for (const f of frames) {
-    const e = encodeFrame(ClientFrameSchema, f);
+    const e = encodeFrame(CLIENT_FRAME_CODEC, f);
     bytes.set(e, at);
     at += e.length;
   }
   for (const cut of [1, 3, 4, 5, 4096, bytes.length]) {
-    const reader = new FrameReader(ClientFrameSchema);
+    const reader = new FrameReader(CLIENT_FRAME_CODEC);
     const sizes: number[] = [];
     for (let i = 0; i < bytes.length; i += cut) {
       for (const read of reader.push(bytes.slice(i, i + cut))) {
@@ -136,7 +132,7 @@ Deno.test("the listener routes a transfer connection by its preface, however the
   const server = await framedServer();
   try {
     const hello = encodeFrame(
-      ClientFrameSchema,
+      CLIENT_FRAME_CODEC,
       create(ClientFrameSchema, {
         frame: { case: "hello", value: { protocolVersion: 6, clientName: "t" } },
       }),
@@ -188,9 +184,9 @@ Deno.test("flow control: a reader that stops holds the sender to its window, and
   const server = await framedServer();
   try {
     const client = await dialFramed(server.port);
-    const sender = streamFramePort<ClientFrame, ServerFrame>(client, ClientFrameSchema);
+    const sender = streamFramePort<ClientFrame, ServerFrame>(client, CLIENT_FRAME_CODEC);
     const stream = await server.arrived();
-    const receiver = streamFramePort<ServerFrame, ClientFrame>(stream, ServerFrameSchema, {
+    const receiver = streamFramePort<ServerFrame, ClientFrame>(stream, SERVER_FRAME_CODEC, {
       maxQueuedFrames: 1,
     });
     // Nobody reads: the daemon's side may hold its queue (one frame), one in the stream's
@@ -234,7 +230,7 @@ Deno.test("a peer that sends beyond its window is cut off", async () => {
     const stream = await server.arrived();
     stream.pause();
     const failed = new Promise<Error>((resolve) => stream.once("error", resolve));
-    const frame = encodeFrame(ClientFrameSchema, chunkFrame(8 * MIB));
+    const frame = encodeFrame(CLIENT_FRAME_CODEC, chunkFrame(8 * MIB));
     const writing = (async () => {
       try {
         for (let i = 0; i < 6; i++) {
@@ -257,7 +253,7 @@ Deno.test("the daemon's end hears a client that leaves mid-session as cancelled,
   try {
     const client = await dialFramed(server.port);
     const stream = await server.arrived();
-    const port = streamFramePort<ServerFrame, ClientFrame>(stream, ServerFrameSchema);
+    const port = streamFramePort<ServerFrame, ClientFrame>(stream, SERVER_FRAME_CODEC);
     const started = performance.now();
     const waiting = port.nextRaw(30_000);
     client.cancel();

@@ -5,7 +5,6 @@ import { parseHostAddress } from "../core/endpoint.ts";
 import { openTransferStream } from "../core/session/remote.ts";
 import { blitChannelOptions, BlitClientClass } from "../core/transport/grpc_service.ts";
 import { streamFramePort } from "../core/transport/stream_port.ts";
-import { ClientFrameSchema } from "../proto/gen/blit_pb.ts";
 import {
   assertNoStack,
   makeTree,
@@ -15,6 +14,7 @@ import {
   type TreeEntry,
   withTempDir,
 } from "./_helpers.ts";
+import { CLIENT_FRAME_CODEC } from "../core/transport/frame_tables.ts";
 
 const T0 = Date.UTC(2023, 5, 6, 7, 8, 9, 123);
 
@@ -408,7 +408,7 @@ Deno.test({
   fn: async () => {
     await withDaemon(async (_dir, daemon) => {
       const stream = await openTransferStream(await channelTo(daemon), 10_000);
-      const port = streamFramePort(stream, ClientFrameSchema, { idleTimeoutMs: 10_000 });
+      const port = streamFramePort(stream, CLIENT_FRAME_CODEC, { idleTimeoutMs: 10_000 });
       try {
         // The Challenge comes first, without waiting for the Hello.
         const challenge = await port.nextRaw(10_000);

@@ -1,10 +1,11 @@
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import { type ClientFrame, ClientFrameSchema, type ServerFrame } from "../proto/gen/blit_pb.ts";
+import type { ClientFrame, ServerFrame } from "../proto/gen/blit_pb.ts";
 import { TimeoutError } from "../core/transport/deadline.ts";
 import { type DuplexLike, streamFramePort } from "../core/transport/stream_port.ts";
 import { InboundBudget } from "../core/transport/inbound_budget.ts";
 import { recordWireSize } from "../core/transport/wire_size.ts";
+import { SERVER_FRAME_CODEC } from "../core/transport/frame_tables.ts";
 
 /** Just enough of a grpc-js duplex: frames come from `deliver()`, writes are recorded. */
 class FakeDuplex extends EventEmitter {
@@ -44,7 +45,7 @@ class FakeDuplex extends EventEmitter {
 function portOver(stream: FakeDuplex, options: Parameters<typeof streamFramePort>[2] = {}) {
   return streamFramePort<ServerFrame, ClientFrame>(
     stream as unknown as DuplexLike<ServerFrame, ClientFrame>,
-    ClientFrameSchema,
+    SERVER_FRAME_CODEC,
     options,
   );
 }

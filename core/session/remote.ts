@@ -6,13 +6,8 @@
  * @module
  */
 
-import {
-  type ClientFrame,
-  ClientFrameSchema,
-  RefuseCode,
-  type ServerFrame,
-  ServerFrameSchema,
-} from "../../proto/gen/blit_pb.ts";
+import type { ClientFrame, ServerFrame } from "../../proto/gen/blit_pb.ts";
+import { CLIENT_FRAME_CODEC, RefuseCode, SERVER_FRAME_CODEC } from "../transport/frame_tables.ts";
 import {
   absolutePath,
   type EndpointTexts,
@@ -115,7 +110,7 @@ export async function runRemoteTransfer(
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   const { stream, channel } = await connect(remote, timeoutMs, options);
   try {
-    const port = streamFramePort<ClientFrame, ServerFrame>(stream, ClientFrameSchema);
+    const port = streamFramePort<ClientFrame, ServerFrame>(stream, CLIENT_FRAME_CODEC);
     const grant = await openSession(port, remote, setup.terms, push, options, {
       texts,
       timeoutMs,
@@ -197,7 +192,7 @@ export async function openTransferStream(
       }; is the daemon running?`,
     );
   }
-  return new FrameConn<ClientFrame, ServerFrame>(conn, ClientFrameSchema, ServerFrameSchema);
+  return new FrameConn<ClientFrame, ServerFrame>(conn, CLIENT_FRAME_CODEC, SERVER_FRAME_CODEC);
 }
 
 /** Dials the data plane the daemon granted, falling back to the control stream with a warning. */

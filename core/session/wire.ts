@@ -9,21 +9,26 @@
  */
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import {
-  type ClientFrame,
-  type ClientFrameSchema,
+import type {
+  ClientFrame,
+  ClientFrameSchema,
   CompareMode as WireCompare,
   EntryKind as WireKind,
-  ErrorCode,
-  type ManifestEntry,
-  type ManifestGroup as WireGroup,
-  type Open,
-  type OpenSchema,
+  ManifestEntry,
+  ManifestGroup as WireGroup,
+  Open,
+  OpenSchema,
   Operation as WireOperation,
-  Role,
-  type ServerFrame,
-  type Summary,
+  ServerFrame,
+  Summary,
 } from "../../proto/gen/blit_pb.ts";
+import {
+  CompareMode as WIRE_COMPARE,
+  EntryKind as WIRE_KIND,
+  ErrorCode,
+  Operation as WIRE_OPERATION,
+  Role,
+} from "../transport/frame_tables.ts";
 import type { FilterRule } from "../filter.ts";
 import { ProtocolError, quotePath } from "../errors.ts";
 import { validateWirePath } from "../paths.ts";
@@ -56,15 +61,15 @@ export type ReceivedFrame = ClientFrame["frame"] | ServerFrame["frame"];
 const MAX_TEXT = 4096;
 
 const KIND_TO_WIRE: Record<EntryKind, WireKind> = {
-  file: WireKind.FILE,
-  dir: WireKind.DIR,
-  symlink: WireKind.SYMLINK,
+  file: WIRE_KIND.FILE,
+  dir: WIRE_KIND.DIR,
+  symlink: WIRE_KIND.SYMLINK,
 };
 
 const KIND_FROM_WIRE: Partial<Record<WireKind, EntryKind>> = {
-  [WireKind.FILE]: "file",
-  [WireKind.DIR]: "dir",
-  [WireKind.SYMLINK]: "symlink",
+  [WIRE_KIND.FILE]: "file",
+  [WIRE_KIND.DIR]: "dir",
+  [WIRE_KIND.SYMLINK]: "symlink",
 };
 
 const CONSENT_REFUSALS: readonly ConsentRefusal[] = [
@@ -461,10 +466,10 @@ export function frameFromWire(wire: ReceivedFrame): Frame {
  */
 export function compareToWire(mode: CompareMode): WireCompare {
   return {
-    "size-mtime": WireCompare.SIZE_MTIME,
-    "checksum": WireCompare.CHECKSUM,
-    "size-only": WireCompare.SIZE_ONLY,
-    "ignore-times": WireCompare.IGNORE_TIMES,
+    "size-mtime": WIRE_COMPARE.SIZE_MTIME,
+    "checksum": WIRE_COMPARE.CHECKSUM,
+    "size-only": WIRE_COMPARE.SIZE_ONLY,
+    "ignore-times": WIRE_COMPARE.IGNORE_TIMES,
   }[mode];
 }
 
@@ -475,11 +480,11 @@ export function compareToWire(mode: CompareMode): WireCompare {
  */
 export function compareFromWire(mode: WireCompare): CompareMode {
   switch (mode) {
-    case WireCompare.CHECKSUM:
+    case WIRE_COMPARE.CHECKSUM:
       return "checksum";
-    case WireCompare.SIZE_ONLY:
+    case WIRE_COMPARE.SIZE_ONLY:
       return "size-only";
-    case WireCompare.IGNORE_TIMES:
+    case WIRE_COMPARE.IGNORE_TIMES:
       return "ignore-times";
     default:
       return "size-mtime";
@@ -492,7 +497,7 @@ export function compareFromWire(mode: WireCompare): CompareMode {
  * @returns The wire value.
  */
 export function operationToWire(operation: TransferOperation): WireOperation {
-  return { copy: WireOperation.COPY, mirror: WireOperation.MIRROR, move: WireOperation.MOVE }[
+  return { copy: WIRE_OPERATION.COPY, mirror: WIRE_OPERATION.MIRROR, move: WIRE_OPERATION.MOVE }[
     operation
   ];
 }
@@ -504,11 +509,11 @@ export function operationToWire(operation: TransferOperation): WireOperation {
  */
 export function operationFromWire(operation: WireOperation): TransferOperation | null {
   switch (operation) {
-    case WireOperation.COPY:
+    case WIRE_OPERATION.COPY:
       return "copy";
-    case WireOperation.MIRROR:
+    case WIRE_OPERATION.MIRROR:
       return "mirror";
-    case WireOperation.MOVE:
+    case WIRE_OPERATION.MOVE:
       return "move";
     default:
       return null;

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import type { MessageCodec } from "./message_codec.ts";
 import { describeError } from "../errors.ts";
 import { MAX_MESSAGE_BYTES } from "./protocol.ts";
 import { recordWireSize } from "./wire_size.ts";
@@ -59,8 +59,9 @@ export type ReadFrame =
  * ```ts
  * import { strictEqual } from "node:assert/strict";
  * import { encodeWindowUpdate, FrameReader } from "./frame_codec.ts";
- * import { HelloSchema } from "../../proto/gen/blit_pb.ts";
- * const [update] = new FrameReader(HelloSchema).push(encodeWindowUpdate(4096));
+ * import { HelloTable } from "./frame_tables.ts";
+ * import { codecOf } from "./message_codec.ts";
+ * const [update] = new FrameReader(codecOf(HelloTable)).push(encodeWindowUpdate(4096));
  * strictEqual(update?.kind, "credit");
  * strictEqual(update?.bytes, 4096);
  * ```
@@ -153,27 +154,27 @@ export class FlowWindow {
  * @example Usage
  * ```ts
  * import { strictEqual } from "node:assert/strict";
- * import { create } from "@bufbuild/protobuf";
- * import { HelloSchema } from "../../proto/gen/blit_pb.ts";
  * import { encodeFrame } from "./frame_codec.ts";
- * const frame = encodeFrame(HelloSchema, create(HelloSchema, { clientName: "a" }));
+ * import { HelloTable } from "./frame_tables.ts";
+ * import { codecOf } from "./message_codec.ts";
+ * const frame = encodeFrame(codecOf(HelloTable), { clientName: "a" });
  * strictEqual(frame[3], frame.length - 4);
  * ```
  *
- * @param schema The message's schema.
+ * @param codec The message's codec.
  * @param message The message.
  * @param maxFrameBytes The largest frame allowed.
  * @throws {Error} "Cannot send a control frame of N bytes: …" over the cap.
  * @returns The frame's bytes.
  */
 export function encodeFrame(
-  schema: DescMessage,
+  codec: MessageCodec<unknown>,
   message: object,
   maxFrameBytes: number = MAX_MESSAGE_BYTES,
 ): Uint8Array {
   let body: Uint8Array;
   try {
-    body = toBinary(schema, message as MessageShape<DescMessage>);
+    body = codec.encode(message);
   } catch (error) {
     throw new Error(`Cannot encode a control frame: ${describeError(error)}`);
   }
@@ -198,18 +199,20 @@ export function encodeFrame(
  * @example Usage
  * ```ts
  * import { strictEqual } from "node:assert/strict";
- * import { create } from "@bufbuild/protobuf";
- * import { type Hello, HelloSchema } from "../../proto/gen/blit_pb.ts";
+ * import type { Hello } from "../../proto/gen/blit_pb.ts";
  * import { encodeFrame, FrameReader } from "./frame_codec.ts";
- * const frame = encodeFrame(HelloSchema, create(HelloSchema, { clientName: "a" }));
- * const reader = new FrameReader(HelloSchema);
+ * import { HelloTable } from "./frame_tables.ts";
+ * import { codecOf } from "./message_codec.ts";
+ * const hello = codecOf<Hello>(HelloTable);
+ * const frame = encodeFrame(hello, { clientName: "a" });
+ * const reader = new FrameReader(hello);
  * strictEqual(reader.push(frame.subarray(0, 3)).length, 0);
  * const [read] = reader.push(frame.subarray(3));
  * strictEqual(read?.kind === "message" && (read.message as Hello).clientName, "a");
  * ```
  */
 export class FrameReader {
-  readonly #schema: DescMessage;
+  readonly #codec: MessageCodec<unknown>;
   readonly #maxFrameBytes: number;
   readonly #head = new Uint8Array(LENGTH_BYTES);
   #headFill = 0;
@@ -219,11 +222,11 @@ export class FrameReader {
   #bodyFill = 0;
 
   /**
-   * @param schema The schema of the messages read.
+   * @param codec The codec of the messages read.
    * @param maxFrameBytes The largest frame accepted.
    */
-  constructor(schema: DescMessage, maxFrameBytes: number = MAX_MESSAGE_BYTES) {
-    this.#schema = schema;
+  constructor(codec: MessageCodec<unknown>, maxFrameBytes: number = MAX_MESSAGE_BYTES) {
+    this.#codec = codec;
     this.#maxFrameBytes = maxFrameBytes;
   }
 
@@ -291,7 +294,7 @@ export class FrameReader {
   #decode(body: Uint8Array): object {
     let message: object;
     try {
-      message = fromBinary(this.#schema, body);
+      message = this.#codec.decode(body) as object;
     } catch (error) {
       throw new Error(`Cannot decode a control frame: ${describeError(error)}`);
     }

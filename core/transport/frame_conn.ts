@@ -7,9 +7,9 @@
  * @module
  */
 
-import type { DescMessage } from "@bufbuild/protobuf";
 import { describeError } from "../errors.ts";
 import type { ByteConn } from "./conn_socket.ts";
+import type { MessageCodec } from "./message_codec.ts";
 import { encodeFrame, encodeWindowUpdate, FlowWindow, FrameReader } from "./frame_codec.ts";
 import { CLOSE_GRACE_MS, MAX_MESSAGE_BYTES, TRANSFER_PREFACE } from "./protocol.ts";
 
@@ -41,17 +41,19 @@ export interface FrameConnOptions {
  * @example Usage
  * ```ts
  * import { strictEqual } from "node:assert/strict";
- * import { create } from "@bufbuild/protobuf";
- * import { type Hello, HelloSchema } from "../../proto/gen/blit_pb.ts";
+ * import type { Hello } from "../../proto/gen/blit_pb.ts";
  * import { FrameConn } from "./frame_conn.ts";
+ * import { HelloTable } from "./frame_tables.ts";
+ * import { codecOf } from "./message_codec.ts";
+ * const hello = codecOf<Hello>(HelloTable);
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const client = new FrameConn<Hello, Hello>(
  *   await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
- *   HelloSchema,
- *   HelloSchema,
+ *   hello,
+ *   hello,
  * );
  * const server = await listener.accept();
- * client.write(create(HelloSchema, { clientName: "doc" }));
+ * client.write({ $typeName: "blit.v1.Hello", protocolVersion: 0, clientName: "doc" });
  * const bytes = new Uint8Array(64);
  * const n = (await server.read(bytes)) ?? 0;
  * strictEqual(new TextDecoder().decode(bytes.subarray(0, 4)), "BLIT");
@@ -63,7 +65,7 @@ export interface FrameConnOptions {
  */
 export class FrameConn<Out extends object, In extends object> {
   readonly #conn: ByteConn & { closeWrite?: () => Promise<void> };
-  readonly #outSchema: DescMessage;
+  readonly #outCodec: MessageCodec<Out>;
   readonly #reader: FrameReader;
   readonly #maxFrameBytes: number;
   readonly #listeners = new Map<string, Listener[]>();
@@ -83,20 +85,20 @@ export class FrameConn<Out extends object, In extends object> {
   /**
    * Wraps a connection (owned from now on) and queues the preface.
    * @param conn The connection to the daemon's control port.
-   * @param outSchema The schema of the messages written (`ClientFrameSchema`).
-   * @param inSchema The schema of the messages read (`ServerFrameSchema`).
+   * @param outCodec The codec of the messages written (`CLIENT_FRAME_CODEC`).
+   * @param inCodec The codec of the messages read (`SERVER_FRAME_CODEC`).
    * @param options The frame cap.
    */
   constructor(
     conn: ByteConn,
-    outSchema: DescMessage,
-    inSchema: DescMessage,
+    outCodec: MessageCodec<Out>,
+    inCodec: MessageCodec<In>,
     options: FrameConnOptions = {},
   ) {
     this.#conn = conn;
-    this.#outSchema = outSchema;
+    this.#outCodec = outCodec;
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_MESSAGE_BYTES;
-    this.#reader = new FrameReader(inSchema, this.#maxFrameBytes);
+    this.#reader = new FrameReader(inCodec, this.#maxFrameBytes);
     this.#enqueue(TRANSFER_PREFACE, false);
     // Started once the caller had a chance to listen.
     queueMicrotask(() => void this.#readLoop());
@@ -148,7 +150,7 @@ export class FrameConn<Out extends object, In extends object> {
     }
     let bytes: Uint8Array;
     try {
-      bytes = encodeFrame(this.#outSchema, message, this.#maxFrameBytes);
+      bytes = encodeFrame(this.#outCodec, message, this.#maxFrameBytes);
     } catch (error) {
       queueMicrotask(() => callback?.(error as Error));
       return true;

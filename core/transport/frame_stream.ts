@@ -17,9 +17,9 @@
 
 import type { Buffer } from "node:buffer";
 import { Duplex } from "node:stream";
-import type { DescMessage } from "@bufbuild/protobuf";
 import { peerKey } from "./connection_gate.ts";
 import { encodeFrame, encodeWindowUpdate, FlowWindow, FrameReader } from "./frame_codec.ts";
+import type { MessageCodec } from "./message_codec.ts";
 import { CLOSE_GRACE_MS, MAX_MESSAGE_BYTES } from "./protocol.ts";
 
 /** The byte stream under a {@linkcode FramedStream} (a socket, a TLS socket, a `ConnSocket`). */
@@ -63,10 +63,13 @@ interface Pending {
  * ```ts
  * import { strictEqual } from "node:assert/strict";
  * import { PassThrough } from "node:stream";
- * import { type Hello, HelloSchema } from "../../proto/gen/blit_pb.ts";
+ * import type { Hello } from "../../proto/gen/blit_pb.ts";
  * import { FramedStream } from "./frame_stream.ts";
+ * import { HelloTable } from "./frame_tables.ts";
+ * import { codecOf } from "./message_codec.ts";
+ * const hello = codecOf<Hello>(HelloTable);
  * const wire = new PassThrough();
- * const stream = new FramedStream<Hello, Hello>(wire, HelloSchema, HelloSchema);
+ * const stream = new FramedStream<Hello, Hello>(wire, hello, hello);
  * const arrived = new Promise<Hello>((resolve) => stream.once("data", resolve));
  * stream.write({ $typeName: "blit.v1.Hello", protocolVersion: 6, clientName: "doc" });
  * strictEqual((await arrived).clientName, "doc");
@@ -76,7 +79,7 @@ interface Pending {
 export class FramedStream<Out extends object, In extends object> extends Duplex {
   readonly #carrier: FrameCarrier;
   readonly #peer: FrameCarrier;
-  readonly #outSchema: DescMessage;
+  readonly #outCodec: MessageCodec<Out>;
   readonly #maxFrameBytes: number;
   readonly #reader: FrameReader;
   readonly #flow = new FlowWindow();
@@ -91,22 +94,22 @@ export class FramedStream<Out extends object, In extends object> extends Duplex 
    * Wraps a carrier, which the stream owns (and destroys) from now on.
    *
    * @param carrier The byte stream (the preface already consumed).
-   * @param outSchema The schema of the messages this side writes.
-   * @param inSchema The schema of the messages this side reads.
+   * @param outCodec The codec of the messages this side writes.
+   * @param inCodec The codec of the messages this side reads.
    * @param options The frame cap and where the peer's address is read.
    */
   constructor(
     carrier: FrameCarrier,
-    outSchema: DescMessage,
-    inSchema: DescMessage,
+    outCodec: MessageCodec<Out>,
+    inCodec: MessageCodec<In>,
     options: FramedStreamOptions = {},
   ) {
     super({ objectMode: true, allowHalfOpen: true, readableHighWaterMark: 1 });
     this.#carrier = carrier;
     this.#peer = options.peer ?? carrier;
-    this.#outSchema = outSchema;
+    this.#outCodec = outCodec;
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_MESSAGE_BYTES;
-    this.#reader = new FrameReader(inSchema, this.#maxFrameBytes);
+    this.#reader = new FrameReader(inCodec, this.#maxFrameBytes);
     carrier.on("data", (chunk: Buffer) => this.#onData(chunk));
     carrier.on("end", () => this.#onPeerEnd());
     carrier.on("error", (error: Error) => this.destroy(error));
@@ -181,7 +184,7 @@ export class FramedStream<Out extends object, In extends object> extends Duplex 
   ): void {
     let frame: Uint8Array;
     try {
-      frame = encodeFrame(this.#outSchema, message, this.#maxFrameBytes);
+      frame = encodeFrame(this.#outCodec, message, this.#maxFrameBytes);
     } catch (error) {
       return callback(error instanceof Error ? error : new Error(String(error)));
     }

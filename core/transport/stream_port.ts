@@ -21,12 +21,7 @@
  */
 
 import { describeError } from "../errors.ts";
-import {
-  create,
-  type DescMessage,
-  type MessageInitShape,
-  type MessageShape,
-} from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type {
   ClientFrame,
   ClientFrameSchema,
@@ -38,6 +33,7 @@ import { frameFromWire, frameToWire, type WireFrame } from "../session/wire.ts";
 import { TimeoutError } from "./deadline.ts";
 import { wireSizeOf } from "./wire_size.ts";
 import type { InboundBudget } from "./inbound_budget.ts";
+import type { MessageCodec } from "./message_codec.ts";
 
 /** The parts of a message stream (a framed connection, or a grpc-js call) the port uses. */
 export interface DuplexLike<Out, In> {
@@ -154,19 +150,19 @@ function limitReadAhead(stream: object): void {
  * @example Usage
  * ```ts ignore
  * const stream = await openTransferStream(channel, 10_000); // core/session/remote.ts
- * const port = streamFramePort<ClientFrame, ServerFrame>(stream, ClientFrameSchema);
+ * const port = streamFramePort<ClientFrame, ServerFrame>(stream, CLIENT_FRAME_CODEC);
  * await port.sendRaw({ case: "hello", value: { protocolVersion: PROTOCOL_VERSION } });
  * const reply = await port.nextRaw(10_000);
  * ```
  *
  * @param stream The message stream (a framed connection, or a grpc-js call).
- * @param schema The schema of the frames this side writes (`ClientFrameSchema` on the client).
+ * @param codec The codec of the frames this side writes (`CLIENT_FRAME_CODEC` on the client).
  * @param options Deadlines, queue caps and the shared budget.
  * @returns The port.
  */
 export function streamFramePort<Out extends FrameMessage, In extends FrameMessage>(
   stream: DuplexLike<Out, In>,
-  schema: DescMessage,
+  codec: MessageCodec<Out>,
   options: StreamPortOptions = {},
 ): StreamFramePort<In> {
   const {
@@ -268,7 +264,7 @@ export function streamFramePort<Out extends FrameMessage, In extends FrameMessag
       if (closed || stream.destroyed === true || stream.writableEnded === true) {
         return Promise.reject(new Error("Cannot send to the peer: the session's stream is closed"));
       }
-      const message = create(schema, { frame }) as MessageShape<DescMessage> as unknown as Out;
+      const message = { $typeName: codec.typeName, frame } as unknown as Out;
       let flowing: boolean;
       try {
         flowing = stream.write(message, (error) => {

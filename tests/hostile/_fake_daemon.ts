@@ -12,11 +12,9 @@ import { equal, ok } from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
   type ClientFrame,
-  ClientFrameSchema,
   EntryKind as WireKind,
   type Open,
   type ServerFrame,
-  ServerFrameSchema,
 } from "../../proto/gen/blit_pb.ts";
 import type { Frame, ManifestItem, Need, SideSummary } from "../../core/session/frames.ts";
 import { listenFiltered } from "../../core/transport/goaway_filter.ts";
@@ -28,6 +26,7 @@ import {
 import { blitServerOptions, PROTOCOL_VERSION } from "../../core/transport/grpc_service.ts";
 import { FramedStream } from "../../core/transport/frame_stream.ts";
 import { assertNoStack, readTree, type RunResult, spawnBlit, type TreeEntry } from "../_helpers.ts";
+import { CLIENT_FRAME_CODEC, SERVER_FRAME_CODEC } from "../../core/transport/frame_tables.ts";
 
 /** Longest wait for any one frame, process or server of a hostile table. */
 export const WAIT_MS = 20_000;
@@ -480,7 +479,7 @@ export async function startFakeDaemon(): Promise<FakeDaemon> {
     stop: () => Promise.resolve(),
   };
   const serveTransfer = (call: FramedStream<ServerFrame, ClientFrame>): void => {
-    const port = streamFramePort<ServerFrame, ClientFrame>(call, ServerFrameSchema, {
+    const port = streamFramePort<ServerFrame, ClientFrame>(call, SERVER_FRAME_CODEC, {
       idleTimeoutMs: WAIT_MS,
     });
     const lie = fake.lie;
@@ -508,7 +507,7 @@ export async function startFakeDaemon(): Promise<FakeDaemon> {
     port: 0,
     onTransfer: (stream, socket) =>
       serveTransfer(
-        new FramedStream<ServerFrame, ClientFrame>(stream, ServerFrameSchema, ClientFrameSchema, {
+        new FramedStream<ServerFrame, ClientFrame>(stream, SERVER_FRAME_CODEC, CLIENT_FRAME_CODEC, {
           peer: socket,
         }),
       ),

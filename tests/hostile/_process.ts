@@ -185,16 +185,16 @@ export function isAlive(pid: number): boolean {
  * @returns The last value read.
  */
 export async function settle<T>(
-  measure: () => T,
+  measure: () => T | Promise<T>,
   done: (value: T) => boolean,
   timeoutMs: number,
   everyMs = 200,
 ): Promise<T> {
   const deadline = performance.now() + timeoutMs;
-  let value = measure();
+  let value = await measure();
   while (!done(value) && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, everyMs));
-    value = measure();
+    value = await measure();
   }
   return value;
 }

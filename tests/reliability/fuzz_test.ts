@@ -27,13 +27,13 @@ import {
   Operation,
   Role,
   type ServerFrame,
-  ServerFrameSchema,
 } from "../../proto/gen/blit_pb.ts";
 import { PROTOCOL_VERSION, TRANSFER_PREFACE } from "../../core/transport/protocol.ts";
 import { FrameReader, LENGTH_BYTES } from "../../core/transport/frame_codec.ts";
 import { startDaemon, type TestDaemon } from "../_daemon.ts";
 import { runBlit, withTempDir } from "../_helpers.ts";
 import { fdCount, findServerPid, isAlive, rssBytes, settle } from "../hostile/_process.ts";
+import { SERVER_FRAME_CODEC } from "../../core/transport/frame_tables.ts";
 
 const FRAMES_PER_PORT = 10_000;
 const SEED = Number(Deno.env.get("BLIT_FUZZ_SEED") ?? "1");
@@ -227,7 +227,7 @@ async function rawCall(address: string, messages: Uint8Array[], random: Random):
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: portOf(address) });
   let answered = false;
   const reading = (async () => {
-    const reader = new FrameReader(ServerFrameSchema);
+    const reader = new FrameReader(SERVER_FRAME_CODEC);
     try {
       for (;;) {
         const buffer = new Uint8Array(65_536);
@@ -321,7 +321,7 @@ async function grant(address: string, path: string): Promise<{ port: number; tok
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: portOf(address) });
   await writeAll(conn, TRANSFER_PREFACE);
   for (const message of VALID_OPEN(path)) await writeAll(conn, frameOf(message));
-  const reader = new FrameReader(ServerFrameSchema);
+  const reader = new FrameReader(SERVER_FRAME_CODEC);
   let result: { port: number; token: Uint8Array } | null = null;
   while (result === null) {
     const buffer = new Uint8Array(65_536);
