@@ -13,8 +13,6 @@ import { describeError, FatalError, printable, UsageError } from "../core/errors
 import { stillAsking } from "../cmdline/confirm.ts";
 import { ExitCode } from "../cmdline/exit_code.ts";
 import { HELP, TRANSFER_HELP, VERSION } from "./help.ts";
-import { isRemote } from "../core/endpoint.ts";
-import { warmUpTls } from "../core/transport/tls_warmup.ts";
 
 /**
  * Runs the CLI and returns its exit code; never throws.
@@ -28,7 +26,6 @@ export async function main(argv: string[]): Promise<number> {
       case "copy":
       case "mirror":
       case "move":
-        if (rest.some(isRemote) && !rest.includes("--no-tls")) warmUpTls();
         return await (await import("./transfer.ts")).runTransferVerb(verb, rest);
       case "scan":
         return await (await import("../cmdline/scan_verb.ts")).runScanVerb(rest);
