@@ -37,6 +37,12 @@ const FIRST_BATCH_FILES = 8;
  */
 const WORKER_PAYOFF_MICROS = 25_000;
 
+/** Byte buffers kept for the next batches once the workers hand them back. */
+const MAX_SPARES = 4;
+
+/** The size of a new byte buffer, unless a batch needs more: a shard's worth (4 MiB) and room. */
+const SPARE_BYTES = 8 * 1024 * 1024;
+
 /** Estimated µs to copy one file (measured here: ~50 µs per small file, ~2 GB/s beyond). */
 function copyCost(job: CopyJob): number {
   return 50 + job.size / 2_000;
@@ -61,6 +67,8 @@ export class CopyWorkerPool {
   #slots: WorkerSlot[] = [];
   #batch: CopyJob[] = [];
   #batchSize = 0;
+  /** Byte buffers the workers handed back, for the next batches (at most {@linkcode MAX_SPARES}). */
+  #spares: ArrayBuffer[] = [];
   #pending = 0;
   #idle: (() => void)[] = [];
   #space: (() => void)[] = [];
@@ -159,8 +167,21 @@ export class CopyWorkerPool {
     slot.inFlight++;
     slot.batches.push(jobs.map((job) => job.id));
     this.#pending++;
-    const batch = packBatch(jobs);
+    const batch = packBatch(jobs, this.#spareFor(jobs));
     slot.worker.postMessage(batch, [batch.numbers.buffer, batch.bytes]);
+  }
+
+  /**
+   * A buffer for the received bytes of `jobs`: a spare one that holds them, else a new one of at
+   * least {@linkcode SPARE_BYTES} (so that it fits the next batches when it comes back).
+   */
+  #spareFor(jobs: readonly CopyJob[]): ArrayBuffer | undefined {
+    let total = 0;
+    for (const job of jobs) if (job.data !== undefined) total += job.size;
+    if (total === 0) return undefined;
+    const at = this.#spares.findIndex((spare) => spare.byteLength >= total);
+    if (at >= 0) return this.#spares.splice(at, 1)[0];
+    return new ArrayBuffer(Math.max(total, Math.min(this.#batchBytes, SPARE_BYTES)));
   }
 
   #start(): WorkerSlot {
@@ -168,7 +189,8 @@ export class CopyWorkerPool {
     const slot: WorkerSlot = { worker, inFlight: 0, batches: [] };
     this.#workAtStart = this.#work;
     worker.onmessage = (event: MessageEvent<CopyBatchResult>) => {
-      const { ids, results } = event.data;
+      const { ids, results, bytes } = event.data;
+      if (bytes.byteLength > 0 && this.#spares.length < MAX_SPARES) this.#spares.push(bytes);
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i] as number;
         const job = this.#jobs.get(id);

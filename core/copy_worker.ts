@@ -13,11 +13,13 @@ export interface CopyBatchResult {
   ids: number[];
   /** Their results (`null` = ok). */
   results: CopyResult[];
+  /** The batch's bytes, handed back (transferred) for the next batch. */
+  bytes: ArrayBuffer;
 }
 
 const scope = self as unknown as {
   onmessage: ((event: MessageEvent<PackedBatch>) => void) | null;
-  postMessage(message: CopyBatchResult): void;
+  postMessage(message: CopyBatchResult, transfer: Transferable[]): void;
 };
 
 scope.onmessage = (event: MessageEvent<PackedBatch>) => {
@@ -28,5 +30,5 @@ scope.onmessage = (event: MessageEvent<PackedBatch>) => {
     ids.push(job.id);
     results.push(runCopyJob(job));
   }
-  scope.postMessage({ ids, results });
+  scope.postMessage({ ids, results, bytes: event.data.bytes }, [event.data.bytes]);
 };

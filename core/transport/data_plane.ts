@@ -576,6 +576,9 @@ export interface SendResult {
 
 let nextShardId = 0;
 
+/** The receiver's shard buffer, unless a shard needs more: a default shard (4 MiB) and room. */
+const SHARD_BUFFER_BYTES = 4 * 1024 * 1024 + 64 * 1024 + 1;
+
 /**
  * The SOURCE loop of one data-plane connection: sends the payload of each item, then `end`.
  * Small files are packed into shards (the next shard is read while the previous one is
@@ -631,6 +634,9 @@ export async function sendPayloads(
   let batch: SendItem[] = [];
   let batchBytes = 0;
   let inFlight: Promise<void> = Promise.resolve();
+  // Shard buffers written out, for the next shards: one is packed while the other is written,
+  // and memory used again costs no page faults (a fresh 4 MiB buffer per shard cost ~1,000).
+  const spares: Uint8Array[] = [];
 
   const writeShard = async (shard: PackedShard): Promise<void> => {
     for (const failure of shard.failures) {
@@ -662,10 +668,13 @@ export async function sendPayloads(
     batchBytes = 0;
     const previous = inFlight;
     // Read while the previous shard is still being written.
-    const shard = packShard(files);
+    const spare = spares.pop() ?? new Uint8Array(shardBytes + smallMax + 1);
+    const shard = packShard(files, spare);
     inFlight = (async () => {
       await previous;
       await writeShard(shard);
+      // Written (copied or sent): the buffer is free again.
+      spares.push(spare);
       result.bytesSent += bytes - shard.failures.reduce((sum, f) => sum + sizeOf(files, f.id), 0);
     })();
     inFlight.catch(() => {});
@@ -823,13 +832,17 @@ export interface PayloadSink {
   /** Records a file the source no longer has (`skip` record). */
   skipped?(id: number): void;
   /**
-   * Writes one shard member whose bytes are all here (`data` is a view of the shard's own buffer,
-   * which nothing writes to again, so it may be kept until the file is written). Resolves
+   * Writes one shard member whose bytes are all here. `data` is a view of a buffer the receiver
+   * reads the next shard into once {@linkcode PayloadSink.endShard} has resolved (memory used
+   * again costs no page faults): the sink copies or writes the bytes before then. Resolves
    * once the write is queued (it waits while the writers are saturated); the sink records the
    * outcome itself. Without it, members go through {@linkcode PayloadSink.writeFile}.
    */
   writeMember?(id: number, data: Uint8Array): Promise<void>;
-  /** The members of one shard were all handed to {@linkcode PayloadSink.writeMember}. */
+  /**
+   * The members of one shard were all handed to {@linkcode PayloadSink.writeMember}; resolves
+   * once their bytes are copied or written (the shard's buffer is then used again).
+   */
   endShard?(): Promise<void>;
 }
 
@@ -914,6 +927,7 @@ export async function receivePayloads(
     if (tell) sink.fileFailed(id, message);
   };
   const writes = new Set<Promise<void>>();
+  let shardBuffer = new Uint8Array(0);
   let spares: PieceBuffers | null = null;
   const pieceBytes = Math.max(64 * 1024, bufferSize); // the reader's buffer: no chunk is larger
   const spareOf = (): PieceBuffers =>
@@ -959,7 +973,16 @@ export async function receivePayloads(
         case "shard": {
           const sizes = new Map<number, number>();
           for (const id of record.fileIds) sizes.set(id, claim(id));
-          const bytes = await reader.readExact(record.size);
+          // A sink with writeMember is done with the bytes once endShard resolves: the buffer
+          // is used again. Without it, writes may still hold views of it: a new one each time.
+          let into: Uint8Array | undefined;
+          if (sink.writeMember) {
+            if (shardBuffer.length < record.size) {
+              shardBuffer = new Uint8Array(Math.max(record.size, SHARD_BUFFER_BYTES));
+            }
+            into = shardBuffer;
+          }
+          const bytes = await reader.readExact(record.size, into);
           await unpackShard(bytes, {
             fileIds: record.fileIds,
             granted: (id) => sizes.get(id) ?? null,

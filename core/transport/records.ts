@@ -343,17 +343,19 @@ export class RecordReader {
   }
 
   /**
-   * Reads exactly `n` bytes into a new array of exactly `n` bytes.
+   * Reads exactly `n` bytes into a new array of exactly `n` bytes, or into the start of `into`
+   * when it is large enough.
    * @param n Byte count, at most `maxReadBytes`.
+   * @param into A buffer to read into (the result is then a view of it).
    * @throws {ProtocolError} When `n` exceeds the cap or the stream ends first.
    * @throws {TimeoutError} When the peer makes no progress.
    * @returns The bytes.
    */
-  async readExact(n: number): Promise<Uint8Array> {
+  async readExact(n: number, into?: Uint8Array): Promise<Uint8Array> {
     if (!Number.isSafeInteger(n) || n < 0 || n > this.#maxReadBytes) {
       throw badRecord(`read of ${n} bytes exceeds the limit of ${this.#maxReadBytes}`);
     }
-    const out = new Uint8Array(n);
+    const out = into !== undefined && into.length >= n ? into.subarray(0, n) : new Uint8Array(n);
     const take = Math.min(n, this.buffered);
     out.set(this.#buf.subarray(this.#start, this.#start + take));
     this.#start += take;

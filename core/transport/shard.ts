@@ -66,16 +66,21 @@ export interface PackedShard {
  * ```
  *
  * @param files The files, in the order they should appear.
+ * @param spare A buffer to pack into when it is large enough (the sum of the sizes plus one), so
+ * that a sender reuses two buffers instead of faulting in fresh memory for every shard; the
+ * shard's bytes are then a view of it.
  * @throws {RangeError} When the shard would exceed {@linkcode RECORD_CAPS.maxShardBytes}.
  * @returns The shard bytes, the ids inside, and the files left out.
  */
-export function packShard(files: readonly ShardFile[]): PackedShard {
+export function packShard(files: readonly ShardFile[], spare?: Uint8Array): PackedShard {
   const announced = files.reduce((sum, file) => sum + file.size, 0);
   if (announced > RECORD_CAPS.maxShardBytes) {
     throw new RangeError(`Cannot pack shard: ${announced} bytes exceed the 64 MiB limit`);
   }
   // One extra byte at the end: a member's read may look one byte past its size (see readInto).
-  const buffer = new Uint8Array(announced + 1);
+  const buffer = spare !== undefined && spare.length >= announced + 1
+    ? spare.subarray(0, announced + 1)
+    : new Uint8Array(announced + 1);
   const failures: ShardFailure[] = [];
   const grown: number[] = [];
   const fileIds: number[] = [];
