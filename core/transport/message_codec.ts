@@ -62,28 +62,91 @@ const TWO_32 = 2 ** 32;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8 = new TextEncoder();
 
+/** Field kinds as numbers, for the decoder's switch. */
+const KIND_CODES: Record<FieldKind, number> = {
+  uint32: 0,
+  uint64: 1,
+  int64: 2,
+  bool: 3,
+  string: 4,
+  bytes: 5,
+  enum: 6,
+  message: 7,
+};
+const K_UINT32 = 0;
+const K_UINT64 = 1;
+const K_INT64 = 2;
+const K_BOOL = 3;
+const K_STRING = 4;
+const K_BYTES = 5;
+const K_ENUM = 6;
+const K_MESSAGE = 7;
+
+interface CompiledField {
+  readonly field: FieldTable;
+  readonly name: string;
+  readonly code: number;
+  readonly repeated: boolean;
+  readonly optional: boolean;
+  readonly oneof: string | undefined;
+  /** The wire type a single value comes with. */
+  readonly wireType: number;
+  /** The tag of a single value. */
+  readonly tag: number;
+  /** The tag of a packed list. */
+  readonly packedTag: number;
+}
+
 interface CompiledTable {
   readonly table: MessageTable;
-  readonly byNo: Map<number, FieldTable>;
+  /** Fields by number (a sparse array: numbers are small). */
+  readonly byNo: (CompiledField | undefined)[];
+  /** Fields in the table's order (the order they are written in). */
+  readonly ordered: readonly CompiledField[];
+  /** A message with every singular field at its default (copied for each message decoded). */
+  readonly template: Fields;
+  /** Names of the repeated fields (each message gets arrays of its own). */
+  readonly lists: readonly string[];
   readonly oneofs: readonly string[];
 }
 
 const compiled = new WeakMap<MessageTable, CompiledTable>();
+const EMPTY_BYTES = new Uint8Array(0);
 
 function compile(table: MessageTable): CompiledTable {
   let done = compiled.get(table);
-  if (done === undefined) {
-    const oneofs = [
-      ...new Set(table.fields.flatMap((f) => f.oneof === undefined ? [] : [f.oneof])),
-    ];
-    done = { table, byNo: new Map(table.fields.map((f) => [f.no, f])), oneofs };
-    compiled.set(table, done);
+  if (done !== undefined) return done;
+  const byNo: (CompiledField | undefined)[] = [];
+  const ordered: CompiledField[] = [];
+  const template: Fields = { $typeName: table.typeName };
+  const lists: string[] = [];
+  const oneofs: string[] = [];
+  for (const field of table.fields) {
+    const wireType = wireTypeOf(field.kind);
+    const one: CompiledField = {
+      field,
+      name: field.name,
+      code: KIND_CODES[field.kind],
+      repeated: field.repeated === true,
+      optional: field.optional === true,
+      oneof: field.oneof,
+      wireType,
+      tag: ((field.no << 3) | wireType) >>> 0,
+      packedTag: ((field.no << 3) | WIRE_LENGTH) >>> 0,
+    };
+    byNo[field.no] = one;
+    ordered.push(one);
+    if (field.oneof !== undefined) {
+      if (!oneofs.includes(field.oneof)) oneofs.push(field.oneof);
+    } else if (field.repeated) lists.push(field.name);
+    else if (!field.optional) template[field.name] = defaultOf(field);
   }
+  done = { table, byNo, ordered, template, lists, oneofs };
+  compiled.set(table, done);
   return done;
 }
 
 function defaultOf(field: FieldTable): unknown {
-  if (field.repeated) return [];
   switch (field.kind) {
     case "uint32":
     case "enum":
@@ -96,7 +159,7 @@ function defaultOf(field: FieldTable): unknown {
     case "string":
       return "";
     case "bytes":
-      return new Uint8Array(0);
+      return EMPTY_BYTES;
     case "message":
       return undefined;
   }
@@ -104,19 +167,18 @@ function defaultOf(field: FieldTable): unknown {
 
 /** A message of `table` with every field at its default. */
 function emptyMessage(c: CompiledTable): Fields {
-  const out: Fields = { $typeName: c.table.typeName };
-  for (const field of c.table.fields) {
-    if (field.oneof !== undefined || field.optional) continue;
-    out[field.name] = defaultOf(field);
-  }
+  const out: Fields = { ...c.template };
+  for (const name of c.lists) out[name] = [];
   for (const oneof of c.oneofs) out[oneof] = { case: undefined };
   return out;
 }
 
 class Reader {
-  pos: number;
-  constructor(readonly buf: Uint8Array, start: number, readonly end: number) {
-    this.pos = start;
+  pos = 0;
+  /** Where the message being read ends (a nested message narrows it while it is read). */
+  end: number;
+  constructor(readonly buf: Uint8Array) {
+    this.end = buf.length;
   }
 
   #truncated(): never {
@@ -173,7 +235,7 @@ class Reader {
   }
 
   /** A field's tag: a varint that fits 32 bits, with a field number and a known wire type. */
-  tag(): [number, number] {
+  tag(): number {
     const { buf, end } = this;
     let tag = 0;
     for (let shift = 0;; shift += 7) {
@@ -183,21 +245,20 @@ class Reader {
       tag |= (byte & 0x7f) << shift;
       if (byte < 0x80) break;
     }
+    tag >>>= 0;
     const no = tag >>> 3;
     const wireType = tag & 7;
     if (no === 0 || wireType > 5) {
       throw new Error(`illegal tag: field no ${no} wire type ${wireType}`);
     }
-    return [no, wireType];
+    return tag;
   }
 
-  /** The start and end of a length-delimited field's bytes. */
-  delimited(): [number, number] {
+  /** Reads a length and returns where the field's bytes end (they start at `pos`). */
+  delimitedEnd(): number {
     const length = this.uint32();
-    const start = this.pos;
-    if (length > this.end - start) this.#truncated();
-    this.pos = start + length;
-    return [start, this.pos];
+    if (length > this.end - this.pos) this.#truncated();
+    return this.pos + length;
   }
 
   skip(wireType: number): void {
@@ -209,7 +270,7 @@ class Reader {
         this.#advance(8);
         return;
       case WIRE_LENGTH:
-        this.delimited();
+        this.pos = this.delimitedEnd();
         return;
       case WIRE_FIXED32:
         this.#advance(4);
@@ -226,7 +287,7 @@ class Reader {
 }
 
 function decodeString(buf: Uint8Array, start: number, end: number): string {
-  if (end - start <= 64) {
+  if (end - start <= 32) {
     let ascii = "";
     for (let i = start; i < end; i++) {
       const byte = buf[i] as number;
@@ -238,27 +299,31 @@ function decodeString(buf: Uint8Array, start: number, end: number): string {
   return strictUtf8.decode(buf.subarray(start, end));
 }
 
-function readScalar(reader: Reader, kind: FieldKind): unknown {
-  switch (kind) {
-    case "uint32":
+function readScalar(reader: Reader, code: number): unknown {
+  switch (code) {
+    case K_UINT32:
       return reader.uint32();
-    case "enum":
+    case K_ENUM:
       return reader.uint32() | 0;
-    case "uint64":
+    case K_UINT64:
       return reader.uint64();
-    case "int64":
+    case K_INT64:
       return BigInt.asIntN(64, reader.uint64());
-    case "bool":
+    case K_BOOL:
       return reader.uint32() !== 0;
-    case "string": {
-      const [start, end] = reader.delimited();
+    case K_STRING: {
+      const end = reader.delimitedEnd();
+      const start = reader.pos;
+      reader.pos = end;
       return decodeString(reader.buf, start, end);
     }
-    case "bytes": {
-      const [start, end] = reader.delimited();
+    case K_BYTES: {
+      const end = reader.delimitedEnd();
+      const start = reader.pos;
+      reader.pos = end;
       return reader.buf.subarray(start, end);
     }
-    case "message":
+    default:
       throw new Error("a message is not a scalar");
   }
 }
@@ -267,60 +332,66 @@ function wireTypeOf(kind: FieldKind): number {
   return kind === "string" || kind === "bytes" || kind === "message" ? WIRE_LENGTH : WIRE_VARINT;
 }
 
-function decodeInto(c: CompiledTable, reader: Reader, end: number, target: Fields): void {
+/** Reads fields into `target` up to the reader's current end. */
+function decodeInto(c: CompiledTable, reader: Reader, target: Fields): void {
+  const end = reader.end;
   while (reader.pos < end) {
-    const [no, wireType] = reader.tag();
-    const field = c.byNo.get(no);
+    const tag = reader.tag();
+    const wireType = tag & 7;
+    const field = c.byNo[tag >>> 3];
     if (field === undefined) {
       reader.skip(wireType);
       continue;
     }
     readField(field, reader, wireType, target);
   }
-  if (reader.pos !== end) throw new RangeError("premature end of message");
 }
 
-function readField(field: FieldTable, reader: Reader, wireType: number, target: Fields): void {
-  const { kind, name } = field;
-  if (kind === "message") {
-    if (wireType !== WIRE_LENGTH) throw wrongWireType(field, wireType);
-    const inner = compile((field.message as () => MessageTable)());
-    const [start, end] = reader.delimited();
-    const sub = new Reader(reader.buf, start, end);
+/** Reads one nested message into `into` (a fresh message when absent). */
+function readMessage(field: CompiledField, reader: Reader, into?: Fields): Fields {
+  const inner = compile((field.field.message as () => MessageTable)());
+  const end = reader.delimitedEnd();
+  const outer = reader.end;
+  reader.end = end;
+  const value = into ?? emptyMessage(inner);
+  decodeInto(inner, reader, value);
+  reader.end = outer;
+  return value;
+}
+
+function readField(field: CompiledField, reader: Reader, wireType: number, target: Fields): void {
+  const { code, name } = field;
+  if (code === K_MESSAGE) {
+    if (wireType !== WIRE_LENGTH) throw wrongWireType(field.field, wireType);
     if (field.repeated) {
-      const item = emptyMessage(inner);
-      decodeInto(inner, sub, end, item);
-      (target[name] as Fields[]).push(item);
+      (target[name] as Fields[]).push(readMessage(field, reader));
       return;
     }
     // A message field given twice is merged, as protobuf does.
-    let existing: Fields | undefined;
     if (field.oneof !== undefined) {
       const current = target[field.oneof] as { case?: string; value?: Fields };
-      if (current.case === name) existing = current.value;
-    } else existing = target[name] as Fields | undefined;
-    const value = existing ?? emptyMessage(inner);
-    decodeInto(inner, sub, end, value);
-    if (field.oneof !== undefined) target[field.oneof] = { case: name, value };
-    else target[name] = value;
+      const value = readMessage(field, reader, current.case === name ? current.value : undefined);
+      target[field.oneof] = { case: name, value };
+    } else target[name] = readMessage(field, reader, target[name] as Fields | undefined);
     return;
   }
-  const expected = wireTypeOf(kind);
   if (field.repeated) {
     const list = target[name] as unknown[];
-    if (wireType === WIRE_LENGTH && expected === WIRE_VARINT) {
+    if (wireType === WIRE_LENGTH && field.wireType === WIRE_VARINT) {
       // Packed.
-      const [start, end] = reader.delimited();
-      const sub = new Reader(reader.buf, start, end);
-      while (sub.pos < end) list.push(readScalar(sub, kind));
+      const end = reader.delimitedEnd();
+      const outer = reader.end;
+      reader.end = end;
+      while (reader.pos < end) list.push(readScalar(reader, code));
+      reader.end = outer;
       return;
     }
-    if (wireType !== expected) throw wrongWireType(field, wireType);
-    list.push(readScalar(reader, kind));
+    if (wireType !== field.wireType) throw wrongWireType(field.field, wireType);
+    list.push(readScalar(reader, code));
     return;
   }
-  if (wireType !== expected) throw wrongWireType(field, wireType);
-  const value = readScalar(reader, kind);
+  if (wireType !== field.wireType) throw wrongWireType(field.field, wireType);
+  const value = readScalar(reader, code);
   if (field.oneof !== undefined) target[field.oneof] = { case: name, value };
   else target[name] = value;
 }
@@ -352,7 +423,7 @@ function wrongWireType(field: FieldTable, wireType: number): Error {
 export function decodeMessage<T = Fields>(table: MessageTable, bytes: Uint8Array): T {
   const c = compile(table);
   const out = emptyMessage(c);
-  decodeInto(c, new Reader(bytes, 0, bytes.length), bytes.length, out);
+  decodeInto(c, new Reader(bytes), out);
   return out as T;
 }
 
@@ -383,21 +454,36 @@ class Writer {
 
   /** Ten bytes at most: a negative `int64` is its two's complement. */
   varint64(value: bigint): void {
-    let v = BigInt.asUintN(64, value);
-    if (v <= 0xffff_ffffn) {
-      this.varint32(Number(v));
+    const v = BigInt.asUintN(64, value);
+    this.varint64Halves(Number(v & 0xffff_ffffn), Number(v >> 32n));
+  }
+
+  /** A 64-bit varint from its low and high 32 bits (as `@bufbuild/protobuf` writes it). */
+  varint64Halves(low: number, high: number): void {
+    if (high === 0) {
+      this.varint32(low);
       return;
     }
     this.reserve(10);
-    while (v > 0x7fn) {
-      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
+    const { buf } = this;
+    for (let i = 0; i < 28; i += 7) {
+      buf[this.pos++] = ((low >>> i) & 0x7f) | 0x80;
     }
-    this.buf[this.pos++] = Number(v);
-  }
-
-  tag(no: number, wireType: number): void {
-    this.varint32((no << 3) | wireType);
+    const split = ((low >>> 28) & 0x0f) | ((high & 0x07) << 4);
+    if (high >>> 3 === 0) {
+      buf[this.pos++] = split;
+      return;
+    }
+    buf[this.pos++] = split | 0x80;
+    for (let i = 3; i < 31; i += 7) {
+      const shifted = high >>> i;
+      if (shifted >>> 7 === 0) {
+        buf[this.pos++] = shifted;
+        return;
+      }
+      buf[this.pos++] = (shifted & 0x7f) | 0x80;
+    }
+    buf[this.pos++] = (high >>> 31) & 0x01;
   }
 
   bytes(value: Uint8Array): void {
@@ -448,35 +534,47 @@ function toBigInt(value: unknown, field: FieldTable): bigint {
   throw new TypeError(`field ${field.name}: expected an integer, got ${typeof value}`);
 }
 
-function isDefault(field: FieldTable, value: unknown): boolean {
-  switch (field.kind) {
-    case "uint32":
-    case "enum":
-    case "uint64":
-    case "int64":
+function isDefault(code: number, value: unknown): boolean {
+  switch (code) {
+    case K_UINT32:
+    case K_ENUM:
+    case K_UINT64:
+    case K_INT64:
       // deno-lint-ignore eqeqeq
       return value == 0;
-    case "bool":
+    case K_BOOL:
       return value === false;
-    case "string":
+    case K_STRING:
       return value === "";
-    case "bytes":
+    case K_BYTES:
       return (value as Uint8Array).length === 0;
-    case "message":
+    default:
       return false;
   }
 }
 
-function writeScalar(w: Writer, field: FieldTable, value: unknown): void {
-  switch (field.kind) {
-    case "uint32": {
+function writeUint64(w: Writer, field: FieldTable, value: unknown): void {
+  if (typeof value === "number" && value >= 0 && Number.isSafeInteger(value)) {
+    w.varint64Halves(value % TWO_32, Math.floor(value / TWO_32));
+    return;
+  }
+  const v = toBigInt(value, field);
+  if (v < 0n || v > 0xffff_ffff_ffff_ffffn) {
+    throw new TypeError(`field ${field.name}: invalid uint64 ${v}`);
+  }
+  w.varint64(v);
+}
+
+function writeScalar(w: Writer, field: CompiledField, value: unknown): void {
+  switch (field.code) {
+    case K_UINT32: {
       if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value >= TWO_32) {
         throw new TypeError(`field ${field.name}: invalid uint32 ${String(value)}`);
       }
       w.varint32(value);
       return;
     }
-    case "enum": {
+    case K_ENUM: {
       if (typeof value !== "number" || !Number.isInteger(value)) {
         throw new TypeError(`field ${field.name}: invalid enum value ${String(value)}`);
       }
@@ -484,56 +582,50 @@ function writeScalar(w: Writer, field: FieldTable, value: unknown): void {
       else w.varint32(value);
       return;
     }
-    case "uint64": {
-      const v = toBigInt(value, field);
-      if (v < 0n || v > 0xffff_ffff_ffff_ffffn) {
-        throw new TypeError(`field ${field.name}: invalid uint64 ${v}`);
-      }
-      w.varint64(v);
+    case K_UINT64:
+      writeUint64(w, field.field, value);
       return;
-    }
-    case "int64": {
-      const v = toBigInt(value, field);
+    case K_INT64: {
+      const v = toBigInt(value, field.field);
       if (v !== BigInt.asIntN(64, v)) {
         throw new TypeError(`field ${field.name}: invalid int64 ${v}`);
       }
       w.varint64(v);
       return;
     }
-    case "bool":
+    case K_BOOL:
       w.varint32(value ? 1 : 0);
       return;
-    case "string":
+    case K_STRING:
       if (typeof value !== "string") {
         throw new TypeError(`field ${field.name}: expected a string, got ${typeof value}`);
       }
       w.string(value);
       return;
-    case "bytes":
+    case K_BYTES:
       if (!(value instanceof Uint8Array)) {
         throw new TypeError(`field ${field.name}: expected bytes, got ${typeof value}`);
       }
       w.bytes(value);
       return;
-    case "message":
+    default:
       throw new Error("a message is not a scalar");
   }
 }
 
-function writeValue(w: Writer, field: FieldTable, value: unknown): void {
-  if (field.kind === "message") {
-    w.tag(field.no, WIRE_LENGTH);
+function writeValue(w: Writer, field: CompiledField, value: unknown): void {
+  w.varint32(field.tag);
+  if (field.code === K_MESSAGE) {
     const start = w.open();
-    writeFields(w, compile((field.message as () => MessageTable)()), value as Fields);
+    writeFields(w, compile((field.field.message as () => MessageTable)()), value as Fields);
     w.close(start);
     return;
   }
-  w.tag(field.no, wireTypeOf(field.kind));
   writeScalar(w, field, value);
 }
 
 function writeFields(w: Writer, c: CompiledTable, message: Fields): void {
-  for (const field of c.table.fields) {
+  for (const field of c.ordered) {
     if (field.oneof !== undefined) {
       const chosen = message[field.oneof] as { case?: string; value?: unknown } | undefined;
       if (chosen?.case === field.name) writeValue(w, field, chosen.value);
@@ -544,9 +636,9 @@ function writeFields(w: Writer, c: CompiledTable, message: Fields): void {
     if (field.repeated) {
       const list = value as unknown[];
       if (list.length === 0) continue;
-      if (wireTypeOf(field.kind) === WIRE_VARINT) {
+      if (field.wireType === WIRE_VARINT) {
         // Packed, as proto3 writes repeated scalars.
-        w.tag(field.no, WIRE_LENGTH);
+        w.varint32(field.packedTag);
         const start = w.open();
         for (const item of list) writeScalar(w, field, item);
         w.close(start);
@@ -555,7 +647,7 @@ function writeFields(w: Writer, c: CompiledTable, message: Fields): void {
       }
       continue;
     }
-    if (!field.optional && isDefault(field, value)) continue;
+    if (!field.optional && isDefault(field.code, value)) continue;
     writeValue(w, field, value);
   }
 }
