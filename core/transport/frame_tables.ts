@@ -10,7 +10,7 @@
  */
 
 import type { ClientFrame, ServerFrame } from "../../proto/gen/blit_pb.ts";
-import { codecOf, type MessageCodec, type MessageTable } from "./message_codec.ts";
+import { codecOf, type FieldTable, type MessageCodec, type MessageTable } from "./message_codec.ts";
 
 /** `blit.v1.Role`. */
 export const Role = { UNSPECIFIED: 0, SOURCE: 1, DESTINATION: 2 } as const;
@@ -105,69 +105,37 @@ export const ChecksumRequestTable: MessageTable = {
   ],
 };
 
+/** A case of a frame's `frame` oneof: a message field. */
+function frameCase(no: number, name: string, message: () => MessageTable): FieldTable {
+  return { no, name, kind: "message", message, oneof: "frame" };
+}
+
+/** The cases both sides send (field numbers 3–19). */
+const SHARED_CASES: readonly FieldTable[] = [
+  frameCase(3, "manifestBatch", () => ManifestBatchTable),
+  frameCase(4, "manifestEnd", () => ManifestEndTable),
+  frameCase(5, "needBatch", () => NeedBatchTable),
+  frameCase(6, "needEnd", () => NeedEndTable),
+  frameCase(7, "checksumRequest", () => ChecksumRequestTable),
+  frameCase(8, "checksumBatch", () => ChecksumBatchTable),
+  frameCase(9, "dataChunk", () => DataChunkTable),
+  frameCase(12, "dataEnd", () => DataEndTable),
+  frameCase(13, "summary", () => SummaryTable),
+  frameCase(14, "error", () => ErrorTable),
+  frameCase(15, "sourceRoot", () => SourceRootTable),
+  frameCase(16, "consentRequest", () => ConsentRequestTable),
+  frameCase(17, "consentReply", () => ConsentReplyTable),
+  frameCase(18, "keepalive", () => KeepaliveTable),
+  frameCase(19, "fileDoneBatch", () => FileDoneBatchTable),
+];
+
 /** `blit.v1.ClientFrame`. */
 export const ClientFrameTable: MessageTable = {
   typeName: "blit.v1.ClientFrame",
   fields: [
-    { no: 1, name: "hello", kind: "message", message: () => HelloTable, oneof: "frame" },
-    { no: 2, name: "open", kind: "message", message: () => OpenTable, oneof: "frame" },
-    {
-      no: 3,
-      name: "manifestBatch",
-      kind: "message",
-      message: () => ManifestBatchTable,
-      oneof: "frame",
-    },
-    {
-      no: 4,
-      name: "manifestEnd",
-      kind: "message",
-      message: () => ManifestEndTable,
-      oneof: "frame",
-    },
-    { no: 5, name: "needBatch", kind: "message", message: () => NeedBatchTable, oneof: "frame" },
-    { no: 6, name: "needEnd", kind: "message", message: () => NeedEndTable, oneof: "frame" },
-    {
-      no: 7,
-      name: "checksumRequest",
-      kind: "message",
-      message: () => ChecksumRequestTable,
-      oneof: "frame",
-    },
-    {
-      no: 8,
-      name: "checksumBatch",
-      kind: "message",
-      message: () => ChecksumBatchTable,
-      oneof: "frame",
-    },
-    { no: 9, name: "dataChunk", kind: "message", message: () => DataChunkTable, oneof: "frame" },
-    { no: 12, name: "dataEnd", kind: "message", message: () => DataEndTable, oneof: "frame" },
-    { no: 13, name: "summary", kind: "message", message: () => SummaryTable, oneof: "frame" },
-    { no: 14, name: "error", kind: "message", message: () => ErrorTable, oneof: "frame" },
-    { no: 15, name: "sourceRoot", kind: "message", message: () => SourceRootTable, oneof: "frame" },
-    {
-      no: 16,
-      name: "consentRequest",
-      kind: "message",
-      message: () => ConsentRequestTable,
-      oneof: "frame",
-    },
-    {
-      no: 17,
-      name: "consentReply",
-      kind: "message",
-      message: () => ConsentReplyTable,
-      oneof: "frame",
-    },
-    { no: 18, name: "keepalive", kind: "message", message: () => KeepaliveTable, oneof: "frame" },
-    {
-      no: 19,
-      name: "fileDoneBatch",
-      kind: "message",
-      message: () => FileDoneBatchTable,
-      oneof: "frame",
-    },
+    frameCase(1, "hello", () => HelloTable),
+    frameCase(2, "open", () => OpenTable),
+    ...SHARED_CASES,
   ],
 };
 
@@ -387,66 +355,10 @@ export const RefuseTable: MessageTable = {
 export const ServerFrameTable: MessageTable = {
   typeName: "blit.v1.ServerFrame",
   fields: [
-    { no: 1, name: "accept", kind: "message", message: () => AcceptTable, oneof: "frame" },
-    { no: 2, name: "refuse", kind: "message", message: () => RefuseTable, oneof: "frame" },
-    {
-      no: 3,
-      name: "manifestBatch",
-      kind: "message",
-      message: () => ManifestBatchTable,
-      oneof: "frame",
-    },
-    {
-      no: 4,
-      name: "manifestEnd",
-      kind: "message",
-      message: () => ManifestEndTable,
-      oneof: "frame",
-    },
-    { no: 5, name: "needBatch", kind: "message", message: () => NeedBatchTable, oneof: "frame" },
-    { no: 6, name: "needEnd", kind: "message", message: () => NeedEndTable, oneof: "frame" },
-    {
-      no: 7,
-      name: "checksumRequest",
-      kind: "message",
-      message: () => ChecksumRequestTable,
-      oneof: "frame",
-    },
-    {
-      no: 8,
-      name: "checksumBatch",
-      kind: "message",
-      message: () => ChecksumBatchTable,
-      oneof: "frame",
-    },
-    { no: 9, name: "dataChunk", kind: "message", message: () => DataChunkTable, oneof: "frame" },
-    { no: 12, name: "dataEnd", kind: "message", message: () => DataEndTable, oneof: "frame" },
-    { no: 13, name: "summary", kind: "message", message: () => SummaryTable, oneof: "frame" },
-    { no: 14, name: "error", kind: "message", message: () => ErrorTable, oneof: "frame" },
-    { no: 15, name: "sourceRoot", kind: "message", message: () => SourceRootTable, oneof: "frame" },
-    {
-      no: 16,
-      name: "consentRequest",
-      kind: "message",
-      message: () => ConsentRequestTable,
-      oneof: "frame",
-    },
-    {
-      no: 17,
-      name: "consentReply",
-      kind: "message",
-      message: () => ConsentReplyTable,
-      oneof: "frame",
-    },
-    { no: 18, name: "keepalive", kind: "message", message: () => KeepaliveTable, oneof: "frame" },
-    {
-      no: 19,
-      name: "fileDoneBatch",
-      kind: "message",
-      message: () => FileDoneBatchTable,
-      oneof: "frame",
-    },
-    { no: 20, name: "challenge", kind: "message", message: () => ChallengeTable, oneof: "frame" },
+    frameCase(1, "accept", () => AcceptTable),
+    frameCase(2, "refuse", () => RefuseTable),
+    ...SHARED_CASES,
+    frameCase(20, "challenge", () => ChallengeTable),
   ],
 };
 
