@@ -6,9 +6,9 @@
  * a oneof as `{ case, value }`, 64-bit integers as `bigint`), so the same types serve both; the
  * tables are in `frame_tables.ts` and a test holds them equal to the generated descriptors.
  *
- * Decoding is as strict as `@bufbuild/protobuf`'s: a truncated field, an unknown wire type, a
- * known field with the wrong wire type or a string that is not UTF-8 throws; unknown fields are
- * skipped.
+ * Decoding refuses what `@bufbuild/protobuf` refuses (a truncated field, an illegal tag, a
+ * string that is not UTF-8) and, stricter, a known field with the wrong wire type, a nested field
+ * that runs past the end of its message, and proto2 groups; unknown fields are skipped.
  *
  * @module
  */
