@@ -1,0 +1,344 @@
+/**
+ * The source's half of the delta algorithm: reads the new file once and describes it as literal
+ * bytes and references to blocks of the destination's basis (found at any offset with the
+ * rolling checksum, so inserted bytes shift nothing), followed by the whole file's digest.
+ *
+ * Bounded work: the blocks are indexed with at most {@linkcode DELTA_CAPS.maxChain} per hash
+ * bucket (duplicates dropped), so each byte costs a bounded number of comparisons whatever the
+ * peer's signature holds; the block after the last match is tried first.
+ *
+ * @module
+ */
+
+import { describeError } from "../errors.ts";
+import { DELTA_CAPS, type Signature } from "./signature.ts";
+import { sameBytes, STRONG_BYTES, StrongHash } from "./strong_hash.ts";
+import { joinWeak, rollWeak, type WeakSums, weakSums } from "./weak_sum.ts";
+
+/** One instruction of a delta. */
+export type DeltaOp =
+  /** Bytes that are not in the basis. The view is valid until the generator resumes. */
+  | { kind: "literal"; bytes: Uint8Array }
+  /** `count` consecutive basis blocks from `block` on. */
+  | { kind: "copy"; block: number; count: number };
+
+/** How a delta ended. */
+export interface DeltaEnd {
+  /** xxHash3-128 of the exactly `size` bytes described. */
+  digest: Uint8Array;
+  /**
+   * `null` when the file was read as announced; otherwise why its bytes must be discarded (it
+   * shrank, so the rest was described as zeros, or it could not be read to the end).
+   */
+  problem: { status: "changed" | "unreadable"; message: string } | null;
+}
+
+/** Bytes read per refill of the window. */
+const READ_BYTES = 4 * 1024 * 1024;
+
+/** The signature's blocks by weak checksum, for the source's search. */
+class BlockIndex {
+  readonly heads: Int32Array;
+  readonly next: Int32Array;
+  readonly shift: number;
+  readonly #signature: Signature;
+
+  constructor(signature: Signature, fullBlocks: number) {
+    this.#signature = signature;
+    // Sparse (about one bucket in 16 used), so that the rolling search rarely stops for a
+    // bucket whose blocks then turn out to have other weak checksums.
+    const bits = Math.min(22, Math.max(8, Math.ceil(Math.log2(Math.max(1, fullBlocks) * 16))));
+    this.shift = 32 - bits;
+    this.heads = new Int32Array(1 << bits).fill(-1);
+    this.next = new Int32Array(Math.max(1, fullBlocks)).fill(-1);
+    const { weak, strong } = signature;
+    for (let block = 0; block < fullBlocks; block++) {
+      const bucket = this.bucket(weak[block]!);
+      let chain = 0;
+      let duplicate = false;
+      for (let b = this.heads[bucket]!; b >= 0 && !duplicate; b = this.next[b]!) {
+        chain++;
+        duplicate = weak[b] === weak[block] &&
+          sameBytes(this.strongOf(b), strong.subarray(block * STRONG_BYTES, (block + 1) * 16));
+      }
+      if (duplicate || chain >= DELTA_CAPS.maxChain) continue;
+      this.next[block] = this.heads[bucket]!;
+      this.heads[bucket] = block;
+    }
+  }
+
+  bucket(weak: number): number {
+    return Math.imul(weak, 0x9e3779b1) >>> this.shift;
+  }
+
+  strongOf(block: number): Uint8Array {
+    return this.#signature.strong.subarray(block * STRONG_BYTES, (block + 1) * STRONG_BYTES);
+  }
+
+  /** The block whose checksums are the window's (`digest` computes its strong digest), or -1. */
+  find(weak: number, preferred: number, digest: () => Uint8Array): number {
+    const sums = this.#signature.weak;
+    let own: Uint8Array | null = null; // the window's digest, computed at most once
+    if (preferred >= 0 && preferred < this.next.length && sums[preferred] === weak) {
+      own = digest();
+      if (sameBytes(own, this.strongOf(preferred))) return preferred;
+    }
+    for (let b = this.heads[this.bucket(weak)]!; b >= 0; b = this.next[b]!) {
+      if (sums[b] !== weak || b === preferred) continue;
+      own ??= digest();
+      if (sameBytes(own, this.strongOf(b))) return b;
+    }
+    return -1;
+  }
+}
+
+/** The window over the new file: a buffer refilled from the file, exactly `size` bytes in all. */
+class Window {
+  readonly buf: Uint8Array;
+  end = 0;
+  problem: DeltaEnd["problem"] = null;
+  #taken = 0;
+  readonly #file: { read(p: Uint8Array): Promise<number | null> };
+  readonly #size: number;
+  readonly #whole: StrongHash;
+
+  constructor(
+    file: { read(p: Uint8Array): Promise<number | null> },
+    size: number,
+    blockSize: number,
+    whole: StrongHash,
+  ) {
+    this.#file = file;
+    this.#size = size;
+    this.#whole = whole;
+    this.buf = new Uint8Array(
+      Math.min(size, DELTA_CAPS.maxLiteralBytes + 2 * blockSize + READ_BYTES),
+    );
+  }
+
+  get exhausted(): boolean {
+    return this.#taken >= this.#size;
+  }
+
+  /** Drops the bytes before `keep`; returns how far the rest moved. */
+  compact(keep: number): number {
+    if (keep === 0) return 0;
+    this.buf.copyWithin(0, keep, this.end);
+    this.end -= keep;
+    return keep;
+  }
+
+  /**
+   * Reads until at least `want` bytes are buffered or the file's announced size was read. A file
+   * that ends early (or fails) is padded with zeros to its announced size, and says why.
+   */
+  async fill(want: number): Promise<void> {
+    while (this.end < want && this.#taken < this.#size && this.end < this.buf.length) {
+      const room = Math.min(this.buf.length - this.end, this.#size - this.#taken);
+      const target = this.buf.subarray(this.end, this.end + room);
+      let got: number | null;
+      if (this.problem !== null) got = null;
+      else {
+        try {
+          got = await this.#file.read(target);
+        } catch (error) {
+          this.problem = {
+            status: "unreadable",
+            message: `Cannot read the file to the end: ${describeError(error)}`,
+          };
+          got = null;
+        }
+      }
+      if (got === null) {
+        this.problem ??= {
+          status: "changed",
+          message: `Cannot read the file to the end: it shrank while being sent ` +
+            `(${this.#taken} of ${this.#size} bytes)`,
+        };
+        target.fill(0);
+        got = room;
+      }
+      this.#whole.update(target.subarray(0, got));
+      this.end += got;
+      this.#taken += got;
+    }
+  }
+}
+
+/**
+ * Describes the first `size` bytes of `file` against a basis `signature`.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual, strictEqual } from "node:assert/strict";
+ * import { computeSignature } from "./signature.ts";
+ * import { type DeltaOp, encodeDelta } from "./encode_delta.ts";
+ * const old = new Uint8Array(8192).map((_, i) => (i * 7) % 251);
+ * const young = new Uint8Array([...old.subarray(0, 4096), 1, 2, 3, ...old.subarray(4096)]);
+ * const basis = await Deno.makeTempFile();
+ * await Deno.writeFile(basis, old);
+ * using file = await Deno.open(basis);
+ * const signature = await computeSignature(file, { size: old.length, blockSize: 1024 });
+ * const ops: DeltaOp[] = [];
+ * const delta = encodeDelta(ReadableStream.from([young]).getReader(), {
+ *   size: young.length,
+ *   signature,
+ * });
+ * let step = await delta.next();
+ * for (; !step.done; step = await delta.next()) {
+ *   ops.push(step.value.kind === "literal" ? { kind: "literal", bytes: step.value.bytes.slice() } : step.value);
+ * }
+ * deepStrictEqual(ops, [
+ *   { kind: "copy", block: 0, count: 4 },
+ *   { kind: "literal", bytes: new Uint8Array([1, 2, 3]) },
+ *   { kind: "copy", block: 4, count: 4 },
+ * ]);
+ * strictEqual(step.value.problem, null);
+ * await Deno.remove(basis);
+ * ```
+ *
+ * @param file The new file, read from its current position (a `Deno.FsFile` or any reader whose
+ * `read` fills part of the array it is given).
+ * @param options Its announced size and the basis signature.
+ * @returns The instructions, then how they ended.
+ */
+export async function* encodeDelta(
+  file: { read(p: Uint8Array): Promise<number | null> } | ReadableStreamDefaultReader<Uint8Array>,
+  options: { size: number; signature: Signature },
+): AsyncGenerator<DeltaOp, DeltaEnd, void> {
+  const { size, signature } = options;
+  const L = signature.blockSize;
+  const lastLength = signature.basisSize % L;
+  const fullBlocks = signature.blockCount - (lastLength === 0 ? 0 : 1);
+  const index = new BlockIndex(signature, fullBlocks);
+  const [whole, blocks] = await Promise.all([StrongHash.create(), StrongHash.create()]);
+  whole.start();
+  const window = new Window(asReader(file), size, L, whole);
+  const buf = window.buf;
+  let p = 0; // start of the block-long window in buf
+  let lit = 0; // start of the pending literal in buf
+  let copyFrom = -1;
+  let copyCount = 0;
+  let sums: WeakSums | null = null;
+  let rolled = false; // the window moved one byte since `sums` was right
+  const { heads, shift } = index;
+  while (true) {
+    if (window.end - p < L && !window.exhausted) {
+      const moved = window.compact(Math.max(0, Math.min(lit, p - 1)));
+      p -= moved;
+      lit -= moved;
+      await window.fill(p + L);
+      continue;
+    }
+    if (window.end - p < L) break;
+    let preferred = copyCount > 0 ? copyFrom + copyCount : -1;
+    let match = -1;
+    // Right after a match the next block is the likely one: its strong digest alone decides
+    // (the weak checksum is only a filter, and costs more to compute than the digest).
+    if (sums === null && preferred >= 0 && preferred < fullBlocks) {
+      if (sameBytes(blocks.digestOf(buf.subarray(p, p + L)), index.strongOf(preferred))) {
+        match = preferred;
+      }
+      preferred = -1;
+    }
+    if (match < 0) {
+      if (sums === null) sums = weakSums(buf, p, p + L);
+      else if (rolled) rollWeak(sums, L, buf[p - 1]!, buf[p + L - 1]!);
+      rolled = false;
+      const weak = joinWeak(sums);
+      if (heads[Math.imul(weak, 0x9e3779b1) >>> shift]! >= 0 || preferred >= 0) {
+        match = index.find(weak, preferred, () => blocks.digestOf(buf.subarray(p, p + L)));
+      }
+    }
+    if (match >= 0) {
+      if (p > lit) {
+        if (copyCount > 0) yield { kind: "copy", block: copyFrom, count: copyCount };
+        copyCount = 0;
+        yield { kind: "literal", bytes: buf.subarray(lit, p) };
+      }
+      if (copyCount > 0 && match === copyFrom + copyCount) copyCount++;
+      else {
+        if (copyCount > 0) yield { kind: "copy", block: copyFrom, count: copyCount };
+        copyFrom = match;
+        copyCount = 1;
+      }
+      p += L;
+      lit = p;
+      sums = null;
+      continue;
+    }
+    if (p === lit && copyCount > 0) {
+      yield { kind: "copy", block: copyFrom, count: copyCount };
+      copyCount = 0;
+    }
+    // A miss: roll on through the buffer until a window whose bucket holds a block (the hot
+    // loop of a changed region, on plain numbers).
+    const stop = Math.min(window.end - L, lit + DELTA_CAPS.maxLiteralBytes);
+    if (p < stop) {
+      const rolling = sums as WeakSums; // computed above: this window missed
+      let { a, b } = rolling;
+      while (p < stop) {
+        const out = buf[p]!;
+        a = (a - out + buf[p + L]!) & 0xffff;
+        b = (b - L * out + a) & 0xffff;
+        p++;
+        if (heads[Math.imul(a | (b << 16), 0x9e3779b1) >>> shift]! >= 0) break;
+      }
+      rolling.a = a;
+      rolling.b = b;
+    } else {
+      p++; // the next byte is not read yet: roll once it is
+      rolled = true;
+    }
+    if (p - lit >= DELTA_CAPS.maxLiteralBytes) {
+      yield { kind: "literal", bytes: buf.subarray(lit, p) };
+      lit = p;
+    }
+  }
+  // The tail, shorter than a block: the basis's short last block, or literal bytes.
+  const tail = buf.subarray(p, window.end);
+  const last = signature.blockCount - 1;
+  const tailIsLast = lastLength > 0 && tail.length === lastLength &&
+    signature.weak[last] === joinWeak(weakSums(tail, 0, tail.length)) &&
+    sameBytes(blocks.digestOf(tail), index.strongOf(last));
+  const literalEnd = tailIsLast ? p : window.end;
+  if (literalEnd > lit && copyCount > 0) {
+    yield { kind: "copy", block: copyFrom, count: copyCount };
+    copyCount = 0;
+  }
+  for (let at = lit; at < literalEnd; at += DELTA_CAPS.maxLiteralBytes) {
+    const cut = Math.min(literalEnd, at + DELTA_CAPS.maxLiteralBytes);
+    yield { kind: "literal", bytes: buf.subarray(at, cut) };
+  }
+  if (tailIsLast) {
+    if (copyCount > 0 && copyFrom + copyCount === last) copyCount++;
+    else {
+      if (copyCount > 0) yield { kind: "copy", block: copyFrom, count: copyCount };
+      copyFrom = last;
+      copyCount = 1;
+    }
+  }
+  if (copyCount > 0) yield { kind: "copy", block: copyFrom, count: copyCount };
+  return { digest: whole.finish(), problem: window.problem };
+}
+
+/** A `read(p)` over a stream reader (tests, examples) or the file itself. */
+function asReader(
+  file: { read(p: Uint8Array): Promise<number | null> } | ReadableStreamDefaultReader<Uint8Array>,
+): { read(p: Uint8Array): Promise<number | null> } {
+  if (!("releaseLock" in file)) return file;
+  let pending: Uint8Array = new Uint8Array(0);
+  return {
+    async read(p: Uint8Array): Promise<number | null> {
+      if (pending.length === 0) {
+        const next = await file.read();
+        if (next.done) return null;
+        pending = next.value;
+      }
+      const n = Math.min(p.length, pending.length);
+      p.set(pending.subarray(0, n));
+      pending = pending.subarray(n);
+      return n;
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The destination's half of the delta algorithm: rebuilds the new file from its basis and the
+ * source's instructions, checking each against the signature it sent (every block reference
+ * inside the basis, no instruction that writes nothing, never past the announced size) and the
+ * result against the source's whole-file digest.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../errors.ts";
+import { DELTA_CAPS, type SignatureShape } from "./signature.ts";
+import { sameBytes, StrongHash } from "./strong_hash.ts";
+
+/** Bytes copied from the basis per read. */
+const COPY_BYTES = 4 * 1024 * 1024;
+
+/** Options of {@linkcode DeltaRebuilder.create}. */
+export interface RebuildOptions {
+  /** The signature the destination sent for this file. */
+  shape: SignatureShape;
+  /** The new file's announced size. */
+  size: number;
+  /** The basis, open for reading (positioned by the rebuilder). */
+  basis: Deno.FsFile;
+  /** Where the new file is written, in order. */
+  out: { write(p: Uint8Array): Promise<number> };
+}
+
+/** Rebuilds one file; feed it the instructions in order, then {@linkcode DeltaRebuilder.finish}. */
+export class DeltaRebuilder {
+  readonly #o: RebuildOptions;
+  readonly #hash: StrongHash;
+  #buffer: Uint8Array | null = null;
+  #written = 0;
+  #copied = 0;
+
+  private constructor(options: RebuildOptions, hash: StrongHash) {
+    this.#o = options;
+    this.#hash = hash;
+    hash.start();
+  }
+
+  /**
+   * Creates a rebuilder.
+   *
+   * @example Usage
+   * ```ts
+   * import { strictEqual } from "node:assert/strict";
+   * import { DeltaRebuilder, StrongHash } from "./mod.ts";
+   * const basis = await Deno.makeTempFile();
+   * await Deno.writeFile(basis, new Uint8Array([1, 2, 3, 4]));
+   * using file = await Deno.open(basis);
+   * const parts: number[] = [];
+   * const out = { write: (p: Uint8Array) => (parts.push(...p), Promise.resolve(p.length)) };
+   * const shape = { blockSize: 1024, basisSize: 4, blockCount: 1 };
+   * const rebuild = await DeltaRebuilder.create({ shape, size: 5, basis: file, out });
+   * await rebuild.copy(0, 1);
+   * await rebuild.literal(new Uint8Array([5]));
+   * const hash = await StrongHash.create();
+   * rebuild.finish(hash.digestOf(new Uint8Array([1, 2, 3, 4, 5])));
+   * strictEqual(parts.join(), "1,2,3,4,5");
+   * await Deno.remove(basis);
+   * ```
+   *
+   * @param options The signature shape, size, basis and output.
+   * @returns The rebuilder.
+   */
+  static async create(options: RebuildOptions): Promise<DeltaRebuilder> {
+    return new DeltaRebuilder(options, await StrongHash.create());
+  }
+
+  /** Bytes written so far. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** Bytes taken from the basis so far. */
+  get copied(): number {
+    return this.#copied;
+  }
+
+  /**
+   * Writes literal bytes.
+   * @param bytes 1 to {@linkcode DELTA_CAPS.maxLiteralBytes} bytes.
+   * @throws {ProtocolError} When the run is empty, too long, or passes the announced size.
+   */
+  async literal(bytes: Uint8Array): Promise<void> {
+    if (bytes.length === 0 || bytes.length > DELTA_CAPS.maxLiteralBytes) {
+      throw badDelta(`a literal of ${bytes.length} bytes (1..${DELTA_CAPS.maxLiteralBytes})`);
+    }
+    this.#claim(bytes.length);
+    await this.#emit(bytes);
+  }
+
+  /**
+   * Copies `count` basis blocks from `block` on.
+   * @param block First block.
+   * @param count Blocks (at least 1).
+   * @throws {ProtocolError} When a block is outside the basis or the copy passes the size.
+   * @throws {Error} When the basis is shorter than it was when signed (it changed).
+   */
+  async copy(block: number, count: number): Promise<void> {
+    const { blockSize, basisSize, blockCount } = this.#o.shape;
+    if (!Number.isInteger(block) || !Number.isInteger(count) || count < 1 || block < 0) {
+      throw badDelta(`a copy of ${count} blocks from block ${block}`);
+    }
+    if (block + count > blockCount) {
+      throw badDelta(`blocks ${block}..${block + count - 1} of a basis of ${blockCount} blocks`);
+    }
+    const offset = block * blockSize;
+    const length = Math.min(count * blockSize, basisSize - offset);
+    this.#claim(length);
+    const basis = this.#o.basis;
+    await basis.seek(offset, Deno.SeekMode.Start);
+    const buffer = this.#buffer ??= new Uint8Array(Math.min(COPY_BYTES, Math.max(length, 1)));
+    let left = length;
+    while (left > 0) {
+      const want = Math.min(left, buffer.length);
+      let got = 0;
+      while (got < want) {
+        const n = await basis.read(buffer.subarray(got, want));
+        if (n === null) {
+          throw new Error(
+            "Cannot rebuild the file: the destination's copy changed during the transfer",
+          );
+        }
+        got += n;
+      }
+      await this.#emit(buffer.subarray(0, want));
+      left -= want;
+    }
+    this.#copied += length;
+  }
+
+  /**
+   * Checks the end: every announced byte written, and the source's digest is the result's.
+   * @param digest The source's xxHash3-128 of the file.
+   * @throws {ProtocolError} When bytes are missing.
+   * @throws {Error} When the digest differs (the rebuilt file is not the source's).
+   */
+  finish(digest: Uint8Array): void {
+    if (this.#written !== this.#o.size) {
+      throw badDelta(`it ended at ${this.#written} of ${this.#o.size} bytes`);
+    }
+    if (!sameBytes(this.#hash.finish(), digest)) {
+      throw new Error(
+        "Cannot rebuild the file: the result does not match the source's digest " +
+          "(the destination's copy changed during the transfer)",
+      );
+    }
+  }
+
+  #claim(length: number): void {
+    if (this.#written + length > this.#o.size) {
+      throw badDelta(`it passes the announced ${this.#o.size} bytes`);
+    }
+    this.#written += length;
+  }
+
+  async #emit(bytes: Uint8Array): Promise<void> {
+    this.#hash.update(bytes);
+    let off = 0;
+    while (off < bytes.length) off += await this.#o.out.write(bytes.subarray(off));
+  }
+}
+
+function badDelta(detail: string): ProtocolError {
+  return new ProtocolError(`Cannot rebuild the file from its delta: ${detail}`);
+}

@@ -1,0 +1,320 @@
+// The delta algorithm on its own: signatures, the source's search and the destination's rebuild
+// over real files, with the edits the issue lists and hostile signatures and instructions.
+
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
+import {
+  computeSignature,
+  decodeSignature,
+  DELTA_CAPS,
+  DeltaRebuilder,
+  encodeDelta,
+  encodeSignature,
+  type Signature,
+  StrongHash,
+} from "../core/delta/mod.ts";
+import { ProtocolError } from "../core/errors.ts";
+
+/** A deterministic pseudo-random byte string. */
+function bytesOf(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+interface RoundTrip {
+  rebuilt: Uint8Array;
+  literalBytes: number;
+  copiedBytes: number;
+}
+
+/** Signs `old`, encodes `young` against it and rebuilds it; returns the result and its cost. */
+async function roundTrip(
+  old: Uint8Array,
+  young: Uint8Array,
+  blockSize?: number,
+): Promise<RoundTrip> {
+  const dir = await Deno.makeTempDir({ prefix: "blit-delta-" });
+  try {
+    await Deno.writeFile(`${dir}/old`, old);
+    await Deno.writeFile(`${dir}/young`, young);
+    using basis = await Deno.open(`${dir}/old`);
+    const signature = await computeSignature(basis, {
+      size: old.length,
+      ...(blockSize ? { blockSize } : {}),
+    });
+    // Through the wire form, as the source sees it.
+    const received = decodeSignature(encodeSignature(signature));
+    using source = await Deno.open(`${dir}/young`);
+    const parts: Uint8Array[] = [];
+    const out = { write: (p: Uint8Array) => (parts.push(p.slice()), Promise.resolve(p.length)) };
+    const rebuild = await DeltaRebuilder.create({
+      shape: signature,
+      size: young.length,
+      basis,
+      out,
+    });
+    let literalBytes = 0;
+    const delta = encodeDelta(source, { size: young.length, signature: received });
+    let step = await delta.next();
+    for (; !step.done; step = await delta.next()) {
+      const op = step.value;
+      if (op.kind === "literal") {
+        literalBytes += op.bytes.length;
+        await rebuild.literal(op.bytes);
+      } else await rebuild.copy(op.block, op.count);
+    }
+    strictEqual(step.value.problem, null);
+    rebuild.finish(step.value.digest);
+    return { rebuilt: concat(...parts), literalBytes, copiedBytes: rebuild.copied };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("delta: every kind of edit rebuilds byte-identical, sending only what changed", async (t) => {
+  const size = 3 * 1024 * 1024 + 777;
+  const old = bytesOf(size, 1);
+  const block = 2048; // √size ≈ 1.8 KiB, rounded up
+  const cases: [string, Uint8Array, number][] = [
+    ["unchanged", old, 0],
+    [
+      "overwrites",
+      (() => {
+        const y = old.slice();
+        for (const at of [10, 500_000, 1_700_001, size - 100]) y.set(bytesOf(64, at), at);
+        return y;
+      })(),
+      4 * 3 * block,
+    ],
+    [
+      "insertions",
+      concat(
+        old.subarray(0, 1000),
+        bytesOf(4096, 2),
+        old.subarray(1000, 2_000_000),
+        bytesOf(3, 3),
+        old.subarray(2_000_000),
+      ),
+      3 * block + 4096,
+    ],
+    ["deletions", concat(old.subarray(0, 100_000), old.subarray(104_097)), 2 * block],
+    ["appended tail", concat(old, bytesOf(10_000, 4)), 10_000 + 2 * block],
+    ["truncated tail", old.subarray(0, size - 5000), 2 * block],
+    ["replaced entirely", bytesOf(size, 5), size],
+    ["empty", new Uint8Array(0), 0],
+    ["shorter than a block", old.subarray(0, 1000), 1000],
+  ];
+  for (const [name, young, maxLiteral] of cases) {
+    await t.step(name, async () => {
+      const trip = await roundTrip(old, young);
+      strictEqual(trip.rebuilt.length, young.length);
+      ok(trip.rebuilt.every((b, i) => b === young[i]), "rebuilt bytes differ");
+      ok(trip.literalBytes <= maxLiteral, `${trip.literalBytes} literal bytes > ${maxLiteral}`);
+      strictEqual(trip.literalBytes + trip.copiedBytes, young.length);
+    });
+  }
+  await t.step("an empty basis", async () => {
+    const young = bytesOf(5000, 6);
+    const trip = await roundTrip(new Uint8Array(0), young);
+    deepStrictEqual(trip.rebuilt, young);
+    strictEqual(trip.literalBytes, 5000);
+  });
+  await t.step("a basis of repeated blocks (equal weak sums everywhere)", async () => {
+    const old = new Uint8Array(2 * 1024 * 1024).fill(0x61);
+    const young = concat(old.subarray(0, 1_000_000), bytesOf(5000, 7), old.subarray(1_000_000));
+    const trip = await roundTrip(old, young, 1024);
+    deepStrictEqual(trip.rebuilt, young);
+    ok(trip.literalBytes <= 5000 + 2 * 1024);
+  });
+});
+
+Deno.test("delta: many blocks with one weak checksum cost bounded work", async () => {
+  // A hostile signature: 4,096 blocks that all carry the weak checksum of every window of the new
+  // file (all zeros: 0), each with a different strong digest. Indexed without a bound, each of
+  // the 1 Mi positions would be compared with 4,096 blocks (4 Gi comparisons, minutes); with
+  // the chain capped, each costs one strong digest and at most maxChain comparisons.
+  const blockSize = 1024;
+  const count = 4096;
+  const signature: Signature = {
+    blockSize,
+    basisSize: count * blockSize,
+    blockCount: count,
+    weak: new Uint32Array(count),
+    strong: crypto.getRandomValues(new Uint8Array(count * 16)),
+  };
+  const young = new Uint8Array(1024 * 1024);
+  const started = performance.now();
+  const delta = encodeDelta(ReadableStream.from([young]).getReader(), {
+    size: young.length,
+    signature,
+  });
+  let literal = 0;
+  for (let step = await delta.next(); !step.done; step = await delta.next()) {
+    if (step.value.kind === "literal") literal += step.value.bytes.length;
+  }
+  strictEqual(literal, young.length);
+  // A bound on the algorithm, not a benchmark: the unbounded lookup takes minutes.
+  ok(performance.now() - started < 60_000);
+});
+
+Deno.test("decodeSignature() refuses signatures that break a cap or do not add up", async (t) => {
+  const good = encodeSignature({
+    blockSize: 1024,
+    basisSize: 2048,
+    blockCount: 2,
+    weak: new Uint32Array(2),
+    strong: new Uint8Array(32),
+  });
+  const edit = (change: (view: DataView) => void, length = good.length): Uint8Array => {
+    const bytes = new Uint8Array(length);
+    bytes.set(good.subarray(0, Math.min(length, good.length)));
+    change(new DataView(bytes.buffer));
+    return bytes;
+  };
+  const cases: [string, Uint8Array, RegExp][] = [
+    ["a zero block length with blocks", edit((v) => v.setUint32(1, 0, true)), /block size 0/],
+    [
+      "a block beyond the cap",
+      edit((v) => v.setUint32(1, DELTA_CAPS.maxBlockBytes + 1, true)),
+      /block size/,
+    ],
+    [
+      "a huge block count",
+      edit((v) => {
+        v.setUint32(13, 0xffffffff, true);
+        v.setBigUint64(5, 1024n * 0xffffffffn, true);
+      }),
+      /blocks exceed/,
+    ],
+    [
+      "a count that does not fit the size",
+      edit((v) => v.setBigUint64(5, 5000n, true)),
+      /do not make/,
+    ],
+    ["a truncated body", edit(() => {}, good.length - 1), /expected/],
+    ["a trailing byte", edit(() => {}, good.length + 1), /expected/],
+    ["another version", edit((v) => v.setUint8(0, 2)), /version/],
+    ["a short header", good.subarray(0, 10), /too short/],
+  ];
+  for (const [name, bytes, message] of cases) {
+    await t.step(name, () => {
+      throws(
+        () => decodeSignature(bytes),
+        (e) => e instanceof ProtocolError && message.test(e.message),
+      );
+    });
+  }
+});
+
+Deno.test("DeltaRebuilder refuses instructions outside the signature, and a wrong digest", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "blit-delta-" });
+  await Deno.writeFile(`${dir}/basis`, bytesOf(4096, 9));
+  const shape = { blockSize: 1024, basisSize: 4096, blockCount: 4 };
+  const make = async (size: number) => {
+    const basis = await Deno.open(`${dir}/basis`);
+    const written: number[] = [];
+    const rebuild = await DeltaRebuilder.create({
+      shape,
+      size,
+      basis,
+      out: { write: (p) => (written.push(p.length), Promise.resolve(p.length)) },
+    });
+    return { rebuild, basis, written };
+  };
+  const refused = async (
+    name: string,
+    size: number,
+    act: (r: DeltaRebuilder) => Promise<void>,
+    message: RegExp,
+  ) => {
+    await t.step(name, async () => {
+      const { rebuild, basis, written } = await make(size);
+      try {
+        await rejects(
+          act(rebuild),
+          (e: Error) => e instanceof ProtocolError && message.test(e.message),
+        );
+        strictEqual(written.length, 0, "nothing may be written for a refused instruction");
+      } finally {
+        basis.close();
+      }
+    });
+  };
+  await refused("a block past the basis", 8192, (r) => r.copy(4, 1), /of a basis of 4 blocks/);
+  await refused("a run past the basis", 8192, (r) => r.copy(2, 3), /of a basis of 4 blocks/);
+  await refused("a zero-block copy", 8192, (r) => r.copy(0, 0), /copy of 0 blocks/);
+  await refused("a negative block", 8192, (r) => r.copy(-1, 1), /from block -1/);
+  await refused("a copy past the size", 1000, (r) => r.copy(0, 1), /passes the announced/);
+  await refused("an empty literal", 10, (r) => r.literal(new Uint8Array(0)), /literal of 0/);
+  await refused("a literal past the size", 10, (r) => r.literal(new Uint8Array(11)), /passes/);
+  await t.step("a short result", async () => {
+    const { rebuild, basis } = await make(2048);
+    try {
+      await rebuild.copy(0, 1);
+      throws(() => rebuild.finish(new Uint8Array(16)), /ended at 1024 of 2048/);
+    } finally {
+      basis.close();
+    }
+  });
+  await t.step("a digest that does not match", async () => {
+    const { rebuild, basis } = await make(1024);
+    try {
+      await rebuild.copy(0, 1);
+      throws(() => rebuild.finish(new Uint8Array(16)), /does not match the source's digest/);
+    } finally {
+      basis.close();
+    }
+  });
+  await t.step("the right digest", async () => {
+    const { rebuild, basis } = await make(1024);
+    try {
+      await rebuild.copy(1, 1);
+      const hash = await StrongHash.create();
+      rebuild.finish(hash.digestOf(bytesOf(4096, 9).subarray(1024, 2048)));
+    } finally {
+      basis.close();
+    }
+  });
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("encodeDelta() describes a file that shrank as zeros and says so", async () => {
+  const old = bytesOf(8192, 10);
+  const dir = await Deno.makeTempDir({ prefix: "blit-delta-" });
+  try {
+    await Deno.writeFile(`${dir}/old`, old);
+    using basis = await Deno.open(`${dir}/old`);
+    const signature = await computeSignature(basis, { size: old.length, blockSize: 1024 });
+    const delta = encodeDelta(ReadableStream.from([old.subarray(0, 3000)]).getReader(), {
+      size: 8192,
+      signature,
+    });
+    let bytes = 0;
+    let step = await delta.next();
+    for (; !step.done; step = await delta.next()) {
+      bytes += step.value.kind === "literal"
+        ? step.value.bytes.length
+        : step.value.count * signature.blockSize;
+    }
+    strictEqual(bytes, 8192);
+    strictEqual(step.value.problem?.status, "changed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
