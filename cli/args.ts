@@ -42,6 +42,8 @@ export interface TransferArgs {
   noHistory: boolean;
   /** Carry payload in the gRPC control stream instead of the TCP data plane. */
   forceGrpc: boolean;
+  /** Send changed files whole, never as deltas. */
+  wholeFile: boolean;
   /** Mirror: most deletions allowed (more: none at all), `null` for no limit. */
   maxDelete: number | null;
   /** Keep setuid, setgid and sticky bits of what a pull writes (a local run keeps them anyway). */
@@ -66,6 +68,7 @@ const TRANSFER_OPTIONS = {
   workers: { type: "string" },
   "no-history": { type: "boolean" },
   "force-grpc": { type: "boolean" },
+  "whole-file": { type: "boolean", short: "W" },
   "max-delete": { type: "string" },
   "keep-special-bits": { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -181,6 +184,7 @@ export function parseTransferArgs(
     workers,
     noHistory: values["no-history"] ?? false,
     forceGrpc: values["force-grpc"] ?? false,
+    wholeFile: values["whole-file"] ?? false,
     maxDelete,
     keepSpecialBits: values["keep-special-bits"] ?? false,
     security: securityOf(values),

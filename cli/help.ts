@@ -53,6 +53,8 @@ Options:
       --json             print one JSON summary on stdout
   -y, --yes              delete without asking (mirror)
       --max-delete N     mirror: delete nothing if more than N entries would go
+  -W, --whole-file       remote: send changed files whole, never as a delta against the
+                         destination's old copy (deltas: files of 1 MiB or more)
       --force-grpc       remote: carry data in the control stream, not the TCP data plane
       --keep-special-bits
                          pull: keep setuid, setgid and sticky bits (a local run keeps

@@ -96,6 +96,7 @@ export async function runTransferVerb(
         ? { onEvent: (event) => out(renderEvent(event, args.dryRun)) }
         : {}),
       forceGrpc: args.forceGrpc,
+      wholeFile: args.wholeFile,
       ...(args.keepSpecialBits ? { keepSpecialBits: true } : {}),
       security: args.security,
       warn: (line) => {

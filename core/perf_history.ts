@@ -21,6 +21,8 @@ export interface PerfRecord {
   files_transferred: number;
   /** Bytes written. */
   bytes: number;
+  /** Bytes on the sockets (0 for a local run; absent in records of older versions). */
+  bytes_on_wire?: number;
   /** Wall time in milliseconds. */
   duration_ms: number;
   /** The strategy the engine chose (free-form, e.g. `{"workers":2}`). */
@@ -80,6 +82,7 @@ export function recordFromSummary(
     files: summary.files_examined,
     files_transferred: summary.files_transferred,
     bytes: summary.bytes_transferred,
+    bytes_on_wire: summary.bytes_on_wire,
     duration_ms: summary.duration_ms,
     strategy,
     outcome: summary.outcome,

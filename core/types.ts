@@ -89,6 +89,11 @@ export interface TransferSummary {
   files_transferred: number;
   /** Payload bytes written (or that would be written). */
   bytes_transferred: number;
+  /**
+   * Bytes written and read on the sockets of both planes, TLS records included (estimated, see
+   * `core/transport/wire_meter.ts`), TCP/IP headers not; 0 for a local run.
+   */
+  bytes_on_wire: number;
   /** Destination entries deleted by mirror (or that would be deleted). */
   entries_deleted: number;
   /** Source entries removed by move after their copy was verified. */

@@ -200,6 +200,28 @@ const OLDER: Tree = put(without(into(BASE, "dst"), "dst/sub/deep"), {
   "dst/a.txt": file("alpha, an older and longer text\n", { mtime: T0 }),
 });
 
+/** Large files (remote routes send them as deltas against the old copies in DELTA_OLD). */
+const LARGE_OLD = Uint8Array.from({ length: 1536 * 1024 }, (_, i) => (i * 2654435761) >>> 24);
+const DELTA_SRC: Tree = tree({
+  "src": dir({ mode: 0o755 }),
+  // 4 KiB inserted in the middle.
+  "src/inserted.bin": file(
+    Uint8Array.from([
+      ...LARGE_OLD.subarray(0, 700_000),
+      ...BIN,
+      ...BIN,
+      ...LARGE_OLD.subarray(700_000),
+    ]),
+  ),
+  // The tail cut off.
+  "src/truncated.bin": file(LARGE_OLD.subarray(0, 1_100_000), { mode: 0o600 }),
+});
+const DELTA_OLD: Tree = tree({
+  "dst": dir({ mode: 0o755 }),
+  "dst/inserted.bin": file(LARGE_OLD, { mtime: T0 }),
+  "dst/truncated.bin": file(LARGE_OLD, { mtime: T0 }),
+});
+
 /** Destination extras a mirror deletes: two files, at two depths. */
 const EXTRAS: Tree = tree({
   "dst": dir({ mode: 0o700 }),
@@ -528,6 +550,20 @@ const CASES: Case[] = [
       dst: into(BASE, "dst"),
       transferred: 2,
       bytes: sizeOf(BASE, ["src/a.txt", "src/sub/deep/c.bin"]),
+      outcome: "transferred",
+    }),
+  },
+  {
+    name: "copy over older large files rebuilds them (deltas on the remote routes)",
+    verb: "copy",
+    src: DELTA_SRC,
+    dst: DELTA_OLD,
+    from: "src/",
+    to: "dst",
+    expect: ok({
+      dst: into(DELTA_SRC, "dst"),
+      transferred: 2,
+      bytes: sizeOf(DELTA_SRC, ["src/inserted.bin", "src/truncated.bin"]),
       outcome: "transferred",
     }),
   },

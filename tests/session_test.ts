@@ -24,6 +24,7 @@ const MIRROR: SessionTerms = {
   ignoreExisting: false,
   dryRun: false,
   maxDelete: null,
+  wholeFile: false,
 };
 
 /** Runs a mirror of `src/` into `dst` whose destination asks the source side for consent. */

@@ -270,6 +270,7 @@ export class DestinationRole {
       stats,
       landed,
       data: payload.data,
+      wholeFile: this.#o.terms.wholeFile,
       ...(payload.writers ? { writers: payload.writers } : {}),
     });
   }
@@ -296,7 +297,7 @@ export class DestinationRole {
       const id = plan.id;
       switch (plan.decision) {
         case "send":
-          await this.#need(id, plan.entry);
+          await this.#need(id, plan.entry, plan.basisSize);
           break;
         case "hash":
           this.#hashing.set(id, plan);
@@ -320,7 +321,7 @@ export class DestinationRole {
   }
 
   /** Asks for one file (or, in a dry run, counts it as sent). */
-  async #need(id: number, entry: Entry): Promise<void> {
+  async #need(id: number, entry: Entry, basisSize?: number): Promise<void> {
     const planner = this.#planner as DestinationPlanner;
     planner.announceSend(entry);
     if (this.#o.gate.dryRun) {
@@ -328,7 +329,7 @@ export class DestinationRole {
       this.#landed(id, entry, true);
       return;
     }
-    await (this.#intake as PayloadIntake).request(id, entry);
+    await (this.#intake as PayloadIntake).request(id, entry, basisSize);
   }
 
   /** A file is in place (or failed): for move, verify it and report it. */
@@ -375,7 +376,7 @@ export class DestinationRole {
         }
       }
       if (equal) this.#landed(id, plan.entry, true);
-      else await this.#need(id, plan.entry);
+      else await this.#need(id, plan.entry, plan.basisSize);
     }
     await (this.#intake as PayloadIntake).endBatch();
   }
@@ -383,7 +384,8 @@ export class DestinationRole {
   async #maybeNeedEnd(): Promise<void> {
     if (!this.#manifestEnded || this.#needEndSent || this.#hashing.size > 0) return;
     this.#needEndSent = true;
-    await (this.#intake as PayloadIntake).endBatch();
+    // The last needs, with the signatures still being computed, go before their end.
+    await (this.#intake as PayloadIntake).endBatch(true);
     const stats = this.#o.stats;
     await this.#port.send({ type: "needEnd", needs: stats.planned, bytes: stats.plannedBytes });
   }

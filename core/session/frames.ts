@@ -19,6 +19,7 @@
  */
 
 import { TimeoutError } from "../transport/deadline.ts";
+import type { Signature } from "../delta/signature.ts";
 import type { CompareMode, Entry, TransferFailure } from "../types.ts";
 
 /** Largest payload slice one `chunk` frame carries (payload in the control stream). */
@@ -56,6 +57,11 @@ export interface Need {
   id: number;
   /** Its path, echoed so the source can check it against the id. */
   path: string;
+  /**
+   * The block signature of the destination's basis for it (its old copy): the source may send
+   * a delta against it instead of the whole file.
+   */
+  basis?: Signature;
 }
 
 /** One digest of a source file (checksum compare). */
@@ -195,6 +201,8 @@ export interface SessionTerms {
   dryRun: boolean;
   /** Most deletions a mirror may make (more: none at all); `null` for no limit. */
   maxDelete: number | null;
+  /** Send every file whole: no block signatures, no deltas (`--whole-file`). */
+  wholeFile: boolean;
 }
 
 /** A bounded FIFO of frames for one direction of a {@linkcode localPortPair}. */

@@ -17,6 +17,8 @@ import type { DataConn, PayloadSink } from "../transport/data_plane.ts";
 import type { Entry } from "../types.ts";
 import type { FramePort, Need } from "./frames.ts";
 import { currentUmaskBits, type DestinationPlanner } from "./planner.ts";
+import { deltaWanted } from "./plan.ts";
+import { blockSizeFor, computeSignature, type SignatureShape } from "../delta/signature.ts";
 
 /** Makes the writer-thread queue of one session, given where its results go. */
 export type WriterQueueFactory = (
@@ -32,10 +34,14 @@ export interface PayloadIntake {
    * Fetches one file's payload and writes it (resolves once queued; waits when saturated).
    * @param id Manifest id.
    * @param entry The file.
+   * @param basisSize Size of the destination's old copy, when it has one (a delta's basis).
    */
-  request(id: number, entry: Entry): Promise<void>;
-  /** Marks a group boundary: sends or starts what was requested so far. */
-  endBatch(): Promise<void>;
+  request(id: number, entry: Entry, basisSize?: number): Promise<void>;
+  /**
+   * Marks a group boundary: sends or starts what was requested so far.
+   * @param last No more requests will come: wait for everything requested to be asked for.
+   */
+  endBatch(last?: boolean): Promise<void>;
   /**
    * Takes one `chunk` frame (payload in the control stream). It may return a promise that
    * resolves once the chunks not yet written are few enough again: await it before reading the
@@ -189,6 +195,10 @@ export const CHUNK_BACKLOG_BYTES = 16 * 1024 * 1024;
 /**
  * Asks a remote source for files (`needs` frames, sent per group) and writes what arrives, from
  * the data plane or from `chunk` frames. Every id must have been asked for, and arrives once.
+ *
+ * A file the delta rule ({@linkcode deltaWanted}) picks is asked for with the block signature of
+ * the destination's old copy, computed one file at a time beside the transfer; the source may
+ * then send a delta, rebuilt here from that copy.
  */
 export class WireIntake implements PayloadIntake {
   readonly #port: FramePort;
@@ -210,6 +220,11 @@ export class WireIntake implements PayloadIntake {
   readonly #makeWriters: WriterQueueFactory;
   readonly #writing = new Map<number, { id: number; entry: Entry }>();
   #writeCounter = 0;
+  readonly #wholeFile: boolean;
+  /** The signatures sent, by id: what a delta of that file is rebuilt against. */
+  readonly #bases = new Map<number, SignatureShape>();
+  /** Signatures being computed, one file at a time; each sends its need when done. */
+  #signing: Promise<void> = Promise.resolve();
 
   /**
    * Creates the intake.
@@ -226,8 +241,10 @@ export class WireIntake implements PayloadIntake {
       landed: LandedCallback;
       data: DataPlaneAccess | null;
       writers?: WriterQueueFactory;
+      wholeFile?: boolean;
     },
   ) {
+    this.#wholeFile = options.wholeFile ?? false;
     this.#makeWriters = options.writers ??
       ((onDone) => new CopyWorkerPool(onDone, { workers: 2 }));
     this.#port = port;
@@ -237,16 +254,46 @@ export class WireIntake implements PayloadIntake {
     this.#data = options.data;
   }
 
-  request(id: number, entry: Entry): Promise<void> {
+  request(id: number, entry: Entry, basisSize?: number): Promise<void> {
     if (this.#granted.has(id) || this.#chunks.has(id)) {
       throw new ProtocolError(`Cannot accept id ${id} twice: it already names another file`);
     }
     this.#granted.set(id, entry);
-    this.#needs.push({ id, path: entry.path });
+    const delta = deltaWanted({
+      remote: this.#data !== null,
+      wholeFile: this.#wholeFile,
+      size: entry.size,
+      basisSize: basisSize ?? null,
+    });
+    if (!delta) this.#needs.push({ id, path: entry.path });
+    else this.#signing = this.#signing.then(() => this.#askDelta(id, entry));
     return Promise.resolve();
   }
 
-  async endBatch(): Promise<void> {
+  /**
+   * Signs the destination's old copy of a file and asks for the file with that signature (or,
+   * when the copy cannot be read, without one).
+   */
+  async #askDelta(id: number, entry: Entry): Promise<void> {
+    if (this.#stop.signal.aborted) return;
+    const need: Need = { id, path: entry.path };
+    try {
+      const { dir, name } = this.#planner.holder(entry.path);
+      using file = dir.openRead(name);
+      const size = (await file.stat()).size;
+      if (blockSizeFor(size) !== null && size > 0) {
+        const signature = await computeSignature(file, { size });
+        need.basis = signature;
+        const { blockSize, basisSize, blockCount } = signature;
+        this.#bases.set(id, { blockSize, basisSize, blockCount });
+      }
+    } catch { /* the old copy went or cannot be read: the file comes whole */ }
+    this.#startReceiving();
+    await this.#port.send({ type: "needs", needs: [need] });
+  }
+
+  async endBatch(last = false): Promise<void> {
+    if (last) await this.#signing;
     if (this.#needs.length === 0) return;
     const needs = this.#needs;
     this.#needs = [];
@@ -286,6 +333,19 @@ export class WireIntake implements PayloadIntake {
         if (entry) this.#landed(id, entry, false);
       },
       writeMember: (id, data) => this.#writeMember(id, this.#take(id), data),
+      basis: (id) => {
+        const shape = this.#bases.get(id);
+        this.#bases.delete(id);
+        const entry = this.#granted.get(id);
+        if (shape === undefined || entry === undefined) return null;
+        return {
+          shape,
+          open: () => {
+            const { dir, name } = this.#planner.holder(entry.path);
+            return dir.openRead(name);
+          },
+        };
+      },
       endShard: () => this.#writers?.endBatch() ?? Promise.resolve(),
     };
     this.#port.busy++;

@@ -7,6 +7,7 @@
  */
 
 import { sameMtime } from "../compare.ts";
+import { blockSizeFor } from "../delta/signature.ts";
 import { MAX_LISTED_FAILURES } from "../stats.ts";
 import type { CompareMode, Entry, EntryInfo, TransferOutcome } from "../types.ts";
 import type { ConsentRefusal, FileDone, SideSummary } from "./frames.ts";
@@ -52,6 +53,47 @@ export class ChangeGate {
   apply(change: () => void): void {
     if (!this.dryRun) change();
   }
+}
+
+/** Smallest file sent as a delta against the destination's old copy (smaller ones go whole). */
+export const DELTA_MIN_BYTES = 1024 * 1024;
+
+/** What decides whether a file travels as a delta. */
+export interface DeltaChoice {
+  /** The payload crosses a network (a data plane): locally, reading both copies costs more than copying one. */
+  remote: boolean;
+  /** `--whole-file` was given. */
+  wholeFile: boolean;
+  /** Size of the new file. */
+  size: number;
+  /** Size of the destination's old copy, `null` when it has none (or it is not a file). */
+  basisSize: number | null;
+}
+
+/**
+ * The one rule for deltas (rsync's, with its `--whole-file` default for local copies): a file
+ * travels as a delta against the destination's old copy when the payload crosses a network, the
+ * user did not ask for whole files, the file is at least {@linkcode DELTA_MIN_BYTES}, and the old
+ * copy is a non-empty file small enough to sign.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { deltaWanted } from "./plan.ts";
+ * const choice = { remote: true, wholeFile: false, size: 8 << 20, basisSize: 8 << 20 };
+ * strictEqual(deltaWanted(choice), true);
+ * strictEqual(deltaWanted({ ...choice, remote: false }), false);
+ * strictEqual(deltaWanted({ ...choice, basisSize: null }), false);
+ * strictEqual(deltaWanted({ ...choice, size: 1000 }), false);
+ * ```
+ *
+ * @param choice The facts.
+ * @returns Whether to send the destination's signature and take a delta.
+ */
+export function deltaWanted(choice: DeltaChoice): boolean {
+  const { remote, wholeFile, size, basisSize } = choice;
+  return remote && !wholeFile && size >= DELTA_MIN_BYTES && basisSize !== null && basisSize > 0 &&
+    blockSizeFor(basisSize) !== null;
 }
 
 /** What the deletion gate looks at, once every file of the run has been settled. */

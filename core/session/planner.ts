@@ -44,6 +44,8 @@ export interface FilePlan {
    * already holds it (equal, or a link just written); `kept` = left alone (`--ignore-existing`).
    */
   decision: "send" | "hash" | "settled" | "kept";
+  /** Size of the destination's old copy of a file to send or hash (a delta's basis), if any. */
+  basisSize?: number;
 }
 
 /** Options of {@linkcode DestinationPlanner}. */
@@ -375,7 +377,8 @@ export class DestinationPlanner {
       mtimeMs = info.mtimeMs;
     }
     const verdict = needsTransfer(entry, { size, mtimeMs }, compare);
-    return { id, entry, decision: verdict === "hash" ? "hash" : verdict ? "send" : "settled" };
+    if (verdict === false) return { id, entry, decision: "settled" };
+    return { id, entry, decision: verdict === "hash" ? "hash" : "send", basisSize: size };
   }
 
   /** Creates a directory of the manifest (it is then fresh: nothing to list in it). */

@@ -31,6 +31,8 @@ import {
 import { type StreamFramePort, streamFramePort } from "../transport/stream_port.ts";
 import type { ByteConn } from "../transport/conn_socket.ts";
 import { FrameConn } from "../transport/frame_conn.ts";
+import { connectTcp } from "../transport/connect_tcp.ts";
+import { WireMeter } from "../transport/wire_meter.ts";
 import { PROTOCOL_VERSION } from "../transport/protocol.ts";
 import { CertificateMismatchError } from "../transport/tls_pin.ts";
 import {
@@ -108,7 +110,8 @@ export async function runRemoteTransfer(
   const push = destination.kind === "remote";
   const texts: EndpointTexts = { source: source.text, destination: destination.text };
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
-  const { stream, channel } = await connect(remote, timeoutMs, options);
+  const meter = new WireMeter();
+  const { stream, channel } = await connect(remote, timeoutMs, options, meter);
   try {
     const port = streamFramePort<ClientFrame, ServerFrame>(stream, CLIENT_FRAME_CODEC);
     const grant = await openSession(port, remote, setup.terms, push, options, {
@@ -138,14 +141,35 @@ export async function runRemoteTransfer(
       destinationSide: push ? outcome.peer : outcome.own,
       dryRun: setup.terms.dryRun,
       startedAt: setup.startedAt,
+      bytesOnWire: meter.bytesOnWire,
     });
   } finally {
     stream.end();
   }
 }
 
+/** The channel with every connection it opens counted by `meter`. */
+function meteredChannel(channel: SecureChannel, meter: WireMeter): SecureChannel {
+  const tls = channel.fingerprint !== "";
+  const connectData = channel.connectData ??
+    ((host: string, port: number, timeoutMs: number) =>
+      connectTcp(host, port, { timeoutMs, action: `connect to data plane ${host}:${port}` }));
+  return {
+    ...channel,
+    connectControl: async (timeoutMs) =>
+      meter.wrap(await channel.connectControl(timeoutMs), { tls }),
+    connectData: async (host, port, timeoutMs) =>
+      meter.wrap(await connectData(host, port, timeoutMs), { tls }),
+  };
+}
+
 /** Dials the daemon's control port and opens a transfer stream on it. */
-async function connect(remote: RemoteEndpoint, timeoutMs: number, options: RemoteOptions) {
+async function connect(
+  remote: RemoteEndpoint,
+  timeoutMs: number,
+  options: RemoteOptions,
+  meter: WireMeter,
+) {
   const address = formatHostAddress(remote);
   if (Deno.permissions.querySync({ name: "net", host: address }).state !== "granted") {
     throw new FatalError(
@@ -153,7 +177,10 @@ async function connect(remote: RemoteEndpoint, timeoutMs: number, options: Remot
     );
   }
   const warn = options.warn ?? ((line: string) => console.error(line));
-  const channel = await openSecureChannel(remote, options.security ?? {}, warn);
+  const channel = meteredChannel(
+    await openSecureChannel(remote, options.security ?? {}, warn),
+    meter,
+  );
   return { stream: await openTransferStream(channel, timeoutMs), channel };
 }
 

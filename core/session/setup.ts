@@ -29,6 +29,12 @@ export interface SessionOptions {
    */
   ignoreExisting?: boolean;
   /**
+   * Send every changed file whole, never as a delta against the destination's old copy
+   * (rsync's `--whole-file`). Deltas are used only on remote routes in any case.
+   * @default {false}
+   */
+  wholeFile?: boolean;
+  /**
    * Plan and report, but never write or delete.
    * @default {false}
    */
@@ -117,6 +123,7 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
     dryRun = false,
     filters = [],
     maxDelete = null,
+    wholeFile = false,
     stats = new TransferStats(),
   } = options;
   if (maxDelete !== null && (!Number.isInteger(maxDelete) || maxDelete < 0)) {
@@ -131,7 +138,7 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
     throw new UsageError(describeError(error));
   }
   return {
-    terms: { operation, compare, ignoreExisting, dryRun, maxDelete },
+    terms: { operation, compare, ignoreExisting, dryRun, maxDelete, wholeFile },
     filter,
     gate: new ChangeGate(dryRun),
     hasher: options.hasher ?? hashFileWasm,

@@ -25,6 +25,7 @@ import {
   type FramePort,
   type ManifestGroup,
   type ManifestItem,
+  type Need,
   type SessionTerms,
   type SideSummary,
   type SourceRoot,
@@ -343,7 +344,7 @@ export class SourceRole {
     return entry;
   }
 
-  #onNeeds(needs: readonly { id: number; path: string }[]): void {
+  #onNeeds(needs: readonly Need[]): void {
     const payload = this.#o.payload;
     if (payload.kind === "local") {
       throw new ProtocolError("Cannot send payload: the destination copies locally");
@@ -358,6 +359,7 @@ export class SourceRole {
           const { dir, name } = this.#holder(entry);
           return dir.openRead(name);
         },
+        ...(need.basis ? { basis: need.basis } : {}),
       });
     }
     if (!this.#o.gate.dryRun) this.#startSending(payload);

@@ -56,6 +56,8 @@ export interface SummaryInput {
   dryRun: boolean;
   /** When the run started (`performance.now()`). */
   startedAt: number;
+  /** Bytes on the sockets of both planes (0 for a local run). */
+  bytesOnWire?: number;
 }
 
 /**
@@ -89,6 +91,7 @@ export function transferSummary(input: SummaryInput): TransferSummary {
     files_examined: run.examined,
     files_transferred: run.transferred,
     bytes_transferred: run.bytes,
+    bytes_on_wire: input.bytesOnWire ?? 0,
     entries_deleted: run.deleted,
     sources_removed: run.sourcesRemoved,
     files_failed: run.failed,

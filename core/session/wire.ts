@@ -29,6 +29,7 @@ import {
   Operation as WIRE_OPERATION,
   Role,
 } from "../transport/frame_tables.ts";
+import { decodeSignature, encodeSignature } from "../delta/signature.ts";
 import type { FilterRule } from "../filter.ts";
 import { ProtocolError, quotePath } from "../errors.ts";
 import { validateWirePath } from "../paths.ts";
@@ -240,7 +241,16 @@ export function frameToWire(frame: Frame): WireFrame {
         },
       };
     case "needs":
-      return { case: "needBatch", value: { needs: frame.needs } };
+      return {
+        case: "needBatch",
+        value: {
+          needs: frame.needs.map((n) => ({
+            id: n.id,
+            path: n.path,
+            ...(n.basis ? { basis: encodeSignature(n.basis) } : {}),
+          })),
+        },
+      };
     case "needEnd":
       return {
         case: "needEnd",
@@ -366,7 +376,10 @@ export function frameFromWire(wire: ReceivedFrame): Frame {
         type: "needs",
         needs: wire.value.needs.map((n) => {
           validateWirePath(n.path);
-          return { id: n.id, path: n.path };
+          // The signature's caps are checked before anything is allocated for it.
+          return n.basis.length === 0
+            ? { id: n.id, path: n.path }
+            : { id: n.id, path: n.path, basis: decodeSignature(n.basis) };
         }),
       };
     case "needEnd":
@@ -554,6 +567,7 @@ export function openToWire(request: OpenRequest): MessageInitShape<typeof OpenSc
     dryRun: terms.dryRun,
     filterRules: request.filters.map((r) => `${r.action === "include" ? "+" : "-"} ${r.pattern}`),
     forceGrpcData: request.forceGrpc,
+    wholeFile: terms.wholeFile,
     dataStreams: 2,
     ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
   };
@@ -603,6 +617,7 @@ export function openFromWire(open: Open): OpenRequest {
       ignoreExisting: open.ignoreExisting,
       dryRun: open.dryRun,
       maxDelete: maxDelete !== null && maxDelete > Number.MAX_SAFE_INTEGER ? null : maxDelete,
+      wholeFile: open.wholeFile,
     },
     filters,
     forceGrpc: open.forceGrpcData,

@@ -22,9 +22,13 @@
 
 import { describeError } from "../errors.ts";
 import { withDeadline } from "./deadline.ts";
+import { encodeDelta } from "../delta/encode_delta.ts";
+import { DeltaRebuilder } from "../delta/rebuild_delta.ts";
+import { DELTA_CAPS, type Signature, type SignatureShape } from "../delta/signature.ts";
 import {
   type ByteSink,
   type ByteSource,
+  encodeDeltaInstruction,
   FILE_STATUS,
   type FileStatus,
   ProtocolError,
@@ -519,6 +523,11 @@ export interface SendItem {
   size: number;
   /** Opens the source file for reading (through its tree). */
   open(): Deno.FsFile;
+  /**
+   * The destination's block signature of its old copy: the file is then sent as a delta against
+   * it (a `delta` record) when it travels as a large file.
+   */
+  basis?: Signature;
 }
 
 /** A file the source could not send. */
@@ -572,6 +581,8 @@ export interface SendResult {
   vanished: number[];
   /** Ids of files that grew while being sent (their announced prefix was sent). */
   grown: number[];
+  /** Files sent as deltas, and the literal bytes their deltas carried. */
+  deltas: { files: number; literalBytes: number };
 }
 
 let nextShardId = 0;
@@ -621,7 +632,14 @@ export async function sendPayloads(
     signal,
   } = options;
   const writer = new RecordWriter(conn, { idleTimeoutMs });
-  const result: SendResult = { filesSent: 0, bytesSent: 0, failures: [], vanished: [], grown: [] };
+  const result: SendResult = {
+    filesSent: 0,
+    bytesSent: 0,
+    failures: [],
+    vanished: [],
+    grown: [],
+    deltas: { files: 0, literalBytes: 0 },
+  };
   const available = availableOf(items);
   const buffer = new Uint8Array(Math.max(64 * 1024, chunkBytes));
   const buffers: { main: Uint8Array; spare?: Uint8Array } = { main: buffer };
@@ -752,6 +770,7 @@ async function sendFile(
         `Cannot read file "${path}": it shrank to ${info.size} bytes, ${size} were announced`,
       );
     }
+    if (item.basis !== undefined) return await sendDelta(writer, item, file, result);
     await writer.writeRecord({ type: "file", id, size });
     let left = size;
     let status: FileStatus = FILE_STATUS.ok;
@@ -806,6 +825,51 @@ async function sendFile(
   }
 }
 
+/**
+ * Sends an open file as a `delta` record against the destination's signature: the instructions
+ * as the search finds them, then the file's digest and status (a file that shrank is described
+ * as zeros to its announced size and flagged, as a `file` record would be).
+ */
+async function sendDelta(
+  writer: RecordWriter,
+  item: SendItem,
+  file: Deno.FsFile,
+  result: SendResult,
+): Promise<void> {
+  const { id, size } = item;
+  await writer.writeRecord({ type: "delta", id, size });
+  const delta = encodeDelta(file, { size, signature: item.basis as Signature });
+  let step = await delta.next();
+  let literalBytes = 0;
+  for (; !step.done; step = await delta.next()) {
+    const op = step.value;
+    if (op.kind === "copy") {
+      await writer.write(encodeDeltaInstruction({ op: "copy", block: op.block, count: op.count }));
+      continue;
+    }
+    literalBytes += op.bytes.length;
+    await writer.write(encodeDeltaInstruction({ op: "literal", length: op.bytes.length }));
+    await writer.write(op.bytes);
+  }
+  const { digest, problem } = step.value;
+  const status: FileStatus = problem === null
+    ? FILE_STATUS.ok
+    : problem.status === "changed"
+    ? FILE_STATUS.changed
+    : FILE_STATUS.unreadable;
+  await writer.write(encodeDeltaInstruction({ op: "end", digest, status }));
+  result.deltas.files++;
+  result.deltas.literalBytes += literalBytes;
+  if (problem !== null) {
+    result.failures.push({ id, message: `${problem.message} ("${item.path}")` });
+    return;
+  }
+  const after = await file.stat().catch(() => null);
+  if (after && after.size > size) result.grown.push(id);
+  result.filesSent++;
+  result.bytesSent += size;
+}
+
 /** Fills a new temporary file with one file's payload; see {@linkcode PayloadSink.writeFile}. */
 export type PayloadFill = (file: Deno.FsFile) => Promise<void>;
 
@@ -832,6 +896,12 @@ export interface PayloadSink {
   /** Records a file the source no longer has (`skip` record). */
   skipped?(id: number): void;
   /**
+   * The basis the destination signed for a file it asked a delta of: the signature's shape, and
+   * how to open the basis for reading. `null` when it sent no signature for `id` (a `delta`
+   * record for it is then a protocol violation).
+   */
+  basis?(id: number): DeltaBasis | null;
+  /**
    * Writes one shard member whose bytes are all here. `data` is a view of a buffer the receiver
    * reads the next shard into once {@linkcode PayloadSink.endShard} has resolved (memory used
    * again costs no page faults): the sink copies or writes the bytes before then. Resolves
@@ -844,6 +914,14 @@ export interface PayloadSink {
    * once their bytes are copied or written (the shard's buffer is then used again).
    */
   endShard?(): Promise<void>;
+}
+
+/** A destination's basis for one delta (see {@linkcode PayloadSink.basis}). */
+export interface DeltaBasis {
+  /** The shape of the signature that was sent. */
+  shape: SignatureShape;
+  /** Opens the basis for reading. */
+  open(): Deno.FsFile;
 }
 
 /** Options for {@linkcode receivePayloads}. */
@@ -968,6 +1046,20 @@ export async function receivePayloads(
             );
           }
           await receiveFile(reader, sink, record.id, size, result, failed, spareOf);
+          break;
+        }
+        case "delta": {
+          const size = claim(record.id);
+          if (record.size !== size) {
+            throw badRecord(
+              `file ${record.id} announces ${record.size} bytes, ${size} were granted`,
+            );
+          }
+          const basis = sink.basis?.(record.id) ?? null;
+          if (basis === null) {
+            throw badRecord(`file ${record.id} came as a delta, but no signature was sent for it`);
+          }
+          await receiveDelta(reader, sink, { id: record.id, size, basis }, result, failed);
           break;
         }
         case "shard": {
@@ -1097,6 +1189,115 @@ async function receiveFile(
   if (st.phase === "idle") {
     await reader.skip(size);
     await reader.readStatus();
+  }
+  if (rejected !== null) {
+    failed(id, describeError(rejected), true);
+  } else if (st.outcome !== null) {
+    failed(id, st.outcome, false);
+  } else if (st.phase === "done") {
+    result.filesReceived++;
+    result.bytesReceived += size;
+  }
+}
+
+/**
+ * Receives one `delta` record into the sink: the file is rebuilt from the destination's basis
+ * and the instructions into the sink's temporary, and checked against the source's digest. A
+ * broken instruction (a block outside the signature, a literal past the size) fails the
+ * connection; a local problem (the basis changed or cannot be read, a disk write failed) fails
+ * only the file, and the rest of its instructions are read and dropped.
+ */
+async function receiveDelta(
+  reader: RecordReader,
+  sink: PayloadSink,
+  file: { id: number; size: number; basis: DeltaBasis },
+  result: ReceiveResult,
+  failed: (id: number, message: string, tell: boolean) => void,
+): Promise<void> {
+  const { id, size, basis } = file;
+  const st: { phase: "idle" | "filling" | "done"; wireError: unknown; outcome: string | null } = {
+    phase: "idle",
+    wireError: null,
+    outcome: null,
+  };
+  let literal = new Uint8Array(0);
+  const readLiteral = async (length: number): Promise<Uint8Array> => {
+    if (literal.length < length) literal = new Uint8Array(DELTA_CAPS.maxLiteralBytes);
+    return await reader.readExact(length, literal);
+  };
+  const fill: PayloadFill = async (out) => {
+    if (st.phase !== "idle") throw new Error(`Cannot fill file ${id}: fill was already called`);
+    st.phase = "filling";
+    let local: unknown = null;
+    let source: Deno.FsFile | null = null;
+    let rebuild: DeltaRebuilder | null = null;
+    let end: { digest: Uint8Array; status: FileStatus };
+    try {
+      try {
+        source = basis.open();
+        rebuild = await DeltaRebuilder.create({ shape: basis.shape, size, basis: source, out });
+      } catch (error) {
+        local = error;
+      }
+      while (true) {
+        const instruction = await reader.readDeltaInstruction();
+        if (instruction.op === "end") {
+          end = instruction;
+          break;
+        }
+        const bytes = instruction.op === "literal" ? await readLiteral(instruction.length) : null;
+        if (local !== null || rebuild === null) continue;
+        try {
+          if (bytes !== null) await rebuild.literal(bytes);
+          else if (instruction.op === "copy") {
+            await rebuild.copy(instruction.block, instruction.count);
+          }
+        } catch (error) {
+          if (error instanceof ProtocolError) throw error;
+          local = error;
+        }
+      }
+      if (end.status === FILE_STATUS.ok && local === null && rebuild !== null) {
+        try {
+          rebuild.finish(end.digest);
+        } catch (error) {
+          if (error instanceof ProtocolError) throw error;
+          local = error;
+        }
+      }
+    } catch (error) {
+      st.wireError = error;
+      throw error;
+    } finally {
+      st.phase = "done";
+      source?.close();
+    }
+    if (end.status !== FILE_STATUS.ok) {
+      st.outcome = end.status === FILE_STATUS.changed
+        ? `Cannot copy file ${id}: the source changed while it was sent`
+        : `Cannot copy file ${id}: the source could not be read to the end`;
+    } else if (local !== null) {
+      st.outcome = `Cannot write file ${id}: ${describeError(local)}`;
+    }
+    if (st.outcome !== null) throw new Error(st.outcome);
+  };
+  let rejected: unknown = null;
+  try {
+    await sink.writeFile(id, size, fill);
+  } catch (error) {
+    rejected = error ?? new Error("Cannot write file: unknown error");
+  }
+  if (st.wireError !== null) throw st.wireError;
+  if (st.phase === "filling") {
+    throw new Error(`Cannot receive file ${id}: the sink returned before fill finished`);
+  }
+  if (st.phase === "idle") {
+    // Not wanted after all: the instructions are read and dropped.
+    while (true) {
+      const instruction = await reader.readDeltaInstruction();
+      if (instruction.op === "end") break;
+      if (instruction.op === "literal") await readLiteral(instruction.length);
+    }
   }
   if (rejected !== null) {
     failed(id, describeError(rejected), true);

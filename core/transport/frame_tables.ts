@@ -297,6 +297,7 @@ export const NeedTable: MessageTable = {
     { no: 1, name: "id", kind: "uint32" },
     { no: 2, name: "path", kind: "string" },
     { no: 3, name: "offset", kind: "uint64" },
+    { no: 4, name: "basis", kind: "bytes" },
   ],
 };
 
@@ -337,6 +338,7 @@ export const OpenTable: MessageTable = {
     { no: 18, name: "user", kind: "string" },
     { no: 19, name: "publicKey", kind: "bytes" },
     { no: 20, name: "signature", kind: "bytes" },
+    { no: 21, name: "wholeFile", kind: "bool" },
   ],
 };
 

@@ -11,10 +11,17 @@
  * | 3    | skip  | id u64                                     | (nothing)                          |
  * | 4    | error | id u64, length u16, UTF-8 message          | (nothing)                          |
  * | 5    | end   | (none)                                     | (nothing; the connection is done)  |
+ * | 6    | delta | id u64, size u64                           | delta instructions, see below      |
  *
  * The status byte after a file payload is {@linkcode FILE_STATUS}: 0 = the bytes are good; 1 = the
  * source changed size while it was sent (missing bytes were padded with zeros); 2 = the source
  * could not be read to the end (padded too). On 1 or 2 the receiver discards the file.
+ *
+ * A `delta` record describes a file of `size` bytes against the block signature the destination
+ * sent with its need (`core/delta/`): instructions follow, each a 1-byte op — 1 = literal (length
+ * u32, 1 to {@linkcode DELTA_CAPS.maxLiteralBytes}, then the bytes), 2 = copy (first block u32,
+ * block count u32), 3 = end (the file's xxHash3-128, 16 bytes, then a status byte as after a
+ * `file` payload).
  *
  * Every length read off the wire is checked against {@linkcode RECORD_CAPS} before anything is
  * allocated; a violation is a {@linkcode ProtocolError}.
@@ -22,6 +29,7 @@
  * @module
  */
 
+import { DELTA_CAPS } from "../delta/signature.ts";
 import { describeError } from "../errors.ts";
 import { StallGuard } from "./deadline.ts";
 
@@ -99,9 +107,27 @@ export type DataRecord =
   | {
     /** No more records on this connection. */
     type: "end";
+  }
+  | {
+    /** A file as a delta against the destination's basis: instructions follow. */
+    type: "delta";
+    /** Manifest id. */
+    id: number;
+    /** Size of the file the instructions describe. */
+    size: number;
   };
 
-const TYPE_CODES = { file: 1, shard: 2, skip: 3, error: 4, end: 5 } as const;
+/** One instruction of a `delta` record (see the module doc). */
+export type DeltaInstruction =
+  /** `length` literal bytes follow. */
+  | { op: "literal"; length: number }
+  /** `count` basis blocks from `block` on. */
+  | { op: "copy"; block: number; count: number }
+  /** The end: the file's digest and status. */
+  | { op: "end"; digest: Uint8Array; status: FileStatus };
+
+const TYPE_CODES = { file: 1, shard: 2, skip: 3, error: 4, end: 5, delta: 6 } as const;
+const OP_CODES = { literal: 1, copy: 2, end: 3 } as const;
 const TWO_32 = 0x1_0000_0000;
 const MAX_HIGH_WORD = 0x1f_ffff;
 const encoder = new TextEncoder();
@@ -125,10 +151,11 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  */
 export function encodeRecordHeader(record: DataRecord): Uint8Array<ArrayBuffer> {
   switch (record.type) {
-    case "file": {
+    case "file":
+    case "delta": {
       const out = new Uint8Array(17);
       const view = new DataView(out.buffer);
-      out[0] = TYPE_CODES.file;
+      out[0] = TYPE_CODES[record.type];
       setU64(view, 1, record.id, "file id");
       setU64(view, 9, record.size, "file size");
       return out;
@@ -172,6 +199,58 @@ export function encodeRecordHeader(record: DataRecord): Uint8Array<ArrayBuffer> 
     case "end":
       return new Uint8Array([TYPE_CODES.end]);
   }
+}
+
+/**
+ * Encodes the header of a delta instruction (a literal's bytes follow it separately).
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { encodeDeltaInstruction } from "./records.ts";
+ * deepStrictEqual(encodeDeltaInstruction({ op: "copy", block: 1, count: 2 }), new Uint8Array([2, 1, 0, 0, 0, 2, 0, 0, 0]));
+ * ```
+ *
+ * @param instruction The instruction.
+ * @throws {RangeError} When a number does not fit its field.
+ * @returns Its bytes.
+ */
+export function encodeDeltaInstruction(instruction: DeltaInstruction): Uint8Array<ArrayBuffer> {
+  switch (instruction.op) {
+    case "literal": {
+      const out = new Uint8Array(5);
+      out[0] = OP_CODES.literal;
+      new DataView(out.buffer).setUint32(1, u32(instruction.length, "literal length"), true);
+      return out;
+    }
+    case "copy": {
+      const out = new Uint8Array(9);
+      const view = new DataView(out.buffer);
+      out[0] = OP_CODES.copy;
+      view.setUint32(1, u32(instruction.block, "block"), true);
+      view.setUint32(5, u32(instruction.count, "block count"), true);
+      return out;
+    }
+    case "end": {
+      if (instruction.digest.length !== DIGEST_BYTES) {
+        throw new RangeError(`Cannot encode a delta end: the digest is not ${DIGEST_BYTES} bytes`);
+      }
+      const out = new Uint8Array(2 + DIGEST_BYTES);
+      out[0] = OP_CODES.end;
+      out.set(instruction.digest, 1);
+      out[1 + DIGEST_BYTES] = instruction.status;
+      return out;
+    }
+  }
+}
+
+const DIGEST_BYTES = 16;
+
+function u32(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    throw new RangeError(`Cannot encode a delta instruction: ${what} ${value} is not a u32`);
+  }
+  return value;
 }
 
 function setU64(view: DataView, offset: number, value: number, what: string): void {
@@ -284,12 +363,13 @@ export class RecordReader {
     await this.#ensure(1, true);
     const code = this.#buf[this.#start++];
     switch (code) {
-      case TYPE_CODES.file: {
+      case TYPE_CODES.file:
+      case TYPE_CODES.delta: {
         await this.#ensure(16);
         const id = this.#u64(0, "file id");
         const size = this.#u64(8, "file size");
         this.#start += 16;
-        return { type: "file", id, size };
+        return { type: code === TYPE_CODES.file ? "file" : "delta", id, size };
       }
       case TYPE_CODES.shard: {
         await this.#ensure(16);
@@ -339,6 +419,45 @@ export class RecordReader {
         return { type: "end" };
       default:
         throw badRecord(`unknown record type ${code}`);
+    }
+  }
+
+  /**
+   * Reads the next instruction of a `delta` record (a literal's bytes are then read with
+   * {@linkcode RecordReader.readExact}).
+   * @throws {ProtocolError} On an unknown op, a literal of 0 bytes or more than
+   * {@linkcode DELTA_CAPS.maxLiteralBytes}, a bad status, or an early end.
+   * @throws {TimeoutError} When the peer makes no progress.
+   * @returns The instruction.
+   */
+  async readDeltaInstruction(): Promise<DeltaInstruction> {
+    await this.#ensure(1);
+    const code = this.#buf[this.#start++];
+    switch (code) {
+      case OP_CODES.literal: {
+        await this.#ensure(4);
+        const length = this.#view.getUint32(this.#start, true);
+        this.#start += 4;
+        if (length === 0 || length > DELTA_CAPS.maxLiteralBytes) {
+          throw badRecord(`delta literal of ${length} bytes (1..${DELTA_CAPS.maxLiteralBytes})`);
+        }
+        return { op: "literal", length };
+      }
+      case OP_CODES.copy: {
+        await this.#ensure(8);
+        const block = this.#view.getUint32(this.#start, true);
+        const count = this.#view.getUint32(this.#start + 4, true);
+        this.#start += 8;
+        return { op: "copy", block, count };
+      }
+      case OP_CODES.end: {
+        await this.#ensure(DIGEST_BYTES + 1);
+        const digest = this.#buf.slice(this.#start, this.#start + DIGEST_BYTES);
+        this.#start += DIGEST_BYTES;
+        return { op: "end", digest, status: await this.readStatus() };
+      }
+      default:
+        throw badRecord(`unknown delta instruction ${code}`);
     }
   }
 

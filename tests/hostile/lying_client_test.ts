@@ -46,6 +46,8 @@ import {
   type SideSummary,
 } from "../../core/session/frames.ts";
 import { type DataConn, dialDataPlane, sendPayloads } from "../../core/transport/data_plane.ts";
+import { encodeDeltaInstruction, RecordWriter } from "../../core/transport/records.ts";
+import { DELTA_CAPS } from "../../core/delta/signature.ts";
 import type { StreamFramePort } from "../../core/transport/stream_port.ts";
 import { openRawSession, startDaemon, type TestDaemon } from "../_daemon.ts";
 import { makeTree, readTree, setMtime, withTempDir } from "../_helpers.ts";
@@ -225,6 +227,65 @@ async function dialData(address: string, dataPort: number, token: Uint8Array): P
     { hostname: "127.0.0.1", port: dataPort, token },
     { timeoutMs: 5000, ...(channel.connectData ? { connect: channel.connectData } : {}) },
   );
+}
+
+/**
+ * A push of `name` (`size` bytes) whose payload is a `delta` record of `instructions` (each
+ * encoded, literal bytes included). With the default name the row's `old.txt` (3 bytes) is the
+ * basis the daemon signs; `signed` says whether the daemon's need must carry a signature.
+ */
+function deltaLie(
+  size: number,
+  instructions: () => Uint8Array[],
+  options: { name?: string; signed?: boolean } = {},
+): ClientRow["play"] {
+  const { name = "old.txt", signed = true } = options;
+  return async (port, accept, daemon) => {
+    const seen: Frame[] = [];
+    await port.send(root("src", true));
+    await port.send(group("", bigFile(1, name, size)));
+    await port.send({ type: "manifestEnd", scanComplete: true, entries: 1, bytes: size });
+    seen.push(...await firstNeeds(port));
+    const need = seen.find((f) => f.type === "needs");
+    equal(need?.type === "needs" && need.needs[0]?.basis !== undefined, signed, json(need));
+    const conn = await dialData(daemon.address, accept.dataPort, accept.sessionToken);
+    const writer = new RecordWriter(conn);
+    try {
+      await writer.writeRecord({ type: "delta", id: 1, size });
+      for (const bytes of instructions()) await writer.write(bytes);
+      await writer.writeRecord({ type: "end" });
+      await writer.flush();
+    } catch { /* the daemon hung up on the lie */ }
+    writer.close();
+    await port.send({ type: "dataEnd", failures: [] }).catch(() => {});
+    return await untilEnd(port, seen);
+  };
+}
+
+/** A literal instruction with its bytes. */
+function literal(bytes: Uint8Array): Uint8Array[] {
+  return [encodeDeltaInstruction({ op: "literal", length: bytes.length }), bytes];
+}
+
+/** The end instruction with a digest of zeros. */
+function zeroDigestEnd(): Uint8Array {
+  return encodeDeltaInstruction({ op: "end", digest: new Uint8Array(16), status: 0 });
+}
+
+/** A block signature's wire form with the given header (and a body that fits the count). */
+function rawSignature(
+  blockSize: number,
+  basisSize: bigint,
+  count: number,
+  body = count,
+): Uint8Array {
+  const bytes = new Uint8Array(17 + 20 * body);
+  const view = new DataView(bytes.buffer);
+  bytes[0] = 1;
+  view.setUint32(1, blockSize, true);
+  view.setBigUint64(5, basisSize, true);
+  view.setUint32(13, count, true);
+  return bytes;
 }
 
 /** A file of `size` bytes outside the test directory (what a data-plane lie sends). */
@@ -423,6 +484,94 @@ const ROWS: ClientRow[] = [
       return await untilEnd(port, seen);
     },
     expect: { abort: /file 1 announces 2097152 bytes, 10 were granted/ },
+  },
+  // Deltas against the old copy the daemon signed (the row's old.txt, one block of 3 bytes).
+  {
+    name: "a delta copying a block past the basis",
+    dataPlane: true,
+    play: deltaLie(2 * CHUNK_BYTES, () => [
+      encodeDeltaInstruction({ op: "copy", block: 1, count: 1 }),
+      zeroDigestEnd(),
+    ]),
+    expect: {
+      abort: /Cannot rebuild the file from its delta: blocks 1\.\.1 of a basis of 1 blocks/,
+    },
+  },
+  {
+    name: "a delta copying 2^32-1 blocks",
+    dataPlane: true,
+    play: deltaLie(2 * CHUNK_BYTES, () => [
+      encodeDeltaInstruction({ op: "copy", block: 0, count: 0xffff_ffff }),
+      zeroDigestEnd(),
+    ]),
+    expect: { abort: /of a basis of 1 blocks/ },
+  },
+  {
+    name: "a delta copying zero blocks",
+    dataPlane: true,
+    play: deltaLie(2 * CHUNK_BYTES, () => [
+      encodeDeltaInstruction({ op: "copy", block: 0, count: 0 }),
+      zeroDigestEnd(),
+    ]),
+    expect: { abort: /a copy of 0 blocks from block 0/ },
+  },
+  {
+    name: "a delta literal of zero bytes",
+    dataPlane: true,
+    play: deltaLie(2 * CHUNK_BYTES, () => [
+      encodeDeltaInstruction({ op: "literal", length: 0 }),
+      zeroDigestEnd(),
+    ]),
+    expect: { abort: /delta literal of 0 bytes/ },
+  },
+  {
+    name: "a delta literal over the cap",
+    dataPlane: true,
+    play: deltaLie(4 * CHUNK_BYTES, () => [
+      encodeDeltaInstruction({ op: "literal", length: DELTA_CAPS.maxLiteralBytes + 1 }),
+    ]),
+    expect: { abort: /delta literal of 1048577 bytes/ },
+  },
+  {
+    name: "a delta writing past the announced size",
+    dataPlane: true,
+    play: deltaLie(CHUNK_BYTES + 10, () => [
+      ...literal(bytes(CHUNK_BYTES)),
+      ...literal(bytes(11)),
+      zeroDigestEnd(),
+    ]),
+    expect: { abort: /passes the announced 1048586 bytes/ },
+  },
+  {
+    name: "a delta ending short",
+    dataPlane: true,
+    play: deltaLie(2 * CHUNK_BYTES, () => [...literal(bytes(10)), zeroDigestEnd()]),
+    expect: { abort: /it ended at 10 of 2097152 bytes/ },
+  },
+  {
+    name: "an unknown delta instruction",
+    dataPlane: true,
+    play: deltaLie(2 * CHUNK_BYTES, () => [new Uint8Array([9])]),
+    expect: { abort: /unknown delta instruction 9/ },
+  },
+  {
+    name: "a delta for a file the daemon sent no signature for",
+    dataPlane: true,
+    play: deltaLie(2 * CHUNK_BYTES, () => [...literal(bytes(10)), zeroDigestEnd()], {
+      name: "new.bin",
+      signed: false,
+    }),
+    expect: { abort: /file 1 came as a delta, but no signature was sent for it/ },
+  },
+  {
+    name: "a delta whose result is not the digest it claims",
+    dataPlane: true,
+    play: deltaLie(CHUNK_BYTES, () => [...literal(bytes(CHUNK_BYTES)), zeroDigestEnd()]),
+    expect: {
+      failed: /does not match the source's digest/,
+      why: "the file is not written; the old copy stays",
+    },
+    holds: {},
   },
   // Chunks.
   {
@@ -683,6 +832,36 @@ const ROWS: ClientRow[] = [
     expect: { abort: /Cannot use id 4294967295: it is not a file of this manifest/ },
   },
   {
+    name: "pull: a need whose block signature has a zero block length",
+    direction: "pull",
+    play: destination({
+      early: (e) => [needWithBasis(idOf(e, "a.txt"), "a.txt", rawSignature(0, 10n, 1))],
+    }),
+    expect: { abort: /Cannot use the block signature: block size 0/ },
+  },
+  {
+    name: "pull: a need whose block signature claims 2^32-1 blocks",
+    direction: "pull",
+    play: destination({
+      early: (e) => [
+        needWithBasis(
+          idOf(e, "a.txt"),
+          "a.txt",
+          rawSignature(1024, 1024n * 0xffffffffn, 0xffffffff, 1),
+        ),
+      ],
+    }),
+    expect: { abort: /4294967295 blocks exceed/ },
+  },
+  {
+    name: "pull: a need whose block signature is shorter than its count",
+    direction: "pull",
+    play: destination({
+      early: (e) => [needWithBasis(idOf(e, "a.txt"), "a.txt", rawSignature(1024, 4096n, 4, 3))],
+    }),
+    expect: { abort: /bytes, 97 expected for 4 blocks/ },
+  },
+  {
     name: "pull: a need whose path is another file's",
     direction: "pull",
     play: destination({
@@ -774,6 +953,11 @@ const ROWS: ClientRow[] = [
 ];
 
 /** The id of the source's entry at `path`. */
+/** A raw needs frame with one need carrying `basis` as its signature bytes. */
+function needWithBasis(id: number, path: string, basis: Uint8Array): Step {
+  return { raw: { case: "needBatch", value: { needs: [{ id, path, basis }] } } };
+}
+
 function idOf(entries: ManifestItem[], path: string): number {
   const entry = entries.find((e) => e.path === path);
   if (!entry) throw new Error(`the daemon did not announce ${path}`);
