@@ -44,6 +44,8 @@ export interface TransferArgs {
   forceGrpc: boolean;
   /** Send changed files whole, never as deltas. */
   wholeFile: boolean;
+  /** Neither keep nor continue partial files. */
+  noResume: boolean;
   /** Mirror: most deletions allowed (more: none at all), `null` for no limit. */
   maxDelete: number | null;
   /** Keep setuid, setgid and sticky bits of what a pull writes (a local run keeps them anyway). */
@@ -69,6 +71,7 @@ const TRANSFER_OPTIONS = {
   "no-history": { type: "boolean" },
   "force-grpc": { type: "boolean" },
   "whole-file": { type: "boolean", short: "W" },
+  "no-resume": { type: "boolean" },
   "max-delete": { type: "string" },
   "keep-special-bits": { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -185,6 +188,7 @@ export function parseTransferArgs(
     noHistory: values["no-history"] ?? false,
     forceGrpc: values["force-grpc"] ?? false,
     wholeFile: values["whole-file"] ?? false,
+    noResume: values["no-resume"] ?? false,
     maxDelete,
     keepSpecialBits: values["keep-special-bits"] ?? false,
     security: securityOf(values),

@@ -55,6 +55,8 @@ Options:
       --max-delete N     mirror: delete nothing if more than N entries would go
   -W, --whole-file       remote: send changed files whole, never as a delta against the
                          destination's old copy (deltas: files of 1 MiB or more)
+      --no-resume        do not keep partial files of interrupted large files (8 MiB or
+                         more), nor continue from them
       --force-grpc       remote: carry data in the control stream, not the TCP data plane
       --keep-special-bits
                          pull: keep setuid, setgid and sticky bits (a local run keeps

@@ -81,6 +81,20 @@ export async function runTransferVerb(
     return granted ? { granted: true } : { granted: false, refusal: "declined" };
   };
   progress?.start();
+  // Ctrl-C: one line, the progress line ended, exit 130. Partial files stay (what was written
+  // of a large file is resumed by the next run), and a daemon keeps its own.
+  const interrupt = (): void => {
+    progress?.stop();
+    const done = stats.transferred;
+    // The terminal echoed "^C" on the current line (the progress line was cleared above).
+    const newline = progress === null && Deno.stderr.isTerminal() ? "\n" : "";
+    console.error(
+      `${newline}interrupted: ${done} file${done === 1 ? "" : "s"} done; ` +
+        "partial files kept for resume",
+    );
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupt);
   let summary;
   try {
     summary = await transfer(operation, args.source, args.destination, {
@@ -97,6 +111,7 @@ export async function runTransferVerb(
         : {}),
       forceGrpc: args.forceGrpc,
       wholeFile: args.wholeFile,
+      resume: !args.noResume,
       ...(args.keepSpecialBits ? { keepSpecialBits: true } : {}),
       security: args.security,
       warn: (line) => {
@@ -106,6 +121,7 @@ export async function runTransferVerb(
       confirmDeletions,
     });
   } finally {
+    Deno.removeSignalListener("SIGINT", interrupt);
     progress?.stop();
   }
   if (!args.dryRun && !args.noHistory) {

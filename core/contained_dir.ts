@@ -42,8 +42,11 @@ import {
   type DirItem,
   entryInfoOf,
   lstatOrNull,
+  partialName,
+  type PartialTag,
   type TempFile,
   tempName,
+  type TemporaryFacts,
   type TreeCapabilities,
   type TreeDir,
   type WriteTarget,
@@ -314,13 +317,15 @@ export class ContainedDir implements TreeDir {
    * Creates a temporary sibling (exclusive, never through a link) in the directory checked right
    * before; the temporary must then be found in the directory, checked again.
    */
-  createTemp(name: string, mode: number): TempFile {
+  createTemp(name: string, mode: number, options: { partial?: PartialTag } = {}): TempFile {
     this.#at(name);
-    const temp = tempName(name);
+    const partial = options.partial ? partialName(name, options.partial) : null;
+    const temp = partial ?? tempName(name);
     const path = this.#at(temp);
     return this.#guard(temp, path, () => {
       this.#checkBefore();
       const file = Deno.openSync(path, { write: true, createNew: true, mode });
+      file.lockSync(true);
       this.#temporaries.add(path);
       try {
         if (!(Deno.lstatSync(path).isFile)) {
@@ -340,8 +345,28 @@ export class ContainedDir implements TreeDir {
           )
           : error;
       }
-      return { name: temp, file };
+      return { name: temp, file, partial: partial !== null };
     });
+  }
+
+  /** Looks at a temporary through the checked calls: `stat`, then `openRead` for its lock. */
+  inspectTemporary(name: string): TemporaryFacts | null {
+    const info = this.stat(name);
+    if (info === null) return null;
+    const facts = { size: info.size, mtimeMs: info.mtimeMs };
+    if (info.kind !== "file") return { isFile: false, locked: false, ...facts };
+    let file: Deno.FsFile;
+    try {
+      file = this.openRead(name);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+    try {
+      return { isFile: true, locked: !file.tryLockSync(true), ...facts };
+    } finally {
+      file.close();
+    }
   }
 
   /**

@@ -32,6 +32,11 @@ export interface CopyJob {
    */
   data?: Uint8Array;
   /**
+   * `tmp` is a partial file an interrupted run left: the part that matches `src` is kept and
+   * the rest copied after it (else `tmp` is created).
+   */
+  resume?: boolean;
+  /**
    * The directory `tmp` and `dst` are in and its identity, checked (`lstat`: same device and
    * inode) right before the create and right before the rename, as a contained tree does.
    */
@@ -95,10 +100,20 @@ function changed(size: number, expected: number): Error {
 }
 
 /**
+ * Creates the temporary exclusively and locks it (released when it is closed, after its rename),
+ * so that no other run takes it for stale.
+ */
+function createTemp(job: CopyJob): Deno.FsFile {
+  const out = Deno.openSync(job.tmp, { write: true, createNew: true, mode: job.mode });
+  out.lockSync(true);
+  return out;
+}
+
+/**
  * Copies a small file with the fewest calls: one read (plus the one that sees the end), one
  * create with the final mode, one write, a time stamp on the open file.
  */
-function copySmall(job: CopyJob, mtime: Date): void {
+function copySmall(job: CopyJob, mtime: Date): Deno.FsFile {
   if (buffer.length < job.size + 1) buffer = new Uint8Array(Math.max(job.size + 1, 64 * 1024));
   let got = 0;
   {
@@ -110,14 +125,28 @@ function copySmall(job: CopyJob, mtime: Date): void {
     }
   }
   if (got !== job.size) throw changed(got, job.size);
-  using out = Deno.openSync(job.tmp, { write: true, createNew: true, mode: job.mode });
-  let off = 0;
-  while (off < got) off += out.writeSync(buffer.subarray(off, got));
-  out.utimeSync(mtime, mtime);
-  // After the write: the umask may have taken bits, and a write clears setuid and setgid bits
-  // (without CAP_FSETID).
-  if ((job.mode & ~job.umask) !== job.mode || (job.mode & 0o6000) !== 0) {
-    Deno.chmodSync(job.tmp, job.mode);
+  const out = createTemp(job);
+  createdTemp = job.tmp;
+  return closedOnError(out, () => {
+    let off = 0;
+    while (off < got) off += out.writeSync(buffer.subarray(off, got));
+    out.utimeSync(mtime, mtime);
+    // After the write: the umask may have taken bits, and a write clears setuid and setgid bits
+    // (without CAP_FSETID).
+    if ((job.mode & ~job.umask) !== job.mode || (job.mode & 0o6000) !== 0) {
+      Deno.chmodSync(job.tmp, job.mode);
+    }
+  });
+}
+
+/** Runs `work` on an open file; closes the file when it throws, else returns it. */
+function closedOnError(file: Deno.FsFile, work: () => void): Deno.FsFile {
+  try {
+    work();
+    return file;
+  } catch (error) {
+    file.close();
+    throw error;
   }
 }
 
@@ -151,30 +180,100 @@ function sameDir(dir: DirIdentity): void {
 }
 
 /** Writes received bytes: one create with the final mode, one write, a time stamp. */
-function writeReceived(job: CopyJob, data: Uint8Array, mtime: Date): void {
+function writeReceived(job: CopyJob, data: Uint8Array, mtime: Date): Deno.FsFile {
   if (data.length !== job.size) throw changed(data.length, job.size);
   checkDir(job, true);
-  using out = Deno.openSync(job.tmp, { write: true, createNew: true, mode: job.mode });
+  const out = createTemp(job);
   createdTemp = job.tmp;
-  // At once after the create, as a contained tree does: a directory exchanged meanwhile is seen
-  // while the exchange most likely still holds, so the temporary removed (see runCopyJob) is the
-  // one just created, wherever it went.
-  checkDir(job, false);
-  let off = 0;
-  while (off < data.length) off += out.writeSync(data.subarray(off));
-  out.utimeSync(mtime, mtime);
-  if ((job.mode & ~job.umask) !== job.mode || (job.mode & 0o6000) !== 0) {
+  return closedOnError(out, () => {
+    // At once after the create, as a contained tree does: a directory exchanged meanwhile is
+    // seen while the exchange most likely still holds, so the temporary removed (see
+    // runCopyJob) is the one just created, wherever it went.
+    checkDir(job, false);
+    let off = 0;
+    while (off < data.length) off += out.writeSync(data.subarray(off));
+    out.utimeSync(mtime, mtime);
+    if ((job.mode & ~job.umask) !== job.mode || (job.mode & 0o6000) !== 0) {
+      Deno.chmodSync(job.tmp, job.mode);
+    }
+  });
+}
+
+/**
+ * Copies a large file through the kernel (`copy_file_range`) into its locked temporary, or
+ * continues a partial file (see {@linkcode resumePartial}), then checks and stamps it.
+ */
+function copyLarge(job: CopyJob, mtime: Date): Deno.FsFile {
+  let out: Deno.FsFile;
+  if (job.resume) {
+    out = Deno.openSync(job.tmp, { read: true, write: true });
+    if (!out.tryLockSync(true)) {
+      out.close();
+      throw new Error("Cannot resume the partial file: another run is writing it");
+    }
+    try {
+      resumePartial(job, out);
+    } catch (error) {
+      out.close();
+      throw error;
+    }
+  } else {
+    out = createTemp(job);
+    createdTemp = job.tmp;
+    // Into the same inode: the lock taken on the new file holds while the kernel copies.
+    closedOnError(out, () => Deno.copyFileSync(job.src, job.tmp));
+  }
+  return closedOnError(out, () => {
+    const size = out.statSync().size;
+    if (size !== job.size) throw changed(size, job.size);
     Deno.chmodSync(job.tmp, job.mode);
+    out.utimeSync(mtime, mtime);
+  });
+}
+
+/** Bytes compared or copied at a time when a partial file is continued. */
+const RESUME_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Continues a partial file: compares it with the source chunk by chunk, cuts it at the first
+ * byte that differs (or at the source's end), and copies the rest of the source after it.
+ */
+function resumePartial(job: CopyJob, out: Deno.FsFile): void {
+  using src = Deno.openSync(job.src, { read: true });
+  const theirs = new Uint8Array(RESUME_CHUNK);
+  const ours = new Uint8Array(RESUME_CHUNK);
+  const have = Math.min(out.statSync().size, job.size);
+  let good = 0;
+  while (good < have) {
+    const want = Math.min(RESUME_CHUNK, have - good);
+    const a = readFully(src, theirs.subarray(0, want));
+    const b = readFully(out, ours.subarray(0, want));
+    let same = 0;
+    const n = Math.min(a, b);
+    while (same < n && theirs[same] === ours[same]) same++;
+    good += same;
+    if (same < want) break;
+  }
+  out.truncateSync(good);
+  src.seekSync(good, Deno.SeekMode.Start);
+  out.seekSync(good, Deno.SeekMode.Start);
+  while (true) {
+    const n = src.readSync(theirs);
+    if (n === null || n === 0) break;
+    let off = 0;
+    while (off < n) off += out.writeSync(theirs.subarray(off, n));
   }
 }
 
-/** Copies a large file through the kernel (`copy_file_range`), then checks and stamps it. */
-function copyLarge(job: CopyJob, mtime: Date): void {
-  Deno.copyFileSync(job.src, job.tmp);
-  const size = Deno.lstatSync(job.tmp).size;
-  if (size !== job.size) throw changed(size, job.size);
-  Deno.chmodSync(job.tmp, job.mode);
-  Deno.utimeSync(job.tmp, mtime, mtime);
+/** Reads until `into` is full or the file ends; returns the bytes read. */
+function readFully(file: Deno.FsFile, into: Uint8Array): number {
+  let got = 0;
+  while (got < into.length) {
+    const n = file.readSync(into.subarray(got));
+    if (n === null || n === 0) break;
+    got += n;
+  }
+  return got;
 }
 
 /**
@@ -189,13 +288,18 @@ export function runCopyJob(job: CopyJob): CopyResult {
   createdTemp = "";
   try {
     const mtime = new Date(job.mtimeMs);
-    if (job.data !== undefined) writeReceived(job, job.data, mtime);
-    else if (job.size <= SMALL_FILE_BYTES) copySmall(job, mtime);
-    else copyLarge(job, mtime);
+    // Renamed while still open: its lock holds until it has its final name.
+    using _out = job.data !== undefined
+      ? writeReceived(job, job.data, mtime)
+      : job.size <= SMALL_FILE_BYTES && !job.resume
+      ? copySmall(job, mtime)
+      : copyLarge(job, mtime);
     checkDir(job, false);
     Deno.renameSync(job.tmp, job.dst);
     return null;
   } catch (error) {
+    // A partial file this job continued stays: the next run judges it (see temporaryVerdict).
+    if (job.resume) return describeError(error);
     try {
       // A checked job's temporary is removed wherever its name leads (see own_name.ts).
       if (job.dir !== undefined && createdTemp === job.tmp) removeOwnName(job.tmp);

@@ -56,6 +56,30 @@ export class ProtocolError extends Error {
 }
 
 /**
+ * A file's payload stopped coming before its end (the connection failed, the peer went away, the
+ * session ended): what was written so far is the source's own bytes, so a partial file is kept
+ * for the next run to resume (`core/session/plan.ts`, `temporaryVerdict`).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { TransferInterruptedError } from "./errors.ts";
+ * strictEqual(new TransferInterruptedError("Cannot copy: the peer left").name, "TransferInterruptedError");
+ * ```
+ */
+export class TransferInterruptedError extends Error {
+  /**
+   * Creates the error.
+   * @param message One line, "Cannot …".
+   * @param options Standard error options (`cause`: the connection's error).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TransferInterruptedError";
+  }
+}
+
+/**
  * Raised when the daemon refuses a session at its start (an unknown module, a read-only module,
  * a bad path); carries the daemon's typed code.
  *

@@ -31,6 +31,95 @@ import type { EntryInfo, StatKind } from "./types.ts";
 /** Prefix of the temporary siblings blit writes before renaming into place. */
 export const TEMP_PREFIX = ".blit-tmp-";
 
+/**
+ * Prefix of a large file's temporary sibling that an interrupted run leaves for the next one to
+ * resume: `.blit-partial-<source size>-<source mtime ms>-<token>-<name>` (numbers in base 36).
+ */
+export const PARTIAL_PREFIX = ".blit-partial-";
+
+/** The source version a partial file belongs to. */
+export interface PartialTag {
+  /** The source file's size. */
+  size: number;
+  /** The source file's modification time, in whole milliseconds. */
+  mtimeMs: number;
+}
+
+/**
+ * Whether a name is one of blit's temporaries (in flight, stale, or a partial file): never a
+ * transfer's entry, never a mirror's deletion.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { isTemporaryName } from "./tree.ts";
+ * strictEqual(isTemporaryName(".blit-tmp-1-2-a"), true);
+ * strictEqual(isTemporaryName(".blit-partial-1-2-abcdef-a"), true);
+ * strictEqual(isTemporaryName("a"), false);
+ * ```
+ *
+ * @param name A directory entry's name.
+ * @returns `true` for a temporary.
+ */
+export function isTemporaryName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX) || name.startsWith(PARTIAL_PREFIX);
+}
+
+const PARTIAL_NAME_REGEXP =
+  /^\.blit-partial-([0-9a-z]{1,11})-([0-9a-z]{1,11})-([0-9a-z]{6})-(.+)$/s;
+
+/**
+ * The name of a new resumable temporary for `name` and the source version `tag`, or `null` when
+ * it would be longer than a file name may be (or the time is before 1970).
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { parsePartialName, partialName } from "./tree.ts";
+ * const partial = partialName("disk.img", { size: 123, mtimeMs: 456 }) as string;
+ * deepStrictEqual(parsePartialName(partial), { name: "disk.img", size: 123, mtimeMs: 456 });
+ * ```
+ *
+ * @param name The final name.
+ * @param tag The source's size and mtime.
+ * @returns The partial name, or `null`.
+ */
+export function partialName(name: string, tag: PartialTag): string | null {
+  const mtime = Math.floor(tag.mtimeMs);
+  if (!Number.isSafeInteger(tag.size) || tag.size < 0 || !(mtime >= 0)) return null;
+  const token = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, "0");
+  const partial = `${PARTIAL_PREFIX}${tag.size.toString(36)}-${
+    mtime.toString(36)
+  }-${token}-${name}`;
+  return new TextEncoder().encode(partial).length <= 255 ? partial : null;
+}
+
+/**
+ * Reads a partial file's name: the final name and the source version it belongs to.
+ * @param partial A name starting with {@linkcode PARTIAL_PREFIX}.
+ * @returns Its parts, or `null` when it is not a partial name.
+ */
+export function parsePartialName(partial: string): ({ name: string } & PartialTag) | null {
+  const match = PARTIAL_NAME_REGEXP.exec(partial);
+  if (!match) return null;
+  const size = parseInt(match[1]!, 36);
+  const mtimeMs = parseInt(match[2]!, 36);
+  if (!Number.isSafeInteger(size) || !Number.isSafeInteger(mtimeMs)) return null;
+  return { name: match[4]!, size, mtimeMs };
+}
+
+/** What {@linkcode TreeDir.inspectTemporary} tells of a temporary. */
+export interface TemporaryFacts {
+  /** A regular file (else a link or something else: never opened). */
+  isFile: boolean;
+  /** Its size. */
+  size: number;
+  /** Its own modification time (its last write). */
+  mtimeMs: number;
+  /** A running blit holds it (an exclusive lock on the open file): it is in flight. */
+  locked: boolean;
+}
+
 /** What a tree can do besides the common operations. */
 export interface TreeCapabilities {
   /** The tree can create symbolic links (Deno's sandbox forbids it without unscoped write). */
@@ -71,12 +160,17 @@ export function kindOfItem(item: DirItem): StatKind {
   return item.isFile ? "file" : item.isDirectory ? "dir" : item.isSymlink ? "symlink" : "other";
 }
 
-/** A temporary sibling created for writing; rename it into place or remove it. */
+/**
+ * A temporary sibling created for writing; rename it into place or remove it. It is locked
+ * (exclusively) while open, so that no other run takes it for stale.
+ */
 export interface TempFile {
   /** Its name in the directory. */
   readonly name: string;
   /** The open file (write access). */
   readonly file: Deno.FsFile;
+  /** It has a partial name: an interrupted write may leave it for the next run to resume. */
+  readonly partial: boolean;
 }
 
 /**
@@ -110,11 +204,19 @@ export interface TreeDir {
    */
   openRead(name: string): Deno.FsFile;
   /**
-   * Creates a new temporary sibling for `name` (exclusive create, never through a link).
+   * Creates a new temporary sibling for `name` (exclusive create, never through a link) and
+   * locks it. With `partial`, it gets a partial name (see {@linkcode partialName}) when one fits.
    * @param name The final name the temporary stands for.
    * @param mode Permission bits to create it with (the umask applies).
+   * @param options The source version, for a resumable temporary.
    */
-  createTemp(name: string, mode: number): TempFile;
+  createTemp(name: string, mode: number, options?: { partial?: PartialTag }): TempFile;
+  /**
+   * Looks at a temporary without following a link: its size, its mtime, and whether a running
+   * blit holds its lock.
+   * @returns The facts, or `null` when it is gone.
+   */
+  inspectTemporary(name: string): TemporaryFacts | null;
   /** Renames `from` to `to` inside this directory, replacing `to` (a file or link). */
   rename(from: string, to: string): void;
   /** Removes an entry (a directory only when empty unless `recursive`). */
@@ -202,6 +304,51 @@ export interface Tree {
   sub(rel: string): Tree;
   /** The local path of an entry when `caps.localPaths`, else `null`. */
   localPath(rel: string): string | null;
+}
+
+/**
+ * {@linkcode TreeDir.inspectTemporary} at a local path: `lstat`, then, for a regular file, an
+ * attempt at its lock (released at once).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { inspectTemporaryAt } from "./tree.ts";
+ * const path = await Deno.makeTempFile();
+ * using held = await Deno.open(path, { write: true });
+ * held.lockSync(true);
+ * strictEqual(inspectTemporaryAt(path)?.locked, true);
+ * held.unlockSync();
+ * strictEqual(inspectTemporaryAt(path)?.locked, false);
+ * await Deno.remove(path);
+ * ```
+ *
+ * @param path The temporary's local path.
+ * @returns The facts, or `null` when it is gone.
+ */
+export function inspectTemporaryAt(path: string): TemporaryFacts | null {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  const facts = { size: info.size, mtimeMs: info.mtime?.getTime() ?? 0 };
+  if (!info.isFile) return { isFile: false, locked: false, ...facts };
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  try {
+    const free = file.tryLockSync(true);
+    return { isFile: true, locked: !free, ...facts };
+  } finally {
+    file.close();
+  }
 }
 
 let tempCounter = 0;
@@ -461,14 +608,21 @@ class LocalDir implements TreeDir {
     });
   }
 
-  createTemp(name: string, mode: number): TempFile {
+  createTemp(name: string, mode: number, options: { partial?: PartialTag } = {}): TempFile {
     this.#at(name);
-    const temp = tempName(name);
+    const partial = options.partial ? partialName(name, options.partial) : null;
+    const temp = partial ?? tempName(name);
     const path = this.#at(temp);
-    return this.#guard(temp, () => ({
-      name: temp,
-      file: Deno.openSync(path, { write: true, createNew: true, mode }),
-    }));
+    return this.#guard(temp, () => {
+      const file = Deno.openSync(path, { write: true, createNew: true, mode });
+      file.lockSync(true);
+      return { name: temp, file, partial: partial !== null };
+    });
+  }
+
+  inspectTemporary(name: string): TemporaryFacts | null {
+    const path = this.#at(name);
+    return this.#guard(name, () => inspectTemporaryAt(path));
   }
 
   rename(from: string, to: string): void {

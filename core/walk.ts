@@ -8,7 +8,7 @@
 
 import { describeError } from "./errors.ts";
 import type { EntryFilter } from "./filter.ts";
-import { type DirItem, TEMP_PREFIX, type Tree, type TreeDir } from "./tree.ts";
+import { type DirItem, isTemporaryName, type Tree, type TreeDir } from "./tree.ts";
 import type { Entry } from "./types.ts";
 
 /**
@@ -37,7 +37,7 @@ export interface WalkOptions {
 /** Options for {@linkcode readDirectory}. */
 export interface ReadDirectoryOptions {
   /**
-   * Keep blit's temporary siblings (names starting with {@linkcode TEMP_PREFIX}).
+   * Keep blit's temporary siblings (in-flight and partial files, see `isTemporaryName`).
    * @default {false}
    */
   temporaries?: boolean;
@@ -110,7 +110,7 @@ export function readDirectory(
     // In place: the transfer walk reads every directory of a copy through here.
     let kept = 0;
     for (const item of items) {
-      if (!item.name.startsWith(TEMP_PREFIX)) items[kept++] = item;
+      if (!isTemporaryName(item.name)) items[kept++] = item;
     }
     items.length = kept;
   }

@@ -48,6 +48,7 @@ async function roundTrip(
   old: Uint8Array,
   young: Uint8Array,
   blockSize?: number,
+  prefix = false,
 ): Promise<RoundTrip> {
   const dir = await Deno.makeTempDir({ prefix: "blit-delta-" });
   try {
@@ -70,7 +71,7 @@ async function roundTrip(
       out,
     });
     let literalBytes = 0;
-    const delta = encodeDelta(source, { size: young.length, signature: received });
+    const delta = encodeDelta(source, { size: young.length, signature: received, prefix });
     let step = await delta.next();
     for (; !step.done; step = await delta.next()) {
       const op = step.value;
@@ -142,6 +143,30 @@ Deno.test("delta: every kind of edit rebuilds byte-identical, sending only what 
     deepStrictEqual(trip.rebuilt, young);
     ok(trip.literalBytes <= 5000 + 2 * 1024);
   });
+});
+
+Deno.test("delta: a resumed partial file (prefix mode) keeps its good blocks only", async (t) => {
+  const young = bytesOf(3 * 1024 * 1024 + 5, 21);
+  const torn = concat(young.subarray(0, 1_000_000), new Uint8Array(50_000));
+  const middle = young.slice(0, 2_000_000);
+  middle.fill(0, 500_000, 500_100);
+  // [name, partial, bytes of it that are good]: at most one block of them may be sent again.
+  const cases: [string, Uint8Array, number][] = [
+    ["an exact prefix", young.subarray(0, 1_000_000), 1_000_000],
+    ["a prefix with a torn tail", torn, 1_000_000],
+    ["garbage in the middle", middle, 500_000],
+    ["the whole file", young, young.length],
+    ["longer than the file", concat(young, bytesOf(10_000, 3)), young.length],
+    ["empty", new Uint8Array(0), 0],
+  ];
+  for (const [name, partial, good] of cases) {
+    await t.step(name, async () => {
+      const trip = await roundTrip(partial, young, undefined, true);
+      deepStrictEqual(trip.rebuilt, young);
+      const least = young.length - good;
+      ok(trip.literalBytes >= least && trip.literalBytes <= least + 4096, `${trip.literalBytes}`);
+    });
+  }
 });
 
 Deno.test("delta: many blocks with one weak checksum cost bounded work", async () => {

@@ -44,6 +44,7 @@ Deno.test("blit mirror of 8,000+ entries with look-ahead listings comes out exac
     await Deno.remove(`${dst}/d031/f10.txt`);
     await Deno.mkdir(`${dst}/d031/f10.txt`); // a directory where the source has a file
     await Deno.writeTextFile(`${dst}/d070/.blit-tmp-1-2-stale`, "left by a killed run");
+    await setMtime(`${dst}/d070/.blit-tmp-1-2-stale`, Date.now() - 60_000);
 
     r = await runBlit(["mirror", `${src}/`, dst, "--yes", "--json"]);
     equal(r.code, 0, r.stderr);

@@ -25,6 +25,7 @@ const MIRROR: SessionTerms = {
   dryRun: false,
   maxDelete: null,
   wholeFile: false,
+  resume: true,
 };
 
 /** Runs a mirror of `src/` into `dst` whose destination asks the source side for consent. */

@@ -4,6 +4,7 @@ import {
   type DirItem,
   joinPath,
   kindOfItem,
+  type PartialTag,
   PlainTree,
   TEMP_PREFIX,
   type Tree,
@@ -47,7 +48,9 @@ class SpyDir implements TreeDir {
   }
   readLink = (name: string) => this.inner.readLink(name);
   openRead = (name: string) => this.inner.openRead(name);
-  createTemp = (name: string, mode: number) => this.inner.createTemp(name, mode);
+  createTemp = (name: string, mode: number, options?: { partial?: PartialTag }) =>
+    this.inner.createTemp(name, mode, options);
+  inspectTemporary = (name: string) => this.inner.inspectTemporary(name);
   rename = (from: string, to: string) => this.inner.rename(from, to);
   mkdir = (name: string, mode: number) => this.inner.mkdir(name, mode);
   symlink = (target: string, name: string) => this.inner.symlink(target, name);

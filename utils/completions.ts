@@ -56,6 +56,7 @@ const TRANSFER_FLAGS = [
   "--yes",
   "--force-grpc",
   "--whole-file",
+  "--no-resume",
   "--max-delete",
   "--keep-special-bits",
   "--help",

@@ -33,21 +33,33 @@ export interface DeltaEnd {
   problem: { status: "changed" | "unreadable"; message: string } | null;
 }
 
+/** Words of the weak checksum filter (2^20 bits). */
+const FILTER_WORDS = 1 << 15;
+
+/** The filter bit of a weak checksum (another mix than the bucket's). */
+function filterBit(weak: number): number {
+  return Math.imul(weak ^ (weak >>> 15), 0x85ebca6b) >>> 12;
+}
+
 /** Bytes read per refill of the window. */
 const READ_BYTES = 4 * 1024 * 1024;
 
 /** The signature's blocks by weak checksum, for the source's search. */
 class BlockIndex {
   readonly heads: Int32Array;
+  /**
+   * One bit per weak checksum class (2^20 of them, 128 KiB: it stays in the cache), set for
+   * every indexed block: the rolling search reads it for each byte, the larger table only when
+   * the bit is set.
+   */
+  readonly seen: Int32Array = new Int32Array(FILTER_WORDS);
   readonly next: Int32Array;
   readonly shift: number;
   readonly #signature: Signature;
 
   constructor(signature: Signature, fullBlocks: number) {
     this.#signature = signature;
-    // Sparse (about one bucket in 16 used), so that the rolling search rarely stops for a
-    // bucket whose blocks then turn out to have other weak checksums.
-    const bits = Math.min(22, Math.max(8, Math.ceil(Math.log2(Math.max(1, fullBlocks) * 16))));
+    const bits = Math.min(20, Math.max(8, Math.ceil(Math.log2(Math.max(1, fullBlocks) * 2))));
     this.shift = 32 - bits;
     this.heads = new Int32Array(1 << bits).fill(-1);
     this.next = new Int32Array(Math.max(1, fullBlocks)).fill(-1);
@@ -64,6 +76,8 @@ class BlockIndex {
       if (duplicate || chain >= DELTA_CAPS.maxChain) continue;
       this.next[block] = this.heads[bucket]!;
       this.heads[bucket] = block;
+      const bit = filterBit(weak[block]!);
+      this.seen[bit >>> 5] = this.seen[bit >>> 5]! | (1 << (bit & 31));
     }
   }
 
@@ -118,6 +132,11 @@ class Window {
 
   get exhausted(): boolean {
     return this.#taken >= this.#size;
+  }
+
+  /** The digest of every byte read (call once, after the last fill). */
+  digest(): Uint8Array {
+    return this.#whole.finish();
   }
 
   /** Drops the bytes before `keep`; returns how far the rest moved. */
@@ -197,23 +216,28 @@ class Window {
  * await Deno.remove(basis);
  * ```
  *
+ * With `prefix` (the basis is a partial file of this very source version, being resumed), block
+ * `k` is compared with the new file's bytes at `k × blockSize` only, by its strong digest, and
+ * everything from the first block that differs on is sent literally: no rolling search.
+ *
  * @param file The new file, read from its current position (a `Deno.FsFile` or any reader whose
  * `read` fills part of the array it is given).
- * @param options Its announced size and the basis signature.
+ * @param options Its announced size, the basis signature, and whether the basis is a prefix.
  * @returns The instructions, then how they ended.
  */
 export async function* encodeDelta(
   file: { read(p: Uint8Array): Promise<number | null> } | ReadableStreamDefaultReader<Uint8Array>,
-  options: { size: number; signature: Signature },
+  options: { size: number; signature: Signature; prefix?: boolean },
 ): AsyncGenerator<DeltaOp, DeltaEnd, void> {
   const { size, signature } = options;
   const L = signature.blockSize;
-  const lastLength = signature.basisSize % L;
-  const fullBlocks = signature.blockCount - (lastLength === 0 ? 0 : 1);
-  const index = new BlockIndex(signature, fullBlocks);
   const [whole, blocks] = await Promise.all([StrongHash.create(), StrongHash.create()]);
   whole.start();
   const window = new Window(asReader(file), size, L, whole);
+  if (options.prefix) return yield* encodeAfterPrefix(window, signature, blocks);
+  const lastLength = signature.basisSize % L;
+  const fullBlocks = signature.blockCount - (lastLength === 0 ? 0 : 1);
+  const index = new BlockIndex(signature, fullBlocks);
   const buf = window.buf;
   let p = 0; // start of the block-long window in buf
   let lit = 0; // start of the pending literal in buf
@@ -275,17 +299,7 @@ export async function* encodeDelta(
     // loop of a changed region, on plain numbers).
     const stop = Math.min(window.end - L, lit + DELTA_CAPS.maxLiteralBytes);
     if (p < stop) {
-      const rolling = sums as WeakSums; // computed above: this window missed
-      let { a, b } = rolling;
-      while (p < stop) {
-        const out = buf[p]!;
-        a = (a - out + buf[p + L]!) & 0xffff;
-        b = (b - L * out + a) & 0xffff;
-        p++;
-        if (heads[Math.imul(a | (b << 16), 0x9e3779b1) >>> shift]! >= 0) break;
-      }
-      rolling.a = a;
-      rolling.b = b;
+      p = rollToCandidate(buf, p, stop, L, sums as WeakSums, index);
     } else {
       p++; // the next byte is not read yet: roll once it is
       rolled = true;
@@ -320,6 +334,83 @@ export async function* encodeDelta(
   }
   if (copyCount > 0) yield { kind: "copy", block: copyFrom, count: copyCount };
   return { digest: whole.finish(), problem: window.problem };
+}
+
+/**
+ * The delta of a file against a partial copy of itself: the blocks that still hold the file's
+ * bytes at their own offsets, then the rest as literal bytes.
+ */
+async function* encodeAfterPrefix(
+  window: Window,
+  signature: Signature,
+  blocks: StrongHash,
+): AsyncGenerator<DeltaOp, DeltaEnd, void> {
+  const L = signature.blockSize;
+  const buf = window.buf;
+  let block = 0;
+  let p = 0;
+  // The blocks that match, at their own offsets.
+  while (block < signature.blockCount) {
+    const length = Math.min(L, signature.basisSize - block * L);
+    if (window.end - p < length && !window.exhausted) {
+      p -= window.compact(p);
+      await window.fill(p + length);
+    }
+    if (window.end - p < length) break;
+    const digest = blocks.digestOf(buf.subarray(p, p + length));
+    if (!sameBytes(digest, signature.strong.subarray(block * STRONG_BYTES, (block + 1) * 16))) {
+      break;
+    }
+    block++;
+    p += length;
+  }
+  if (block > 0) yield { kind: "copy", block: 0, count: block };
+  // The rest, as it comes.
+  while (true) {
+    if (p >= window.end) {
+      if (window.exhausted) break;
+      p -= window.compact(p);
+      await window.fill(window.buf.length);
+      continue;
+    }
+    const cut = Math.min(window.end, p + DELTA_CAPS.maxLiteralBytes);
+    yield { kind: "literal", bytes: buf.subarray(p, cut) };
+    p = cut;
+  }
+  return { digest: window.digest(), problem: window.problem };
+}
+
+/**
+ * The hot loop of a changed region: rolls the window from `p` on, one byte at a time, until its
+ * weak checksum passes the index's filter and bucket (or `stop`); updates `sums` and returns
+ * the new position. A plain function of plain numbers (a generator's captured locals live in its
+ * context, and cost a memory access each).
+ */
+function rollToCandidate(
+  buf: Uint8Array,
+  start: number,
+  stop: number,
+  length: number,
+  sums: WeakSums,
+  index: BlockIndex,
+): number {
+  const { heads, shift, seen } = index;
+  let { a, b } = sums;
+  let p = start;
+  while (p < stop) {
+    const out = buf[p]!;
+    a = (a - out + buf[p + length]!) & 0xffff;
+    b = (b - length * out + a) & 0xffff;
+    p++;
+    const weak = a | (b << 16);
+    const bit = Math.imul(weak ^ (weak >>> 15), 0x85ebca6b) >>> 12;
+    if ((seen[bit >>> 5]! & (1 << (bit & 31))) !== 0) {
+      if (heads[Math.imul(weak, 0x9e3779b1) >>> shift]! >= 0) break;
+    }
+  }
+  sums.a = a;
+  sums.b = b;
+  return p;
 }
 
 /** A `read(p)` over a stream reader (tests, examples) or the file itself. */

@@ -27,6 +27,7 @@ import type {
 } from "./frames.ts";
 import {
   type DataPlaneAccess,
+  type FileBasis,
   LocalCopyIntake,
   type LocalSource,
   type PayloadIntake,
@@ -237,6 +238,7 @@ export class DestinationRole {
       stats: this.#o.stats,
       hasher: this.#o.hasher,
       keepSpecialBits: this.#o.keepSpecialBits ?? false,
+      resume: this.#o.terms.resume,
       ...(this.#o.onEvent ? { onEvent: this.#o.onEvent } : {}),
     });
     this.#planner = planner;
@@ -297,7 +299,7 @@ export class DestinationRole {
       const id = plan.id;
       switch (plan.decision) {
         case "send":
-          await this.#need(id, plan.entry, plan.basisSize);
+          await this.#need(id, plan.entry, basisOf(plan));
           break;
         case "hash":
           this.#hashing.set(id, plan);
@@ -321,7 +323,7 @@ export class DestinationRole {
   }
 
   /** Asks for one file (or, in a dry run, counts it as sent). */
-  async #need(id: number, entry: Entry, basisSize?: number): Promise<void> {
+  async #need(id: number, entry: Entry, basis?: FileBasis): Promise<void> {
     const planner = this.#planner as DestinationPlanner;
     planner.announceSend(entry);
     if (this.#o.gate.dryRun) {
@@ -329,7 +331,7 @@ export class DestinationRole {
       this.#landed(id, entry, true);
       return;
     }
-    await (this.#intake as PayloadIntake).request(id, entry, basisSize);
+    await (this.#intake as PayloadIntake).request(id, entry, basis);
   }
 
   /** A file is in place (or failed): for move, verify it and report it. */
@@ -376,7 +378,7 @@ export class DestinationRole {
         }
       }
       if (equal) this.#landed(id, plan.entry, true);
-      else await this.#need(id, plan.entry, plan.basisSize);
+      else await this.#need(id, plan.entry, basisOf(plan));
     }
     await (this.#intake as PayloadIntake).endBatch();
   }
@@ -425,6 +427,15 @@ export class DestinationRole {
     planner.applyDeletions();
     return null;
   }
+}
+
+/**
+ * What the destination holds of a file it asks for: a partial file of this source version to
+ * resume, else its old copy (a delta's basis), else nothing.
+ */
+function basisOf(plan: FilePlan): FileBasis | undefined {
+  if (plan.resumeFrom) return { partial: plan.resumeFrom.name, size: plan.resumeFrom.size };
+  return plan.basisSize === undefined ? undefined : { size: plan.basisSize };
 }
 
 /** Longest quiet time while waiting for consent (the asking side sends keepalives). */

@@ -62,6 +62,8 @@ export interface Need {
    * a delta against it instead of the whole file.
    */
   basis?: Signature;
+  /** The basis is a partial file of this very source version (a resumed transfer). */
+  resume?: boolean;
 }
 
 /** One digest of a source file (checksum compare). */
@@ -203,6 +205,11 @@ export interface SessionTerms {
   maxDelete: number | null;
   /** Send every file whole: no block signatures, no deltas (`--whole-file`). */
   wholeFile: boolean;
+  /**
+   * Write large files under partial names, keep them when interrupted, and continue from them
+   * (off: `--no-resume`).
+   */
+  resume: boolean;
 }
 
 /** A bounded FIFO of frames for one direction of a {@linkcode localPortPair}. */

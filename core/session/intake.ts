@@ -9,10 +9,10 @@
 
 import { type CopyJobQueue, CopyWorkerPool } from "../copy_pool.ts";
 import { type CopyJob, type CopyResult, fillFromMemory } from "../copy_job.ts";
-import { describeError, ProtocolError } from "../errors.ts";
+import { describeError, ProtocolError, TransferInterruptedError } from "../errors.ts";
 import { AsyncQueue } from "../queue.ts";
 import type { TransferStats } from "../stats.ts";
-import { tempName } from "../tree.ts";
+import { partialName, tempName } from "../tree.ts";
 import type { DataConn, PayloadSink } from "../transport/data_plane.ts";
 import type { Entry } from "../types.ts";
 import type { FramePort, Need } from "./frames.ts";
@@ -34,9 +34,10 @@ export interface PayloadIntake {
    * Fetches one file's payload and writes it (resolves once queued; waits when saturated).
    * @param id Manifest id.
    * @param entry The file.
-   * @param basisSize Size of the destination's old copy, when it has one (a delta's basis).
+   * @param basis What the destination holds for it: its old copy's size, or a partial file an
+   * interrupted run left (its name in the file's directory, and its size).
    */
-  request(id: number, entry: Entry, basisSize?: number): Promise<void>;
+  request(id: number, entry: Entry, basis?: FileBasis): Promise<void>;
   /**
    * Marks a group boundary: sends or starts what was requested so far.
    * @param last No more requests will come: wait for everything requested to be asked for.
@@ -60,6 +61,14 @@ export interface PayloadIntake {
    * that its temporary is closed and removed, and stops waiting for payload.
    */
   abort?(): void;
+}
+
+/** What the destination already holds of a file it asks for (see {@linkcode PayloadIntake}). */
+export interface FileBasis {
+  /** A partial file of this source version (its name beside the file); absent: the old copy. */
+  partial?: string;
+  /** Its size. */
+  size: number;
 }
 
 /** A source tree in the same process, as the local intake reads it. */
@@ -110,15 +119,20 @@ export class LocalCopyIntake implements PayloadIntake {
     }, { workers: options.copyWorkers });
   }
 
-  async request(id: number, entry: Entry): Promise<void> {
+  async request(id: number, entry: Entry, basis?: FileBasis): Promise<void> {
     const src = this.#source.localPath(entry.path);
-    let paths: { tmp: string; dst: string } | null = null;
+    let paths: { tmp: string; dst: string; resume: boolean } | null = null;
     if (src !== null) {
       try {
         const { dir, name } = this.#planner.holder(entry.path);
         const dst = dir.localPath(name);
-        const tmp = dir.localPath(tempName(name));
-        if (dst !== null && tmp !== null) paths = { tmp, dst };
+        // A large file goes under a partial name (a kill leaves it resumable), or continues the
+        // partial file an interrupted run left.
+        const resume = basis?.partial !== undefined;
+        const temp = basis?.partial ??
+          (this.#planner.resumable(entry) ? partialName(name, entry) : null) ?? tempName(name);
+        const tmp = dir.localPath(temp);
+        if (dst !== null && tmp !== null) paths = { tmp, dst, resume };
       } catch (error) {
         this.#stats.fail(entry.path, describeError(error));
         this.#landed(id, entry, false);
@@ -140,6 +154,7 @@ export class LocalCopyIntake implements PayloadIntake {
       mtimeMs: entry.mtimeMs,
       mode: this.#planner.modeOf(entry),
       umask: currentUmaskBits(),
+      ...(paths.resume ? { resume: true } : {}),
     });
   }
 
@@ -221,8 +236,10 @@ export class WireIntake implements PayloadIntake {
   readonly #writing = new Map<number, { id: number; entry: Entry }>();
   #writeCounter = 0;
   readonly #wholeFile: boolean;
-  /** The signatures sent, by id: what a delta of that file is rebuilt against. */
-  readonly #bases = new Map<number, SignatureShape>();
+  /** The signatures sent, by id: what a delta of that file is rebuilt against, and from which file. */
+  readonly #bases = new Map<number, { shape: SignatureShape; name: string }>();
+  /** The partial files the requested files continue, by id (removed once the file is in place). */
+  readonly #resumes = new Map<number, string>();
   /** Signatures being computed, one file at a time; each sends its need when done. */
   #signing: Promise<void> = Promise.resolve();
 
@@ -254,38 +271,39 @@ export class WireIntake implements PayloadIntake {
     this.#data = options.data;
   }
 
-  request(id: number, entry: Entry, basisSize?: number): Promise<void> {
+  request(id: number, entry: Entry, basis?: FileBasis): Promise<void> {
     if (this.#granted.has(id) || this.#chunks.has(id)) {
       throw new ProtocolError(`Cannot accept id ${id} twice: it already names another file`);
     }
     this.#granted.set(id, entry);
+    if (basis?.partial !== undefined) this.#resumes.set(id, basis.partial);
     const delta = deltaWanted({
       remote: this.#data !== null,
       wholeFile: this.#wholeFile,
       size: entry.size,
-      basisSize: basisSize ?? null,
+      basisSize: basis?.size ?? null,
     });
     if (!delta) this.#needs.push({ id, path: entry.path });
-    else this.#signing = this.#signing.then(() => this.#askDelta(id, entry));
+    else this.#signing = this.#signing.then(() => this.#askDelta(id, entry, basis?.partial));
     return Promise.resolve();
   }
 
   /**
-   * Signs the destination's old copy of a file and asks for the file with that signature (or,
-   * when the copy cannot be read, without one).
+   * Signs the destination's basis of a file (its old copy, or the partial file it resumes) and
+   * asks for the file with that signature (or, when the basis cannot be read, without one).
    */
-  async #askDelta(id: number, entry: Entry): Promise<void> {
+  async #askDelta(id: number, entry: Entry, partial: string | undefined): Promise<void> {
     if (this.#stop.signal.aborted) return;
-    const need: Need = { id, path: entry.path };
+    const need: Need = { id, path: entry.path, ...(partial === undefined ? {} : { resume: true }) };
     try {
       const { dir, name } = this.#planner.holder(entry.path);
-      using file = dir.openRead(name);
+      using file = dir.openRead(partial ?? name);
       const size = (await file.stat()).size;
       if (blockSizeFor(size) !== null && size > 0) {
         const signature = await computeSignature(file, { size });
         need.basis = signature;
         const { blockSize, basisSize, blockCount } = signature;
-        this.#bases.set(id, { blockSize, basisSize, blockCount });
+        this.#bases.set(id, { shape: { blockSize, basisSize, blockCount }, name: partial ?? name });
       }
     } catch { /* the old copy went or cannot be read: the file comes whole */ }
     this.#startReceiving();
@@ -318,7 +336,10 @@ export class WireIntake implements PayloadIntake {
       },
       writeFile: async (id, _size, fill) => {
         const entry = this.#take(id);
-        this.#landed(id, entry, await this.#planner.writeFile(entry, fill));
+        const resumeFrom = this.#resumes.get(id);
+        this.#resumes.delete(id);
+        const options = resumeFrom === undefined ? {} : { resumeFrom };
+        this.#landed(id, entry, await this.#planner.writeFile(entry, fill, options));
       },
       fileFailed: (id, message) => {
         const entry = this.#granted.get(id);
@@ -334,16 +355,13 @@ export class WireIntake implements PayloadIntake {
       },
       writeMember: (id, data) => this.#writeMember(id, this.#take(id), data),
       basis: (id) => {
-        const shape = this.#bases.get(id);
+        const basis = this.#bases.get(id);
         this.#bases.delete(id);
         const entry = this.#granted.get(id);
-        if (shape === undefined || entry === undefined) return null;
+        if (basis === undefined || entry === undefined) return null;
         return {
-          shape,
-          open: () => {
-            const { dir, name } = this.#planner.holder(entry.path);
-            return dir.openRead(name);
-          },
+          shape: basis.shape,
+          open: () => this.#planner.holder(entry.path).dir.openRead(basis.name),
         };
       },
       endShard: () => this.#writers?.endBatch() ?? Promise.resolve(),
@@ -399,6 +417,8 @@ export class WireIntake implements PayloadIntake {
         size: entry.size,
         discard: false,
       };
+      const resumeFrom = this.#resumes.get(id);
+      this.#resumes.delete(id);
       this.#writes.push((async () => {
         const ok = await this.#planner.writeFile(entry, async (file) => {
           for await (const piece of state.queue) {
@@ -410,10 +430,12 @@ export class WireIntake implements PayloadIntake {
             }
           }
           if (this.#stop.signal.aborted) {
-            throw new Error("Cannot copy: the session ended before the file was complete");
+            throw new TransferInterruptedError(
+              "Cannot copy: the session ended before the file was complete",
+            );
           }
           if (state.discard) throw new Error("Cannot copy: the source changed during the transfer");
-        });
+        }, resumeFrom === undefined ? {} : { resumeFrom });
         // Whatever was not written (the write failed, or never started) is dropped: it must no
         // longer hold the session, and later chunks of this file are dropped too.
         state.queue.close();

@@ -55,6 +55,81 @@ export class ChangeGate {
   }
 }
 
+/**
+ * A temporary nobody holds (no lock) is taken for stale once it has not been written for this
+ * long: a writer locks its temporary right after creating it, so only that instant is open.
+ */
+export const TEMP_QUIET_MS = 2_000;
+
+/** A partial file not resumed for this long is removed. */
+export const PARTIAL_MAX_AGE_MS = 7 * 24 * 60 * 60_000;
+
+/** Smallest file written under a partial name, so that an interrupted run can be resumed. */
+export const RESUME_MIN_BYTES = 8 * 1024 * 1024;
+
+/** What the destination does with a temporary it finds. */
+export type TemporaryVerdict =
+  /** In flight (another run holds it), or a partial kept for a later run. */
+  | "keep"
+  /** Stale: left by a run that is gone, or a partial whose source changed or that is too old. */
+  | "remove"
+  /** A partial of this very source version: the run continues from it. */
+  | "resume";
+
+/** What {@linkcode temporaryVerdict} looks at. */
+export interface TemporaryInput {
+  /** The source version a partial name records; `null` for an ordinary temporary. */
+  partial: { size: number; mtimeMs: number } | null;
+  /** The temporary itself (see `TreeDir.inspectTemporary`). */
+  facts: { isFile: boolean; mtimeMs: number; locked: boolean };
+  /** Now, in milliseconds since the epoch. */
+  now: number;
+  /**
+   * The source file of this run with the partial's final name, and whether the run writes it;
+   * `null` when the run has no file of that name.
+   */
+  entry: { size: number; mtimeMs: number; wanted: boolean } | null;
+  /** Resuming is on (no `--no-resume`). */
+  resume: boolean;
+}
+
+/**
+ * The one rule for blit's temporaries found in a destination directory: a locked one is in
+ * flight (never touched); an unlocked ordinary temporary is stale once quiet for
+ * {@linkcode TEMP_QUIET_MS}; an unlocked partial file is resumed when it belongs to the very
+ * source version this run writes, removed when that source changed, when the file is already in
+ * place, or when it is older than {@linkcode PARTIAL_MAX_AGE_MS}, and otherwise kept for the run
+ * it belongs to.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { temporaryVerdict } from "./plan.ts";
+ * const now = Date.now();
+ * const facts = { isFile: true, mtimeMs: now - 60_000, locked: false };
+ * const partial = { size: 10, mtimeMs: 5 };
+ * const entry = { size: 10, mtimeMs: 5, wanted: true };
+ * strictEqual(temporaryVerdict({ partial, facts, now, entry, resume: true }), "resume");
+ * strictEqual(temporaryVerdict({ partial, facts, now, entry: { ...entry, size: 11 }, resume: true }), "remove");
+ * strictEqual(temporaryVerdict({ partial, facts: { ...facts, locked: true }, now, entry, resume: true }), "keep");
+ * strictEqual(temporaryVerdict({ partial: null, facts, now, entry: null, resume: true }), "remove");
+ * ```
+ *
+ * @param input The temporary and the run.
+ * @returns What to do with it.
+ */
+export function temporaryVerdict(input: TemporaryInput): TemporaryVerdict {
+  const { partial, facts, now, entry, resume } = input;
+  if (facts.locked) return "keep";
+  const quiet = now - facts.mtimeMs > TEMP_QUIET_MS;
+  if (partial === null || !facts.isFile) return quiet ? "remove" : "keep";
+  if (now - facts.mtimeMs > PARTIAL_MAX_AGE_MS) return "remove";
+  if (entry === null) return "keep";
+  const same = entry.size === partial.size && Math.floor(entry.mtimeMs) === partial.mtimeMs;
+  if (same && entry.wanted) return resume ? "resume" : "keep";
+  return quiet ? "remove" : "keep";
+}
+
 /** Smallest file sent as a delta against the destination's old copy (smaller ones go whole). */
 export const DELTA_MIN_BYTES = 1024 * 1024;
 

@@ -13,15 +13,31 @@
 
 import { needsTransfer } from "../compare.ts";
 import type { CopyJob } from "../copy_job.ts";
-import { describeError, ProtocolError, quotePath } from "../errors.ts";
+import { describeError, ProtocolError, quotePath, TransferInterruptedError } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
 import type { TransferStats } from "../stats.ts";
-import { joinPath, kindOfItem, splitPath, TEMP_PREFIX, type Tree, type TreeDir } from "../tree.ts";
+import {
+  isTemporaryName,
+  joinPath,
+  kindOfItem,
+  parsePartialName,
+  PARTIAL_PREFIX,
+  splitPath,
+  TEMP_PREFIX,
+  type Tree,
+  type TreeDir,
+} from "../tree.ts";
 import type { CompareMode, Entry, EntryInfo, StatKind } from "../types.ts";
 import { type DirListing, LISTED_DIR, LISTED_FILE, LISTED_LINK } from "./dest_listing.ts";
 import type { FileDone, ManifestGroup } from "./frames.ts";
-import { type ChangeGate, copyVerified, receivedMode } from "./plan.ts";
+import {
+  type ChangeGate,
+  copyVerified,
+  receivedMode,
+  RESUME_MIN_BYTES,
+  temporaryVerdict,
+} from "./plan.ts";
 
 /** What the destination reports as it works (for `--verbose`). */
 export interface TransferEvent {
@@ -46,6 +62,11 @@ export interface FilePlan {
   decision: "send" | "hash" | "settled" | "kept";
   /** Size of the destination's old copy of a file to send or hash (a delta's basis), if any. */
   basisSize?: number;
+  /**
+   * A partial file of this very source version, left by an interrupted run: the file continues
+   * from it (its name in the file's directory, and its size).
+   */
+  resumeFrom?: { name: string; size: number };
 }
 
 /** Options of {@linkcode DestinationPlanner}. */
@@ -78,6 +99,12 @@ export interface PlannerOptions {
    * @default {false}
    */
   keepSpecialBits?: boolean;
+  /**
+   * Write large files under partial names and continue from the partial file an interrupted run
+   * left (off: `--no-resume`).
+   * @default {true}
+   */
+  resume?: boolean;
   /** Receives each action. */
   onEvent?: (event: TransferEvent) => void;
 }
@@ -207,11 +234,13 @@ export class DestinationPlanner {
       this.#mkdir(holder, "");
       return null;
     }
-    return holder ? this.#planEntry(holder.dir, holder.name, root, facts, 0) : {
-      id: 0,
-      entry: root,
-      decision: "send",
-    };
+    if (!holder) return { id: 0, entry: root, decision: "send" };
+    const plan = this.#planEntry(holder.dir, holder.name, root, facts, 0);
+    if (root.kind === "file") {
+      const temps = holder.dir.list().map((item) => item.name).filter(isTemporaryName);
+      this.#settleTemporaries(holder.dir, temps, plan ? [plan] : [], () => holder.name);
+    }
+    return plan;
   }
 
   /**
@@ -233,11 +262,12 @@ export class DestinationPlanner {
     }
     let dir: TreeDir | null = null;
     let existing: Map<string, ListedFacts>;
+    const temps: string[] = [];
     try {
       if (this.#fresh.has(group.dir)) existing = new Map();
       else {
         dir = this.#o.tree.dir(this.at(group.dir));
-        existing = this.#list(dir, listing);
+        existing = this.#list(dir, listing, temps);
         this.#statFiles(dir, group, existing);
       }
     } catch (error) {
@@ -263,6 +293,10 @@ export class DestinationPlanner {
       } catch (error) {
         stats.fail(entry.path, describeError(error));
       }
+    }
+    if (dir !== null && temps.length > 0) {
+      const prefix = group.dir === "" ? "" : `${group.dir}/`;
+      this.#settleTemporaries(dir, temps, plans, (entry) => entry.path.slice(prefix.length));
     }
     if (seen && group.complete) {
       for (const [name, facts] of existing) {
@@ -302,15 +336,18 @@ export class DestinationPlanner {
     }
   }
 
-  /** Lists a destination directory (from the look-ahead when it made one), minus temporaries. */
-  #list(dir: TreeDir, listing: DirListing | null): Map<string, ListedFacts> {
+  /**
+   * Lists a destination directory (from the look-ahead when it made one), minus temporaries
+   * (their names go to `temps`).
+   */
+  #list(dir: TreeDir, listing: DirListing | null, temps: string[]): Map<string, ListedFacts> {
     const found = new Map<string, ListedFacts>();
     if (listing) {
       const { names, kinds, sizes, mtimes } = listing;
       for (let i = 0; i < names.length; i++) {
         const name = names[i] as string;
-        if (name.startsWith(TEMP_PREFIX)) {
-          this.#removeStale(dir, name);
+        if (isTemporaryName(name)) {
+          temps.push(name);
           continue;
         }
         found.set(name, {
@@ -322,8 +359,8 @@ export class DestinationPlanner {
       return found;
     }
     for (const item of dir.list()) {
-      if (item.name.startsWith(TEMP_PREFIX)) {
-        this.#removeStale(dir, item.name);
+      if (isTemporaryName(item.name)) {
+        temps.push(item.name);
         continue;
       }
       found.set(item.name, { kind: kindOfItem(item), size: -1, mtimeMs: 0 });
@@ -331,8 +368,54 @@ export class DestinationPlanner {
     return found;
   }
 
-  /** Removes a temporary left by an interrupted run. */
-  #removeStale(dir: TreeDir, name: string): void {
+  /**
+   * Applies the temporaries rule (`temporaryVerdict` in `plan.ts`) to the temporaries of one
+   * directory: stale ones go, and a file to send continues from the largest partial file of its
+   * very source version (attached to its plan as `resumeFrom`).
+   * @param nameOf The name of a plan's entry in `dir`.
+   */
+  #settleTemporaries(
+    dir: TreeDir,
+    temps: readonly string[],
+    plans: readonly FilePlan[],
+    nameOf: (entry: Entry) => string,
+  ): void {
+    const byName = new Map<string, FilePlan>();
+    for (const plan of plans) if (plan.entry.kind === "file") byName.set(nameOf(plan.entry), plan);
+    const now = Date.now();
+    for (const temp of temps) {
+      try {
+        const facts = dir.inspectTemporary(temp);
+        if (facts === null) continue;
+        const partial = temp.startsWith(PARTIAL_PREFIX) ? parsePartialName(temp) : null;
+        const plan = partial ? byName.get(partial.name) : undefined;
+        const entry = plan === undefined ? null : {
+          size: plan.entry.size,
+          mtimeMs: plan.entry.mtimeMs,
+          wanted: plan.decision === "send" || plan.decision === "hash",
+        };
+        const verdict = temporaryVerdict({
+          partial,
+          facts,
+          now,
+          entry,
+          resume: this.#o.resume ?? true,
+        });
+        if (verdict === "resume" && plan !== undefined) {
+          const best = plan.resumeFrom;
+          if (best === undefined || best.size < facts.size) {
+            if (best !== undefined) this.#removeTemporary(dir, best.name);
+            plan.resumeFrom = { name: temp, size: facts.size };
+            continue;
+          }
+        }
+        if (verdict !== "keep") this.#removeTemporary(dir, temp);
+      } catch { /* gone meanwhile, or not ours to judge: leave it */ }
+    }
+  }
+
+  /** Removes a temporary left by an interrupted run (never in a dry run). */
+  #removeTemporary(dir: TreeDir, name: string): void {
     this.#o.gate.apply(() => {
       try {
         dir.remove(name, { recursive: true });
@@ -489,27 +572,39 @@ export class DestinationPlanner {
    * took bits (or it has special bits), and renames it into place. Any failure removes the
    * temporary and is counted; the final name never holds a partial file.
    *
+   * A file of {@linkcode RESUME_MIN_BYTES} or more is written under a partial name: when its
+   * payload stops coming ({@linkcode TransferInterruptedError}), what was written stays for the
+   * next run to resume; once it is in place, the partial it continued (`resumeFrom`) goes.
+   *
    * @param entry The file.
    * @param fill Writes exactly `entry.size` bytes into the open temporary.
+   * @param options The partial file this write continues, if any (see {@linkcode FilePlan}).
    * @returns `true` when the file is in place.
    */
-  async writeFile(entry: Entry, fill: (file: Deno.FsFile) => Promise<void>): Promise<boolean> {
+  async writeFile(
+    entry: Entry,
+    fill: (file: Deno.FsFile) => Promise<void>,
+    options: { resumeFrom?: string } = {},
+  ): Promise<boolean> {
     const { stats, gate } = this.#o;
     if (gate.dryRun) {
       this.countWritten(entry);
       return true;
     }
     const mode = this.modeOf(entry);
+    const partial = this.resumable(entry) ? { size: entry.size, mtimeMs: entry.mtimeMs } : null;
     let holder;
     let temp;
     try {
       holder = this.holder(entry.path);
-      temp = holder.dir.createTemp(holder.name, mode & 0o777);
+      temp = holder.dir.createTemp(holder.name, mode & 0o777, partial ? { partial } : {});
     } catch (error) {
       stats.fail(entry.path, describeError(error));
       return false;
     }
     try {
+      // The temporary stays open (and locked) until it is renamed: no other run takes it for
+      // stale, even once its mtime is the source's.
       try {
         await fill(temp.file);
         const size = temp.file.statSync().size;
@@ -520,24 +615,37 @@ export class DestinationPlanner {
         }
         const mtime = new Date(entry.mtimeMs);
         temp.file.utimeSync(mtime, mtime);
+        // After the write: the umask may have taken bits, and a write clears setuid and setgid
+        // bits (without CAP_FSETID).
+        if ((mode & ~currentUmaskBits()) !== mode || (mode & 0o6000) !== 0) {
+          holder.dir.setMode(temp.name, mode);
+        }
+        holder.dir.rename(temp.name, holder.name);
       } finally {
         temp.file.close();
       }
-      // After the write: the umask may have taken bits, and a write clears setuid and setgid
-      // bits (without CAP_FSETID).
-      if ((mode & ~currentUmaskBits()) !== mode || (mode & 0o6000) !== 0) {
-        holder.dir.setMode(temp.name, mode);
-      }
-      holder.dir.rename(temp.name, holder.name);
       this.countWritten(entry);
+      if (options.resumeFrom !== undefined) this.#removeTemporary(holder.dir, options.resumeFrom);
       return true;
     } catch (error) {
-      try {
-        holder.dir.remove(temp.name);
-      } catch { /* never created or already gone */ }
+      // An interrupted partial file keeps the source's bytes it got: the next run resumes it.
+      if (!(temp.partial && error instanceof TransferInterruptedError)) {
+        try {
+          holder.dir.remove(temp.name);
+        } catch { /* never created or already gone */ }
+      }
       stats.fail(entry.path, describeError(error));
       return false;
     }
+  }
+
+  /**
+   * Whether a file is written under a partial name (large enough, and resuming is on).
+   * @param entry The file.
+   * @returns `true` for a file an interrupted run may leave for the next one to resume.
+   */
+  resumable(entry: Entry): boolean {
+    return (this.#o.resume ?? true) && entry.size >= RESUME_MIN_BYTES;
   }
 
   /**

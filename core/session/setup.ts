@@ -35,6 +35,12 @@ export interface SessionOptions {
    */
   wholeFile?: boolean;
   /**
+   * Write files of 8 MiB or more under partial names (`.blit-partial-…`), keep them when the run
+   * is interrupted, and continue from them on the next run of the same source version.
+   * @default {true}
+   */
+  resume?: boolean;
+  /**
    * Plan and report, but never write or delete.
    * @default {false}
    */
@@ -124,6 +130,7 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
     filters = [],
     maxDelete = null,
     wholeFile = false,
+    resume = true,
     stats = new TransferStats(),
   } = options;
   if (maxDelete !== null && (!Number.isInteger(maxDelete) || maxDelete < 0)) {
@@ -138,7 +145,7 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
     throw new UsageError(describeError(error));
   }
   return {
-    terms: { operation, compare, ignoreExisting, dryRun, maxDelete, wholeFile },
+    terms: { operation, compare, ignoreExisting, dryRun, maxDelete, wholeFile, resume },
     filter,
     gate: new ChangeGate(dryRun),
     hasher: options.hasher ?? hashFileWasm,

@@ -359,7 +359,7 @@ export class SourceRole {
           const { dir, name } = this.#holder(entry);
           return dir.openRead(name);
         },
-        ...(need.basis ? { basis: need.basis } : {}),
+        ...(need.basis ? { basis: need.basis, resume: need.resume === true } : {}),
       });
     }
     if (!this.#o.gate.dryRun) this.#startSending(payload);

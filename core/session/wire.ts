@@ -248,6 +248,7 @@ export function frameToWire(frame: Frame): WireFrame {
             id: n.id,
             path: n.path,
             ...(n.basis ? { basis: encodeSignature(n.basis) } : {}),
+            ...(n.basis && n.resume ? { resume: true } : {}),
           })),
         },
       };
@@ -377,9 +378,9 @@ export function frameFromWire(wire: ReceivedFrame): Frame {
         needs: wire.value.needs.map((n) => {
           validateWirePath(n.path);
           // The signature's caps are checked before anything is allocated for it.
-          return n.basis.length === 0
-            ? { id: n.id, path: n.path }
-            : { id: n.id, path: n.path, basis: decodeSignature(n.basis) };
+          if (n.basis.length === 0) return { id: n.id, path: n.path };
+          const basis = decodeSignature(n.basis);
+          return { id: n.id, path: n.path, basis, ...(n.resume ? { resume: true } : {}) };
         }),
       };
     case "needEnd":
@@ -568,6 +569,7 @@ export function openToWire(request: OpenRequest): MessageInitShape<typeof OpenSc
     filterRules: request.filters.map((r) => `${r.action === "include" ? "+" : "-"} ${r.pattern}`),
     forceGrpcData: request.forceGrpc,
     wholeFile: terms.wholeFile,
+    noResume: !terms.resume,
     dataStreams: 2,
     ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
   };
@@ -618,6 +620,7 @@ export function openFromWire(open: Open): OpenRequest {
       dryRun: open.dryRun,
       maxDelete: maxDelete !== null && maxDelete > Number.MAX_SAFE_INTEGER ? null : maxDelete,
       wholeFile: open.wholeFile,
+      resume: !open.noResume,
     },
     filters,
     forceGrpc: open.forceGrpcData,

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { describeError } from "../errors.ts";
+import { describeError, TransferInterruptedError } from "../errors.ts";
 import { withDeadline } from "./deadline.ts";
 import { encodeDelta } from "../delta/encode_delta.ts";
 import { DeltaRebuilder } from "../delta/rebuild_delta.ts";
@@ -528,6 +528,8 @@ export interface SendItem {
    * it (a `delta` record) when it travels as a large file.
    */
   basis?: Signature;
+  /** The basis is a partial file of this very version: compared at its own offsets only. */
+  resume?: boolean;
 }
 
 /** A file the source could not send. */
@@ -838,18 +840,29 @@ async function sendDelta(
 ): Promise<void> {
   const { id, size } = item;
   await writer.writeRecord({ type: "delta", id, size });
-  const delta = encodeDelta(file, { size, signature: item.basis as Signature });
+  const delta = encodeDelta(file, {
+    size,
+    signature: item.basis as Signature,
+    prefix: item.resume === true,
+  });
   let step = await delta.next();
   let literalBytes = 0;
+  // A literal leaves in one write with its header: a small write before a large one waits for
+  // the peer's acknowledgement on a connection without TCP_NODELAY (a TLS data connection).
+  let scratch: Uint8Array | null = null;
   for (; !step.done; step = await delta.next()) {
     const op = step.value;
     if (op.kind === "copy") {
       await writer.write(encodeDeltaInstruction({ op: "copy", block: op.block, count: op.count }));
       continue;
     }
-    literalBytes += op.bytes.length;
-    await writer.write(encodeDeltaInstruction({ op: "literal", length: op.bytes.length }));
-    await writer.write(op.bytes);
+    const length = op.bytes.length;
+    literalBytes += length;
+    const header = encodeDeltaInstruction({ op: "literal", length });
+    scratch ??= new Uint8Array(header.length + DELTA_CAPS.maxLiteralBytes);
+    scratch.set(header);
+    scratch.set(op.bytes, header.length);
+    await writer.write(scratch.subarray(0, header.length + length));
   }
   const { digest, problem } = step.value;
   const status: FileStatus = problem === null
@@ -1163,7 +1176,7 @@ async function receiveFile(
       status = await reader.readStatus();
     } catch (error) {
       st.wireError = error;
-      throw error;
+      throw interrupted(id, error);
     } finally {
       st.phase = "done";
     }
@@ -1220,10 +1233,15 @@ async function receiveDelta(
     wireError: null,
     outcome: null,
   };
-  let literal = new Uint8Array(0);
+  // Two literal buffers: the next literal is read from the network while the previous one is
+  // written to the disk (the rebuild's instructions run in order, one at a time).
+  const literals: Uint8Array[] = [];
+  let turn = 0;
   const readLiteral = async (length: number): Promise<Uint8Array> => {
-    if (literal.length < length) literal = new Uint8Array(DELTA_CAPS.maxLiteralBytes);
-    return await reader.readExact(length, literal);
+    turn ^= 1;
+    const into = literals[turn] ??= new Uint8Array(Math.max(length, 64 * 1024));
+    if (into.length < length) literals[turn] = new Uint8Array(DELTA_CAPS.maxLiteralBytes);
+    return await reader.readExact(length, literals[turn]);
   };
   const fill: PayloadFill = async (out) => {
     if (st.phase !== "idle") throw new Error(`Cannot fill file ${id}: fill was already called`);
@@ -1239,6 +1257,17 @@ async function receiveDelta(
       } catch (error) {
         local = error;
       }
+      // The instruction being carried out (its literal buffer is not read into meanwhile).
+      let pending: Promise<void> = Promise.resolve();
+      const settle = async (): Promise<void> => {
+        try {
+          await pending;
+        } catch (error) {
+          if (error instanceof ProtocolError) throw error;
+          local ??= error;
+        }
+        pending = Promise.resolve();
+      };
       while (true) {
         const instruction = await reader.readDeltaInstruction();
         if (instruction.op === "end") {
@@ -1246,17 +1275,17 @@ async function receiveDelta(
           break;
         }
         const bytes = instruction.op === "literal" ? await readLiteral(instruction.length) : null;
+        await settle();
         if (local !== null || rebuild === null) continue;
-        try {
-          if (bytes !== null) await rebuild.literal(bytes);
-          else if (instruction.op === "copy") {
-            await rebuild.copy(instruction.block, instruction.count);
-          }
-        } catch (error) {
-          if (error instanceof ProtocolError) throw error;
-          local = error;
-        }
+        const target: DeltaRebuilder = rebuild;
+        pending = bytes !== null
+          ? target.literal(bytes)
+          : instruction.op === "copy"
+          ? target.copy(instruction.block, instruction.count)
+          : Promise.resolve();
+        pending.catch(() => {});
       }
+      await settle();
       if (end.status === FILE_STATUS.ok && local === null && rebuild !== null) {
         try {
           rebuild.finish(end.digest);
@@ -1267,7 +1296,7 @@ async function receiveDelta(
       }
     } catch (error) {
       st.wireError = error;
-      throw error;
+      throw interrupted(id, error);
     } finally {
       st.phase = "done";
       source?.close();
@@ -1351,6 +1380,14 @@ function availableOf(items: object): (() => number) | null {
 
 function sizeOf(files: readonly SendItem[], id: number): number {
   return files.find((f) => f.id === id)?.size ?? 0;
+}
+
+/** The error a fill rejects with when the connection failed inside a file's payload. */
+function interrupted(id: number, error: unknown): TransferInterruptedError {
+  return new TransferInterruptedError(
+    `Cannot receive file ${id}: ${describeError(error)}`,
+    { cause: error },
+  );
 }
 
 function badRecord(detail: string): ProtocolError {

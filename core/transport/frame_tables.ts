@@ -298,6 +298,7 @@ export const NeedTable: MessageTable = {
     { no: 2, name: "path", kind: "string" },
     { no: 3, name: "offset", kind: "uint64" },
     { no: 4, name: "basis", kind: "bytes" },
+    { no: 5, name: "resume", kind: "bool" },
   ],
 };
 
@@ -339,6 +340,7 @@ export const OpenTable: MessageTable = {
     { no: 19, name: "publicKey", kind: "bytes" },
     { no: 20, name: "signature", kind: "bytes" },
     { no: 21, name: "wholeFile", kind: "bool" },
+    { no: 22, name: "noResume", kind: "bool" },
   ],
 };
 

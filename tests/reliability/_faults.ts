@@ -7,6 +7,7 @@
  */
 
 import { walkTree } from "./_tree.ts";
+import { inspectTemporaryAt } from "../../core/tree.ts";
 
 /**
  * A TCP port that was free a moment ago on 127.0.0.1.
@@ -56,7 +57,7 @@ export async function waitUntil(
 
 /** What a destination holds, compared with its source. */
 export interface DestinationState {
-  /** Relative paths of blit temporaries (`.blit-tmp-…`) in it. */
+  /** Relative paths of blit temporaries (`.blit-tmp-…`, `.blit-partial-…`) in it. */
   temporaries: string[];
   /** Bytes in those temporaries. */
   temporaryBytes: number;
@@ -86,7 +87,7 @@ export async function inspectDestination(
   const state: DestinationState = { temporaries: [], temporaryBytes: 0, wrong: [], complete: 0 };
   for await (const { path, size } of walkTree(destination)) {
     const name = path.slice(path.lastIndexOf("/") + 1);
-    if (name.includes(".blit-tmp")) {
+    if (name.startsWith(".blit-tmp") || name.startsWith(".blit-partial")) {
       state.temporaries.push(path);
       state.temporaryBytes += size;
       continue;
@@ -113,9 +114,37 @@ export async function inspectDestination(
 export async function largestTemporary(dir: string): Promise<number> {
   let largest = 0;
   for await (const { path, size } of walkTree(dir)) {
-    if (path.includes(".blit-tmp")) largest = Math.max(largest, size);
+    if (path.includes(".blit-tmp") || path.includes(".blit-partial")) {
+      largest = Math.max(largest, size);
+    }
   }
   return largest;
+}
+
+/**
+ * The bytes of the temporaries under a directory that are still held: every in-flight
+ * temporary, and a partial file only while a process holds its lock (a released one stays for
+ * the next run to resume).
+ *
+ * @example Usage
+ * ```ts ignore
+ * await settle(() => heldTemporaryBytes(dst), (bytes) => bytes === 0, 20_000);
+ * ```
+ *
+ * @param dir The directory.
+ * @returns Bytes.
+ */
+export async function heldTemporaryBytes(dir: string): Promise<number> {
+  let held = 0;
+  for await (const { path, size } of walkTree(dir)) {
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    if (name.startsWith(".blit-tmp")) held += size;
+    else if (name.startsWith(".blit-partial")) {
+      const facts = inspectTemporaryAt(`${dir}/${path}`);
+      if (facts?.locked) held += size;
+    }
+  }
+  return held;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -14,7 +14,7 @@
 
 import { equal, ok } from "node:assert/strict";
 import { copy } from "../../mod.ts";
-import { TEMP_PREFIX } from "../../core/tree.ts";
+import { isTemporaryName } from "../../core/tree.ts";
 import { withTempDir } from "../_helpers.ts";
 import {
   attempts,
@@ -63,7 +63,7 @@ function writtenOutside(outside: string): { finals: number; temporaries: number 
   let temporaries = 0;
   for (const [path] of filesUnder(outside)) {
     const name = path.slice(path.lastIndexOf("/") + 1);
-    if (name.startsWith(TEMP_PREFIX)) temporaries++;
+    if (isTemporaryName(name)) temporaries++;
     else if (name !== "own.txt") finals++;
   }
   return { finals, temporaries };
