@@ -35,6 +35,7 @@ import {
 import {
   blitDaemonTools,
   type RemoteTool,
+  REPO_ROOT,
   resolveTools,
   rsyncDaemonTools,
   type Tool,
@@ -75,6 +76,9 @@ Options:
   --tls on|off|both  with --remote: which blit daemons to start (default both)
   --remote-only      with --remote: skip the local section
   --no-extras        with --remote: skip the 16 clients and the first byte
+  --no-delta         with --remote: skip the delta and resume workloads (f, g, h), which
+                     run as \`deno task bench:delta\` does: in a private network namespace
+                     (unshare -n), so that the loopback counters count only their bytes
   --blit-daemon ADDR with --remote: time blit push/pull against a running blit daemon at ADDR
                      (127.0.0.1:PORT, module "bench" rooted at DIR/PRESET, TLS on); also
                      BLIT_BENCH_DAEMON
@@ -105,6 +109,8 @@ export interface BenchOptions {
   remoteOnly: boolean;
   /** Run the 16-client and first-byte measurements (with `remote`). */
   extras: boolean;
+  /** Run the delta and resume workloads (with `remote`, see `bench/delta.ts`). */
+  delta: boolean;
   /** Whether help was asked for. */
   help: boolean;
 }
@@ -150,6 +156,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       tls: { type: "string", default: "both" },
       "remote-only": { type: "boolean", default: false },
       "no-extras": { type: "boolean", default: false },
+      "no-delta": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -176,6 +183,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     tls,
     remoteOnly: values["remote-only"],
     extras: !values["no-extras"],
+    delta: !values["no-delta"],
     preset,
     runs,
     only: WORKLOAD_IDS.filter((id) => only.includes(id)),
@@ -558,7 +566,36 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`wrote ${opts.json}`);
   }
   const failed = results.some((r) => r.columns.some((c) => c.failures.length > 0));
-  return failed ? 1 : 0;
+  const deltaFailed = opts.remote && opts.delta ? await runDeltaSection(opts) !== 0 : false;
+  return failed || deltaFailed ? 1 : 0;
+}
+
+/**
+ * Runs the delta and resume workloads (`bench/delta.ts`) in a private network namespace, as
+ * `deno task bench:delta` does, with this run's preset, runs and directory; its output goes to
+ * this process's.
+ */
+async function runDeltaSection(opts: BenchOptions): Promise<number> {
+  console.log("\ndelta and resume (f, g, h), in a private network namespace:");
+  const args = [
+    ...(opts.preset === "quick" ? ["--quick"] : []),
+    "--runs",
+    String(opts.runs),
+    "--dir",
+    opts.dir,
+    ...(opts.json === undefined ? [] : ["--json", opts.json.replace(/(\.json)?$/, ".delta.json")]),
+  ];
+  const script = `ip link set lo up && exec "$0" run --allow-read --allow-write --allow-run ` +
+    `--allow-env --allow-sys --allow-net ${REPO_ROOT}/bench/delta.ts "$@"`;
+  const child = new Deno.Command("unshare", {
+    args: ["-n", "sh", "-c", script, Deno.execPath(), ...args],
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const { code } = await child.status;
+  if (code !== 0) console.log(`note: the delta section exited with code ${code}`);
+  return code;
 }
 
 if (import.meta.main) {

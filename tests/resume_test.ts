@@ -193,6 +193,57 @@ Deno.test("resume: Ctrl-C says so in one line, exits 130 and the rerun continues
   });
 });
 
+Deno.test("resume: a push stopped by Ctrl-C continues from the daemon's partial file", async () => {
+  await withDaemon(async (dir, daemon) => {
+    await Deno.mkdir(`${dir}/src`);
+    await bigFile(`${dir}/src/big.bin`, SIZE, 9);
+    await Deno.mkdir(`${dir}/mod/up`);
+    const to = `${daemon.address}:/mod/up/`;
+    const run = spawnBlit(["copy", `${dir}/src/`, to]);
+    await killOnceWritten(`${dir}/mod/up`, SIZE / 3, () => run.child.kill("SIGINT"));
+    const result = await run.result;
+    equal(result.code, 130, result.stderr);
+    match(result.stderr, /^interrupted: \d+ files? done; partial files kept for resume$/m);
+    let left = partials(`${dir}/mod/up`)[0];
+    for (let i = 0; i < 200 && left === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      left = partials(`${dir}/mod/up`)[0];
+    }
+    ok(left !== undefined, "the daemon keeps the partial file");
+    const again = await runBlit(["copy", "--json", `${dir}/src/`, to]);
+    equal(again.code, 0, again.stderr);
+    ok(summaryOf(again.stdout).bytes_on_wire < SIZE - left.size + 4 * MIB);
+    ok(await sameBytes(`${dir}/src/big.bin`, `${dir}/mod/up/big.bin`));
+  });
+});
+
+Deno.test("resume: a pull whose daemon server is killed continues after the restart", async () => {
+  const port = freePort();
+  await withDaemon(async (dir, daemon) => {
+    await Deno.mkdir(`${dir}/mod/src`);
+    await bigFile(`${dir}/mod/src/big.bin`, SIZE, 10);
+    await Deno.mkdir(`${dir}/dst`);
+    const server = await findServerPid(daemon.pid);
+    const from = `${daemon.address}:/mod/src/`;
+    const run = spawnBlit(["copy", from, `${dir}/dst/`]);
+    await killOnceWritten(`${dir}/dst`, SIZE / 3, () => Deno.kill(server, "SIGKILL"));
+    const first = await run.result;
+    ok(first.code !== 0, "the pull fails when the server dies");
+    ok(!/^\s+at /m.test(first.stderr), first.stderr);
+    const [left] = partials(`${dir}/dst`);
+    ok(left !== undefined && left.size >= SIZE / 3, "the client keeps its partial file");
+    let again = await runBlit(["copy", "--json", from, `${dir}/dst/`]);
+    for (let i = 0; i < 40 && again.code !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      again = await runBlit(["copy", "--json", from, `${dir}/dst/`]);
+    }
+    equal(again.code, 0, again.stderr);
+    ok(summaryOf(again.stdout).bytes_on_wire < SIZE - left.size + 4 * MIB);
+    ok(await sameBytes(`${dir}/mod/src/big.bin`, `${dir}/dst/big.bin`));
+    deepStrictEqual(partials(`${dir}/dst`), []);
+  }, [`port = ${port}`]);
+});
+
 Deno.test("resume: a local copy continues the partial file of the same source version", async () => {
   await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/src`);
