@@ -257,3 +257,36 @@ export async function runUtils(args: string[], options: RunOptions = {}): Promis
   assertNoStack(result.stderr);
   return result;
 }
+
+/**
+ * A deterministic pseudo-random byte string (xorshift32), for files whose blocks must differ.
+ * @param length Bytes.
+ * @param seed Any number but 0 gives another string.
+ * @returns The bytes.
+ */
+export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/**
+ * The byte strings one after the other.
+ * @param parts The strings.
+ * @returns Their concatenation.
+ */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

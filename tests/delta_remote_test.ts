@@ -3,33 +3,20 @@
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { startDaemon, type TestDaemon } from "./_daemon.ts";
-import { readTree, runBlit, setMtime, withTempDir } from "./_helpers.ts";
+import {
+  concatBytes,
+  pseudoRandomBytes,
+  readTree,
+  runBlit,
+  setMtime,
+  withTempDir,
+} from "./_helpers.ts";
 
 const MIB = 1024 * 1024;
 const T0 = Date.UTC(2024, 3, 5, 6, 7, 8, 901);
 
-/** A deterministic pseudo-random byte string. */
-function bytesOf(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const bytesOf = pseudoRandomBytes;
+const concat = concatBytes;
 
 /** The old versions, and what each becomes (the edits the issue lists). */
 function versions(): { old: Record<string, Uint8Array>; young: Record<string, Uint8Array> } {

@@ -13,29 +13,10 @@ import {
   StrongHash,
 } from "../core/delta/mod.ts";
 import { ProtocolError } from "../core/errors.ts";
+import { concatBytes, pseudoRandomBytes } from "./_helpers.ts";
 
-/** A deterministic pseudo-random byte string. */
-function bytesOf(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const bytesOf = pseudoRandomBytes;
+const concat = concatBytes;
 
 interface RoundTrip {
   rebuilt: Uint8Array;

@@ -57,9 +57,10 @@ export class ChangeGate {
 
 /**
  * A temporary nobody holds (no lock) is taken for stale once it has not been written for this
- * long: a writer locks its temporary right after creating it, so only that instant is open.
+ * long: a writer locks its temporary right after creating it (the next call), so only that
+ * instant is open; a run that died a moment ago is cleaned by the next run a moment later.
  */
-export const TEMP_QUIET_MS = 2_000;
+export const TEMP_QUIET_MS = 100;
 
 /** A partial file not resumed for this long is removed. */
 export const PARTIAL_MAX_AGE_MS = 7 * 24 * 60 * 60_000;

@@ -1133,7 +1133,7 @@ async function receiveFile(
   spareOf: () => PieceBuffers,
 ): Promise<void> {
   // Mutated inside `fill`; an object so that the checks below are not narrowed away.
-  const st: { phase: "idle" | "filling" | "done"; wireError: unknown; outcome: string | null } = {
+  const st: FillState = {
     phase: "idle",
     wireError: null,
     outcome: null, // failure message of the payload, null when intact
@@ -1180,15 +1180,43 @@ async function receiveFile(
     } finally {
       st.phase = "done";
     }
-    if (status !== FILE_STATUS.ok) {
-      st.outcome = status === FILE_STATUS.changed
-        ? `Cannot copy file ${id}: the source changed while it was sent`
-        : `Cannot copy file ${id}: the source could not be read to the end`;
-    } else if (diskError !== null) {
-      st.outcome = `Cannot write file ${id}: ${describeError(diskError)}`;
-    }
+    st.outcome = payloadProblem(id, status, diskError);
     if (st.outcome !== null) throw new Error(st.outcome);
   };
+  await deliver({ sink, id, size, fill, st, result, failed }, async () => {
+    await reader.skip(size);
+    await reader.readStatus();
+  });
+}
+
+/** What a fill reports of itself to {@linkcode deliver}. */
+interface FillState {
+  /** Whether the sink called the fill, and whether it returned. */
+  phase: "idle" | "filling" | "done";
+  /** The connection's error inside the payload (the connection then fails). */
+  wireError: unknown;
+  /** Why the payload must be discarded, `null` when it is intact. */
+  outcome: string | null;
+}
+
+/**
+ * Hands one file's fill to the sink and records the outcome, the same for a `file` and a `delta`
+ * record: a wire error fails the connection; a payload the sink did not want is read and
+ * dropped (`skip`); a rejection or a discarded payload is a failed file.
+ */
+async function deliver(
+  file: {
+    sink: PayloadSink;
+    id: number;
+    size: number;
+    fill: PayloadFill;
+    st: FillState;
+    result: ReceiveResult;
+    failed: (id: number, message: string, tell: boolean) => void;
+  },
+  skip: () => Promise<void>,
+): Promise<void> {
+  const { sink, id, size, fill, st, result, failed } = file;
   let rejected: unknown = null;
   try {
     await sink.writeFile(id, size, fill);
@@ -1199,10 +1227,7 @@ async function receiveFile(
   if (st.phase === "filling") {
     throw new Error(`Cannot receive file ${id}: the sink returned before fill finished`);
   }
-  if (st.phase === "idle") {
-    await reader.skip(size);
-    await reader.readStatus();
-  }
+  if (st.phase === "idle") await skip();
   if (rejected !== null) {
     failed(id, describeError(rejected), true);
   } else if (st.outcome !== null) {
@@ -1211,6 +1236,16 @@ async function receiveFile(
     result.filesReceived++;
     result.bytesReceived += size;
   }
+}
+
+/** Why a received payload must be discarded (the source's status, a local error), or `null`. */
+function payloadProblem(id: number, status: FileStatus, local: unknown): string | null {
+  if (status !== FILE_STATUS.ok) {
+    return status === FILE_STATUS.changed
+      ? `Cannot copy file ${id}: the source changed while it was sent`
+      : `Cannot copy file ${id}: the source could not be read to the end`;
+  }
+  return local === null ? null : `Cannot write file ${id}: ${describeError(local)}`;
 }
 
 /**
@@ -1228,11 +1263,7 @@ async function receiveDelta(
   failed: (id: number, message: string, tell: boolean) => void,
 ): Promise<void> {
   const { id, size, basis } = file;
-  const st: { phase: "idle" | "filling" | "done"; wireError: unknown; outcome: string | null } = {
-    phase: "idle",
-    wireError: null,
-    outcome: null,
-  };
+  const st: FillState = { phase: "idle", wireError: null, outcome: null };
   // Two literal buffers: the next literal is read from the network while the previous one is
   // written to the disk (the rebuild's instructions run in order, one at a time).
   const literals: Uint8Array[] = [];
@@ -1301,41 +1332,17 @@ async function receiveDelta(
       st.phase = "done";
       source?.close();
     }
-    if (end.status !== FILE_STATUS.ok) {
-      st.outcome = end.status === FILE_STATUS.changed
-        ? `Cannot copy file ${id}: the source changed while it was sent`
-        : `Cannot copy file ${id}: the source could not be read to the end`;
-    } else if (local !== null) {
-      st.outcome = `Cannot write file ${id}: ${describeError(local)}`;
-    }
+    st.outcome = payloadProblem(id, end.status, local);
     if (st.outcome !== null) throw new Error(st.outcome);
   };
-  let rejected: unknown = null;
-  try {
-    await sink.writeFile(id, size, fill);
-  } catch (error) {
-    rejected = error ?? new Error("Cannot write file: unknown error");
-  }
-  if (st.wireError !== null) throw st.wireError;
-  if (st.phase === "filling") {
-    throw new Error(`Cannot receive file ${id}: the sink returned before fill finished`);
-  }
-  if (st.phase === "idle") {
+  await deliver({ sink, id, size, fill, st, result, failed }, async () => {
     // Not wanted after all: the instructions are read and dropped.
     while (true) {
       const instruction = await reader.readDeltaInstruction();
       if (instruction.op === "end") break;
       if (instruction.op === "literal") await readLiteral(instruction.length);
     }
-  }
-  if (rejected !== null) {
-    failed(id, describeError(rejected), true);
-  } else if (st.outcome !== null) {
-    failed(id, st.outcome, false);
-  } else if (st.phase === "done") {
-    result.filesReceived++;
-    result.bytesReceived += size;
-  }
+  });
 }
 
 async function readToken(conn: DataConn): Promise<Uint8Array | null> {
