@@ -149,6 +149,28 @@ Deno.test("delta: a mirror and a move rebuild from the old copy too", async () =
   });
 });
 
+Deno.test("delta: more changed files than the destination signs ahead", async () => {
+  await withDaemon(async (dir, daemon) => {
+    const old: Record<string, Uint8Array> = {};
+    const young: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 20; i++) {
+      const name = `f${String(i).padStart(2, "0")}.bin`;
+      old[name] = bytesOf(MIB + 4096 * i, 100 + i);
+      young[name] = concat(
+        old[name]!.subarray(0, 5000),
+        bytesOf(100, i),
+        old[name]!.subarray(5000),
+      );
+    }
+    await writeFiles(`${dir}/mod/many`, old, T0);
+    await writeFiles(`${dir}/src`, young, T0 + 5000);
+    const pushed = await copy([`${dir}/src/`, `${daemon.address}:/mod/many/`]);
+    equal(pushed.files_transferred, 20);
+    deepStrictEqual(await readTree(`${dir}/mod/many`), await readTree(`${dir}/src`));
+    ok(pushed.bytes_on_wire < 3 * MIB, `${pushed.bytes_on_wire} on the wire`);
+  });
+});
+
 Deno.test("delta: a local run copies whole and puts nothing on a wire", async () => {
   await withTempDir(async (dir) => {
     const { old, young } = versions();

@@ -201,6 +201,9 @@ interface ChunkWrite {
   discard: boolean;
 }
 
+/** Files the destination asks for with a block signature before the first of them has come. */
+export const SIGNED_AHEAD = 8;
+
 /**
  * Bytes of `chunk` payload received but not yet written to disk before the intake makes the
  * session wait (and so the control stream stop reading).
@@ -242,6 +245,10 @@ export class WireIntake implements PayloadIntake {
   readonly #resumes = new Map<number, string>();
   /** Signatures being computed, one file at a time; each sends its need when done. */
   #signing: Promise<void> = Promise.resolve();
+  /** Files asked for with a signature whose payload has not come yet. */
+  readonly #signed = new Set<number>();
+  /** Who waits for {@linkcode SIGNED_AHEAD} to allow another signature. */
+  #signWaiters: (() => void)[] = [];
 
   /**
    * Creates the intake.
@@ -293,6 +300,11 @@ export class WireIntake implements PayloadIntake {
    * asks for the file with that signature (or, when the basis cannot be read, without one).
    */
   async #askDelta(id: number, entry: Entry, partial: string | undefined): Promise<void> {
+    // A few files signed ahead, no more: the source holds every signature until its file is
+    // sent (and refuses to hold more than PENDING_SIGNATURES_MAX bytes of them).
+    while (this.#signed.size >= SIGNED_AHEAD && !this.#stop.signal.aborted) {
+      await new Promise<void>((resolve) => this.#signWaiters.push(resolve));
+    }
     if (this.#stop.signal.aborted) return;
     const need: Need = { id, path: entry.path, ...(partial === undefined ? {} : { resume: true }) };
     try {
@@ -302,6 +314,7 @@ export class WireIntake implements PayloadIntake {
       if (blockSizeFor(size) !== null && size > 0) {
         const signature = await computeSignature(file, { size });
         need.basis = signature;
+        this.#signed.add(id);
         const { blockSize, basisSize, blockCount } = signature;
         this.#bases.set(id, { shape: { blockSize, basisSize, blockCount }, name: partial ?? name });
       }
@@ -323,7 +336,14 @@ export class WireIntake implements PayloadIntake {
     const entry = this.#granted.get(id);
     if (!entry) throw new ProtocolError(`Cannot accept payload for id ${id}: it was not asked for`);
     this.#granted.delete(id);
+    this.#arrived(id);
     return entry;
+  }
+
+  /** A file's payload came (or will not): a signature it was asked with no longer waits. */
+  #arrived(id: number): void {
+    if (!this.#signed.delete(id)) return;
+    for (const wake of this.#signWaiters.splice(0)) wake();
   }
 
   #startReceiving(): void {
@@ -344,12 +364,14 @@ export class WireIntake implements PayloadIntake {
       fileFailed: (id, message) => {
         const entry = this.#granted.get(id);
         this.#granted.delete(id);
+        this.#arrived(id);
         this.#stats.fail(entry?.path ?? `#${id}`, message);
         if (entry) this.#landed(id, entry, false);
       },
       skipped: (id) => {
         const entry = this.#granted.get(id);
         this.#granted.delete(id);
+        this.#arrived(id);
         this.#stats.fail(entry?.path ?? `#${id}`, "Cannot copy: the source vanished");
         if (entry) this.#landed(id, entry, false);
       },
@@ -495,6 +517,7 @@ export class WireIntake implements PayloadIntake {
   abort(): void {
     if (this.#stop.signal.aborted) return;
     this.#stop.abort(new Error("Cannot receive payload: the session ended"));
+    for (const wake of this.#signWaiters.splice(0)) wake();
     void this.#writers?.close();
     for (const write of this.#chunks.values()) {
       write.discard = true;

@@ -31,6 +31,7 @@ import {
   type SourceRoot,
 } from "./frames.ts";
 import type { DataConn, SendItem } from "../transport/data_plane.ts";
+import type { Signature } from "../delta/signature.ts";
 import type { LocalSource } from "./intake.ts";
 import { type ChangeGate, CONSENT_KEEPALIVE_MS, sourceRemovalBlock } from "./plan.ts";
 import { sideSummary } from "./summary.ts";
@@ -41,6 +42,9 @@ import {
   type RoleOutcome,
   runRole,
 } from "./role.ts";
+
+/** Most bytes of block signatures the source holds for files it has not sent yet. */
+export const PENDING_SIGNATURES_MAX = 64 * 1024 * 1024;
 
 /** How the source's payload leaves it. */
 export type SourcePayload =
@@ -122,6 +126,8 @@ export class SourceRole {
   #sending: Promise<void> | null = null;
   #dataFailures: { path: string; message: string }[] = [];
   #ahead: Promise<Frame | null> | null = null;
+  #pendingSignatureBytes = 0;
+  readonly #needed = new Set<number>();
 
   /**
    * Creates the role.
@@ -351,11 +357,17 @@ export class SourceRole {
     }
     for (const need of needs) {
       const entry = this.#fileOf(need.id, need.path);
+      if (this.#needed.has(need.id)) {
+        throw new ProtocolError(`Cannot send id ${need.id} twice: it was asked for already`);
+      }
+      this.#needed.add(need.id);
+      const held = need.basis ? this.#holdSignature(need.basis) : 0;
       this.#sendQueue.push({
         id: need.id,
         path: entry.path,
         size: entry.size,
         open: () => {
+          this.#pendingSignatureBytes -= held;
           const { dir, name } = this.#holder(entry);
           return dir.openRead(name);
         },
@@ -363,6 +375,24 @@ export class SourceRole {
       });
     }
     if (!this.#o.gate.dryRun) this.#startSending(payload);
+  }
+
+  /**
+   * Counts a block signature the source holds until its file is sent; refuses one that would
+   * make them more than {@linkcode PENDING_SIGNATURES_MAX} (an honest destination signs a few
+   * files ahead, see `WireIntake`).
+   * @returns The bytes held.
+   */
+  #holdSignature(basis: Signature): number {
+    const bytes = basis.weak.byteLength + basis.strong.byteLength;
+    if (this.#pendingSignatureBytes + bytes > PENDING_SIGNATURES_MAX) {
+      throw new ProtocolError(
+        `Cannot accept more block signatures: ${this.#pendingSignatureBytes} bytes of them wait ` +
+          `for their files already (the limit is ${PENDING_SIGNATURES_MAX >> 20} MiB)`,
+      );
+    }
+    this.#pendingSignatureBytes += bytes;
+    return bytes;
   }
 
   #startSending(payload: Extract<SourcePayload, { kind: "wire" }>): Promise<void> {

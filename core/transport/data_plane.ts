@@ -871,6 +871,9 @@ async function sendDelta(
     ? FILE_STATUS.changed
     : FILE_STATUS.unreadable;
   await writer.write(encodeDeltaInstruction({ op: "end", digest, status }));
+  // A delta of a few changes is a few bytes: they leave now, not when the batch fills (the
+  // destination signs its next files only once earlier ones have come, see WireIntake).
+  await writer.flush();
   result.deltas.files++;
   result.deltas.literalBytes += literalBytes;
   if (problem !== null) {

@@ -832,6 +832,17 @@ const ROWS: ClientRow[] = [
     expect: { abort: /Cannot use id 4294967295: it is not a file of this manifest/ },
   },
   {
+    name: "pull: the same need twice",
+    direction: "pull",
+    play: destination({
+      early: (e) => [{
+        type: "needs",
+        needs: [{ id: idOf(e, "a.txt"), path: "a.txt" }, { id: idOf(e, "a.txt"), path: "a.txt" }],
+      }],
+    }),
+    expect: { abort: /Cannot send id \d+ twice: it was asked for already/ },
+  },
+  {
     name: "pull: a need whose block signature has a zero block length",
     direction: "pull",
     play: destination({
