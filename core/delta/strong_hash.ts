@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createXXHash128, type IHasher } from "hash-wasm";
+import type { IHasher } from "hash-wasm";
 
 /** Bytes of one strong digest. */
 export const STRONG_BYTES = 16;
@@ -38,6 +38,9 @@ export class StrongHash {
    * @returns The state.
    */
   static async create(): Promise<StrongHash> {
+    // Loaded on first use: importing the package costs 50–70 ms, which every run would pay at
+    // start (the session's modules import this one), and most runs send no delta.
+    const { createXXHash128 } = await import("hash-wasm");
     return new StrongHash(await createXXHash128(0, 0));
   }
 
