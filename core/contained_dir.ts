@@ -42,11 +42,11 @@ import {
   type DirItem,
   entryInfoOf,
   lstatOrNull,
-  partialName,
   type PartialTag,
   type TempFile,
   tempName,
   type TemporaryFacts,
+  temporaryName,
   type TreeCapabilities,
   type TreeDir,
   type WriteTarget,
@@ -319,8 +319,7 @@ export class ContainedDir implements TreeDir {
    */
   createTemp(name: string, mode: number, options: { partial?: PartialTag } = {}): TempFile {
     this.#at(name);
-    const partial = options.partial ? partialName(name, options.partial) : null;
-    const temp = partial ?? tempName(name);
+    const { name: temp, partial } = temporaryName(name, options.partial);
     const path = this.#at(temp);
     return this.#guard(temp, path, () => {
       this.#checkBefore();
@@ -345,7 +344,7 @@ export class ContainedDir implements TreeDir {
           )
           : error;
       }
-      return { name: temp, file, partial: partial !== null };
+      return { name: temp, file, partial };
     });
   }
 

@@ -207,16 +207,13 @@ function copyLarge(job: CopyJob, mtime: Date): Deno.FsFile {
   let out: Deno.FsFile;
   if (job.resume) {
     out = Deno.openSync(job.tmp, { read: true, write: true });
-    if (!out.tryLockSync(true)) {
-      out.close();
-      throw new Error("Cannot resume the partial file: another run is writing it");
-    }
-    try {
-      resumePartial(job, out);
-    } catch (error) {
-      out.close();
-      throw error;
-    }
+    const partial = out;
+    closedOnError(partial, () => {
+      if (!partial.tryLockSync(true)) {
+        throw new Error("Cannot resume the partial file: another run is writing it");
+      }
+      resumePartial(job, partial);
+    });
   } else {
     out = createTemp(job);
     createdTemp = job.tmp;

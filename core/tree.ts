@@ -95,6 +95,30 @@ export function partialName(name: string, tag: PartialTag): string | null {
 }
 
 /**
+ * The name of a new temporary sibling for `name`: a partial name for the source version `tag`
+ * when one is given and fits (see {@linkcode partialName}), else an ordinary one.
+ *
+ * @example Usage
+ * ```ts
+ * import { ok, strictEqual } from "node:assert/strict";
+ * import { PARTIAL_PREFIX, TEMP_PREFIX, temporaryName } from "./tree.ts";
+ * ok(temporaryName("a", { size: 1, mtimeMs: 2 }).name.startsWith(PARTIAL_PREFIX));
+ * ok(temporaryName("a").name.startsWith(TEMP_PREFIX));
+ * strictEqual(temporaryName("a").partial, false);
+ * ```
+ *
+ * @param name The final name.
+ * @param tag The source version, for a resumable temporary.
+ * @returns The name, and whether it is a partial name.
+ */
+export function temporaryName(name: string, tag?: PartialTag): { name: string; partial: boolean } {
+  const partial = tag ? partialName(name, tag) : null;
+  return partial === null
+    ? { name: tempName(name), partial: false }
+    : { name: partial, partial: true };
+}
+
+/**
  * Reads a partial file's name: the final name and the source version it belongs to.
  * @param partial A name starting with {@linkcode PARTIAL_PREFIX}.
  * @returns Its parts, or `null` when it is not a partial name.
@@ -610,13 +634,12 @@ class LocalDir implements TreeDir {
 
   createTemp(name: string, mode: number, options: { partial?: PartialTag } = {}): TempFile {
     this.#at(name);
-    const partial = options.partial ? partialName(name, options.partial) : null;
-    const temp = partial ?? tempName(name);
+    const { name: temp, partial } = temporaryName(name, options.partial);
     const path = this.#at(temp);
     return this.#guard(temp, () => {
       const file = Deno.openSync(path, { write: true, createNew: true, mode });
       file.lockSync(true);
-      return { name: temp, file, partial: partial !== null };
+      return { name: temp, file, partial };
     });
   }
 

@@ -12,7 +12,7 @@ import { type CopyJob, type CopyResult, fillFromMemory } from "../copy_job.ts";
 import { describeError, ProtocolError, TransferInterruptedError } from "../errors.ts";
 import { AsyncQueue } from "../queue.ts";
 import type { TransferStats } from "../stats.ts";
-import { partialName, tempName } from "../tree.ts";
+import { temporaryName } from "../tree.ts";
 import type { DataConn, PayloadSink } from "../transport/data_plane.ts";
 import type { Entry } from "../types.ts";
 import type { FramePort, Need } from "./frames.ts";
@@ -130,7 +130,7 @@ export class LocalCopyIntake implements PayloadIntake {
         // partial file an interrupted run left.
         const resume = basis?.partial !== undefined;
         const temp = basis?.partial ??
-          (this.#planner.resumable(entry) ? partialName(name, entry) : null) ?? tempName(name);
+          temporaryName(name, this.#planner.resumable(entry) ? entry : undefined).name;
         const tmp = dir.localPath(temp);
         if (dst !== null && tmp !== null) paths = { tmp, dst, resume };
       } catch (error) {
@@ -333,17 +333,28 @@ export class WireIntake implements PayloadIntake {
   }
 
   #take(id: number): Entry {
-    const entry = this.#granted.get(id);
+    const entry = this.#forget(id);
     if (!entry) throw new ProtocolError(`Cannot accept payload for id ${id}: it was not asked for`);
-    this.#granted.delete(id);
-    this.#arrived(id);
     return entry;
   }
 
-  /** A file's payload came (or will not): a signature it was asked with no longer waits. */
-  #arrived(id: number): void {
-    if (!this.#signed.delete(id)) return;
-    for (const wake of this.#signWaiters.splice(0)) wake();
+  /**
+   * A file's payload came (or will not): it is no longer granted, and a signature it was asked
+   * with no longer waits.
+   * @returns The file, when it was granted.
+   */
+  #forget(id: number): Entry | undefined {
+    const entry = this.#granted.get(id);
+    this.#granted.delete(id);
+    if (this.#signed.delete(id)) { for (const wake of this.#signWaiters.splice(0)) wake(); }
+    return entry;
+  }
+
+  /** How a granted file is written: the partial file it continues, if any (asked once). */
+  #writeOptions(id: number): { resumeFrom?: string } {
+    const resumeFrom = this.#resumes.get(id);
+    this.#resumes.delete(id);
+    return resumeFrom === undefined ? {} : { resumeFrom };
   }
 
   #startReceiving(): void {
@@ -356,22 +367,16 @@ export class WireIntake implements PayloadIntake {
       },
       writeFile: async (id, _size, fill) => {
         const entry = this.#take(id);
-        const resumeFrom = this.#resumes.get(id);
-        this.#resumes.delete(id);
-        const options = resumeFrom === undefined ? {} : { resumeFrom };
+        const options = this.#writeOptions(id);
         this.#landed(id, entry, await this.#planner.writeFile(entry, fill, options));
       },
       fileFailed: (id, message) => {
-        const entry = this.#granted.get(id);
-        this.#granted.delete(id);
-        this.#arrived(id);
+        const entry = this.#forget(id);
         this.#stats.fail(entry?.path ?? `#${id}`, message);
         if (entry) this.#landed(id, entry, false);
       },
       skipped: (id) => {
-        const entry = this.#granted.get(id);
-        this.#granted.delete(id);
-        this.#arrived(id);
+        const entry = this.#forget(id);
         this.#stats.fail(entry?.path ?? `#${id}`, "Cannot copy: the source vanished");
         if (entry) this.#landed(id, entry, false);
       },
@@ -439,8 +444,7 @@ export class WireIntake implements PayloadIntake {
         size: entry.size,
         discard: false,
       };
-      const resumeFrom = this.#resumes.get(id);
-      this.#resumes.delete(id);
+      const options = this.#writeOptions(id);
       this.#writes.push((async () => {
         const ok = await this.#planner.writeFile(entry, async (file) => {
           for await (const piece of state.queue) {
@@ -457,7 +461,7 @@ export class WireIntake implements PayloadIntake {
             );
           }
           if (state.discard) throw new Error("Cannot copy: the source changed during the transfer");
-        }, resumeFrom === undefined ? {} : { resumeFrom });
+        }, options);
         // Whatever was not written (the write failed, or never started) is dropped: it must no
         // longer hold the session, and later chunks of this file are dropped too.
         state.queue.close();

@@ -236,7 +236,10 @@ export class DestinationPlanner {
     }
     if (!holder) return { id: 0, entry: root, decision: "send" };
     const plan = this.#planEntry(holder.dir, holder.name, root, facts, 0);
-    if (root.kind === "file") {
+    // A file root that may have a partial file beside it: its directory is listed for it (only
+    // then: a one-file copy into a large directory would otherwise list all of it).
+    const wanted = plan?.decision === "send" || plan?.decision === "hash";
+    if (root.kind === "file" && wanted && this.resumable(root)) {
       const temps = holder.dir.list().map((item) => item.name).filter(isTemporaryName);
       this.#settleTemporaries(holder.dir, temps, plan ? [plan] : [], () => holder.name);
     }

@@ -1054,22 +1054,17 @@ export async function receivePayloads(
           claim(record.id);
           failed(record.id, record.message, true);
           break;
-        case "file": {
-          const size = claim(record.id);
-          if (record.size !== size) {
-            throw badRecord(
-              `file ${record.id} announces ${record.size} bytes, ${size} were granted`,
-            );
-          }
-          await receiveFile(reader, sink, record.id, size, result, failed, spareOf);
-          break;
-        }
+        case "file":
         case "delta": {
           const size = claim(record.id);
           if (record.size !== size) {
             throw badRecord(
               `file ${record.id} announces ${record.size} bytes, ${size} were granted`,
             );
+          }
+          if (record.type === "file") {
+            await receiveFile(reader, sink, record.id, size, result, failed, spareOf);
+            break;
           }
           const basis = sink.basis?.(record.id) ?? null;
           if (basis === null) {
