@@ -32,6 +32,7 @@ import { isTemporaryName, PARTIAL_PREFIX } from "../core/tree.ts";
 import {
   canDropCaches,
   cloneTree,
+  exists,
   findInPath,
   removeTree,
   runQuiet,
@@ -42,6 +43,7 @@ import { blitInvocation, type Invocation, REPO_ROOT } from "./tools.ts";
 import { diffManifests, listTree, type Manifest } from "./tree.ts";
 import {
   ContentSource,
+  deriveSeed,
   type FileSpec,
   manifestOf,
   planMixed,
@@ -400,13 +402,7 @@ export function planTreeMutation(
 ): TreeMutation {
   const rng = new Prng(seed);
   const count = Math.max(1, Math.round((files.length * MUTATION_PERCENT) / 100));
-  const order = files.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    const t = order[i] ?? 0;
-    order[i] = order[j] ?? 0;
-    order[j] = t;
-  }
+  const order = rng.permutation(files.length);
   const modify: TreeEdit[] = [];
   const remove: string[] = [];
   for (let k = 0; k < Math.min(2 * count, order.length); k++) {
@@ -519,10 +515,6 @@ function formatBytes(bytes: number): string {
   if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
   if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(2)} MB`;
   return `${(bytes / 1e3).toFixed(1)} kB`;
-}
-
-function deriveSeed(seed: number, salt: number): number {
-  return new Prng((seed ^ Math.imul(salt, 0x9e3779b1)) >>> 0).nextU32();
 }
 
 /** Generates (or reuses) `ROOT/f/old/big.bin` and `ROOT/f/new/big.bin`. */
@@ -862,15 +854,6 @@ async function runTimed(inv: Invocation): Promise<Timed> {
     stdout: decoder.decode(out.stdout),
     stderr: decoder.decode(out.stderr).trim().slice(-2000),
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -83,6 +83,22 @@ export class Prng {
   }
 
   /**
+   * Returns 0 … n−1 in a random order (Fisher–Yates, from the last index down).
+   * @param n How many.
+   * @returns The order.
+   */
+  permutation(n: number): number[] {
+    const order = Array.from({ length: n }, (_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = order[i] ?? 0;
+      order[i] = order[j] ?? 0;
+      order[j] = t;
+    }
+    return order;
+  }
+
+  /**
    * Returns an integer in [min, max], log-uniformly distributed.
    * @param min Inclusive lower bound, at least 1.
    * @param max Inclusive upper bound.

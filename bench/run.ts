@@ -26,6 +26,7 @@ import { diffManifests, listTree, type Manifest } from "./tree.ts";
 import {
   canDropCaches,
   cloneTree,
+  exists,
   findInPath,
   removeTree,
   runQuiet,
@@ -200,15 +201,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
 interface Context {
   runs: number;
   drop: boolean;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The rows with only the columns whose label passes `keep`. */

@@ -153,3 +153,18 @@ export async function cloneTree(src: string, dst: string): Promise<void> {
     throw new Error(`Cannot clone "${src}" to "${dst}": ${result.stderr}`);
   }
 }
+
+/**
+ * Whether a path exists (a link counts, whatever it points at).
+ * Requires `--allow-read`.
+ * @param path The path.
+ * @returns `true` when `lstat` finds it.
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -128,7 +128,13 @@ function pad(n: number, width: number): string {
   return String(n).padStart(width, "0");
 }
 
-function deriveSeed(seed: number, salt: number): number {
+/**
+ * A seed derived from the master seed for one purpose (`salt`).
+ * @param seed The master seed.
+ * @param salt What the seed is for.
+ * @returns The derived seed.
+ */
+export function deriveSeed(seed: number, salt: number): number {
   return new Prng((seed ^ Math.imul(salt, 0x9e3779b1)) >>> 0).nextU32();
 }
 
@@ -193,13 +199,7 @@ export function planMixed(p: WorkloadParams): FileSpec[] {
 export function planMutation(files: FileSpec[], p: WorkloadParams): MutationPlan {
   const rng = new Prng(deriveSeed(p.seed, 4));
   const count = Math.max(1, Math.round((files.length * p.mutationPercent) / 100));
-  const order = files.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    const t = order[i] ?? 0;
-    order[i] = order[j] ?? 0;
-    order[j] = t;
-  }
+  const order = rng.permutation(files.length);
   const modify: FileSpec[] = [];
   const remove: string[] = [];
   for (let k = 0; k < Math.min(2 * count, order.length); k++) {

@@ -18,7 +18,7 @@ import { writeIdentity } from "../core/identity.ts";
 import { recordKnownHost } from "../core/known_hosts.ts";
 import { certificateFingerprint, generateServerCertificate, pemToDer } from "../core/tls_cert.ts";
 import { computeDaemonPermissions } from "../daemon/permissions.ts";
-import { REPO, testConfigHome } from "./_helpers.ts";
+import { REPO, testConfigHome, withTempDir } from "./_helpers.ts";
 import { CLIENT_FRAME_CODEC } from "../core/transport/frame_tables.ts";
 
 /** The user the test daemons know, whose key the test clients use by default. */
@@ -293,4 +293,25 @@ export async function openRawSession(
     await port.sendRaw({ case: "open", value: { ...value, ...(proof ?? {}) } });
   };
   return { client, call, port, open };
+}
+
+/**
+ * Runs `fn` with a temp directory holding `mod/` and a real daemon exporting it as module `mod`,
+ * stopped afterwards.
+ * @param fn The test.
+ * @param extra Extra `[daemon]` TOML lines.
+ */
+export async function withModuleDaemon(
+  fn: (dir: string, daemon: TestDaemon) => Promise<void>,
+  extra: string[] = [],
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/mod`);
+    const daemon = await startDaemon(dir, [{ name: "mod", path: `${dir}/mod` }], extra);
+    try {
+      await fn(dir, daemon);
+    } finally {
+      await daemon.stop();
+    }
+  });
 }

@@ -2,7 +2,7 @@
 // against the destination's old copy, on a push and on a pull, and lands byte-identical.
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { startDaemon, type TestDaemon } from "./_daemon.ts";
+import { withModuleDaemon } from "./_daemon.ts";
 import {
   concatBytes,
   pseudoRandomBytes,
@@ -65,20 +65,8 @@ async function copy(args: string[]): Promise<Summary> {
   return JSON.parse(r.stdout) as Summary;
 }
 
-async function withDaemon(fn: (dir: string, daemon: TestDaemon) => Promise<void>) {
-  await withTempDir(async (dir) => {
-    await Deno.mkdir(`${dir}/mod`);
-    const daemon = await startDaemon(dir, [{ name: "mod", path: `${dir}/mod` }]);
-    try {
-      await fn(dir, daemon);
-    } finally {
-      await daemon.stop();
-    }
-  });
-}
-
 Deno.test("delta: a push sends only what changed, and every file lands byte-identical", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     const { old, young } = versions();
     const total = Object.values(young).reduce((n, b) => n + b.length, 0);
     await writeFiles(`${dir}/mod/t`, old, T0);
@@ -95,7 +83,7 @@ Deno.test("delta: a push sends only what changed, and every file lands byte-iden
 });
 
 Deno.test("delta: a pull sends only what changed, and every file lands byte-identical", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     const { old, young } = versions();
     const total = Object.values(young).reduce((n, b) => n + b.length, 0);
     await writeFiles(`${dir}/dst`, old, T0);
@@ -110,7 +98,7 @@ Deno.test("delta: a pull sends only what changed, and every file lands byte-iden
 });
 
 Deno.test("delta: --whole-file sends every changed file whole", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     const { old, young } = versions();
     const total = Object.values(young).reduce((n, b) => n + b.length, 0);
     await writeFiles(`${dir}/mod/t`, old, T0);
@@ -122,7 +110,7 @@ Deno.test("delta: --whole-file sends every changed file whole", async () => {
 });
 
 Deno.test("delta: a mirror and a move rebuild from the old copy too", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     const { old, young } = versions();
     await writeFiles(`${dir}/mod/m`, { ...old, "extra.bin": bytesOf(10, 1) }, T0);
     await writeFiles(`${dir}/src`, young, T0 + 5000);
@@ -150,7 +138,7 @@ Deno.test("delta: a mirror and a move rebuild from the old copy too", async () =
 });
 
 Deno.test("delta: more changed files than the destination signs ahead", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     const old: Record<string, Uint8Array> = {};
     const young: Record<string, Uint8Array> = {};
     for (let i = 0; i < 20; i++) {

@@ -5,7 +5,7 @@
 // temporaries.
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { startDaemon, type TestDaemon } from "./_daemon.ts";
+import { withModuleDaemon } from "./_daemon.ts";
 import { makeTree, readTree, runBlit, setMtime, spawnBlit, withTempDir } from "./_helpers.ts";
 import { findServerPid } from "./hostile/_process.ts";
 import { PARTIAL_PREFIX, partialName } from "../core/tree.ts";
@@ -80,25 +80,10 @@ function freePort(): number {
   return port;
 }
 
-async function withDaemon(
-  fn: (dir: string, daemon: TestDaemon) => Promise<void>,
-  extra: string[] = [],
-): Promise<void> {
-  await withTempDir(async (dir) => {
-    await Deno.mkdir(`${dir}/mod`);
-    const daemon = await startDaemon(dir, [{ name: "mod", path: `${dir}/mod` }], extra);
-    try {
-      await fn(dir, daemon);
-    } finally {
-      await daemon.stop();
-    }
-  });
-}
-
 const SIZE = 256 * MIB;
 
 Deno.test("resume: a pull killed midway continues from its partial file", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     await Deno.mkdir(`${dir}/mod/src`);
     await bigFile(`${dir}/mod/src/big.bin`, SIZE, 1);
     await Deno.mkdir(`${dir}/dst`);
@@ -121,7 +106,7 @@ Deno.test("resume: a pull killed midway continues from its partial file", async 
 });
 
 Deno.test("resume: a push killed midway continues from the daemon's partial file", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     await Deno.mkdir(`${dir}/src`);
     await bigFile(`${dir}/src/big.bin`, SIZE, 2);
     await Deno.mkdir(`${dir}/mod/up`);
@@ -147,7 +132,7 @@ Deno.test("resume: a push killed midway continues from the daemon's partial file
 
 Deno.test("resume: a push whose daemon server is killed continues after the restart", async () => {
   const port = freePort();
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     await Deno.mkdir(`${dir}/src`);
     await bigFile(`${dir}/src/big.bin`, SIZE, 3);
     await Deno.mkdir(`${dir}/mod/up`);
@@ -173,7 +158,7 @@ Deno.test("resume: a push whose daemon server is killed continues after the rest
 });
 
 Deno.test("resume: Ctrl-C says so in one line, exits 130 and the rerun continues", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     await Deno.mkdir(`${dir}/mod/src`);
     await bigFile(`${dir}/mod/src/big.bin`, SIZE, 4);
     await Deno.mkdir(`${dir}/dst`);
@@ -194,7 +179,7 @@ Deno.test("resume: Ctrl-C says so in one line, exits 130 and the rerun continues
 });
 
 Deno.test("resume: a push stopped by Ctrl-C continues from the daemon's partial file", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     await Deno.mkdir(`${dir}/src`);
     await bigFile(`${dir}/src/big.bin`, SIZE, 9);
     await Deno.mkdir(`${dir}/mod/up`);
@@ -219,7 +204,7 @@ Deno.test("resume: a push stopped by Ctrl-C continues from the daemon's partial 
 
 Deno.test("resume: a pull whose daemon server is killed continues after the restart", async () => {
   const port = freePort();
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     await Deno.mkdir(`${dir}/mod/src`);
     await bigFile(`${dir}/mod/src/big.bin`, SIZE, 10);
     await Deno.mkdir(`${dir}/dst`);
@@ -295,7 +280,7 @@ Deno.test("resume: a partial file of another source version, or too old, is remo
 });
 
 Deno.test("temporaries: two runs into one directory never remove each other's", async () => {
-  await withDaemon(async (dir, daemon) => {
+  await withModuleDaemon(async (dir, daemon) => {
     const spec = (tag: string) =>
       Object.fromEntries(
         Array.from({ length: 800 }, (_, i) => [`f${String(i).padStart(4, "0")}-${tag}`, tag]),
