@@ -6,7 +6,8 @@
  *
  * Scaled down: 24 frames of 15 MiB (360 MiB) within 12 s, twice (a second round must not grow
  * the daemon further). What must hold: the daemon stops reading (the client's writes block) long
- * before that, so the server's RSS grows by at most {@linkcode PEAK_GROWTH_MAX} during a flood;
+ * before that: it takes at most {@linkcode FRAMES_TAKEN_MAX} frames and its RSS grows by at most
+ * {@linkcode PEAK_GROWTH_MAX} from where each flood began;
  * when the client leaves the call — while it still trickles its data connection — the daemon
  * ends the session (its audit line says why) within 10 s; afterwards it serves a real push, its
  * descriptors back to the baseline (+4) and its RSS within the baseline + `PEAK_GROWTH_MAX`
@@ -16,7 +17,9 @@
  */
 
 import { ok } from "node:assert/strict";
+import { INITIAL_WINDOW_BYTES } from "../../core/transport/frame_codec.ts";
 import { encodeRecordHeader, FILE_STATUS } from "../../core/transport/records.ts";
+import { MAX_QUEUED_BYTES } from "../../core/transport/stream_port.ts";
 import { assertRecovered, mib, type Target, withTarget } from "./_serving.ts";
 import { announceFiles, dialData, openPush } from "./_sessions.ts";
 import { rssBytes, settle } from "./_process.ts";
@@ -28,7 +31,16 @@ const FRAMES = 24;
 /** How long the client keeps trying. */
 const FLOOD_MS = 12_000;
 /**
- * Most the server's RSS may grow during the flood: the per-session queue (32 MiB, overshot by one
+ * Most frames the daemon may take before the client's writes block: the session's queue (overshot
+ * by one frame), the stream's flow-control window, and one frame being assembled. This is the
+ * bound itself, independent of when the daemon's garbage collector runs.
+ */
+const FRAMES_TAKEN_MAX = Math.ceil(MAX_QUEUED_BYTES / FRAME_BYTES) + 1 +
+  Math.ceil(INITIAL_WINDOW_BYTES / FRAME_BYTES) + 1;
+/**
+ * Most the server's RSS may grow during one flood, from its RSS when that flood starts (the
+ * garbage of an earlier round is V8's to collect when it likes, so each round is measured from
+ * where it begins; {@linkcode assertRecovered} checks the end against the first baseline): the per-session queue (32 MiB, overshot by one
  * frame), one frame in the stream's buffer, the control stream's flow-control window (20 MiB),
  * one frame being assembled, and the allocator's slack.
  */
@@ -38,6 +50,8 @@ const PEAK_GROWTH_MAX = 160 * 1024 * 1024;
 interface FloodResult {
   /** Flood frames the client managed to hand to its stream. */
   sent: number;
+  /** The server's RSS when the flood started. */
+  start: number;
   /** The server's highest RSS during the flood. */
   peak: number;
   /** The daemon's audit line for the session, once it ended (`null`: it never did). */
@@ -52,7 +66,8 @@ interface FloodResult {
 async function flood(target: Target, name: string): Promise<FloodResult> {
   const push = await openPush(target.daemon.address, name);
   const stopTrickle = new AbortController();
-  let peak = rssBytes(target.server);
+  const start = rssBytes(target.server);
+  let peak = start;
   const sampler = setInterval(() => {
     try {
       peak = Math.max(peak, rssBytes(target.server));
@@ -106,7 +121,7 @@ async function flood(target: Target, name: string): Promise<FloodResult> {
       (l) => l !== null,
       10_000,
     );
-    return { sent, peak, ended };
+    return { sent, start, peak, ended };
   } finally {
     clearInterval(sampler);
     stopTrickle.abort();
@@ -123,12 +138,17 @@ Deno.test({
   fn: async () => {
     await withTarget(async (target) => {
       for (const round of [1, 2]) {
-        const { sent, peak, ended } = await flood(target, `flood-${round}`);
-        const growth = peak - target.baselineRss;
+        const { sent, start, peak, ended } = await flood(target, `flood-${round}`);
+        const growth = peak - start;
         console.log(
           `flood ${round}: ${sent} of ${FRAMES} frames of 15 MiB taken; server RSS ${
-            mib(target.baselineRss)
+            mib(start)
           } → peak ${mib(peak)} MiB (+${mib(growth)} MiB); session ended: ${ended ?? "no"}`,
+        );
+        ok(
+          sent <= FRAMES_TAKEN_MAX,
+          `the daemon took ${sent} frames of 15 MiB during flood ${round}, more than the ` +
+            `${FRAMES_TAKEN_MAX} its queue and window allow`,
         );
         ok(
           growth <= PEAK_GROWTH_MAX,
