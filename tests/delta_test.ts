@@ -3,14 +3,17 @@
 
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import {
+  BlockWeakSums,
   computeSignature,
   decodeSignature,
   DELTA_CAPS,
   DeltaRebuilder,
   encodeDelta,
   encodeSignature,
+  joinWeak,
   type Signature,
   StrongHash,
+  weakSums,
 } from "../core/delta/mod.ts";
 import { ProtocolError } from "../core/errors.ts";
 import { concatBytes, pseudoRandomBytes } from "./_helpers.ts";
@@ -147,6 +150,26 @@ Deno.test("delta: a resumed partial file (prefix mode) keeps its good blocks onl
       const least = young.length - good;
       ok(trip.literalBytes >= least && trip.literalBytes <= least + 4096, `${trip.literalBytes}`);
     });
+  }
+});
+
+Deno.test("BlockWeakSums (WebAssembly SIMD) agrees with the byte loop on every block", () => {
+  const input = new BlockWeakSums(1 << 20);
+  // Random bytes, then runs of 255 (the largest column sums) and of 0.
+  input.input.set(bytesOf(1 << 20, 7));
+  input.input.fill(255, 0, 300_000);
+  input.input.fill(0, 600_000, 700_000);
+  for (const blockSize of [16, 1024, 3 * 1024, 32 * 1024, 1 << 20, 1000]) {
+    for (const length of [1 << 20, (1 << 20) - 5, Math.min(1 << 20, 2 * blockSize + 17)]) {
+      const blocks = Math.ceil(length / blockSize);
+      const out = new Uint32Array(blocks + 2);
+      strictEqual(input.compute(length, blockSize, out, 2), blocks);
+      for (let k = 0; k < blocks; k++) {
+        const end = Math.min(length, (k + 1) * blockSize);
+        const want = joinWeak(weakSums(input.input, k * blockSize, end));
+        strictEqual(out[k + 2], want, `block ${k} of ${blockSize} bytes (${length} summed)`);
+      }
+    }
   }
 });
 

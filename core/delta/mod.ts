@@ -34,6 +34,7 @@
  */
 
 export * from "./weak_sum.ts";
+export * from "./block_sums.ts";
 export * from "./strong_hash.ts";
 export * from "./signature.ts";
 export * from "./encode_delta.ts";

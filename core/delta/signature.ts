@@ -16,7 +16,7 @@
 
 import { ProtocolError } from "../errors.ts";
 import { STRONG_BYTES, StrongHash } from "./strong_hash.ts";
-import { joinWeak, weakSums } from "./weak_sum.ts";
+import { BlockWeakSums } from "./block_sums.ts";
 
 /** Limits of the delta algorithm, on both sides of the wire. */
 export const DELTA_CAPS: {
@@ -121,27 +121,36 @@ export async function computeSignature(
   const weak = new Uint32Array(blockCount);
   const strong = new Uint8Array(blockCount * STRONG_BYTES);
   const hash = await StrongHash.create();
-  const perRead = Math.max(1, Math.floor((4 * 1024 * 1024) / blockSize)) * blockSize;
-  const buffer = new Uint8Array(Math.min(perRead, Math.max(blockSize, size)));
+  const perRead = Math.max(1, Math.floor(SIGN_READ_BYTES / blockSize)) * blockSize;
+  const bufferBytes = Math.min(perRead, Math.max(blockSize, size));
+  // Two buffers: the next read runs (on Deno's I/O thread) while this one is summed.
+  const buffers = [new BlockWeakSums(bufferBytes), new BlockWeakSums(bufferBytes)];
   let block = 0;
   let done = 0;
+  let turn = 0;
+  let reading = readFully(file, buffers[0]!.input, Math.min(bufferBytes, size), 0, size);
   while (done < size) {
-    const want = Math.min(buffer.length, size - done);
-    let got = 0;
-    while (got < want) {
-      const n = await file.read(buffer.subarray(got, want));
-      if (n === null) {
-        throw new Error(`Cannot sign the file: it is ${done + got} bytes, ${size} were expected`);
-      }
-      got += n;
+    const got = await reading;
+    const chunk = buffers[turn]!;
+    const next = done + got;
+    if (next < size) {
+      turn ^= 1;
+      reading = readFully(
+        file,
+        buffers[turn]!.input,
+        Math.min(bufferBytes, size - next),
+        next,
+        size,
+      );
+      reading.catch(() => {}); // awaited on the next turn; never an unhandled rejection
     }
-    for (let at = 0; at < got; at += blockSize) {
+    const blocks = chunk.compute(got, blockSize, weak, block);
+    for (let i = 0, at = 0; i < blocks; i++, at += blockSize) {
       const end = Math.min(at + blockSize, got);
-      weak[block] = joinWeak(weakSums(buffer, at, end));
-      strong.set(hash.digestOf(buffer.subarray(at, end)), block * STRONG_BYTES);
-      block++;
+      strong.set(hash.digestOf(chunk.input.subarray(at, end)), (block + i) * STRONG_BYTES);
     }
-    done += got;
+    block += blocks;
+    done = next;
   }
   return { blockSize, basisSize: size, blockCount, weak, strong };
 }
@@ -221,6 +230,28 @@ export function decodeSignature(bytes: Uint8Array): Signature {
   const start = HEADER_BYTES + 4 * blockCount;
   const strong = bytes.slice(start, start + blockCount * STRONG_BYTES);
   return { blockSize, basisSize, blockCount, weak, strong };
+}
+
+/** Bytes read per step while signing (rounded down to whole blocks). */
+const SIGN_READ_BYTES = 4 * 1024 * 1024;
+
+/** Reads exactly `want` bytes into `buffer`, or says the file ended at `done` + what was read. */
+async function readFully(
+  file: Deno.FsFile,
+  buffer: Uint8Array,
+  want: number,
+  done: number,
+  size: number,
+): Promise<number> {
+  let got = 0;
+  while (got < want) {
+    const n = await file.read(buffer.subarray(got, want));
+    if (n === null) {
+      throw new Error(`Cannot sign the file: it is ${done + got} bytes, ${size} were expected`);
+    }
+    got += n;
+  }
+  return got;
 }
 
 function badSignature(detail: string): ProtocolError {
