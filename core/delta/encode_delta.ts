@@ -106,13 +106,57 @@ class BlockIndex {
   }
 }
 
+/**
+ * Reads a file ahead of its use: one read of up to {@linkcode READ_BYTES} is always in flight
+ * (on Deno's I/O thread) while the caller works on the previous one. At most `size` bytes are
+ * asked for in all.
+ */
+class ReadAhead {
+  readonly #file: { read(p: Uint8Array): Promise<number | null> };
+  readonly #buffers: [Uint8Array, Uint8Array];
+  #left: number;
+  #turn = 0;
+  #pending: Promise<Uint8Array | null> | null = null;
+
+  constructor(file: { read(p: Uint8Array): Promise<number | null> }, size: number) {
+    this.#file = file;
+    this.#left = size;
+    const length = Math.max(1, Math.min(READ_BYTES, size));
+    this.#buffers = [new Uint8Array(length), new Uint8Array(length)];
+  }
+
+  /**
+   * The next bytes (valid until the call after this one), or `null` at the end of the file.
+   * @throws {Error} When the file cannot be read.
+   */
+  async next(): Promise<Uint8Array | null> {
+    const chunk = await (this.#pending ?? this.#start());
+    this.#pending = chunk === null || this.#left === 0 ? null : this.#start();
+    return chunk;
+  }
+
+  #start(): Promise<Uint8Array | null> {
+    this.#turn ^= 1;
+    const buffer = this.#buffers[this.#turn]!;
+    const want = Math.min(buffer.length, this.#left);
+    const read = this.#file.read(buffer.subarray(0, want)).then((n) => {
+      if (n === null) return null;
+      this.#left -= n;
+      return buffer.subarray(0, n);
+    });
+    read.catch(() => {}); // awaited by the next call
+    return read;
+  }
+}
+
 /** The window over the new file: a buffer refilled from the file, exactly `size` bytes in all. */
 class Window {
   readonly buf: Uint8Array;
   end = 0;
   problem: DeltaEnd["problem"] = null;
   #taken = 0;
-  readonly #file: { read(p: Uint8Array): Promise<number | null> };
+  #chunk: Uint8Array = new Uint8Array(0);
+  readonly #ahead: ReadAhead;
   readonly #size: number;
   readonly #whole: StrongHash;
 
@@ -122,7 +166,7 @@ class Window {
     blockSize: number,
     whole: StrongHash,
   ) {
-    this.#file = file;
+    this.#ahead = new ReadAhead(file, size);
     this.#size = size;
     this.#whole = whole;
     this.buf = new Uint8Array(
@@ -155,32 +199,43 @@ class Window {
     while (this.end < want && this.#taken < this.#size && this.end < this.buf.length) {
       const room = Math.min(this.buf.length - this.end, this.#size - this.#taken);
       const target = this.buf.subarray(this.end, this.end + room);
-      let got: number | null;
-      if (this.problem !== null) got = null;
-      else {
-        try {
-          got = await this.#file.read(target);
-        } catch (error) {
-          this.problem = {
-            status: "unreadable",
-            message: `Cannot read the file to the end: ${describeError(error)}`,
-          };
-          got = null;
-        }
-      }
-      if (got === null) {
-        this.problem ??= {
-          status: "changed",
-          message: `Cannot read the file to the end: it shrank while being sent ` +
-            `(${this.#taken} of ${this.#size} bytes)`,
-        };
+      let got: number;
+      if (this.#chunk.length === 0 && this.problem === null) await this.#next();
+      if (this.problem !== null) {
         target.fill(0);
         got = room;
+      } else {
+        got = Math.min(room, this.#chunk.length);
+        target.set(this.#chunk.subarray(0, got));
+        this.#chunk = this.#chunk.subarray(got);
       }
       this.#whole.update(target.subarray(0, got));
       this.end += got;
       this.#taken += got;
     }
+  }
+
+  /** Takes the next chunk read ahead; a file that ends or fails early sets `problem`. */
+  async #next(): Promise<void> {
+    let chunk: Uint8Array | null;
+    try {
+      chunk = await this.#ahead.next();
+    } catch (error) {
+      this.problem = {
+        status: "unreadable",
+        message: `Cannot read the file to the end: ${describeError(error)}`,
+      };
+      return;
+    }
+    if (chunk !== null && chunk.length > 0) {
+      this.#chunk = chunk;
+      return;
+    }
+    this.problem = {
+      status: "changed",
+      message: `Cannot read the file to the end: it shrank while being sent ` +
+        `(${this.#taken} of ${this.#size} bytes)`,
+    };
   }
 }
 

@@ -30,7 +30,7 @@ export interface RebuildOptions {
 export class DeltaRebuilder {
   readonly #o: RebuildOptions;
   readonly #hash: StrongHash;
-  #buffer: Uint8Array | null = null;
+  #buffers: [Uint8Array, Uint8Array] | null = null;
   #written = 0;
   #copied = 0;
 
@@ -112,23 +112,34 @@ export class DeltaRebuilder {
     this.#claim(length);
     const basis = this.#o.basis;
     await basis.seek(offset, Deno.SeekMode.Start);
-    const buffer = this.#buffer ??= new Uint8Array(Math.min(COPY_BYTES, Math.max(length, 1)));
-    let left = length;
-    while (left > 0) {
-      const want = Math.min(left, buffer.length);
-      let got = 0;
-      while (got < want) {
-        const n = await basis.read(buffer.subarray(got, want));
-        if (n === null) {
-          throw new Error(
-            "Cannot rebuild the file: the destination's copy changed during the transfer",
-          );
-        }
-        got += n;
-      }
-      await this.#emit(buffer.subarray(0, want));
-      left -= want;
+    const size = Math.min(COPY_BYTES, Math.max(length, 1));
+    if (this.#buffers === null || this.#buffers[0].length < size) {
+      this.#buffers = [new Uint8Array(size), new Uint8Array(size)];
     }
+    const buffers = this.#buffers;
+    // The next piece is read while this one is written (both on Deno's I/O threads).
+    let turn = 0;
+    let left = length;
+    let reading = readBasis(basis, buffers[0].subarray(0, Math.min(left, buffers[0].length)));
+    let writing: Promise<void> = Promise.resolve();
+    try {
+      while (left > 0) {
+        const piece = await reading;
+        left -= piece.length;
+        await writing; // the other buffer is free again
+        if (left > 0) {
+          turn ^= 1;
+          const next = buffers[turn]!;
+          reading = readBasis(basis, next.subarray(0, Math.min(left, next.length)));
+          reading.catch(() => {}); // awaited on the next turn
+        }
+        writing = this.#emit(piece);
+        writing.catch(() => {}); // awaited on the next turn or below
+      }
+    } finally {
+      await writing.catch(() => {});
+    }
+    await writing;
     this.#copied += length;
   }
 
@@ -162,6 +173,21 @@ export class DeltaRebuilder {
     let off = 0;
     while (off < bytes.length) off += await this.#o.out.write(bytes.subarray(off));
   }
+}
+
+/** Fills `into` from the basis; the basis ending first means it changed since it was signed. */
+async function readBasis(basis: Deno.FsFile, into: Uint8Array): Promise<Uint8Array> {
+  let got = 0;
+  while (got < into.length) {
+    const n = await basis.read(into.subarray(got));
+    if (n === null) {
+      throw new Error(
+        "Cannot rebuild the file: the destination's copy changed during the transfer",
+      );
+    }
+    got += n;
+  }
+  return into;
 }
 
 function badDelta(detail: string): ProtocolError {
