@@ -41,6 +41,8 @@ import { validateWirePath } from "./paths.ts";
 import {
   type DirItem,
   entryInfoOf,
+  linkAsideAt,
+  type LinkedAside,
   lstatOrNull,
   type PartialTag,
   type TempFile,
@@ -556,5 +558,15 @@ export class ContainedDir implements TreeDir {
   /** A contained tree gives out no local paths (unless its capabilities say so). */
   localPath(name: string): string | null {
     return this.#caps.localPaths ? this.#at(name) : null;
+  }
+
+  linkAside(name: string): LinkedAside {
+    const path = this.#at(name);
+    return this.#guard(name, path, () => {
+      this.#checkBefore();
+      // Removed later by its own name, which only this run made: wherever a raced path leads,
+      // nothing else has that name.
+      return linkAsideAt(path, this.#at(tempName(name)));
+    });
   }
 }

@@ -10,6 +10,7 @@ import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { ContainedTree } from "../core/contained_tree.ts";
 import { PathEscapeError, PathInvalidError } from "../core/errors.ts";
 import { MAX_WIRE_PATH_DEPTH, validateWirePath } from "../core/paths.ts";
+import { PlainTree, TEMP_PREFIX } from "../core/tree.ts";
 import { withTempDir } from "./_helpers.ts";
 
 /** A real temporary directory (no link in its path) with `spec` files in it. */
@@ -140,4 +141,27 @@ Deno.test("contained dir: paths over the limits are refused by name", async () =
     );
     ok(full.stat("short") === null, "a short name still fits");
   });
+});
+
+Deno.test("linkAside(): the old version keeps a second name across the rename, then loses it", async (t) => {
+  for (const kind of ["plain", "contained"] as const) {
+    await t.step(kind, async () => {
+      await withTempDir(async (dir) => {
+        const root = await planted(dir, { "d/f.bin": "old", "d/new.tmp": "new" });
+        const tree = kind === "plain" ? new PlainTree(root) : ContainedTree.open(root);
+        const d = tree.dir("d");
+        const aside = d.linkAside!("f.bin");
+        const names = () => [...Deno.readDirSync(`${root}/d`)].map((e) => e.name).sort();
+        const extra = names().filter((n) => n.startsWith(TEMP_PREFIX));
+        equal(extra.length, 1, `names: ${names()}`);
+        equal(Deno.statSync(`${root}/d/f.bin`).nlink, 2);
+        d.rename("new.tmp", "f.bin");
+        equal(Deno.readTextFileSync(`${root}/d/f.bin`), "new");
+        equal(Deno.readTextFileSync(`${root}/d/${extra[0]}`), "old");
+        await aside.release();
+        deepStrictEqual(names(), ["f.bin"]);
+        throws(() => d.linkAside!("missing"));
+      });
+    });
+  }
 });

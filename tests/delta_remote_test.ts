@@ -170,3 +170,39 @@ Deno.test("delta: a local run copies whole and puts nothing on a wire", async ()
     deepStrictEqual(await readTree(`${dir}/dst`), await readTree(`${dir}/src`));
   });
 });
+
+Deno.test("delta: a large old version is freed after its replacement is in place", async (t) => {
+  // 80 MiB: at or above RELEASE_ASIDE_MIN_BYTES, the old version gets a second, temporary name
+  // before the rename over it and loses it afterwards, off the writing thread.
+  const old = bytesOf(80 * MIB, 21);
+  const young = old.slice();
+  young.set(bytesOf(64 * 1024, 22), 40 * MIB);
+  const temporaries = async (dir: string) =>
+    (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).filter((n) =>
+      n.startsWith(".blit-")
+    );
+  await withModuleDaemon(async (dir, daemon) => {
+    await t.step("push (the daemon removes the second name after the session)", async () => {
+      await writeFiles(`${dir}/mod/p`, { "big.bin": old }, T0);
+      await writeFiles(`${dir}/src`, { "big.bin": young }, T0 + 5000);
+      const summary = await copy([`${dir}/src/`, `${daemon.address}:/mod/p/`]);
+      equal(summary.files_transferred, 1);
+      deepStrictEqual(await Deno.readFile(`${dir}/mod/p/big.bin`), young);
+      let left = await temporaries(`${dir}/mod/p`);
+      for (let i = 0; i < 100 && left.length > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        left = await temporaries(`${dir}/mod/p`);
+      }
+      deepStrictEqual(left, []);
+      equal((await Deno.stat(`${dir}/mod/p/big.bin`)).nlink, 1);
+    });
+    await t.step("pull (the client removes it before it exits)", async () => {
+      await writeFiles(`${dir}/dst`, { "big.bin": old }, T0);
+      await writeFiles(`${dir}/mod/q`, { "big.bin": young }, T0 + 5000);
+      const summary = await copy([`${daemon.address}:/mod/q/`, `${dir}/dst/`]);
+      equal(summary.files_transferred, 1);
+      deepStrictEqual(await Deno.readFile(`${dir}/dst/big.bin`), young);
+      deepStrictEqual(await temporaries(`${dir}/dst`), []);
+    });
+  });
+});

@@ -11,6 +11,9 @@ import type { IHasher } from "hash-wasm";
 /** Bytes of one strong digest. */
 export const STRONG_BYTES = 16;
 
+/** The package's loading, once started. */
+let preloading: Promise<void> | undefined;
+
 /** A reusable xxHash3-128 state: a block at a time, or a whole file streamed through it. */
 export class StrongHash {
   readonly #state: IHasher;
@@ -38,10 +41,32 @@ export class StrongHash {
    * @returns The state.
    */
   static async create(): Promise<StrongHash> {
+    await StrongHash.preload();
     // Loaded on first use: importing the package costs 50–70 ms, which every run would pay at
     // start (the session's modules import this one), and most runs send no delta.
     const { createXXHash128 } = await import("hash-wasm");
     return new StrongHash(await createXXHash128(0, 0));
+  }
+
+  /**
+   * Loads the package and compiles its WebAssembly now, so that the first
+   * {@linkcode StrongHash.create} does not wait for them (a source that may send a delta calls it
+   * while it waits for the signature). Never rejects.
+   *
+   * @example Usage
+   * ```ts
+   * import { StrongHash } from "./strong_hash.ts";
+   * await StrongHash.preload();
+   * ```
+   *
+   * @returns When the package is ready (or failed to load: `create` then says why).
+   */
+  static preload(): Promise<void> {
+    preloading ??= import("hash-wasm").then((m) => m.createXXHash128(0, 0)).then(
+      () => {},
+      () => {},
+    );
+    return preloading;
   }
 
   /**

@@ -16,8 +16,8 @@ import { temporaryName } from "../tree.ts";
 import type { DataConn, PayloadSink } from "../transport/data_plane.ts";
 import type { Entry } from "../types.ts";
 import type { FramePort, Need } from "./frames.ts";
-import { currentUmaskBits, type DestinationPlanner } from "./planner.ts";
-import { deltaWanted } from "./plan.ts";
+import { currentUmaskBits, type DestinationPlanner, type WriteFileOptions } from "./planner.ts";
+import { deltaWanted, RELEASE_ASIDE_MIN_BYTES } from "./plan.ts";
 import { blockSizeFor, computeSignature, type SignatureShape } from "../delta/signature.ts";
 
 /** Makes the writer-thread queue of one session, given where its results go. */
@@ -243,6 +243,8 @@ export class WireIntake implements PayloadIntake {
   readonly #bases = new Map<number, { shape: SignatureShape; name: string }>();
   /** The partial files the requested files continue, by id (removed once the file is in place). */
   readonly #resumes = new Map<number, string>();
+  /** Granted files that replace an old version of {@linkcode RELEASE_ASIDE_MIN_BYTES} or more. */
+  readonly #replacing = new Set<number>();
   /** Signatures being computed, one file at a time; each sends its need when done. */
   #signing: Promise<void> = Promise.resolve();
   /** Files asked for with a signature whose payload has not come yet. */
@@ -284,6 +286,7 @@ export class WireIntake implements PayloadIntake {
     }
     this.#granted.set(id, entry);
     if (basis?.partial !== undefined) this.#resumes.set(id, basis.partial);
+    else if (basis !== undefined && basis.size >= RELEASE_ASIDE_MIN_BYTES) this.#replacing.add(id);
     const delta = deltaWanted({
       remote: this.#data !== null,
       wholeFile: this.#wholeFile,
@@ -346,15 +349,24 @@ export class WireIntake implements PayloadIntake {
   #forget(id: number): Entry | undefined {
     const entry = this.#granted.get(id);
     this.#granted.delete(id);
+    this.#resumes.delete(id);
+    this.#replacing.delete(id);
     if (this.#signed.delete(id)) { for (const wake of this.#signWaiters.splice(0)) wake(); }
     return entry;
   }
 
-  /** How a granted file is written: the partial file it continues, if any (asked once). */
-  #writeOptions(id: number): { resumeFrom?: string } {
+  /**
+   * How a granted file is written: the partial file it continues, if any, and whether it
+   * replaces a large old version (asked once).
+   */
+  #writeOptions(id: number): WriteFileOptions {
     const resumeFrom = this.#resumes.get(id);
+    const releaseOld = this.#replacing.delete(id);
     this.#resumes.delete(id);
-    return resumeFrom === undefined ? {} : { resumeFrom };
+    return {
+      ...(resumeFrom === undefined ? {} : { resumeFrom }),
+      ...(releaseOld ? { releaseOld } : {}),
+    };
   }
 
   #startReceiving(): void {
@@ -366,8 +378,8 @@ export class WireIntake implements PayloadIntake {
         return entry ? { size: entry.size } : null;
       },
       writeFile: async (id, _size, fill) => {
+        const options = this.#writeOptions(id); // before #take, which forgets them
         const entry = this.#take(id);
-        const options = this.#writeOptions(id);
         this.#landed(id, entry, await this.#planner.writeFile(entry, fill, options));
       },
       fileFailed: (id, message) => {

@@ -21,6 +21,7 @@ import {
   isTemporaryName,
   joinPath,
   kindOfItem,
+  type LinkedAside,
   parsePartialName,
   PARTIAL_PREFIX,
   splitPath,
@@ -131,6 +132,27 @@ export interface PendingDeletion {
   path: string;
   /** Whether it is a directory (removed with its contents). */
   isDir: boolean;
+}
+
+/** How {@linkcode DestinationPlanner.writeFile} writes a file. */
+export interface WriteFileOptions {
+  /** The partial file this write continues (removed once the file is in place). */
+  resumeFrom?: string;
+  /** The file replaces an old version of `RELEASE_ASIDE_MIN_BYTES` (plan.ts) or more. */
+  releaseOld?: boolean;
+}
+
+/**
+ * Links `name` aside before the rename that replaces it (see {@linkcode TreeDir.linkAside}), or
+ * `null` when the tree cannot or the link fails: the rename then frees it, as it would anyway.
+ */
+function linkAside(dir: TreeDir, name: string): LinkedAside | null {
+  if (dir.linkAside === undefined) return null;
+  try {
+    return dir.linkAside(name);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -579,15 +601,20 @@ export class DestinationPlanner {
    * payload stops coming ({@linkcode TransferInterruptedError}), what was written stays for the
    * next run to resume; once it is in place, the partial it continued (`resumeFrom`) goes.
    *
+   * With `releaseOld` (the file replaces a large old version), the old version gets a second,
+   * temporary name before the rename, removed asynchronously after it: its blocks are freed on
+   * an I/O thread, not in the rename on this one (`RELEASE_ASIDE_MIN_BYTES` in plan.ts).
+   *
    * @param entry The file.
    * @param fill Writes exactly `entry.size` bytes into the open temporary.
-   * @param options The partial file this write continues, if any (see {@linkcode FilePlan}).
+   * @param options The partial file this write continues, if any (see {@linkcode FilePlan}), and
+   * whether it replaces a large old version.
    * @returns `true` when the file is in place.
    */
   async writeFile(
     entry: Entry,
     fill: (file: Deno.FsFile) => Promise<void>,
-    options: { resumeFrom?: string } = {},
+    options: WriteFileOptions = {},
   ): Promise<boolean> {
     const { stats, gate } = this.#o;
     if (gate.dryRun) {
@@ -623,7 +650,12 @@ export class DestinationPlanner {
         if ((mode & ~currentUmaskBits()) !== mode || (mode & 0o6000) !== 0) {
           holder.dir.setMode(temp.name, mode);
         }
-        holder.dir.rename(temp.name, holder.name);
+        const old = options.releaseOld ? linkAside(holder.dir, holder.name) : null;
+        try {
+          holder.dir.rename(temp.name, holder.name);
+        } finally {
+          void old?.release(); // after the rename, on an I/O thread; not awaited
+        }
       } finally {
         temp.file.close();
       }

@@ -32,8 +32,14 @@ import {
 } from "./frames.ts";
 import type { DataConn, SendItem } from "../transport/data_plane.ts";
 import type { Signature } from "../delta/signature.ts";
+import { StrongHash } from "../delta/strong_hash.ts";
 import type { LocalSource } from "./intake.ts";
-import { type ChangeGate, CONSENT_KEEPALIVE_MS, sourceRemovalBlock } from "./plan.ts";
+import {
+  type ChangeGate,
+  CONSENT_KEEPALIVE_MS,
+  DELTA_MIN_BYTES,
+  sourceRemovalBlock,
+} from "./plan.ts";
 import { sideSummary } from "./summary.ts";
 import {
   type ConsentAnswer,
@@ -121,6 +127,8 @@ export class SourceRole {
   readonly #removals: Promise<void>[] = [];
   #view: SourceView | null = null;
   #nextId = 1;
+  /** The delta code was asked to load (see `#prepareDelta`). */
+  #deltaPrepared = false;
   #scanComplete = true;
   #walking: Promise<void> = Promise.resolve();
   #sending: Promise<void> | null = null;
@@ -260,10 +268,22 @@ export class SourceRole {
     return { own, peer };
   }
 
+  /**
+   * Loads the delta code while the destination signs, once a file that may travel as a delta
+   * ({@linkcode DELTA_MIN_BYTES} or more, over the wire, not `--whole-file`) is announced.
+   */
+  #prepareDelta(entry: Entry): void {
+    if (this.#deltaPrepared || entry.kind !== "file" || entry.size < DELTA_MIN_BYTES) return;
+    if (this.#o.payload.kind !== "wire" || this.#o.terms.wholeFile) return;
+    this.#deltaPrepared = true;
+    void StrongHash.preload();
+  }
+
   /** Walks a directory root and sends the manifest, batched as the port prefers. */
   async #walk(view: SourceView): Promise<void> {
     const { stats, filter, terms } = this.#o;
     let bytes = view.root.entry.kind === "file" ? view.root.entry.size : 0;
+    this.#prepareDelta(view.root.entry);
     if (view.walk) {
       let batch: ManifestGroup[] = [];
       let batchEntries = 0;
@@ -286,6 +306,7 @@ export class SourceRole {
           items.push(item);
           stats.examined++;
           if (entry.kind === "file") bytes += entry.size;
+          this.#prepareDelta(entry);
         }
         batch.push({ dir: group.dir, entries: items, complete: group.complete });
         batchEntries += items.length;
