@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { writeFully } from "./file_write.ts";
 import { describeError } from "./errors.ts";
 import { removeOwnName } from "./own_name.ts";
 import type { DirIdentity } from "./tree.ts";
@@ -76,8 +77,7 @@ export function fillFromMemory(
     }
     filled = true;
     try {
-      let off = 0;
-      while (off < data.length) off += file.writeSync(data.subarray(off));
+      writeFully(file, data);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -128,8 +128,7 @@ function copySmall(job: CopyJob, mtime: Date): Deno.FsFile {
   const out = createTemp(job);
   createdTemp = job.tmp;
   return closedOnError(out, () => {
-    let off = 0;
-    while (off < got) off += out.writeSync(buffer.subarray(off, got));
+    writeFully(out, buffer.subarray(0, got));
     out.utimeSync(mtime, mtime);
     // After the write: the umask may have taken bits, and a write clears setuid and setgid bits
     // (without CAP_FSETID).
@@ -190,8 +189,7 @@ function writeReceived(job: CopyJob, data: Uint8Array, mtime: Date): Deno.FsFile
     // seen while the exchange most likely still holds, so the temporary removed (see
     // runCopyJob) is the one just created, wherever it went.
     checkDir(job, false);
-    let off = 0;
-    while (off < data.length) off += out.writeSync(data.subarray(off));
+    writeFully(out, data);
     out.utimeSync(mtime, mtime);
     if ((job.mode & ~job.umask) !== job.mode || (job.mode & 0o6000) !== 0) {
       Deno.chmodSync(job.tmp, job.mode);
@@ -257,8 +255,7 @@ function resumePartial(job: CopyJob, out: Deno.FsFile): void {
   while (true) {
     const n = src.readSync(theirs);
     if (n === null || n === 0) break;
-    let off = 0;
-    while (off < n) off += out.writeSync(theirs.subarray(off, n));
+    writeFully(out, theirs.subarray(0, n));
   }
 }
 

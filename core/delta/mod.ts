@@ -15,14 +15,14 @@
  * using file = await Deno.open(basis);
  * const signature = await computeSignature(file, { size: old.length });
  * const rebuilt: number[] = [];
- * const out = { write: (p: Uint8Array) => (rebuilt.push(...p), Promise.resolve(p.length)) };
+ * const out = { writeSync: (p: Uint8Array) => (rebuilt.push(...p), p.length) };
  * const rebuild = await DeltaRebuilder.create({ shape: signature, size: young.length, basis: file, out });
  * const delta = encodeDelta(ReadableStream.from([young]).getReader(), { size: young.length, signature });
  * let step = await delta.next();
  * for (; !step.done; step = await delta.next()) {
  *   const op = step.value;
- *   if (op.kind === "literal") await rebuild.literal(op.bytes);
- *   else await rebuild.copy(op.block, op.count);
+ *   if (op.kind === "literal") rebuild.literal(op.bytes);
+ *   else rebuild.copy(op.block, op.count);
  * }
  * rebuild.finish(step.value.digest);
  * strictEqual(rebuilt.length, young.length);

@@ -8,6 +8,7 @@
  */
 
 import { ProtocolError } from "../errors.ts";
+import { writeFully } from "../file_write.ts";
 import { DELTA_CAPS, type SignatureShape } from "./signature.ts";
 import { sameBytes, StrongHash } from "./strong_hash.ts";
 
@@ -22,15 +23,15 @@ export interface RebuildOptions {
   size: number;
   /** The basis, open for reading (positioned by the rebuilder). */
   basis: Deno.FsFile;
-  /** Where the new file is written, in order. */
-  out: { write(p: Uint8Array): Promise<number> };
+  /** Where the new file is written, in order (synchronously: see `core/file_write.ts`). */
+  out: { writeSync(p: Uint8Array): number };
 }
 
 /** Rebuilds one file; feed it the instructions in order, then {@linkcode DeltaRebuilder.finish}. */
 export class DeltaRebuilder {
   readonly #o: RebuildOptions;
   readonly #hash: StrongHash;
-  #buffers: [Uint8Array, Uint8Array] | null = null;
+  #buffer: Uint8Array | null = null;
   #written = 0;
   #copied = 0;
 
@@ -51,11 +52,11 @@ export class DeltaRebuilder {
    * await Deno.writeFile(basis, new Uint8Array([1, 2, 3, 4]));
    * using file = await Deno.open(basis);
    * const parts: number[] = [];
-   * const out = { write: (p: Uint8Array) => (parts.push(...p), Promise.resolve(p.length)) };
+   * const out = { writeSync: (p: Uint8Array) => (parts.push(...p), p.length) };
    * const shape = { blockSize: 1024, basisSize: 4, blockCount: 1 };
    * const rebuild = await DeltaRebuilder.create({ shape, size: 5, basis: file, out });
-   * await rebuild.copy(0, 1);
-   * await rebuild.literal(new Uint8Array([5]));
+   * rebuild.copy(0, 1);
+   * rebuild.literal(new Uint8Array([5]));
    * const hash = await StrongHash.create();
    * rebuild.finish(hash.digestOf(new Uint8Array([1, 2, 3, 4, 5])));
    * strictEqual(parts.join(), "1,2,3,4,5");
@@ -84,12 +85,12 @@ export class DeltaRebuilder {
    * @param bytes 1 to {@linkcode DELTA_CAPS.maxLiteralBytes} bytes.
    * @throws {ProtocolError} When the run is empty, too long, or passes the announced size.
    */
-  async literal(bytes: Uint8Array): Promise<void> {
+  literal(bytes: Uint8Array): void {
     if (bytes.length === 0 || bytes.length > DELTA_CAPS.maxLiteralBytes) {
       throw badDelta(`a literal of ${bytes.length} bytes (1..${DELTA_CAPS.maxLiteralBytes})`);
     }
     this.#claim(bytes.length);
-    await this.#emit(bytes);
+    this.#emit(bytes);
   }
 
   /**
@@ -99,7 +100,7 @@ export class DeltaRebuilder {
    * @throws {ProtocolError} When a block is outside the basis or the copy passes the size.
    * @throws {Error} When the basis is shorter than it was when signed (it changed).
    */
-  async copy(block: number, count: number): Promise<void> {
+  copy(block: number, count: number): void {
     const { blockSize, basisSize, blockCount } = this.#o.shape;
     if (!Number.isInteger(block) || !Number.isInteger(count) || count < 1 || block < 0) {
       throw badDelta(`a copy of ${count} blocks from block ${block}`);
@@ -111,35 +112,22 @@ export class DeltaRebuilder {
     const length = Math.min(count * blockSize, basisSize - offset);
     this.#claim(length);
     const basis = this.#o.basis;
-    await basis.seek(offset, Deno.SeekMode.Start);
-    const size = Math.min(COPY_BYTES, Math.max(length, 1));
-    if (this.#buffers === null || this.#buffers[0].length < size) {
-      this.#buffers = [new Uint8Array(size), new Uint8Array(size)];
-    }
-    const buffers = this.#buffers;
-    // The next piece is read while this one is written (both on Deno's I/O threads).
-    let turn = 0;
-    let left = length;
-    let reading = readBasis(basis, buffers[0].subarray(0, Math.min(left, buffers[0].length)));
-    let writing: Promise<void> = Promise.resolve();
-    try {
-      while (left > 0) {
-        const piece = await reading;
-        left -= piece.length;
-        await writing; // the other buffer is free again
-        if (left > 0) {
-          turn ^= 1;
-          const next = buffers[turn]!;
-          reading = readBasis(basis, next.subarray(0, Math.min(left, next.length)));
-          reading.catch(() => {}); // awaited on the next turn
+    basis.seekSync(offset, Deno.SeekMode.Start);
+    const buffer = this.#buffer ??= new Uint8Array(Math.min(COPY_BYTES, Math.max(length, 1)));
+    for (let left = length; left > 0;) {
+      const piece = buffer.subarray(0, Math.min(left, buffer.length));
+      for (let got = 0; got < piece.length;) {
+        const n = basis.readSync(piece.subarray(got));
+        if (n === null) {
+          throw new Error(
+            "Cannot rebuild the file: the destination's copy changed during the transfer",
+          );
         }
-        writing = this.#emit(piece);
-        writing.catch(() => {}); // awaited on the next turn or below
+        got += n;
       }
-    } finally {
-      await writing.catch(() => {});
+      this.#emit(piece);
+      left -= piece.length;
     }
-    await writing;
     this.#copied += length;
   }
 
@@ -168,26 +156,10 @@ export class DeltaRebuilder {
     this.#written += length;
   }
 
-  async #emit(bytes: Uint8Array): Promise<void> {
+  #emit(bytes: Uint8Array): void {
     this.#hash.update(bytes);
-    let off = 0;
-    while (off < bytes.length) off += await this.#o.out.write(bytes.subarray(off));
+    writeFully(this.#o.out, bytes);
   }
-}
-
-/** Fills `into` from the basis; the basis ending first means it changed since it was signed. */
-async function readBasis(basis: Deno.FsFile, into: Uint8Array): Promise<Uint8Array> {
-  let got = 0;
-  while (got < into.length) {
-    const n = await basis.read(into.subarray(got));
-    if (n === null) {
-      throw new Error(
-        "Cannot rebuild the file: the destination's copy changed during the transfer",
-      );
-    }
-    got += n;
-  }
-  return into;
 }
 
 function badDelta(detail: string): ProtocolError {

@@ -10,6 +10,7 @@
 import { type CopyJobQueue, CopyWorkerPool } from "../copy_pool.ts";
 import { type CopyJob, type CopyResult, fillFromMemory } from "../copy_job.ts";
 import { describeError, ProtocolError, TransferInterruptedError } from "../errors.ts";
+import { writeFully } from "../file_write.ts";
 import { AsyncQueue } from "../queue.ts";
 import type { TransferStats } from "../stats.ts";
 import { temporaryName } from "../tree.ts";
@@ -461,8 +462,7 @@ export class WireIntake implements PayloadIntake {
         const ok = await this.#planner.writeFile(entry, async (file) => {
           for await (const piece of state.queue) {
             try {
-              let off = 0;
-              while (off < piece.length) off += await file.write(piece.subarray(off));
+              writeFully(file, piece);
             } finally {
               this.#written(piece.length);
             }

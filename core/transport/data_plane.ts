@@ -24,6 +24,7 @@ import { describeError, TransferInterruptedError } from "../errors.ts";
 import { withDeadline } from "./deadline.ts";
 import { encodeDelta } from "../delta/encode_delta.ts";
 import { DeltaRebuilder } from "../delta/rebuild_delta.ts";
+import { writeFully } from "../file_write.ts";
 import { DELTA_CAPS, type Signature, type SignatureShape } from "../delta/signature.ts";
 import {
   type ByteSink,
@@ -1022,10 +1023,6 @@ export async function receivePayloads(
   };
   const writes = new Set<Promise<void>>();
   let shardBuffer = new Uint8Array(0);
-  let spares: PieceBuffers | null = null;
-  const pieceBytes = Math.max(64 * 1024, bufferSize); // the reader's buffer: no chunk is larger
-  const spareOf = (): PieceBuffers =>
-    spares ??= [new Uint8Array(pieceBytes), new Uint8Array(pieceBytes)];
   const onAbort = (): void => reader.close();
   signal?.addEventListener("abort", onAbort, { once: true });
 
@@ -1063,7 +1060,7 @@ export async function receivePayloads(
             );
           }
           if (record.type === "file") {
-            await receiveFile(reader, sink, record.id, size, result, failed, spareOf);
+            await receiveFile(reader, sink, record.id, size, result, failed);
             break;
           }
           const basis = sink.basis?.(record.id) ?? null;
@@ -1118,9 +1115,6 @@ export async function receivePayloads(
   }
 }
 
-/** Two buffers for the pieces of a file being written while the next is read. */
-type PieceBuffers = [Uint8Array, Uint8Array];
-
 async function receiveFile(
   reader: RecordReader,
   sink: PayloadSink,
@@ -1128,7 +1122,6 @@ async function receiveFile(
   size: number,
   result: ReceiveResult,
   failed: (id: number, message: string, tell: boolean) => void,
-  spareOf: () => PieceBuffers,
 ): Promise<void> {
   // Mutated inside `fill`; an object so that the checks below are not narrowed away.
   const st: FillState = {
@@ -1142,35 +1135,19 @@ async function receiveFile(
     let diskError: unknown = null;
     let status: FileStatus;
     try {
-      // The network is read while the previous piece is written: each piece is copied into one
-      // of two buffers of this file's own, and the write of piece n runs while piece n+1 is read.
+      // Each piece is written as it is read, synchronously and in slices (core/file_write.ts):
+      // the kernel keeps receiving into the socket's buffer meanwhile.
       let left = size;
-      let writing: Promise<void> | null = null;
-      const spares = left > 64 * 1024 ? spareOf() : null;
-      let turn = 0;
       while (left > 0) {
         const chunk = await reader.readChunk(left);
         left -= chunk.length;
         if (diskError !== null) continue;
-        if (spares === null) {
-          try {
-            await writeAll(file, chunk);
-          } catch (error) {
-            diskError = error;
-          }
-          continue;
+        try {
+          writeFully(file, chunk);
+        } catch (error) {
+          diskError = error;
         }
-        const piece = spares[turn]!.subarray(0, chunk.length);
-        turn ^= 1;
-        piece.set(chunk);
-        await writing;
-        writing = diskError === null
-          ? writeAll(file, piece).catch((error) => {
-            diskError = error;
-          })
-          : null;
       }
-      await writing;
       status = await reader.readStatus();
     } catch (error) {
       st.wireError = error;
@@ -1262,15 +1239,14 @@ async function receiveDelta(
 ): Promise<void> {
   const { id, size, basis } = file;
   const st: FillState = { phase: "idle", wireError: null, outcome: null };
-  // Two literal buffers: the next literal is read from the network while the previous one is
-  // written to the disk (the rebuild's instructions run in order, one at a time).
-  const literals: Uint8Array[] = [];
-  let turn = 0;
+  let literal: Uint8Array | null = null;
   const readLiteral = async (length: number): Promise<Uint8Array> => {
-    turn ^= 1;
-    const into = literals[turn] ??= new Uint8Array(Math.max(length, 64 * 1024));
-    if (into.length < length) literals[turn] = new Uint8Array(DELTA_CAPS.maxLiteralBytes);
-    return await reader.readExact(length, literals[turn]);
+    if (literal === null || literal.length < length) {
+      // A small buffer for small literals; the largest a literal may be (capped when its
+      // instruction was read) once one needs more.
+      literal = new Uint8Array(length <= 64 * 1024 ? 64 * 1024 : DELTA_CAPS.maxLiteralBytes);
+    }
+    return await reader.readExact(length, literal);
   };
   const fill: PayloadFill = async (out) => {
     if (st.phase !== "idle") throw new Error(`Cannot fill file ${id}: fill was already called`);
@@ -1286,17 +1262,7 @@ async function receiveDelta(
       } catch (error) {
         local = error;
       }
-      // The instruction being carried out (its literal buffer is not read into meanwhile).
-      let pending: Promise<void> = Promise.resolve();
-      const settle = async (): Promise<void> => {
-        try {
-          await pending;
-        } catch (error) {
-          if (error instanceof ProtocolError) throw error;
-          local ??= error;
-        }
-        pending = Promise.resolve();
-      };
+      // Each instruction is carried out at once, with synchronous writes (core/file_write.ts).
       while (true) {
         const instruction = await reader.readDeltaInstruction();
         if (instruction.op === "end") {
@@ -1304,17 +1270,15 @@ async function receiveDelta(
           break;
         }
         const bytes = instruction.op === "literal" ? await readLiteral(instruction.length) : null;
-        await settle();
         if (local !== null || rebuild === null) continue;
-        const target: DeltaRebuilder = rebuild;
-        pending = bytes !== null
-          ? target.literal(bytes)
-          : instruction.op === "copy"
-          ? target.copy(instruction.block, instruction.count)
-          : Promise.resolve();
-        pending.catch(() => {});
+        try {
+          if (bytes !== null) rebuild.literal(bytes);
+          else if (instruction.op === "copy") rebuild.copy(instruction.block, instruction.count);
+        } catch (error) {
+          if (error instanceof ProtocolError) throw error;
+          local = error;
+        }
       }
-      await settle();
       if (end.status === FILE_STATUS.ok && local === null && rebuild !== null) {
         try {
           rebuild.finish(end.digest);
