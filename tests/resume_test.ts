@@ -81,11 +81,6 @@ function freePort(): number {
 }
 
 const SIZE = 256 * MIB;
-/**
- * The file of the Ctrl-C tests, and when they signal (at an eighth): the client handles SIGINT in
- * 40-100 ms, in which a 256 MiB transfer on loopback could end.
- */
-const SIGNAL_SIZE = 768 * MIB;
 
 Deno.test("resume: a pull killed midway continues from its partial file", async () => {
   await withModuleDaemon(async (dir, daemon) => {
@@ -165,20 +160,20 @@ Deno.test("resume: a push whose daemon server is killed continues after the rest
 Deno.test("resume: Ctrl-C says so in one line, exits 130 and the rerun continues", async () => {
   await withModuleDaemon(async (dir, daemon) => {
     await Deno.mkdir(`${dir}/mod/src`);
-    await bigFile(`${dir}/mod/src/big.bin`, SIGNAL_SIZE, 4);
+    await bigFile(`${dir}/mod/src/big.bin`, SIZE, 4);
     await Deno.mkdir(`${dir}/dst`);
     const from = `${daemon.address}:/mod/src/`;
     const run = spawnBlit(["copy", from, `${dir}/dst/`]);
-    await killOnceWritten(`${dir}/dst`, SIGNAL_SIZE / 8, () => run.child.kill("SIGINT"));
+    await killOnceWritten(`${dir}/dst`, SIZE / 8, () => run.child.kill("SIGINT"));
     const result = await run.result;
     equal(result.code, 130, result.stderr);
     match(result.stderr, /^interrupted: \d+ files? done; partial files kept for resume$/m);
     ok(!/^\s+at /m.test(result.stderr), result.stderr);
     const [left] = partials(`${dir}/dst`);
-    ok(left !== undefined, "the partial file stays");
+    ok(left !== undefined, `the partial file stays (${result.stderr.trim()})`);
     const again = await runBlit(["copy", "--json", from, `${dir}/dst/`]);
     equal(again.code, 0, again.stderr);
-    ok(summaryOf(again.stdout).bytes_on_wire < SIGNAL_SIZE - left.size + 4 * MIB);
+    ok(summaryOf(again.stdout).bytes_on_wire < SIZE - left.size + 4 * MIB);
     ok(await sameBytes(`${dir}/mod/src/big.bin`, `${dir}/dst/big.bin`));
   });
 });
@@ -186,11 +181,11 @@ Deno.test("resume: Ctrl-C says so in one line, exits 130 and the rerun continues
 Deno.test("resume: a push stopped by Ctrl-C continues from the daemon's partial file", async () => {
   await withModuleDaemon(async (dir, daemon) => {
     await Deno.mkdir(`${dir}/src`);
-    await bigFile(`${dir}/src/big.bin`, SIGNAL_SIZE, 9);
+    await bigFile(`${dir}/src/big.bin`, SIZE, 9);
     await Deno.mkdir(`${dir}/mod/up`);
     const to = `${daemon.address}:/mod/up/`;
     const run = spawnBlit(["copy", `${dir}/src/`, to]);
-    await killOnceWritten(`${dir}/mod/up`, SIGNAL_SIZE / 8, () => run.child.kill("SIGINT"));
+    await killOnceWritten(`${dir}/mod/up`, SIZE / 8, () => run.child.kill("SIGINT"));
     const result = await run.result;
     equal(result.code, 130, result.stderr);
     match(result.stderr, /^interrupted: \d+ files? done; partial files kept for resume$/m);
@@ -202,7 +197,7 @@ Deno.test("resume: a push stopped by Ctrl-C continues from the daemon's partial 
     ok(left !== undefined, "the daemon keeps the partial file");
     const again = await runBlit(["copy", "--json", `${dir}/src/`, to]);
     equal(again.code, 0, again.stderr);
-    ok(summaryOf(again.stdout).bytes_on_wire < SIGNAL_SIZE - left.size + 4 * MIB);
+    ok(summaryOf(again.stdout).bytes_on_wire < SIZE - left.size + 4 * MIB);
     ok(await sameBytes(`${dir}/src/big.bin`, `${dir}/mod/up/big.bin`));
   });
 });

@@ -94,13 +94,14 @@ export class DeltaRebuilder {
   }
 
   /**
-   * Copies `count` basis blocks from `block` on.
+   * Checks a copy instruction without carrying it out (a caller that copies a long run in
+   * pieces checks the whole run first).
    * @param block First block.
    * @param count Blocks (at least 1).
    * @throws {ProtocolError} When a block is outside the basis or the copy passes the size.
-   * @throws {Error} When the basis is shorter than it was when signed (it changed).
+   * @returns The bytes the copy writes.
    */
-  copy(block: number, count: number): void {
+  checkCopy(block: number, count: number): number {
     const { blockSize, basisSize, blockCount } = this.#o.shape;
     if (!Number.isInteger(block) || !Number.isInteger(count) || count < 1 || block < 0) {
       throw badDelta(`a copy of ${count} blocks from block ${block}`);
@@ -108,8 +109,23 @@ export class DeltaRebuilder {
     if (block + count > blockCount) {
       throw badDelta(`blocks ${block}..${block + count - 1} of a basis of ${blockCount} blocks`);
     }
-    const offset = block * blockSize;
-    const length = Math.min(count * blockSize, basisSize - offset);
+    const length = Math.min(count * blockSize, basisSize - block * blockSize);
+    if (this.#written + length > this.#o.size) {
+      throw badDelta(`it passes the announced ${this.#o.size} bytes`);
+    }
+    return length;
+  }
+
+  /**
+   * Copies `count` basis blocks from `block` on.
+   * @param block First block.
+   * @param count Blocks (at least 1).
+   * @throws {ProtocolError} When a block is outside the basis or the copy passes the size.
+   * @throws {Error} When the basis is shorter than it was when signed (it changed).
+   */
+  copy(block: number, count: number): void {
+    const length = this.checkCopy(block, count);
+    const offset = block * this.#o.shape.blockSize;
     this.#claim(length);
     const basis = this.#o.basis;
     basis.seekSync(offset, Deno.SeekMode.Start);

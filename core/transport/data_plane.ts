@@ -24,7 +24,7 @@ import { describeError, TransferInterruptedError } from "../errors.ts";
 import { withDeadline } from "./deadline.ts";
 import { encodeDelta } from "../delta/encode_delta.ts";
 import { DeltaRebuilder } from "../delta/rebuild_delta.ts";
-import { writeFully } from "../file_write.ts";
+import { writeFully, YIELD_EVERY_BYTES, yieldToEventLoop } from "../file_write.ts";
 import { DELTA_CAPS, type Signature, type SignatureShape } from "../delta/signature.ts";
 import {
   type ByteSink,
@@ -1138,6 +1138,7 @@ async function receiveFile(
       // Each piece is written as it is read, synchronously and in slices (core/file_write.ts):
       // the kernel keeps receiving into the socket's buffer meanwhile.
       let left = size;
+      let sinceYield = 0;
       while (left > 0) {
         const chunk = await reader.readChunk(left);
         left -= chunk.length;
@@ -1146,6 +1147,11 @@ async function receiveFile(
           writeFully(file, chunk);
         } catch (error) {
           diskError = error;
+        }
+        sinceYield += chunk.length;
+        if (sinceYield >= YIELD_EVERY_BYTES) {
+          sinceYield = 0;
+          await yieldToEventLoop();
         }
       }
       status = await reader.readStatus();
@@ -1263,6 +1269,7 @@ async function receiveDelta(
         local = error;
       }
       // Each instruction is carried out at once, with synchronous writes (core/file_write.ts).
+      let yieldedAt = 0;
       while (true) {
         const instruction = await reader.readDeltaInstruction();
         if (instruction.op === "end") {
@@ -1273,7 +1280,20 @@ async function receiveDelta(
         if (local !== null || rebuild === null) continue;
         try {
           if (bytes !== null) rebuild.literal(bytes);
-          else if (instruction.op === "copy") rebuild.copy(instruction.block, instruction.count);
+          else if (instruction.op === "copy") {
+            // A long run in pieces, the event loop served between them (other sessions of a
+            // daemon, timers, Ctrl-C): a run may be the whole file.
+            const { block, count } = instruction;
+            rebuild.checkCopy(block, count);
+            const per = Math.max(1, Math.floor(YIELD_EVERY_BYTES / basis.shape.blockSize));
+            for (let at = block; at < block + count; at += per) {
+              rebuild.copy(at, Math.min(per, block + count - at));
+              if (rebuild.written - yieldedAt >= YIELD_EVERY_BYTES) {
+                yieldedAt = rebuild.written;
+                await yieldToEventLoop();
+              }
+            }
+          }
         } catch (error) {
           if (error instanceof ProtocolError) throw error;
           local = error;
