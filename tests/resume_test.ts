@@ -318,3 +318,20 @@ Deno.test("temporaries: two runs into one directory never remove each other's", 
     }
   });
 });
+
+Deno.test("resume: a push over the control stream (--force-grpc) ends the daemon's partial file", async () => {
+  await withModuleDaemon(async (dir, daemon) => {
+    await Deno.mkdir(`${dir}/src`);
+    await Deno.mkdir(`${dir}/mod/up`);
+    const size = 24 * MIB + 5;
+    await bigFile(`${dir}/src/big.bin`, size, 6);
+    const name = partialName("big.bin", { size, mtimeMs: T0 }) as string;
+    const source = await Deno.readFile(`${dir}/src/big.bin`);
+    await Deno.writeFile(`${dir}/mod/up/${name}`, source.subarray(0, 10 * MIB));
+    await setMtime(`${dir}/mod/up/${name}`, Date.now() - 60_000);
+    const r = await runBlit(["copy", "--force-grpc", `${dir}/src/`, `${daemon.address}:/mod/up/`]);
+    equal(r.code, 0, r.stderr);
+    ok(await sameBytes(`${dir}/src/big.bin`, `${dir}/mod/up/big.bin`));
+    deepStrictEqual(partials(`${dir}/mod/up`), [], "the partial it continued is gone");
+  });
+});

@@ -450,6 +450,7 @@ export class WireIntake implements PayloadIntake {
     let write = this.#chunks.get(id);
     if (!write) {
       if (offset !== 0) throw new ProtocolError(`Cannot accept data for id ${id}: bad offset`);
+      const options = this.#writeOptions(id); // before #take, which forgets them
       const entry = this.#take(id);
       const state: ChunkWrite = {
         queue: new AsyncQueue(),
@@ -457,7 +458,6 @@ export class WireIntake implements PayloadIntake {
         size: entry.size,
         discard: false,
       };
-      const options = this.#writeOptions(id);
       this.#writes.push((async () => {
         const ok = await this.#planner.writeFile(entry, async (file) => {
           for await (const piece of state.queue) {
