@@ -107,8 +107,11 @@ for (const setting of SETTINGS) {
         if (setting.confinement === "namespace" && setting.outside === "host") {
           equal(finals + temporaries, 0, "nothing is ever written outside the namespace");
         } else {
-          // Far below an unchecked push (1 final name and 32 temporaries per 200 pushes).
-          ok(finals <= 3 && temporaries <= 8, `${finals} finals, ${temporaries} temporaries`);
+          // Without the namespace the checks and the rename are not atomic: a tight exchange
+          // loop gets a few files out under final names (measured over 18 runs of the
+          // none/export/tight case: 0-4, mean ~1; before the checks 142-289 and temporaries).
+          // The bound catches a return to that, not the statistical tail.
+          ok(finals <= 6 && temporaries <= 8, `${finals} finals, ${temporaries} temporaries`);
         }
       });
     },
