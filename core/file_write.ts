@@ -67,3 +67,30 @@ export function yieldToEventLoop(): Promise<void> {
     port2.close();
   });
 }
+
+/**
+ * Counts the bytes of a long run of synchronous writes and gives the event loop a turn
+ * ({@linkcode yieldToEventLoop}) after every {@linkcode YIELD_EVERY_BYTES}.
+ *
+ * @example Usage
+ * ```ts
+ * import { EventLoopTurns } from "./file_write.ts";
+ * const turns = new EventLoopTurns();
+ * await turns.after(1024); // no turn yet
+ * ```
+ */
+export class EventLoopTurns {
+  #since = 0;
+
+  /**
+   * Counts `bytes` written.
+   * @param bytes Bytes just written.
+   * @returns When the event loop had its turn (at once when none is due).
+   */
+  async after(bytes: number): Promise<void> {
+    this.#since += bytes;
+    if (this.#since < YIELD_EVERY_BYTES) return;
+    this.#since = 0;
+    await yieldToEventLoop();
+  }
+}

@@ -24,6 +24,14 @@ function weakSumsModule(): WebAssembly.Module | null {
 /** The WebAssembly function: sums of the whole blocks in `[ptr, ptr + len)` written at `out`. */
 type BlockSumsFn = (ptr: number, len: number, block: number, out: number) => number;
 
+/** An instance of the module over its own memory. */
+interface WasmSums {
+  memory: WebAssembly.Memory;
+  blockSums: BlockSumsFn;
+  /** Where in the memory the module writes the checksums (after the input, aligned). */
+  sumsAt: number;
+}
+
 const PAGE_BYTES = 65536;
 /** Smallest block the module is given (the sums array needs 4 bytes per block). */
 const MIN_BLOCK_BYTES = 16;
@@ -46,10 +54,8 @@ const MIN_BLOCK_BYTES = 16;
 export class BlockWeakSums {
   /** Where the caller puts the bytes to sum (a view of the module's memory when there is one). */
   readonly input: Uint8Array;
-  readonly #memory: WebAssembly.Memory | null = null;
-  readonly #blockSums: BlockSumsFn | null = null;
-  /** Where in the memory the module writes the checksums (after the input, aligned). */
-  readonly #sumsAt: number = 0;
+  /** The module's instance, or `null` where WebAssembly SIMD is missing. */
+  readonly #wasm: WasmSums | null = null;
 
   /**
    * @param inputBytes The size of {@linkcode BlockWeakSums.input}.
@@ -60,14 +66,11 @@ export class BlockWeakSums {
       this.input = new Uint8Array(inputBytes);
       return;
     }
-    this.#sumsAt = Math.ceil(inputBytes / MIN_BLOCK_BYTES) * MIN_BLOCK_BYTES;
-    const outBytes = 4 * (this.#sumsAt / MIN_BLOCK_BYTES);
-    const memory = new WebAssembly.Memory({
-      initial: Math.ceil((this.#sumsAt + outBytes) / PAGE_BYTES),
-    });
+    const sumsAt = Math.ceil(inputBytes / MIN_BLOCK_BYTES) * MIN_BLOCK_BYTES;
+    const outBytes = 4 * (sumsAt / MIN_BLOCK_BYTES);
+    const memory = new WebAssembly.Memory({ initial: Math.ceil((sumsAt + outBytes) / PAGE_BYTES) });
     const instance = new WebAssembly.Instance(module, { env: { memory } });
-    this.#memory = memory;
-    this.#blockSums = instance.exports.blockSums as BlockSumsFn;
+    this.#wasm = { memory, sumsAt, blockSums: instance.exports.blockSums as BlockSumsFn };
     this.input = new Uint8Array(memory.buffer, 0, inputBytes);
   }
 
@@ -86,11 +89,10 @@ export class BlockWeakSums {
       throw new RangeError(`Cannot sum ${length} bytes in blocks of ${blockSize}`);
     }
     let whole = 0;
-    const fast = this.#blockSums !== null && this.#memory !== null &&
-      blockSize % MIN_BLOCK_BYTES === 0;
-    if (fast) {
-      whole = this.#blockSums!(0, length, blockSize, this.#sumsAt);
-      out.set(new Uint32Array(this.#memory!.buffer, this.#sumsAt, whole), outAt);
+    const wasm = this.#wasm;
+    if (wasm !== null && blockSize % MIN_BLOCK_BYTES === 0) {
+      whole = wasm.blockSums(0, length, blockSize, wasm.sumsAt);
+      out.set(new Uint32Array(wasm.memory.buffer, wasm.sumsAt, whole), outAt);
     }
     let block = whole;
     for (let start = whole * blockSize; start < length; start += blockSize, block++) {

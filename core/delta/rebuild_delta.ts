@@ -122,11 +122,12 @@ export class DeltaRebuilder {
    * @param count Blocks (at least 1).
    * @throws {ProtocolError} When a block is outside the basis or the copy passes the size.
    * @throws {Error} When the basis is shorter than it was when signed (it changed).
+   * @returns The bytes written.
    */
-  copy(block: number, count: number): void {
+  copy(block: number, count: number): number {
     const length = this.checkCopy(block, count);
     const offset = block * this.#o.shape.blockSize;
-    this.#claim(length);
+    this.#written += length;
     const basis = this.#o.basis;
     basis.seekSync(offset, Deno.SeekMode.Start);
     const buffer = this.#buffer ??= new Uint8Array(Math.min(COPY_BYTES, Math.max(length, 1)));
@@ -145,6 +146,7 @@ export class DeltaRebuilder {
       left -= piece.length;
     }
     this.#copied += length;
+    return length;
   }
 
   /**

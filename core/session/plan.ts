@@ -68,8 +68,9 @@ export const PARTIAL_MAX_AGE_MS = 7 * 24 * 60 * 60_000;
 /**
  * Smallest old version whose blocks are freed off the main thread when a new version replaces it.
  * The rename that drops a file's last name frees its blocks and page cache on the spot (measured
- * here: ~0.5 s per GiB, on the thread that renames), so the writer keeps the old version open
- * across the rename and closes it asynchronously (see `DestinationPlanner.writeFile`).
+ * here: ~0.5 s per GiB, on the thread that renames), so the writer first gives the old version a
+ * second, temporary name and removes that name asynchronously after the rename (see
+ * `DestinationPlanner.writeFile`).
  */
 export const RELEASE_ASIDE_MIN_BYTES = 64 * 1024 * 1024;
 

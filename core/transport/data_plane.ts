@@ -24,7 +24,7 @@ import { describeError, TransferInterruptedError } from "../errors.ts";
 import { withDeadline } from "./deadline.ts";
 import { encodeDelta } from "../delta/encode_delta.ts";
 import { DeltaRebuilder } from "../delta/rebuild_delta.ts";
-import { writeFully, YIELD_EVERY_BYTES, yieldToEventLoop } from "../file_write.ts";
+import { EventLoopTurns, writeFully, YIELD_EVERY_BYTES } from "../file_write.ts";
 import { DELTA_CAPS, type Signature, type SignatureShape } from "../delta/signature.ts";
 import {
   type ByteSink,
@@ -1138,7 +1138,7 @@ async function receiveFile(
       // Each piece is written as it is read, synchronously and in slices (core/file_write.ts):
       // the kernel keeps receiving into the socket's buffer meanwhile.
       let left = size;
-      let sinceYield = 0;
+      const turns = new EventLoopTurns();
       while (left > 0) {
         const chunk = await reader.readChunk(left);
         left -= chunk.length;
@@ -1148,11 +1148,7 @@ async function receiveFile(
         } catch (error) {
           diskError = error;
         }
-        sinceYield += chunk.length;
-        if (sinceYield >= YIELD_EVERY_BYTES) {
-          sinceYield = 0;
-          await yieldToEventLoop();
-        }
+        await turns.after(chunk.length);
       }
       status = await reader.readStatus();
     } catch (error) {
@@ -1269,7 +1265,7 @@ async function receiveDelta(
         local = error;
       }
       // Each instruction is carried out at once, with synchronous writes (core/file_write.ts).
-      let yieldedAt = 0;
+      const turns = new EventLoopTurns();
       while (true) {
         const instruction = await reader.readDeltaInstruction();
         if (instruction.op === "end") {
@@ -1279,19 +1275,17 @@ async function receiveDelta(
         const bytes = instruction.op === "literal" ? await readLiteral(instruction.length) : null;
         if (local !== null || rebuild === null) continue;
         try {
-          if (bytes !== null) rebuild.literal(bytes);
-          else if (instruction.op === "copy") {
+          if (bytes !== null) {
+            rebuild.literal(bytes);
+            await turns.after(bytes.length);
+          } else if (instruction.op === "copy") {
             // A long run in pieces, the event loop served between them (other sessions of a
             // daemon, timers, Ctrl-C): a run may be the whole file.
             const { block, count } = instruction;
             rebuild.checkCopy(block, count);
             const per = Math.max(1, Math.floor(YIELD_EVERY_BYTES / basis.shape.blockSize));
             for (let at = block; at < block + count; at += per) {
-              rebuild.copy(at, Math.min(per, block + count - at));
-              if (rebuild.written - yieldedAt >= YIELD_EVERY_BYTES) {
-                yieldedAt = rebuild.written;
-                await yieldToEventLoop();
-              }
+              await turns.after(rebuild.copy(at, Math.min(per, block + count - at)));
             }
           }
         } catch (error) {
