@@ -8,7 +8,9 @@ import { UsageError } from "../core/errors.ts";
 import type { FilterRule } from "../core/filter.ts";
 import type { CompareMode, TransferOperation } from "../core/types.ts";
 import { explainArgs } from "../cmdline/explain_args.ts";
-import { parseArgs } from "../cmdline/parse_args.ts";
+import { type ArgsToken, parseArgs } from "../cmdline/parse_args.ts";
+import { parseSize } from "../cmdline/parse_size.ts";
+import { filesFromRules, readListFile } from "../cmdline/read_rule_file.ts";
 import { SECURITY_OPTIONS, securityOf } from "../cmdline/security_flags.ts";
 import type { ConnectionSecurity } from "../core/client_security.ts";
 
@@ -52,15 +54,52 @@ export interface TransferArgs {
   keepSpecialBits: boolean;
   /** Remote: the client's key and how the daemon is trusted. */
   security: ConnectionSecurity;
+  /** Print nothing but errors (`-q`). */
+  quiet: boolean;
+  /** Leave destination files that are newer than the source's alone (`-u`). */
+  update: boolean;
+  /** Leave alone source files smaller than this many bytes, or `null`. */
+  minSize: number | null;
+  /** Leave alone source files larger than this many bytes, or `null`. */
+  maxSize: number | null;
+  /** Mirror: delete excluded destination entries too. */
+  deleteExcluded: boolean;
+  /** Payload rate limit in bytes per second (`--bwlimit`), or `null`. */
+  bandwidthLimit: number | null;
+  /** Append the run's lines to this file (`--log-file`), or `null`. */
+  logFile: string | null;
+  /** Remote: longest time to connect, in milliseconds (`--contimeout`). */
+  connectTimeoutMs: number;
+  /** Remote: longest time without progress, in milliseconds (`--timeout`; 0 = none). */
+  idleTimeoutMs: number;
+  /** `--stats`: `null` = none, `0` = at the end, more = also every that many milliseconds. */
+  statsEveryMs: number | null;
 }
 
 const TRANSFER_OPTIONS = {
+  archive: { type: "boolean", short: "a" },
   checksum: { type: "boolean", short: "c" },
   "size-only": { type: "boolean" },
   "ignore-times": { type: "boolean", short: "I" },
   "ignore-existing": { type: "boolean" },
   exclude: { type: "string", multiple: true },
   include: { type: "string", multiple: true },
+  "exclude-from": { type: "string", multiple: true },
+  "include-from": { type: "string", multiple: true },
+  "files-from": { type: "string" },
+  "delete-excluded": { type: "boolean" },
+  delete: { type: "boolean" },
+  update: { type: "boolean", short: "u" },
+  "min-size": { type: "string" },
+  "max-size": { type: "string" },
+  bwlimit: { type: "string" },
+  "log-file": { type: "string" },
+  timeout: { type: "string" },
+  contimeout: { type: "string" },
+  stats: { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+  partial: { type: "boolean" },
+  "progress-partial": { type: "boolean", short: "P" },
   "dry-run": { type: "boolean", short: "n" },
   verbose: { type: "boolean", short: "v" },
   progress: { type: "boolean", short: "p" },
@@ -119,11 +158,14 @@ export function parseTransferArgs(
   operation: TransferOperation,
   args: string[],
 ): TransferArgs | "help" {
+  const verb = `blit ${operation}`;
+  // `--stats` alone prints the closing statistics; `--stats=DURATION` adds a line per interval.
+  const argv = args.map((arg) => arg === "--stats" ? "--stats=end" : arg);
   const { values, positionals, tokens } = explainArgs(
-    `blit ${operation}`,
+    verb,
     () =>
       parseArgs({
-        args,
+        args: argv,
         options: TRANSFER_OPTIONS,
         allowPositionals: true,
         tokens: true,
@@ -131,7 +173,13 @@ export function parseTransferArgs(
       }),
     { workers: parseWorkers, "max-delete": parseMaxDelete },
   );
-  if (values.help) return "help";
+  // `-h` alone is help; inside a group (`-avh`) it is rsync's "human-readable", which blit's
+  // output always is.
+  const helpAsked = tokens.some((token) =>
+    token.kind === "option" && token.name === "help" &&
+    (argv[token.index] === "-h" || argv[token.index] === "--help")
+  );
+  if (helpAsked) return "help";
   if (positionals.length < 2) {
     throw new UsageError(
       `Cannot ${operation}: expected SRC and DST, got ${positionals.length} path(s); usage: blit ${operation} [options] SRC DST`,
@@ -142,46 +190,45 @@ export function parseTransferArgs(
       `Cannot ${operation}: expected exactly SRC and DST, got ${positionals.length} paths; quote paths with spaces`,
     );
   }
-  const modes = (["checksum", "size-only", "ignore-times"] as const).filter((k) => values[k]);
-  if (modes.length > 1) {
-    throw new UsageError(
-      `Cannot combine --${modes[0]} with --${modes[1]}: pick one compare mode`,
-    );
-  }
-  const compare: CompareMode = values.checksum
-    ? "checksum"
-    : values["size-only"]
-    ? "size-only"
-    : values["ignore-times"]
-    ? "ignore-times"
-    : "size-mtime";
-  const filters: FilterRule[] = [];
-  for (const token of tokens) {
-    if (token.kind !== "option") continue;
-    if (token.name !== "include" && token.name !== "exclude") continue;
-    filters.push({ action: token.name, pattern: token.value ?? "" });
-  }
+  const effective = effectiveOperation(operation, values.delete ?? false);
   const workers = values.workers === undefined ? undefined : parseWorkers(values.workers);
   let maxDelete: number | null = null;
   if (values["max-delete"] !== undefined) {
-    if (operation !== "mirror") {
-      throw new UsageError(`Cannot use --max-delete with ${operation}: only mirror deletes`);
+    if (effective !== "mirror") {
+      throw new UsageError(
+        `Cannot use --max-delete with ${operation}: only mirror (or copy --delete) deletes`,
+      );
     }
     maxDelete = parseMaxDelete(values["max-delete"]);
   }
-  if (values.progress && values["no-progress"]) {
+  if (values["delete-excluded"] && effective !== "mirror") {
+    throw new UsageError(
+      `Cannot use --delete-excluded with ${operation}: it deletes, so use mirror or copy --delete`,
+    );
+  }
+  const progressFlag = values.progress || values["progress-partial"];
+  if (progressFlag && values["no-progress"]) {
     throw new UsageError("Cannot combine --progress with --no-progress: pick one");
   }
+  if ((values["progress-partial"] || values.partial) && values["no-resume"]) {
+    throw new UsageError(
+      "Cannot combine -P/--partial (keep partial files) with --no-resume: pick one",
+    );
+  }
+  const sizeOf = (flag: "min-size" | "max-size"): number | null => {
+    const text = values[flag];
+    return text === undefined ? null : parseSize(text, { flag: `--${flag}` });
+  };
   return {
-    operation,
+    operation: effective,
     source: positionals[0] as string,
     destination: positionals[1] as string,
-    compare,
+    compare: compareModeOf(values),
     ignoreExisting: values["ignore-existing"] ?? false,
-    filters,
+    filters: filterRulesOf(tokens, values["files-from"]),
     dryRun: values["dry-run"] ?? false,
     verbose: values.verbose ?? false,
-    progress: values.progress ? true : values["no-progress"] ? false : undefined,
+    progress: progressFlag ? true : values["no-progress"] ? false : undefined,
     json: values.json ?? false,
     yes: values.yes ?? false,
     workers,
@@ -192,5 +239,99 @@ export function parseTransferArgs(
     maxDelete,
     keepSpecialBits: values["keep-special-bits"] ?? false,
     security: securityOf(values),
+    quiet: values.quiet ?? false,
+    update: values.update ?? false,
+    minSize: sizeOf("min-size"),
+    maxSize: sizeOf("max-size"),
+    deleteExcluded: values["delete-excluded"] ?? false,
+    bandwidthLimit: values.bwlimit === undefined ? null : parseBandwidthLimit(values.bwlimit),
+    logFile: values["log-file"] ?? null,
+    connectTimeoutMs: values.contimeout === undefined
+      ? DEFAULT_CONNECT_TIMEOUT_MS
+      : parseSeconds(values.contimeout, "--contimeout", false),
+    idleTimeoutMs: values.timeout === undefined
+      ? DEFAULT_IDLE_TIMEOUT_MS
+      : parseSeconds(values.timeout, "--timeout", true),
+    statsEveryMs: values.stats === undefined
+      ? null
+      : values.stats === "end"
+      ? 0
+      : parseSeconds(values.stats, "--stats", false),
   };
+}
+
+/** `--contimeout` when not given: 10 s, as the issue and ssh's habits suggest. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** `--timeout` when not given: 60 s without progress. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+/** Longest `--timeout`, `--contimeout` or `--stats` interval: one day. */
+const MAX_SECONDS = 86_400;
+
+/** `copy --delete` is a mirror (the same deletions, the same consent); `move` never deletes. */
+function effectiveOperation(operation: TransferOperation, deleting: boolean): TransferOperation {
+  if (!deleting) return operation;
+  if (operation === "move") {
+    throw new UsageError("Cannot use --delete with move: use mirror, then remove the source");
+  }
+  return "mirror";
+}
+
+/** The one compare mode the flags ask for. */
+function compareModeOf(
+  values: { checksum?: boolean; "size-only"?: boolean; "ignore-times"?: boolean },
+): CompareMode {
+  const modes = (["checksum", "size-only", "ignore-times"] as const).filter((k) => values[k]);
+  if (modes.length > 1) {
+    throw new UsageError(
+      `Cannot combine --${modes[0]} with --${modes[1]}: pick one compare mode`,
+    );
+  }
+  return modes[0] ?? "size-mtime";
+}
+
+/**
+ * The filter rules in command-line order: `--include`/`--exclude` as given, the lines of
+ * `--include-from`/`--exclude-from` where those flags stand, and the `--files-from` list first.
+ */
+function filterRulesOf(
+  tokens: readonly ArgsToken[],
+  filesFrom: string | undefined,
+): FilterRule[] {
+  const filters: FilterRule[] = [];
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    const value = token.value ?? "";
+    if (token.name === "include" || token.name === "exclude") {
+      filters.push({ action: token.name, pattern: value });
+    } else if (token.name === "include-from" || token.name === "exclude-from") {
+      const action = token.name === "include-from" ? "include" : "exclude";
+      for (const pattern of readListFile(value, `--${token.name}`)) {
+        filters.push({ action, pattern });
+      }
+    }
+  }
+  if (filesFrom === undefined) return filters;
+  return [...filesFromRules(readListFile(filesFrom, "--files-from")), ...filters];
+}
+
+/** `--bwlimit RATE`: a bare number is KiB/s as in rsync; `0` is no limit. */
+function parseBandwidthLimit(text: string): number | null {
+  const rate = parseSize(text, { flag: "--bwlimit", unit: 1024 });
+  return rate === 0 ? null : rate;
+}
+
+/** Seconds (`30`, `1.5`) or with a unit (`500ms`, `2m`), in milliseconds. */
+function parseSeconds(text: string, flag: string, zeroAllowed: boolean): number {
+  const match = /^([0-9]{1,6}(?:\.[0-9]{1,3})?)(ms|s|m|h)?$/.exec(text);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match?.[2] ?? "s"] ?? 1000;
+  const ms = match ? Math.round(Number(match[1]) * scale) : NaN;
+  if (!(ms <= MAX_SECONDS * 1000 && (ms > 0 || (zeroAllowed && ms === 0)))) {
+    throw new UsageError(
+      `Cannot use ${flag} "${text}": give seconds (or 500ms, 2m, 1h) ` +
+        `${zeroAllowed ? "from 0 (none) " : "above 0 "}up to ${MAX_SECONDS}`,
+    );
+  }
+  return ms;
 }

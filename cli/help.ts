@@ -17,6 +17,7 @@ Usage:
   blit copy   [options] SRC DST
   blit mirror [options] SRC DST
   blit move   [options] SRC DST
+  blit check  [-c] [--json] [--exclude GLOB] [--include GLOB] SRC DST
   blit scan   [--wait SECONDS] [--json]
   blit list   HOST[:PORT] | HOST:/module/path
   blit diagnostics perf [--limit N] [--json] [--clear] [--disable|--enable]
@@ -39,20 +40,38 @@ ends with '/', else DST is the file. (rsync's rule.)
 One side may be a daemon: host:/module/path, host://path (default root),
 host:port:/module/path, [::1]:port:/module/ (default port 9031).
 
-Options:
+Options (short flags combine as in rsync: -avP, -avh):
+  -a, --archive          accepted: blit always keeps times, modes and links
   -c, --checksum         compare by xxHash3-64 digest when sizes match
       --size-only        compare by size only
   -I, --ignore-times     always transfer
       --ignore-existing  never overwrite existing destination entries
+  -u, --update           leave destination files newer than the source's alone
+      --min-size SIZE    leave alone source files smaller than SIZE (K, M, G: 1024-based)
+      --max-size SIZE    leave alone source files larger than SIZE
       --exclude GLOB     exclude matching entries (repeatable)
       --include GLOB     include matching entries (repeatable; first match wins)
+      --exclude-from FILE, --include-from FILE
+                         the same, one pattern per line (# and ; start comments; - is stdin)
+      --files-from FILE  transfer only the listed paths (relative to SRC; a listed
+                         directory with everything under it)
   -n, --dry-run          show what would change; change nothing
   -v, --verbose          list each action
+  -q, --quiet            print nothing but errors
   -p, --progress         live progress on stderr (default on a terminal)
+  -P                     --progress, and keep partial files (blit always does)
+      --partial          accepted: partial files of large files are kept (see --no-resume)
       --no-progress      no progress line
+      --stats[=DURATION] print transfer statistics at the end (and a line every DURATION)
+      --log-file PATH    append the run's actions and summary to PATH, time-stamped
       --json             print one JSON summary on stdout
+      --delete           copy: delete DST entries absent from SRC (copy becomes mirror)
+      --delete-excluded  mirror: delete excluded DST entries too
   -y, --yes              delete without asking (mirror)
       --max-delete N     mirror: delete nothing if more than N entries would go
+      --bwlimit RATE     remote: most payload per second (a bare number is KiB/s; K, M, G)
+      --contimeout SECS  remote: give up connecting after SECS (default 10)
+      --timeout SECS     remote: fail after SECS without progress (default 60; 0: never)
   -W, --whole-file       remote: send changed files whole, never as a delta against the
                          destination's old copy (deltas: files of 1 MiB or more)
       --no-resume        do not keep partial files of interrupted large files (8 MiB or
@@ -61,7 +80,7 @@ Options:
       --keep-special-bits
                          pull: keep setuid, setgid and sticky bits (a local run keeps
                          them; on a push the daemon's module decides)
-  -h, --help             this help
+  -h, --help             this help (inside a group, -h is rsync's human-readable: accepted)
 
 Daemon sessions (sign-in and trust):
 ${SECURITY_HELP}

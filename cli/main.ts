@@ -11,6 +11,7 @@
 
 import { describeError, FatalError, printable, UsageError } from "../core/errors.ts";
 import { stillAsking } from "../cmdline/confirm.ts";
+import { enterInvocationDir } from "../cmdline/invocation_dir.ts";
 import { ExitCode } from "../cmdline/exit_code.ts";
 import { HELP, TRANSFER_HELP, VERSION } from "./help.ts";
 
@@ -31,6 +32,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("../cmdline/scan_verb.ts")).runScanVerb(rest);
       case "list":
         return await (await import("./list.ts")).runList(rest);
+      case "check":
+        return await (await import("./check.ts")).runCheck(rest);
       case "diagnostics":
         return await (await import("./diagnostics.ts")).runDiagnostics(rest);
       case "keygen":
@@ -68,9 +71,16 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // Under `deno task`, relative paths are the user's, not the checkout's.
+  const cannotEnter = enterInvocationDir();
+  if (cannotEnter !== null) {
+    console.error(`blit: ${cannotEnter}`);
+    Deno.exit(ExitCode.Fatal);
+  }
   const code = await main(Deno.args);
-  // A prompt the daemon withdrew may still be reading stdin, which would keep the process alive;
-  // otherwise let pending writes (a session's last frames) drain before the process ends.
-  if (stillAsking()) Deno.exit(code);
+  // A prompt the daemon withdrew may still be reading stdin, and a failed session may leave a
+  // connection or a timer behind, either of which would keep the process alive; otherwise let
+  // pending writes (a session's last frames) drain before the process ends.
+  if (stillAsking() || code === ExitCode.Fatal) Deno.exit(code);
   Deno.exitCode = code;
 }

@@ -62,3 +62,39 @@ export function renderSummary(summary: TransferSummary): string {
   }
   return lines.join("\n");
 }
+
+/**
+ * Renders rsync's closing statistics (`--stats`) for a run.
+ *
+ * @example Usage
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { renderStatistics } from "./render.ts";
+ * const text = renderStatistics({
+ *   operation: "copy", source: "a", destination: "b", files_examined: 3, files_transferred: 2,
+ *   bytes_transferred: 2048, bytes_on_wire: 0, entries_deleted: 0, sources_removed: 0,
+ *   files_failed: 0, failures: [], failures_truncated: false, deletions_skipped_reason: null,
+ *   duration_ms: 500, dry_run: false, outcome: "transferred",
+ * });
+ * ok(text.includes("Number of regular files transferred: 2"));
+ * ok(text.includes("Total transferred file size: 2,048 bytes"));
+ * ```
+ *
+ * @param summary The run's summary.
+ * @returns The lines, rsync's names first.
+ */
+export function renderStatistics(summary: TransferSummary): string {
+  const n = (value: number): string => value.toLocaleString("en-US");
+  const seconds = Math.max(summary.duration_ms, 1) / 1000;
+  return [
+    "",
+    `Number of files: ${n(summary.files_examined)}`,
+    `Number of regular files transferred: ${n(summary.files_transferred)}`,
+    `Number of deleted files: ${n(summary.entries_deleted)}`,
+    `Number of files failed: ${n(summary.files_failed)}`,
+    `Total transferred file size: ${n(summary.bytes_transferred)} bytes`,
+    `Total bytes on the wire: ${n(summary.bytes_on_wire)}`,
+    `Transfer time: ${seconds.toFixed(3)} seconds`,
+    `Rate: ${formatBytes(summary.bytes_transferred / seconds)}/s`,
+  ].join("\n");
+}

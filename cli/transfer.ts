@@ -8,7 +8,7 @@
  * @module
  */
 
-import { printable } from "../core/errors.ts";
+import { describeError, printable } from "../core/errors.ts";
 import { appendPerfRecord, recordFromSummary } from "../core/perf_history.ts";
 import type { ConsentAnswer } from "../core/session/role.ts";
 import { TransferStats } from "../core/stats.ts";
@@ -19,7 +19,8 @@ import { exitCodeFor } from "../cmdline/exit_code.ts";
 import { TRANSFER_HELP } from "./help.ts";
 import { lazyHasher } from "./hasher.ts";
 import { canAsk, confirm } from "../cmdline/confirm.ts";
-import { renderEvent, renderSummary } from "./render.ts";
+import { renderEvent, renderStatistics, renderSummary } from "./render.ts";
+import { intervalLine, openRunLog } from "./run_log.ts";
 
 export { TRANSFER_HELP };
 
@@ -43,16 +44,29 @@ export async function runTransferVerb(
   }
   const args: TransferArgs = parsed;
   const stats = new TransferStats();
-  const showProgress = !args.json && (args.progress ?? Deno.stderr.isTerminal());
+  const showProgress = !args.json && !args.quiet && (args.progress ?? Deno.stderr.isTerminal());
+  const log = args.logFile === null ? null : openRunLog(args.logFile);
+  log?.line(`${operation} ${args.source} ${args.destination}: started`);
   const progress = showProgress ? new (await import("./progress.ts")).ProgressLine(stats) : null;
   const encoder = new TextEncoder();
   // With --json, stdout carries the one summary object: action lines go to stderr.
   const lines = args.json ? Deno.stderr : Deno.stdout;
   const out = (line: string): void => {
+    log?.line(line);
+    if (args.quiet || !(args.verbose || args.dryRun)) return;
     progress?.stop();
     lines.writeSync(encoder.encode(`${line}\n`));
     progress?.start();
   };
+  const interval = args.statsEveryMs
+    ? setInterval(() => {
+      const line = intervalLine(stats);
+      log?.line(line);
+      progress?.stop();
+      console.error(line);
+      progress?.start();
+    }, args.statsEveryMs)
+    : undefined;
   /** Consent, asked after planning with the paths, the same for local, push and pull. */
   const confirmDeletions = async (
     paths: readonly string[],
@@ -97,7 +111,7 @@ export async function runTransferVerb(
   Deno.addSignalListener("SIGINT", interrupt);
   let summary;
   try {
-    summary = await transfer(operation, args.source, args.destination, {
+    summary = await transfer(args.operation, args.source, args.destination, {
       compare: args.compare,
       ignoreExisting: args.ignoreExisting,
       dryRun: args.dryRun,
@@ -106,21 +120,34 @@ export async function runTransferVerb(
       stats,
       ...(args.workers !== undefined ? { copyWorkers: args.workers } : {}),
       ...(args.compare === "checksum" || operation === "move" ? { hasher: lazyHasher() } : {}),
-      ...(args.verbose || args.dryRun
+      ...(args.verbose || args.dryRun || log !== null
         ? { onEvent: (event) => out(renderEvent(event, args.dryRun)) }
         : {}),
+      update: args.update,
+      minSize: args.minSize,
+      maxSize: args.maxSize,
+      deleteExcluded: args.deleteExcluded,
+      bandwidthLimit: args.bandwidthLimit,
+      connectTimeoutMs: args.connectTimeoutMs,
+      idleTimeoutMs: args.idleTimeoutMs,
       forceGrpc: args.forceGrpc,
       wholeFile: args.wholeFile,
       resume: !args.noResume,
       ...(args.keepSpecialBits ? { keepSpecialBits: true } : {}),
       security: args.security,
       warn: (line) => {
+        log?.line(line);
         progress?.stop();
         console.error(line);
       },
       confirmDeletions,
     });
+  } catch (error) {
+    log?.line(`failed: ${describeError(error)}`);
+    log?.close();
+    throw error;
   } finally {
+    clearInterval(interval);
     Deno.removeSignalListener("SIGINT", interrupt);
     progress?.stop();
   }
@@ -134,7 +161,15 @@ export async function runTransferVerb(
       ),
     );
   }
+  const closing = renderSummary(summary);
   if (args.json) console.log(JSON.stringify(summary));
-  else console.error(renderSummary(summary));
+  else if (!args.quiet) console.error(closing);
+  else if (summary.files_failed > 0 || summary.deletions_skipped_reason) {
+    // Quiet: only what went wrong (the lines after the first).
+    console.error(closing.split("\n").slice(1).join("\n"));
+  }
+  if (args.statsEveryMs !== null && !args.json) console.error(renderStatistics(summary));
+  for (const line of [closing, renderStatistics(summary)]) log?.line(line);
+  log?.close();
   return exitCodeFor(summary);
 }

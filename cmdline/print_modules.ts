@@ -7,14 +7,14 @@
 
 import type { ConnectionSecurity } from "../core/client_security.ts";
 import { parseHostArg } from "./parse_host_arg.ts";
-import { renderModules } from "./render_modules.ts";
+import { renderModules, renderMotd } from "./render_modules.ts";
 import { withClient } from "./with_client.ts";
 
 /**
  * Prints the modules of a daemon on stdout: the fingerprint of its certificate, then one line per
  * module or `no modules exported`; or with `json` one object
- * `{"host", "port", "fingerprint", "modules": [{"name", "read_only", "comment"}]}`
- * (`fingerprint` is `null` without TLS).
+ * `{"host", "port", "fingerprint", "motd", "modules": [{"name", "read_only", "comment"}]}`
+ * (`fingerprint` is `null` without TLS, `motd` without one). The daemon's motd goes to stderr.
  *
  * Requires `--allow-net` for the daemon and `--allow-env`.
  *
@@ -37,9 +37,9 @@ export async function printModules(
   security: ConnectionSecurity = {},
 ): Promise<number> {
   const address = parseHostArg(hostText);
-  const { modules, fingerprint } = await withClient(
+  const { modules, motd, fingerprint } = await withClient(
     address,
-    async (client) => ({ modules: await client.listModules(), fingerprint: client.fingerprint }),
+    async (client) => ({ ...(await client.daemonModules()), fingerprint: client.fingerprint }),
     security,
   );
   if (json) {
@@ -48,11 +48,13 @@ export async function printModules(
         host: address.host,
         port: address.port,
         fingerprint: fingerprint || null,
+        motd: motd || null,
         modules,
       }),
     );
     return 0;
   }
+  for (const line of renderMotd(motd)) console.error(line);
   console.log(`certificate ${fingerprint || "none (TLS off)"}`);
   if (modules.length === 0) {
     console.log("no modules exported");

@@ -212,6 +212,14 @@ export class AdminClient {
 
   /** Lists the daemon's modules, sorted by name. @returns The modules. */
   async listModules(): Promise<ModuleSummary[]> {
+    return (await this.daemonModules()).modules;
+  }
+
+  /**
+   * Lists the daemon's modules, sorted by name, with its message of the day.
+   * @returns The modules and the motd (`""` for none).
+   */
+  async daemonModules(): Promise<{ modules: ModuleSummary[]; motd: string }> {
     const metadata = await this.#proof("modules", "");
     const response = await this.#unary<ListModulesResponse>(
       "list modules",
@@ -223,9 +231,10 @@ export class AdminClient {
           done,
         ),
     );
-    return response.modules
+    const modules = response.modules
       .map((m) => ({ name: m.name, read_only: m.readOnly, comment: m.comment }))
       .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return { modules, motd: response.motd };
   }
 
   /**

@@ -37,6 +37,12 @@ export interface ConnectionSecurity {
    * @default {"$XDG_CONFIG_HOME/blit/known_hosts"}
    */
   knownHostsPath?: string;
+  /**
+   * Longest wait for the certificate of a daemon met for the first time (or verified by a CA);
+   * the session's connection deadline (`--contimeout`).
+   * @default {10000}
+   */
+  probeTimeoutMs?: number;
   /** `--tls-ca FILE`: verify the daemon's certificate chain and name instead of pinning. */
   caFile?: string;
   /**
@@ -292,6 +298,7 @@ async function pinnedCertificate(
   notify: (line: string) => void,
 ): Promise<{ certificate: Uint8Array; fingerprint: string; caPem?: string }> {
   const { host, port } = address;
+  const probeTimeoutMs = security.probeTimeoutMs ?? 10_000;
   const path = security.knownHostsPath ?? defaultKnownHostsPath();
   const known = security.caFile === undefined ? await lookupKnownHost(path, host, port) : null;
   if (known) return known;
@@ -308,15 +315,15 @@ async function pinnedCertificate(
       );
     }
     // Verify the chain and the name once, then pin what was verified for this run.
-    const conn = await tls.connectTls(host, port, { kind: "ca", caPem }, 10_000);
+    const conn = await tls.connectTls(host, port, { kind: "ca", caPem }, probeTimeoutMs);
     conn.close();
-    const seen = await tls.probeServerCertificate(host, port, 10_000);
+    const seen = await tls.probeServerCertificate(host, port, probeTimeoutMs);
     if (seen.fingerprint !== conn.fingerprint) {
       throw new CertificateMismatchError(host, port, conn.fingerprint, seen.fingerprint);
     }
     return { ...seen, caPem };
   }
-  const seen = await tls.probeServerCertificate(host, port, 10_000);
+  const seen = await tls.probeServerCertificate(host, port, probeTimeoutMs);
   if (security.recordNewHosts === false) return seen;
   await recordKnownHost(path, { host, port, ...seen });
   notify(

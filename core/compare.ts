@@ -27,6 +27,26 @@ export function sameMtime(a: number, b: number): boolean {
 }
 
 /**
+ * Returns whether a destination file's modification time is later than the source's, to the
+ * millisecond (`--update` leaves such a file alone).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { isNewer } from "./compare.ts";
+ * strictEqual(isNewer(2000, 1000), true);
+ * strictEqual(isNewer(1000.4, 1000.9), false);
+ * ```
+ *
+ * @param destinationMs The destination file's time in milliseconds.
+ * @param sourceMs The source file's time in milliseconds.
+ * @returns `true` when the destination's is later.
+ */
+export function isNewer(destinationMs: number, sourceMs: number): boolean {
+  return Math.floor(destinationMs) > Math.floor(sourceMs);
+}
+
+/**
  * Decides, without reading contents, whether `dst` must be replaced by `src`.
  *
  * - `ignore-times`: always.

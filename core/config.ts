@@ -24,6 +24,8 @@
  * max_connections_per_host = 64
  * audit_log = "/var/log/blit/audit.jsonl"
  * confinement = "auto"  # "namespace" | "systemd" | "none": see DaemonConfig.confinement
+ * log_format = "text"  # or "json": the console log (see DaemonConfig.logFormat)
+ * shutdown_grace = "30s"  # on SIGTERM, how long running sessions may finish
  *
  * [[user]]
  * name = "alice"
@@ -174,6 +176,118 @@ export interface DaemonConfig {
    * runs under systemd); `"none"` runs it with its Deno permissions alone.
    */
   confinement: Confinement;
+  /**
+   * How the daemon writes its console log (`log_format`, `--log-format`): `"text"` lines that
+   * start with an ISO-8601 time, or `"json"` objects (a session's has the audit log's fields).
+   * Absent: {@linkcode DEFAULT_LOG_FORMAT} (see {@linkcode logFormatOf}).
+   */
+  logFormat?: LogFormat;
+  /**
+   * How long a stopping daemon lets running sessions finish before it cancels them, in
+   * milliseconds (`shutdown_grace`). Absent: {@linkcode DEFAULT_SHUTDOWN_GRACE_MS} (see
+   * {@linkcode shutdownGraceOf}).
+   */
+  shutdownGraceMs?: number;
+}
+
+/** Values of `log_format` (see {@linkcode DaemonConfig.logFormat}). */
+export type LogFormat = "text" | "json";
+
+/** Every {@linkcode LogFormat}. */
+export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
+/** The console log's format when the configuration does not name one. */
+export const DEFAULT_LOG_FORMAT: LogFormat = "text";
+
+/** How long running sessions may finish after SIGTERM when `shutdown_grace` is not set. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+
+/** Longest `shutdown_grace`: one hour. */
+export const MAX_SHUTDOWN_GRACE_MS = 3_600_000;
+
+/**
+ * Tells whether `text` names a {@linkcode LogFormat}.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { isLogFormat } from "./config.ts";
+ * strictEqual(isLogFormat("json"), true);
+ * strictEqual(isLogFormat("xml"), false);
+ * ```
+ *
+ * @param text Candidate value.
+ * @returns True for `text` and `json`.
+ */
+export function isLogFormat(text: string): text is LogFormat {
+  return (LOG_FORMATS as readonly string[]).includes(text);
+}
+
+/**
+ * The console log's format of a configuration, with the default filled in.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { logFormatOf, parseDaemonConfig } from "./config.ts";
+ * strictEqual(logFormatOf(parseDaemonConfig("")), "text");
+ * strictEqual(logFormatOf(parseDaemonConfig('[daemon]\nlog_format = "json"\n')), "json");
+ * ```
+ *
+ * @param config The configuration.
+ * @returns `text` or `json`.
+ */
+export function logFormatOf(config: Pick<DaemonConfig, "logFormat">): LogFormat {
+  return config.logFormat ?? DEFAULT_LOG_FORMAT;
+}
+
+/**
+ * The shutdown grace of a configuration in milliseconds, with the default filled in.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { parseDaemonConfig, shutdownGraceOf } from "./config.ts";
+ * strictEqual(shutdownGraceOf(parseDaemonConfig("")), 30_000);
+ * strictEqual(shutdownGraceOf(parseDaemonConfig('[daemon]\nshutdown_grace = "2m"\n')), 120_000);
+ * ```
+ *
+ * @param config The configuration.
+ * @returns Milliseconds.
+ */
+export function shutdownGraceOf(config: Pick<DaemonConfig, "shutdownGraceMs">): number {
+  return config.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+}
+
+const DURATION_REGEXP = /^(\d{1,7})(ms|s|m)?$/;
+
+/**
+ * Reads a duration as the configuration writes one: whole seconds as a number (`30`), or a
+ * string of digits with `ms`, `s` or `m` (`"500ms"`, `"30s"`, `"2m"`; no unit means seconds).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { parseDurationMs } from "./config.ts";
+ * strictEqual(parseDurationMs(30), 30_000);
+ * strictEqual(parseDurationMs("2m"), 120_000);
+ * strictEqual(parseDurationMs("250ms"), 250);
+ * strictEqual(parseDurationMs("soon"), null);
+ * ```
+ *
+ * @param value The TOML value.
+ * @returns Milliseconds, or `null` when it is not a duration.
+ */
+export function parseDurationMs(value: unknown): number | null {
+  if (typeof value === "number") {
+    return Number.isInteger(value) && value >= 0 && value <= 1e7 ? value * 1000 : null;
+  }
+  if (typeof value !== "string") return null;
+  const match = DURATION_REGEXP.exec(value.trim());
+  if (match === null) return null;
+  const amount = Number(match[1]);
+  const unit = match[2] ?? "s";
+  return unit === "ms" ? amount : unit === "s" ? amount * 1000 : amount * 60_000;
 }
 
 /** Values of `confinement` (see {@linkcode DaemonConfig.confinement}). */
@@ -228,6 +342,8 @@ export interface DaemonOverrides {
   auditLog?: string;
   /** `--confinement auto|namespace|systemd|none`. */
   confinement?: string;
+  /** `--log-format text|json`. */
+  logFormat?: string;
 }
 
 const NAME_REGEXP = /^[A-Za-z0-9._-]+$/;
@@ -253,6 +369,8 @@ const DAEMON_KEYS = [
   "audit_log",
   "confinement",
   "root_keep_special_bits",
+  "log_format",
+  "shutdown_grace",
 ] as const;
 const MODULE_KEYS = [
   "name",
@@ -495,6 +613,15 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
     );
   }
 
+  const logFormat = optionalString(daemon, "log_format", "daemon.", bad);
+  if (logFormat !== undefined && !isLogFormat(logFormat)) {
+    throw bad(
+      `"daemon.log_format" value ${JSON.stringify(logFormat)} is not known`,
+      `use one of ${LOG_FORMATS.map((f) => `"${f}"`).join(", ")}`,
+    );
+  }
+  const shutdownGraceMs = optionalGrace(daemon.shutdown_grace, bad);
+
   const motd = optionalString(daemon, "motd", "daemon.", bad) ?? "";
   checkText(motd, `"daemon.motd"`, CONFIG_LIMITS.motdBytes, true, bad);
 
@@ -580,6 +707,8 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
     rootAnonymousWrite,
     rootKeepSpecialBits: optionalBool(daemon, "root_keep_special_bits", "daemon.", bad) ?? false,
     confinement,
+    ...(logFormat === undefined ? {} : { logFormat }),
+    ...(shutdownGraceMs === undefined ? {} : { shutdownGraceMs }),
   };
   const parsedBytes = utf8Bytes(JSON.stringify(config));
   if (parsedBytes > CONFIG_LIMITS.parsedBytes) {
@@ -869,6 +998,12 @@ export function applyDaemonOverrides(
       throw bad("--confinement", overrides.confinement, `give ${CONFINEMENTS.join(", ")}`);
     }
     next.confinement = overrides.confinement;
+  }
+  if (overrides.logFormat !== undefined) {
+    if (!isLogFormat(overrides.logFormat)) {
+      throw bad("--log-format", overrides.logFormat, `give ${LOG_FORMATS.join(" or ")}`);
+    }
+    next.logFormat = overrides.logFormat;
   }
   const path = (flag: string, value: string, what: string): string => {
     if (!isUsablePath(value)) throw bad(flag, value, `give the path of ${what}`);
@@ -1211,6 +1346,19 @@ function optionalBool(table: Table, key: string, prefix: string, bad: Bad): bool
   throw bad(
     `${label(prefix, key)} must be a boolean, not ${typeName(value)}`,
     "write true or false without quotes",
+  );
+}
+
+/** `shutdown_grace`: a duration (see {@linkcode parseDurationMs}) of at most an hour. */
+function optionalGrace(value: unknown, bad: Bad): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDurationMs(value);
+  if (ms !== null && ms <= MAX_SHUTDOWN_GRACE_MS) return ms;
+  throw bad(
+    `"daemon.shutdown_grace" value ${
+      typeof value === "string" ? shown(value) : typeof value === "number" ? value : typeName(value)
+    } is not a duration of at most ${MAX_SHUTDOWN_GRACE_MS / 60_000} minutes`,
+    `give whole seconds such as 30, or a string such as "30s", "2m" or "500ms"`,
   );
 }
 

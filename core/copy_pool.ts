@@ -7,6 +7,15 @@
 
 import { type CopyJob, type CopyResult, packBatch, runCopyJob } from "./copy_job.ts";
 import type { CopyBatchResult } from "./copy_worker.ts";
+import { type FileProgress, FOLLOWED_FILE_BYTES, type TransferStats } from "./stats.ts";
+
+/** Where a pool reports the bytes of large files while a thread copies them. */
+export interface CopyProgress {
+  /** The run's counters: followed files are reported here. */
+  stats: TransferStats;
+  /** The name a person knows a job's file by (its relative path). */
+  name: (job: CopyJob) => string;
+}
 
 /** Options of {@linkcode CopyWorkerPool}. */
 export interface CopyPoolOptions {
@@ -25,7 +34,20 @@ export interface CopyPoolOptions {
    * @default {64 MiB}
    */
   batchBytes?: number;
+  /**
+   * Reports the bytes of large files as a thread copies them (sampled from the size of their
+   * temporary on disk). While the counters are watched, a batch with a file of
+   * {@linkcode THREAD_FOR_PROGRESS_BYTES} or more goes to a thread even when the work would not
+   * pay for one: copied on the calling thread, it would freeze the progress line.
+   */
+  progress?: CopyProgress;
 }
+
+/**
+ * A file at least this large is copied on a thread when its progress is watched (a copy of it
+ * takes ~30 ms or more; starting a worker costs the calling thread ~20–40 ms).
+ */
+export const THREAD_FOR_PROGRESS_BYTES = 64 * 1024 * 1024;
 
 /** Jobs per batch while no worker runs (small, so the first file lands at once). */
 const FIRST_BATCH_FILES = 8;
@@ -81,6 +103,10 @@ export class CopyWorkerPool {
   #workAtStart = 0;
   /** Estimated µs of the batch being filled. */
   #batchCost = 0;
+  #progress: CopyProgress | null;
+  /** Large jobs handed to a thread and not answered, with their record once their bytes show. */
+  #followed = new Map<CopyJob, FileProgress | null>();
+  #probe = (): void => this.#sampleFollowed();
 
   /**
    * Creates a pool.
@@ -92,7 +118,52 @@ export class CopyWorkerPool {
     this.#max = Math.max(0, workers);
     this.#batchFiles = batchFiles;
     this.#batchBytes = batchBytes;
-    this.#onDone = onDone;
+    this.#onDone = (job, result) => {
+      if (this.#followed.size > 0) this.#unfollow(job);
+      onDone(job, result);
+    };
+    this.#progress = options.progress ?? null;
+  }
+
+  /** Follows the large files of a batch handed to a thread (when progress is reported). */
+  #follow(jobs: readonly CopyJob[]): void {
+    if (this.#progress === null) return;
+    for (const job of jobs) {
+      if (job.size < FOLLOWED_FILE_BYTES || job.data !== undefined) continue;
+      if (this.#followed.size === 0) this.#progress.stats.addProbe(this.#probe);
+      this.#followed.set(job, null);
+    }
+  }
+
+  #unfollow(job: CopyJob): void {
+    if (!this.#followed.has(job) || this.#progress === null) return;
+    const file = this.#followed.get(job);
+    this.#followed.delete(job);
+    if (file) this.#progress.stats.unfollow(file);
+    if (this.#followed.size === 0) this.#progress.stats.removeProbe(this.#probe);
+  }
+
+  /** Reads how far each followed copy is: the size of its temporary (written by the kernel). */
+  #sampleFollowed(): void {
+    const progress = this.#progress;
+    if (progress === null) return;
+    for (const [job, known] of this.#followed) {
+      let size: number;
+      try {
+        size = Deno.lstatSync(job.tmp).size;
+      } catch {
+        continue; // not started yet
+      }
+      const file = known ?? progress.stats.follow(progress.name(job), job.size);
+      if (known === null) this.#followed.set(job, file);
+      progress.stats.progress(file, Math.min(size, job.size));
+    }
+  }
+
+  /** Whether a batch copied here would freeze a watched progress line (see `progress`). */
+  #wantsThread(jobs: readonly CopyJob[]): boolean {
+    if (this.#max === 0 || this.#progress === null || !this.#progress.stats.watched) return false;
+    return jobs.some((job) => job.size >= THREAD_FOR_PROGRESS_BYTES && job.data === undefined);
   }
 
   /** How many workers were started. */
@@ -136,7 +207,9 @@ export class CopyWorkerPool {
     const before = this.#work - this.#batchCost;
     this.#batchCost = 0;
     const paysOff = !final && before - this.#workAtStart >= WORKER_PAYOFF_MICROS;
-    if (this.#slots.length === 0) {
+    if (this.#slots.length === 0 && this.#wantsThread(jobs)) {
+      this.#start();
+    } else if (this.#slots.length === 0) {
       // Start the first worker once the work seen pays for it, and copy this batch here while
       // it boots; until then everything is copied here.
       if (this.#max > 0 && paysOff) this.#start();
@@ -164,6 +237,7 @@ export class CopyWorkerPool {
       return;
     }
     for (const job of jobs) this.#jobs.set(job.id, job);
+    this.#follow(jobs);
     slot.inFlight++;
     slot.batches.push(jobs.map((job) => job.id));
     this.#pending++;

@@ -385,7 +385,7 @@ export function createAdminHandlers(context: AdminRpcContext): AdminHandlers {
         })
       );
       admitted.count(modules.length);
-      return Promise.resolve(create(ListModulesResponseSchema, { modules }));
+      return Promise.resolve(create(ListModulesResponseSchema, { modules, motd: config.motd }));
     }),
     listDir: unary(inModule("list", "ls"), async (request, admitted, cancelled) => {
       const exported = exportedOf(admitted);

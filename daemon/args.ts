@@ -17,7 +17,11 @@ import {
   type DaemonOverrides,
   isBindAddress,
   isConfinement,
+  isLogFormat,
+  LOG_FORMATS,
+  type LogFormat,
   MAX_CONNECTIONS_LIMIT,
+  MAX_SHUTDOWN_GRACE_MS,
   type ModuleUser,
   textProblem,
   type UserConfig,
@@ -43,6 +47,8 @@ Usage:
   blitd [options]
   blitd systemd-unit --config FILE [--user NAME]   Print a systemd unit for FILE
                                                    (blitd systemd-unit --help)
+  blitd compile-server --config FILE [-o PATH] [--dry-run]
+                                                   Compile the server for this configuration
 
 Options:
   --config PATH        Config file (default ${DEFAULT_CONFIG_PATH}; when the default file
@@ -62,6 +68,8 @@ Options:
   --audit-log PATH     Append one JSON line per session and admin call to PATH
   --confinement MODE   auto (default), namespace, systemd or none: whether the server runs
                        in a private mount namespace holding only its code and exports
+  --log-format FORMAT  Console log: text (default; lines start with an ISO-8601 time) or
+                       json (one object per line; a session's has the audit log's fields)
   --print-permissions  Print the server's Deno permission flags and command line, then exit
   --print-fingerprint  Print the fingerprint of the daemon's TLS certificate, then exit
   -h, --help           Show this help
@@ -75,6 +83,7 @@ Environment:
   BLITD_DENO           Deno executable that runs the server (default: the running deno, or
                        "deno" from PATH for a compiled blitd)
   BLITD_SERVER_ENTRY   Test-only: run this script instead of daemon/server.ts
+  BLITD_SERVER_BINARY  Run this compiled server (blitd compile-server) instead of deno run
   XDG_STATE_HOME, HOME Pick the default state directory (when blitd may read them;
                        otherwise /var/lib/blit)
 `;
@@ -109,6 +118,7 @@ const BLITD_OPTIONS = {
   "state-dir": { type: "string" },
   "audit-log": { type: "string" },
   confinement: { type: "string" },
+  "log-format": { type: "string" },
   "print-permissions": { type: "boolean" },
   "print-fingerprint": { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -143,6 +153,8 @@ const CONFIG_KEYS = [
   "rootKeepSpecialBits",
   "confinement",
 ] as const;
+/** Keys a server configuration holds only when they differ from their defaults. */
+const OPTIONAL_CONFIG_KEYS = ["logFormat", "shutdownGraceMs"] as const;
 const MODULE_KEYS = [
   "name",
   "path",
@@ -206,6 +218,15 @@ export function parseBlitdArgs(args: string[]): BlitdArgs {
   if (values["force-grpc-data"]) overrides.forceGrpcData = true;
   if (values["no-tls"]) overrides.tls = false;
   if (values.confinement !== undefined) overrides.confinement = values.confinement;
+  const logFormat = values["log-format"];
+  if (logFormat !== undefined) {
+    if (!isLogFormat(logFormat)) {
+      throw new UsageError(
+        `Cannot use --log-format ${JSON.stringify(logFormat)}: give ${LOG_FORMATS.join(" or ")}`,
+      );
+    }
+    overrides.logFormat = logFormat;
+  }
   const paths = [
     ["tls-cert", "tlsCert", "a PEM certificate"],
     ["tls-key", "tlsKey", "a PEM private key"],
@@ -290,6 +311,8 @@ export function serializeServerConfig(config: DaemonConfig): string {
     rootAnonymousWrite: rest.rootAnonymousWrite,
     rootKeepSpecialBits: rest.rootKeepSpecialBits,
     confinement: rest.confinement,
+    ...(rest.logFormat === undefined ? {} : { logFormat: rest.logFormat }),
+    ...(rest.shutdownGraceMs === undefined ? {} : { shutdownGraceMs: rest.shutdownGraceMs }),
   };
   return JSON.stringify(ordered);
 }
@@ -353,7 +376,7 @@ export function parseServerConfig(text: string): DaemonConfig {
 export function serverConfigOf(value: unknown): DaemonConfig {
   const bad = (what: string): TypeError =>
     new TypeError(`Cannot parse server config: ${what}; start the server through blitd`);
-  const doc = table(value, "the value", CONFIG_KEYS, bad);
+  const doc = table(value, "the value", CONFIG_KEYS, bad, OPTIONAL_CONFIG_KEYS);
   if (typeof doc.bind !== "string" || !isBindAddress(doc.bind)) {
     throw bad(`"bind" must be an IP address or "localhost"`);
   }
@@ -493,7 +516,28 @@ export function serverConfigOf(value: unknown): DaemonConfig {
     rootAnonymousWrite,
     rootKeepSpecialBits: boolean(doc.rootKeepSpecialBits, `"rootKeepSpecialBits"`, bad),
     confinement: confinementValue(doc.confinement, bad),
+    ...(doc.logFormat === undefined ? {} : { logFormat: logFormatValue(doc.logFormat, bad) }),
+    ...(doc.shutdownGraceMs === undefined ? {} : {
+      shutdownGraceMs: milliseconds(doc.shutdownGraceMs, `"shutdownGraceMs"`, bad),
+    }),
   };
+}
+
+function logFormatValue(value: unknown, bad: Bad): LogFormat {
+  if (typeof value !== "string" || !isLogFormat(value)) {
+    throw bad(`"logFormat" must be one of ${LOG_FORMATS.join(", ")}`);
+  }
+  return value;
+}
+
+function milliseconds(value: unknown, what: string, bad: Bad): number {
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < 0 ||
+    value > MAX_SHUTDOWN_GRACE_MS
+  ) {
+    throw bad(`${what} must be an integer from 0 to ${MAX_SHUTDOWN_GRACE_MS}`);
+  }
+  return value;
 }
 
 function confinementValue(value: unknown, bad: Bad): Confinement {
@@ -530,13 +574,16 @@ function table(
   what: string,
   keys: readonly string[],
   bad: Bad,
+  optional: readonly string[] = [],
 ): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw bad(`${what} must be an object`);
   }
   const record = value as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (!keys.includes(key)) throw bad(`${what} has the unknown key "${key}"`);
+    if (!keys.includes(key) && !optional.includes(key)) {
+      throw bad(`${what} has the unknown key "${key}"`);
+    }
   }
   for (const key of keys) {
     if (!(key in record)) throw bad(`${what} has no "${key}"`);

@@ -1,11 +1,15 @@
 /**
  * The daemon's audit log: one JSON line per session and per admin call (who, from where, what,
- * how it ended), appended to the `audit_log` file when one is configured, and a human line with
- * a timestamp on the console. Every text a client chose (paths, user names) is escaped: no
- * control character reaches either log.
+ * how it ended), appended to the `audit_log` file when one is configured, and one line on the
+ * console: a human line starting with an ISO-8601 time, or with `log_format = "json"` the same
+ * JSON object as the audit file's. The daemon's other console lines (connections, restarts,
+ * shutdown) are {@linkcode eventLine}s in the same format. Every text a client chose (paths,
+ * user names) is escaped: no control character reaches either log.
  *
  * @module
  */
+
+import type { LogFormat } from "../core/config.ts";
 
 /** One audited event. */
 export interface AuditEntry {
@@ -120,6 +124,60 @@ export function consoleLine(entry: AuditEntry, time: Date): string {
 }
 
 /**
+ * A console line about something other than a finished session (a refused connection, a
+ * restart, the shutdown): `TIME MESSAGE` as text, or `{"time", "message"}` as JSON; control
+ * characters escaped either way.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { eventLine } from "./audit_log.ts";
+ * const time = new Date(0);
+ * strictEqual(eventLine("shutting down", time, "text"), "1970-01-01T00:00:00.000Z shutting down");
+ * strictEqual(
+ *   eventLine("a\u0085b", time, "json"),
+ *   '{"time":"1970-01-01T00:00:00.000Z","message":"a\\u0085b"}',
+ * );
+ * ```
+ *
+ * @param message What happened, one line (a leading `blitd: ` is dropped).
+ * @param time When.
+ * @param format `text` or `json`.
+ * @returns One line.
+ */
+export function eventLine(message: string, time: Date, format: LogFormat): string {
+  const text = message.startsWith("blitd: ") ? message.slice("blitd: ".length) : message;
+  if (format === "text") return `${time.toISOString()} ${escapeControls(text)}`;
+  const json = JSON.stringify({ time: time.toISOString(), message: text });
+  return json.replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => escapeControls(c));
+}
+
+/**
+ * The console line of a finished session or admin call: {@linkcode consoleLine} as text, the
+ * audit file's {@linkcode auditLine} as JSON.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { sessionLine } from "./audit_log.ts";
+ * const entry = {
+ *   peer: "127.0.0.1:5000", user: null, module: "m", operation: "pull", path: "",
+ *   files: 1, bytes: 3, outcome: "ok" as const, durationMs: 1, error: null,
+ * };
+ * strictEqual(JSON.parse(sessionLine(entry, new Date(0), "json")).bytes, 3);
+ * strictEqual(sessionLine(entry, new Date(0), "text").endsWith("1 files 3 bytes 1 ms"), true);
+ * ```
+ *
+ * @param entry The event.
+ * @param time When it ended.
+ * @param format `text` or `json`.
+ * @returns One line.
+ */
+export function sessionLine(entry: AuditEntry, time: Date, format: LogFormat): string {
+  return format === "json" ? auditLine(entry, time) : consoleLine(entry, time);
+}
+
+/**
  * Opens an audit file for appending (created with mode 0640 if missing) and returns a function
  * that appends one line to it. The launcher opens it before it starts the server, so the
  * server never needs the file's directory.
@@ -187,15 +245,22 @@ export async function openAuditFile(
 export class AuditLog {
   readonly #sink: ((line: string) => void) | null;
   readonly #log: (line: string) => void;
+  readonly #format: LogFormat;
 
   /**
    * Creates the log.
    * @param sink Receives each JSON line (no newline), or `null` for the console only.
    * @param log Writes one console line.
+   * @param options `format`: the console lines' (default `text`).
    */
-  constructor(sink: ((line: string) => void) | null, log: (line: string) => void) {
+  constructor(
+    sink: ((line: string) => void) | null,
+    log: (line: string) => void,
+    options: { format?: LogFormat } = {},
+  ) {
     this.#sink = sink;
     this.#log = log;
+    this.#format = options.format ?? "text";
   }
 
   /**
@@ -204,13 +269,17 @@ export class AuditLog {
    */
   record(entry: AuditEntry): void {
     const time = new Date();
-    this.#log(consoleLine(entry, time));
+    this.#log(sessionLine(entry, time, this.#format));
     if (this.#sink === null) return;
     try {
       this.#sink(auditLine(entry, time));
     } catch (error) {
       this.#log(
-        `blitd: Cannot write the audit log: ${error instanceof Error ? error.message : error}`,
+        eventLine(
+          `Cannot write the audit log: ${error instanceof Error ? error.message : error}`,
+          time,
+          this.#format,
+        ),
       );
     }
   }

@@ -44,6 +44,32 @@ export const MAX_HANDOFF_BYTES = 4 * 1024 * 1024;
 /** Marks an audit line on the server's standard output (an ASCII record separator). */
 export const AUDIT_LINE_PREFIX = "\u001eaudit ";
 
+const LISTENING_REGEXP = /^blitd: listening on \S+:(\d+)$/;
+
+/**
+ * The port in the server's readiness line (`blitd: listening on HOST:PORT`, on its standard
+ * output), or `null` for any other line. The launcher hands this port to a restarted server,
+ * so that a daemon configured with `port = 0` comes back where it was.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { boundPortOf } from "./handoff.ts";
+ * strictEqual(boundPortOf("blitd: listening on 127.0.0.1:40123"), 40123);
+ * strictEqual(boundPortOf("blitd: listening on :::9031"), 9031);
+ * strictEqual(boundPortOf("blitd: TLS off: sessions are not encrypted"), null);
+ * ```
+ *
+ * @param line One line of the server's standard output.
+ * @returns The port, or `null`.
+ */
+export function boundPortOf(line: string): number | null {
+  const match = LISTENING_REGEXP.exec(line);
+  if (match === null) return null;
+  const port = Number(match[1]);
+  return port > 0 && port <= 65535 ? port : null;
+}
+
 /**
  * Encodes a handoff as one line (ending with a newline).
  *

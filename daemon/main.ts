@@ -24,8 +24,10 @@ import {
   configWarnings,
   type DaemonConfig,
   loadDaemonConfig,
+  logFormatOf,
   parseDaemonConfig,
   resolveDaemonPaths,
+  shutdownGraceOf,
   validateExports,
 } from "../core/config.ts";
 import { describeError, UsageError } from "../core/errors.ts";
@@ -36,8 +38,18 @@ import {
   formatCommandLine,
   parseBlitdArgs,
 } from "./args.ts";
-import { computeDaemonPermissions, formatPermissions } from "./permissions.ts";
-import { EXIT_NO_RESTART, Supervisor } from "./supervisor.ts";
+import {
+  computeCompiledServerPermissions,
+  computeDaemonPermissions,
+  formatPermissions,
+} from "./permissions.ts";
+import {
+  readServerBinaryVar,
+  resolveServerBinary,
+  serverBinaryArgs,
+} from "../install/server_binary.ts";
+import { enterInvocationDir } from "../cmdline/invocation_dir.ts";
+import { EXIT_NO_RESTART, STOP_MARGIN_MS, Supervisor } from "./supervisor.ts";
 import {
   bwrapArgs,
   computeMounts,
@@ -46,8 +58,14 @@ import {
   type Mount,
   readNamespaceLayout,
 } from "./confinement.ts";
-import { AUDIT_LINE_PREFIX, encodeHandoff, type HandoffTls, probeUmask } from "./handoff.ts";
-import { openAuditFile } from "./audit_log.ts";
+import {
+  AUDIT_LINE_PREFIX,
+  boundPortOf,
+  encodeHandoff,
+  type HandoffTls,
+  probeUmask,
+} from "./handoff.ts";
+import { eventLine, openAuditFile } from "./audit_log.ts";
 
 /** Where the server's code lives and which Deno runs it. */
 export interface ServerLocation {
@@ -57,6 +75,11 @@ export interface ServerLocation {
   serverEntry: string;
   /** Deno executable: `deno` (found on `PATH`) unless `BLITD_DENO` names another. */
   deno: string;
+  /**
+   * A compiled server (`BLITD_SERVER_BINARY`, built by `blitd compile-server`), run instead of
+   * `deno run`; then `deno` and `serverEntry` are this path too.
+   */
+  serverBinary?: string;
 }
 
 /** How the server is confined, as decided at start (see {@linkcode planConfinement}). */
@@ -94,12 +117,19 @@ export interface ServerCommand {
  * @returns Absolute paths of the checkout and the entry, and the Deno program.
  */
 export function locateServer(env: (name: string) => string | undefined): ServerLocation {
+  const binary = readServerBinaryVar(env);
+  if (binary !== undefined) {
+    const serverBinary = resolveServerBinary(binary, env);
+    const repoRoot = posix.dirname(serverBinary);
+    return { repoRoot, serverEntry: serverBinary, deno: serverBinary, serverBinary };
+  }
   const standalone = Deno.build.standalone;
   const home = env("BLITD_HOME");
   if (standalone && (home === undefined || home === "")) {
     throw new UsageError(
-      "Cannot locate daemon/server.ts: this blitd is a compiled binary, set BLITD_HOME to the " +
-        "blit checkout",
+      "Cannot locate daemon/server.ts: this blitd is a compiled binary, set " +
+        'BLITD_SERVER_BINARY to a server built by "blitd compile-server", or BLITD_HOME to ' +
+        "the blit checkout",
     );
   }
   const repoRoot = home !== undefined && home !== ""
@@ -150,12 +180,13 @@ export function serverCommand(
   plan: ConfinementPlan,
 ): ServerCommand {
   const { repoRoot, serverEntry, deno } = location;
-  const flags = computeDaemonPermissions(config, {
-    serverEntry,
-    repoRoot,
-    mdns: !config.noMdns,
-  });
-  const denoArgs = ["run", "--cached-only", ...flags, serverEntry];
+  const flags = location.serverBinary !== undefined
+    ? computeCompiledServerPermissions(config, { mdns: !config.noMdns })
+    : computeDaemonPermissions(config, { serverEntry, repoRoot, mdns: !config.noMdns });
+  // A compiled server checks that it was built with exactly these flags.
+  const denoArgs = location.serverBinary !== undefined
+    ? serverBinaryArgs(flags)
+    : ["run", "--cached-only", ...flags, serverEntry];
   if (plan.namespace === null) return { command: deno, args: denoArgs, flags, mounts: [] };
   const { bwrap, mounts, root } = plan.namespace;
   return {
@@ -377,6 +408,12 @@ export async function prepareStateDir(config: DaemonConfig): Promise<DaemonConfi
  */
 export async function main(argv: string[]): Promise<number> {
   try {
+    const cannotEnter = enterInvocationDir();
+    if (cannotEnter !== null) throw new UsageError(cannotEnter);
+    if (argv[0] === "compile-server") {
+      const { runCompileServer } = await import("../install/compile_server.ts");
+      return await runCompileServer(argv.slice(1), { loadConfig: loadBlitdConfig });
+    }
     const args = parseBlitdArgs(argv);
     if (args.systemdUnit !== undefined) {
       const { runSystemdUnit } = await import("./systemd_unit_cli.ts");
@@ -440,13 +477,20 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`blitd: ${plan.namespace === null ? "warning: " : ""}${plan.notice}`);
     }
     try {
+      const umask = await probeUmask(config.stateDir);
+      // A restarted server binds the port the first one got (with port = 0, an ephemeral one).
+      let port = config.port;
+      const serving = config;
       return await new Supervisor({
         command: server.command,
-        args: server.args,
-        stdin: encodeHandoff({ config, tls: handoffTls, umask: await probeUmask(config.stateDir) }),
+        args: () => serverCommand({ ...serving, port }, location, plan).args,
+        stdin: () => encodeHandoff({ config: { ...serving, port }, tls: handoffTls, umask }),
         forwardSignals: plan.namespace === null,
         env: serverEnvironment(env),
+        stopTimeoutMs: shutdownGraceOf(config) + STOP_MARGIN_MS,
+        log: (line) => console.error(eventLine(line, new Date(), logFormatOf(config))),
         onStdoutLine: (line) => {
+          port = boundPortOf(line) ?? port;
           if (!line.startsWith(AUDIT_LINE_PREFIX)) console.log(line);
           else audit?.append(line.slice(AUDIT_LINE_PREFIX.length));
         },

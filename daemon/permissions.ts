@@ -101,15 +101,64 @@ export function computeDaemonPermissions(
   options: DaemonPermissionOptions,
 ): string[] {
   const { serverEntry, repoRoot, mdns, extraRead = [] } = options;
+  const code: [string, string][] = [[repoRoot, "repoRoot"], [serverEntry, "serverEntry"]];
+  for (const path of extraRead) code.push([path, "extraRead"]);
+  return permissionFlags(config, code, mdns);
+}
+
+/** Options for {@linkcode computeCompiledServerPermissions}. */
+export interface CompiledServerPermissionOptions {
+  /** True to add the mDNS UDP endpoints and `--allow-sys=hostname,networkInterfaces`. */
+  mdns: boolean;
+}
+
+/**
+ * Computes the permission flags a `deno compile`d server is built with: those of
+ * {@linkcode computeDaemonPermissions} without the code's paths (a compiled program carries its
+ * code and packages inside and needs no permission to read them), so that they depend on the
+ * configuration alone and not on where the binary is put.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { parseDaemonConfig } from "../core/config.ts";
+ * import { computeCompiledServerPermissions } from "./permissions.ts";
+ * const config = parseDaemonConfig(
+ *   "[daemon]\nbind = '127.0.0.1'\nstate_dir = '/var/lib/blit'\n" +
+ *     "[[module]]\nname = 'pub'\npath = '/srv/pub'\n",
+ * );
+ * deepStrictEqual(computeCompiledServerPermissions(config, { mdns: false }).slice(0, 3), [
+ *   "--no-prompt",
+ *   "--allow-read=/srv/pub",
+ *   "--allow-net=127.0.0.1:9031,127.0.0.1:0",
+ * ]);
+ * ```
+ *
+ * @param config The final daemon configuration (paths already resolved).
+ * @param options Whether mDNS runs.
+ * @throws {TypeError} As {@linkcode computeDaemonPermissions}.
+ * @returns The flags, in the order read, write, net, env, sys.
+ */
+export function computeCompiledServerPermissions(
+  config: DaemonConfig,
+  options: CompiledServerPermissionOptions,
+): string[] {
+  return permissionFlags(config, [], options.mdns);
+}
+
+/** The flags for the exports and listeners of `config`, plus reading the `code` paths. */
+function permissionFlags(
+  config: DaemonConfig,
+  code: readonly [path: string, what: string][],
+  mdns: boolean,
+): string[] {
   const read: string[] = [];
   const write: string[] = [];
   const add = (list: string[], path: string, what: string): void => {
     list.push(checkPath(path, what));
   };
 
-  add(read, repoRoot, "repoRoot");
-  add(read, serverEntry, "serverEntry");
-  for (const path of extraRead) add(read, path, "extraRead");
+  for (const [path, what] of code) add(read, path, what);
   for (const module of config.modules) {
     add(read, module.path, `module "${module.name}"`);
     if (anyoneMayWrite(moduleRules(module))) add(write, module.path, `module "${module.name}"`);

@@ -8,11 +8,17 @@
  * with `AUDIT_LINE_PREFIX`), and exits 0 when standard input ends or on SIGTERM/SIGINT, 78 when
  * the configuration can never work (e.g. the port is taken).
  *
+ * Its console log (standard error) has one line per finished session and per event
+ * (connections refused or idle, the shutdown), as text starting with an ISO-8601 time or as JSON
+ * (`log_format`). Stopping is graceful: no new connection or session is taken, running sessions
+ * may finish for `shutdown_grace` (30 s by default), and those still running then are cancelled
+ * with "daemon shutting down" sent to their clients.
+ *
  * @module
  */
 
 import * as grpc from "@grpc/grpc-js";
-import type { DaemonConfig } from "../core/config.ts";
+import { type DaemonConfig, logFormatOf, shutdownGraceOf } from "../core/config.ts";
 import { AddressRules } from "../core/cidr.ts";
 import { ConnectionGate } from "../core/transport/connection_gate.ts";
 import { describeError } from "../core/errors.ts";
@@ -28,11 +34,17 @@ import {
   blitServerOptions,
 } from "../core/transport/grpc_service.ts";
 import { createAdminHandlers } from "./admin_rpc.ts";
-import { AuditLog } from "./audit_log.ts";
+import { AuditLog, eventLine } from "./audit_log.ts";
 import { Authority } from "./authority.ts";
 import { AUDIT_LINE_PREFIX, readHandoff, type ServerHandoff } from "./handoff.ts";
 import { rememberUmaskBits } from "../core/session/planner.ts";
-import { handleTransfer, startWriters, type TransferRpcContext } from "./transfer_rpc.ts";
+import {
+  handleTransfer,
+  RunningSessions,
+  SHUTTING_DOWN_MESSAGE,
+  startWriters,
+  type TransferRpcContext,
+} from "./transfer_rpc.ts";
 import { EXIT_NO_RESTART } from "./supervisor.ts";
 import { type MdnsAdvertiser, startMdnsAdvertiser } from "./mdns.ts";
 
@@ -42,14 +54,24 @@ export interface RunningServer {
   port: number;
   /** `SHA256:…` of the TLS certificate, or `null` without TLS. */
   fingerprint: string | null;
-  /** Stops serving. */
+  /**
+   * Stops serving, gracefully: takes no new connection or session, lets the running sessions
+   * finish for the configuration's shutdown grace, then cancels those left (their clients read
+   * "daemon shutting down") and closes.
+   */
   stop(): Promise<void>;
 }
+
+/** How long cancelled sessions may take to end (and be logged) before the server closes. */
+const CANCELLED_WAIT_MS = 5_000;
+
+/** How long in-flight admin calls may take once the sessions are over. */
+const ADMIN_WAIT_MS = 2_000;
 
 /** Options of {@linkcode startServer}. */
 export interface StartServerOptions extends Pick<TransferRpcContext, "openTree"> {
   /**
-   * Writes one console line.
+   * Writes one console line (already formatted: text with its time, or JSON).
    * @default {console.error}
    */
   log?: (line: string) => void;
@@ -71,21 +93,24 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const { config, tls } = handoff;
-  const log = options.log ?? ((line: string) => console.error(line));
+  const write = options.log ?? ((line: string) => console.error(line));
+  const format = logFormatOf(config);
+  const log = (message: string): void => write(eventLine(message, new Date(), format));
   const openTree = options.openTree;
   const authority = new Authority(config, tls?.fingerprint ?? "");
   const audit = new AuditLog(
     config.auditLog === null ? null : (options.audit ?? writeAuditLine),
-    log,
+    write,
+    { format },
   );
+  const sessions = new RunningSessions();
   const rules = new AddressRules(config.hostsAllow, config.hostsDeny);
   const allowed = (address: string): boolean => rules.allows(address);
   const gate = new ConnectionGate({
     allowed,
     maxConnections: config.maxConnections,
     maxPerHost: config.maxConnectionsPerHost,
-    onRefused: (address, reason) =>
-      log(`${new Date().toISOString()} ${address}: refused: ${reason}`),
+    onRefused: (address, reason) => log(`${address}: refused: ${reason}`),
   });
   const dataPlane = config.forceGrpcData ? null : DataPlaneListener.listen(
     config.bind === "localhost" ? "127.0.0.1" : config.bind,
@@ -98,7 +123,12 @@ export async function startServer(
     transfer: refuseGrpcTransfer,
     ...createAdminHandlers(context),
   };
-  const transferContext = { ...context, dataPlane, ...(openTree ? { openTree } : {}) };
+  const transferContext = {
+    ...context,
+    dataPlane,
+    sessions,
+    ...(openTree ? { openTree } : {}),
+  };
   const onTransfer = (stream: FilterSocket, socket: FilterSocket): void => {
     const call = new FramedStream<ServerFrame, ClientFrame>(
       stream,
@@ -107,7 +137,7 @@ export async function startServer(
       { peer: socket },
     );
     handleTransfer(call, transferContext).catch((error) => {
-      log(`blitd: transfer failed: ${describeError(error)}`);
+      log(`${socket.remoteAddress ?? "?"}: transfer failed: ${describeError(error)}`);
     });
   };
   server.addService(BLIT_SERVICE, handlers);
@@ -121,8 +151,7 @@ export async function startServer(
     tls: tls && { cert: tls.certPem, key: tls.keyPem },
     admit: (socket) => gate.admit(socket),
     onTransfer,
-    onIdle: (address) =>
-      log(`${new Date().toISOString()} ${address}: closed: no call in flight for 10 s`),
+    onIdle: (address) => log(`${address}: closed: no call in flight for 10 s`),
     onAcceptError: (error, retryInMs) =>
       log(
         `blitd: cannot accept a connection (${describeError(error)}); retrying in ${retryInMs} ms`,
@@ -135,16 +164,31 @@ export async function startServer(
     port,
     fingerprint: tls?.fingerprint ?? null,
     stop: async () => {
+      listener.close();
+      sessions.close();
       const goodbye = mdns?.stop();
-      await new Promise<void>((resolve) => {
-        dataPlane?.close();
-        listener.close();
-        server.tryShutdown(() => resolve());
-        setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 2000);
-      });
+      const adminDone = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const graceMs = shutdownGraceOf(config);
+      const running = sessions.size;
+      if (running > 0) {
+        log(
+          `stopping: no new sessions; waiting up to ${seconds(graceMs)} for ${
+            plural(running, "running session")
+          }`,
+        );
+        if (!(await sessions.idle(graceMs))) {
+          const cancelled = sessions.cancelAll(SHUTTING_DOWN_MESSAGE);
+          log(
+            `stopping: cancelling ${plural(cancelled, "session")} still running after ${
+              seconds(graceMs)
+            }`,
+          );
+          await sessions.idle(CANCELLED_WAIT_MS);
+        }
+      }
+      await Promise.race([adminDone, new Promise((resolve) => setTimeout(resolve, ADMIN_WAIT_MS))]);
+      server.forceShutdown();
+      dataPlane?.close();
       await goodbye;
     },
   };
@@ -176,6 +220,16 @@ async function advertise(
     log(`blitd: ${describeError(error)}`);
     return null;
   }
+}
+
+/** `30 s`, `1.5 s`, `0.25 s`. */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(ms < 1000 ? 2 : 1))} s`;
+}
+
+/** `1 session`, `2 sessions`. */
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 const stdoutEncoder = new TextEncoder();

@@ -13,12 +13,22 @@ import { describeError } from "../core/errors.ts";
  */
 export const EXIT_NO_RESTART = 78;
 
+/**
+ * How much longer than the shutdown grace (`shutdown_grace`) the launcher waits for a stopping
+ * server before it kills it: the server cancels what still runs when its grace ends, then
+ * needs a moment to tell the clients and close.
+ */
+export const STOP_MARGIN_MS = 10_000;
+
 /** Options for {@linkcode Supervisor}. */
 export interface SupervisorOptions {
   /** Program to run (for blitd: the Deno executable). */
   command: string;
-  /** Its arguments. */
-  args: string[];
+  /**
+   * Its arguments, or a function called at each start that returns them (for blitd: the
+   * permission flags name the port, which a restarted server keeps).
+   */
+  args: string[] | (() => string[]);
   /**
    * Working directory of the child.
    * @default {the current directory}
@@ -68,11 +78,13 @@ export interface SupervisorOptions {
    */
   log?: (line: string) => void;
   /**
-   * Text written to the child's standard input at each start; standard input then stays open
-   * and is closed to ask the child to stop (for blitd: the handoff, see daemon/handoff.ts).
-   * Without it, the child's standard input is `/dev/null`.
+   * Text written to the child's standard input at each start, or a function called at each
+   * start that returns it (for blitd: the handoff, see daemon/handoff.ts, which names the port
+   * the first server bound so that a restarted one binds it again); standard input then stays
+   * open and is closed to ask the child to stop. Without it, the child's standard input is
+   * `/dev/null`.
    */
-  stdin?: string;
+  stdin?: string | (() => string);
   /**
    * Whether a stop signal is forwarded to the child. False when the child is a namespace tool
    * (bubblewrap) that would die of the signal without passing it on: the child is then asked to
@@ -116,7 +128,7 @@ const MINUTE_MS = 60_000;
  */
 export class Supervisor {
   #command: string;
-  #args: string[];
+  #args: string[] | (() => string[]);
   #cwd: string | undefined;
   #stdio: "inherit" | "null";
   #signals: Deno.Signal[];
@@ -126,7 +138,7 @@ export class Supervisor {
   #maxRestartsPerMinute: number;
   #stopTimeoutMs: number;
   #log: (line: string) => void;
-  #stdin: string | undefined;
+  #stdin: string | (() => string) | undefined;
   #forwardSignals: boolean;
   #onStdoutLine: ((line: string) => void) | undefined;
   #env: Record<string, string> | undefined;
@@ -167,7 +179,7 @@ export class Supervisor {
     this.#forwardSignals = forwardSignals;
     this.#onStdoutLine = onStdoutLine;
     this.#command = command;
-    this.#args = [...args];
+    this.#args = typeof args === "function" ? args : [...args];
     this.#cwd = cwd;
     this.#stdio = stdio;
     this.#signals = [...signals];
@@ -248,7 +260,7 @@ export class Supervisor {
       let child: Deno.ChildProcess;
       try {
         child = new Deno.Command(this.#command, {
-          args: this.#args,
+          args: typeof this.#args === "function" ? this.#args() : this.#args,
           ...(this.#cwd === undefined ? {} : { cwd: this.#cwd }),
           ...(this.#env === undefined ? {} : { env: this.#env, clearEnv: true }),
           stdin: this.#stdin === undefined ? "null" : "piped",
@@ -305,7 +317,8 @@ export class Supervisor {
     const writer = child.stdin.getWriter();
     this.#stdinWriter = writer;
     try {
-      await writer.write(new TextEncoder().encode(this.#stdin));
+      const text = typeof this.#stdin === "string" ? this.#stdin : this.#stdin();
+      await writer.write(new TextEncoder().encode(text));
     } catch {
       // The child is gone; its exit status says how.
     }

@@ -13,8 +13,9 @@
  */
 
 import { type Cidr, formatCidr, parseCidr } from "../core/cidr.ts";
-import type { DaemonConfig } from "../core/config.ts";
+import { type DaemonConfig, shutdownGraceOf } from "../core/config.ts";
 import { type NamespaceLayout, ROOT_CAPABILITIES } from "./confinement.ts";
+import { STOP_MARGIN_MS } from "./supervisor.ts";
 import { computeServiceView, type ServiceView, type TopLevelEntry } from "./systemd_view.ts";
 
 /** What {@linkcode renderSystemdUnit} needs besides the configuration. */
@@ -116,7 +117,7 @@ export function renderSystemdUnit(config: DaemonConfig, inputs: SystemdUnitInput
   return [
     ...header(inputs),
     "",
-    ...service(inputs, view),
+    ...service(inputs, view, shutdownGraceOf(config)),
     "",
     ...fileSystem(view),
     "",
@@ -162,7 +163,7 @@ function header(inputs: SystemdUnitInputs): string[] {
 }
 
 /** `[Unit]` and the start of `[Service]`: the command, its environment, stopping, restarting. */
-function service(inputs: SystemdUnitInputs, view: ServiceView): string[] {
+function service(inputs: SystemdUnitInputs, view: ServiceView, graceMs: number): string[] {
   const { layout } = inputs;
   const execStart = [
     layout.deno,
@@ -199,15 +200,30 @@ function service(inputs: SystemdUnitInputs, view: ServiceView): string[] {
     ...view.execDirectories,
     "",
     "# Stopping: SIGTERM goes to the launcher only; it stops the server and exits with its code.",
+    `# Running sessions may finish for shutdown_grace (${
+      graceMs / 1000
+    } s); the launcher kills a server still`,
+    `# running ${STOP_MARGIN_MS / 1000} s after that, systemd ${UNIT_STOP_MARGIN_S} s later.`,
     "KillMode=mixed",
     "KillSignal=SIGTERM",
-    "TimeoutStopSec=20",
+    `TimeoutStopSec=${stopTimeoutSeconds(graceMs)}`,
     "# blitd restarts a crashed server itself; systemd restarts blitd when it gives up. Exit",
     `# ${EXIT_NO_RESTART}: the configuration can never work (a port in use, a missing export).`,
     "Restart=on-failure",
     "RestartSec=5s",
     `RestartPreventExitStatus=${EXIT_NO_RESTART}`,
   ];
+}
+
+/** Seconds systemd waits beyond the launcher's own kill timeout before it kills blitd. */
+const UNIT_STOP_MARGIN_S = 5;
+
+/**
+ * The unit's `TimeoutStopSec` for a shutdown grace: longer than the grace plus the launcher's
+ * margin, so that systemd never kills a daemon still finishing its sessions.
+ */
+function stopTimeoutSeconds(graceMs: number): number {
+  return Math.ceil((graceMs + STOP_MARGIN_MS) / 1000) + UNIT_STOP_MARGIN_S;
 }
 
 /** The file system: the view of blitd's own namespace. */

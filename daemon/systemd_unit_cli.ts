@@ -260,7 +260,9 @@ async function launcherFlags(repoRoot: string): Promise<string[]> {
       cause: error,
     });
   }
-  const words = typeof task === "string" ? task.trim().split(/\s+/) : [];
+  // Skip the task's leading variable assignments (BLIT_CWD="$INIT_CWD").
+  const all = typeof task === "string" ? task.trim().split(/\s+/) : [];
+  const words = all.slice(Math.max(0, all.findIndex((w) => !/^[A-Za-z_]\w*=/.test(w))));
   const entry = words.indexOf("daemon/main.ts");
   if (words[0] !== "deno" || words[1] !== "run" || entry < 0) {
     throw new Error(

@@ -64,6 +64,104 @@ export interface TransferRpcContext {
    * replaces it with an unchecked tree to prove that the OS permission layer holds on its own.
    */
   openTree?: (path: string) => Tree;
+  /**
+   * The server's running sessions: each session registers here (so that a stopping server can
+   * wait for it, then cancel it), and none starts once it is closed. Absent: not tracked.
+   */
+  sessions?: RunningSessions;
+}
+
+/** What a client is told when a stopping daemon refuses or cancels its session. */
+export const SHUTTING_DOWN_MESSAGE =
+  "Cannot finish the transfer: daemon shutting down (blitd was asked to stop); run the " +
+  "command again once the daemon is back";
+
+/** How long a cancelled session may take to hear the abort before its streams are closed. */
+const CANCEL_LINGER_MS = 1_000;
+
+/**
+ * The transfer sessions a server is running. A stopping server closes it (new sessions are
+ * refused with {@linkcode SHUTTING_DOWN_MESSAGE}), waits for the running ones with
+ * {@linkcode RunningSessions.idle}, and cancels those left with
+ * {@linkcode RunningSessions.cancelAll}.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { RunningSessions } from "./transfer_rpc.ts";
+ * const sessions = new RunningSessions();
+ * const told: string[] = [];
+ * const done = sessions.add((message) => told.push(message));
+ * sessions.close();
+ * strictEqual(await sessions.idle(10), false);
+ * strictEqual(sessions.cancelAll("stopping"), 1);
+ * done();
+ * strictEqual(await sessions.idle(10), true);
+ * strictEqual(told[0], "stopping");
+ * ```
+ */
+export class RunningSessions {
+  #cancels = new Set<(message: string) => void>();
+  #closed = false;
+  #waiters = new Set<() => void>();
+
+  /** Sessions running now. */
+  get size(): number {
+    return this.#cancels.size;
+  }
+
+  /** Whether new sessions are refused (the server is stopping). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Registers a running session.
+   * @param cancel Cancels it, telling its client `message`.
+   * @returns A function to call when the session has ended.
+   */
+  add(cancel: (message: string) => void): () => void {
+    this.#cancels.add(cancel);
+    return () => {
+      this.#cancels.delete(cancel);
+      if (this.#cancels.size === 0) { for (const wake of this.#waiters) wake(); }
+    };
+  }
+
+  /** Refuses new sessions from now on. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  /**
+   * Waits until no session runs, at most `timeoutMs`.
+   * @param timeoutMs The longest wait.
+   * @returns True when none runs, false when the time ran out first.
+   */
+  idle(timeoutMs: number): Promise<boolean> {
+    if (this.#cancels.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (idle: boolean): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(wake);
+        resolve(idle);
+      };
+      const wake = (): void => finish(true);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.#waiters.add(wake);
+    });
+  }
+
+  /**
+   * Cancels every running session.
+   * @param message What their clients are told.
+   * @returns How many were cancelled.
+   */
+  cancelAll(message: string): number {
+    const cancels = [...this.#cancels];
+    for (const cancel of cancels) cancel(message);
+    return cancels.length;
+  }
 }
 
 /** Parallel data-plane connections granted per session. */
@@ -321,6 +419,28 @@ export async function handleTransfer(
   let exported: ExportedModule | null = null;
   const peer = call.getPeer();
   const started = performance.now();
+  let accepted = false;
+  let cancelled = false;
+  const cancel = (message: string): void => {
+    if (cancelled) return;
+    cancelled = true;
+    // The client hears why (an abort frame, or a refusal before the Accept), then the streams
+    // close, which ends this side's role.
+    const told = accepted
+      ? port.send({ type: "abort", abort: { code: "cancelled", message, subject: "" } })
+      : port.sendRaw({
+        case: "refuse",
+        value: { code: RefuseCode.BUSY, message, reason: "", subject: "" },
+      });
+    const linger = (): void => {
+      setTimeout(() => {
+        session?.abort();
+        port.close();
+      }, CANCEL_LINGER_MS);
+    };
+    told.then(linger, linger);
+  };
+  const ended = context.sessions?.add(cancel);
   const audit: AuditEntry = {
     peer,
     user: null,
@@ -335,6 +455,7 @@ export async function handleTransfer(
   };
   try {
     const { open, nonce } = await readOpen(port, context.authority.fingerprint);
+    if (context.sessions?.closed) throw new Refusal(RefuseCode.BUSY, SHUTTING_DOWN_MESSAGE);
     const request = requestOf(open);
     const push = request.daemonRole === "destination";
     Object.assign(audit, {
@@ -353,9 +474,6 @@ export async function handleTransfer(
     });
     audit.user = admission.user;
     context.helloDone?.(peer);
-    if (context.authority.fingerprint === "") {
-      context.log(`blitd: warning: session from ${peer} is not encrypted (tls = false)`);
-    }
     exported = admission.exported;
     const place = placeSession(request, admission.exported, context);
     const forceGrpc = place.request.forceGrpc || config.forceGrpcData;
@@ -377,6 +495,7 @@ export async function handleTransfer(
         dataStreams: session ? DATA_STREAMS : 0,
       },
     });
+    accepted = true;
     const outcome = await run() as RoleOutcome;
     const written = push ? outcome.own : outcome.peer;
     Object.assign(audit, {
@@ -385,8 +504,10 @@ export async function handleTransfer(
       outcome: outcome.own.failed + outcome.peer.failed > 0 ? "partial" : "ok",
     });
   } catch (error) {
-    audit.error = describeError(error);
-    if (error instanceof Refusal || error instanceof AccessDeniedError) {
+    audit.error = cancelled ? "cancelled: daemon shutting down" : describeError(error);
+    if (cancelled) {
+      // The client was told already.
+    } else if (error instanceof Refusal || error instanceof AccessDeniedError) {
       audit.outcome = "refused";
       const refusal = error instanceof Refusal
         ? error
@@ -405,6 +526,7 @@ export async function handleTransfer(
     port.close();
     audit.durationMs = performance.now() - started;
     context.audit.record(audit);
+    ended?.();
   }
 }
 

@@ -193,6 +193,67 @@ Deno.test("parseTransferArgs: include and exclude keep their order across both f
   deepStrictEqual([parsed.source, parsed.destination], ["src/", "dst"]);
 });
 
+Deno.test("parseTransferArgs: rsync's flags", () => {
+  const parsed = parseTransferArgs("copy", [
+    "-avhPqu",
+    "--delete",
+    "--delete-excluded",
+    "--min-size",
+    "1.5k",
+    "--max-size=2M",
+    "--bwlimit",
+    "100",
+    "--log-file",
+    "/tmp/x.log",
+    "--contimeout",
+    "2",
+    "--timeout=500ms",
+    "--stats=30s",
+    "a",
+    "b",
+  ]);
+  ok(parsed !== "help");
+  deepStrictEqual(
+    [parsed.operation, parsed.verbose, parsed.progress, parsed.quiet, parsed.update],
+    ["mirror", true, true, true, true],
+  );
+  deepStrictEqual([parsed.minSize, parsed.maxSize, parsed.bandwidthLimit], [
+    1536,
+    2_097_152,
+    102_400,
+  ]);
+  deepStrictEqual(
+    [parsed.deleteExcluded, parsed.logFile, parsed.connectTimeoutMs, parsed.idleTimeoutMs],
+    [true, "/tmp/x.log", 2000, 500],
+  );
+  equal(parsed.statsEveryMs, 30_000);
+  const stats = parseTransferArgs("copy", ["--stats", "a", "b"]);
+  ok(stats !== "help");
+  equal(stats.statsEveryMs, 0);
+  const noTimeout = parseTransferArgs("copy", ["--timeout", "0", "--bwlimit=0", "a", "b"]);
+  ok(noTimeout !== "help");
+  deepStrictEqual([noTimeout.idleTimeoutMs, noTimeout.bandwidthLimit], [0, null]);
+  equal(parseTransferArgs("copy", ["-h", "a", "b"]), "help");
+  for (
+    const [args, message] of [
+      [["--delete", "a", "b"], /^Cannot use --delete with move/],
+      [["--min-size", "10x", "a", "b"], /^Cannot use --min-size "10x": give a number/],
+      [["--bwlimit", "fast", "a", "b"], /^Cannot use --bwlimit "fast".*a bare number is KiB/],
+      [["--contimeout", "0", "a", "b"], /^Cannot use --contimeout "0": give seconds/],
+      [["--timeout", "-1", "a", "b"], /^Cannot use --timeout/],
+      [["-P", "--no-resume", "a", "b"], /^Cannot combine -P\/--partial/],
+      [["--delete-excluded", "a", "b"], /^Cannot use --delete-excluded with move/],
+      [["--files-from", "/nonexistent/list", "a", "b"], /^Cannot read --files-from/],
+    ] as const
+  ) {
+    throws(
+      () => parseTransferArgs("move", [...args]),
+      { name: "UsageError", message },
+      args.join(" "),
+    );
+  }
+});
+
 Deno.test("parseTransferArgs: every flag", () => {
   const parsed = parseTransferArgs("mirror", [
     "-I",
@@ -235,6 +296,16 @@ Deno.test("parseTransferArgs: every flag", () => {
     maxDelete: 7,
     keepSpecialBits: true,
     security: {},
+    quiet: false,
+    update: false,
+    minSize: null,
+    maxSize: null,
+    deleteExcluded: false,
+    bandwidthLimit: null,
+    logFile: null,
+    connectTimeoutMs: 10_000,
+    idleTimeoutMs: 60_000,
+    statsEveryMs: null,
   });
   throws(() => parseTransferArgs("mirror", ["--max-delete", "-1", "a", "b"]), UsageError);
   throws(() => parseTransferArgs("mirror", ["--max-delete", "x", "a", "b"]), UsageError);

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { TRANSFER_HELP } from "../cli/transfer.ts";
+import { CHECK_HELP } from "../cli/check.ts";
 import { DIAGNOSTICS_HELP } from "../cli/diagnostics.ts";
 import { LIST_HELP as BLIT_LIST_HELP } from "../cli/list.ts";
 import { scanHelp } from "../cmdline/scan_verb.ts";
@@ -209,6 +210,7 @@ Deno.test("completion helpers", async (t) => {
 
   await t.step("the flag tables match the help texts", () => {
     assertEquals(flagsOf(TRANSFER_HELP), [...(BLIT_SPEC.flags.copy ?? [])].sort());
+    assertEquals(flagsOf(CHECK_HELP), [...(BLIT_SPEC.flags.check ?? [])].sort());
     assertEquals(
       flagsOf(BLIT_LIST_HELP),
       [...(BLIT_SPEC.flags.list ?? [])].sort().filter((f) => f !== "--help"),

@@ -299,6 +299,20 @@ const CMP_DST: Tree = tree({
   "dst/h.txt": file("same\n", { mtime: M + 2000 }),
 });
 
+/** Files of three sizes: 2 B, 6 B and 21 B. */
+const SIZES: Tree = tree({
+  "src": dir(),
+  "src/tiny.txt": file("x\n"),
+  "src/mid.txt": file("12345\n"),
+  "src/big.txt": file("0123456789abcdefghij\n"),
+});
+
+/** Rule and list files for `--exclude-from`, `--include-from`, `--files-from` (any route). */
+const LISTS = Deno.makeTempDirSync({ prefix: "blit-conformance-lists-" });
+Deno.writeTextFileSync(`${LISTS}/exclude-cache`, "# caches\ncache/\n\n");
+Deno.writeTextFileSync(`${LISTS}/include-important`, "; wanted\nimportant.log\n");
+Deno.writeTextFileSync(`${LISTS}/files`, "x/keep.txt\n# a comment\n/logs/\n");
+
 const LINK_LIMIT =
   "the daemon's sandbox cannot create symlinks: a push copies everything else and reports each link as a failure";
 
@@ -879,6 +893,152 @@ const CASES: Case[] = [
       outcome: "transferred",
     }),
   },
+  {
+    name: "copy -u (--update) leaves destination files newer than the source's alone",
+    verb: "copy",
+    src: CMP,
+    dst: patch(patch(CMP_DST, "dst/f.txt", { mtime: M - 5000 }), "dst/g.txt", { mtime: M + 9000 }),
+    from: "src/",
+    to: "dst",
+    flags: ["-u"],
+    expect: ok({
+      dst: merge(
+        into(CMP, "dst"),
+        patch(pick(CMP_DST, "dst/g.txt"), "dst/g.txt", { mtime: M + 9000 }),
+      ),
+      transferred: 1,
+      bytes: 4,
+      outcome: "transferred",
+    }),
+  },
+  {
+    name: "copy --min-size/--max-size send only the files inside the range",
+    verb: "copy",
+    src: SIZES,
+    from: "src/",
+    to: "dst",
+    flags: ["--min-size", "3", "--max-size=10"],
+    expect: ok({
+      dst: without(into(SIZES, "dst"), "dst/tiny.txt", "dst/big.txt"),
+      transferred: 1,
+      bytes: 6,
+      outcome: "transferred",
+    }),
+  },
+  {
+    name: "mirror --max-size keeps the destination's copy of a file it leaves alone",
+    verb: "mirror",
+    src: SIZES,
+    dst: tree({ "dst": dir(), "dst/big.txt": file("old big\n"), "dst/extra.txt": file("extra\n") }),
+    from: "src/",
+    to: "dst",
+    flags: ["--max-size", "10", "--yes"],
+    expect: ok({
+      dst: merge(
+        without(into(SIZES, "dst"), "dst/big.txt"),
+        { "dst/big.txt": file("old big\n") as Want },
+      ),
+      transferred: 2,
+      bytes: 8,
+      deleted: 1,
+      outcome: "transferred",
+    }),
+  },
+  {
+    name: "mirror --delete-excluded deletes excluded destination entries too",
+    verb: "mirror",
+    src: LOGS,
+    dst: LOGS_DST,
+    from: "src/",
+    to: "dst",
+    flags: ["--exclude", "*.log", "--delete-excluded", "--yes"],
+    expect: ok({
+      dst: merge(
+        pick(LOGS_DST, "dst", "dst/sub"),
+        without(into(LOGS, "dst"), "dst/x.log"),
+      ),
+      transferred: 2,
+      bytes: 4,
+      deleted: 3,
+      outcome: "transferred",
+    }),
+  },
+  {
+    name: "copy --delete deletes what the source lacks, as mirror does",
+    verb: "copy",
+    src: BASE,
+    dst: EXTRAS_GONE,
+    from: "src/",
+    to: "dst",
+    flags: ["--delete", "--yes"],
+    expect: ok({
+      dst: into(BASE, "dst"),
+      transferred: 4,
+      bytes: BASE_BYTES,
+      deleted: 3,
+      outcome: "transferred",
+    }),
+  },
+  {
+    name: "move --delete is a usage error",
+    verb: "move",
+    src: BASE,
+    from: "src/",
+    to: "dst",
+    flags: ["--delete"],
+    expect: refused({}),
+  },
+  {
+    name: "copy --exclude-from/--include-from read rules from files, in command-line order",
+    verb: "copy",
+    src: FILTERED,
+    from: "src/",
+    to: "dst",
+    flags: [
+      "--exclude-from",
+      `${LISTS}/exclude-cache`,
+      `--include-from=${LISTS}/include-important`,
+      "--exclude",
+      "*.log",
+    ],
+    expect: ok({
+      dst: without(into(FILTERED, "dst"), "dst/a.log", "dst/x/b.log", "dst/cache"),
+      transferred: 2,
+      bytes: 4,
+      outcome: "transferred",
+    }),
+  },
+  {
+    name: "copy --files-from sends the listed paths (and what is under a listed directory) only",
+    verb: "copy",
+    src: FILTERED,
+    from: "src/",
+    to: "dst",
+    flags: ["--files-from", `${LISTS}/files`],
+    expect: ok({
+      dst: into(
+        pick(FILTERED, "src", "src/x", "src/x/keep.txt", "src/logs", "src/logs/important.log"),
+        "dst",
+      ),
+      transferred: 2,
+      bytes: 4,
+      outcome: "transferred",
+    }),
+  },
+  {
+    name: "copy -avhP: rsync's habitual flags are accepted (-h inside a group is not help)",
+    verb: "copy",
+    src: BASE,
+    from: "src/",
+    to: "dst",
+    flags: ["-avhP"],
+    expect: ok({
+      dst: into(BASE, "dst"),
+      transferred: 4,
+      bytes: BASE_BYTES,
+      outcome: "transferred",
+    }),
+  },
   // Move.
   {
     name: "move a tree removes the source tree",
@@ -1212,7 +1372,8 @@ function checkSummary(c: Case, e: Expect, s: Summary): string[] {
   };
   const missing = DOCUMENTED_KEYS.filter((k) => !(k in s));
   if (missing.length > 0) out.push(`summary lacks documented keys: ${missing.join(", ")}`);
-  want("operation", s.operation, c.verb);
+  // `copy --delete` runs (and reports) a mirror.
+  want("operation", s.operation, c.flags?.includes("--delete") ? "mirror" : c.verb);
   want("dry_run", s.dry_run, isDryRun(c.flags ?? []));
   want("files_transferred", s.files_transferred, e.transferred);
   if (e.bytes !== undefined) want("bytes_transferred", s.bytes_transferred, e.bytes);
@@ -1477,6 +1638,7 @@ Deno.test({
       await daemon.stop();
       for (const path of ctx.immutable) await sh("chattr", ["-i", path]).catch(() => {});
       await Deno.remove(root, { recursive: true }).catch(() => {});
+      await Deno.remove(LISTS, { recursive: true }).catch(() => {});
     }
   },
 });

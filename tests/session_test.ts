@@ -26,6 +26,10 @@ const MIRROR: SessionTerms = {
   maxDelete: null,
   wholeFile: false,
   resume: true,
+  update: false,
+  minSize: null,
+  maxSize: null,
+  deleteExcluded: false,
 };
 
 /** Runs a mirror of `src/` into `dst` whose destination asks the source side for consent. */

@@ -57,6 +57,7 @@ Deno.test("blit-utils and blit list against a real daemon", async (t) => {
           host: "127.0.0.1",
           port: daemon.port,
           fingerprint: first?.split(" ")[1],
+          motd: null,
           modules: [
             { name: "m", read_only: false, comment: "" },
             { name: "ro", read_only: true, comment: "" },

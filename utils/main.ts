@@ -9,6 +9,7 @@
 
 import { AdminCallError } from "../core/admin_client.ts";
 import { describeError, FatalError, UsageError } from "../core/errors.ts";
+import { enterInvocationDir } from "../cmdline/invocation_dir.ts";
 
 const VERSION = "0.1.0";
 
@@ -94,6 +95,12 @@ export async function main(argv: string[]): Promise<number> {
 
 if (import.meta.main) {
   try {
+    // Under `deno task`, relative paths are the user's, not the checkout's.
+    const cannotEnter = enterInvocationDir();
+    if (cannotEnter !== null) {
+      console.error(`blit-utils: ${cannotEnter}`);
+      Deno.exit(1);
+    }
     Deno.exitCode = await main(Deno.args);
   } catch (error) {
     console.error(`blit-utils: ${describeError(error)}`);

@@ -231,7 +231,10 @@ export class DestinationRole {
       rootName,
       compare: this.#o.terms.compare,
       ignoreExisting: this.#o.terms.ignoreExisting,
+      update: this.#o.terms.update,
+      sizeRange: { min: this.#o.terms.minSize, max: this.#o.terms.maxSize },
       mirror: this.#o.terms.operation === "mirror",
+      deleteExcluded: this.#o.terms.deleteExcluded,
       reportSettled: this.#o.terms.operation === "move",
       gate,
       filter: this.#o.filter,
@@ -309,10 +312,12 @@ export class DestinationRole {
           this.#landed(id, plan.entry, true);
           break;
         case "kept":
-          if (this.#o.terms.operation === "move") {
+          if (this.#o.terms.operation === "move" && plan.keptBecause !== "size") {
             this.#o.stats.fail(
               plan.entry.path || ".",
-              "Cannot move: the destination exists (--ignore-existing); source kept",
+              plan.keptBecause === "newer"
+                ? "Cannot move: the destination is newer (--update); source kept"
+                : "Cannot move: the destination exists (--ignore-existing); source kept",
             );
           }
           break;

@@ -210,6 +210,14 @@ export interface SessionTerms {
    * (off: `--no-resume`).
    */
   resume: boolean;
+  /** Leave a destination file alone when it is newer than the source's (`--update`). */
+  update: boolean;
+  /** Leave alone source files smaller than this (`--min-size`); `null` for no limit. */
+  minSize: number | null;
+  /** Leave alone source files larger than this (`--max-size`); `null` for no limit. */
+  maxSize: number | null;
+  /** Mirror: delete destination entries the filter excludes too (`--delete-excluded`). */
+  deleteExcluded: boolean;
 }
 
 /** A bounded FIFO of frames for one direction of a {@linkcode localPortPair}. */

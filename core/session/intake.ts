@@ -117,7 +117,15 @@ export class LocalCopyIntake implements PayloadIntake {
       if (error !== null) this.#stats.fail(owner.entry.path || ".", error);
       else this.#planner.countWritten(owner.entry);
       this.#landed(owner.id, owner.entry, error === null);
-    }, { workers: options.copyWorkers });
+    }, {
+      workers: options.copyWorkers,
+      progress: {
+        stats: options.stats,
+        // A single file's root entry has no path: it is known by its final name.
+        name: (job) =>
+          this.#jobs.get(job.id)?.entry.path || job.dst.slice(job.dst.lastIndexOf("/") + 1),
+      },
+    });
   }
 
   async request(id: number, entry: Entry, basis?: FileBasis): Promise<void> {

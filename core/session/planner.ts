@@ -11,7 +11,7 @@
  * @module
  */
 
-import { needsTransfer } from "../compare.ts";
+import { isNewer, needsTransfer } from "../compare.ts";
 import type { CopyJob } from "../copy_job.ts";
 import { describeError, ProtocolError, quotePath, TransferInterruptedError } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
@@ -61,6 +61,11 @@ export interface FilePlan {
    * already holds it (equal, or a link just written); `kept` = left alone (`--ignore-existing`).
    */
   decision: "send" | "hash" | "settled" | "kept";
+  /**
+   * Why a `kept` entry is left alone: the destination has it (`--ignore-existing`), has a newer
+   * copy (`--update`), or its size is outside `--min-size`/`--max-size`.
+   */
+  keptBecause?: "existing" | "newer" | "size";
   /** Size of the destination's old copy of a file to send or hash (a delta's basis), if any. */
   basisSize?: number;
   /**
@@ -80,8 +85,24 @@ export interface PlannerOptions {
   compare: CompareMode;
   /** Never overwrite an existing destination entry. */
   ignoreExisting: boolean;
+  /**
+   * Leave a destination file alone when it is newer than the source's (`--update`).
+   * @default {false}
+   */
+  update?: boolean;
+  /**
+   * Source files whose size is outside this range are left alone (`--min-size`, `--max-size`;
+   * `null`: no limit on that side).
+   * @default {{ min: null, max: null }}
+   */
+  sizeRange?: { min: number | null; max: number | null };
   /** Collect deletions of destination entries absent from the source. */
   mirror: boolean;
+  /**
+   * Mirror: delete destination entries the filter excludes too (`--delete-excluded`).
+   * @default {false}
+   */
+  deleteExcluded?: boolean;
   /**
    * Return plans for entries that are already in place too (move reports them); without it
    * `planGroup` returns only what needs work.
@@ -89,7 +110,10 @@ export interface PlannerOptions {
   reportSettled: boolean;
   /** The one dry-run gate of the session. */
   gate: ChangeGate;
-  /** The filter the source walked with: excluded destination entries are never deleted. */
+  /**
+   * The filter the source walked with: excluded destination entries are never deleted (unless
+   * `deleteExcluded`).
+   */
   filter: EntryFilter;
   /** Counters of this side. */
   stats: TransferStats;
@@ -328,7 +352,7 @@ export class DestinationPlanner {
         if (seen.has(name)) continue;
         const rel = prefix + name;
         const isDir = facts.kind === "dir";
-        if (!filter(rel, isDir)) continue;
+        if (!this.#o.deleteExcluded && !filter(rel, isDir)) continue;
         this.#deletions.push({ path: rel, isDir });
       }
     }
@@ -468,8 +492,9 @@ export class DestinationPlanner {
       this.#mkdir(dir ? { dir, name } : null, entry.path);
       return null;
     }
-    if (facts && ignoreExisting) return { id, entry, decision: "kept" };
+    if (facts && ignoreExisting) return { id, entry, decision: "kept", keptBecause: "existing" };
     if (entry.kind === "symlink") return this.#planLink(dir, name, entry, facts, id);
+    if (!this.#inSizeRange(entry.size)) return { id, entry, decision: "kept", keptBecause: "size" };
     if (!facts || !dir) return { id, entry, decision: "send" };
     if (facts.kind !== "file") {
       return this.#replace(dir, name, entry.path, facts.kind, false)
@@ -484,9 +509,19 @@ export class DestinationPlanner {
       size = info.size;
       mtimeMs = info.mtimeMs;
     }
+    if (this.#o.update && isNewer(mtimeMs, entry.mtimeMs)) {
+      return { id, entry, decision: "kept", keptBecause: "newer" };
+    }
     const verdict = needsTransfer(entry, { size, mtimeMs }, compare);
     if (verdict === false) return { id, entry, decision: "settled" };
     return { id, entry, decision: verdict === "hash" ? "hash" : "send", basisSize: size };
+  }
+
+  /** Whether a source file's size is inside `--min-size`/`--max-size`. */
+  #inSizeRange(size: number): boolean {
+    const range = this.#o.sizeRange;
+    if (range === undefined) return true;
+    return (range.min === null || size >= range.min) && (range.max === null || size <= range.max);
   }
 
   /** Creates a directory of the manifest (it is then fresh: nothing to list in it). */
@@ -636,7 +671,13 @@ export class DestinationPlanner {
       // The temporary stays open (and locked) until it is renamed: no other run takes it for
       // stale, even once its mtime is the source's.
       try {
-        await fill(temp.file);
+        // A single file's root entry has no path: it is known by its final name.
+        const unfollow = stats.followHandle(entry.path || holder.name, entry.size, temp.file);
+        try {
+          await fill(temp.file);
+        } finally {
+          unfollow();
+        }
         const size = temp.file.statSync().size;
         if (size !== entry.size) {
           throw new Error(

@@ -19,6 +19,7 @@ import {
   TransferRefusal,
 } from "../endpoint.ts";
 import { describeError, FatalError, SessionRefusedError, UsageError } from "../errors.ts";
+import { limitConn, RateLimiter } from "../transport/rate_limit.ts";
 import { PlainTree } from "../tree.ts";
 import { ContainedTree } from "../contained_tree.ts";
 import {
@@ -60,6 +61,18 @@ export interface RemoteOptions extends SessionOptions {
    * @default {10000}
    */
   connectTimeoutMs?: number;
+  /**
+   * Longest time the session may make no progress (no frame, no payload byte) before it fails
+   * (`--timeout`); `0` waits forever.
+   * @default {60000}
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Most payload bytes per second over the data plane, both directions (`--bwlimit`); `null` for
+   * no limit.
+   * @default {null}
+   */
+  bandwidthLimit?: number | null;
   /** The client's key and how it trusts the daemon (known hosts, CA, plaintext). */
   security?: ConnectionSecurity;
 }
@@ -110,10 +123,16 @@ export async function runRemoteTransfer(
   const push = destination.kind === "remote";
   const texts: EndpointTexts = { source: source.text, destination: destination.text };
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  const idleTimeoutMs = options.idleTimeoutMs === 0
+    ? NO_IDLE_LIMIT_MS
+    : options.idleTimeoutMs ?? 60_000;
   const meter = new WireMeter();
-  const { stream, channel } = await connect(remote, timeoutMs, options, meter);
+  const limiter = options.bandwidthLimit ? new RateLimiter(options.bandwidthLimit) : null;
+  const { stream, channel } = await connect(remote, timeoutMs, options, { meter, limiter });
   try {
-    const port = streamFramePort<ClientFrame, ServerFrame>(stream, CLIENT_FRAME_CODEC);
+    const port = streamFramePort<ClientFrame, ServerFrame>(stream, CLIENT_FRAME_CODEC, {
+      idleTimeoutMs,
+    });
     const grant = await openSession(port, remote, setup.terms, push, options, {
       texts,
       timeoutMs,
@@ -125,9 +144,16 @@ export async function runRemoteTransfer(
     let outcome: RoleOutcome;
     try {
       outcome = push
-        ? await pushRole(port, setup, local, texts, dialer).run()
-        : await pullRole(port, setup, local, texts, dialer, options, (rel) => target = `/${rel}`)
-          .run();
+        ? await pushRole(port, setup, local, texts, dialer, idleTimeoutMs).run()
+        : await pullRole(
+          port,
+          setup,
+          local,
+          texts,
+          dialer,
+          { ...options, idleTimeoutMs },
+          (rel) => target = `/${rel}`,
+        ).run();
     } catch (error) {
       if (error instanceof PeerAbortError) throw errorOfAbort(error.abort, texts);
       throw error;
@@ -148,8 +174,17 @@ export async function runRemoteTransfer(
   }
 }
 
-/** The channel with every connection it opens counted by `meter`. */
-function meteredChannel(channel: SecureChannel, meter: WireMeter): SecureChannel {
+/** `--timeout 0`: the longest timer JavaScript keeps (about 24.8 days). */
+const NO_IDLE_LIMIT_MS = 2 ** 31 - 1;
+
+/**
+ * The channel with every connection it opens counted by `meter`, and its data connections held
+ * to `limiter`'s rate when there is one.
+ */
+function meteredChannel(
+  channel: SecureChannel,
+  { meter, limiter }: { meter: WireMeter; limiter: RateLimiter | null },
+): SecureChannel {
   const tls = channel.fingerprint !== "";
   const connectData = channel.connectData ??
     ((host: string, port: number, timeoutMs: number) =>
@@ -158,8 +193,10 @@ function meteredChannel(channel: SecureChannel, meter: WireMeter): SecureChannel
     ...channel,
     connectControl: async (timeoutMs) =>
       meter.wrap(await channel.connectControl(timeoutMs), { tls }),
-    connectData: async (host, port, timeoutMs) =>
-      meter.wrap(await connectData(host, port, timeoutMs), { tls }),
+    connectData: async (host, port, timeoutMs) => {
+      const conn = meter.wrap(await connectData(host, port, timeoutMs), { tls });
+      return limiter === null ? conn : limitConn(conn, limiter);
+    },
   };
 }
 
@@ -168,7 +205,7 @@ async function connect(
   remote: RemoteEndpoint,
   timeoutMs: number,
   options: RemoteOptions,
-  meter: WireMeter,
+  wrappers: { meter: WireMeter; limiter: RateLimiter | null },
 ) {
   const address = formatHostAddress(remote);
   if (Deno.permissions.querySync({ name: "net", host: address }).state !== "granted") {
@@ -178,8 +215,12 @@ async function connect(
   }
   const warn = options.warn ?? ((line: string) => console.error(line));
   const channel = meteredChannel(
-    await openSecureChannel(remote, options.security ?? {}, warn),
-    meter,
+    await openSecureChannel(
+      remote,
+      { probeTimeoutMs: timeoutMs, ...options.security },
+      warn,
+    ),
+    wrappers,
   );
   return { stream: await openTransferStream(channel, timeoutMs), channel };
 }
@@ -298,6 +339,7 @@ function pushRole(
   local: LocalEndpoint,
   texts: EndpointTexts,
   dialer: DataDialer,
+  idleTimeoutMs: number,
 ): SourceRole {
   const sourceAbs = absolutePath(local.path);
   return new SourceRole(port, {
@@ -312,7 +354,11 @@ function pushRole(
     stats: setup.stats,
     hasher: setup.hasher,
     gate: setup.gate,
-    payload: { kind: "wire", open: dialer.dial, send: (conn, items) => sendPayloads(conn, items) },
+    payload: {
+      kind: "wire",
+      open: dialer.dial,
+      send: (conn, items) => sendPayloads(conn, items, { idleTimeoutMs }),
+    },
     consent: setup.consent,
   });
 }
@@ -324,15 +370,16 @@ function pullRole(
   local: LocalEndpoint,
   texts: EndpointTexts,
   dialer: DataDialer,
-  options: RemoteOptions,
+  options: RemoteOptions & { idleTimeoutMs: number },
   onPlaced: (rel: string) => void,
 ): DestinationRole {
+  const { idleTimeoutMs } = options;
   const destinationAbs = absolutePath(local.path);
   const data = dialer.granted
     ? {
       open: dialer.dial,
       receive: (conn: DataConn, sink: PayloadSink, signal: AbortSignal) =>
-        receivePayloads(conn, sink, { signal }),
+        receivePayloads(conn, sink, { signal, idleTimeoutMs }),
       abandon: () => {},
     }
     : null;

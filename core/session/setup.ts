@@ -41,6 +41,29 @@ export interface SessionOptions {
    */
   resume?: boolean;
   /**
+   * Leave a destination file alone when its modification time is newer than the source's
+   * (rsync's `--update`).
+   * @default {false}
+   */
+  update?: boolean;
+  /**
+   * Leave alone source files smaller than this many bytes (`--min-size`): not sent, and a mirror
+   * does not delete their destination copies.
+   * @default {null} (no limit)
+   */
+  minSize?: number | null;
+  /**
+   * Leave alone source files larger than this many bytes (`--max-size`), as `minSize` does.
+   * @default {null} (no limit)
+   */
+  maxSize?: number | null;
+  /**
+   * Mirror: delete the destination entries the filters exclude too (`--delete-excluded`); without
+   * it an excluded destination entry is never deleted.
+   * @default {false}
+   */
+  deleteExcluded?: boolean;
+  /**
    * Plan and report, but never write or delete.
    * @default {false}
    */
@@ -131,8 +154,22 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
     maxDelete = null,
     wholeFile = false,
     resume = true,
+    update = false,
+    minSize = null,
+    maxSize = null,
+    deleteExcluded = false,
     stats = new TransferStats(),
   } = options;
+  for (const [flag, limit] of [["--min-size", minSize], ["--max-size", maxSize]] as const) {
+    if (limit !== null && (!Number.isSafeInteger(limit) || limit < 0)) {
+      throw new UsageError(`Cannot use ${flag} ${limit}: give a size of 0 bytes or more`);
+    }
+  }
+  if (deleteExcluded && operation !== "mirror") {
+    throw new UsageError(
+      `Cannot use --delete-excluded with ${operation}: it deletes, so use mirror (or copy --delete)`,
+    );
+  }
   if (maxDelete !== null && (!Number.isInteger(maxDelete) || maxDelete < 0)) {
     throw new UsageError(
       `Cannot use --max-delete ${maxDelete}: give a whole number of 0 or more`,
@@ -145,7 +182,19 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
     throw new UsageError(describeError(error));
   }
   return {
-    terms: { operation, compare, ignoreExisting, dryRun, maxDelete, wholeFile, resume },
+    terms: {
+      operation,
+      compare,
+      ignoreExisting,
+      dryRun,
+      maxDelete,
+      wholeFile,
+      resume,
+      update,
+      minSize,
+      maxSize,
+      deleteExcluded,
+    },
     filter,
     gate: new ChangeGate(dryRun),
     hasher: options.hasher ?? hashFileWasm,

@@ -108,6 +108,12 @@ function count(value: bigint, what: string): number {
   return Number(value);
 }
 
+/** A size limit from a peer: unset is no limit; beyond a safe integer, the largest one. */
+function sizeLimitFromWire(value: bigint | undefined): number | null {
+  if (value === undefined) return null;
+  return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
+}
+
 function text(value: string): string {
   return value.length > MAX_TEXT ? `${value.slice(0, MAX_TEXT)}…` : value;
 }
@@ -570,8 +576,12 @@ export function openToWire(request: OpenRequest): MessageInitShape<typeof OpenSc
     forceGrpcData: request.forceGrpc,
     wholeFile: terms.wholeFile,
     noResume: !terms.resume,
+    update: terms.update,
+    deleteExcluded: terms.deleteExcluded,
     dataStreams: 2,
     ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
+    ...(terms.minSize === null ? {} : { minSize: BigInt(terms.minSize) }),
+    ...(terms.maxSize === null ? {} : { maxSize: BigInt(terms.maxSize) }),
   };
 }
 
@@ -621,6 +631,10 @@ export function openFromWire(open: Open): OpenRequest {
       maxDelete: maxDelete !== null && maxDelete > Number.MAX_SAFE_INTEGER ? null : maxDelete,
       wholeFile: open.wholeFile,
       resume: !open.noResume,
+      update: open.update,
+      minSize: sizeLimitFromWire(open.minSize),
+      maxSize: sizeLimitFromWire(open.maxSize),
+      deleteExcluded: open.deleteExcluded,
     },
     filters,
     forceGrpc: open.forceGrpcData,

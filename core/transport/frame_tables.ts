@@ -341,6 +341,10 @@ export const OpenTable: MessageTable = {
     { no: 20, name: "signature", kind: "bytes" },
     { no: 21, name: "wholeFile", kind: "bool" },
     { no: 22, name: "noResume", kind: "bool" },
+    { no: 23, name: "update", kind: "bool" },
+    { no: 24, name: "minSize", kind: "uint64", optional: true },
+    { no: 25, name: "maxSize", kind: "uint64", optional: true },
+    { no: 26, name: "deleteExcluded", kind: "bool" },
   ],
 };
 
