@@ -32,6 +32,8 @@ export interface TransferArgs {
   dryRun: boolean;
   /** List each action. */
   verbose: boolean;
+  /** List each action as rsync's itemize string and the path (`-i`). */
+  itemize: boolean;
   /** Live progress: `true`, `false`, or `undefined` = on when stderr is a terminal. */
   progress: boolean | undefined;
   /** Print one JSON summary on stdout. */
@@ -102,6 +104,7 @@ const TRANSFER_OPTIONS = {
   "progress-partial": { type: "boolean", short: "P" },
   "dry-run": { type: "boolean", short: "n" },
   verbose: { type: "boolean", short: "v" },
+  "itemize-changes": { type: "boolean", short: "i" },
   progress: { type: "boolean", short: "p" },
   "no-progress": { type: "boolean" },
   json: { type: "boolean" },
@@ -228,6 +231,7 @@ export function parseTransferArgs(
     filters: filterRulesOf(tokens, values["files-from"]),
     dryRun: values["dry-run"] ?? false,
     verbose: values.verbose ?? false,
+    itemize: values["itemize-changes"] ?? false,
     progress: progressFlag ? true : values["no-progress"] ? false : undefined,
     json: values.json ?? false,
     yes: values.yes ?? false,

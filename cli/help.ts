@@ -56,7 +56,8 @@ Options (short flags combine as in rsync: -avP, -avh):
       --files-from FILE  transfer only the listed paths (relative to SRC; a listed
                          directory with everything under it)
   -n, --dry-run          show what would change; change nothing
-  -v, --verbose          list each action
+  -v, --verbose          list each action once it is done (on every route)
+  -i, --itemize-changes  list each action as rsync's change string: >f.st...... path
   -q, --quiet            print nothing but errors
   -p, --progress         live progress on stderr (default on a terminal)
   -P                     --progress, and keep partial files (blit always does)

@@ -29,6 +29,34 @@ export function renderEvent(event: TransferEvent, dryRun: boolean): string {
 }
 
 /**
+ * Renders one `--itemize-changes` line: rsync's 11 characters, a space and the path (a
+ * directory's with a trailing `/`). On a push the files go out, so rsync's `>` becomes `<`.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { renderItemized } from "./render.ts";
+ * const sent = { action: "send", path: "a.txt", size: 3, itemize: ">f.st......" } as const;
+ * strictEqual(renderItemized(sent, { pushing: false }), ">f.st...... a.txt");
+ * strictEqual(renderItemized(sent, { pushing: true }), "<f.st...... a.txt");
+ * strictEqual(
+ *   renderItemized({ action: "mkdir", path: "d", itemize: "cd+++++++++" }, { pushing: true }),
+ *   "cd+++++++++ d/",
+ * );
+ * ```
+ *
+ * @param event The event.
+ * @param options Whether the run is a push.
+ * @returns The line.
+ */
+export function renderItemized(event: TransferEvent, options: { pushing: boolean }): string {
+  const raw = event.itemize ?? renderEvent(event, false).split(" ", 1)[0] ?? "";
+  const itemize = options.pushing && raw.startsWith(">") ? `<${raw.slice(1)}` : raw;
+  const path = event.path === "" ? "." : printable(event.path);
+  return `${itemize.padEnd(11)} ${path}${event.action === "mkdir" ? "/" : ""}`;
+}
+
+/**
  * Renders the human summary printed at the end of a run.
  * @param summary The run's summary.
  * @returns Lines of text.

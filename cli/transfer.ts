@@ -8,6 +8,7 @@
  * @module
  */
 
+import { isRemote } from "../core/endpoint.ts";
 import { describeError, printable } from "../core/errors.ts";
 import { appendPerfRecord, recordFromSummary } from "../core/perf_history.ts";
 import type { ConsentAnswer } from "../core/session/role.ts";
@@ -19,7 +20,7 @@ import { exitCodeFor } from "../cmdline/exit_code.ts";
 import { TRANSFER_HELP } from "./help.ts";
 import { lazyHasher } from "./hasher.ts";
 import { canAsk, confirm } from "../cmdline/confirm.ts";
-import { renderEvent, renderStatistics, renderSummary } from "./render.ts";
+import { renderEvent, renderItemized, renderStatistics, renderSummary } from "./render.ts";
 import { intervalLine, openRunLog } from "./run_log.ts";
 
 export { TRANSFER_HELP };
@@ -53,7 +54,7 @@ export async function runTransferVerb(
   const lines = args.json ? Deno.stderr : Deno.stdout;
   const out = (line: string): void => {
     log?.line(line);
-    if (args.quiet || !(args.verbose || args.dryRun)) return;
+    if (args.quiet || !(args.verbose || args.itemize || args.dryRun)) return;
     progress?.stop();
     lines.writeSync(encoder.encode(`${line}\n`));
     progress?.start();
@@ -120,8 +121,15 @@ export async function runTransferVerb(
       stats,
       ...(args.workers !== undefined ? { copyWorkers: args.workers } : {}),
       ...(args.compare === "checksum" || operation === "move" ? { hasher: lazyHasher() } : {}),
-      ...(args.verbose || args.dryRun || log !== null
-        ? { onEvent: (event) => out(renderEvent(event, args.dryRun)) }
+      ...(args.verbose || args.itemize || args.dryRun || log !== null
+        ? {
+          onEvent: (event) =>
+            out(
+              args.itemize
+                ? renderItemized(event, { pushing: isRemote(args.destination) })
+                : renderEvent(event, args.dryRun),
+            ),
+        }
         : {}),
       update: args.update,
       minSize: args.minSize,

@@ -285,6 +285,7 @@ Deno.test("parseTransferArgs: every flag", () => {
     filters: [],
     dryRun: true,
     verbose: true,
+    itemize: false,
     progress: false,
     json: true,
     yes: true,

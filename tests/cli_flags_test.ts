@@ -218,3 +218,55 @@ Deno.test("--timeout: a pull from a daemon that stops answering fails with one l
     }
   });
 });
+
+Deno.test("-v and -i list each completed action on local, push and pull; a failed one is not listed", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/src/sub`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/src/a.txt`, "alpha\n");
+    await Deno.writeTextFile(`${dir}/src/sub/b.txt`, "bravo\n");
+    await Deno.symlink("a.txt", `${dir}/src/l`);
+    await Deno.mkdir(`${dir}/m`);
+    const daemon = await startDaemon(dir, [{ name: "m", path: `${dir}/m` }]);
+    const lines = (text: string): string[] =>
+      text.split("\n").filter((l) => l !== "" && !/^(copy|mirror):|^\s|^1 failure/.test(l)).sort();
+    try {
+      const local = await runBlit(["copy", "-v", `${dir}/src/`, `${dir}/local`]);
+      deepStrictEqual(lines(local.stdout), [
+        "copy a.txt",
+        "copy sub/b.txt",
+        "link l",
+        "mkdir .",
+        "mkdir sub",
+      ]);
+      // The daemon's sandbox cannot create links: the link fails and is not listed.
+      const push = await runBlit(["copy", "-i", `${dir}/src/`, `${daemon.address}:/m/push`]);
+      equal(push.code, 2, push.stderr);
+      deepStrictEqual(lines(push.stdout), [
+        "<f+++++++++ a.txt",
+        "<f+++++++++ sub/b.txt",
+        "cd+++++++++ ./",
+        "cd+++++++++ sub/",
+      ]);
+      // Changed on the daemon: size and time differ, so ">f.st".
+      await Deno.writeTextFile(`${dir}/m/push/a.txt`, "other contents\n");
+      await Deno.utime(`${dir}/m/push/a.txt`, 1_000_000, 1_000_000);
+      const pull = await runBlit(["copy", "-vi", `${daemon.address}:/m/push/`, `${dir}/local`]);
+      equal(pull.code, 0, pull.stderr);
+      deepStrictEqual(lines(pull.stdout), [">f.st...... a.txt"]);
+      // Deletions, on a push, with the JSON summary on stdout and the actions on stderr.
+      const mirror = await runBlit([
+        "mirror",
+        "-v",
+        "--yes",
+        "--json",
+        `${dir}/src/sub/`,
+        `${daemon.address}:/m/push`,
+      ]);
+      equal(mirror.code, 0, mirror.stderr);
+      deepStrictEqual(lines(mirror.stderr), ["copy b.txt", "delete a.txt", "delete sub"]);
+      equal(JSON.parse(mirror.stdout).entries_deleted, 2);
+    } finally {
+      await daemon.stop();
+    }
+  });
+});

@@ -307,6 +307,15 @@ const SIZES: Tree = tree({
   "src/big.txt": file("0123456789abcdefghij\n"),
 });
 
+/** A tree whose `sub/x` cannot be created where `sub` is immutable. */
+const UNCREATABLE: Tree = tree({
+  "src": dir(),
+  "src/top.txt": file("top\n"),
+  "src/sub/x/f1.txt": file("1\n"),
+  "src/sub/x/f2.txt": file("2\n"),
+  "src/sub/x/y/f3.txt": file("3\n"),
+});
+
 /** Rule and list files for `--exclude-from`, `--include-from`, `--files-from` (any route). */
 const LISTS = Deno.makeTempDirSync({ prefix: "blit-conformance-lists-" });
 Deno.writeTextFileSync(`${LISTS}/exclude-cache`, "# caches\ncache/\n\n");
@@ -698,6 +707,26 @@ const CASES: Case[] = [
       bytes: BASE_BYTES,
       failed: ["locked.txt"],
       skipped: true,
+      outcome: "partial",
+    }),
+  },
+  {
+    // Reported once with a count of what was skipped under it, not one failure per entry.
+    name: "a directory that cannot be created is one failure; the entries under it are skipped",
+    verb: "copy",
+    src: UNCREATABLE,
+    dst: tree({ "dst": dir(), "dst/sub": dir() }),
+    from: "src/",
+    to: "dst",
+    immutable: ["dst/sub"],
+    expect: partial({
+      dst: merge(
+        pick(tree({ "dst": dir(), "dst/sub": dir() }), "dst/sub"),
+        into(pick(UNCREATABLE, "src", "src/top.txt"), "dst"),
+      ),
+      transferred: 1,
+      bytes: 4,
+      failed: ["sub/x", "sub"],
       outcome: "partial",
     }),
   },

@@ -300,3 +300,23 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "terminal: a push shows its percentage and bytes moving as the data goes out",
+  sanitizeResources: false,
+  async fn() {
+    await withModuleDaemon(async (dir, daemon) => {
+      writePatternFile(`${dir}/big.bin`, 256 * MiB);
+      const cols = 100;
+      const { code, screen } = await runOnTerminal(
+        ["copy", `${dir}/big.bin`, `${daemon.address}:/mod/pushed.bin`, "--progress"],
+        { cols },
+      );
+      assertEquals(code, 0, screen);
+      const progress = checkScreen(screen, cols, /^copy: done: 1 file\(s\) transferred/);
+      const moving = new Set(percents(progress).filter((p) => p > 0 && p < 100));
+      assert(moving.size >= 2, `percentages: ${percents(progress).join(" ")}`);
+      assertEquals((await Deno.stat(`${dir}/mod/pushed.bin`)).size, 256 * MiB);
+    });
+  },
+});

@@ -30,6 +30,7 @@ const MIRROR: SessionTerms = {
   minSize: null,
   maxSize: null,
   deleteExcluded: false,
+  reportEvents: false,
 };
 
 /** Runs a mirror of `src/` into `dst` whose destination asks the source side for consent. */

@@ -67,6 +67,7 @@ const TRANSFER_FLAGS = [
   "--include-from",
   "--files-from",
   "--quiet",
+  "--itemize-changes",
   "--partial",
   "--stats",
   "--log-file",
@@ -87,6 +88,7 @@ const TRANSFER_FLAGS = [
   "-a",
   "-u",
   "-q",
+  "-i",
   "-P",
   ...SECURITY_FLAGS,
 ];

@@ -44,6 +44,8 @@ import {
   deletionBlock,
 } from "./plan.ts";
 import { DestinationPlanner, type FilePlan, type TransferEvent } from "./planner.ts";
+import { EventRelay } from "./event_relay.ts";
+import { contentsDiffer } from "./itemize.ts";
 import { type ConsentAsker, PeerAbortError, type RoleOutcome, runRole } from "./role.ts";
 import { sideSummary } from "./summary.ts";
 
@@ -112,6 +114,12 @@ export class DestinationRole {
   readonly #hashing = new Map<number, FilePlan>();
   readonly #verifying = new Set<Promise<void>>();
   #done: FileDone[] = [];
+  /** Sends the actions back when the source asked for them and this side shows none itself. */
+  readonly #relay: EventRelay | null;
+  /** Where actions go: the caller's `onEvent`, the relay, or nowhere. */
+  readonly #onEvent: ((event: TransferEvent) => void) | undefined;
+  /** Itemize strings of the files in flight, while actions are reported. */
+  readonly #itemized = new Map<number, string>();
   #manifestEnded = false;
   #needEndSent = false;
   #scanComplete = false;
@@ -124,6 +132,8 @@ export class DestinationRole {
   constructor(port: FramePort, options: DestinationRoleOptions) {
     this.#port = port;
     this.#o = options;
+    this.#relay = !options.onEvent && options.terms.reportEvents ? new EventRelay(port) : null;
+    this.#onEvent = options.onEvent ?? this.#relay?.push;
   }
 
   /**
@@ -194,6 +204,7 @@ export class DestinationRole {
           throw new ProtocolError(`Cannot handle a "${frame.type}" frame in the destination role`);
       }
       await this.#flushDone(false);
+      await this.#relay?.flush(false);
     }
   }
 
@@ -242,7 +253,7 @@ export class DestinationRole {
       hasher: this.#o.hasher,
       keepSpecialBits: this.#o.keepSpecialBits ?? false,
       resume: this.#o.terms.resume,
-      ...(this.#o.onEvent ? { onEvent: this.#o.onEvent } : {}),
+      ...(this.#onEvent ? { onEvent: this.#onEvent } : {}),
     });
     this.#planner = planner;
     this.#intake = this.#makeIntake(planner);
@@ -262,7 +273,14 @@ export class DestinationRole {
   }
 
   #makeIntake(planner: DestinationPlanner): PayloadIntake {
-    const landed = (id: number, entry: Entry, ok: boolean): void => this.#landed(id, entry, ok);
+    const landed = (id: number, entry: Entry, ok: boolean): void => {
+      if (this.#onEvent) {
+        const itemize = this.#itemized.get(id);
+        this.#itemized.delete(id);
+        if (ok) planner.reportWritten(entry, itemize);
+      }
+      this.#landed(id, entry, ok);
+    };
     const { payload, stats } = this.#o;
     if (payload.kind === "local") {
       return new LocalCopyIntake(planner, payload.source(), {
@@ -302,7 +320,7 @@ export class DestinationRole {
       const id = plan.id;
       switch (plan.decision) {
         case "send":
-          await this.#need(id, plan.entry, basisOf(plan));
+          await this.#need(id, plan.entry, basisOf(plan), plan.itemize);
           break;
         case "hash":
           this.#hashing.set(id, plan);
@@ -328,9 +346,12 @@ export class DestinationRole {
   }
 
   /** Asks for one file (or, in a dry run, counts it as sent). */
-  async #need(id: number, entry: Entry, basis?: FileBasis): Promise<void> {
+  async #need(id: number, entry: Entry, basis?: FileBasis, itemize?: string): Promise<void> {
     const planner = this.#planner as DestinationPlanner;
-    planner.announceSend(entry);
+    planner.announceSend(entry, itemize);
+    if (this.#onEvent && itemize !== undefined && !this.#o.gate.dryRun) {
+      this.#itemized.set(id, itemize);
+    }
     if (this.#o.gate.dryRun) {
       planner.countWritten(entry);
       this.#landed(id, entry, true);
@@ -383,7 +404,7 @@ export class DestinationRole {
         }
       }
       if (equal) this.#landed(id, plan.entry, true);
-      else await this.#need(id, plan.entry, basisOf(plan));
+      else await this.#need(id, plan.entry, basisOf(plan), contentsDiffer(plan.itemize));
     }
     await (this.#intake as PayloadIntake).endBatch();
   }
@@ -408,6 +429,7 @@ export class DestinationRole {
     let skipped: string | null = null;
     if (this.#o.terms.operation === "mirror") skipped = await this.#delete(planner);
     planner.finishDirectories();
+    await this.#relay?.flush(true);
     const own = sideSummary(this.#o.stats, skipped);
     await this.#port.send({ type: "summary", summary: own });
     return own;

@@ -21,6 +21,7 @@
 import { TimeoutError } from "../transport/deadline.ts";
 import type { Signature } from "../delta/signature.ts";
 import type { CompareMode, Entry, TransferFailure } from "../types.ts";
+import type { TransferEvent } from "./planner.ts";
 
 /** Largest payload slice one `chunk` frame carries (payload in the control stream). */
 export const CHUNK_BYTES = 1024 * 1024;
@@ -147,6 +148,7 @@ export type Frame =
   | { type: "checksums"; digests: FileDigest[] }
   | { type: "chunk"; id: number; offset: number; data: Uint8Array; last: boolean }
   | { type: "filesDone"; files: FileDone[] }
+  | { type: "events"; events: TransferEvent[] }
   | { type: "dataEnd"; failures: TransferFailure[] }
   | { type: "consentRequest"; paths: string[]; total: number }
   | { type: "consentReply"; granted: boolean; refusal: ConsentRefusal | null }
@@ -218,6 +220,8 @@ export interface SessionTerms {
   maxSize: number | null;
   /** Mirror: delete destination entries the filter excludes too (`--delete-excluded`). */
   deleteExcluded: boolean;
+  /** The destination reports each completed action back to the source (`-v`, `-i`). */
+  reportEvents: boolean;
 }
 
 /** A bounded FIFO of frames for one direction of a {@linkcode localPortPair}. */

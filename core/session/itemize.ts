@@ -76,3 +76,22 @@ export const ITEMIZE_NEW_DIR = `cd${NEW_COLUMNS}`;
 
 /** An entry the destination deletes (rsync prints the word in the itemize column). */
 export const ITEMIZE_DELETING = "*deleting  ";
+
+/**
+ * Marks a file's itemize string with `c` (the checksum compare found other contents).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { contentsDiffer } from "./itemize.ts";
+ * strictEqual(contentsDiffer(">f.........."), ">fc.........");
+ * strictEqual(contentsDiffer(undefined), undefined);
+ * ```
+ *
+ * @param itemize The string, or `undefined`.
+ * @returns The marked string (a new file's `+` columns stay).
+ */
+export function contentsDiffer(itemize: string | undefined): string | undefined {
+  if (itemize === undefined || itemize[2] === "+") return itemize;
+  return `${itemize.slice(0, 2)}c${itemize.slice(3)}`;
+}

@@ -12,6 +12,7 @@
  */
 
 import { isNewer, needsTransfer } from "../compare.ts";
+import { ITEMIZE_DELETING, ITEMIZE_NEW_DIR, itemizeFile, itemizeLink } from "./itemize.ts";
 import type { CopyJob } from "../copy_job.ts";
 import { describeError, ProtocolError, quotePath, TransferInterruptedError } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
@@ -40,7 +41,10 @@ import {
   temporaryVerdict,
 } from "./plan.ts";
 
-/** What the destination reports as it works (for `--verbose`). */
+/**
+ * What the destination reports as it works (for `--verbose` and `--itemize-changes`): each
+ * action once it is done, or, in a dry run, once it is planned.
+ */
 export interface TransferEvent {
   /** What happened, or would happen in a dry run. */
   action: "send" | "link" | "mkdir" | "delete" | "remove-source";
@@ -48,6 +52,8 @@ export interface TransferEvent {
   path: string;
   /** Bytes involved, for `send`. */
   size?: number;
+  /** rsync's itemize string (`>f.st......`, `cd+++++++++`, `*deleting  `; see `itemize.ts`). */
+  itemize?: string;
 }
 
 /** What the planner decided for one file or link. */
@@ -66,6 +72,8 @@ export interface FilePlan {
    * copy (`--update`), or its size is outside `--min-size`/`--max-size`.
    */
   keptBecause?: "existing" | "newer" | "size";
+  /** rsync's itemize string of a file to send or hash (see `itemize.ts`). */
+  itemize?: string;
   /** Size of the destination's old copy of a file to send or hash (a delta's basis), if any. */
   basisSize?: number;
   /**
@@ -195,6 +203,11 @@ export class DestinationPlanner {
   readonly #deletions: PendingDeletion[] = [];
   /** Directories this run created (or that do not exist, in a dry run): listed as empty. */
   readonly #fresh = new Set<string>();
+  /**
+   * Directories that could not be created (each one failure), with the entries under them that
+   * were skipped rather than failed one by one.
+   */
+  readonly #failedDirs = new Map<string, number>();
   /** Where the files handed to writer threads go (see `writeJob`), until they are done. */
   readonly #landing = new Map<Entry, { dir: TreeDir; name: string }>();
   /** The directory handle of the last `writeJob`, for the next file in the same directory. */
@@ -280,7 +293,9 @@ export class DestinationPlanner {
       this.#mkdir(holder, "");
       return null;
     }
-    if (!holder) return { id: 0, entry: root, decision: "send" };
+    if (!holder) {
+      return { id: 0, entry: root, decision: "send", itemize: itemizeFile(root, null, false) };
+    }
     const plan = this.#planEntry(holder.dir, holder.name, root, facts, 0);
     // A file root that may have a partial file beside it: its directory is listed for it (only
     // then: a one-file copy into a large directory would otherwise list all of it).
@@ -309,6 +324,7 @@ export class DestinationPlanner {
         `Cannot accept the group "${group.dir}": it was not announced as a directory`,
       );
     }
+    if (this.#skipUnderFailedDir(group)) return [];
     let dir: TreeDir | null = null;
     let existing: Map<string, ListedFacts>;
     const temps: string[] = [];
@@ -341,6 +357,7 @@ export class DestinationPlanner {
         if (plan && (plan.decision !== "settled" || this.#o.reportSettled)) plans.push(plan);
       } catch (error) {
         stats.fail(entry.path, describeError(error));
+        if (entry.kind === "dir") this.#failedDirs.set(entry.path, 0);
       }
     }
     if (dir !== null && temps.length > 0) {
@@ -495,17 +512,18 @@ export class DestinationPlanner {
     if (facts && ignoreExisting) return { id, entry, decision: "kept", keptBecause: "existing" };
     if (entry.kind === "symlink") return this.#planLink(dir, name, entry, facts, id);
     if (!this.#inSizeRange(entry.size)) return { id, entry, decision: "kept", keptBecause: "size" };
-    if (!facts || !dir) return { id, entry, decision: "send" };
+    const fresh = itemizeFile(entry, null, false);
+    if (!facts || !dir) return { id, entry, decision: "send", itemize: fresh };
     if (facts.kind !== "file") {
       return this.#replace(dir, name, entry.path, facts.kind, false)
-        ? { id, entry, decision: "send" }
+        ? { id, entry, decision: "send", itemize: fresh }
         : null;
     }
     let size = facts.size;
     let mtimeMs = facts.mtimeMs;
     if (size < 0) {
       const info = dir.stat(name);
-      if (!info || info.kind !== "file") return { id, entry, decision: "send" };
+      if (!info || info.kind !== "file") return { id, entry, decision: "send", itemize: fresh };
       size = info.size;
       mtimeMs = info.mtimeMs;
     }
@@ -514,7 +532,48 @@ export class DestinationPlanner {
     }
     const verdict = needsTransfer(entry, { size, mtimeMs }, compare);
     if (verdict === false) return { id, entry, decision: "settled" };
-    return { id, entry, decision: verdict === "hash" ? "hash" : "send", basisSize: size };
+    return {
+      id,
+      entry,
+      decision: verdict === "hash" ? "hash" : "send",
+      basisSize: size,
+      itemize: itemizeFile(entry, { kind: "file", size, mtimeMs }, false),
+    };
+  }
+
+  /**
+   * Skips a group under a directory that could not be created: its entries are counted under
+   * that directory's one failure, not failed one by one (its subdirectories stay announced, so
+   * their groups are skipped the same way).
+   */
+  #skipUnderFailedDir(group: ManifestGroup): boolean {
+    if (this.#failedDirs.size === 0) return false;
+    let failed: string | null = null;
+    for (
+      let dir = group.dir;
+      failed === null;
+      dir = dir.slice(0, Math.max(0, dir.lastIndexOf("/")))
+    ) {
+      if (this.#failedDirs.has(dir)) failed = dir;
+      else if (dir === "") return false;
+    }
+    this.#failedDirs.set(failed, (this.#failedDirs.get(failed) ?? 0) + group.entries.length);
+    for (const entry of group.entries) {
+      if (entry.kind === "dir") this.#announced.add(entry.path);
+    }
+    return true;
+  }
+
+  /** Adds to each failed directory's failure how many entries under it were skipped. */
+  #noteSkipped(): void {
+    for (const [dir, skipped] of this.#failedDirs) {
+      if (skipped === 0) continue;
+      const failure = this.#o.stats.failures.find((f) => f.path === dir);
+      if (failure) {
+        failure.message += `; ${skipped} entr${skipped === 1 ? "y" : "ies"} under it skipped`;
+      }
+    }
+    this.#failedDirs.clear();
   }
 
   /** Whether a source file's size is inside `--min-size`/`--max-size`. */
@@ -527,11 +586,11 @@ export class DestinationPlanner {
   /** Creates a directory of the manifest (it is then fresh: nothing to list in it). */
   #mkdir(holder: { dir: TreeDir; name: string } | null | undefined, rel: string): void {
     this.#fresh.add(rel);
-    this.#emit({ action: "mkdir", path: rel });
     this.#o.gate.apply(() => {
       const { dir, name } = holder ?? this.holder(rel);
       dir.mkdir(name, 0o700);
     });
+    this.#emit({ action: "mkdir", path: rel, itemize: ITEMIZE_NEW_DIR });
   }
 
   /**
@@ -562,7 +621,7 @@ export class DestinationPlanner {
     } else if (kind !== "dir" || !forDirectory) {
       this.#o.gate.apply(() => dir.remove(name));
     }
-    this.#emit({ action: "delete", path: rel });
+    this.#emit({ action: "delete", path: rel, itemize: ITEMIZE_DELETING });
     return true;
   }
 
@@ -588,7 +647,6 @@ export class DestinationPlanner {
       );
       return null;
     }
-    this.#emit({ action: "link", path: entry.path });
     this.#o.stats.transferred++;
     this.#o.gate.apply(() => {
       const holder = dir ?? this.holder(entry.path).dir;
@@ -603,17 +661,37 @@ export class DestinationPlanner {
         throw error;
       }
     });
+    this.#emit({
+      action: "link",
+      path: entry.path,
+      itemize: itemizeLink(facts?.kind === "symlink"),
+    });
     return { id, entry, decision: "settled" };
   }
 
   /**
-   * Reports that a file is about to be written (for `--verbose`) and counts it as planned.
+   * Counts a file as planned; a dry run reports it as it would be sent.
    * @param entry The file.
+   * @param itemize Its itemize string (see {@linkcode FilePlan.itemize}).
    */
-  announceSend(entry: Entry): void {
+  announceSend(entry: Entry, itemize?: string): void {
     this.#o.stats.planned++;
     this.#o.stats.plannedBytes += entry.size;
-    this.#emit({ action: "send", path: entry.path, size: entry.size });
+    if (this.#o.gate.dryRun) this.reportWritten(entry, itemize);
+  }
+
+  /**
+   * Reports a file written in place (for `--verbose` and `--itemize-changes`).
+   * @param entry The file.
+   * @param itemize Its itemize string (see {@linkcode FilePlan.itemize}).
+   */
+  reportWritten(entry: Entry, itemize?: string): void {
+    this.#emit({
+      action: "send",
+      path: entry.path,
+      size: entry.size,
+      ...(itemize === undefined ? {} : { itemize }),
+    });
   }
 
   /**
@@ -832,7 +910,6 @@ export class DestinationPlanner {
     );
     let deleted = 0;
     for (const item of ordered) {
-      this.#emit({ action: "delete", path: item.path });
       try {
         this.#o.gate.apply(() => {
           const { dir, name } = this.holder(item.path);
@@ -844,6 +921,7 @@ export class DestinationPlanner {
           continue;
         }
       }
+      this.#emit({ action: "delete", path: item.path, itemize: ITEMIZE_DELETING });
       deleted++;
     }
     this.#o.stats.deleted += deleted;
@@ -852,6 +930,7 @@ export class DestinationPlanner {
 
   /** Restores directory modes and mtimes, deepest first, after their contents are written. */
   finishDirectories(): void {
+    this.#noteSkipped();
     if (this.#o.gate.dryRun) return;
     const dirs = this.#dirs.sort((a, b) => b.path.length - a.path.length);
     for (const entry of dirs) {

@@ -20,6 +20,7 @@ import {
 } from "../endpoint.ts";
 import { describeError, FatalError, SessionRefusedError, UsageError } from "../errors.ts";
 import { limitConn, RateLimiter } from "../transport/rate_limit.ts";
+import type { TransferStats } from "../stats.ts";
 import { PlainTree } from "../tree.ts";
 import { ContainedTree } from "../contained_tree.ts";
 import {
@@ -45,6 +46,7 @@ import type { TransferOperation, TransferSummary } from "../types.ts";
 import { DestinationRole } from "./destination.ts";
 import type { FramePort, SessionTerms } from "./frames.ts";
 import { type SessionOptions, type SessionSetup, setUpSession } from "./setup.ts";
+import type { TransferEvent } from "./planner.ts";
 import { errorOfAbort, PeerAbortError, type RoleOutcome } from "./role.ts";
 import { SourceRole } from "./source.ts";
 import { transferSummary } from "./summary.ts";
@@ -144,7 +146,10 @@ export async function runRemoteTransfer(
     let outcome: RoleOutcome;
     try {
       outcome = push
-        ? await pushRole(port, setup, local, texts, dialer, idleTimeoutMs).run()
+        ? await pushRole(port, setup, local, texts, dialer, {
+          idleTimeoutMs,
+          ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        }).run()
         : await pullRole(
           port,
           setup,
@@ -332,6 +337,19 @@ class DataDialer {
   };
 }
 
+/** A data connection whose writes add to a push's own byte count (for the progress line). */
+function countingWrites(conn: DataConn, stats: TransferStats): DataConn {
+  return {
+    read: (p) => conn.read(p),
+    write: async (p) => {
+      const n = await conn.write(p);
+      stats.bytes += n;
+      return n;
+    },
+    close: () => conn.close(),
+  };
+}
+
 /** The SOURCE role of a push, over the local tree. */
 function pushRole(
   port: FramePort,
@@ -339,7 +357,7 @@ function pushRole(
   local: LocalEndpoint,
   texts: EndpointTexts,
   dialer: DataDialer,
-  idleTimeoutMs: number,
+  { idleTimeoutMs, onEvent }: { idleTimeoutMs: number; onEvent?: (event: TransferEvent) => void },
 ): SourceRole {
   const sourceAbs = absolutePath(local.path);
   return new SourceRole(port, {
@@ -356,10 +374,12 @@ function pushRole(
     gate: setup.gate,
     payload: {
       kind: "wire",
-      open: dialer.dial,
+      // The bytes written out are this side's progress (the destination counts what landed).
+      open: async () => (await dialer.dial()).map((conn) => countingWrites(conn, setup.stats)),
       send: (conn, items) => sendPayloads(conn, items, { idleTimeoutMs }),
     },
     consent: setup.consent,
+    ...(onEvent ? { onEvent } : {}),
   });
 }
 

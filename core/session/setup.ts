@@ -194,6 +194,7 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
       minSize,
       maxSize,
       deleteExcluded,
+      reportEvents: options.onEvent !== undefined,
     },
     filter,
     gate: new ChangeGate(dryRun),

@@ -30,6 +30,7 @@ import {
   type SideSummary,
   type SourceRoot,
 } from "./frames.ts";
+import type { TransferEvent } from "./planner.ts";
 import type { DataConn, SendItem } from "../transport/data_plane.ts";
 import type { Signature } from "../delta/signature.ts";
 import { StrongHash } from "../delta/strong_hash.ts";
@@ -99,6 +100,11 @@ export interface SourceRoleOptions {
    * @default {CONSENT_KEEPALIVE_MS}
    */
   keepaliveMs?: number;
+  /**
+   * Receives the actions the destination reports back (`terms.reportEvents`: a push asked for
+   * them for `-v` or `-i`).
+   */
+  onEvent?: (event: TransferEvent) => void;
 }
 
 /** Where the source root is and how to reach its entries. */
@@ -246,6 +252,12 @@ export class SourceRole {
         case "filesDone":
           this.#onFilesDone(frame.files);
           break;
+        case "events":
+          if (!this.#o.terms.reportEvents) {
+            throw new ProtocolError("Cannot accept reported actions: none were asked for");
+          }
+          for (const event of frame.events) this.#o.onEvent?.(event);
+          break;
         case "consentRequest":
           await this.#onConsentRequest(frame.paths, frame.total);
           break;
@@ -382,6 +394,9 @@ export class SourceRole {
         throw new ProtocolError(`Cannot send id ${need.id} twice: it was asked for already`);
       }
       this.#needed.add(need.id);
+      // What the destination asked for is this side's plan (for the progress line).
+      this.#o.stats.planned++;
+      this.#o.stats.plannedBytes += entry.size;
       const held = need.basis ? this.#holdSignature(need.basis) : 0;
       this.#sendQueue.push({
         id: need.id,

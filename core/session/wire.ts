@@ -14,6 +14,7 @@ import type {
   ClientFrameSchema,
   CompareMode as WireCompare,
   EntryKind as WireKind,
+  Event as WireEvent,
   ManifestEntry,
   ManifestGroup as WireGroup,
   Open,
@@ -51,6 +52,7 @@ import {
   type SideSummary,
 } from "./frames.ts";
 import { CONSENT_PATHS_MAX } from "./plan.ts";
+import type { TransferEvent } from "./planner.ts";
 
 /** A session frame as protobuf-es builds it (the same cases on either side of a call). */
 export type WireFrame = MessageInitShape<typeof ClientFrameSchema>["frame"];
@@ -107,6 +109,29 @@ function count(value: bigint, what: string): number {
   }
   return Number(value);
 }
+
+/** The actions a peer may report (`remove-source` is never reported). */
+const EVENT_ACTIONS: ReadonlySet<string> = new Set(["send", "link", "mkdir", "delete"]);
+
+/** One reported action from a peer: a known action, a bounded path and itemize string. */
+function eventFromWire(wire: WireEvent): TransferEvent {
+  if (!EVENT_ACTIONS.has(wire.action)) {
+    throw new ProtocolError(`Cannot accept a report of the action "${text(wire.action)}"`);
+  }
+  if (wire.itemize.length > ITEMIZE_LENGTH) {
+    throw new ProtocolError("Cannot accept a report whose itemize string is too long");
+  }
+  validateWirePath(wire.path);
+  return {
+    action: wire.action as TransferEvent["action"],
+    path: wire.path,
+    size: count(wire.size, "a reported size"),
+    ...(wire.itemize === "" ? {} : { itemize: wire.itemize }),
+  };
+}
+
+/** Length of rsync's itemize strings. */
+const ITEMIZE_LENGTH = 11;
 
 /** A size limit from a peer: unset is no limit; beyond a safe integer, the largest one. */
 function sizeLimitFromWire(value: bigint | undefined): number | null {
@@ -298,6 +323,18 @@ export function frameToWire(frame: Frame): WireFrame {
       };
     case "dataEnd":
       return { case: "dataEnd", value: { failures: frame.failures } };
+    case "events":
+      return {
+        case: "eventBatch",
+        value: {
+          events: frame.events.map((e) => ({
+            action: e.action,
+            path: e.path,
+            size: BigInt(e.size ?? 0),
+            itemize: e.itemize ?? "",
+          })),
+        },
+      };
     case "consentRequest":
       return { case: "consentRequest", value: { paths: frame.paths, total: BigInt(frame.total) } };
     case "consentReply":
@@ -433,6 +470,8 @@ export function frameFromWire(wire: ReceivedFrame): Frame {
       };
     case "dataEnd":
       return { type: "dataEnd", failures: failuresFromWire(wire.value.failures) };
+    case "eventBatch":
+      return { type: "events", events: wire.value.events.map(eventFromWire) };
     case "consentRequest": {
       const paths = wire.value.paths;
       if (paths.length > CONSENT_PATHS_MAX) {
@@ -578,6 +617,7 @@ export function openToWire(request: OpenRequest): MessageInitShape<typeof OpenSc
     noResume: !terms.resume,
     update: terms.update,
     deleteExcluded: terms.deleteExcluded,
+    reportEvents: terms.reportEvents,
     dataStreams: 2,
     ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
     ...(terms.minSize === null ? {} : { minSize: BigInt(terms.minSize) }),
@@ -635,6 +675,7 @@ export function openFromWire(open: Open): OpenRequest {
       minSize: sizeLimitFromWire(open.minSize),
       maxSize: sizeLimitFromWire(open.maxSize),
       deleteExcluded: open.deleteExcluded,
+      reportEvents: open.reportEvents,
     },
     filters,
     forceGrpc: open.forceGrpcData,

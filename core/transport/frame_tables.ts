@@ -129,6 +129,9 @@ const SHARED_CASES: readonly FieldTable[] = [
   frameCase(19, "fileDoneBatch", () => FileDoneBatchTable),
 ];
 
+/** The reported actions (field number 21, after the server's challenge). */
+const EVENT_CASE: FieldTable = frameCase(21, "eventBatch", () => EventBatchTable);
+
 /** `blit.v1.ClientFrame`. */
 export const ClientFrameTable: MessageTable = {
   typeName: "blit.v1.ClientFrame",
@@ -136,6 +139,7 @@ export const ClientFrameTable: MessageTable = {
     frameCase(1, "hello", () => HelloTable),
     frameCase(2, "open", () => OpenTable),
     ...SHARED_CASES,
+    EVENT_CASE,
   ],
 };
 
@@ -220,6 +224,25 @@ export const FileDoneTable: MessageTable = {
     { no: 4, name: "checksum", kind: "string" },
     { no: 5, name: "message", kind: "string" },
     { no: 6, name: "mtimeNs", kind: "int64" },
+  ],
+};
+
+/** `blit.v1.Event`. */
+export const EventTable: MessageTable = {
+  typeName: "blit.v1.Event",
+  fields: [
+    { no: 1, name: "action", kind: "string" },
+    { no: 2, name: "path", kind: "string" },
+    { no: 3, name: "size", kind: "uint64" },
+    { no: 4, name: "itemize", kind: "string" },
+  ],
+};
+
+/** `blit.v1.EventBatch`. */
+export const EventBatchTable: MessageTable = {
+  typeName: "blit.v1.EventBatch",
+  fields: [
+    { no: 1, name: "events", kind: "message", message: () => EventTable, repeated: true },
   ],
 };
 
@@ -345,6 +368,7 @@ export const OpenTable: MessageTable = {
     { no: 24, name: "minSize", kind: "uint64", optional: true },
     { no: 25, name: "maxSize", kind: "uint64", optional: true },
     { no: 26, name: "deleteExcluded", kind: "bool" },
+    { no: 27, name: "reportEvents", kind: "bool" },
   ],
 };
 
@@ -367,6 +391,7 @@ export const ServerFrameTable: MessageTable = {
     frameCase(2, "refuse", () => RefuseTable),
     ...SHARED_CASES,
     frameCase(20, "challenge", () => ChallengeTable),
+    EVENT_CASE,
   ],
 };
 

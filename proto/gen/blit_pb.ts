@@ -51,7 +51,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYxIvwFCgtDbGllbnRGcmFtZRIfCgVoZWxsbxgBIAEoCzIOLmJsaXQudjEuSGVsbG9IABIdCgRvcGVuGAIgASgLMg0uYmxpdC52MS5PcGVuSAASMAoObWFuaWZlc3RfYmF0Y2gYAyABKAsyFi5ibGl0LnYxLk1hbmlmZXN0QmF0Y2hIABIsCgxtYW5pZmVzdF9lbmQYBCABKAsyFC5ibGl0LnYxLk1hbmlmZXN0RW5kSAASKAoKbmVlZF9iYXRjaBgFIAEoCzISLmJsaXQudjEuTmVlZEJhdGNoSAASJAoIbmVlZF9lbmQYBiABKAsyEC5ibGl0LnYxLk5lZWRFbmRIABI0ChBjaGVja3N1bV9yZXF1ZXN0GAcgASgLMhguYmxpdC52MS5DaGVja3N1bVJlcXVlc3RIABIwCg5jaGVja3N1bV9iYXRjaBgIIAEoCzIWLmJsaXQudjEuQ2hlY2tzdW1CYXRjaEgAEigKCmRhdGFfY2h1bmsYCSABKAsyEi5ibGl0LnYxLkRhdGFDaHVua0gAEiQKCGRhdGFfZW5kGAwgASgLMhAuYmxpdC52MS5EYXRhRW5kSAASIwoHc3VtbWFyeRgNIAEoCzIQLmJsaXQudjEuU3VtbWFyeUgAEh8KBWVycm9yGA4gASgLMg4uYmxpdC52MS5FcnJvckgAEioKC3NvdXJjZV9yb290GA8gASgLMhMuYmxpdC52MS5Tb3VyY2VSb290SAASMgoPY29uc2VudF9yZXF1ZXN0GBAgASgLMhcuYmxpdC52MS5Db25zZW50UmVxdWVzdEgAEi4KDWNvbnNlbnRfcmVwbHkYESABKAsyFS5ibGl0LnYxLkNvbnNlbnRSZXBseUgAEicKCWtlZXBhbGl2ZRgSIAEoCzISLmJsaXQudjEuS2VlcGFsaXZlSAASMQoPZmlsZV9kb25lX2JhdGNoGBMgASgLMhYuYmxpdC52MS5GaWxlRG9uZUJhdGNoSABCBwoFZnJhbWVKBAgKEAtKBAgLEAwiqwYKC1NlcnZlckZyYW1lEiEKBmFjY2VwdBgBIAEoCzIPLmJsaXQudjEuQWNjZXB0SAASIQoGcmVmdXNlGAIgASgLMg8uYmxpdC52MS5SZWZ1c2VIABIwCg5tYW5pZmVzdF9iYXRjaBgDIAEoCzIWLmJsaXQudjEuTWFuaWZlc3RCYXRjaEgAEiwKDG1hbmlmZXN0X2VuZBgEIAEoCzIULmJsaXQudjEuTWFuaWZlc3RFbmRIABIoCgpuZWVkX2JhdGNoGAUgASgLMhIuYmxpdC52MS5OZWVkQmF0Y2hIABIkCghuZWVkX2VuZBgGIAEoCzIQLmJsaXQudjEuTmVlZEVuZEgAEjQKEGNoZWNrc3VtX3JlcXVlc3QYByABKAsyGC5ibGl0LnYxLkNoZWNrc3VtUmVxdWVzdEgAEjAKDmNoZWNrc3VtX2JhdGNoGAggASgLMhYuYmxpdC52MS5DaGVja3N1bUJhdGNoSAASKAoKZGF0YV9jaHVuaxgJIAEoCzISLmJsaXQudjEuRGF0YUNodW5rSAASJAoIZGF0YV9lbmQYDCABKAsyEC5ibGl0LnYxLkRhdGFFbmRIABIjCgdzdW1tYXJ5GA0gASgLMhAuYmxpdC52MS5TdW1tYXJ5SAASHwoFZXJyb3IYDiABKAsyDi5ibGl0LnYxLkVycm9ySAASKgoLc291cmNlX3Jvb3QYDyABKAsyEy5ibGl0LnYxLlNvdXJjZVJvb3RIABIyCg9jb25zZW50X3JlcXVlc3QYECABKAsyFy5ibGl0LnYxLkNvbnNlbnRSZXF1ZXN0SAASLgoNY29uc2VudF9yZXBseRgRIAEoCzIVLmJsaXQudjEuQ29uc2VudFJlcGx5SAASJwoJa2VlcGFsaXZlGBIgASgLMhIuYmxpdC52MS5LZWVwYWxpdmVIABIxCg9maWxlX2RvbmVfYmF0Y2gYEyABKAsyFi5ibGl0LnYxLkZpbGVEb25lQmF0Y2hIABInCgljaGFsbGVuZ2UYFCABKAsyEi5ibGl0LnYxLkNoYWxsZW5nZUgAQgcKBWZyYW1lSgQIChALSgQICxAMIjYKBUhlbGxvEhgKEHByb3RvY29sX3ZlcnNpb24YASABKA0SEwoLY2xpZW50X25hbWUYAiABKAkirwQKBE9wZW4SGwoEcm9sZRgBIAEoDjINLmJsaXQudjEuUm9sZRIOCgZtb2R1bGUYAiABKAkSDAoEcGF0aBgDIAEoCRIlCglvcGVyYXRpb24YBCABKA4yEi5ibGl0LnYxLk9wZXJhdGlvbhIlCgdjb21wYXJlGAUgASgOMhQuYmxpdC52MS5Db21wYXJlTW9kZRIXCg9pZ25vcmVfZXhpc3RpbmcYBiABKAgSDwoHZHJ5X3J1bhgHIAEoCBIQCghpbmNsdWRlcxgIIAMoCRIQCghleGNsdWRlcxgJIAMoCRIXCg9mb3JjZV9ncnBjX2RhdGEYCiABKAgSFAoMZGF0YV9zdHJlYW1zGA4gASgNEhQKDGZpbHRlcl9ydWxlcxgQIAMoCRIXCgptYXhfZGVsZXRlGBEgASgESACIAQESDAoEdXNlchgSIAEoCRISCgpwdWJsaWNfa2V5GBMgASgMEhEKCXNpZ25hdHVyZRgUIAEoDBISCgp3aG9sZV9maWxlGBUgASgIEhEKCW5vX3Jlc3VtZRgWIAEoCBIOCgZ1cGRhdGUYFyABKAgSFQoIbWluX3NpemUYGCABKARIAYgBARIVCghtYXhfc2l6ZRgZIAEoBEgCiAEBEhcKD2RlbGV0ZV9leGNsdWRlZBgaIAEoCEINCgtfbWF4X2RlbGV0ZUILCglfbWluX3NpemVCCwoJX21heF9zaXplSgQICxAMSgQIDBANSgQIDRAOSgQIDxAQIjMKCUNoYWxsZW5nZRINCgVub25jZRgBIAEoDBIXCg90bHNfZmluZ2VycHJpbnQYAiABKAkifAoGQWNjZXB0EhgKEHByb3RvY29sX3ZlcnNpb24YASABKA0SEQoJZGF0YV9wb3J0GAIgASgNEhUKDXNlc3Npb25fdG9rZW4YAyABKAwSDAoEbW90ZBgEIAEoCRIUCgxkYXRhX3N0cmVhbXMYBSABKA1KBAgGEAdKBAgHEAgiXQoGUmVmdXNlEiEKBGNvZGUYASABKA4yEy5ibGl0LnYxLlJlZnVzZUNvZGUSDwoHbWVzc2FnZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHc3ViamVjdBgEIAEoCSJYCgpTb3VyY2VSb290EiUKBWVudHJ5GAEgASgLMhYuYmxpdC52MS5NYW5pZmVzdEVudHJ5EgwKBG5hbWUYAiABKAkSFQoNY29udGVudHNfb25seRgDIAEoCCKOAQoNTWFuaWZlc3RFbnRyeRIKCgJpZBgBIAEoDRIMCgRwYXRoGAIgASgJEiAKBGtpbmQYAyABKA4yEi5ibGl0LnYxLkVudHJ5S2luZBIMCgRzaXplGAQgASgEEhAKCG10aW1lX25zGAUgASgDEgwKBG1vZGUYBiABKA0SEwoLbGlua190YXJnZXQYByABKAkiagoNTWFuaWZlc3RHcm91cBILCgNkaXIYASABKAkSJwoHZW50cmllcxgCIAMoCzIWLmJsaXQudjEuTWFuaWZlc3RFbnRyeRIQCghjb21wbGV0ZRgDIAEoCBIRCgljb250aW51ZWQYBCABKAgiNwoNTWFuaWZlc3RCYXRjaBImCgZncm91cHMYASADKAsyFi5ibGl0LnYxLk1hbmlmZXN0R3JvdXAiZQoLTWFuaWZlc3RFbmQSFQoNc2Nhbl9jb21wbGV0ZRgBIAEoCBITCgtzY2FuX2Vycm9ycxgCIAEoBBIVCg10b3RhbF9lbnRyaWVzGAMgASgEEhMKC3RvdGFsX2J5dGVzGAQgASgEIk8KBE5lZWQSCgoCaWQYASABKA0SDAoEcGF0aBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDQoFYmFzaXMYBCABKAwSDgoGcmVzdW1lGAUgASgIIikKCU5lZWRCYXRjaBIcCgVuZWVkcxgBIAMoCzINLmJsaXQudjEuTmVlZCIzCgdOZWVkRW5kEhMKC3RvdGFsX25lZWRzGAEgASgEEhMKC3RvdGFsX2J5dGVzGAIgASgEIh4KD0NoZWNrc3VtUmVxdWVzdBILCgNpZHMYASADKA0iOwoMRmlsZUNoZWNrc3VtEgoKAmlkGAEgASgNEhAKCGNoZWNrc3VtGAIgASgJEg0KBWVycm9yGAMgASgJIjkKDUNoZWNrc3VtQmF0Y2gSKAoJY2hlY2tzdW1zGAEgAygLMhUuYmxpdC52MS5GaWxlQ2hlY2tzdW0iaAoJRGF0YUNodW5rEg8KB2ZpbGVfaWQYASABKA0SDAoEcGF0aBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDAoEZGF0YRgEIAEoDBIMCgRsYXN0GAUgASgIEhAKCGNoZWNrc3VtGAYgASgJImYKCEZpbGVEb25lEgoKAmlkGAEgASgNEgoKAm9rGAIgASgIEg0KBWJ5dGVzGAMgASgEEhAKCGNoZWNrc3VtGAQgASgJEg8KB21lc3NhZ2UYBSABKAkSEAoIbXRpbWVfbnMYBiABKAMiMQoNRmlsZURvbmVCYXRjaBIgCgVmaWxlcxgBIAMoCzIRLmJsaXQudjEuRmlsZURvbmUiLgoOQ29uc2VudFJlcXVlc3QSDQoFcGF0aHMYASADKAkSDQoFdG90YWwYAiABKAQiMAoMQ29uc2VudFJlcGx5Eg8KB2dyYW50ZWQYASABKAgSDwoHcmVmdXNhbBgCIAEoCSILCglLZWVwYWxpdmUiVQoHRGF0YUVuZBISCgpmaWxlc19zZW50GAEgASgEEhIKCmJ5dGVzX3NlbnQYAiABKAQSIgoIZmFpbHVyZXMYAyADKAsyEC5ibGl0LnYxLkZhaWx1cmUiKAoHRmFpbHVyZRIMCgRwYXRoGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiuAIKB1N1bW1hcnkSFgoOZmlsZXNfZXhhbWluZWQYASABKAQSGQoRZmlsZXNfdHJhbnNmZXJyZWQYAiABKAQSGQoRYnl0ZXNfdHJhbnNmZXJyZWQYAyABKAQSFwoPZW50cmllc19kZWxldGVkGAQgASgEEhcKD3NvdXJjZXNfcmVtb3ZlZBgFIAEoBBIUCgxmaWxlc19mYWlsZWQYBiABKAQSIgoIZmFpbHVyZXMYByADKAsyEC5ibGl0LnYxLkZhaWx1cmUSGgoSZmFpbHVyZXNfdHJ1bmNhdGVkGAggASgIEiUKGGRlbGV0aW9uc19za2lwcGVkX3JlYXNvbhgJIAEoCUgAiAEBEhMKC2R1cmF0aW9uX21zGAogASgEQhsKGV9kZWxldGlvbnNfc2tpcHBlZF9yZWFzb24iWwoFRXJyb3ISIAoEY29kZRgBIAEoDjISLmJsaXQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB3N1YmplY3QYBCABKAkiFAoSTGlzdE1vZHVsZXNSZXF1ZXN0Ij4KCk1vZHVsZUluZm8SDAoEbmFtZRgBIAEoCRIRCglyZWFkX29ubHkYAiABKAgSDwoHY29tbWVudBgDIAEoCSJJChNMaXN0TW9kdWxlc1Jlc3BvbnNlEiQKB21vZHVsZXMYASADKAsyEy5ibGl0LnYxLk1vZHVsZUluZm8SDAoEbW90ZBgCIAEoCSIuCg5MaXN0RGlyUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCSJ9CghEaXJFbnRyeRIMCgRuYW1lGAEgASgJEiAKBGtpbmQYAiABKA4yEi5ibGl0LnYxLkVudHJ5S2luZBIMCgRzaXplGAMgASgEEhAKCG10aW1lX25zGAQgASgDEgwKBG1vZGUYBSABKA0SEwoLbGlua190YXJnZXQYBiABKAkiSAoPTGlzdERpclJlc3BvbnNlEiIKB2VudHJpZXMYASADKAsyES5ibGl0LnYxLkRpckVudHJ5EhEKCXRydW5jYXRlZBgCIAEoCCKGAQoLRmluZFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSDwoHcGF0dGVybhgDIAEoCRIfCgRraW5kGAQgASgOMhEuYmxpdC52MS5GaW5kS2luZBIYChBjYXNlX2luc2Vuc2l0aXZlGAUgASgIEg0KBWxpbWl0GAYgASgNIlwKCkZpbmRSZXN1bHQSDAoEcGF0aBgBIAEoCRIgCgRraW5kGAIgASgOMhIuYmxpdC52MS5FbnRyeUtpbmQSDAoEc2l6ZRgDIAEoBBIQCghtdGltZV9ucxgEIAEoAyJDChBEaXNrVXNhZ2VSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCW1heF9kZXB0aBgDIAEoDSJpCg5EaXNrVXNhZ2VFbnRyeRIMCgRwYXRoGAEgASgJEg0KBWRlcHRoGAIgASgNEg0KBWJ5dGVzGAMgASgEEg0KBWZpbGVzGAQgASgEEgwKBGRpcnMYBSABKAQSDgoGZXJyb3JzGAYgASgEIiEKD0Rpc2tGcmVlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkiTwoQRGlza0ZyZWVSZXNwb25zZRITCgt0b3RhbF9ieXRlcxgBIAEoBBISCgp1c2VkX2J5dGVzGAIgASgEEhIKCmZyZWVfYnl0ZXMYAyABKAQiPgoNUmVtb3ZlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIPCgdkcnlfcnVuGAMgASgIIiEKDlJlbW92ZVJlc3BvbnNlEg8KB3JlbW92ZWQYASABKAQiEgoQQ2hhbGxlbmdlUmVxdWVzdCI7ChFDaGFsbGVuZ2VSZXNwb25zZRINCgVub25jZRgBIAEoDBIXCg90bHNfZmluZ2VycHJpbnQYAiABKAkiRwoTQ29tcGxldGVQYXRoUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSEQoJZGlyc19vbmx5GAIgASgIEg0KBWxpbWl0GAMgASgNIioKFENvbXBsZXRlUGF0aFJlc3BvbnNlEhIKCmNhbmRpZGF0ZXMYASADKAkqQwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9TT1VSQ0UQARIUChBST0xFX0RFU1RJTkFUSU9OEAIqZAoJT3BlcmF0aW9uEhkKFU9QRVJBVElPTl9VTlNQRUNJRklFRBAAEhIKDk9QRVJBVElPTl9DT1BZEAESFAoQT1BFUkFUSU9OX01JUlJPUhACEhIKDk9QRVJBVElPTl9NT1ZFEAMqngEKC0NvbXBhcmVNb2RlEhwKGENPTVBBUkVfTU9ERV9VTlNQRUNJRklFRBAAEhsKF0NPTVBBUkVfTU9ERV9TSVpFX01USU1FEAESGQoVQ09NUEFSRV9NT0RFX0NIRUNLU1VNEAISGgoWQ09NUEFSRV9NT0RFX1NJWkVfT05MWRADEh0KGUNPTVBBUkVfTU9ERV9JR05PUkVfVElNRVMQBCpoCglFbnRyeUtpbmQSGgoWRU5UUllfS0lORF9VTlNQRUNJRklFRBAAEhMKD0VOVFJZX0tJTkRfRklMRRABEhIKDkVOVFJZX0tJTkRfRElSEAISFgoSRU5UUllfS0lORF9TWU1MSU5LEAMqtAIKClJlZnVzZUNvZGUSGwoXUkVGVVNFX0NPREVfVU5TUEVDSUZJRUQQABIeChpSRUZVU0VfQ09ERV9NT0RVTEVfVU5LTk9XThABEhkKFVJFRlVTRV9DT0RFX1JFQURfT05MWRACEhwKGFJFRlVTRV9DT0RFX1BBVEhfSU5WQUxJRBADEh4KGlJFRlVTRV9DT0RFX1BBVEhfTk9UX0ZPVU5EEAQSIAocUkVGVVNFX0NPREVfVkVSU0lPTl9NSVNNQVRDSBAFEhsKF1JFRlVTRV9DT0RFX0JBRF9SRVFVRVNUEAYSGAoUUkVGVVNFX0NPREVfSU5URVJOQUwQBxIUChBSRUZVU0VfQ09ERV9CVVNZEAgSIQodUkVGVVNFX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQCSrRAQoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIXChNFUlJPUl9DT0RFX1BST1RPQ09MEAESGAoURVJST1JfQ09ERV9DQU5DRUxMRUQQAhIRCg1FUlJPUl9DT0RFX0lPEAMSGQoVRVJST1JfQ09ERV9EQVRBX1BMQU5FEAQSFgoSRVJST1JfQ09ERV9USU1FT1VUEAUSFwoTRVJST1JfQ09ERV9JTlRFUk5BTBAGEhYKEkVSUk9SX0NPREVfUkVGVVNFRBAHKk4KCEZpbmRLaW5kEhkKFUZJTkRfS0lORF9VTlNQRUNJRklFRBAAEhMKD0ZJTkRfS0lORF9GSUxFUxABEhIKDkZJTkRfS0lORF9ESVJTEAIyzwQKBEJsaXQSOgoIVHJhbnNmZXISFC5ibGl0LnYxLkNsaWVudEZyYW1lGhQuYmxpdC52MS5TZXJ2ZXJGcmFtZSgBMAESSAoLTGlzdE1vZHVsZXMSGy5ibGl0LnYxLkxpc3RNb2R1bGVzUmVxdWVzdBocLmJsaXQudjEuTGlzdE1vZHVsZXNSZXNwb25zZRI8CgdMaXN0RGlyEhcuYmxpdC52MS5MaXN0RGlyUmVxdWVzdBoYLmJsaXQudjEuTGlzdERpclJlc3BvbnNlEjMKBEZpbmQSFC5ibGl0LnYxLkZpbmRSZXF1ZXN0GhMuYmxpdC52MS5GaW5kUmVzdWx0MAESQQoJRGlza1VzYWdlEhkuYmxpdC52MS5EaXNrVXNhZ2VSZXF1ZXN0GhcuYmxpdC52MS5EaXNrVXNhZ2VFbnRyeTABEj8KCERpc2tGcmVlEhguYmxpdC52MS5EaXNrRnJlZVJlcXVlc3QaGS5ibGl0LnYxLkRpc2tGcmVlUmVzcG9uc2USOQoGUmVtb3ZlEhYuYmxpdC52MS5SZW1vdmVSZXF1ZXN0GhcuYmxpdC52MS5SZW1vdmVSZXNwb25zZRJLCgxDb21wbGV0ZVBhdGgSHC5ibGl0LnYxLkNvbXBsZXRlUGF0aFJlcXVlc3QaHS5ibGl0LnYxLkNvbXBsZXRlUGF0aFJlc3BvbnNlEkIKCUNoYWxsZW5nZRIZLmJsaXQudjEuQ2hhbGxlbmdlUmVxdWVzdBoaLmJsaXQudjEuQ2hhbGxlbmdlUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYxIqgGCgtDbGllbnRGcmFtZRIfCgVoZWxsbxgBIAEoCzIOLmJsaXQudjEuSGVsbG9IABIdCgRvcGVuGAIgASgLMg0uYmxpdC52MS5PcGVuSAASMAoObWFuaWZlc3RfYmF0Y2gYAyABKAsyFi5ibGl0LnYxLk1hbmlmZXN0QmF0Y2hIABIsCgxtYW5pZmVzdF9lbmQYBCABKAsyFC5ibGl0LnYxLk1hbmlmZXN0RW5kSAASKAoKbmVlZF9iYXRjaBgFIAEoCzISLmJsaXQudjEuTmVlZEJhdGNoSAASJAoIbmVlZF9lbmQYBiABKAsyEC5ibGl0LnYxLk5lZWRFbmRIABI0ChBjaGVja3N1bV9yZXF1ZXN0GAcgASgLMhguYmxpdC52MS5DaGVja3N1bVJlcXVlc3RIABIwCg5jaGVja3N1bV9iYXRjaBgIIAEoCzIWLmJsaXQudjEuQ2hlY2tzdW1CYXRjaEgAEigKCmRhdGFfY2h1bmsYCSABKAsyEi5ibGl0LnYxLkRhdGFDaHVua0gAEiQKCGRhdGFfZW5kGAwgASgLMhAuYmxpdC52MS5EYXRhRW5kSAASIwoHc3VtbWFyeRgNIAEoCzIQLmJsaXQudjEuU3VtbWFyeUgAEh8KBWVycm9yGA4gASgLMg4uYmxpdC52MS5FcnJvckgAEioKC3NvdXJjZV9yb290GA8gASgLMhMuYmxpdC52MS5Tb3VyY2VSb290SAASMgoPY29uc2VudF9yZXF1ZXN0GBAgASgLMhcuYmxpdC52MS5Db25zZW50UmVxdWVzdEgAEi4KDWNvbnNlbnRfcmVwbHkYESABKAsyFS5ibGl0LnYxLkNvbnNlbnRSZXBseUgAEicKCWtlZXBhbGl2ZRgSIAEoCzISLmJsaXQudjEuS2VlcGFsaXZlSAASMQoPZmlsZV9kb25lX2JhdGNoGBMgASgLMhYuYmxpdC52MS5GaWxlRG9uZUJhdGNoSAASKgoLZXZlbnRfYmF0Y2gYFSABKAsyEy5ibGl0LnYxLkV2ZW50QmF0Y2hIAEIHCgVmcmFtZUoECAoQC0oECAsQDCLXBgoLU2VydmVyRnJhbWUSIQoGYWNjZXB0GAEgASgLMg8uYmxpdC52MS5BY2NlcHRIABIhCgZyZWZ1c2UYAiABKAsyDy5ibGl0LnYxLlJlZnVzZUgAEjAKDm1hbmlmZXN0X2JhdGNoGAMgASgLMhYuYmxpdC52MS5NYW5pZmVzdEJhdGNoSAASLAoMbWFuaWZlc3RfZW5kGAQgASgLMhQuYmxpdC52MS5NYW5pZmVzdEVuZEgAEigKCm5lZWRfYmF0Y2gYBSABKAsyEi5ibGl0LnYxLk5lZWRCYXRjaEgAEiQKCG5lZWRfZW5kGAYgASgLMhAuYmxpdC52MS5OZWVkRW5kSAASNAoQY2hlY2tzdW1fcmVxdWVzdBgHIAEoCzIYLmJsaXQudjEuQ2hlY2tzdW1SZXF1ZXN0SAASMAoOY2hlY2tzdW1fYmF0Y2gYCCABKAsyFi5ibGl0LnYxLkNoZWNrc3VtQmF0Y2hIABIoCgpkYXRhX2NodW5rGAkgASgLMhIuYmxpdC52MS5EYXRhQ2h1bmtIABIkCghkYXRhX2VuZBgMIAEoCzIQLmJsaXQudjEuRGF0YUVuZEgAEiMKB3N1bW1hcnkYDSABKAsyEC5ibGl0LnYxLlN1bW1hcnlIABIfCgVlcnJvchgOIAEoCzIOLmJsaXQudjEuRXJyb3JIABIqCgtzb3VyY2Vfcm9vdBgPIAEoCzITLmJsaXQudjEuU291cmNlUm9vdEgAEjIKD2NvbnNlbnRfcmVxdWVzdBgQIAEoCzIXLmJsaXQudjEuQ29uc2VudFJlcXVlc3RIABIuCg1jb25zZW50X3JlcGx5GBEgASgLMhUuYmxpdC52MS5Db25zZW50UmVwbHlIABInCglrZWVwYWxpdmUYEiABKAsyEi5ibGl0LnYxLktlZXBhbGl2ZUgAEjEKD2ZpbGVfZG9uZV9iYXRjaBgTIAEoCzIWLmJsaXQudjEuRmlsZURvbmVCYXRjaEgAEicKCWNoYWxsZW5nZRgUIAEoCzISLmJsaXQudjEuQ2hhbGxlbmdlSAASKgoLZXZlbnRfYmF0Y2gYFSABKAsyEy5ibGl0LnYxLkV2ZW50QmF0Y2hIAEIHCgVmcmFtZUoECAoQC0oECAsQDCI2CgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEhMKC2NsaWVudF9uYW1lGAIgASgJIsYECgRPcGVuEhsKBHJvbGUYASABKA4yDS5ibGl0LnYxLlJvbGUSDgoGbW9kdWxlGAIgASgJEgwKBHBhdGgYAyABKAkSJQoJb3BlcmF0aW9uGAQgASgOMhIuYmxpdC52MS5PcGVyYXRpb24SJQoHY29tcGFyZRgFIAEoDjIULmJsaXQudjEuQ29tcGFyZU1vZGUSFwoPaWdub3JlX2V4aXN0aW5nGAYgASgIEg8KB2RyeV9ydW4YByABKAgSEAoIaW5jbHVkZXMYCCADKAkSEAoIZXhjbHVkZXMYCSADKAkSFwoPZm9yY2VfZ3JwY19kYXRhGAogASgIEhQKDGRhdGFfc3RyZWFtcxgOIAEoDRIUCgxmaWx0ZXJfcnVsZXMYECADKAkSFwoKbWF4X2RlbGV0ZRgRIAEoBEgAiAEBEgwKBHVzZXIYEiABKAkSEgoKcHVibGljX2tleRgTIAEoDBIRCglzaWduYXR1cmUYFCABKAwSEgoKd2hvbGVfZmlsZRgVIAEoCBIRCglub19yZXN1bWUYFiABKAgSDgoGdXBkYXRlGBcgASgIEhUKCG1pbl9zaXplGBggASgESAGIAQESFQoIbWF4X3NpemUYGSABKARIAogBARIXCg9kZWxldGVfZXhjbHVkZWQYGiABKAgSFQoNcmVwb3J0X2V2ZW50cxgbIAEoCEINCgtfbWF4X2RlbGV0ZUILCglfbWluX3NpemVCCwoJX21heF9zaXplSgQICxAMSgQIDBANSgQIDRAOSgQIDxAQIjMKCUNoYWxsZW5nZRINCgVub25jZRgBIAEoDBIXCg90bHNfZmluZ2VycHJpbnQYAiABKAkifAoGQWNjZXB0EhgKEHByb3RvY29sX3ZlcnNpb24YASABKA0SEQoJZGF0YV9wb3J0GAIgASgNEhUKDXNlc3Npb25fdG9rZW4YAyABKAwSDAoEbW90ZBgEIAEoCRIUCgxkYXRhX3N0cmVhbXMYBSABKA1KBAgGEAdKBAgHEAgiXQoGUmVmdXNlEiEKBGNvZGUYASABKA4yEy5ibGl0LnYxLlJlZnVzZUNvZGUSDwoHbWVzc2FnZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHc3ViamVjdBgEIAEoCSJYCgpTb3VyY2VSb290EiUKBWVudHJ5GAEgASgLMhYuYmxpdC52MS5NYW5pZmVzdEVudHJ5EgwKBG5hbWUYAiABKAkSFQoNY29udGVudHNfb25seRgDIAEoCCKOAQoNTWFuaWZlc3RFbnRyeRIKCgJpZBgBIAEoDRIMCgRwYXRoGAIgASgJEiAKBGtpbmQYAyABKA4yEi5ibGl0LnYxLkVudHJ5S2luZBIMCgRzaXplGAQgASgEEhAKCG10aW1lX25zGAUgASgDEgwKBG1vZGUYBiABKA0SEwoLbGlua190YXJnZXQYByABKAkiagoNTWFuaWZlc3RHcm91cBILCgNkaXIYASABKAkSJwoHZW50cmllcxgCIAMoCzIWLmJsaXQudjEuTWFuaWZlc3RFbnRyeRIQCghjb21wbGV0ZRgDIAEoCBIRCgljb250aW51ZWQYBCABKAgiNwoNTWFuaWZlc3RCYXRjaBImCgZncm91cHMYASADKAsyFi5ibGl0LnYxLk1hbmlmZXN0R3JvdXAiZQoLTWFuaWZlc3RFbmQSFQoNc2Nhbl9jb21wbGV0ZRgBIAEoCBITCgtzY2FuX2Vycm9ycxgCIAEoBBIVCg10b3RhbF9lbnRyaWVzGAMgASgEEhMKC3RvdGFsX2J5dGVzGAQgASgEIk8KBE5lZWQSCgoCaWQYASABKA0SDAoEcGF0aBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDQoFYmFzaXMYBCABKAwSDgoGcmVzdW1lGAUgASgIIikKCU5lZWRCYXRjaBIcCgVuZWVkcxgBIAMoCzINLmJsaXQudjEuTmVlZCIzCgdOZWVkRW5kEhMKC3RvdGFsX25lZWRzGAEgASgEEhMKC3RvdGFsX2J5dGVzGAIgASgEIh4KD0NoZWNrc3VtUmVxdWVzdBILCgNpZHMYASADKA0iOwoMRmlsZUNoZWNrc3VtEgoKAmlkGAEgASgNEhAKCGNoZWNrc3VtGAIgASgJEg0KBWVycm9yGAMgASgJIjkKDUNoZWNrc3VtQmF0Y2gSKAoJY2hlY2tzdW1zGAEgAygLMhUuYmxpdC52MS5GaWxlQ2hlY2tzdW0iaAoJRGF0YUNodW5rEg8KB2ZpbGVfaWQYASABKA0SDAoEcGF0aBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDAoEZGF0YRgEIAEoDBIMCgRsYXN0GAUgASgIEhAKCGNoZWNrc3VtGAYgASgJImYKCEZpbGVEb25lEgoKAmlkGAEgASgNEgoKAm9rGAIgASgIEg0KBWJ5dGVzGAMgASgEEhAKCGNoZWNrc3VtGAQgASgJEg8KB21lc3NhZ2UYBSABKAkSEAoIbXRpbWVfbnMYBiABKAMiRAoFRXZlbnQSDgoGYWN0aW9uGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEc2l6ZRgDIAEoBBIPCgdpdGVtaXplGAQgASgJIiwKCkV2ZW50QmF0Y2gSHgoGZXZlbnRzGAEgAygLMg4uYmxpdC52MS5FdmVudCIxCg1GaWxlRG9uZUJhdGNoEiAKBWZpbGVzGAEgAygLMhEuYmxpdC52MS5GaWxlRG9uZSIuCg5Db25zZW50UmVxdWVzdBINCgVwYXRocxgBIAMoCRINCgV0b3RhbBgCIAEoBCIwCgxDb25zZW50UmVwbHkSDwoHZ3JhbnRlZBgBIAEoCBIPCgdyZWZ1c2FsGAIgASgJIgsKCUtlZXBhbGl2ZSJVCgdEYXRhRW5kEhIKCmZpbGVzX3NlbnQYASABKAQSEgoKYnl0ZXNfc2VudBgCIAEoBBIiCghmYWlsdXJlcxgDIAMoCzIQLmJsaXQudjEuRmFpbHVyZSIoCgdGYWlsdXJlEgwKBHBhdGgYASABKAkSDwoHbWVzc2FnZRgCIAEoCSK4AgoHU3VtbWFyeRIWCg5maWxlc19leGFtaW5lZBgBIAEoBBIZChFmaWxlc190cmFuc2ZlcnJlZBgCIAEoBBIZChFieXRlc190cmFuc2ZlcnJlZBgDIAEoBBIXCg9lbnRyaWVzX2RlbGV0ZWQYBCABKAQSFwoPc291cmNlc19yZW1vdmVkGAUgASgEEhQKDGZpbGVzX2ZhaWxlZBgGIAEoBBIiCghmYWlsdXJlcxgHIAMoCzIQLmJsaXQudjEuRmFpbHVyZRIaChJmYWlsdXJlc190cnVuY2F0ZWQYCCABKAgSJQoYZGVsZXRpb25zX3NraXBwZWRfcmVhc29uGAkgASgJSACIAQESEwoLZHVyYXRpb25fbXMYCiABKARCGwoZX2RlbGV0aW9uc19za2lwcGVkX3JlYXNvbiJbCgVFcnJvchIgCgRjb2RlGAEgASgOMhIuYmxpdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHc3ViamVjdBgEIAEoCSIUChJMaXN0TW9kdWxlc1JlcXVlc3QiPgoKTW9kdWxlSW5mbxIMCgRuYW1lGAEgASgJEhEKCXJlYWRfb25seRgCIAEoCBIPCgdjb21tZW50GAMgASgJIkkKE0xpc3RNb2R1bGVzUmVzcG9uc2USJAoHbW9kdWxlcxgBIAMoCzITLmJsaXQudjEuTW9kdWxlSW5mbxIMCgRtb3RkGAIgASgJIi4KDkxpc3REaXJSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJIn0KCERpckVudHJ5EgwKBG5hbWUYASABKAkSIAoEa2luZBgCIAEoDjISLmJsaXQudjEuRW50cnlLaW5kEgwKBHNpemUYAyABKAQSEAoIbXRpbWVfbnMYBCABKAMSDAoEbW9kZRgFIAEoDRITCgtsaW5rX3RhcmdldBgGIAEoCSJICg9MaXN0RGlyUmVzcG9uc2USIgoHZW50cmllcxgBIAMoCzIRLmJsaXQudjEuRGlyRW50cnkSEQoJdHJ1bmNhdGVkGAIgASgIIoYBCgtGaW5kUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIPCgdwYXR0ZXJuGAMgASgJEh8KBGtpbmQYBCABKA4yES5ibGl0LnYxLkZpbmRLaW5kEhgKEGNhc2VfaW5zZW5zaXRpdmUYBSABKAgSDQoFbGltaXQYBiABKA0iXAoKRmluZFJlc3VsdBIMCgRwYXRoGAEgASgJEiAKBGtpbmQYAiABKA4yEi5ibGl0LnYxLkVudHJ5S2luZBIMCgRzaXplGAMgASgEEhAKCG10aW1lX25zGAQgASgDIkMKEERpc2tVc2FnZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSEQoJbWF4X2RlcHRoGAMgASgNImkKDkRpc2tVc2FnZUVudHJ5EgwKBHBhdGgYASABKAkSDQoFZGVwdGgYAiABKA0SDQoFYnl0ZXMYAyABKAQSDQoFZmlsZXMYBCABKAQSDAoEZGlycxgFIAEoBBIOCgZlcnJvcnMYBiABKAQiIQoPRGlza0ZyZWVSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCSJPChBEaXNrRnJlZVJlc3BvbnNlEhMKC3RvdGFsX2J5dGVzGAEgASgEEhIKCnVzZWRfYnl0ZXMYAiABKAQSEgoKZnJlZV9ieXRlcxgDIAEoBCI+Cg1SZW1vdmVSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEg8KB2RyeV9ydW4YAyABKAgiIQoOUmVtb3ZlUmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoBCISChBDaGFsbGVuZ2VSZXF1ZXN0IjsKEUNoYWxsZW5nZVJlc3BvbnNlEg0KBW5vbmNlGAEgASgMEhcKD3Rsc19maW5nZXJwcmludBgCIAEoCSJHChNDb21wbGV0ZVBhdGhSZXF1ZXN0Eg4KBnByZWZpeBgBIAEoCRIRCglkaXJzX29ubHkYAiABKAgSDQoFbGltaXQYAyABKA0iKgoUQ29tcGxldGVQYXRoUmVzcG9uc2USEgoKY2FuZGlkYXRlcxgBIAMoCSpDCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NPVVJDRRABEhQKEFJPTEVfREVTVElOQVRJT04QAipkCglPcGVyYXRpb24SGQoVT1BFUkFUSU9OX1VOU1BFQ0lGSUVEEAASEgoOT1BFUkFUSU9OX0NPUFkQARIUChBPUEVSQVRJT05fTUlSUk9SEAISEgoOT1BFUkFUSU9OX01PVkUQAyqeAQoLQ29tcGFyZU1vZGUSHAoYQ09NUEFSRV9NT0RFX1VOU1BFQ0lGSUVEEAASGwoXQ09NUEFSRV9NT0RFX1NJWkVfTVRJTUUQARIZChVDT01QQVJFX01PREVfQ0hFQ0tTVU0QAhIaChZDT01QQVJFX01PREVfU0laRV9PTkxZEAMSHQoZQ09NUEFSRV9NT0RFX0lHTk9SRV9USU1FUxAEKmgKCUVudHJ5S2luZBIaChZFTlRSWV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPRU5UUllfS0lORF9GSUxFEAESEgoORU5UUllfS0lORF9ESVIQAhIWChJFTlRSWV9LSU5EX1NZTUxJTksQAyq0AgoKUmVmdXNlQ29kZRIbChdSRUZVU0VfQ09ERV9VTlNQRUNJRklFRBAAEh4KGlJFRlVTRV9DT0RFX01PRFVMRV9VTktOT1dOEAESGQoVUkVGVVNFX0NPREVfUkVBRF9PTkxZEAISHAoYUkVGVVNFX0NPREVfUEFUSF9JTlZBTElEEAMSHgoaUkVGVVNFX0NPREVfUEFUSF9OT1RfRk9VTkQQBBIgChxSRUZVU0VfQ09ERV9WRVJTSU9OX01JU01BVENIEAUSGwoXUkVGVVNFX0NPREVfQkFEX1JFUVVFU1QQBhIYChRSRUZVU0VfQ09ERV9JTlRFUk5BTBAHEhQKEFJFRlVTRV9DT0RFX0JVU1kQCBIhCh1SRUZVU0VfQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAJKtEBCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEhcKE0VSUk9SX0NPREVfUFJPVE9DT0wQARIYChRFUlJPUl9DT0RFX0NBTkNFTExFRBACEhEKDUVSUk9SX0NPREVfSU8QAxIZChVFUlJPUl9DT0RFX0RBVEFfUExBTkUQBBIWChJFUlJPUl9DT0RFX1RJTUVPVVQQBRIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAYSFgoSRVJST1JfQ09ERV9SRUZVU0VEEAcqTgoIRmluZEtpbmQSGQoVRklORF9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPRklORF9LSU5EX0ZJTEVTEAESEgoORklORF9LSU5EX0RJUlMQAjLPBAoEQmxpdBI6CghUcmFuc2ZlchIULmJsaXQudjEuQ2xpZW50RnJhbWUaFC5ibGl0LnYxLlNlcnZlckZyYW1lKAEwARJICgtMaXN0TW9kdWxlcxIbLmJsaXQudjEuTGlzdE1vZHVsZXNSZXF1ZXN0GhwuYmxpdC52MS5MaXN0TW9kdWxlc1Jlc3BvbnNlEjwKB0xpc3REaXISFy5ibGl0LnYxLkxpc3REaXJSZXF1ZXN0GhguYmxpdC52MS5MaXN0RGlyUmVzcG9uc2USMwoERmluZBIULmJsaXQudjEuRmluZFJlcXVlc3QaEy5ibGl0LnYxLkZpbmRSZXN1bHQwARJBCglEaXNrVXNhZ2USGS5ibGl0LnYxLkRpc2tVc2FnZVJlcXVlc3QaFy5ibGl0LnYxLkRpc2tVc2FnZUVudHJ5MAESPwoIRGlza0ZyZWUSGC5ibGl0LnYxLkRpc2tGcmVlUmVxdWVzdBoZLmJsaXQudjEuRGlza0ZyZWVSZXNwb25zZRI5CgZSZW1vdmUSFi5ibGl0LnYxLlJlbW92ZVJlcXVlc3QaFy5ibGl0LnYxLlJlbW92ZVJlc3BvbnNlEksKDENvbXBsZXRlUGF0aBIcLmJsaXQudjEuQ29tcGxldGVQYXRoUmVxdWVzdBodLmJsaXQudjEuQ29tcGxldGVQYXRoUmVzcG9uc2USQgoJQ2hhbGxlbmdlEhkuYmxpdC52MS5DaGFsbGVuZ2VSZXF1ZXN0GhouYmxpdC52MS5DaGFsbGVuZ2VSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * Everything the client sends on a Transfer call. Exactly one field is set.
@@ -164,6 +164,12 @@ export type ClientFrame = Message<"blit.v1.ClientFrame"> & {
      */
     value: FileDoneBatch;
     case: "fileDoneBatch";
+  } | {
+    /**
+     * @generated from field: blit.v1.EventBatch event_batch = 21;
+     */
+    value: EventBatch;
+    case: "eventBatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -291,6 +297,12 @@ export type ServerFrame = Message<"blit.v1.ServerFrame"> & {
      */
     value: Challenge;
     case: "challenge";
+  } | {
+    /**
+     * @generated from field: blit.v1.EventBatch event_batch = 21;
+     */
+    value: EventBatch;
+    case: "eventBatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -491,6 +503,13 @@ export type Open = Message<"blit.v1.Open"> & {
    * @generated from field: bool delete_excluded = 26;
    */
   deleteExcluded: boolean;
+
+  /**
+   * The destination reports each completed action back (EventBatch), for -v and -i.
+   *
+   * @generated from field: bool report_events = 27;
+   */
+  reportEvents: boolean;
 };
 
 /**
@@ -1119,6 +1138,69 @@ export const FileDoneSchema: GenMessage<FileDone> = /*@__PURE__*/
   messageDesc(file_blit, 19);
 
 /**
+ * One completed action of the destination (or, in a dry run, one it would take).
+ *
+ * @generated from message blit.v1.Event
+ */
+export type Event = Message<"blit.v1.Event"> & {
+  /**
+   * "send", "link", "mkdir" or "delete".
+   *
+   * @generated from field: string action = 1;
+   */
+  action: string;
+
+  /**
+   * Relative path of the entry.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * Bytes, for "send".
+   *
+   * @generated from field: uint64 size = 3;
+   */
+  size: bigint;
+
+  /**
+   * rsync's itemize string (11 characters, e.g. ">f.st......").
+   *
+   * @generated from field: string itemize = 4;
+   */
+  itemize: string;
+};
+
+/**
+ * Describes the message blit.v1.Event.
+ * Use `create(EventSchema)` to create a new message.
+ */
+export const EventSchema: GenMessage<Event> = /*@__PURE__*/
+  messageDesc(file_blit, 20);
+
+/**
+ * Completed actions, batched; sent only when the Open asked for report_events.
+ *
+ * @generated from message blit.v1.EventBatch
+ */
+export type EventBatch = Message<"blit.v1.EventBatch"> & {
+  /**
+   * The actions, in the order they were completed.
+   *
+   * @generated from field: repeated blit.v1.Event events = 1;
+   */
+  events: Event[];
+};
+
+/**
+ * Describes the message blit.v1.EventBatch.
+ * Use `create(EventBatchSchema)` to create a new message.
+ */
+export const EventBatchSchema: GenMessage<EventBatch> = /*@__PURE__*/
+  messageDesc(file_blit, 21);
+
+/**
  * File reports, batched.
  *
  * @generated from message blit.v1.FileDoneBatch
@@ -1137,7 +1219,7 @@ export type FileDoneBatch = Message<"blit.v1.FileDoneBatch"> & {
  * Use `create(FileDoneBatchSchema)` to create a new message.
  */
 export const FileDoneBatchSchema: GenMessage<FileDoneBatch> = /*@__PURE__*/
-  messageDesc(file_blit, 20);
+  messageDesc(file_blit, 22);
 
 /**
  * The destination asks for consent to delete (after planning, once the deletion gate passed).
@@ -1165,7 +1247,7 @@ export type ConsentRequest = Message<"blit.v1.ConsentRequest"> & {
  * Use `create(ConsentRequestSchema)` to create a new message.
  */
 export const ConsentRequestSchema: GenMessage<ConsentRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 21);
+  messageDesc(file_blit, 23);
 
 /**
  * The answer of the side that holds the user.
@@ -1193,7 +1275,7 @@ export type ConsentReply = Message<"blit.v1.ConsentReply"> & {
  * Use `create(ConsentReplySchema)` to create a new message.
  */
 export const ConsentReplySchema: GenMessage<ConsentReply> = /*@__PURE__*/
-  messageDesc(file_blit, 22);
+  messageDesc(file_blit, 24);
 
 /**
  * Sent while a person decides, so the peer's idle deadline does not end the session.
@@ -1208,7 +1290,7 @@ export type Keepalive = Message<"blit.v1.Keepalive"> & {
  * Use `create(KeepaliveSchema)` to create a new message.
  */
 export const KeepaliveSchema: GenMessage<Keepalive> = /*@__PURE__*/
-  messageDesc(file_blit, 23);
+  messageDesc(file_blit, 25);
 
 /**
  * The source has sent (or failed to send) every needed file.
@@ -1243,7 +1325,7 @@ export type DataEnd = Message<"blit.v1.DataEnd"> & {
  * Use `create(DataEndSchema)` to create a new message.
  */
 export const DataEndSchema: GenMessage<DataEnd> = /*@__PURE__*/
-  messageDesc(file_blit, 24);
+  messageDesc(file_blit, 26);
 
 /**
  * One per-file failure.
@@ -1271,7 +1353,7 @@ export type Failure = Message<"blit.v1.Failure"> & {
  * Use `create(FailureSchema)` to create a new message.
  */
 export const FailureSchema: GenMessage<Failure> = /*@__PURE__*/
-  messageDesc(file_blit, 25);
+  messageDesc(file_blit, 27);
 
 /**
  * Counts of a finished session. The destination sends its Summary first; the source answers
@@ -1356,7 +1438,7 @@ export type Summary = Message<"blit.v1.Summary"> & {
  * Use `create(SummarySchema)` to create a new message.
  */
 export const SummarySchema: GenMessage<Summary> = /*@__PURE__*/
-  messageDesc(file_blit, 26);
+  messageDesc(file_blit, 28);
 
 /**
  * Fatal session error; the sender ends the call after it.
@@ -1400,7 +1482,7 @@ export type Error = Message<"blit.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_blit, 27);
+  messageDesc(file_blit, 29);
 
 /**
  * ListModules takes no arguments.
@@ -1415,7 +1497,7 @@ export type ListModulesRequest = Message<"blit.v1.ListModulesRequest"> & {
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 28);
+  messageDesc(file_blit, 30);
 
 /**
  * One exported module.
@@ -1450,7 +1532,7 @@ export type ModuleInfo = Message<"blit.v1.ModuleInfo"> & {
  * Use `create(ModuleInfoSchema)` to create a new message.
  */
 export const ModuleInfoSchema: GenMessage<ModuleInfo> = /*@__PURE__*/
-  messageDesc(file_blit, 29);
+  messageDesc(file_blit, 31);
 
 /**
  * The daemon's modules.
@@ -1478,7 +1560,7 @@ export type ListModulesResponse = Message<"blit.v1.ListModulesResponse"> & {
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 30);
+  messageDesc(file_blit, 32);
 
 /**
  * Lists one directory.
@@ -1506,7 +1588,7 @@ export type ListDirRequest = Message<"blit.v1.ListDirRequest"> & {
  * Use `create(ListDirRequestSchema)` to create a new message.
  */
 export const ListDirRequestSchema: GenMessage<ListDirRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 31);
+  messageDesc(file_blit, 33);
 
 /**
  * One entry of a listed directory.
@@ -1562,7 +1644,7 @@ export type DirEntry = Message<"blit.v1.DirEntry"> & {
  * Use `create(DirEntrySchema)` to create a new message.
  */
 export const DirEntrySchema: GenMessage<DirEntry> = /*@__PURE__*/
-  messageDesc(file_blit, 32);
+  messageDesc(file_blit, 34);
 
 /**
  * The directory's entries.
@@ -1590,7 +1672,7 @@ export type ListDirResponse = Message<"blit.v1.ListDirResponse"> & {
  * Use `create(ListDirResponseSchema)` to create a new message.
  */
 export const ListDirResponseSchema: GenMessage<ListDirResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 33);
+  messageDesc(file_blit, 35);
 
 /**
  * Searches a subtree by name.
@@ -1646,7 +1728,7 @@ export type FindRequest = Message<"blit.v1.FindRequest"> & {
  * Use `create(FindRequestSchema)` to create a new message.
  */
 export const FindRequestSchema: GenMessage<FindRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 34);
+  messageDesc(file_blit, 36);
 
 /**
  * One match of a Find.
@@ -1688,7 +1770,7 @@ export type FindResult = Message<"blit.v1.FindResult"> & {
  * Use `create(FindResultSchema)` to create a new message.
  */
 export const FindResultSchema: GenMessage<FindResult> = /*@__PURE__*/
-  messageDesc(file_blit, 35);
+  messageDesc(file_blit, 37);
 
 /**
  * Totals a subtree.
@@ -1723,7 +1805,7 @@ export type DiskUsageRequest = Message<"blit.v1.DiskUsageRequest"> & {
  * Use `create(DiskUsageRequestSchema)` to create a new message.
  */
 export const DiskUsageRequestSchema: GenMessage<DiskUsageRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 36);
+  messageDesc(file_blit, 38);
 
 /**
  * Totals of one directory, including everything below it.
@@ -1779,7 +1861,7 @@ export type DiskUsageEntry = Message<"blit.v1.DiskUsageEntry"> & {
  * Use `create(DiskUsageEntrySchema)` to create a new message.
  */
 export const DiskUsageEntrySchema: GenMessage<DiskUsageEntry> = /*@__PURE__*/
-  messageDesc(file_blit, 37);
+  messageDesc(file_blit, 39);
 
 /**
  * Asks for the capacity of a module's filesystem.
@@ -1800,7 +1882,7 @@ export type DiskFreeRequest = Message<"blit.v1.DiskFreeRequest"> & {
  * Use `create(DiskFreeRequestSchema)` to create a new message.
  */
 export const DiskFreeRequestSchema: GenMessage<DiskFreeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 38);
+  messageDesc(file_blit, 40);
 
 /**
  * Capacity of a filesystem in bytes.
@@ -1835,7 +1917,7 @@ export type DiskFreeResponse = Message<"blit.v1.DiskFreeResponse"> & {
  * Use `create(DiskFreeResponseSchema)` to create a new message.
  */
 export const DiskFreeResponseSchema: GenMessage<DiskFreeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 39);
+  messageDesc(file_blit, 41);
 
 /**
  * Removes one entry (recursively for a directory) in a writable module.
@@ -1870,7 +1952,7 @@ export type RemoveRequest = Message<"blit.v1.RemoveRequest"> & {
  * Use `create(RemoveRequestSchema)` to create a new message.
  */
 export const RemoveRequestSchema: GenMessage<RemoveRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 40);
+  messageDesc(file_blit, 42);
 
 /**
  * Outcome of a Remove.
@@ -1891,7 +1973,7 @@ export type RemoveResponse = Message<"blit.v1.RemoveResponse"> & {
  * Use `create(RemoveResponseSchema)` to create a new message.
  */
 export const RemoveResponseSchema: GenMessage<RemoveResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 41);
+  messageDesc(file_blit, 43);
 
 /**
  * Asks for a nonce to sign an admin call with.
@@ -1906,7 +1988,7 @@ export type ChallengeRequest = Message<"blit.v1.ChallengeRequest"> & {
  * Use `create(ChallengeRequestSchema)` to create a new message.
  */
 export const ChallengeRequestSchema: GenMessage<ChallengeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 42);
+  messageDesc(file_blit, 44);
 
 /**
  * A nonce for one admin call.
@@ -1934,7 +2016,7 @@ export type ChallengeResponse = Message<"blit.v1.ChallengeResponse"> & {
  * Use `create(ChallengeResponseSchema)` to create a new message.
  */
 export const ChallengeResponseSchema: GenMessage<ChallengeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 43);
+  messageDesc(file_blit, 45);
 
 /**
  * Completes a remote path for the shell.
@@ -1970,7 +2052,7 @@ export type CompletePathRequest = Message<"blit.v1.CompletePathRequest"> & {
  * Use `create(CompletePathRequestSchema)` to create a new message.
  */
 export const CompletePathRequestSchema: GenMessage<CompletePathRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 44);
+  messageDesc(file_blit, 46);
 
 /**
  * Completion candidates.
@@ -1991,7 +2073,7 @@ export type CompletePathResponse = Message<"blit.v1.CompletePathResponse"> & {
  * Use `create(CompletePathResponseSchema)` to create a new message.
  */
 export const CompletePathResponseSchema: GenMessage<CompletePathResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 45);
+  messageDesc(file_blit, 47);
 
 /**
  * Role a side plays in a session.
