@@ -76,6 +76,10 @@ export interface TransferArgs {
   idleTimeoutMs: number;
   /** `--stats`: `null` = none, `0` = at the end, more = also every that many milliseconds. */
   statsEveryMs: number | null;
+  /** Do not cross into other file systems (`-x`). */
+  oneFileSystem: boolean;
+  /** Keep replaced and deleted files (`-b`, `--backup-dir`, `--suffix`), or `null`. */
+  backup: { dir?: string; suffix?: string } | null;
 }
 
 const TRANSFER_OPTIONS = {
@@ -100,6 +104,10 @@ const TRANSFER_OPTIONS = {
   contimeout: { type: "string" },
   stats: { type: "string" },
   quiet: { type: "boolean", short: "q" },
+  "one-file-system": { type: "boolean", short: "x" },
+  backup: { type: "boolean", short: "b" },
+  "backup-dir": { type: "string" },
+  suffix: { type: "string" },
   partial: { type: "boolean" },
   "progress-partial": { type: "boolean", short: "P" },
   "dry-run": { type: "boolean", short: "n" },
@@ -256,6 +264,8 @@ export function parseTransferArgs(
     idleTimeoutMs: values.timeout === undefined
       ? DEFAULT_IDLE_TIMEOUT_MS
       : parseSeconds(values.timeout, "--timeout", true),
+    oneFileSystem: values["one-file-system"] ?? false,
+    backup: backupOf(values),
     statsEveryMs: values.stats === undefined
       ? null
       : values.stats === "end"
@@ -318,6 +328,21 @@ function filterRulesOf(
   }
   if (filesFrom === undefined) return filters;
   return [...filesFromRules(readListFile(filesFrom, "--files-from")), ...filters];
+}
+
+/** `-b`, `--backup-dir DIR` (implies `-b`) and `--suffix SUFFIX` (needs one of them). */
+function backupOf(
+  values: { backup?: boolean; "backup-dir"?: string; suffix?: string },
+): { dir?: string; suffix?: string } | null {
+  const dir = values["backup-dir"];
+  const suffix = values.suffix;
+  if (!values.backup && dir === undefined) {
+    if (suffix !== undefined) {
+      throw new UsageError("Cannot use --suffix without -b or --backup-dir: add -b");
+    }
+    return null;
+  }
+  return { ...(dir === undefined ? {} : { dir }), ...(suffix === undefined ? {} : { suffix }) };
 }
 
 /** `--bwlimit RATE`: a bare number is KiB/s as in rsync; `0` is no limit. */

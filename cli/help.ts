@@ -68,6 +68,10 @@ Options (short flags combine as in rsync: -avP, -avh):
       --json             print one JSON summary on stdout
       --delete           copy: delete DST entries absent from SRC (copy becomes mirror)
       --delete-excluded  mirror: delete excluded DST entries too
+  -b, --backup           keep each replaced or deleted file as NAME~ beside it
+      --backup-dir DIR   keep them under DIR instead (relative to DST; implies -b)
+      --suffix SUFFIX    append SUFFIX to each backup's name (default ~ without --backup-dir)
+  -x, --one-file-system  do not cross into other file systems in SRC
   -y, --yes              delete without asking (mirror)
       --max-delete N     mirror: delete nothing if more than N entries would go
       --bwlimit RATE     remote: most payload per second (a bare number is KiB/s; K, M, G)

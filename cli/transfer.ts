@@ -138,6 +138,8 @@ export async function runTransferVerb(
       bandwidthLimit: args.bandwidthLimit,
       connectTimeoutMs: args.connectTimeoutMs,
       idleTimeoutMs: args.idleTimeoutMs,
+      oneFileSystem: args.oneFileSystem,
+      backup: args.backup,
       forceGrpc: args.forceGrpc,
       wholeFile: args.wholeFile,
       resume: !args.noResume,

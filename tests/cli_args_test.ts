@@ -307,6 +307,8 @@ Deno.test("parseTransferArgs: every flag", () => {
     connectTimeoutMs: 10_000,
     idleTimeoutMs: 60_000,
     statsEveryMs: null,
+    oneFileSystem: false,
+    backup: null,
   });
   throws(() => parseTransferArgs("mirror", ["--max-delete", "-1", "a", "b"]), UsageError);
   throws(() => parseTransferArgs("mirror", ["--max-delete", "x", "a", "b"]), UsageError);

@@ -31,6 +31,8 @@ const MIRROR: SessionTerms = {
   maxSize: null,
   deleteExcluded: false,
   reportEvents: false,
+  oneFileSystem: false,
+  backup: null,
 };
 
 /** Runs a mirror of `src/` into `dst` whose destination asks the source side for consent. */

@@ -68,6 +68,10 @@ const TRANSFER_FLAGS = [
   "--files-from",
   "--quiet",
   "--itemize-changes",
+  "--one-file-system",
+  "--backup",
+  "--backup-dir",
+  "--suffix",
   "--partial",
   "--stats",
   "--log-file",
@@ -90,6 +94,8 @@ const TRANSFER_FLAGS = [
   "-q",
   "-i",
   "-P",
+  "-x",
+  "-b",
   ...SECURITY_FLAGS,
 ];
 

@@ -222,6 +222,22 @@ export interface SessionTerms {
   deleteExcluded: boolean;
   /** The destination reports each completed action back to the source (`-v`, `-i`). */
   reportEvents: boolean;
+  /** The source does not cross into other file systems (`-x`). */
+  oneFileSystem: boolean;
+  /**
+   * Replaced and deleted destination files are kept (`-b`, `--backup-dir`, `--suffix`): `dir` is
+   * relative to the destination root (`""`: beside the file), `suffix` appended to the name.
+   * `null`: no backups.
+   */
+  backup: BackupTerms | null;
+}
+
+/** Where backups of replaced and deleted files go (see {@linkcode SessionTerms.backup}). */
+export interface BackupTerms {
+  /** Directory relative to the destination root (a wire path), or `""` for beside the file. */
+  dir: string;
+  /** Appended to each backup's name. */
+  suffix: string;
 }
 
 /** A bounded FIFO of frames for one direction of a {@linkcode localPortPair}. */

@@ -11,7 +11,8 @@ import { compileFilter, type EntryFilter, type FilterRule } from "../filter.ts";
 import { type FileHasher, hashFileWasm } from "../hash.ts";
 import { TransferStats } from "../stats.ts";
 import type { CompareMode, TransferOperation } from "../types.ts";
-import type { SessionTerms } from "./frames.ts";
+import type { BackupTerms, SessionTerms } from "./frames.ts";
+import { validateWirePath } from "../paths.ts";
 import { ChangeGate } from "./plan.ts";
 import type { TransferEvent } from "./planner.ts";
 import { type ConsentAnswer, type ConsentAsker, PeerAbortError, type RoleOutcome } from "./role.ts";
@@ -63,6 +64,20 @@ export interface SessionOptions {
    * @default {false}
    */
   deleteExcluded?: boolean;
+  /**
+   * Do not cross into other file systems while walking the source (`-x`): a directory on another
+   * device is skipped (not a failure, and the scan stays complete).
+   * @default {false}
+   */
+  oneFileSystem?: boolean;
+  /**
+   * Keep replaced and deleted destination files as backups (`-b`): `dir` is a directory relative
+   * to the destination root (`--backup-dir`; on a daemon it stays inside the module), `suffix`
+   * is appended to each backup's name (`--suffix`; default `~` without a directory, none with
+   * one). `null` or absent: no backups.
+   * @default {null}
+   */
+  backup?: { dir?: string; suffix?: string } | null;
   /**
    * Plan and report, but never write or delete.
    * @default {false}
@@ -195,6 +210,8 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
       maxSize,
       deleteExcluded,
       reportEvents: options.onEvent !== undefined,
+      oneFileSystem: options.oneFileSystem ?? false,
+      backup: backupTerms(options.backup ?? null),
     },
     filter,
     gate: new ChangeGate(dryRun),
@@ -203,6 +220,46 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
     stats,
     startedAt: performance.now(),
   };
+}
+
+/**
+ * The backup terms of the options: the directory a relative path inside the destination, the
+ * suffix rsync's default (`~`) when there is no directory.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual, throws } from "node:assert/strict";
+ * import { backupTerms } from "./setup.ts";
+ * deepStrictEqual(backupTerms({}), { dir: "", suffix: "~" });
+ * deepStrictEqual(backupTerms({ dir: "old/" }), { dir: "old", suffix: "" });
+ * throws(() => backupTerms({ dir: "../x" }));
+ * ```
+ *
+ * @param backup The caller's option.
+ * @throws {UsageError} For a directory outside the destination or a suffix with `/`.
+ * @returns The terms, or `null` for no backups.
+ */
+export function backupTerms(
+  backup: { dir?: string; suffix?: string } | null,
+): BackupTerms | null {
+  if (backup === null) return null;
+  const dir = (backup.dir ?? "").replace(/\/+$/, "").replace(/^\.\//, "");
+  try {
+    if (dir.startsWith("/")) throw new Error("it is absolute");
+    validateWirePath(dir);
+  } catch (error) {
+    throw new UsageError(
+      `Cannot use --backup-dir "${backup.dir}": ${describeError(error)}; give a directory ` +
+        "relative to the destination root",
+    );
+  }
+  const suffix = backup.suffix ?? (dir === "" ? "~" : "");
+  if (suffix.includes("/") || (dir === "" && suffix === "")) {
+    throw new UsageError(
+      `Cannot use --suffix "${suffix}": give a suffix without "/" (an empty one needs --backup-dir)`,
+    );
+  }
+  return { dir, suffix };
 }
 
 /**

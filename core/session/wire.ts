@@ -43,6 +43,7 @@ import type {
   TransferOperation,
 } from "../types.ts";
 import {
+  type BackupTerms,
   CHUNK_BYTES,
   type ConsentRefusal,
   type Frame,
@@ -128,6 +129,22 @@ function eventFromWire(wire: WireEvent): TransferEvent {
     size: count(wire.size, "a reported size"),
     ...(wire.itemize === "" ? {} : { itemize: wire.itemize }),
   };
+}
+
+/**
+ * The backup terms of an Open: the directory is a path inside the destination (checked as every
+ * wire path is), the suffix one bounded name part without `/`.
+ */
+function backupFromWire(open: Open): BackupTerms | null {
+  if (!open.backup) return null;
+  validateWirePath(open.backupDir);
+  if (open.backupSuffix.length > 255 || /[/\0]/.test(open.backupSuffix)) {
+    throw new ProtocolError("Cannot use the backup suffix: at most 255 characters, no / or NUL");
+  }
+  if (open.backupDir === "" && open.backupSuffix === "") {
+    throw new ProtocolError("Cannot keep backups beside the files without a suffix");
+  }
+  return { dir: open.backupDir, suffix: open.backupSuffix };
 }
 
 /** Length of rsync's itemize strings. */
@@ -618,6 +635,10 @@ export function openToWire(request: OpenRequest): MessageInitShape<typeof OpenSc
     update: terms.update,
     deleteExcluded: terms.deleteExcluded,
     reportEvents: terms.reportEvents,
+    oneFileSystem: terms.oneFileSystem,
+    backup: terms.backup !== null,
+    backupDir: terms.backup?.dir ?? "",
+    backupSuffix: terms.backup?.suffix ?? "",
     dataStreams: 2,
     ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
     ...(terms.minSize === null ? {} : { minSize: BigInt(terms.minSize) }),
@@ -676,6 +697,8 @@ export function openFromWire(open: Open): OpenRequest {
       maxSize: sizeLimitFromWire(open.maxSize),
       deleteExcluded: open.deleteExcluded,
       reportEvents: open.reportEvents,
+      oneFileSystem: open.oneFileSystem,
+      backup: backupFromWire(open),
     },
     filters,
     forceGrpc: open.forceGrpcData,

@@ -369,6 +369,10 @@ export const OpenTable: MessageTable = {
     { no: 25, name: "maxSize", kind: "uint64", optional: true },
     { no: 26, name: "deleteExcluded", kind: "bool" },
     { no: 27, name: "reportEvents", kind: "bool" },
+    { no: 28, name: "oneFileSystem", kind: "bool" },
+    { no: 29, name: "backup", kind: "bool" },
+    { no: 30, name: "backupDir", kind: "string" },
+    { no: 31, name: "backupSuffix", kind: "string" },
   ],
 };
 
