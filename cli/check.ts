@@ -13,10 +13,10 @@
  * @module
  */
 
-import { absolutePath, formatEndpoint, parseEndpoint, splitLocalPath } from "../core/endpoint.ts";
+import { absolutePath, formatEndpoint, parseEndpoints, splitLocalPath } from "../core/endpoint.ts";
 import type { LocalEndpoint, RemoteEndpoint } from "../core/endpoint.ts";
 import { TransferRefusal } from "../core/endpoint.ts";
-import { describeError, printable, UsageError } from "../core/errors.ts";
+import { printable, UsageError } from "../core/errors.ts";
 import { compileFilter, type EntryFilter, type FilterRule } from "../core/filter.ts";
 import type { TransferEvent } from "../core/session/planner.ts";
 import { transfer } from "../core/transfer.ts";
@@ -470,13 +470,7 @@ export async function checkTrees(
   destination: string,
   options: CheckOptions = {},
 ): Promise<CheckReport> {
-  let src, dst;
-  try {
-    src = parseEndpoint(source);
-    dst = parseEndpoint(destination);
-  } catch (error) {
-    throw new UsageError(describeError(error));
-  }
+  const [src, dst] = parseEndpoints(source, destination);
   if (src.kind === "remote" && dst.kind === "remote") {
     throw new UsageError("Cannot check two daemons against each other: make one side a local path");
   }

@@ -74,7 +74,8 @@ Options (short flags combine as in rsync: -avP, -avh):
   -x, --one-file-system  do not cross into other file systems in SRC
   -y, --yes              delete without asking (mirror)
       --max-delete N     mirror: delete nothing if more than N entries would go
-      --bwlimit RATE     remote: most payload per second (a bare number is KiB/s; K, M, G)
+      --bwlimit RATE     most payload per second, local or remote (a bare number is KiB/s;
+                         K, M, G are 1024-based)
       --contimeout SECS  remote: give up connecting after SECS (default 10)
       --timeout SECS     remote: fail after SECS without progress (default 60; 0: never)
   -W, --whole-file       remote: send changed files whole, never as a delta against the

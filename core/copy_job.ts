@@ -5,6 +5,7 @@
  * @module
  */
 import { writeFully } from "./file_write.ts";
+import type { Pace } from "./shared_pace.ts";
 import { describeError } from "./errors.ts";
 import { removeOwnName } from "./own_name.ts";
 import type { DirIdentity } from "./tree.ts";
@@ -113,7 +114,7 @@ function createTemp(job: CopyJob): Deno.FsFile {
  * Copies a small file with the fewest calls: one read (plus the one that sees the end), one
  * create with the final mode, one write, a time stamp on the open file.
  */
-function copySmall(job: CopyJob, mtime: Date): Deno.FsFile {
+function copySmall(job: CopyJob, mtime: Date, pace: Pace | null): Deno.FsFile {
   if (buffer.length < job.size + 1) buffer = new Uint8Array(Math.max(job.size + 1, 64 * 1024));
   let got = 0;
   {
@@ -125,6 +126,7 @@ function copySmall(job: CopyJob, mtime: Date): Deno.FsFile {
     }
   }
   if (got !== job.size) throw changed(got, job.size);
+  pace?.take(got);
   const out = createTemp(job);
   createdTemp = job.tmp;
   return closedOnError(out, () => {
@@ -179,8 +181,14 @@ function sameDir(dir: DirIdentity): void {
 }
 
 /** Writes received bytes: one create with the final mode, one write, a time stamp. */
-function writeReceived(job: CopyJob, data: Uint8Array, mtime: Date): Deno.FsFile {
+function writeReceived(
+  job: CopyJob,
+  data: Uint8Array,
+  mtime: Date,
+  pace: Pace | null,
+): Deno.FsFile {
   if (data.length !== job.size) throw changed(data.length, job.size);
+  pace?.take(data.length);
   checkDir(job, true);
   const out = createTemp(job);
   createdTemp = job.tmp;
@@ -201,7 +209,7 @@ function writeReceived(job: CopyJob, data: Uint8Array, mtime: Date): Deno.FsFile
  * Copies a large file through the kernel (`copy_file_range`) into its locked temporary, or
  * continues a partial file (see {@linkcode resumePartial}), then checks and stamps it.
  */
-function copyLarge(job: CopyJob, mtime: Date): Deno.FsFile {
+function copyLarge(job: CopyJob, mtime: Date, pace: Pace | null): Deno.FsFile {
   let out: Deno.FsFile;
   if (job.resume) {
     out = Deno.openSync(job.tmp, { read: true, write: true });
@@ -210,13 +218,21 @@ function copyLarge(job: CopyJob, mtime: Date): Deno.FsFile {
       if (!partial.tryLockSync(true)) {
         throw new Error("Cannot resume the partial file: another run is writing it");
       }
-      resumePartial(job, partial);
+      resumePartial(job, partial, pace);
     });
   } else {
     out = createTemp(job);
     createdTemp = job.tmp;
-    // Into the same inode: the lock taken on the new file holds while the kernel copies.
-    closedOnError(out, () => Deno.copyFileSync(job.src, job.tmp));
+    // Into the same inode: the lock taken on the new file holds while the kernel copies (or,
+    // held to a rate, while the slices are written).
+    const into = out;
+    closedOnError(into, () => {
+      if (pace === null) Deno.copyFileSync(job.src, job.tmp);
+      else {
+        using src = Deno.openSync(job.src, { read: true });
+        copyRest(src, into, pace);
+      }
+    });
   }
   return closedOnError(out, () => {
     const size = out.statSync().size;
@@ -233,7 +249,7 @@ const RESUME_CHUNK = 4 * 1024 * 1024;
  * Continues a partial file: compares it with the source chunk by chunk, cuts it at the first
  * byte that differs (or at the source's end), and copies the rest of the source after it.
  */
-function resumePartial(job: CopyJob, out: Deno.FsFile): void {
+function resumePartial(job: CopyJob, out: Deno.FsFile, pace: Pace | null): void {
   using src = Deno.openSync(job.src, { read: true });
   const theirs = new Uint8Array(RESUME_CHUNK);
   const ours = new Uint8Array(RESUME_CHUNK);
@@ -252,10 +268,25 @@ function resumePartial(job: CopyJob, out: Deno.FsFile): void {
   out.truncateSync(good);
   src.seekSync(good, Deno.SeekMode.Start);
   out.seekSync(good, Deno.SeekMode.Start);
+  copyRest(src, out, pace, theirs);
+}
+
+/** Bytes a paced copy writes at a time. */
+const PACED_SLICE = 256 * 1024;
+
+/** Copies what is left of `src` to `out`, held to `pace` when there is one. */
+function copyRest(
+  src: Deno.FsFile,
+  out: Deno.FsFile,
+  pace: Pace | null,
+  scratch: Uint8Array = new Uint8Array(PACED_SLICE),
+): void {
+  const slice = pace === null ? scratch : scratch.subarray(0, PACED_SLICE);
   while (true) {
-    const n = src.readSync(theirs);
+    const n = src.readSync(slice);
     if (n === null || n === 0) break;
-    writeFully(out, theirs.subarray(0, n));
+    pace?.take(n);
+    writeFully(out, slice.subarray(0, n));
   }
 }
 
@@ -276,18 +307,19 @@ function readFully(file: Deno.FsFile, into: Uint8Array): number {
  * renames the result into place. On any failure the temporary file is removed.
  *
  * @param job The copy to do.
+ * @param pace Holds the writes to a rate (`--bwlimit`), or `null`.
  * @returns `null` on success, or a one-line error message.
  */
-export function runCopyJob(job: CopyJob): CopyResult {
+export function runCopyJob(job: CopyJob, pace: Pace | null = null): CopyResult {
   createdTemp = "";
   try {
     const mtime = new Date(job.mtimeMs);
     // Renamed while still open: its lock holds until it has its final name.
     using _out = job.data !== undefined
-      ? writeReceived(job, job.data, mtime)
+      ? writeReceived(job, job.data, mtime, pace)
       : job.size <= SMALL_FILE_BYTES && !job.resume
-      ? copySmall(job, mtime)
-      : copyLarge(job, mtime);
+      ? copySmall(job, mtime, pace)
+      : copyLarge(job, mtime, pace);
     checkDir(job, false);
     Deno.renameSync(job.tmp, job.dst);
     return null;

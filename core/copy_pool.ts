@@ -6,7 +6,8 @@
  */
 
 import { type CopyJob, type CopyResult, packBatch, runCopyJob } from "./copy_job.ts";
-import type { CopyBatchResult } from "./copy_worker.ts";
+import type { CopyBatchResult, CopyWorkerPace } from "./copy_worker.ts";
+import type { SharedPace } from "./shared_pace.ts";
 import { type FileProgress, FOLLOWED_FILE_BYTES, type TransferStats } from "./stats.ts";
 
 /** Where a pool reports the bytes of large files while a thread copies them. */
@@ -41,6 +42,11 @@ export interface CopyPoolOptions {
    * pay for one: copied on the calling thread, it would freeze the progress line.
    */
   progress?: CopyProgress;
+  /**
+   * Holds every copy to one rate (`--bwlimit`). Paced copies sleep, so they all run on worker
+   * threads (at least one), never on the calling thread.
+   */
+  pace?: SharedPace;
 }
 
 /**
@@ -84,6 +90,7 @@ interface WorkerSlot {
  */
 export class CopyWorkerPool {
   #max: number;
+  readonly #pace: SharedPace | null;
   #batchFiles: number;
   #batchBytes: number;
   #slots: WorkerSlot[] = [];
@@ -115,7 +122,8 @@ export class CopyWorkerPool {
    */
   constructor(onDone: (job: CopyJob, result: CopyResult) => void, options: CopyPoolOptions = {}) {
     const { workers = 2, batchFiles = 256, batchBytes = 64 * 1024 * 1024 } = options;
-    this.#max = Math.max(0, workers);
+    this.#pace = options.pace ?? null;
+    this.#max = Math.max(this.#pace === null ? 0 : 1, workers);
     this.#batchFiles = batchFiles;
     this.#batchBytes = batchBytes;
     this.#onDone = (job, result) => {
@@ -160,8 +168,12 @@ export class CopyWorkerPool {
     }
   }
 
-  /** Whether a batch copied here would freeze a watched progress line (see `progress`). */
+  /**
+   * Whether a batch must go to a thread: paced copies sleep, and one copied here would freeze a
+   * watched progress line (see `progress`).
+   */
   #wantsThread(jobs: readonly CopyJob[]): boolean {
+    if (this.#pace !== null) return true;
     if (this.#max === 0 || this.#progress === null || !this.#progress.stats.watched) return false;
     return jobs.some((job) => job.size >= THREAD_FOR_PROGRESS_BYTES && job.data === undefined);
   }
@@ -260,6 +272,10 @@ export class CopyWorkerPool {
 
   #start(): WorkerSlot {
     const worker = new Worker(new URL("./copy_worker.ts", import.meta.url), { type: "module" });
+    if (this.#pace !== null) {
+      const { buffer, bytesPerSecond } = this.#pace;
+      worker.postMessage({ paceBuffer: buffer, bytesPerSecond } satisfies CopyWorkerPace);
+    }
     const slot: WorkerSlot = { worker, inFlight: 0, batches: [] };
     this.#workAtStart = this.#work;
     worker.onmessage = (event: MessageEvent<CopyBatchResult>) => {

@@ -6,6 +6,7 @@
  */
 
 import { type CopyResult, type PackedBatch, runCopyJob, unpackBatch } from "./copy_job.ts";
+import { SharedPace } from "./shared_pace.ts";
 
 /** A batch answer: job ids and their results, in order. */
 export interface CopyBatchResult {
@@ -17,18 +18,32 @@ export interface CopyBatchResult {
   bytes: ArrayBuffer;
 }
 
+/** The first message to a worker whose copies are held to a rate (`--bwlimit`). */
+export interface CopyWorkerPace {
+  /** {@linkcode SharedPace.buffer} of the pool's pace. */
+  paceBuffer: SharedArrayBuffer;
+  /** Its rate. */
+  bytesPerSecond: number;
+}
+
 const scope = self as unknown as {
-  onmessage: ((event: MessageEvent<PackedBatch>) => void) | null;
+  onmessage: ((event: MessageEvent<PackedBatch | CopyWorkerPace>) => void) | null;
   postMessage(message: CopyBatchResult, transfer: Transferable[]): void;
 };
 
-scope.onmessage = (event: MessageEvent<PackedBatch>) => {
+let pace: SharedPace | null = null;
+
+scope.onmessage = (event: MessageEvent<PackedBatch | CopyWorkerPace>) => {
+  if ("paceBuffer" in event.data) {
+    pace = SharedPace.from(event.data.paceBuffer, event.data.bytesPerSecond);
+    return;
+  }
   const jobs = unpackBatch(event.data);
   const ids: number[] = [];
   const results: CopyResult[] = [];
   for (const job of jobs) {
     ids.push(job.id);
-    results.push(runCopyJob(job));
+    results.push(runCopyJob(job, pace));
   }
   scope.postMessage({ ids, results, bytes: event.data.bytes }, [event.data.bytes]);
 };

@@ -30,7 +30,7 @@
  * @module
  */
 
-import { UsageError } from "./errors.ts";
+import { describeError, UsageError } from "./errors.ts";
 import type { EntryKind, TransferOperation } from "./types.ts";
 
 /** TCP port a blit daemon listens on when none is given. */
@@ -785,4 +785,30 @@ export function lookupModule(table: ExportTable, module: string): ExportedModule
     label: `module ${JSON.stringify(found.name)}`,
     keepSpecialBits: found.keepSpecialBits ?? false,
   };
+}
+
+/**
+ * Parses the two endpoints of a run, turning a malformed one into a usage error.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual, throws } from "node:assert/strict";
+ * import { parseEndpoints } from "./endpoint.ts";
+ * const [src, dst] = parseEndpoints("a/", "nas:/m/b");
+ * strictEqual(src.kind, "local");
+ * strictEqual(dst.kind, "remote");
+ * throws(() => parseEndpoints("a", "nas:"), { name: "UsageError" });
+ * ```
+ *
+ * @param source The source as typed.
+ * @param destination The destination as typed.
+ * @throws {UsageError} When either is malformed.
+ * @returns Both endpoints.
+ */
+export function parseEndpoints(source: string, destination: string): [Endpoint, Endpoint] {
+  try {
+    return [parseEndpoint(source), parseEndpoint(destination)];
+  } catch (error) {
+    throw new UsageError(describeError(error));
+  }
 }

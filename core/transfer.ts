@@ -4,8 +4,7 @@
  * @module
  */
 
-import { parseEndpoint } from "./endpoint.ts";
-import { describeError, UsageError } from "./errors.ts";
+import { parseEndpoints } from "./endpoint.ts";
 import { runLocalTransfer } from "./session/local.ts";
 import type { RemoteOptions } from "./session/remote.ts";
 import type { TransferOperation, TransferSummary } from "./types.ts";
@@ -37,13 +36,7 @@ export async function transfer(
   destination: string,
   options: TransferOptions = {},
 ): Promise<TransferSummary> {
-  let src, dst;
-  try {
-    src = parseEndpoint(source);
-    dst = parseEndpoint(destination);
-  } catch (error) {
-    throw new UsageError(describeError(error));
-  }
+  const [src, dst] = parseEndpoints(source, destination);
   if (src.kind === "remote" || dst.kind === "remote") {
     // Loaded only for remote transfers: a local run never loads the gRPC stack.
     const { runRemoteTransfer } = await import("./session/remote.ts");

@@ -97,6 +97,32 @@ Deno.test("-q still prints what failed; --stats prints rsync's closing statistic
   });
 });
 
+Deno.test("--bwlimit holds a local copy to the rate: one large file, and many small ones", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/src/many`, { recursive: true });
+    const big = pseudoRandomBytes(768 * 1024, 11);
+    await Deno.writeFile(`${dir}/src/big.bin`, big);
+    // 768 KiB at 256 KiB/s: at least ~2.75 s (a quarter second of burst allowed).
+    let start = performance.now();
+    const one = await runBlit(["copy", `${dir}/src/big.bin`, `${dir}/dst/`, "--bwlimit=256K"]);
+    const oneMs = performance.now() - start;
+    equal(one.code, 0, one.stderr);
+    deepStrictEqual(await Deno.readFile(`${dir}/dst/big.bin`), big);
+    ok(oneMs >= 2_700, `one file took ${oneMs} ms`);
+    for (let i = 0; i < 48; i++) {
+      await Deno.writeFile(`${dir}/src/many/f${i}.bin`, pseudoRandomBytes(16 * 1024, i));
+    }
+    // 768 KiB in 48 files at 256 KiB/s.
+    start = performance.now();
+    const many = await runBlit(["copy", `${dir}/src/many/`, `${dir}/many`, "--bwlimit", "256"]);
+    const manyMs = performance.now() - start;
+    equal(many.code, 0, many.stderr);
+    equal((await Array.fromAsync(Deno.readDir(`${dir}/many`))).length, 48);
+    deepStrictEqual(await Deno.readFile(`${dir}/many/f7.bin`), pseudoRandomBytes(16 * 1024, 7));
+    ok(manyMs >= 2_700, `48 files took ${manyMs} ms`);
+  });
+});
+
 Deno.test("--bwlimit holds a push and a pull to the rate; --stats=DURATION prints a line per interval", async () => {
   await withTempDir(async (dir) => {
     const module = `${dir}/module`;

@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { SharedPace } from "../shared_pace.ts";
 import { type EndpointTexts, placeSource, TransferRefusal } from "../endpoint.ts";
 import { describeError, ProtocolError } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
@@ -52,7 +53,7 @@ import { sideSummary } from "./summary.ts";
 /** How the destination gets payload. */
 export type DestinationPayload =
   /** From a source tree in this process (copy workers). */
-  | { kind: "local"; source: () => LocalSource; copyWorkers: number }
+  | { kind: "local"; source: () => LocalSource; copyWorkers: number; pace?: SharedPace }
   /**
    * From a remote source: the data plane, or `null` for `chunk` frames only; `writers` gives the
    * writer threads for received small files (a share of the daemon's pool), else the session
@@ -287,6 +288,7 @@ export class DestinationRole {
         stats,
         landed,
         copyWorkers: payload.copyWorkers,
+        ...(payload.pace ? { pace: payload.pace } : {}),
       });
     }
     return new WireIntake(this.#port, planner, {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { SharedPace } from "../shared_pace.ts";
 import { type CopyJobQueue, CopyWorkerPool } from "../copy_pool.ts";
 import { type CopyJob, type CopyResult, fillFromMemory } from "../copy_job.ts";
 import { describeError, ProtocolError, TransferInterruptedError } from "../errors.ts";
@@ -99,12 +100,17 @@ export class LocalCopyIntake implements PayloadIntake {
    * Creates the intake.
    * @param planner The destination's planner.
    * @param source The source tree.
-   * @param options Counters, the landed callback and the copy worker count.
+   * @param options Counters, the landed callback, the copy worker count and the pace.
    */
   constructor(
     planner: DestinationPlanner,
     source: LocalSource,
-    options: { stats: TransferStats; landed: LandedCallback; copyWorkers: number },
+    options: {
+      stats: TransferStats;
+      landed: LandedCallback;
+      copyWorkers: number;
+      pace?: SharedPace;
+    },
   ) {
     this.#planner = planner;
     this.#source = source;
@@ -119,6 +125,7 @@ export class LocalCopyIntake implements PayloadIntake {
       this.#landed(owner.id, owner.entry, error === null);
     }, {
       workers: options.copyWorkers,
+      ...(options.pace ? { pace: options.pace } : {}),
       progress: {
         stats: options.stats,
         // A single file's root entry has no path: it is known by its final name.

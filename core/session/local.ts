@@ -6,6 +6,7 @@
  * @module
  */
 
+import { SharedPace } from "../shared_pace.ts";
 import {
   absolutePath,
   checkOverlap,
@@ -79,7 +80,12 @@ export async function runLocalTransfer(
     hasher,
     gate,
     consent,
-    payload: { kind: "local", source: () => sourceRole.localSource(), copyWorkers },
+    payload: {
+      kind: "local",
+      source: () => sourceRole.localSource(),
+      copyWorkers,
+      ...(options.bandwidthLimit ? { pace: SharedPace.create(options.bandwidthLimit) } : {}),
+    },
     keepSpecialBits: options.keepSpecialBits ?? true,
     lookahead: (dir) => new ListingLookahead(dir, copyWorkers > 0),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),

@@ -69,12 +69,6 @@ export interface RemoteOptions extends SessionOptions {
    * @default {60000}
    */
   idleTimeoutMs?: number;
-  /**
-   * Most payload bytes per second over the data plane, both directions (`--bwlimit`); `null` for
-   * no limit.
-   * @default {null}
-   */
-  bandwidthLimit?: number | null;
   /** The client's key and how it trusts the daemon (known hosts, CA, plaintext). */
   security?: ConnectionSecurity;
 }

@@ -65,6 +65,12 @@ export interface SessionOptions {
    */
   deleteExcluded?: boolean;
   /**
+   * Most payload bytes per second (`--bwlimit`): over the data plane of a push or a pull (both
+   * directions), and written by a local run's copies. `null` for no limit.
+   * @default {null}
+   */
+  bandwidthLimit?: number | null;
+  /**
    * Do not cross into other file systems while walking the source (`-x`): a directory on another
    * device is skipped (not a failure, and the scan stays complete).
    * @default {false}
