@@ -78,6 +78,8 @@ export interface TransferArgs {
   statsEveryMs: number | null;
   /** Do not cross into other file systems (`-x`). */
   oneFileSystem: boolean;
+  /** Never keep owners and groups, even as root (`--no-owner`). */
+  noOwner: boolean;
   /** Keep replaced and deleted files (`-b`, `--backup-dir`, `--suffix`), or `null`. */
   backup: { dir?: string; suffix?: string } | null;
 }
@@ -105,6 +107,7 @@ const TRANSFER_OPTIONS = {
   stats: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   "one-file-system": { type: "boolean", short: "x" },
+  "no-owner": { type: "boolean" },
   backup: { type: "boolean", short: "b" },
   "backup-dir": { type: "string" },
   suffix: { type: "string" },
@@ -265,6 +268,7 @@ export function parseTransferArgs(
       ? DEFAULT_IDLE_TIMEOUT_MS
       : parseSeconds(values.timeout, "--timeout", true),
     oneFileSystem: values["one-file-system"] ?? false,
+    noOwner: values["no-owner"] ?? false,
     backup: backupOf(values),
     statsEveryMs: values.stats === undefined
       ? null

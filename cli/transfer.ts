@@ -139,6 +139,7 @@ export async function runTransferVerb(
       connectTimeoutMs: args.connectTimeoutMs,
       idleTimeoutMs: args.idleTimeoutMs,
       oneFileSystem: args.oneFileSystem,
+      ...(args.noOwner ? { keepOwner: false } : {}),
       backup: args.backup,
       forceGrpc: args.forceGrpc,
       wholeFile: args.wholeFile,

@@ -28,6 +28,10 @@ export interface CopyJob {
   mode: number;
   /** The process umask, to know whether creating with `mode` gives `mode`. */
   umask: number;
+  /** Numeric owner to give the copy (as root, when the session keeps owners). */
+  uid?: number;
+  /** Numeric group to give the copy. */
+  gid?: number;
   /**
    * The bytes to write, instead of reading `src` (a file received from a peer, in a shard);
    * exactly `size` of them.
@@ -132,8 +136,9 @@ function copySmall(job: CopyJob, mtime: Date, pace: Pace | null): Deno.FsFile {
   return closedOnError(out, () => {
     writeFully(out, buffer.subarray(0, got));
     out.utimeSync(mtime, mtime);
-    // After the write: the umask may have taken bits, and a write clears setuid and setgid bits
-    // (without CAP_FSETID).
+    giveOwner(job);
+    // After the write: the umask may have taken bits, and a write (or a chown) clears setuid and
+    // setgid bits (without CAP_FSETID).
     if ((job.mode & ~job.umask) !== job.mode || (job.mode & 0o6000) !== 0) {
       Deno.chmodSync(job.tmp, job.mode);
     }
@@ -199,6 +204,7 @@ function writeReceived(
     checkDir(job, false);
     writeFully(out, data);
     out.utimeSync(mtime, mtime);
+    giveOwner(job);
     if ((job.mode & ~job.umask) !== job.mode || (job.mode & 0o6000) !== 0) {
       Deno.chmodSync(job.tmp, job.mode);
     }
@@ -237,9 +243,16 @@ function copyLarge(job: CopyJob, mtime: Date, pace: Pace | null): Deno.FsFile {
   return closedOnError(out, () => {
     const size = out.statSync().size;
     if (size !== job.size) throw changed(size, job.size);
+    giveOwner(job);
     Deno.chmodSync(job.tmp, job.mode);
     out.utimeSync(mtime, mtime);
   });
+}
+
+/** Gives the temporary its owner and group, when the job says (before its mode: see callers). */
+function giveOwner(job: CopyJob): void {
+  if (job.uid === undefined && job.gid === undefined) return;
+  Deno.chownSync(job.tmp, job.uid ?? null, job.gid ?? null);
 }
 
 /** Bytes compared or copied at a time when a partial file is continued. */
@@ -348,13 +361,13 @@ export interface PackedBatch {
   dirs: NonNullable<CopyJob["dir"]>[];
   /** Per received file: the temporary's name and the final name, in their directory. */
   names: string[];
-  /** Per received file: id, directory index, size, mtime, mode, umask. */
+  /** Per received file: id, directory index, size, mtime, mode, umask, uid, gid (-1: none). */
   numbers: Float64Array<ArrayBuffer>;
   /** The received files' bytes, back to back. */
   bytes: ArrayBuffer;
 }
 
-const FIELDS = 6;
+const FIELDS = 8;
 
 /**
  * Packs a batch for a worker (see {@linkcode PackedBatch}); transfer `numbers.buffer` and
@@ -408,7 +421,10 @@ export function packBatch(jobs: readonly CopyJob[], spare?: ArrayBuffer): Packed
     }
     const cut = dir.path.length + 1;
     names.push(job.tmp.slice(cut), job.dst.slice(cut));
-    numbers.set([job.id, index, job.size, job.mtimeMs, job.mode, job.umask], i * FIELDS);
+    numbers.set(
+      [job.id, index, job.size, job.mtimeMs, job.mode, job.umask, job.uid ?? -1, job.gid ?? -1],
+      i * FIELDS,
+    );
     bytes.set(job.data!, offset);
     offset += job.size;
   });
@@ -428,6 +444,8 @@ export function unpackBatch(batch: PackedBatch): CopyJob[] {
     const at = i * FIELDS;
     const dir = dirs[numbers[at + 1]!]!;
     const size = numbers[at + 2]!;
+    const uid = numbers[at + 6]!;
+    const gid = numbers[at + 7]!;
     jobs.push({
       id: numbers[at]!,
       src: "",
@@ -439,6 +457,8 @@ export function unpackBatch(batch: PackedBatch): CopyJob[] {
       umask: numbers[at + 5]!,
       data: new Uint8Array(batch.bytes, offset, size),
       dir,
+      ...(uid >= 0 ? { uid } : {}),
+      ...(gid >= 0 ? { gid } : {}),
     });
     offset += size;
   }

@@ -43,6 +43,10 @@ export interface Entry {
   mode: number;
   /** Target text of a symlink; absent for other kinds. */
   linkTarget?: string;
+  /** Numeric owner, sent when the session keeps owners (`SessionTerms.keepOwner`). */
+  uid?: number;
+  /** Numeric group, sent when the session keeps owners. */
+  gid?: number;
 }
 
 /** How the destination decides whether a file that exists on both sides must be sent again. */

@@ -314,7 +314,11 @@ function makeRole(
 ): () => Promise<unknown> {
   const port = redactingPort(grpcPort, hide);
   const { request, module, tree, base, slash } = place;
-  const { terms } = request;
+  // A daemon sends owners when asked (a pull) but never applies a client's: modules have no
+  // `keep_owner` yet, so pushed files belong to the daemon's user.
+  const terms = request.daemonRole === "destination"
+    ? { ...request.terms, keepOwner: false }
+    : request.terms;
   let filter;
   try {
     filter = compileFilter(request.filters);

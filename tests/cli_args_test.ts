@@ -308,6 +308,7 @@ Deno.test("parseTransferArgs: every flag", () => {
     idleTimeoutMs: 60_000,
     statsEveryMs: null,
     oneFileSystem: false,
+    noOwner: false,
     backup: null,
   });
   throws(() => parseTransferArgs("mirror", ["--max-delete", "-1", "a", "b"]), UsageError);

@@ -33,6 +33,7 @@ const MIRROR: SessionTerms = {
   reportEvents: false,
   oneFileSystem: false,
   backup: null,
+  keepOwner: false,
 };
 
 /** Runs a mirror of `src/` into `dst` whose destination asks the source side for consent. */

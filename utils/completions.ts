@@ -69,6 +69,7 @@ const TRANSFER_FLAGS = [
   "--quiet",
   "--itemize-changes",
   "--one-file-system",
+  "--no-owner",
   "--backup",
   "--backup-dir",
   "--suffix",

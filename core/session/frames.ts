@@ -230,6 +230,11 @@ export interface SessionTerms {
    * `null`: no backups.
    */
   backup: BackupTerms | null;
+  /**
+   * Keep numeric owners and groups: the source sends them, the destination applies them (it
+   * must run as root; a daemon only where its module says `keep_owner = true`).
+   */
+  keepOwner: boolean;
 }
 
 /** Where backups of replaced and deleted files go (see {@linkcode SessionTerms.backup}). */

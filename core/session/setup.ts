@@ -71,6 +71,13 @@ export interface SessionOptions {
    */
   bandwidthLimit?: number | null;
   /**
+   * Keep numeric owners and groups (`rsync -a` as root): the source sends them and the
+   * destination applies them when it runs as root (`--no-owner`: `false`). A daemon applies a
+   * client's owners only where its module says `keep_owner = true`.
+   * @default {true when this process runs as root}
+   */
+  keepOwner?: boolean;
+  /**
    * Do not cross into other file systems while walking the source (`-x`): a directory on another
    * device is skipped (not a failure, and the scan stays complete).
    * @default {false}
@@ -218,6 +225,7 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
       reportEvents: options.onEvent !== undefined,
       oneFileSystem: options.oneFileSystem ?? false,
       backup: backupTerms(options.backup ?? null),
+      keepOwner: options.keepOwner ?? runsAsRoot(),
     },
     filter,
     gate: new ChangeGate(dryRun),
@@ -266,6 +274,12 @@ export function backupTerms(
     );
   }
   return { dir, suffix };
+}
+
+/** Whether this process runs as root (`false` when it may not ask). */
+function runsAsRoot(): boolean {
+  if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state !== "granted") return false;
+  return Deno.uid() === 0;
 }
 
 /**

@@ -92,6 +92,8 @@ function entryToWire(entry: Entry, id: number) {
     mtimeNs: msToNs(entry.mtimeMs),
     mode: entry.mode,
     linkTarget: entry.linkTarget ?? "",
+    ...(entry.uid === undefined ? {} : { uid: entry.uid }),
+    ...(entry.gid === undefined ? {} : { gid: entry.gid }),
   };
 }
 
@@ -178,6 +180,8 @@ function entryFromWire(wire: ManifestEntry, dir: string): ManifestItem {
     mode: wire.mode & 0o7777,
   };
   if (kind === "symlink") item.linkTarget = linkTargetFromWire(wire);
+  if (wire.uid !== undefined) item.uid = wire.uid;
+  if (wire.gid !== undefined) item.gid = wire.gid;
   return item;
 }
 
@@ -639,6 +643,7 @@ export function openToWire(request: OpenRequest): MessageInitShape<typeof OpenSc
     backup: terms.backup !== null,
     backupDir: terms.backup?.dir ?? "",
     backupSuffix: terms.backup?.suffix ?? "",
+    keepOwner: terms.keepOwner,
     dataStreams: 2,
     ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
     ...(terms.minSize === null ? {} : { minSize: BigInt(terms.minSize) }),
@@ -699,6 +704,7 @@ export function openFromWire(open: Open): OpenRequest {
       reportEvents: open.reportEvents,
       oneFileSystem: open.oneFileSystem,
       backup: backupFromWire(open),
+      keepOwner: open.keepOwner,
     },
     filters,
     forceGrpc: open.forceGrpcData,

@@ -299,6 +299,8 @@ export const ManifestEntryTable: MessageTable = {
     { no: 5, name: "mtimeNs", kind: "int64" },
     { no: 6, name: "mode", kind: "uint32" },
     { no: 7, name: "linkTarget", kind: "string" },
+    { no: 8, name: "uid", kind: "uint32", optional: true },
+    { no: 9, name: "gid", kind: "uint32", optional: true },
   ],
 };
 
@@ -373,6 +375,7 @@ export const OpenTable: MessageTable = {
     { no: 29, name: "backup", kind: "bool" },
     { no: 30, name: "backupDir", kind: "string" },
     { no: 31, name: "backupSuffix", kind: "string" },
+    { no: 32, name: "keepOwner", kind: "bool" },
   ],
 };
 
