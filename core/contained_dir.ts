@@ -41,10 +41,12 @@ import { validateWirePath } from "./paths.ts";
 import {
   type DirItem,
   entryInfoOf,
+  type EntryOwner,
   linkAsideAt,
   type LinkedAside,
   lstatOrNull,
   type PartialTag,
+  type StatManyOptions,
   type TempFile,
   tempName,
   type TemporaryFacts,
@@ -242,11 +244,14 @@ export class ContainedDir implements TreeDir {
    * is a directory) before anything is recorded: a directory exchanged during the batch fails
    * the whole batch, as it would fail the next single `stat`.
    */
-  statMany(names: readonly string[]): (EntryInfo | null | Error)[] {
+  statMany(names: readonly string[], options: StatManyOptions = {}): (EntryInfo | null | Error)[] {
     const results: (EntryInfo | null | Error)[] = [];
     const seen: [string, Deno.FileInfo][] = [];
+    const devices = options.devices ?? null;
+    if (devices !== null) devices.length = 0;
     let anyDir = false;
     for (const name of names) {
+      devices?.push(NaN);
       if (name === "") {
         results.push(new PathInvalidError(this.rel || ".", "an entry of a batch needs a name"));
         continue;
@@ -255,6 +260,7 @@ export class ContainedDir implements TreeDir {
       try {
         const info = Deno.lstatSync(path);
         results.push(entryInfoOf(info, info.isSymlink ? () => Deno.readLinkSync(path) : noLink));
+        if (devices !== null) devices[results.length - 1] = info.dev;
         seen.push([name, info]);
         anyDir ||= info.isDirectory;
       } catch (error) {
@@ -271,6 +277,11 @@ export class ContainedDir implements TreeDir {
     });
     for (const [name, info] of seen) this.#dirs.saw(this.#dir, name, info);
     return results;
+  }
+
+  /** The device id of this directory, as it was verified (no system call). */
+  device(): number {
+    return this.#dir.dev;
   }
 
   /** Reads a link's target (refused when the directory changed meanwhile). */
@@ -517,6 +528,14 @@ export class ContainedDir implements TreeDir {
     });
   }
 
+  setOwner(name: string, owner: EntryOwner): void {
+    const path = this.#at(name);
+    this.#guard(name, path, () => {
+      this.#checkTarget(name, path, "owner");
+      Deno.chownSync(path, owner.uid ?? null, owner.gid ?? null);
+    });
+  }
+
   /** Right before a time or mode change (which follow links): the directory, then the entry. */
   #checkTarget(name: string, path: string, what: string): void {
     this.#checkBefore();
@@ -558,6 +577,95 @@ export class ContainedDir implements TreeDir {
   /** A contained tree gives out no local paths (unless its capabilities say so). */
   localPath(name: string): string | null {
     return this.#caps.localPaths ? this.#at(name) : null;
+  }
+
+  /**
+   * Links an entry under a second name in `into` (a handle of this tree): both directories
+   * checked before, the entry the one seen earlier, the link made under a temporary name that
+   * must then be found, as that same entry, in `into` checked again, and only then renamed to
+   * `as`.
+   */
+  linkInto(name: string, into: TreeDir, as: string): void {
+    const target = this.#peer(into);
+    const path = this.#at(name);
+    const to = target.#at(as);
+    const temp = target.#at(tempName(as));
+    this.#guard(name, path, () => {
+      this.#checkBefore();
+      const info = Deno.lstatSync(path);
+      this.#sameAsSeen(name, info, "kept");
+      this.#checkBetween();
+      target.#checkBefore();
+      Deno.linkSync(path, temp);
+      target.#temporaries.add(temp);
+      try {
+        target.#checkBetween();
+        const linked = lstatOrNull(temp);
+        if (linked === null || linked.dev !== info.dev || linked.ino !== info.ino) {
+          throw new PathEscapeError(
+            this.#shown(name),
+            ".",
+            "it changed while its backup was made; not kept",
+          );
+        }
+        Deno.renameSync(temp, to);
+        target.#temporaries.delete(temp);
+        target.#dirs.removed(target.#dir, as);
+      } catch (error) {
+        try {
+          target.#removeOwn(temp);
+        } catch { /* the error that matters is this one */ }
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Moves an entry to `as` in `into` (a handle of this tree): both directories checked before,
+   * the entry the one seen earlier; the entry must then be found at `as`, in `into` checked
+   * again (when it is not, it is put back).
+   */
+  moveInto(name: string, into: TreeDir, as: string): void {
+    const target = this.#peer(into);
+    const path = this.#at(name);
+    const to = target.#at(as);
+    this.#guard(name, path, () => {
+      this.#checkBefore();
+      const info = Deno.lstatSync(path);
+      this.#sameAsSeen(name, info, "moved");
+      this.#checkBetween();
+      target.#checkBefore();
+      Deno.renameSync(path, to);
+      this.#dirs.removed(this.#dir, name);
+      target.#dirs.removed(target.#dir, as);
+      let moved: Deno.FileInfo | null;
+      try {
+        target.#checkBetween();
+        moved = lstatOrNull(to);
+      } catch (error) {
+        this.#putBack(to, path);
+        throw error;
+      }
+      if (moved === null) {
+        this.#putBack(to, path);
+        throw new PathEscapeError(
+          this.#shown(name),
+          ".",
+          `"${target.rel || "."}" changed while a backup was moved into it; not moved`,
+        );
+      }
+    });
+  }
+
+  /** `into` as a handle of this same tree, or a refusal. */
+  #peer(into: TreeDir): ContainedDir {
+    if (!(into instanceof ContainedDir) || into.#dirs !== this.#dirs) {
+      throw new PathInvalidError(
+        this.rel || ".",
+        "a backup stays in the destination's own tree",
+      );
+    }
+    return into;
   }
 
   linkAside(name: string): LinkedAside {

@@ -235,9 +235,16 @@ export interface TreeDir {
   /**
    * Reads the facts of many entries at once, as {@linkcode TreeDir.stat} would one by one (a
    * contained tree checks the directory once for the whole batch, not once per entry).
+   * @param names The entries' names.
+   * @param options Where to put each entry's device id, read from the same `lstat`.
    * @returns Per name: the facts, `null` when it does not exist, or the error reading it.
    */
-  statMany?(names: readonly string[]): (EntryInfo | null | Error)[];
+  statMany?(names: readonly string[], options?: StatManyOptions): (EntryInfo | null | Error)[];
+  /**
+   * The device id of this directory (`Deno.FileInfo.dev`): a contained tree's as it was
+   * verified; a plain tree's read with one `stat`.
+   */
+  device?(): number;
   /** Reads a symbolic link's target. */
   readLink(name: string): string;
   /**
@@ -272,6 +279,11 @@ export interface TreeDir {
   /** Sets an entry's permission bits (`""`: the directory itself). */
   setMode(name: string, mode: number): void;
   /**
+   * Sets an entry's numeric owner and group (`""`: the directory itself; needs root). Set it
+   * before the mode: a change of owner clears setuid and setgid bits.
+   */
+  setOwner?(name: string, owner: EntryOwner): void;
+  /**
    * The local path of an entry, for the copy workers and hashers of a tree with
    * `caps.localPaths`; `null` otherwise.
    */
@@ -296,6 +308,38 @@ export interface TreeDir {
   writeTarget?(name: string): WriteTarget | null;
   /** A writer thread replaced `name` (what was seen under it is forgotten). */
   landed?(name: string): void;
+  /**
+   * Gives the entry `name` (a file or a link, never followed) a second name `as` in the
+   * directory `into` (a handle of the same tree, this one included), replacing a file or link of
+   * that name there, while `name` keeps its own: a backup that never leaves `name` missing. The
+   * link is made under a temporary name and renamed to `as`. Absent: the tree cannot.
+   * @throws {Error} When it cannot be linked (a directory, no hard links, another tree).
+   */
+  linkInto?(name: string, into: TreeDir, as: string): void;
+  /**
+   * Moves the entry `name` (of any kind) to `as` in the directory `into` (a handle of the same
+   * tree, this one included), replacing a file or link of that name there. Absent: the tree
+   * cannot.
+   * @throws {Error} When it cannot be moved (`as` is a directory, another tree).
+   */
+  moveInto?(name: string, into: TreeDir, as: string): void;
+}
+
+/** A numeric owner and group to give an entry (either may be absent: left as it is). */
+export interface EntryOwner {
+  /** Numeric user id. */
+  uid?: number;
+  /** Numeric group id. */
+  gid?: number;
+}
+
+/** Options of {@linkcode TreeDir.statMany}. */
+export interface StatManyOptions {
+  /**
+   * Receives each entry's device id at the entry's index (`NaN` where nothing was read): what
+   * `--one-file-system` compares, at no extra system call.
+   */
+  devices?: number[];
 }
 
 /** See {@linkcode TreeDir.writeTarget}. */
@@ -491,6 +535,9 @@ export function entryInfoOf(info: Deno.FileInfo, readLink: () => string): EntryI
     size: kind === "file" ? info.size : 0,
     mtimeMs,
     mode,
+    // Always in place (one shape for every entry); a walk that does not keep owners clears them.
+    uid: info.uid ?? undefined,
+    gid: info.gid ?? undefined,
   };
   if (kind === "symlink") {
     facts.linkTarget = readLink();
@@ -624,6 +671,11 @@ class LocalDir implements TreeDir {
   }
 
   stat(name: string): EntryInfo | null {
+    return this.#stat(name, null, 0);
+  }
+
+  /** `stat`, with the device id put at `devices[index]` when asked for. */
+  #stat(name: string, devices: number[] | null, index: number): EntryInfo | null {
     // On the hot path of every walk and plan: kept flat, no closure unless it is a link.
     const path = this.#at(name);
     let info: Deno.FileInfo;
@@ -633,11 +685,16 @@ class LocalDir implements TreeDir {
       if (error instanceof Deno.errors.NotFound) return null;
       throw this.#tree.reword(error, this.#path, this.rel, name);
     }
+    if (devices !== null) devices[index] = info.dev;
     try {
       return entryInfoOf(info, info.isSymlink ? () => Deno.readLinkSync(path) : noLink);
     } catch (error) {
       throw this.#tree.reword(error, this.#path, this.rel, name);
     }
+  }
+
+  device(): number {
+    return this.#guard("", () => Deno.statSync(this.#path).dev);
   }
 
   readLink(name: string): string {
@@ -718,6 +775,16 @@ class LocalDir implements TreeDir {
     });
   }
 
+  setOwner(name: string, owner: EntryOwner): void {
+    const path = this.#at(name);
+    this.#guard(name, () => {
+      if (this.#strict && name !== "" && Deno.lstatSync(path).isSymlink) {
+        throw new Deno.errors.InvalidData(`Cannot set the owner of link "${name}"`);
+      }
+      Deno.chownSync(path, owner.uid ?? null, owner.gid ?? null);
+    });
+  }
+
   localPath(name: string): string | null {
     return this.#tree.caps.localPaths ? this.#at(name) : null;
   }
@@ -726,10 +793,13 @@ class LocalDir implements TreeDir {
     return this.#guard(name, () => linkAsideAt(this.#at(name), this.#at(tempName(name))));
   }
 
-  statMany(names: readonly string[]): (EntryInfo | null | Error)[] {
-    return names.map((name) => {
+  statMany(names: readonly string[], options: StatManyOptions = {}): (EntryInfo | null | Error)[] {
+    const devices = options.devices ?? null;
+    if (devices !== null) devices.length = 0;
+    return names.map((name, i) => {
+      if (devices !== null) devices[i] = NaN;
       try {
-        return this.stat(name);
+        return this.#stat(name, devices, i);
       } catch (error) {
         return error instanceof Error ? error : new Error(String(error));
       }
@@ -739,6 +809,41 @@ class LocalDir implements TreeDir {
   writeTarget(name: string): WriteTarget | null {
     if (this.#strict) return null;
     return { tmp: this.#at(tempName(name)), dst: this.#at(name) };
+  }
+
+  linkInto(name: string, into: TreeDir, as: string): void {
+    const target = this.#peer(into);
+    const from = this.#at(name);
+    const to = target.#at(as);
+    const temp = target.#at(tempName(as));
+    this.#guard(name, () => {
+      Deno.linkSync(from, temp);
+      try {
+        Deno.renameSync(temp, to);
+      } catch (error) {
+        try {
+          Deno.removeSync(temp);
+        } catch { /* already gone */ }
+        throw error;
+      }
+    });
+  }
+
+  moveInto(name: string, into: TreeDir, as: string): void {
+    const target = this.#peer(into);
+    const from = this.#at(name);
+    const to = target.#at(as);
+    this.#guard(name, () => Deno.renameSync(from, to));
+  }
+
+  /** `into` as a handle of this same tree, or a refusal. */
+  #peer(into: TreeDir): LocalDir {
+    if (!(into instanceof LocalDir) || into.#tree !== this.#tree) {
+      throw new Deno.errors.NotSupported(
+        "Cannot keep a backup in another tree: backups stay in the destination's own tree",
+      );
+    }
+    return into;
   }
 }
 

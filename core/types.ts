@@ -22,6 +22,10 @@ export interface EntryInfo {
   mode: number;
   /** Target text of a symlink; absent for other kinds. */
   linkTarget?: string;
+  /** Numeric owner (`lstat`'s), when read. */
+  uid?: number | undefined;
+  /** Numeric group, when read. */
+  gid?: number | undefined;
 }
 
 /**
@@ -44,9 +48,9 @@ export interface Entry {
   /** Target text of a symlink; absent for other kinds. */
   linkTarget?: string;
   /** Numeric owner, sent when the session keeps owners (`SessionTerms.keepOwner`). */
-  uid?: number;
+  uid?: number | undefined;
   /** Numeric group, sent when the session keeps owners. */
-  gid?: number;
+  gid?: number | undefined;
 }
 
 /** How the destination decides whether a file that exists on both sides must be sent again. */

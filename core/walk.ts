@@ -22,6 +22,12 @@ export interface WalkGroup {
   entries: Entry[];
   /** False when the directory could not be listed completely. */
   complete: boolean;
+  /**
+   * With `oneFileSystem`: the directories of `entries` on another file system than the walk's
+   * root (mount points). They are announced but never entered, so no group of theirs follows:
+   * a destination creates them empty and keeps whatever it holds under them. Absent when none.
+   */
+  mountPoints?: string[];
 }
 
 /** Options for {@linkcode walkTree}. */
@@ -32,6 +38,21 @@ export interface WalkOptions {
   onError: (path: string, message: string) => void;
   /** Stops the walk between directories. */
   signal?: AbortSignal;
+  /**
+   * Do not enter directories on another file system than the root's (`-x`): their device id
+   * (from the `lstat` the walk makes anyway) differs from the root directory's. Such a
+   * directory is still an entry of its parent's group, listed in its `mountPoints`; it is not a
+   * failure and leaves the group complete. Needs a tree whose handles tell devices
+   * (`device` and `statMany`, as both of blit's trees do); others are walked whole.
+   * @default {false}
+   */
+  oneFileSystem?: boolean;
+  /**
+   * Keep the entries' numeric owners (`uid`, `gid`, read by the same `lstat`); otherwise they
+   * are cleared, so that they never travel.
+   * @default {false}
+   */
+  keepOwner?: boolean;
 }
 
 /** Options for {@linkcode readDirectory}. */
@@ -122,7 +143,9 @@ export function readDirectory(
  * parents before children. Symlinks are reported, never followed; a directory is entered through
  * a fresh `tree.dir()` handle (a contained tree refuses one that became a link meanwhile).
  * Entries other than files, directories and links (sockets, FIFOs, devices) are skipped with an
- * error, which makes the group incomplete. Temporary siblings of blit runs are skipped.
+ * error, which makes the group incomplete. Temporary siblings of blit runs are skipped. With
+ * `oneFileSystem`, directories on another file system than the root's are not entered (see
+ * {@linkcode WalkGroup.mountPoints}).
  *
  * @example Usage
  * ```ts ignore
@@ -133,33 +156,47 @@ export function readDirectory(
  * ```
  *
  * @param tree The tree; its root is the walk's root.
- * @param options Filter, error sink and abort signal.
+ * @param options Filter, error sink, abort signal, and whether to stay on one file system.
  * @returns The groups, lazily.
  */
 export async function* walkTree(tree: Tree, options: WalkOptions): AsyncGenerator<WalkGroup> {
-  const { filter, onError, signal } = options;
+  const { signal } = options;
+  const devices: DeviceRule | null = options.oneFileSystem ? { root: NaN, found: [] } : null;
   const stack: string[] = [""];
   while (stack.length > 0) {
     if (signal?.aborted) return;
     const dir = stack.pop() as string;
-    const group = listGroup(tree, dir, filter, onError);
+    const group = listGroup(tree, dir, options, devices);
     yield group;
+    const stayOut = group.mountPoints;
     for (let i = group.entries.length - 1; i >= 0; i--) {
       const entry = group.entries[i] as Entry;
-      if (entry.kind === "dir") stack.push(entry.path);
+      if (entry.kind !== "dir") continue;
+      if (stayOut !== undefined && stayOut.includes(entry.path)) continue;
+      stack.push(entry.path);
     }
   }
+}
+
+/** The device check of a walk that stays on one file system. */
+interface DeviceRule {
+  /** The root directory's device id (`NaN` until the root is listed, or when unknown). */
+  root: number;
+  /** Scratch: the device ids of the entries of the directory being read. */
+  found: number[];
 }
 
 function listGroup(
   tree: Tree,
   dir: string,
-  filter: EntryFilter,
-  onError: (path: string, message: string) => void,
+  options: WalkOptions,
+  devices: DeviceRule | null,
 ): WalkGroup {
+  const { filter, onError } = options;
   let listing;
   try {
     listing = readDirectory(tree, dir);
+    if (devices !== null && dir === "") devices.root = listing.handle.device?.() ?? NaN;
   } catch (error) {
     onError(dir === "" ? "." : dir, `Cannot list directory: ${describeError(error)}`);
     return { dir, entries: [], complete: false };
@@ -180,13 +217,15 @@ function listGroup(
     wanted.push(item.name);
   }
   // All at once when the tree can (a contained tree then checks the directory once).
+  const deviceSink = devices !== null && !Number.isNaN(devices.root) ? devices.found : undefined;
   let facts: ReturnType<NonNullable<typeof handle.statMany>> | null;
   try {
-    facts = handle.statMany?.(wanted) ?? null;
+    facts = handle.statMany?.(wanted, deviceSink ? { devices: deviceSink } : undefined) ?? null;
   } catch (error) {
     onError(dir === "" ? "." : dir, `Cannot list directory: ${describeError(error)}`);
     return { dir, entries: [], complete: false };
   }
+  let mountPoints: string[] | undefined;
   for (const [i, name] of wanted.entries()) {
     const rel = prefix + name;
     try {
@@ -202,11 +241,20 @@ function listGroup(
       // The facts object becomes the entry: `entryInfoOf` made it with a `path` slot.
       const entry = info as Entry;
       entry.path = rel;
+      if (!options.keepOwner) entry.uid = entry.gid = undefined;
       entries.push(entry);
+      if (entry.kind === "dir" && facts !== null && deviceSink !== undefined) {
+        const device = deviceSink[i];
+        if (device !== undefined && !Number.isNaN(device) && device !== devices?.root) {
+          (mountPoints ??= []).push(rel);
+        }
+      }
     } catch (error) {
       onError(rel, `Cannot read: ${describeError(error)}`);
       complete = false;
     }
   }
-  return { dir, entries, complete };
+  return mountPoints === undefined
+    ? { dir, entries, complete }
+    : { dir, entries, complete, mountPoints };
 }

@@ -314,11 +314,10 @@ function makeRole(
 ): () => Promise<unknown> {
   const port = redactingPort(grpcPort, hide);
   const { request, module, tree, base, slash } = place;
-  // A daemon sends owners when asked (a pull) but never applies a client's: modules have no
-  // `keep_owner` yet, so pushed files belong to the daemon's user.
-  const terms = request.daemonRole === "destination"
-    ? { ...request.terms, keepOwner: false }
-    : request.terms;
+  // A daemon neither applies a client's owners (modules have no `keep_owner` yet: pushed files
+  // belong to the daemon's user) nor sends its own: confined in a user namespace, its server
+  // sees every id but its own as the overflow id (65534), which a pull would then apply.
+  const terms = { ...request.terms, keepOwner: false };
   let filter;
   try {
     filter = compileFilter(request.filters);

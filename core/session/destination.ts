@@ -247,6 +247,7 @@ export class DestinationRole {
       sizeRange: { min: this.#o.terms.minSize, max: this.#o.terms.maxSize },
       mirror: this.#o.terms.operation === "mirror",
       deleteExcluded: this.#o.terms.deleteExcluded,
+      keepOwner: this.#o.terms.keepOwner,
       reportSettled: this.#o.terms.operation === "move",
       gate,
       filter: this.#o.filter,
@@ -254,6 +255,7 @@ export class DestinationRole {
       hasher: this.#o.hasher,
       keepSpecialBits: this.#o.keepSpecialBits ?? false,
       resume: this.#o.terms.resume,
+      backup: this.#o.terms.backup,
       ...(this.#onEvent ? { onEvent: this.#onEvent } : {}),
     });
     this.#planner = planner;

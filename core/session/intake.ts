@@ -136,7 +136,11 @@ export class LocalCopyIntake implements PayloadIntake {
   }
 
   async request(id: number, entry: Entry, basis?: FileBasis): Promise<void> {
-    const src = this.#source.localPath(entry.path);
+    // A file that replaces an old version keeps it as a backup right before its rename, which
+    // the planner makes on this thread: it is streamed (new files still go to the workers).
+    const src = basis !== undefined && this.#planner.keepsBackups
+      ? null
+      : this.#source.localPath(entry.path);
     let paths: { tmp: string; dst: string; resume: boolean } | null = null;
     if (src !== null) {
       try {
@@ -156,7 +160,7 @@ export class LocalCopyIntake implements PayloadIntake {
       }
     }
     if (src === null || paths === null) {
-      this.#streamed.push(this.#stream(id, entry));
+      this.#streamed.push(this.#stream(id, entry, basis));
       return;
     }
     const job = this.#jobCounter++;
@@ -170,15 +174,16 @@ export class LocalCopyIntake implements PayloadIntake {
       mtimeMs: entry.mtimeMs,
       mode: this.#planner.modeOf(entry),
       umask: currentUmaskBits(),
+      ...this.#planner.ownerOf(entry),
       ...(paths.resume ? { resume: true } : {}),
     });
   }
 
-  async #stream(id: number, entry: Entry): Promise<void> {
+  async #stream(id: number, entry: Entry, basis?: FileBasis): Promise<void> {
     const ok = await this.#planner.writeFile(entry, async (file) => {
       using source = this.#source.open(entry.path);
       await source.readable.pipeTo(file.writable, { preventClose: true });
-    });
+    }, basis?.partial === undefined ? {} : { resumeFrom: basis.partial });
     this.#landed(id, entry, ok);
   }
 

@@ -10,7 +10,7 @@ import { sameMtime } from "../compare.ts";
 import { blockSizeFor } from "../delta/signature.ts";
 import { MAX_LISTED_FAILURES } from "../stats.ts";
 import type { CompareMode, Entry, EntryInfo, TransferOutcome } from "../types.ts";
-import type { ConsentRefusal, FileDone, SideSummary } from "./frames.ts";
+import type { BackupTerms, ConsentRefusal, FileDone, SideSummary } from "./frames.ts";
 
 /** Longest a destination waits for a person to answer the deletion prompt. */
 export const CONSENT_TIMEOUT_MS = 10 * 60_000;
@@ -257,6 +257,56 @@ export function consentSkipReason(refusal: ConsentRefusal, pending: number): str
     case "timeout":
       return `${base}: nobody answered before the consent deadline`;
   }
+}
+
+/**
+ * The backup rule's place: where the backup of the entry at `path` (a path in the destination's
+ * tree) goes. Beside it as `NAME + suffix` without a backup directory (`-b`), else under the
+ * directory with the same relative path (`--backup-dir DIR/PATH + suffix`), as rsync does.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { backupPath } from "./plan.ts";
+ * strictEqual(backupPath({ dir: "", suffix: "~" }, "docs/a.txt"), "docs/a.txt~");
+ * strictEqual(backupPath({ dir: "old", suffix: "" }, "docs/a.txt"), "old/docs/a.txt");
+ * strictEqual(backupPath({ dir: "old", suffix: ".bak" }, "a.txt"), "old/a.txt.bak");
+ * ```
+ *
+ * @param terms The session's backup terms.
+ * @param path The entry's path in the destination's tree (not `""`).
+ * @returns The backup's path in the same tree.
+ */
+export function backupPath(terms: BackupTerms, path: string): string {
+  return (terms.dir === "" ? path : `${terms.dir}/${path}`) + terms.suffix;
+}
+
+/**
+ * Whether mirror must leave a destination entry alone because it holds backups: the backup
+ * directory, anything in it and the directories on its way; without a backup directory, a name
+ * that ends with the suffix (rsync's implicit `P *~` rule).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { keptForBackups } from "./plan.ts";
+ * strictEqual(keptForBackups({ dir: "old", suffix: "" }, "old"), true);
+ * strictEqual(keptForBackups({ dir: "old", suffix: "" }, "old/a.txt"), true);
+ * strictEqual(keptForBackups({ dir: "b/old", suffix: "" }, "b"), true);
+ * strictEqual(keptForBackups({ dir: "old", suffix: "" }, "older"), false);
+ * strictEqual(keptForBackups({ dir: "", suffix: "~" }, "docs/a.txt~"), true);
+ * strictEqual(keptForBackups(null, "a.txt~"), false);
+ * ```
+ *
+ * @param terms The session's backup terms (`null`: no backups).
+ * @param path The entry's path in the destination's tree.
+ * @returns `true` when it must not be deleted.
+ */
+export function keptForBackups(terms: BackupTerms | null, path: string): boolean {
+  if (terms === null) return false;
+  const { dir, suffix } = terms;
+  if (dir === "") return suffix !== "" && path.endsWith(suffix);
+  return path === dir || path.startsWith(`${dir}/`) || dir.startsWith(`${path}/`);
 }
 
 /**

@@ -14,11 +14,19 @@
 import { isNewer, needsTransfer } from "../compare.ts";
 import { ITEMIZE_DELETING, ITEMIZE_NEW_DIR, itemizeFile, itemizeLink } from "./itemize.ts";
 import type { CopyJob } from "../copy_job.ts";
-import { describeError, ProtocolError, quotePath, TransferInterruptedError } from "../errors.ts";
+import {
+  describeError,
+  PathEscapeError,
+  PathInvalidError,
+  ProtocolError,
+  quotePath,
+  TransferInterruptedError,
+} from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
 import type { TransferStats } from "../stats.ts";
 import {
+  type EntryOwner,
   isTemporaryName,
   joinPath,
   kindOfItem,
@@ -32,10 +40,12 @@ import {
 } from "../tree.ts";
 import type { CompareMode, Entry, EntryInfo, StatKind } from "../types.ts";
 import { type DirListing, LISTED_DIR, LISTED_FILE, LISTED_LINK } from "./dest_listing.ts";
-import type { FileDone, ManifestGroup } from "./frames.ts";
+import type { BackupTerms, FileDone, ManifestGroup } from "./frames.ts";
 import {
+  backupPath,
   type ChangeGate,
   copyVerified,
+  keptForBackups,
   receivedMode,
   RESUME_MIN_BYTES,
   temporaryVerdict,
@@ -112,6 +122,12 @@ export interface PlannerOptions {
    */
   deleteExcluded?: boolean;
   /**
+   * Give files and directories the numeric owners the source sent (`SessionTerms.keepOwner`;
+   * needs root). Links keep the writer's.
+   * @default {false}
+   */
+  keepOwner?: boolean;
+  /**
    * Return plans for entries that are already in place too (move reports them); without it
    * `planGroup` returns only what needs work.
    */
@@ -140,6 +156,12 @@ export interface PlannerOptions {
   resume?: boolean;
   /** Receives each action. */
   onEvent?: (event: TransferEvent) => void;
+  /**
+   * Keep replaced and deleted entries as backups (`-b`, `--backup-dir`, `--suffix`; see
+   * `backupPath` in plan.ts), `null` or absent: replace and delete them.
+   * @default {null}
+   */
+  backup?: BackupTerms | null;
 }
 
 /**
@@ -187,6 +209,13 @@ function linkAside(dir: TreeDir, name: string): LinkedAside | null {
   }
 }
 
+/** Puts a renamed old version back (see `#backUpReplaced`); a failure leaves it as its backup. */
+function putBack(restore: (() => void) | null): void {
+  try {
+    restore?.();
+  } catch { /* it stays under its backup name: kept, not lost */ }
+}
+
 /**
  * The destination side of a session over a tree. Call {@linkcode DestinationPlanner.planRoot}
  * once, {@linkcode DestinationPlanner.planGroup} for each manifest group in order (parents
@@ -212,6 +241,10 @@ export class DestinationPlanner {
   readonly #landing = new Map<Entry, { dir: TreeDir; name: string }>();
   /** The directory handle of the last `writeJob`, for the next file in the same directory. */
   #writeDir: { parent: string; dir: TreeDir } | null = null;
+  /** Where replaced and deleted entries are kept (`null`: nowhere, they go). */
+  readonly #backup: BackupTerms | null;
+  /** Directories of the backup directory known to exist (tree paths). */
+  readonly #backupDirs = new Set<string>();
 
   /**
    * Creates the planner.
@@ -219,6 +252,12 @@ export class DestinationPlanner {
    */
   constructor(options: PlannerOptions) {
     this.#o = options;
+    this.#backup = options.backup ?? null;
+  }
+
+  /** Whether replaced and deleted entries are kept as backups (`-b`). */
+  get keepsBackups(): boolean {
+    return this.#backup !== null;
   }
 
   /** Deletions collected so far (complete once every group was planned). */
@@ -370,6 +409,7 @@ export class DestinationPlanner {
         const rel = prefix + name;
         const isDir = facts.kind === "dir";
         if (!this.#o.deleteExcluded && !filter(rel, isDir)) continue;
+        if (this.#backup !== null && keptForBackups(this.#backup, this.at(rel))) continue;
         this.#deletions.push({ path: rel, isDir });
       }
     }
@@ -576,6 +616,19 @@ export class DestinationPlanner {
     this.#failedDirs.clear();
   }
 
+  /**
+   * The owner and group to give an entry: the source's, when the session keeps owners.
+   * @param entry The source entry.
+   * @returns Its `uid` and `gid`, or nothing.
+   */
+  ownerOf(entry: Entry): EntryOwner {
+    if (!this.#o.keepOwner) return {};
+    return {
+      ...(entry.uid === undefined ? {} : { uid: entry.uid }),
+      ...(entry.gid === undefined ? {} : { gid: entry.gid }),
+    };
+  }
+
   /** Whether a source file's size is inside `--min-size`/`--max-size`. */
   #inSizeRange(size: number): boolean {
     const range = this.#o.sizeRange;
@@ -606,7 +659,7 @@ export class DestinationPlanner {
   ): boolean {
     if (kind === "dir" && !forDirectory) {
       if (this.#o.mirror) {
-        this.#o.gate.apply(() => dir.remove(name, { recursive: true }));
+        this.#o.gate.apply(() => this.#discard(dir, name, rel, true));
       } else {
         try {
           this.#o.gate.apply(() => dir.remove(name));
@@ -619,10 +672,109 @@ export class DestinationPlanner {
         }
       }
     } else if (kind !== "dir" || !forDirectory) {
-      this.#o.gate.apply(() => dir.remove(name));
+      this.#o.gate.apply(() => this.#discard(dir, name, rel, false));
     }
     this.#emit({ action: "delete", path: rel, itemize: ITEMIZE_DELETING });
     return true;
+  }
+
+  /**
+   * Removes an entry the run replaces or deletes, or, with backups, keeps it: a file or link is
+   * moved to its backup place; with a backup directory a directory's entries are (its
+   * directories followed) and the emptied directory is then removed; beside the files, a
+   * directory is renamed as a whole (`NAME + suffix`).
+   */
+  #discard(dir: TreeDir, name: string, rel: string, isDir: boolean): void {
+    const terms = this.#backup;
+    if (terms === null) return dir.remove(name, { recursive: isDir });
+    if (!isDir || terms.dir === "") return this.#moveToBackup(dir, name, rel);
+    const inner = this.#o.tree.dir(this.at(rel));
+    for (const item of inner.list()) {
+      if (isTemporaryName(item.name)) continue;
+      this.#discard(inner, item.name, joinPath(rel, item.name), item.isDirectory);
+    }
+    dir.remove(name, { recursive: true });
+  }
+
+  /** Moves an entry to its backup place (replacing an older backup of that name). */
+  #moveToBackup(dir: TreeDir, name: string, rel: string): void {
+    if (dir.moveInto === undefined) {
+      throw new Deno.errors.NotSupported(
+        "Cannot keep a backup: this destination cannot move entries; run without -b",
+      );
+    }
+    const place = this.#backupPlace(dir, name, rel);
+    dir.moveInto(name, place.dir, place.name);
+  }
+
+  /**
+   * Keeps the old version of a file or link about to be replaced, right before the rename that
+   * replaces it: it gets a second name in its backup place (a hard link) and keeps its own, so
+   * that a failure leaves it where it was (the file then fails, and the new version is not put
+   * in place). Where hard links cannot be made (a filesystem without them), it is renamed to its
+   * backup place instead.
+   * @returns How to put a renamed old version back should the new one not take its place, or
+   * `null` when nothing needs putting back.
+   */
+  #backUpReplaced(dir: TreeDir, name: string, rel: string): (() => void) | null {
+    try {
+      const old = dir.stat(name);
+      if (old === null || old.kind === "dir") return null;
+      const place = this.#backupPlace(dir, name, rel);
+      try {
+        if (dir.linkInto === undefined) {
+          throw new Deno.errors.NotSupported("this destination cannot link files");
+        }
+        dir.linkInto(name, place.dir, place.name);
+        return null;
+      } catch (error) {
+        // A refusal of the tree stands; a link the filesystem cannot make falls back to a move.
+        if (error instanceof PathEscapeError || error instanceof PathInvalidError) throw error;
+        if (dir.moveInto === undefined) throw error;
+      }
+      dir.moveInto(name, place.dir, place.name);
+      return () => place.dir.moveInto?.(place.name, dir, name);
+    } catch (error) {
+      throw new Error(
+        `Cannot keep a backup of the old version, so it stays in place: ${describeError(error)}`,
+      );
+    }
+  }
+
+  /** Where the backup of the entry `name` of `dir` (manifest path `rel`) goes. */
+  #backupPlace(dir: TreeDir, name: string, rel: string): { dir: TreeDir; name: string } {
+    const terms = this.#backup as BackupTerms;
+    if (terms.dir === "") return { dir, name: name + terms.suffix };
+    const [parent, last] = splitPath(backupPath(terms, this.at(rel)));
+    return { dir: this.#backupDir(parent), name: last };
+  }
+
+  /**
+   * Opens a directory of the backup directory (a tree path), creating it and its missing
+   * parents one component at a time through the tree's own handles (in a contained tree a link
+   * on the way is refused, never followed).
+   */
+  #backupDir(path: string): TreeDir {
+    const tree = this.#o.tree;
+    if (path === "" || this.#backupDirs.has(path)) return tree.dir(path);
+    let dir: TreeDir | null = null;
+    try {
+      dir = tree.dir(path);
+      if (dir.stat("") === null) dir = null; // a plain tree opens without looking
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    if (dir === null) {
+      const [parent, name] = splitPath(path);
+      try {
+        this.#backupDir(parent).mkdir(name, 0o777);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      }
+      dir = tree.dir(path);
+    }
+    this.#backupDirs.add(path);
+    return dir;
   }
 
   /** Creates or replaces a symlink; `settled` when the destination now holds it. */
@@ -653,7 +805,15 @@ export class DestinationPlanner {
       const temp = `${TEMP_PREFIX}${crypto.randomUUID()}`;
       holder.symlink(target, temp);
       try {
-        holder.rename(temp, name);
+        const restore = this.#backup !== null && facts !== null
+          ? this.#backUpReplaced(holder, name, entry.path)
+          : null;
+        try {
+          holder.rename(temp, name);
+        } catch (error) {
+          putBack(restore);
+          throw error;
+        }
       } catch (error) {
         try {
           holder.remove(temp);
@@ -764,14 +924,27 @@ export class DestinationPlanner {
         }
         const mtime = new Date(entry.mtimeMs);
         temp.file.utimeSync(mtime, mtime);
-        // After the write: the umask may have taken bits, and a write clears setuid and setgid
-        // bits (without CAP_FSETID).
+        const owner = this.ownerOf(entry);
+        if (owner.uid !== undefined || owner.gid !== undefined) {
+          holder.dir.setOwner?.(temp.name, owner);
+        }
+        // After the write (and the owner): the umask may have taken bits, and a write or a chown
+        // clears setuid and setgid bits (without CAP_FSETID).
         if ((mode & ~currentUmaskBits()) !== mode || (mode & 0o6000) !== 0) {
           holder.dir.setMode(temp.name, mode);
         }
-        const old = options.releaseOld ? linkAside(holder.dir, holder.name) : null;
+        const restore = this.#backup === null
+          ? null
+          : this.#backUpReplaced(holder.dir, holder.name, entry.path);
+        // A backup keeps the old version's blocks: nothing to release.
+        const old = options.releaseOld && this.#backup === null
+          ? linkAside(holder.dir, holder.name)
+          : null;
         try {
           holder.dir.rename(temp.name, holder.name);
+        } catch (error) {
+          putBack(restore);
+          throw error;
         } finally {
           void old?.release(); // after the rename, on an I/O thread; not awaited
         }
@@ -812,7 +985,8 @@ export class DestinationPlanner {
    * @returns The job without its id, `null`, or `"failed"`.
    */
   writeJob(entry: Entry, data: Uint8Array): Omit<CopyJob, "id"> | null | "failed" {
-    if (this.#o.gate.dryRun) return null;
+    // A backup is made right before the rename into place, on this thread (see `writeFile`).
+    if (this.#o.gate.dryRun || this.#backup !== null) return null;
     try {
       const path = this.at(entry.path);
       if (path === "") return null;
@@ -834,6 +1008,7 @@ export class DestinationPlanner {
         mtimeMs: entry.mtimeMs,
         mode: this.modeOf(entry),
         umask: currentUmaskBits(),
+        ...this.ownerOf(entry),
         data,
       };
     } catch (error) {
@@ -913,7 +1088,7 @@ export class DestinationPlanner {
       try {
         this.#o.gate.apply(() => {
           const { dir, name } = this.holder(item.path);
-          dir.remove(name, { recursive: item.isDir });
+          this.#discard(dir, name, item.path, item.isDir);
         });
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
@@ -936,6 +1111,8 @@ export class DestinationPlanner {
     for (const entry of dirs) {
       try {
         const { dir, name } = this.holder(entry.path);
+        const owner = this.ownerOf(entry);
+        if (owner.uid !== undefined || owner.gid !== undefined) dir.setOwner?.(name, owner);
         dir.setMode(name, this.modeOf(entry));
         dir.setTimes(name, entry.mtimeMs);
       } catch (error) {

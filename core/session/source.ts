@@ -228,6 +228,7 @@ export class SourceRole {
     this.resolve();
     const view = this.#view as SourceView;
     const { stats } = this.#o;
+    if (!this.#o.terms.keepOwner) view.root.entry.uid = view.root.entry.gid = undefined;
     this.#entries.set(0, view.root.entry);
     if (view.root.entry.kind !== "dir") stats.examined++;
     await this.#port.send({ type: "root", root: view.root });
@@ -300,8 +301,12 @@ export class SourceRole {
       let batch: ManifestGroup[] = [];
       let batchEntries = 0;
       let first = true;
+      // `-x`: a mount point is announced in its parent's group but never entered, so no group
+      // of its own follows and the destination keeps what it holds under it.
       const walker = walkTree(view.walk, {
         filter,
+        oneFileSystem: terms.oneFileSystem,
+        keepOwner: terms.keepOwner,
         onError: (path, message) => {
           this.#scanComplete = false;
           stats.fail(path, message);

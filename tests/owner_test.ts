@@ -1,0 +1,76 @@
+/**
+ * Owners and groups (numeric ids) through the real CLI and daemon, as root: a local copy keeps
+ * the source's (`rsync -a` as root), `--no-owner` does not, and a daemon neither applies a
+ * client's (modules have no `keep_owner` yet) nor sends its own (its confined server sees other
+ * ids as 65534). Skipped when not root.
+ */
+
+import { deepStrictEqual, equal } from "node:assert/strict";
+import { startDaemon } from "./_daemon.ts";
+import { runBlit, withTempDir } from "./_helpers.ts";
+
+const ROOT = Deno.uid() === 0;
+
+/** Ids no account here uses. */
+const UID = 4321;
+const GID = 8765;
+
+/** A source tree whose entries belong to UID:GID (a setgid file too, which a chown clears). */
+async function makeOwnedTree(root: string): Promise<void> {
+  await Deno.mkdir(`${root}/sub`, { recursive: true });
+  await Deno.writeTextFile(`${root}/a.txt`, "alpha\n");
+  await Deno.writeTextFile(`${root}/sub/b.txt`, "bravo\n");
+  await Deno.writeFile(`${root}/sub/big.bin`, new Uint8Array(1024 * 1024).fill(7));
+  await Deno.writeTextFile(`${root}/sub/sgid.sh`, "#!/bin/sh\n");
+  for (const path of ["", "/a.txt", "/sub", "/sub/b.txt", "/sub/big.bin", "/sub/sgid.sh"]) {
+    await Deno.chown(`${root}${path}`, UID, GID);
+  }
+  await Deno.chmod(`${root}/sub/sgid.sh`, 0o2755);
+}
+
+/** `uid:gid` of each path under a root. */
+async function owners(root: string, paths: string[]): Promise<string[]> {
+  return await Promise.all(paths.map(async (path) => {
+    const info = await Deno.lstat(`${root}/${path}`);
+    return `${info.uid}:${info.gid}`;
+  }));
+}
+
+const PATHS = ["a.txt", "sub", "sub/b.txt", "sub/big.bin", "sub/sgid.sh"];
+
+Deno.test({
+  name: "owners: a local copy keeps them as root; --no-owner, a push and a pull do not",
+  ignore: !ROOT,
+  async fn() {
+    await withTempDir(async (dir) => {
+      await makeOwnedTree(`${dir}/src`);
+      const kept = PATHS.map(() => `${UID}:${GID}`);
+      const mine = PATHS.map(() => `${Deno.uid()}:${Deno.gid()}`);
+
+      const local = await runBlit(["copy", `${dir}/src/`, `${dir}/local`]);
+      equal(local.code, 0, local.stderr);
+      deepStrictEqual(await owners(`${dir}/local`, PATHS), kept);
+      // The chown came before the mode: the setgid bit is still there.
+      equal((await Deno.stat(`${dir}/local/sub/sgid.sh`)).mode! & 0o7777, 0o2755);
+
+      const none = await runBlit(["copy", "--no-owner", `${dir}/src/`, `${dir}/none`]);
+      equal(none.code, 0, none.stderr);
+      deepStrictEqual(await owners(`${dir}/none`, PATHS), mine);
+
+      await Deno.mkdir(`${dir}/module`);
+      const daemon = await startDaemon(dir, [{ name: "m", path: `${dir}/module` }]);
+      try {
+        const push = await runBlit(["copy", `${dir}/src/`, `${daemon.address}:/m/pushed`]);
+        equal(push.code, 0, push.stderr);
+        deepStrictEqual(await owners(`${dir}/module/pushed`, PATHS), mine);
+        // Owned by UID:GID inside the module, then pulled.
+        await makeOwnedTree(`${dir}/module/owned`);
+        const pull = await runBlit(["copy", `${daemon.address}:/m/owned/`, `${dir}/pulled`]);
+        equal(pull.code, 0, pull.stderr);
+        deepStrictEqual(await owners(`${dir}/pulled`, PATHS), mine);
+      } finally {
+        await daemon.stop();
+      }
+    });
+  },
+});
