@@ -441,23 +441,14 @@ export class ContainedDir implements TreeDir {
         return;
       }
       const aside = this.#dirs.childPath(this.#dir, asideName());
-      Deno.renameSync(path, aside);
-      this.#dirs.removed(this.#dir, name);
       const changed = (detail: string): PathEscapeError =>
         new PathEscapeError(this.#shown(name), ".", `${detail}; not removed`);
-      let moved: Deno.FileInfo | null;
-      try {
-        this.#checkBetween();
-        moved = lstatOrNull(aside);
-      } catch (error) {
-        this.#putBack(aside, path);
-        throw error;
-      }
-      if (moved === null) {
-        // Renamed through a directory exchanged meanwhile: put back, through the same name.
-        this.#putBack(aside, path);
-        throw changed(`"${this.rel || "."}" changed while an entry was removed from it`);
-      }
+      const moved = this.#renameChecked(
+        name,
+        aside,
+        this,
+        (dir) => changed(`"${dir}" changed while an entry was removed from it`),
+      );
       if (moved.dev !== info.dev || moved.ino !== info.ino) {
         throw changed(
           `another entry took its place while it was removed (it is left as "${
@@ -635,26 +626,45 @@ export class ContainedDir implements TreeDir {
       this.#sameAsSeen(name, info, "moved");
       this.#checkBetween();
       target.#checkBefore();
-      Deno.renameSync(path, to);
-      this.#dirs.removed(this.#dir, name);
       target.#dirs.removed(target.#dir, as);
-      let moved: Deno.FileInfo | null;
-      try {
-        target.#checkBetween();
-        moved = lstatOrNull(to);
-      } catch (error) {
-        this.#putBack(to, path);
-        throw error;
-      }
-      if (moved === null) {
-        this.#putBack(to, path);
-        throw new PathEscapeError(
+      this.#renameChecked(name, to, target, (dir) =>
+        new PathEscapeError(
           this.#shown(name),
           ".",
-          `"${target.rel || "."}" changed while a backup was moved into it; not moved`,
-        );
-      }
+          `"${dir}" changed while a backup was moved into it; not moved`,
+        ));
     });
+  }
+
+  /**
+   * Renames this directory's entry `name` to the local path `to` in `target` (this directory or
+   * another of the tree) and checks that it arrived: `target` checked again, the entry found at
+   * `to`. When it is not there (a directory exchanged meanwhile: the rename went through the
+   * other one) it is put back, through the same names, and `refuse` names the directory.
+   * @returns What is at `to` now, for the caller's identity check.
+   */
+  #renameChecked(
+    name: string,
+    to: string,
+    target: ContainedDir,
+    refuse: (dir: string) => PathEscapeError,
+  ): Deno.FileInfo {
+    const path = this.#at(name);
+    Deno.renameSync(path, to);
+    this.#dirs.removed(this.#dir, name);
+    let moved: Deno.FileInfo | null;
+    try {
+      target.#checkBetween();
+      moved = lstatOrNull(to);
+    } catch (error) {
+      this.#putBack(to, path);
+      throw error;
+    }
+    if (moved === null) {
+      this.#putBack(to, path);
+      throw refuse(target.rel || ".");
+    }
+    return moved;
   }
 
   /** `into` as a handle of this same tree, or a refusal. */

@@ -290,3 +290,16 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * The environment for a child that runs `deno task`: this process's, without `INIT_CWD`. Deno
+ * (like npm) sets `INIT_CWD` only when it is not set yet, so under `deno task test` every nested
+ * task would inherit the checkout as the directory "the command was typed in".
+ * @param extra Variables to add.
+ * @returns The whole environment (use it with `clearEnv: true`).
+ */
+export function taskChildEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  return { ...env, ...extra };
+}

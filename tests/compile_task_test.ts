@@ -9,7 +9,7 @@
  */
 
 import { deepStrictEqual as deepEqual, equal, match, ok } from "node:assert/strict";
-import { REPO, runBlit, testConfigHome } from "./_helpers.ts";
+import { REPO, runBlit, taskChildEnv, testConfigHome } from "./_helpers.ts";
 import { compiledFlags, WORKER_MODULES } from "../install/command_lines.ts";
 import { readToolTasks } from "../install/tool_tasks.ts";
 import { COMPILED_SERVER_ENTRY } from "../install/server_binary.ts";
@@ -30,7 +30,8 @@ async function run(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...(options.env ?? {}) },
+    clearEnv: true,
+    env: taskChildEnv({ NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...(options.env ?? {}) }),
   }).output();
   const decoder = new TextDecoder();
   return {

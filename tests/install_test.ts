@@ -6,7 +6,7 @@
  */
 
 import { deepStrictEqual as deepEqual, equal, match, ok } from "node:assert/strict";
-import { REPO, testConfigHome } from "./_helpers.ts";
+import { REPO, taskChildEnv, testConfigHome } from "./_helpers.ts";
 import { readToolTasks } from "../install/tool_tasks.ts";
 
 const TASKS = readToolTasks(Deno.readTextFileSync(`${REPO}/deno.json`));
@@ -23,12 +23,13 @@ async function run(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: {
+    clearEnv: true,
+    env: taskChildEnv({
       NO_COLOR: "1",
       DENO_NO_UPDATE_CHECK: "1",
       XDG_CONFIG_HOME: testConfigHome(),
       ...(options.env ?? {}),
-    },
+    }),
   }).output();
   const decoder = new TextDecoder();
   return {

@@ -46,7 +46,7 @@ export function itemizeFile(
   old: ItemizeFacts | null,
   contentsDiffer: boolean,
 ): string {
-  if (old === null || old.kind !== "file") return `>f${NEW_COLUMNS}`;
+  if (old === null || old.kind !== "file") return ITEMIZE_NEW_FILE;
   const size = old.size >= 0 && old.size !== entry.size ? "s" : ".";
   const time = old.mtimeMs >= 0 && !sameMtime(old.mtimeMs, entry.mtimeMs) ? "t" : ".";
   return `>f${contentsDiffer ? "c" : "."}${size}${time}......`;
@@ -70,6 +70,9 @@ export function itemizeFile(
 export function itemizeLink(replacesLink: boolean): string {
   return replacesLink ? "cLc........" : `cL${NEW_COLUMNS}`;
 }
+
+/** A file the destination creates (one string for all: this is made per file). */
+const ITEMIZE_NEW_FILE = `>f${NEW_COLUMNS}`;
 
 /** A directory the destination creates. */
 export const ITEMIZE_NEW_DIR = `cd${NEW_COLUMNS}`;
