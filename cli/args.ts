@@ -86,6 +86,7 @@ export interface TransferArgs {
 
 const TRANSFER_OPTIONS = {
   archive: { type: "boolean", short: "a" },
+  compress: { type: "boolean", short: "z" },
   checksum: { type: "boolean", short: "c" },
   "size-only": { type: "boolean" },
   "ignore-times": { type: "boolean", short: "I" },

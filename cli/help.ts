@@ -42,6 +42,7 @@ host:port:/module/path, [::1]:port:/module/ (default port 9031).
 
 Options (short flags combine as in rsync: -avP, -avh):
   -a, --archive          accepted: blit always keeps times, modes and links
+  -z, --compress         accepted: blit does not compress (deltas cut what travels instead)
   -c, --checksum         compare by xxHash3-64 digest when sizes match
       --size-only        compare by size only
   -I, --ignore-times     always transfer

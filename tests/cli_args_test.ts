@@ -342,8 +342,8 @@ Deno.test("parseTransferArgs: bad command lines give one-line usage errors", () 
       ["--frobnicate", "a", "b"],
       'Cannot use unknown option "--frobnicate": run "blit copy --help"',
     ],
-    [["-z", "a", "b"], 'Cannot use unknown option "-z": run "blit copy --help"'],
-    [["-cz", "a", "b"], 'Cannot use unknown option "-z": run "blit copy --help"'],
+    [["-Z", "a", "b"], 'Cannot use unknown option "-Z": run "blit copy --help"'],
+    [["-cZ", "a", "b"], 'Cannot use unknown option "-Z": run "blit copy --help"'],
     [
       ["--verbose=yes", "a", "b"],
       "Cannot parse arguments: Option '-v, --verbose' does not take an argument",

@@ -1055,12 +1055,12 @@ const CASES: Case[] = [
     }),
   },
   {
-    name: "copy -avhP: rsync's habitual flags are accepted (-h inside a group is not help)",
+    name: "copy -avzhP: rsync's habitual flags are accepted (-h inside a group is not help)",
     verb: "copy",
     src: BASE,
     from: "src/",
     to: "dst",
-    flags: ["-avhP"],
+    flags: ["-avzhP"],
     expect: ok({
       dst: into(BASE, "dst"),
       transferred: 4,
