@@ -29,9 +29,9 @@ export interface CopyJob {
   /** The process umask, to know whether creating with `mode` gives `mode`. */
   umask: number;
   /** Numeric owner to give the copy (as root, when the session keeps owners). */
-  uid?: number;
+  uid?: number | undefined;
   /** Numeric group to give the copy. */
-  gid?: number;
+  gid?: number | undefined;
   /**
    * The bytes to write, instead of reading `src` (a file received from a peer, in a shard);
    * exactly `size` of them.
@@ -249,10 +249,40 @@ function copyLarge(job: CopyJob, mtime: Date, pace: Pace | null): Deno.FsFile {
   });
 }
 
-/** Gives the temporary its owner and group, when the job says (before its mode: see callers). */
+/**
+ * Gives the temporary its owner and group, when the job says (before its mode: see callers).
+ * Nothing is changed when the new file already has them: this process's ids, in a directory
+ * without the setgid bit (which would give it the directory's group instead).
+ */
 function giveOwner(job: CopyJob): void {
   if (job.uid === undefined && job.gid === undefined) return;
+  if (createdWithOwner(job)) return;
   Deno.chownSync(job.tmp, job.uid ?? null, job.gid ?? null);
+}
+
+/** This thread's user and group ids, read once. */
+let ownIds: { uid: number; gid: number } | null = null;
+
+/** Whether each directory written into has the setgid bit (read once per directory). */
+const setgidDirs = new Map<string, boolean>();
+
+/** Most directories remembered in {@linkcode setgidDirs} before it starts over. */
+const SETGID_DIRS_MAX = 4096;
+
+/** Whether a file just created for `job` already has the owner and group it asks for. */
+function createdWithOwner(job: CopyJob): boolean {
+  ownIds ??= { uid: Deno.uid() ?? -1, gid: Deno.gid() ?? -1 };
+  if (job.uid !== undefined && job.uid !== ownIds.uid) return false;
+  if (job.gid === undefined) return true;
+  if (job.gid !== ownIds.gid) return false;
+  const parent = job.tmp.slice(0, job.tmp.lastIndexOf("/")) || "/";
+  let setgid = setgidDirs.get(parent);
+  if (setgid === undefined) {
+    if (setgidDirs.size >= SETGID_DIRS_MAX) setgidDirs.clear();
+    setgid = ((Deno.statSync(parent).mode ?? 0) & 0o2000) !== 0;
+    setgidDirs.set(parent, setgid);
+  }
+  return !setgid;
 }
 
 /** Bytes compared or copied at a time when a partial file is continued. */

@@ -87,6 +87,8 @@ export interface LocalSource {
  * has no local paths.
  */
 export class LocalCopyIntake implements PayloadIntake {
+  /** Whether copies get the source's owners (read once: this is used per file). */
+  readonly #keepsOwners: boolean;
   readonly #planner: DestinationPlanner;
   readonly #source: LocalSource;
   readonly #stats: TransferStats;
@@ -116,6 +118,7 @@ export class LocalCopyIntake implements PayloadIntake {
     this.#source = source;
     this.#stats = options.stats;
     this.#landed = options.landed;
+    this.#keepsOwners = planner.keepsOwners;
     this.#copies = new CopyWorkerPool((job, error) => {
       const owner = this.#jobs.get(job.id);
       this.#jobs.delete(job.id);
@@ -174,7 +177,8 @@ export class LocalCopyIntake implements PayloadIntake {
       mtimeMs: entry.mtimeMs,
       mode: this.#planner.modeOf(entry),
       umask: currentUmaskBits(),
-      ...this.#planner.ownerOf(entry),
+      uid: this.#keepsOwners ? entry.uid : undefined,
+      gid: this.#keepsOwners ? entry.gid : undefined,
       ...(paths.resume ? { resume: true } : {}),
     });
   }

@@ -616,6 +616,11 @@ export class DestinationPlanner {
     this.#failedDirs.clear();
   }
 
+  /** Whether files and directories get the source's owners (`SessionTerms.keepOwner`). */
+  get keepsOwners(): boolean {
+    return this.#o.keepOwner ?? false;
+  }
+
   /**
    * The owner and group to give an entry: the source's, when the session keeps owners.
    * @param entry The source entry.
@@ -1008,7 +1013,9 @@ export class DestinationPlanner {
         mtimeMs: entry.mtimeMs,
         mode: this.modeOf(entry),
         umask: currentUmaskBits(),
-        ...this.ownerOf(entry),
+        // Always both slots (one shape for every job); undefined unless owners are kept.
+        uid: this.#o.keepOwner ? entry.uid : undefined,
+        gid: this.#o.keepOwner ? entry.gid : undefined,
         data,
       };
     } catch (error) {
