@@ -216,7 +216,7 @@ Deno.test("--timeout: a pull from a daemon that stops answering fails with one l
     try {
       // 256 MiB at 32 MiB/s: still running when the daemon is stopped after 1.5 s. What the
       // kernel buffered by then (up to tcp_rmem's 32 MiB per connection here) is still read,
-      // then the data plane and the control stream each wait 2 s.
+      // then the data plane waits 2 s and the session fails.
       const run = spawnBlit([
         "copy",
         `${daemon.address}:/m/src/`,

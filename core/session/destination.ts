@@ -151,7 +151,10 @@ export class DestinationRole {
   }
 
   async #next(): Promise<Frame> {
-    const frame = await this.#port.next();
+    const stalled = this.#intake?.stalled;
+    const frame = stalled === undefined
+      ? await this.#port.next()
+      : await Promise.race([this.#port.next(), stalled]);
     if (frame === null) {
       throw new ProtocolError("Cannot finish the session: the peer closed the stream");
     }

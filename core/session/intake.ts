@@ -7,6 +7,7 @@
  * @module
  */
 
+import { TimeoutError } from "../transport/deadline.ts";
 import type { SharedPace } from "../shared_pace.ts";
 import { type CopyJobQueue, CopyWorkerPool } from "../copy_pool.ts";
 import { type CopyJob, type CopyResult, fillFromMemory } from "../copy_job.ts";
@@ -63,6 +64,12 @@ export interface PayloadIntake {
    * that its temporary is closed and removed, and stops waiting for payload.
    */
   abort?(): void;
+  /**
+   * Rejects when the payload stalled (a data connection made no progress for its idle limit),
+   * so that the session fails then, not after the control stream's own limit as well; never
+   * settles otherwise.
+   */
+  readonly stalled?: Promise<never>;
 }
 
 /** What the destination already holds of a file it asks for (see {@linkcode PayloadIntake}). */
@@ -255,6 +262,9 @@ export class WireIntake implements PayloadIntake {
   readonly #stop = new AbortController();
   #needs: Need[] = [];
   #receiving: Promise<void> | null = null;
+  readonly #stall = Promise.withResolvers<never>();
+  /** See {@linkcode PayloadIntake.stalled}. */
+  readonly stalled: Promise<never> = this.#stall.promise;
   /** Chunk bytes received and not yet written, and who waits for them to shrink. */
   #backlog = 0;
   #backlogWaiters: (() => void)[] = [];
@@ -444,7 +454,12 @@ export class WireIntake implements PayloadIntake {
         this.#port.busy--;
       }
     })();
-    this.#receiving.catch(() => {});
+    this.#receiving.catch((error: unknown) => {
+      if (!(error instanceof TimeoutError)) return;
+      // Handled here too: the session may not be waiting on it at this moment.
+      this.#stall.promise.catch(() => {});
+      this.#stall.reject(error);
+    });
   }
 
   /**
