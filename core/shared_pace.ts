@@ -1,6 +1,7 @@
 /**
- * `--bwlimit` for local copies: one byte budget per second shared by every copy thread, kept in
- * a `SharedArrayBuffer` so that the workers draw from it without messages.
+ * `--bwlimit`: one byte budget per second, the one rate rule for every path that moves payload —
+ * the copy threads of a local run (kept in a `SharedArrayBuffer`, so that workers draw from it
+ * without messages) and the data connections of a push or a pull (`transport/rate_limit.ts`).
  *
  * @module
  */
@@ -17,11 +18,15 @@ export interface Pace {
 /** Bytes that may go ahead of the rate at once: a quarter of a second's worth. */
 const BURST_SECONDS = 0.25;
 
+/** Smallest piece a paced connection moves per call. */
+const MIN_SLICE_BYTES = 4 * 1024;
+
 /**
  * A rate shared across threads: a "theoretical arrival time" (rsync's and GCRA's virtual clock,
  * microseconds since the epoch) that each {@linkcode SharedPace.take} moves forward by the
  * bytes' share of a second, sleeping (`Atomics.wait`) when it runs ahead of now by more than the
- * burst. Give `buffer` and `bytesPerSecond` to a worker and rebuild it there with
+ * burst; {@linkcode SharedPace.wait} waits with a timer instead, for code that must not block.
+ * Give `buffer` and `bytesPerSecond` to a worker and rebuild it there with
  * {@linkcode SharedPace.from}.
  *
  * @example Usage
@@ -68,7 +73,28 @@ export class SharedPace implements Pace {
     return new SharedPace(buffer, bytesPerSecond);
   }
 
+  /** Most bytes one read or write should move at once: the burst, at least 4 KiB. */
+  get sliceBytes(): number {
+    return Math.max(MIN_SLICE_BYTES, Math.floor(this.bytesPerSecond * BURST_SECONDS));
+  }
+
   take(bytes: number): void {
+    const waitMs = this.#reserve(bytes);
+    if (waitMs > 0) Atomics.wait(this.#sleeper, 0, 0, waitMs);
+  }
+
+  /**
+   * Waits, with a timer, until `bytes` more fit in the rate (a data connection's pace).
+   * @param bytes Bytes about to move (or just moved).
+   * @returns When they may.
+   */
+  async wait(bytes: number): Promise<void> {
+    const waitMs = this.#reserve(bytes);
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+
+  /** Books `bytes` on the shared clock; returns how long the caller must wait first (ms). */
+  #reserve(bytes: number): number {
     const cost = BigInt(Math.ceil(bytes * 1e6 / this.bytesPerSecond));
     const burst = BigInt(Math.round(BURST_SECONDS * 1e6));
     for (;;) {
@@ -76,9 +102,7 @@ export class SharedPace implements Pace {
       const old = Atomics.load(this.#clock, 0);
       const next = (old > now ? old : now) + cost;
       if (Atomics.compareExchange(this.#clock, 0, old, next) !== old) continue;
-      const waitMicros = next - now - burst;
-      if (waitMicros > 0n) Atomics.wait(this.#sleeper, 0, 0, Number(waitMicros) / 1000);
-      return;
+      return Number(next - now - burst) / 1000;
     }
   }
 }

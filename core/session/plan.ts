@@ -7,6 +7,8 @@
  */
 
 import { sameMtime } from "../compare.ts";
+import { describeError } from "../errors.ts";
+import { validateWirePath } from "../paths.ts";
 import { blockSizeFor } from "../delta/signature.ts";
 import { MAX_LISTED_FAILURES } from "../stats.ts";
 import type { CompareMode, Entry, EntryInfo, TransferOutcome } from "../types.ts";
@@ -257,6 +259,46 @@ export function consentSkipReason(refusal: ConsentRefusal, pending: number): str
     case "timeout":
       return `${base}: nobody answered before the consent deadline`;
   }
+}
+
+/** What is wrong with backup terms (see {@linkcode backupTermsProblem}). */
+export interface BackupTermsProblem {
+  /** Which term: the directory or the suffix. */
+  field: "dir" | "suffix";
+  /** What is wrong with it. */
+  detail: string;
+}
+
+/**
+ * The one check of backup terms, on the client and again on the daemon: the directory is a path
+ * inside the destination (a wire path: relative, no `..`), the suffix at most 255 characters
+ * without `/` or NUL, and an empty suffix needs a directory (the backup would be the file).
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { backupTermsProblem } from "./plan.ts";
+ * deepStrictEqual(backupTermsProblem({ dir: "old", suffix: "" }), null);
+ * deepStrictEqual(backupTermsProblem({ dir: "", suffix: "a/b" })?.field, "suffix");
+ * deepStrictEqual(backupTermsProblem({ dir: "../x", suffix: "" })?.field, "dir");
+ * ```
+ *
+ * @param terms The terms.
+ * @returns The problem, or `null` when they are sound.
+ */
+export function backupTermsProblem(terms: BackupTerms): BackupTermsProblem | null {
+  try {
+    validateWirePath(terms.dir);
+  } catch (error) {
+    return { field: "dir", detail: describeError(error) };
+  }
+  if (terms.suffix.length > 255 || /[/\0]/.test(terms.suffix)) {
+    return { field: "suffix", detail: "at most 255 characters, without / or NUL" };
+  }
+  if (terms.dir === "" && terms.suffix === "") {
+    return { field: "suffix", detail: "an empty suffix needs a backup directory" };
+  }
+  return null;
 }
 
 /**

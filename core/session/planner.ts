@@ -622,16 +622,29 @@ export class DestinationPlanner {
   }
 
   /**
-   * The owner and group to give an entry: the source's, when the session keeps owners.
-   * @param entry The source entry.
-   * @returns Its `uid` and `gid`, or nothing.
+   * Gives `name` in `dir` the source entry's owner and group, when the session keeps owners (set
+   * it before the mode: a change of owner clears setuid and setgid bits).
    */
-  ownerOf(entry: Entry): EntryOwner {
-    if (!this.#o.keepOwner) return {};
-    return {
-      ...(entry.uid === undefined ? {} : { uid: entry.uid }),
-      ...(entry.gid === undefined ? {} : { gid: entry.gid }),
-    };
+  #giveOwner(dir: TreeDir, name: string, entry: Entry): void {
+    if (!this.#o.keepOwner || (entry.uid === undefined && entry.gid === undefined)) return;
+    const owner: EntryOwner = {};
+    if (entry.uid !== undefined) owner.uid = entry.uid;
+    if (entry.gid !== undefined) owner.gid = entry.gid;
+    dir.setOwner?.(name, owner);
+  }
+
+  /**
+   * Renames a temporary over `name`; with backups (`-b`) the old version is kept first (see
+   * `#backUpReplaced`), and one renamed aside is put back when the rename fails.
+   */
+  #renameIntoPlace(dir: TreeDir, temp: string, name: string, rel: string): void {
+    const restore = this.#backup === null ? null : this.#backUpReplaced(dir, name, rel);
+    try {
+      dir.rename(temp, name);
+    } catch (error) {
+      putBack(restore);
+      throw error;
+    }
   }
 
   /** Whether a source file's size is inside `--min-size`/`--max-size`. */
@@ -810,15 +823,7 @@ export class DestinationPlanner {
       const temp = `${TEMP_PREFIX}${crypto.randomUUID()}`;
       holder.symlink(target, temp);
       try {
-        const restore = this.#backup !== null && facts !== null
-          ? this.#backUpReplaced(holder, name, entry.path)
-          : null;
-        try {
-          holder.rename(temp, name);
-        } catch (error) {
-          putBack(restore);
-          throw error;
-        }
+        this.#renameIntoPlace(holder, temp, name, entry.path);
       } catch (error) {
         try {
           holder.remove(temp);
@@ -929,27 +934,18 @@ export class DestinationPlanner {
         }
         const mtime = new Date(entry.mtimeMs);
         temp.file.utimeSync(mtime, mtime);
-        const owner = this.ownerOf(entry);
-        if (owner.uid !== undefined || owner.gid !== undefined) {
-          holder.dir.setOwner?.(temp.name, owner);
-        }
+        this.#giveOwner(holder.dir, temp.name, entry);
         // After the write (and the owner): the umask may have taken bits, and a write or a chown
         // clears setuid and setgid bits (without CAP_FSETID).
         if ((mode & ~currentUmaskBits()) !== mode || (mode & 0o6000) !== 0) {
           holder.dir.setMode(temp.name, mode);
         }
-        const restore = this.#backup === null
-          ? null
-          : this.#backUpReplaced(holder.dir, holder.name, entry.path);
         // A backup keeps the old version's blocks: nothing to release.
         const old = options.releaseOld && this.#backup === null
           ? linkAside(holder.dir, holder.name)
           : null;
         try {
-          holder.dir.rename(temp.name, holder.name);
-        } catch (error) {
-          putBack(restore);
-          throw error;
+          this.#renameIntoPlace(holder.dir, temp.name, holder.name, entry.path);
         } finally {
           void old?.release(); // after the rename, on an I/O thread; not awaited
         }
@@ -1118,8 +1114,7 @@ export class DestinationPlanner {
     for (const entry of dirs) {
       try {
         const { dir, name } = this.holder(entry.path);
-        const owner = this.ownerOf(entry);
-        if (owner.uid !== undefined || owner.gid !== undefined) dir.setOwner?.(name, owner);
+        this.#giveOwner(dir, name, entry);
         dir.setMode(name, this.modeOf(entry));
         dir.setTimes(name, entry.mtimeMs);
       } catch (error) {

@@ -19,7 +19,8 @@ import {
   TransferRefusal,
 } from "../endpoint.ts";
 import { describeError, FatalError, SessionRefusedError, UsageError } from "../errors.ts";
-import { limitConn, RateLimiter } from "../transport/rate_limit.ts";
+import { limitConn } from "../transport/rate_limit.ts";
+import { SharedPace } from "../shared_pace.ts";
 import type { TransferStats } from "../stats.ts";
 import { PlainTree } from "../tree.ts";
 import { ContainedTree } from "../contained_tree.ts";
@@ -123,8 +124,8 @@ export async function runRemoteTransfer(
     ? NO_IDLE_LIMIT_MS
     : options.idleTimeoutMs ?? 60_000;
   const meter = new WireMeter();
-  const limiter = options.bandwidthLimit ? new RateLimiter(options.bandwidthLimit) : null;
-  const { stream, channel } = await connect(remote, timeoutMs, options, { meter, limiter });
+  const pace = options.bandwidthLimit ? SharedPace.create(options.bandwidthLimit) : null;
+  const { stream, channel } = await connect(remote, timeoutMs, options, { meter, pace });
   try {
     const port = streamFramePort<ClientFrame, ServerFrame>(stream, CLIENT_FRAME_CODEC, {
       idleTimeoutMs,
@@ -178,11 +179,11 @@ const NO_IDLE_LIMIT_MS = 2 ** 31 - 1;
 
 /**
  * The channel with every connection it opens counted by `meter`, and its data connections held
- * to `limiter`'s rate when there is one.
+ * to `pace`'s rate when there is one.
  */
 function meteredChannel(
   channel: SecureChannel,
-  { meter, limiter }: { meter: WireMeter; limiter: RateLimiter | null },
+  { meter, pace }: { meter: WireMeter; pace: SharedPace | null },
 ): SecureChannel {
   const tls = channel.fingerprint !== "";
   const connectData = channel.connectData ??
@@ -194,7 +195,7 @@ function meteredChannel(
       meter.wrap(await channel.connectControl(timeoutMs), { tls }),
     connectData: async (host, port, timeoutMs) => {
       const conn = meter.wrap(await connectData(host, port, timeoutMs), { tls });
-      return limiter === null ? conn : limitConn(conn, limiter);
+      return pace === null ? conn : limitConn(conn, pace);
     },
   };
 }
@@ -204,7 +205,7 @@ async function connect(
   remote: RemoteEndpoint,
   timeoutMs: number,
   options: RemoteOptions,
-  wrappers: { meter: WireMeter; limiter: RateLimiter | null },
+  wrappers: { meter: WireMeter; pace: SharedPace | null },
 ) {
   const address = formatHostAddress(remote);
   if (Deno.permissions.querySync({ name: "net", host: address }).state !== "granted") {

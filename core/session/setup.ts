@@ -12,8 +12,7 @@ import { type FileHasher, hashFileWasm } from "../hash.ts";
 import { TransferStats } from "../stats.ts";
 import type { CompareMode, TransferOperation } from "../types.ts";
 import type { BackupTerms, SessionTerms } from "./frames.ts";
-import { validateWirePath } from "../paths.ts";
-import { ChangeGate } from "./plan.ts";
+import { backupTermsProblem, ChangeGate } from "./plan.ts";
 import type { TransferEvent } from "./planner.ts";
 import { type ConsentAnswer, type ConsentAsker, PeerAbortError, type RoleOutcome } from "./role.ts";
 
@@ -258,22 +257,20 @@ export function backupTerms(
 ): BackupTerms | null {
   if (backup === null) return null;
   const dir = (backup.dir ?? "").replace(/\/+$/, "").replace(/^\.\//, "");
-  try {
-    if (dir.startsWith("/")) throw new Error("it is absolute");
-    validateWirePath(dir);
-  } catch (error) {
+  const terms = { dir, suffix: backup.suffix ?? (dir === "" ? "~" : "") };
+  const problem = backupTermsProblem(terms);
+  if (problem?.field === "dir") {
     throw new UsageError(
-      `Cannot use --backup-dir "${backup.dir}": ${describeError(error)}; give a directory ` +
+      `Cannot use --backup-dir "${backup.dir}": ${problem.detail}; give a directory ` +
         "relative to the destination root",
     );
   }
-  const suffix = backup.suffix ?? (dir === "" ? "~" : "");
-  if (suffix.includes("/") || (dir === "" && suffix === "")) {
+  if (problem !== null) {
     throw new UsageError(
-      `Cannot use --suffix "${suffix}": give a suffix without "/" (an empty one needs --backup-dir)`,
+      `Cannot use --suffix "${terms.suffix}": ${problem.detail} (an empty one needs --backup-dir)`,
     );
   }
-  return { dir, suffix };
+  return terms;
 }
 
 /** Whether this process runs as root (`false` when it may not ask). */

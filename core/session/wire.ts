@@ -52,7 +52,7 @@ import {
   type SessionTerms,
   type SideSummary,
 } from "./frames.ts";
-import { CONSENT_PATHS_MAX } from "./plan.ts";
+import { backupTermsProblem, CONSENT_PATHS_MAX } from "./plan.ts";
 import type { TransferEvent } from "./planner.ts";
 
 /** A session frame as protobuf-es builds it (the same cases on either side of a call). */
@@ -139,14 +139,15 @@ function eventFromWire(wire: WireEvent): TransferEvent {
  */
 function backupFromWire(open: Open): BackupTerms | null {
   if (!open.backup) return null;
-  validateWirePath(open.backupDir);
-  if (open.backupSuffix.length > 255 || /[/\0]/.test(open.backupSuffix)) {
-    throw new ProtocolError("Cannot use the backup suffix: at most 255 characters, no / or NUL");
+  const terms = { dir: open.backupDir, suffix: open.backupSuffix };
+  const problem = backupTermsProblem(terms);
+  if (problem !== null) {
+    throw new ProtocolError(
+      `Cannot keep backups: the ${problem.field === "dir" ? "directory" : "suffix"} is ` +
+        `refused (${text(problem.detail)})`,
+    );
   }
-  if (open.backupDir === "" && open.backupSuffix === "") {
-    throw new ProtocolError("Cannot keep backups beside the files without a suffix");
-  }
-  return { dir: open.backupDir, suffix: open.backupSuffix };
+  return terms;
 }
 
 /** Length of rsync's itemize strings. */
