@@ -14,6 +14,7 @@
  * root_users = ["alice"] # who may use the root (absent: anyone, read-only)
  * root_anonymous_write = false
  * root_keep_special_bits = false  # see keep_special_bits
+ * root_keep_owner = false         # see keep_owner
  * tls = true            # default true
  * tls_cert = "/etc/blit/cert.pem"  # both or neither; without them a certificate is
  * tls_key = "/etc/blit/key.pem"    # generated in state_dir
@@ -40,6 +41,7 @@
  * anonymous_write = false
  * list = true           # false hides it from listings
  * keep_special_bits = false  # true keeps setuid/setgid/sticky bits of pushed files
+ * keep_owner = false    # true: owners of pushed files applied, of pulled ones sent (as root)
  * ```
  *
  * **Safe defaults.** A module without `users` is anonymous: anyone who can reach the daemon
@@ -48,8 +50,9 @@
  * so `blitd --root DIR` alone exports DIR read-only. `read_only = true` makes a module
  * read-only for everyone, listed users included. Files and directories pushed into an export
  * lose their setuid, setgid and sticky bits unless it says `keep_special_bits = true`
- * (`root_keep_special_bits` for the default root). {@linkcode configWarnings} names the risky
- * settings at start-up.
+ * (`root_keep_special_bits` for the default root). Owners and groups cross only where the
+ * export says `keep_owner = true` (`root_keep_owner`) and blitd runs as root.
+ * {@linkcode configWarnings} names the risky settings at start-up.
  *
  * **Limits.** Every value has a size (see {@linkcode CONFIG_LIMITS}): a `motd` of at most 4 KiB
  * without control characters other than newline and tab, comments of at most 1 KiB on one line,
@@ -115,6 +118,13 @@ export interface ModuleConfig {
    * (`keep_special_bits = true`); by default they are dropped on receipt.
    */
   keepSpecialBits: boolean;
+  /**
+   * True to apply the numeric owners and groups a client pushes (when the client sends them:
+   * it runs as root, without `--no-owner`) and to send this module's own to a pulling client
+   * (`keep_owner = true`). It takes effect only when blitd runs as root; its confined server
+   * then runs without a user namespace, where ids other than its own would not be real.
+   */
+  keepOwner: boolean;
 }
 
 /** The validated daemon configuration. */
@@ -168,6 +178,8 @@ export interface DaemonConfig {
   rootAnonymousWrite: boolean;
   /** True to keep special bits of what clients push to the default root (`root_keep_special_bits`). */
   rootKeepSpecialBits: boolean;
+  /** True to keep owners and groups on the default root (`root_keep_owner`; see `keepOwner`). */
+  rootKeepOwner: boolean;
   /**
    * How the server is confined beyond its Deno permissions: `"namespace"` runs it inside a
    * private mount namespace (bubblewrap) that holds only its code and its exports, and refuses
@@ -369,6 +381,7 @@ const DAEMON_KEYS = [
   "audit_log",
   "confinement",
   "root_keep_special_bits",
+  "root_keep_owner",
   "log_format",
   "shutdown_grace",
 ] as const;
@@ -381,6 +394,7 @@ const MODULE_KEYS = [
   "anonymous_write",
   "list",
   "keep_special_bits",
+  "keep_owner",
 ] as const;
 const USER_KEYS = ["name", "public_key"] as const;
 const TOP_KEYS = ["daemon", "user", "module"] as const;
@@ -515,6 +529,7 @@ export function isBindAddress(text: string): boolean {
  *   anonymousWrite: false,
  *   list: true,
  *   keepSpecialBits: false,
+ *   keepOwner: false,
  * }]);
  * ```
  *
@@ -679,6 +694,7 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
       anonymousWrite,
       list: optionalBool(entry, "list", prefix, bad) ?? true,
       keepSpecialBits: optionalBool(entry, "keep_special_bits", prefix, bad) ?? false,
+      keepOwner: optionalBool(entry, "keep_owner", prefix, bad) ?? false,
     };
   });
 
@@ -706,6 +722,7 @@ export function parseDaemonConfig(text: string, options?: ParseDaemonConfigOptio
     rootUsers,
     rootAnonymousWrite,
     rootKeepSpecialBits: optionalBool(daemon, "root_keep_special_bits", "daemon.", bad) ?? false,
+    rootKeepOwner: optionalBool(daemon, "root_keep_owner", "daemon.", bad) ?? false,
     confinement,
     ...(logFormat === undefined ? {} : { logFormat }),
     ...(shutdownGraceMs === undefined ? {} : { shutdownGraceMs }),
@@ -764,10 +781,43 @@ export function defaultStateDir(
 }
 
 /**
+ * Tells whether an export of the configuration keeps owners and groups (`keep_owner = true`,
+ * or `root_keep_owner = true` with a root). Then a server run as root needs real ids: no user
+ * namespace (daemon/confinement.ts), and `--allow-sys=gid,uid` (daemon/permissions.ts).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { keepsOwners, parseDaemonConfig } from "./config.ts";
+ * strictEqual(keepsOwners(parseDaemonConfig("[daemon]\nroot = '/srv'\n")), false);
+ * strictEqual(
+ *   keepsOwners(parseDaemonConfig("[[module]]\nname = 'm'\npath = '/m'\nkeep_owner = true\n")),
+ *   true,
+ * );
+ * ```
+ *
+ * @param config The final configuration.
+ * @returns True when at least one export keeps owners.
+ */
+export function keepsOwners(config: DaemonConfig): boolean {
+  return (config.root !== null && config.rootKeepOwner) || config.modules.some((m) => m.keepOwner);
+}
+
+/** Options for {@linkcode configWarnings}. */
+export interface ConfigWarningsOptions {
+  /**
+   * Whether blitd runs as root. When `false`, each export that says `keep_owner = true` gets a
+   * line: owners can only be kept by root. Absent: not known, no such line.
+   */
+  runsAsRoot?: boolean;
+}
+
+/**
  * The start-up warnings of a configuration, one line each: every export anyone may change
  * (`anonymous_write = true`, `root_anonymous_write = true` with a root), every writable export
- * that keeps setuid, setgid and sticky bits (`keep_special_bits = true`), sessions without TLS,
- * and a `hosts_allow` that admits nobody.
+ * that keeps setuid, setgid and sticky bits (`keep_special_bits = true`), every export whose
+ * `keep_owner = true` has no effect (blitd is not root), sessions without TLS, and a
+ * `hosts_allow` that admits nobody.
  *
  * @example Usage
  * ```ts
@@ -783,10 +833,26 @@ export function defaultStateDir(
  * ]);
  * ```
  *
+ * @example keep_owner without root
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { configWarnings, parseDaemonConfig } from "./config.ts";
+ * const config = parseDaemonConfig("[[module]]\nname = 'm'\npath = '/m'\nkeep_owner = true\n");
+ * deepStrictEqual(configWarnings(config, { runsAsRoot: false }), [
+ *   'module "m": keep_owner has no effect: blitd is not running as root',
+ * ]);
+ * deepStrictEqual(configWarnings(config, { runsAsRoot: true }), []);
+ * ```
+ *
  * @param config The final configuration.
+ * @param options Whether blitd runs as root.
  * @returns The lines, without a prefix or a newline.
  */
-export function configWarnings(config: DaemonConfig): string[] {
+export function configWarnings(
+  config: DaemonConfig,
+  options?: ConfigWarningsOptions,
+): string[] {
+  const { runsAsRoot } = options ?? {};
   const lines: string[] = [];
   const risk = "anyone who can reach this daemon can change it";
   if (config.root !== null && config.rootAnonymousWrite && !config.rootReadOnly) {
@@ -812,6 +878,17 @@ export function configWarnings(config: DaemonConfig): string[] {
         `module ${JSON.stringify(module.name)} keeps setuid, setgid and sticky bits ` +
           `(keep_special_bits = true): ${planted}`,
       );
+    }
+  }
+  if (runsAsRoot === false) {
+    const noEffect = "has no effect: blitd is not running as root";
+    if (config.root !== null && config.rootKeepOwner) {
+      lines.push(`the default root: root_keep_owner ${noEffect}`);
+    }
+    for (const module of config.modules) {
+      if (module.keepOwner) {
+        lines.push(`module ${JSON.stringify(module.name)}: keep_owner ${noEffect}`);
+      }
     }
   }
   if (!config.tls) lines.push("tls = false: sessions are not encrypted");

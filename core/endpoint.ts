@@ -704,6 +704,11 @@ export interface ExportedModule {
   label: string;
   /** What clients push keeps its setuid, setgid and sticky bits (`keep_special_bits`). */
   keepSpecialBits: boolean;
+  /**
+   * Owners and groups cross this export (`keep_owner`): a push's are applied, a pull's sent, when
+   * the client asks for them and the daemon runs as root.
+   */
+  keepOwner: boolean;
 }
 
 /** What {@linkcode lookupModule} needs of a daemon's configuration. */
@@ -714,8 +719,16 @@ export interface ExportTable {
   rootReadOnly: boolean;
   /** Whether the default root keeps special bits of what clients push (default `false`). */
   rootKeepSpecialBits?: boolean;
-  /** The modules (`keepSpecialBits` defaults to `false`). */
-  modules: readonly { name: string; path: string; readOnly: boolean; keepSpecialBits?: boolean }[];
+  /** Whether the default root keeps owners and groups (default `false`). */
+  rootKeepOwner?: boolean;
+  /** The modules (`keepSpecialBits` and `keepOwner` default to `false`). */
+  modules: readonly {
+    name: string;
+    path: string;
+    readOnly: boolean;
+    keepSpecialBits?: boolean;
+    keepOwner?: boolean;
+  }[];
 }
 
 /**
@@ -774,6 +787,7 @@ export function lookupModule(table: ExportTable, module: string): ExportedModule
       readOnly: table.rootReadOnly,
       label: "the default root",
       keepSpecialBits: table.rootKeepSpecialBits ?? false,
+      keepOwner: table.rootKeepOwner ?? false,
     };
   }
   const found = table.modules.find((m) => m.name === module);
@@ -784,6 +798,7 @@ export function lookupModule(table: ExportTable, module: string): ExportedModule
     readOnly: found.readOnly,
     label: `module ${JSON.stringify(found.name)}`,
     keepSpecialBits: found.keepSpecialBits ?? false,
+    keepOwner: found.keepOwner ?? false,
   };
 }
 

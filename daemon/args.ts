@@ -151,6 +151,7 @@ const CONFIG_KEYS = [
   "rootUsers",
   "rootAnonymousWrite",
   "rootKeepSpecialBits",
+  "rootKeepOwner",
   "confinement",
 ] as const;
 /** Keys a server configuration holds only when they differ from their defaults. */
@@ -164,6 +165,7 @@ const MODULE_KEYS = [
   "anonymousWrite",
   "list",
   "keepSpecialBits",
+  "keepOwner",
 ] as const;
 const USER_KEYS = ["name", "publicKeys"] as const;
 const MODULE_USER_KEYS = ["name", "readOnly"] as const;
@@ -294,6 +296,7 @@ export function serializeServerConfig(config: DaemonConfig): string {
       anonymousWrite: module.anonymousWrite,
       list: module.list,
       keepSpecialBits: module.keepSpecialBits,
+      keepOwner: module.keepOwner,
     })),
     forceGrpcData: rest.forceGrpcData,
     source: rest.source,
@@ -310,6 +313,7 @@ export function serializeServerConfig(config: DaemonConfig): string {
     rootUsers: rest.rootUsers === null ? null : rest.rootUsers.map(moduleUserJson),
     rootAnonymousWrite: rest.rootAnonymousWrite,
     rootKeepSpecialBits: rest.rootKeepSpecialBits,
+    rootKeepOwner: rest.rootKeepOwner,
     confinement: rest.confinement,
     ...(rest.logFormat === undefined ? {} : { logFormat: rest.logFormat }),
     ...(rest.shutdownGraceMs === undefined ? {} : { shutdownGraceMs: rest.shutdownGraceMs }),
@@ -333,7 +337,7 @@ export function serializeServerConfig(config: DaemonConfig): string {
  *     '"tlsCert":null,"tlsKey":null,"stateDir":"/var/lib/blit","hostsAllow":null,' +
  *     '"hostsDeny":[],"maxConnections":256,"maxConnectionsPerHost":64,"auditLog":null,' +
  *     '"users":[],"rootUsers":null,"rootAnonymousWrite":false,"rootKeepSpecialBits":false,' +
- *     '"confinement":"none"}',
+ *     '"rootKeepOwner":false,"confinement":"none"}',
  * );
  * strictEqual(config.root, "/srv");
  * throws(() => parseServerConfig("{}"), /Cannot parse server config/);
@@ -464,6 +468,7 @@ export function serverConfigOf(value: unknown): DaemonConfig {
       anonymousWrite: boolean(module.anonymousWrite, `module "${name}" anonymousWrite`, bad),
       list: boolean(module.list, `module "${name}" list`, bad),
       keepSpecialBits: boolean(module.keepSpecialBits, `module "${name}" keepSpecialBits`, bad),
+      keepOwner: boolean(module.keepOwner, `module "${name}" keepOwner`, bad),
     };
     checkRules(`module "${name}"`, parsed);
     return parsed;
@@ -515,6 +520,7 @@ export function serverConfigOf(value: unknown): DaemonConfig {
     rootUsers,
     rootAnonymousWrite,
     rootKeepSpecialBits: boolean(doc.rootKeepSpecialBits, `"rootKeepSpecialBits"`, bad),
+    rootKeepOwner: boolean(doc.rootKeepOwner, `"rootKeepOwner"`, bad),
     confinement: confinementValue(doc.confinement, bad),
     ...(doc.logFormat === undefined ? {} : { logFormat: logFormatValue(doc.logFormat, bad) }),
     ...(doc.shutdownGraceMs === undefined ? {} : {

@@ -12,11 +12,16 @@
  * launcher reads and opens them before it starts the server, see daemon/handoff.ts), `/etc`
  * (except the few name-resolution files), home directories and every other file of the host.
  *
+ * Every namespace but the network's is private, the user namespace included — except when the
+ * launcher runs as root and an export keeps owners (`keep_owner = true`): in a user namespace
+ * every id but the server's own appears as 65534 and cannot be given to a file, so ids must be
+ * real to be kept (see {@linkcode needsUserNamespace}).
+ *
  * @module
  */
 
 import { anyoneMayWrite, moduleRules, rootRules } from "../core/access.ts";
-import type { DaemonConfig } from "../core/config.ts";
+import { type DaemonConfig, keepsOwners } from "../core/config.ts";
 
 /** One entry of the namespace, in the order bubblewrap applies them. */
 export type Mount =
@@ -147,11 +152,49 @@ export function computeMounts(config: DaemonConfig, layout: NamespaceLayout): Mo
   return mounts;
 }
 
+/** Options for {@linkcode bwrapArgs}. */
+export interface BwrapOptions {
+  /** The working directory inside. */
+  chdir: string;
+  /** Whether the launcher runs as root (then only {@linkcode ROOT_CAPABILITIES} are kept). */
+  root: boolean;
+  /**
+   * Whether the server gets a user namespace of its own. Inside one, every id but the server's
+   * own appears as 65534 and cannot be given to a file, so a root launcher whose exports keep
+   * owners (`keep_owner`, see {@linkcode needsUserNamespace}) runs it without one.
+   * @default {true}
+   */
+  userNamespace?: boolean;
+}
+
+/**
+ * Whether the server's namespace may include a user namespace: not when the launcher runs as
+ * root and an export keeps owners (`keep_owner = true`), since ids must be real to be kept.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { parseDaemonConfig } from "../core/config.ts";
+ * import { needsUserNamespace } from "./confinement.ts";
+ * const config = parseDaemonConfig("[[module]]\nname = 'm'\npath = '/m'\nkeep_owner = true\n");
+ * strictEqual(needsUserNamespace(config, { root: true }), false);
+ * strictEqual(needsUserNamespace(config, { root: false }), true);
+ * ```
+ *
+ * @param config The final configuration.
+ * @param options Whether the launcher runs as root.
+ * @returns False when the server must see real ids.
+ */
+export function needsUserNamespace(config: DaemonConfig, options: { root: boolean }): boolean {
+  return !(options.root && keepsOwners(config));
+}
+
 /**
  * Turns mounts into bubblewrap's arguments, with the namespaces and the process settings:
- * every namespace unshared except the network (the daemon serves on it), the server killed
- * with its parent, a new session (no terminal injection), and, when the launcher runs as root,
- * only the capabilities a file server needs.
+ * every namespace unshared except the network (the daemon serves on it) — and except the user
+ * namespace when `userNamespace` is false —, the server killed with its parent, a new session
+ * (no terminal injection), and, when the launcher runs as root, only the capabilities a file
+ * server needs.
  *
  * @example Usage
  * ```ts
@@ -169,16 +212,30 @@ export function computeMounts(config: DaemonConfig, layout: NamespaceLayout): Mo
  * );
  * ```
  *
+ * @example Root keeping owners: no user namespace
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { bwrapArgs } from "./confinement.ts";
+ * const args = bwrapArgs([], { chdir: "/opt/blit", root: true, userNamespace: false });
+ * deepStrictEqual(args.slice(0, 8), [
+ *   "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+ *   "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+ * ]);
+ * ```
+ *
  * @param mounts From {@linkcode computeMounts}.
- * @param options The working directory inside, and whether the launcher runs as root.
+ * @param options The working directory inside, whether the launcher runs as root, and whether
+ * the server gets a user namespace.
  * @returns The arguments before the command.
  */
-export function bwrapArgs(
-  mounts: readonly Mount[],
-  options: { chdir: string; root: boolean },
-): string[] {
-  const args = ["--unshare-all", "--share-net", "--die-with-parent", "--new-session"];
-  if (options.root) {
+export function bwrapArgs(mounts: readonly Mount[], options: BwrapOptions): string[] {
+  const { chdir, root, userNamespace = true } = options;
+  // `--unshare-all` includes a user namespace; without one, the same list less user and net.
+  const args = userNamespace
+    ? ["--unshare-all", "--share-net"]
+    : ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"];
+  args.push("--die-with-parent", "--new-session");
+  if (root) {
     args.push("--cap-drop", "ALL");
     for (const cap of ROOT_CAPABILITIES) args.push("--cap-add", cap);
   }
@@ -186,7 +243,7 @@ export function bwrapArgs(
     if ("source" in mount) args.push(`--${mount.kind}`, mount.source, mount.target);
     else args.push(`--${mount.kind}`, mount.target);
   }
-  args.push("--chdir", options.chdir);
+  args.push("--chdir", chdir);
   return args;
 }
 

@@ -56,6 +56,7 @@ import {
   denoCacheDir,
   formatMounts,
   type Mount,
+  needsUserNamespace,
   readNamespaceLayout,
 } from "./confinement.ts";
 import {
@@ -86,8 +87,18 @@ export interface ServerLocation {
 export interface ConfinementPlan {
   /** `namespace`: through bubblewrap; `systemd`: the unit's namespace; `none`: none. */
   mode: "namespace" | "systemd" | "none";
-  /** For `namespace`: the bubblewrap program, Deno's real path inside, and the mounts. */
-  namespace: { bwrap: string; deno: string; mounts: Mount[]; root: boolean } | null;
+  /**
+   * For `namespace`: the bubblewrap program, Deno's real path inside, the mounts, whether the
+   * launcher runs as root, and whether the server gets a user namespace (not when root keeps
+   * owners, see {@linkcode needsUserNamespace}).
+   */
+  namespace: {
+    bwrap: string;
+    deno: string;
+    mounts: Mount[];
+    root: boolean;
+    userNamespace: boolean;
+  } | null;
   /** What to tell the operator at start (one line), or `null`. */
   notice: string | null;
 }
@@ -188,10 +199,14 @@ export function serverCommand(
     ? serverBinaryArgs(flags)
     : ["run", "--cached-only", ...flags, serverEntry];
   if (plan.namespace === null) return { command: deno, args: denoArgs, flags, mounts: [] };
-  const { bwrap, mounts, root } = plan.namespace;
+  const { bwrap, mounts, root, userNamespace } = plan.namespace;
   return {
     command: bwrap,
-    args: [...bwrapArgs(mounts, { chdir: repoRoot, root }), plan.namespace.deno, ...denoArgs],
+    args: [
+      ...bwrapArgs(mounts, { chdir: repoRoot, root, userNamespace }),
+      plan.namespace.deno,
+      ...denoArgs,
+    ],
     flags,
     mounts,
   };
@@ -261,7 +276,8 @@ export async function planConfinement(
     mode: "namespace",
     namespace,
     notice: `confinement: private mount namespace (bubblewrap) holding the code and ` +
-      `${exports} export${exports === 1 ? "" : "s"}`,
+      `${exports} export${exports === 1 ? "" : "s"}` +
+      (namespace.userNamespace ? "" : ", without a user namespace (keep_owner: ids must be real)"),
   };
 }
 
@@ -284,10 +300,12 @@ async function tryNamespace(
   });
   const mounts = computeMounts(config, layout);
   const root = Deno.uid?.() === 0;
+  const userNamespace = needsUserNamespace(config, { root });
+  const options = { chdir: location.repoRoot, root, userNamespace };
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command("bwrap", {
-      args: [...bwrapArgs(mounts, { chdir: location.repoRoot, root }), layout.deno, "--version"],
+      args: [...bwrapArgs(mounts, options), layout.deno, "--version"],
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -299,7 +317,7 @@ async function tryNamespace(
     const detail = new TextDecoder().decode(output.stderr).trim().split("\n")[0] ?? "";
     throw new Error(`bwrap cannot create the namespace here (${detail || `exit ${output.code}`})`);
   }
-  return { bwrap, deno: layout.deno, mounts, root };
+  return { bwrap, deno: layout.deno, mounts, root, userNamespace };
 }
 
 /** The absolute path of a program: itself when it has a slash, else the first on `PATH`. */
@@ -444,9 +462,12 @@ export async function main(argv: string[]): Promise<number> {
     if (args.printPermissions) {
       const server = serverCommand(config, location, plan);
       console.log(formatPermissions(server.flags));
+      const realIds = plan.namespace?.userNamespace === false
+        ? ", without a user namespace: keep_owner needs real ids"
+        : "";
       console.log(
         server.mounts.length > 0
-          ? `mount namespace (bubblewrap):\n${formatMounts(server.mounts)}`
+          ? `mount namespace (bubblewrap${realIds}):\n${formatMounts(server.mounts)}`
           : `no mount namespace: ${
             plan.mode === "systemd"
               ? "the systemd unit provides it"
@@ -472,7 +493,10 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT_NO_RESTART;
     }
     const server = serverCommand(config, location, plan);
-    for (const line of configWarnings(config)) console.error(`blitd: warning: ${line}`);
+    const runsAsRoot = Deno.uid() === 0;
+    for (const line of configWarnings(config, { runsAsRoot })) {
+      console.error(`blitd: warning: ${line}`);
+    }
     if (plan.notice !== null) {
       console.error(`blitd: ${plan.namespace === null ? "warning: " : ""}${plan.notice}`);
     }

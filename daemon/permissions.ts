@@ -9,7 +9,7 @@
  */
 
 import { anyoneMayWrite, moduleRules, rootRules } from "../core/access.ts";
-import type { DaemonConfig } from "../core/config.ts";
+import { type DaemonConfig, keepsOwners } from "../core/config.ts";
 
 /**
  * Environment variables `npm:@grpc/grpc-js` reads when it is imported (found by running a
@@ -63,7 +63,8 @@ export interface DaemonPermissionOptions {
  *   {@linkcode MDNS_NET}.
  * - `--allow-env`: exactly {@linkcode GRPC_ENV_VARS}.
  * - `--allow-sys=statfs` (disk usage of a module's filesystem), plus `hostname,networkInterfaces`
- *   with `mdns` (the instance name and addresses).
+ *   with `mdns` (the instance name and addresses), and `gid,uid` when an export keeps owners
+ *   (`keep_owner`: the server applies them only as root, and a writer compares them with its own).
  *
  * @example Usage
  * ```ts
@@ -88,6 +89,20 @@ export interface DaemonPermissionOptions {
  *     "--allow-sys=statfs",
  *   ],
  * );
+ * ```
+ *
+ * @example An export that keeps owners
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { parseDaemonConfig } from "../core/config.ts";
+ * import { computeDaemonPermissions } from "./permissions.ts";
+ * const config = parseDaemonConfig("[[module]]\nname = 'm'\npath = '/srv/m'\nkeep_owner = true\n");
+ * const flags = computeDaemonPermissions(config, {
+ *   serverEntry: "/opt/blit/daemon/server.ts",
+ *   repoRoot: "/opt/blit",
+ *   mdns: false,
+ * });
+ * strictEqual(flags.at(-1), "--allow-sys=statfs,gid,uid");
  * ```
  *
  * @param config The final daemon configuration (paths already resolved).
@@ -174,8 +189,11 @@ function permissionFlags(
   if (mdns) net.push(...MDNS_NET);
   flags.push(`--allow-net=${[...new Set(net)].join(",")}`);
   flags.push(`--allow-env=${GRPC_ENV_VARS.join(",")}`);
-  // statfs: DiskFree (`blit-utils df`); hostname and interfaces: the mDNS advertisement.
-  flags.push(mdns ? "--allow-sys=hostname,networkInterfaces,statfs" : "--allow-sys=statfs");
+  // statfs: DiskFree (`blit-utils df`); hostname and interfaces: the mDNS advertisement;
+  // gid and uid: keep_owner (is the server root; does a new file have the ids already).
+  const sys = [...(mdns ? ["hostname", "networkInterfaces"] : []), "statfs"];
+  if (keepsOwners(config)) sys.push("gid", "uid");
+  flags.push(`--allow-sys=${sys.join(",")}`);
   return flags;
 }
 

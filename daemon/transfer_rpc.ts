@@ -314,10 +314,11 @@ function makeRole(
 ): () => Promise<unknown> {
   const port = redactingPort(grpcPort, hide);
   const { request, module, tree, base, slash } = place;
-  // A daemon neither applies a client's owners (modules have no `keep_owner` yet: pushed files
-  // belong to the daemon's user) nor sends its own: confined in a user namespace, its server
-  // sees every id but its own as the overflow id (65534), which a pull would then apply.
-  const terms = { ...request.terms, keepOwner: false };
+  // Owners cross only when the client asks (root, no --no-owner), the module says keep_owner
+  // and this server can give them (root); otherwise, silently, pushed files belong to the
+  // daemon's user and a pull sends none (as rsync's daemon ignores -o it cannot apply).
+  const keepOwner = request.terms.keepOwner && module.keepOwner && serverIsRoot();
+  const terms = { ...request.terms, keepOwner };
   let filter;
   try {
     filter = compileFilter(request.filters);
@@ -373,6 +374,17 @@ function makeRole(
     });
     return () => role.run();
   }
+}
+
+/**
+ * Whether this server runs as root, so that it can give files any owner. Its sandbox grants
+ * reading its ids only when an export keeps owners (daemon/permissions.ts); without that grant
+ * it cannot tell, and keeps none. In a user namespace root is root of that namespace only, which
+ * is why the launcher starts a server that keeps owners as root without one.
+ */
+function serverIsRoot(): boolean {
+  if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state !== "granted") return false;
+  return Deno.uid() === 0;
 }
 
 let writers: SharedCopyPool | null = null;

@@ -80,6 +80,8 @@ export interface TestModule {
   list?: boolean;
   /** `keep_special_bits = true`: pushed files keep setuid, setgid and sticky bits. */
   keepSpecialBits?: boolean;
+  /** `keep_owner = true`: owners of pushed files are applied, of pulled ones sent (as root). */
+  keepOwner?: boolean;
 }
 
 /** A running test daemon. */
@@ -143,6 +145,7 @@ export async function startDaemon(
     if (m.anonymousWrite) lines.push("anonymous_write = true");
     if (m.list === false) lines.push("list = false");
     if (m.keepSpecialBits) lines.push("keep_special_bits = true");
+    if (m.keepOwner) lines.push("keep_owner = true");
   }
   const daemon = await startDaemonWithConfig(dir, lines.join("\n") + "\n", env);
   if (!mentions("tls_cert") && !extra.includes("tls = false")) {

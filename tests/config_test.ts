@@ -10,6 +10,7 @@ import {
   type DaemonConfig,
   defaultStateDir,
   isBindAddress,
+  keepsOwners,
   loadDaemonConfig,
   type ModuleConfig,
   parseDaemonConfig,
@@ -37,6 +38,7 @@ function module(name: string, path: string, patch: Partial<ModuleConfig> = {}): 
     anonymousWrite: false,
     list: true,
     keepSpecialBits: false,
+    keepOwner: false,
     ...patch,
   };
 }
@@ -56,6 +58,7 @@ const SECURITY_DEFAULTS = {
   rootUsers: null,
   rootAnonymousWrite: false,
   rootKeepSpecialBits: false,
+  rootKeepOwner: false,
   confinement: "auto",
 };
 
@@ -113,6 +116,7 @@ max_connections = 100
 max_connections_per_host = 10
 audit_log = "/var/log/blit/audit.jsonl"
 root_keep_special_bits = true
+root_keep_owner = true
 
 [[user]]
 name = "alice"
@@ -142,6 +146,7 @@ path = "/srv/team"
 read_only = false
 users = ["bob:rw"]
 keep_special_bits = true
+keep_owner = true
 `;
     assertEquals(parseDaemonConfig(text, OPTIONS), {
       bind: "::",
@@ -162,6 +167,7 @@ keep_special_bits = true
           readOnly: false,
           users: [{ name: "bob", readOnly: false }],
           keepSpecialBits: true,
+          keepOwner: true,
         }),
       ],
       forceGrpcData: false,
@@ -182,6 +188,7 @@ keep_special_bits = true
       rootUsers: [{ name: "alice", readOnly: false }, { name: "bob", readOnly: true }],
       rootAnonymousWrite: false,
       rootKeepSpecialBits: true,
+      rootKeepOwner: true,
       confinement: "auto",
     });
   });
@@ -571,6 +578,20 @@ Deno.test("configWarnings()", async (t) => {
       "can plant setuid programs",
     ]);
   });
+  await t.step("names keep_owner without effect when blitd is not root", () => {
+    const config = parseDaemonConfig(
+      "[daemon]\nroot = '/srv'\nroot_keep_owner = true\n" +
+        "[[module]]\nname = 'o'\npath = '/o'\nkeep_owner = true\n" +
+        "[[module]]\nname = 'p'\npath = '/p'\n",
+      OPTIONS,
+    );
+    assertEquals(configWarnings(config, { runsAsRoot: false }), [
+      "the default root: root_keep_owner has no effect: blitd is not running as root",
+      'module "o": keep_owner has no effect: blitd is not running as root',
+    ]);
+    assertEquals(configWarnings(config, { runsAsRoot: true }), []);
+    assertEquals(configWarnings(config), []);
+  });
   await t.step("is empty for the safe defaults", () => {
     assertEquals(
       configWarnings(parseDaemonConfig("[[module]]\nname = 'a'\npath = '/a'\n", OPTIONS)),
@@ -600,6 +621,32 @@ Deno.test("parseDaemonConfig(): keep_special_bits is off unless said, and must b
     () => parseDaemonConfig("[daemon]\nroot_keep_special_bits = 'yes'\n"),
     TypeError,
     /"daemon\.root_keep_special_bits" must be a boolean/,
+  );
+});
+
+Deno.test("parseDaemonConfig(): keep_owner is off unless said, and must be a boolean", () => {
+  const config = parseDaemonConfig(
+    "[daemon]\nroot = '/srv'\n[[module]]\nname = 'a'\npath = '/a'\n" +
+      "[[module]]\nname = 'o'\npath = '/o'\nkeep_owner = true\n" +
+      "[[module]]\nname = 'f'\npath = '/f'\nkeep_owner = false\n",
+    OPTIONS,
+  );
+  strictEqual(config.rootKeepOwner, false);
+  assertEquals(config.modules.map((m) => m.keepOwner), [false, true, false]);
+  strictEqual(keepsOwners(config), true);
+  strictEqual(
+    parseDaemonConfig("[daemon]\nroot = '/srv'\nroot_keep_owner = true\n", OPTIONS).rootKeepOwner,
+    true,
+  );
+  assertOneLineError(
+    () => parseDaemonConfig("[[module]]\nname = 'a'\npath = '/a'\nkeep_owner = 'yes'\n"),
+    TypeError,
+    /module "a" key "keep_owner" must be a boolean, not a string/,
+  );
+  assertOneLineError(
+    () => parseDaemonConfig("[daemon]\nroot_keep_owner = 1\n"),
+    TypeError,
+    /"daemon\.root_keep_owner" must be a boolean/,
   );
 });
 

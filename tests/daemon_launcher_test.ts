@@ -471,6 +471,7 @@ function fakeConfig(dir: string, motd: string): DaemonConfig {
       anonymousWrite: true,
       list: true,
       keepSpecialBits: false,
+      keepOwner: false,
     }],
     forceGrpcData: false,
     source: null,
@@ -487,6 +488,7 @@ function fakeConfig(dir: string, motd: string): DaemonConfig {
     rootUsers: null,
     rootAnonymousWrite: false,
     rootKeepSpecialBits: false,
+    rootKeepOwner: false,
     confinement: "none",
   };
 }
@@ -664,6 +666,7 @@ Deno.test("parseServerConfig()", async (t) => {
     users: [{ name: "alice", publicKeys: [key] }, { name: "bob", publicKeys: [key, key] }],
     rootUsers: [{ name: "alice", readOnly: true }],
     rootKeepSpecialBits: true,
+    rootKeepOwner: true,
     modules: [
       ...config.modules,
       {
@@ -675,6 +678,7 @@ Deno.test("parseServerConfig()", async (t) => {
         anonymousWrite: false,
         list: false,
         keepSpecialBits: true,
+        keepOwner: true,
       },
     ],
   };
@@ -720,6 +724,8 @@ Deno.test("parseServerConfig()", async (t) => {
         /module "team" keepSpecialBits must be a boolean/,
       ],
       [{ rootKeepSpecialBits: null }, /"rootKeepSpecialBits" must be a boolean/],
+      [{ modules: [{ ...team, keepOwner: 1 }] }, /module "team" keepOwner must be a boolean/],
+      [{ rootKeepOwner: "no" }, /"rootKeepOwner" must be a boolean/],
       [{ motd: "x".repeat(4097) }, /"motd" is 4097 bytes long, more than 4096/],
       [{ motd: "\u001b[2J" }, /"motd" holds the control character U\+001B/],
       [{ modules: [{ ...team, comment: "a\nb" }] }, /module "team" comment holds the control/],
