@@ -78,6 +78,8 @@ export interface TransferArgs {
   statsEveryMs: number | null;
   /** Do not cross into other file systems (`-x`). */
   oneFileSystem: boolean;
+  /** Keep hard links as hard links (`-H`). */
+  hardLinks: boolean;
   /** Never keep owners and groups, even as root (`--no-owner`). */
   noOwner: boolean;
   /** Keep replaced and deleted files (`-b`, `--backup-dir`, `--suffix`), or `null`. */
@@ -108,6 +110,7 @@ const TRANSFER_OPTIONS = {
   stats: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   "one-file-system": { type: "boolean", short: "x" },
+  "hard-links": { type: "boolean", short: "H" },
   "no-owner": { type: "boolean" },
   backup: { type: "boolean", short: "b" },
   "backup-dir": { type: "string" },
@@ -269,6 +272,7 @@ export function parseTransferArgs(
       ? DEFAULT_IDLE_TIMEOUT_MS
       : parseSeconds(values.timeout, "--timeout", true),
     oneFileSystem: values["one-file-system"] ?? false,
+    hardLinks: values["hard-links"] ?? false,
     noOwner: values["no-owner"] ?? false,
     backup: backupOf(values),
     statsEveryMs: values.stats === undefined

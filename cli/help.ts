@@ -73,8 +73,10 @@ Options (short flags combine as in rsync: -avP, -avh):
       --backup-dir DIR   keep them under DIR instead (relative to DST; implies -b)
       --suffix SUFFIX    append SUFFIX to each backup's name (default ~ without --backup-dir)
   -x, --one-file-system  do not cross into other file systems in SRC
-      --no-owner         do not keep numeric owners and groups (a local run as root keeps
-                         them; a daemon neither applies nor sends them yet)
+  -H, --hard-links       keep hard links: files with several names in SRC get as many names,
+                         linked, in DST (their data travels once)
+      --no-owner         do not keep numeric owners and groups (kept as root: locally, and
+                         through a daemon module with keep_owner = true)
   -y, --yes              delete without asking (mirror)
       --max-delete N     mirror: delete nothing if more than N entries would go
       --bwlimit RATE     most payload per second, local or remote (a bare number is KiB/s;

@@ -25,7 +25,13 @@ export function renderEvent(event: TransferEvent, dryRun: boolean): string {
     "remove-source": "remove source",
   }[event.action];
   // Paths come from the source (a daemon, on a pull): escaped, one event stays one line.
-  return `${dryRun ? "would " : ""}${verb} ${event.path === "" ? "." : printable(event.path)}`;
+  return `${dryRun ? "would " : ""}${verb} ${event.path === "" ? "." : printable(event.path)}` +
+    linkedTo(event);
+}
+
+/** rsync's ` => FIRST` after a hard link's path, or `""`. */
+function linkedTo(event: TransferEvent): string {
+  return event.linkTo === undefined ? "" : ` => ${printable(event.linkTo)}`;
 }
 
 /**
@@ -53,7 +59,7 @@ export function renderItemized(event: TransferEvent, options: { pushing: boolean
   const raw = event.itemize ?? renderEvent(event, false).split(" ", 1)[0] ?? "";
   const itemize = options.pushing && raw.startsWith(">") ? `<${raw.slice(1)}` : raw;
   const path = event.path === "" ? "." : printable(event.path);
-  return `${itemize.padEnd(11)} ${path}${event.action === "mkdir" ? "/" : ""}`;
+  return `${itemize.padEnd(11)} ${path}${event.action === "mkdir" ? "/" : ""}${linkedTo(event)}`;
 }
 
 /**

@@ -139,6 +139,7 @@ export async function runTransferVerb(
       connectTimeoutMs: args.connectTimeoutMs,
       idleTimeoutMs: args.idleTimeoutMs,
       oneFileSystem: args.oneFileSystem,
+      hardLinks: args.hardLinks,
       ...(args.noOwner ? { keepOwner: false } : {}),
       backup: args.backup,
       forceGrpc: args.forceGrpc,

@@ -46,6 +46,7 @@ import {
   type LinkedAside,
   lstatOrNull,
   type PartialTag,
+  sharedInode,
   type StatManyOptions,
   type TempFile,
   tempName,
@@ -248,10 +249,13 @@ export class ContainedDir implements TreeDir {
     const results: (EntryInfo | null | Error)[] = [];
     const seen: [string, Deno.FileInfo][] = [];
     const devices = options.devices ?? null;
+    const inodes = options.inodes ?? null;
     if (devices !== null) devices.length = 0;
+    if (inodes !== null) inodes.length = 0;
     let anyDir = false;
     for (const name of names) {
       devices?.push(NaN);
+      inodes?.push(NaN);
       if (name === "") {
         results.push(new PathInvalidError(this.rel || ".", "an entry of a batch needs a name"));
         continue;
@@ -261,6 +265,7 @@ export class ContainedDir implements TreeDir {
         const info = Deno.lstatSync(path);
         results.push(entryInfoOf(info, info.isSymlink ? () => Deno.readLinkSync(path) : noLink));
         if (devices !== null) devices[results.length - 1] = info.dev;
+        if (inodes !== null) inodes[results.length - 1] = sharedInode(info);
         seen.push([name, info]);
         anyDir ||= info.isDirectory;
       } catch (error) {

@@ -340,6 +340,35 @@ export interface StatManyOptions {
    * `--one-file-system` compares, at no extra system call.
    */
   devices?: number[];
+  /**
+   * Receives the inode number of each regular file with more than one name (`nlink > 1`) at
+   * its index, `NaN` for every other entry: with `devices`, what hard-link detection (`-H`)
+   * groups by, at no extra system call.
+   */
+  inodes?: number[];
+}
+
+/**
+ * The inode of a regular file with more than one name, else `NaN` (see
+ * {@linkcode StatManyOptions.inodes}).
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { sharedInode } from "./tree.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/a`, "x");
+ * strictEqual(Number.isNaN(sharedInode(Deno.lstatSync(`${dir}/a`))), true);
+ * Deno.linkSync(`${dir}/a`, `${dir}/b`);
+ * strictEqual(sharedInode(Deno.lstatSync(`${dir}/b`)), Deno.lstatSync(`${dir}/a`).ino);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ *
+ * @param info From `lstat`.
+ * @returns The inode number, or `NaN`.
+ */
+export function sharedInode(info: Deno.FileInfo): number {
+  return info.isFile && (info.nlink ?? 1) > 1 && info.ino !== null ? info.ino : NaN;
 }
 
 /** See {@linkcode TreeDir.writeTarget}. */
@@ -671,11 +700,19 @@ class LocalDir implements TreeDir {
   }
 
   stat(name: string): EntryInfo | null {
-    return this.#stat(name, null, 0);
+    return this.#stat(name, null, null, 0);
   }
 
-  /** `stat`, with the device id put at `devices[index]` when asked for. */
-  #stat(name: string, devices: number[] | null, index: number): EntryInfo | null {
+  /**
+   * `stat`, with the device id put at `devices[index]` and the shared inode (see
+   * {@linkcode sharedInode}) at `inodes[index]` when asked for.
+   */
+  #stat(
+    name: string,
+    devices: number[] | null,
+    inodes: number[] | null,
+    index: number,
+  ): EntryInfo | null {
     // On the hot path of every walk and plan: kept flat, no closure unless it is a link.
     const path = this.#at(name);
     let info: Deno.FileInfo;
@@ -686,6 +723,7 @@ class LocalDir implements TreeDir {
       throw this.#tree.reword(error, this.#path, this.rel, name);
     }
     if (devices !== null) devices[index] = info.dev;
+    if (inodes !== null) inodes[index] = sharedInode(info);
     try {
       return entryInfoOf(info, info.isSymlink ? () => Deno.readLinkSync(path) : noLink);
     } catch (error) {
@@ -795,11 +833,14 @@ class LocalDir implements TreeDir {
 
   statMany(names: readonly string[], options: StatManyOptions = {}): (EntryInfo | null | Error)[] {
     const devices = options.devices ?? null;
+    const inodes = options.inodes ?? null;
     if (devices !== null) devices.length = 0;
+    if (inodes !== null) inodes.length = 0;
     return names.map((name, i) => {
       if (devices !== null) devices[i] = NaN;
+      if (inodes !== null) inodes[i] = NaN;
       try {
-        return this.#stat(name, devices, i);
+        return this.#stat(name, devices, inodes, i);
       } catch (error) {
         return error instanceof Error ? error : new Error(String(error));
       }

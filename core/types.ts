@@ -51,6 +51,12 @@ export interface Entry {
   uid?: number | undefined;
   /** Numeric group, sent when the session keeps owners. */
   gid?: number | undefined;
+  /**
+   * With hard links kept (`-H`, `SessionTerms.hardLinks`): the path of an earlier file of the
+   * manifest that is the same file (same device and inode) at the source; this one is then made
+   * a hard link to it rather than sent. Absent otherwise.
+   */
+  hardLink?: string;
 }
 
 /** How the destination decides whether a file that exists on both sides must be sent again. */

@@ -8,7 +8,13 @@
 
 import { describeError } from "./errors.ts";
 import type { EntryFilter } from "./filter.ts";
-import { type DirItem, isTemporaryName, type Tree, type TreeDir } from "./tree.ts";
+import {
+  type DirItem,
+  isTemporaryName,
+  type StatManyOptions,
+  type Tree,
+  type TreeDir,
+} from "./tree.ts";
 import type { Entry } from "./types.ts";
 
 /**
@@ -53,6 +59,14 @@ export interface WalkOptions {
    * @default {false}
    */
   keepOwner?: boolean;
+  /**
+   * Find hard links (`-H`): a regular file with more than one name whose device and inode an
+   * earlier file of the walk had gets that file's path as its `hardLink` (read from the same
+   * `lstat`). Needs a tree whose handles tell devices and inodes (`statMany`, as both of blit's
+   * trees do); others are walked without.
+   * @default {false}
+   */
+  hardLinks?: boolean;
 }
 
 /** Options for {@linkcode readDirectory}. */
@@ -162,11 +176,14 @@ export function readDirectory(
 export async function* walkTree(tree: Tree, options: WalkOptions): AsyncGenerator<WalkGroup> {
   const { signal } = options;
   const devices: DeviceRule | null = options.oneFileSystem ? { root: NaN, found: [] } : null;
+  const links: LinkRule | null = options.hardLinks
+    ? { firstNames: new Map(), devices: [], inodes: [] }
+    : null;
   const stack: string[] = [""];
   while (stack.length > 0) {
     if (signal?.aborted) return;
     const dir = stack.pop() as string;
-    const group = listGroup(tree, dir, options, devices);
+    const group = listGroup(tree, dir, options, devices, links);
     yield group;
     const stayOut = group.mountPoints;
     for (let i = group.entries.length - 1; i >= 0; i--) {
@@ -186,11 +203,31 @@ interface DeviceRule {
   found: number[];
 }
 
+/** The hard-link detection of a walk that keeps hard links. */
+interface LinkRule {
+  /** `device:inode` of each file with several names met so far → the path it was first met at. */
+  firstNames: Map<string, string>;
+  /** Scratch: the device ids of the entries of the directory being read. */
+  devices: number[];
+  /** Scratch: their shared inodes (`NaN`: not a file with several names). */
+  inodes: number[];
+}
+
+/** Gives `entry` the path of an earlier name of the same file, or makes it the first name. */
+function noteHardLink(links: LinkRule, entry: Entry, device: number, inode: number): void {
+  if (Number.isNaN(inode) || Number.isNaN(device)) return;
+  const key = `${device}:${inode}`;
+  const first = links.firstNames.get(key);
+  if (first === undefined) links.firstNames.set(key, entry.path);
+  else entry.hardLink = first;
+}
+
 function listGroup(
   tree: Tree,
   dir: string,
   options: WalkOptions,
   devices: DeviceRule | null,
+  links: LinkRule | null,
 ): WalkGroup {
   const { filter, onError } = options;
   let listing;
@@ -218,9 +255,15 @@ function listGroup(
   }
   // All at once when the tree can (a contained tree then checks the directory once).
   const deviceSink = devices !== null && !Number.isNaN(devices.root) ? devices.found : undefined;
+  const statOptions: StatManyOptions = {};
+  if (deviceSink !== undefined) statOptions.devices = deviceSink;
+  if (links !== null) {
+    statOptions.devices ??= links.devices;
+    statOptions.inodes = links.inodes;
+  }
   let facts: ReturnType<NonNullable<typeof handle.statMany>> | null;
   try {
-    facts = handle.statMany?.(wanted, deviceSink ? { devices: deviceSink } : undefined) ?? null;
+    facts = handle.statMany?.(wanted, statOptions) ?? null;
   } catch (error) {
     onError(dir === "" ? "." : dir, `Cannot list directory: ${describeError(error)}`);
     return { dir, entries: [], complete: false };
@@ -242,6 +285,9 @@ function listGroup(
       const entry = info as Entry;
       entry.path = rel;
       if (!options.keepOwner) entry.uid = entry.gid = undefined;
+      if (links !== null && facts !== null && entry.kind === "file") {
+        noteHardLink(links, entry, statOptions.devices?.[i] ?? NaN, links.inodes[i] ?? NaN);
+      }
       entries.push(entry);
       if (entry.kind === "dir" && facts !== null && deviceSink !== undefined) {
         const device = deviceSink[i];

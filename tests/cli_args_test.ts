@@ -292,6 +292,7 @@ Deno.test("parseTransferArgs: every flag", () => {
     workers: 3,
     noHistory: true,
     forceGrpc: true,
+    hardLinks: false,
     wholeFile: true,
     noResume: true,
     maxDelete: 7,

@@ -34,6 +34,7 @@ const MIRROR: SessionTerms = {
   oneFileSystem: false,
   backup: null,
   keepOwner: false,
+  hardLinks: false,
 };
 
 /** Runs a mirror of `src/` into `dst` whose destination asks the source side for consent. */

@@ -70,6 +70,7 @@ const TRANSFER_FLAGS = [
   "--quiet",
   "--itemize-changes",
   "--one-file-system",
+  "--hard-links",
   "--no-owner",
   "--backup",
   "--backup-dir",
@@ -98,6 +99,7 @@ const TRANSFER_FLAGS = [
   "-i",
   "-P",
   "-x",
+  "-H",
   "-b",
   ...SECURITY_FLAGS,
 ];

@@ -251,6 +251,7 @@ export class DestinationRole {
       mirror: this.#o.terms.operation === "mirror",
       deleteExcluded: this.#o.terms.deleteExcluded,
       keepOwner: this.#o.terms.keepOwner,
+      hardLinks: this.#o.terms.hardLinks,
       reportSettled: this.#o.terms.operation === "move",
       gate,
       filter: this.#o.filter,
@@ -432,6 +433,7 @@ export class DestinationRole {
   async #finish(reported: ReadonlySet<string>): Promise<SideSummary> {
     const planner = this.#planner as DestinationPlanner;
     await (this.#intake as PayloadIntake).finish(reported);
+    for (const link of planner.linkHardLinks()) this.#landed(link.id, link.entry, link.ok);
     await this.#flushDone(true);
     let skipped: string | null = null;
     if (this.#o.terms.operation === "mirror") skipped = await this.#delete(planner);

@@ -235,6 +235,11 @@ export interface SessionTerms {
    * must run as root; a daemon only where its module says `keep_owner = true`).
    */
   keepOwner: boolean;
+  /**
+   * Keep hard links (`-H`): the source gives each further name of a file it already announced
+   * that file's path (`Entry.hardLink`), and the destination links it instead of asking for it.
+   */
+  hardLinks: boolean;
 }
 
 /** Where backups of replaced and deleted files go (see {@linkcode SessionTerms.backup}). */

@@ -71,6 +71,25 @@ export function itemizeLink(replacesLink: boolean): string {
   return replacesLink ? "cLc........" : `cL${NEW_COLUMNS}`;
 }
 
+/**
+ * A hard link the destination makes (`-H`): rsync's `hf` with `+` columns for a new name, dots
+ * for a name that held something else.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { itemizeHardLink } from "./itemize.ts";
+ * strictEqual(itemizeHardLink(false), "hf+++++++++");
+ * strictEqual(itemizeHardLink(true), "hf.........");
+ * ```
+ *
+ * @param replaces Something was there before.
+ * @returns The 11 characters.
+ */
+export function itemizeHardLink(replaces: boolean): string {
+  return replaces ? "hf........." : `hf${NEW_COLUMNS}`;
+}
+
 /** A file the destination creates (one string for all: this is made per file). */
 const ITEMIZE_NEW_FILE = `>f${NEW_COLUMNS}`;
 

@@ -11,8 +11,14 @@
  * @module
  */
 
-import { isNewer, needsTransfer } from "../compare.ts";
-import { ITEMIZE_DELETING, ITEMIZE_NEW_DIR, itemizeFile, itemizeLink } from "./itemize.ts";
+import { isNewer, needsTransfer, sameMtime } from "../compare.ts";
+import {
+  ITEMIZE_DELETING,
+  ITEMIZE_NEW_DIR,
+  itemizeFile,
+  itemizeHardLink,
+  itemizeLink,
+} from "./itemize.ts";
 import type { CopyJob } from "../copy_job.ts";
 import {
   describeError,
@@ -64,6 +70,8 @@ export interface TransferEvent {
   size?: number;
   /** rsync's itemize string (`>f.st......`, `cd+++++++++`, `*deleting  `; see `itemize.ts`). */
   itemize?: string;
+  /** For a hard link made (`-H`, itemize `hf…`): the path it is a second name of. */
+  linkTo?: string;
 }
 
 /** What the planner decided for one file or link. */
@@ -127,6 +135,12 @@ export interface PlannerOptions {
    * @default {false}
    */
   keepOwner?: boolean;
+  /**
+   * Accept hard links (`-H`, `Entry.hardLink`): each is made, once every file is in place, by
+   * {@linkcode DestinationPlanner.linkHardLinks}. Without it an entry naming one fails.
+   * @default {false}
+   */
+  hardLinks?: boolean;
   /**
    * Return plans for entries that are already in place too (move reports them); without it
    * `planGroup` returns only what needs work.
@@ -245,6 +259,10 @@ export class DestinationPlanner {
   readonly #backup: BackupTerms | null;
   /** Directories of the backup directory known to exist (tree paths). */
   readonly #backupDirs = new Set<string>();
+  /** With hard links: the files planned so far, which a later entry may be a hard link to. */
+  readonly #files: Set<string> | null;
+  /** Hard links to make once every file is in place (`-H`). */
+  #hardLinks: { id: number; entry: Entry }[] = [];
 
   /**
    * Creates the planner.
@@ -253,6 +271,7 @@ export class DestinationPlanner {
   constructor(options: PlannerOptions) {
     this.#o = options;
     this.#backup = options.backup ?? null;
+    this.#files = options.hardLinks ? new Set() : null;
   }
 
   /** Whether replaced and deleted entries are kept as backups (`-b`). */
@@ -552,6 +571,8 @@ export class DestinationPlanner {
     if (facts && ignoreExisting) return { id, entry, decision: "kept", keptBecause: "existing" };
     if (entry.kind === "symlink") return this.#planLink(dir, name, entry, facts, id);
     if (!this.#inSizeRange(entry.size)) return { id, entry, decision: "kept", keptBecause: "size" };
+    if (entry.hardLink !== undefined) return this.#deferHardLink(entry, id);
+    this.#files?.add(entry.path);
     const fresh = itemizeFile(entry, null, false);
     if (!facts || !dir) return { id, entry, decision: "send", itemize: fresh };
     if (facts.kind !== "file") {
@@ -579,6 +600,97 @@ export class DestinationPlanner {
       basisSize: size,
       itemize: itemizeFile(entry, { kind: "file", size, mtimeMs }, false),
     };
+  }
+
+  /** Keeps a hard link for {@linkcode linkHardLinks}, once its first name is known. */
+  #deferHardLink(entry: Entry, id: number): null {
+    const first = entry.hardLink as string;
+    if (this.#files === null || !this.#files.has(first)) {
+      throw new ProtocolError(
+        `Cannot accept ${quotePath(entry.path)} as a hard link to ${quotePath(first)}: ` +
+          (this.#files === null ? "hard links were not asked for" : "no such file came before it"),
+      );
+    }
+    this.#hardLinks.push({ id, entry });
+    return null;
+  }
+
+  /**
+   * Makes the hard links of the run (`-H`), once every file is in place: each further name of a
+   * file becomes a hard link to the destination's copy of its first name, unless it is one
+   * already. The links of a first name that does not hold the source's version (it failed, or
+   * was left as it was) fail. In a dry run they are only reported.
+   * @returns Each link with whether it is in place (made or already there), for move's
+   * verification.
+   */
+  linkHardLinks(): { id: number; entry: Entry; ok: boolean }[] {
+    const done: { id: number; entry: Entry; ok: boolean }[] = [];
+    for (const { id, entry } of this.#hardLinks) {
+      let ok = false;
+      try {
+        ok = this.#hardLink(entry);
+      } catch (error) {
+        this.#o.stats.fail(entry.path, describeError(error));
+      }
+      done.push({ id, entry, ok });
+    }
+    this.#hardLinks = [];
+    return done;
+  }
+
+  /** Makes one hard link (see `linkHardLinks`); `false` when it was not made. */
+  #hardLink(entry: Entry): boolean {
+    const first = entry.hardLink as string;
+    if (this.#o.gate.dryRun) {
+      this.#o.stats.transferred++;
+      this.#emit({
+        action: "link",
+        path: entry.path,
+        itemize: itemizeHardLink(false),
+        linkTo: first,
+      });
+      return true;
+    }
+    const from = this.holder(first);
+    const to = this.holder(entry.path);
+    const origin = fileIdentity(from.dir, from.name);
+    const timed = this.#o.compare === "size-mtime" || this.#o.compare === "ignore-times";
+    if (
+      origin === null || origin.size !== entry.size ||
+      (timed && !sameMtime(origin.mtimeMs, entry.mtimeMs))
+    ) {
+      throw new Error(
+        `Cannot make the hard link to ${quotePath(first)}: it does not hold this file's ` +
+          "version (it failed or was left as it was)",
+      );
+    }
+    const old = fileIdentity(to.dir, to.name) ?? to.dir.stat(to.name);
+    if (old !== null && "inode" in old && origin.inode !== "" && old.inode === origin.inode) {
+      return true; // already a second name of it
+    }
+    if (old?.kind === "dir" && !this.#replace(to.dir, to.name, entry.path, "dir", false)) {
+      return false;
+    }
+    if (from.dir.linkInto === undefined) {
+      throw new Deno.errors.NotSupported("Cannot make a hard link: this destination cannot link");
+    }
+    const restore = this.#backup === null || old === null || old.kind === "dir"
+      ? null
+      : this.#backUpReplaced(to.dir, to.name, entry.path);
+    try {
+      from.dir.linkInto(from.name, to.dir, to.name);
+    } catch (error) {
+      putBack(restore);
+      throw error;
+    }
+    this.#o.stats.transferred++;
+    this.#emit({
+      action: "link",
+      path: entry.path,
+      itemize: itemizeHardLink(old !== null),
+      linkTo: first,
+    });
+    return true;
   }
 
   /**
@@ -1176,4 +1288,27 @@ export function currentUmaskBits(): number {
  */
 export function rememberUmaskBits(bits: number): void {
   umaskBits = bits & 0o777;
+}
+
+/**
+ * A regular file's facts with its `device:inode` when it has several names (`inode` is `""`
+ * when it has one), or `null` when `name` is not a regular file.
+ */
+function fileIdentity(
+  dir: TreeDir,
+  name: string,
+): (EntryInfo & { inode: string }) | null {
+  const devices: number[] = [];
+  const inodes: number[] = [];
+  const found = dir.statMany?.([name], { devices, inodes })[0] ?? dir.stat(name);
+  if (found === null || found === undefined || found instanceof Error) {
+    if (found instanceof Error) throw found;
+    return null;
+  }
+  if (found.kind !== "file") return null;
+  const inode = inodes[0];
+  return {
+    ...found,
+    inode: inode === undefined || Number.isNaN(inode) ? "" : `${devices[0]}:${inode}`,
+  };
 }

@@ -77,6 +77,12 @@ export interface SessionOptions {
    */
   keepOwner?: boolean;
   /**
+   * Keep hard links (`-H`): files with several names in the source get as many names, linked
+   * together, at the destination (their data travels once).
+   * @default {false}
+   */
+  hardLinks?: boolean;
+  /**
    * Do not cross into other file systems while walking the source (`-x`): a directory on another
    * device is skipped (not a failure, and the scan stays complete).
    * @default {false}
@@ -225,6 +231,7 @@ export function setUpSession(operation: TransferOperation, options: SessionOptio
       oneFileSystem: options.oneFileSystem ?? false,
       backup: backupTerms(options.backup ?? null),
       keepOwner: options.keepOwner ?? runsAsRoot(),
+      hardLinks: options.hardLinks ?? false,
     },
     filter,
     gate: new ChangeGate(dryRun),

@@ -307,6 +307,7 @@ export class SourceRole {
         filter,
         oneFileSystem: terms.oneFileSystem,
         keepOwner: terms.keepOwner,
+        hardLinks: terms.hardLinks,
         onError: (path, message) => {
           this.#scanComplete = false;
           stats.fail(path, message);
@@ -322,7 +323,7 @@ export class SourceRole {
           if (this.#retain && entry.kind !== "dir") this.#entries.set(item.id, entry);
           items.push(item);
           stats.examined++;
-          if (entry.kind === "file") bytes += entry.size;
+          if (entry.kind === "file" && entry.hardLink === undefined) bytes += entry.size;
           this.#prepareDelta(entry);
         }
         batch.push({ dir: group.dir, entries: items, complete: group.complete });

@@ -94,6 +94,7 @@ function entryToWire(entry: Entry, id: number) {
     linkTarget: entry.linkTarget ?? "",
     ...(entry.uid === undefined ? {} : { uid: entry.uid }),
     ...(entry.gid === undefined ? {} : { gid: entry.gid }),
+    hardLink: entry.hardLink ?? "",
   };
 }
 
@@ -125,11 +126,13 @@ function eventFromWire(wire: WireEvent): TransferEvent {
     throw new ProtocolError("Cannot accept a report whose itemize string is too long");
   }
   validateWirePath(wire.path);
+  if (wire.linkTo !== "") validateWirePath(wire.linkTo);
   return {
     action: wire.action as TransferEvent["action"],
     path: wire.path,
     size: count(wire.size, "a reported size"),
     ...(wire.itemize === "" ? {} : { itemize: wire.itemize }),
+    ...(wire.linkTo === "" ? {} : { linkTo: wire.linkTo }),
   };
 }
 
@@ -183,7 +186,20 @@ function entryFromWire(wire: ManifestEntry, dir: string): ManifestItem {
   if (kind === "symlink") item.linkTarget = linkTargetFromWire(wire);
   if (wire.uid !== undefined) item.uid = wire.uid;
   if (wire.gid !== undefined) item.gid = wire.gid;
+  if (wire.hardLink !== "") item.hardLink = hardLinkFromWire(wire, kind);
   return item;
+}
+
+/** The first name of a hard-linked file: another file's path, checked as every wire path is. */
+function hardLinkFromWire(wire: ManifestEntry, kind: EntryKind): string {
+  if (kind !== "file") {
+    throw new ProtocolError(`Cannot accept "${wire.path}": only a file can be a hard link`);
+  }
+  const parts = validateWirePath(wire.hardLink);
+  if (parts.length === 0 || wire.hardLink === wire.path) {
+    throw new ProtocolError(`Cannot accept "${wire.path}": a hard link to itself or the root`);
+  }
+  return wire.hardLink;
 }
 
 function linkTargetFromWire(wire: ManifestEntry): string {
@@ -354,6 +370,7 @@ export function frameToWire(frame: Frame): WireFrame {
             path: e.path,
             size: BigInt(e.size ?? 0),
             itemize: e.itemize ?? "",
+            linkTo: e.linkTo ?? "",
           })),
         },
       };
@@ -645,6 +662,7 @@ export function openToWire(request: OpenRequest): MessageInitShape<typeof OpenSc
     backupDir: terms.backup?.dir ?? "",
     backupSuffix: terms.backup?.suffix ?? "",
     keepOwner: terms.keepOwner,
+    hardLinks: terms.hardLinks,
     dataStreams: 2,
     ...(terms.maxDelete === null ? {} : { maxDelete: BigInt(terms.maxDelete) }),
     ...(terms.minSize === null ? {} : { minSize: BigInt(terms.minSize) }),
@@ -706,6 +724,7 @@ export function openFromWire(open: Open): OpenRequest {
       oneFileSystem: open.oneFileSystem,
       backup: backupFromWire(open),
       keepOwner: open.keepOwner,
+      hardLinks: open.hardLinks,
     },
     filters,
     forceGrpc: open.forceGrpcData,

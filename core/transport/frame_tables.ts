@@ -235,6 +235,7 @@ export const EventTable: MessageTable = {
     { no: 2, name: "path", kind: "string" },
     { no: 3, name: "size", kind: "uint64" },
     { no: 4, name: "itemize", kind: "string" },
+    { no: 5, name: "linkTo", kind: "string" },
   ],
 };
 
@@ -301,6 +302,7 @@ export const ManifestEntryTable: MessageTable = {
     { no: 7, name: "linkTarget", kind: "string" },
     { no: 8, name: "uid", kind: "uint32", optional: true },
     { no: 9, name: "gid", kind: "uint32", optional: true },
+    { no: 10, name: "hardLink", kind: "string" },
   ],
 };
 
@@ -376,6 +378,7 @@ export const OpenTable: MessageTable = {
     { no: 30, name: "backupDir", kind: "string" },
     { no: 31, name: "backupSuffix", kind: "string" },
     { no: 32, name: "keepOwner", kind: "bool" },
+    { no: 33, name: "hardLinks", kind: "bool" },
   ],
 };
 

@@ -347,6 +347,46 @@ const PULL_ROWS: PullRow[] = [
     args: ["--exclude", "*.secret"],
     expect: { refused: /Cannot accept entry "a\.secret": it is excluded/ },
   },
+  // Hard links (-H).
+  {
+    name: "a hard link the user did not ask for",
+    lie: oneGroup([fileItem(1, "f", "ok"), { ...fileItem(2, "g", "ok"), hardLink: "f" }], {
+      1: "ok",
+    }),
+    expect: {
+      failed: /g: Cannot accept "g" as a hard link to "f": hard links were not asked for/,
+      why: "the entry fails alone; nothing is linked",
+    },
+    holds: { "f": "file:ok" },
+  },
+  {
+    name: "-H: a hard link to a file that never came",
+    args: ["-H"],
+    lie: oneGroup([{ ...fileItem(1, "g", "ok"), hardLink: "keep.txt" }, fileItem(2, "f", "ok")], {
+      2: "ok",
+    }),
+    expect: {
+      failed: /g: Cannot accept "g" as a hard link to "keep\.txt": no such file came before it/,
+      why: "a destination file the source never sent is never given a second name",
+    },
+    holds: { "f": "file:ok" },
+  },
+  {
+    name: "-H: a hard link to a path outside",
+    args: ["-H"],
+    lie: oneGroup([fileItem(1, "f", "ok"), { ...fileItem(2, "g", "ok"), hardLink: "../f" }], {
+      1: "ok",
+    }),
+    expect: { refused: /Cannot use path "\.\.\/f": it has a "\.\." segment/ },
+  },
+  {
+    name: "-H: a symlink that claims to be a hard link",
+    args: ["-H"],
+    lie: oneGroup([fileItem(1, "f", "ok"), { ...linkItem(2, "l", "f"), hardLink: "f" }], {
+      1: "ok",
+    }),
+    expect: { refused: /Cannot accept "l": only a file can be a hard link/ },
+  },
   // Sizes.
   {
     name: "announces 10 bytes, sends 1 MB",
