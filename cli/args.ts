@@ -18,8 +18,8 @@ import type { ConnectionSecurity } from "../core/client_security.ts";
 export interface TransferArgs {
   /** The verb. */
   operation: TransferOperation;
-  /** Source as given. */
-  source: string;
+  /** Sources as given: one, or several merged into DST (all local, or all in one module). */
+  sources: string[];
   /** Destination as given. */
   destination: string;
   /** Compare mode. */
@@ -200,12 +200,7 @@ export function parseTransferArgs(
   if (helpAsked) return "help";
   if (positionals.length < 2) {
     throw new UsageError(
-      `Cannot ${operation}: expected SRC and DST, got ${positionals.length} path(s); usage: blit ${operation} [options] SRC DST`,
-    );
-  }
-  if (positionals.length > 2) {
-    throw new UsageError(
-      `Cannot ${operation}: expected exactly SRC and DST, got ${positionals.length} paths; quote paths with spaces`,
+      `Cannot ${operation}: expected SRC and DST, got ${positionals.length} path(s); usage: blit ${operation} [options] SRC... DST`,
     );
   }
   const effective = effectiveOperation(operation, values.delete ?? false);
@@ -239,8 +234,8 @@ export function parseTransferArgs(
   };
   return {
     operation: effective,
-    source: positionals[0] as string,
-    destination: positionals[1] as string,
+    sources: positionals.slice(0, -1),
+    destination: positionals.at(-1) as string,
     compare: compareModeOf(values),
     ignoreExisting: values["ignore-existing"] ?? false,
     filters: filterRulesOf(tokens, values["files-from"]),

@@ -14,9 +14,9 @@ export const VERSION = "0.1.0";
 export const HELP = `blit ${VERSION}: fast, safe file transfers
 
 Usage:
-  blit copy   [options] SRC DST
-  blit mirror [options] SRC DST
-  blit move   [options] SRC DST
+  blit copy   [options] SRC... DST
+  blit mirror [options] SRC... DST
+  blit move   [options] SRC... DST
   blit check  [-c] [--json] [--exclude GLOB] [--include GLOB] SRC DST
   blit scan   [--wait SECONDS] [--json]
   blit list   HOST[:PORT] | HOST:/module/path
@@ -28,7 +28,7 @@ Run "blit copy --help" for the transfer options, "blit VERB --help" for the othe
 `;
 
 /** Help text of the transfer verbs. */
-export const TRANSFER_HELP = `Usage: blit copy|mirror|move [options] SRC DST
+export const TRANSFER_HELP = `Usage: blit copy|mirror|move [options] SRC... DST
 
   copy    copy SRC to DST; existing files are replaced when they differ
   mirror  copy, then delete DST entries absent from SRC (after a complete scan)
@@ -37,6 +37,9 @@ export const TRANSFER_HELP = `Usage: blit copy|mirror|move [options] SRC DST
 SRC/ (trailing slash) copies the contents of SRC into DST. A directory SRC without
 a slash lands at DST/<name of SRC>; a file lands there when DST is a directory or
 ends with '/', else DST is the file. (rsync's rule.)
+Several SRCs (all local, or all in one daemon module) go in one session into the
+directory DST, each as it would alone: blit copy a b/ c DST/ makes DST/a, the
+contents of b and DST/c (the first SRC wins where two hold the same path).
 One side may be a daemon: host:/module/path, host://path (default root),
 host:port:/module/path, [::1]:port:/module/ (default port 9031).
 

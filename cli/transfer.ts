@@ -47,7 +47,7 @@ export async function runTransferVerb(
   const stats = new TransferStats();
   const showProgress = !args.json && !args.quiet && (args.progress ?? Deno.stderr.isTerminal());
   const log = args.logFile === null ? null : openRunLog(args.logFile);
-  log?.line(`${operation} ${args.source} ${args.destination}: started`);
+  log?.line(`${operation} ${args.sources.join(" ")} ${args.destination}: started`);
   const progress = showProgress ? new (await import("./progress.ts")).ProgressLine(stats) : null;
   const encoder = new TextEncoder();
   // With --json, stdout carries the one summary object: action lines go to stderr.
@@ -112,7 +112,7 @@ export async function runTransferVerb(
   Deno.addSignalListener("SIGINT", interrupt);
   let summary;
   try {
-    summary = await transfer(args.operation, args.source, args.destination, {
+    summary = await transfer(args.operation, args.sources, args.destination, {
       compare: args.compare,
       ignoreExisting: args.ignoreExisting,
       dryRun: args.dryRun,

@@ -4,7 +4,13 @@
  * @module
  */
 
-import { parseEndpoints } from "./endpoint.ts";
+import {
+  type Endpoint,
+  type LocalEndpoint,
+  parseEndpoints,
+  type RemoteEndpoint,
+} from "./endpoint.ts";
+import { UsageError } from "./errors.ts";
 import { runLocalTransfer } from "./session/local.ts";
 import type { RemoteOptions } from "./session/remote.ts";
 import type { TransferOperation, TransferSummary } from "./types.ts";
@@ -14,14 +20,16 @@ export type TransferOptions = RemoteOptions;
 
 /**
  * Runs one transfer, local or through a daemon, with rsync's trailing-slash rules: the same
- * session on every route.
+ * session on every route. Several sources (`blit copy a b/ c DST/`) are merged into one session
+ * when they are all local or all in one daemon module; each lands as it would alone in the
+ * directory DST (`a` as `DST/a`, `b/` as DST's contents).
  *
  * Requires `--allow-read` and `--allow-write` for the local side, `--allow-net` for a daemon,
  * `--allow-env` and `--allow-sys` (the gRPC stack reads both); `--allow-ffi` lets checksum mode
  * use the native hasher when the caller passes it.
  *
  * @param operation `copy`, `mirror` or `move`.
- * @param source Source path (`dir/` = its contents), or `host:/module/path`.
+ * @param source Source path (`dir/` = its contents), or `host:/module/path`; or several.
  * @param destination Destination path, or `host:/module/path`.
  * @param options Compare rules, filters, dry run, consent and callbacks.
  * @throws {UsageError} For bad endpoints or options.
@@ -32,17 +40,41 @@ export type TransferOptions = RemoteOptions;
  */
 export async function transfer(
   operation: TransferOperation,
-  source: string,
+  source: string | readonly string[],
   destination: string,
   options: TransferOptions = {},
 ): Promise<TransferSummary> {
-  const [src, dst] = parseEndpoints(source, destination);
-  if (src.kind === "remote" || dst.kind === "remote") {
+  const texts = typeof source === "string" ? [source] : source;
+  if (texts.length === 0) throw new UsageError("Cannot transfer: no source given");
+  const parsed = texts.map((text) => parseEndpoints(text, destination));
+  const dst = (parsed[0] as [Endpoint, Endpoint])[1];
+  const sources = sourcesOnOneSide(parsed.map(([src]) => src));
+  if (sources[0]?.kind === "remote" || dst.kind === "remote") {
     // Loaded only for remote transfers: a local run never loads the gRPC stack.
     const { runRemoteTransfer } = await import("./session/remote.ts");
-    return await runRemoteTransfer(operation, src, dst, options);
+    return await runRemoteTransfer(operation, sources, dst, options);
   }
-  return await runLocalTransfer(operation, src, dst, options);
+  return await runLocalTransfer(operation, sources as LocalEndpoint[], dst, options);
+}
+
+/**
+ * Several sources must be on one side: all local, or all in one module of one daemon.
+ * @throws {UsageError} When they are not.
+ */
+function sourcesOnOneSide(sources: Endpoint[]): Endpoint[] {
+  const [first, ...rest] = sources as [Endpoint, ...Endpoint[]];
+  for (const other of rest) {
+    const together = first.kind === "local"
+      ? other.kind === "local"
+      : other.kind === "remote" && sameModule(first, other);
+    if (!together) {
+      throw new UsageError(
+        `Cannot take sources from two places at once (${first.text} and ${other.text}): all ` +
+          "sources of one command must be local paths, or all in one module of one daemon",
+      );
+    }
+  }
+  return sources;
 }
 
 /**
@@ -114,4 +146,9 @@ export function move(
   options: TransferOptions = {},
 ): Promise<TransferSummary> {
   return transfer("move", source, destination, options);
+}
+
+/** Whether two remote endpoints name the same module of the same daemon. */
+function sameModule(a: RemoteEndpoint, b: RemoteEndpoint): boolean {
+  return a.host === b.host && a.port === b.port && a.module === b.module;
 }

@@ -83,7 +83,9 @@ export class UnionTree implements Tree {
     for (const layer of this.#layers) {
       if (rel !== "" && layer.only !== null && layer.only !== first) continue;
       try {
-        dirs.push(layer.tree.dir(rel));
+        // A plain tree opens without looking: whether the layer holds it is read here.
+        const dir = layer.tree.dir(rel);
+        if (rel === "" || dir.stat("")?.kind === "dir") dirs.push(dir);
       } catch (error) {
         if (
           !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)
@@ -240,13 +242,25 @@ class UnionDir implements TreeDir {
     return this.#owner(name)?.localPath(name) ?? null;
   }
 
-  /** Removes an entry where it lives (a move's source); a directory in every layer. */
+  /**
+   * Removes an entry where it lives (a move's source): a file or link from the layer whose
+   * entry was read (another layer's of the same name was never sent, and stays); an empty
+   * directory from every layer that holds it as one.
+   * @throws {Error} The first failure (a directory that is not empty, in one of the layers).
+   */
   remove(name: string, options?: { recursive?: boolean }): void {
-    const holders = this.#dirs.filter((dir, i) => this.#shows(i, name) && dir.stat(name) !== null);
-    if (holders.length === 0) {
-      throw new Deno.errors.NotFound(`Cannot find "${joinPath(this.rel, name)}" in any source`);
+    const owner = this.#holder(name);
+    if (owner.stat(name)?.kind !== "dir") return owner.remove(name, options);
+    let failure: unknown = null;
+    for (const [i, dir] of this.#dirs.entries()) {
+      if (!this.#shows(i, name) || dir.stat(name)?.kind !== "dir") continue;
+      try {
+        dir.remove(name, options);
+      } catch (error) {
+        failure ??= error;
+      }
     }
-    for (const dir of holders) dir.remove(name, options);
+    if (failure !== null) throw failure;
   }
 
   inspectTemporary(_name: string): TemporaryFacts | null {

@@ -19,7 +19,7 @@ import { PathEscapeError, PathInvalidError } from "../core/paths.ts";
 import { askPeerConsent, DestinationRole } from "../core/session/destination.ts";
 import { ChangeGate } from "../core/session/plan.ts";
 import type { RoleOutcome } from "../core/session/role.ts";
-import { SourceRole } from "../core/session/source.ts";
+import { type SourcePick, SourceRole } from "../core/session/source.ts";
 import { openFromWire, type OpenRequest } from "../core/session/wire.ts";
 import { redactingPort } from "../core/session/redacting_port.ts";
 import { compileFilter } from "../core/filter.ts";
@@ -229,6 +229,8 @@ interface SessionPlace {
   tree: Tree;
   base: string;
   slash: boolean;
+  /** Further sources of a pull in the same module (`Open.more_paths`), merged with the first. */
+  more: SourcePick[];
 }
 
 /** Decodes the Open into a request. */
@@ -263,7 +265,22 @@ function placeSession(
     throw new Refusal(RefuseCode.INTERNAL, `Cannot open ${module.label}: ${describeError(error)}`);
   }
   const slash = request.path.endsWith("/");
-  return { request, module, tree, base: request.path.replace(/\/+$/, ""), slash };
+  const more = request.morePaths ?? [];
+  if (more.length > 0 && request.daemonRole !== "source") {
+    throw new Refusal(RefuseCode.BAD_REQUEST, "Cannot write to several destinations at once");
+  }
+  return {
+    request,
+    module,
+    tree,
+    base: request.path.replace(/\/+$/, ""),
+    slash,
+    more: more.map((path) => ({
+      base: path.replace(/\/+$/, ""),
+      contentsOnly: path.endsWith("/"),
+      text: `${module.name}:/${path}`,
+    })),
+  };
 }
 
 /**
@@ -343,6 +360,9 @@ function makeRole(
       contentsOnly: slash || base === "",
       rootName: module.name,
       keepRoot: base === "",
+      ...(place.more.length > 0
+        ? { merge: [{ base, contentsOnly: slash, text: named }, ...place.more] }
+        : {}),
       payload: { kind: "wire", open: accept, send: (conn, items) => sendPayloads(conn, items) },
     });
     try {

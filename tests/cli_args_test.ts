@@ -190,7 +190,7 @@ Deno.test("parseTransferArgs: include and exclude keep their order across both f
     { action: "include", pattern: "--weird" },
   ]);
   equal(parsed.verbose, true);
-  deepStrictEqual([parsed.source, parsed.destination], ["src/", "dst"]);
+  deepStrictEqual([parsed.sources, parsed.destination], [["src/"], "dst"]);
 });
 
 Deno.test("parseTransferArgs: rsync's flags", () => {
@@ -278,7 +278,7 @@ Deno.test("parseTransferArgs: every flag", () => {
   ]);
   deepStrictEqual(parsed, {
     operation: "mirror",
-    source: "-src",
+    sources: ["-src"],
     destination: "--dst",
     compare: "ignore-times",
     ignoreExisting: true,
@@ -368,10 +368,9 @@ Deno.test("parseTransferArgs: bad command lines give one-line usage errors", () 
       'Cannot use --max-delete "-1": give a whole number from 0 to 999999999999999 (0 refuses ' +
       "every deletion)",
     ],
-    [["a"], "Cannot copy: expected SRC and DST, got 1 path(s); usage: blit copy [options] SRC DST"],
     [
-      ["a", "b", "c"],
-      "Cannot copy: expected exactly SRC and DST, got 3 paths; quote paths with spaces",
+      ["a"],
+      "Cannot copy: expected SRC and DST, got 1 path(s); usage: blit copy [options] SRC... DST",
     ],
     [
       ["-c", "-I", "a", "b"],

@@ -268,7 +268,7 @@ export class DestinationRole {
     if (local !== null && this.#o.lookahead) this.#lookahead = this.#o.lookahead(local);
     let plan: FilePlan | null;
     try {
-      plan = planner.planRoot(root.entry);
+      plan = planner.planRoot(root.entry, root.merged ?? false);
     } catch (error) {
       if (root.entry.kind === "dir") {
         throw new TransferRefusal("destination-unwritable", texts, describeError(error));

@@ -34,6 +34,11 @@ export interface SourceRoot {
   name: string;
   /** `SRC/`: the contents of the directory travel, not the directory itself. */
   contentsOnly: boolean;
+  /**
+   * Several sources merged into one root (`blit copy a b/ c DST/`; `contentsOnly` then true):
+   * the root is no directory of the source, so the destination's keeps its own attributes.
+   */
+  merged?: boolean;
 }
 
 /** One manifest entry with its session id. */

@@ -22,17 +22,18 @@ import { DestinationRole } from "./destination.ts";
 import { localPortPair } from "./frames.ts";
 import { ListingLookahead } from "./lookahead.ts";
 import { type SessionOptions, settleRoles, setUpSession } from "./setup.ts";
-import { SourceRole } from "./source.ts";
+import { type SourcePick, SourceRole } from "./source.ts";
 import { TransferStats } from "../stats.ts";
 import { transferSummary } from "./summary.ts";
 
 const DEFAULT_COPY_WORKERS = 2;
 
 /**
- * Runs one transfer between two local paths.
+ * Runs one transfer between local paths: one source, or several merged into one root (each
+ * placed in the destination as it would be alone: `a` as `DST/a`, `b/` as the contents of DST).
  *
  * @param operation The verb.
- * @param source The source endpoint.
+ * @param source The source endpoint, or several.
  * @param destination The destination endpoint.
  * @param options Compare rules, filters, consent and callbacks.
  * @throws {TransferRefusal} For a missing source, a directory onto a file, overlapping roots.
@@ -40,16 +41,26 @@ const DEFAULT_COPY_WORKERS = 2;
  */
 export async function runLocalTransfer(
   operation: TransferOperation,
-  source: LocalEndpoint,
+  sources: LocalEndpoint | readonly LocalEndpoint[],
   destination: LocalEndpoint,
   options: SessionOptions = {},
 ): Promise<TransferSummary> {
+  const all = Array.isArray(sources)
+    ? sources as readonly LocalEndpoint[]
+    : [sources as LocalEndpoint];
+  const source = all[0] as LocalEndpoint;
   const setup = setUpSession(operation, options);
   const { terms, filter, gate, hasher, consent, stats } = setup;
-  const texts: EndpointTexts = { source: source.text, destination: destination.text };
+  const sourceText = all.map((s) => s.text).join(" ");
+  const texts: EndpointTexts = { source: sourceText, destination: destination.text };
   const sourceAbs = absolutePath(source.path);
   const destinationAbs = absolutePath(destination.path);
-  refuseOverlap(operation, source, sourceAbs, destination, destinationAbs, texts);
+  for (const pick of all) {
+    // Merged, each lands as a directory's contents would (a name of its own, or the contents).
+    const placed = all.length > 1 ? { ...destination, trailingSlash: true } : destination;
+    const abs = absolutePath(pick.path);
+    refuseOverlap(operation, pick, abs, placed, destinationAbs, { ...texts, source: pick.text });
+  }
   const copyWorkers = options.copyWorkers ?? DEFAULT_COPY_WORKERS;
   stats.strategy = { copyWorkers, compare: terms.compare };
   const root = new PlainTree("/");
@@ -62,6 +73,7 @@ export async function runLocalTransfer(
     contentsOnly: source.trailingSlash,
     rootName: splitLocalPath(sourceAbs)[1],
     keepRoot: false,
+    ...(all.length > 1 ? { merge: sourcePicks(all) } : {}),
     texts,
     stats: new TransferStats(),
     hasher,
@@ -94,7 +106,7 @@ export async function runLocalTransfer(
   const [sourceSide, destinationSide] = await settleRoles(sourceRole.run(), destinationRole.run());
   return transferSummary({
     operation,
-    source: source.text,
+    source: sourceText,
     destination: target,
     sourceSide: sourceSide.own,
     destinationSide: destinationSide.own,
@@ -144,4 +156,29 @@ function locationOf(abs: string, follow: boolean): string {
   const [parent, name] = splitLocalPath(abs);
   const real = realPathOrAncestor(parent);
   return `${real === "/" ? "" : real}/${name}`;
+}
+
+/**
+ * Local sources as picks of a merged source (see `SourceRoleOptions.merge`): absolute paths in
+ * the tree rooted at `/`.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { sourcePicks } from "./local.ts";
+ * deepStrictEqual(
+ *   sourcePicks([{ kind: "local", path: "/srv/a", trailingSlash: true, text: "/srv/a/" }]),
+ *   [{ base: "srv/a", contentsOnly: true, text: "/srv/a/" }],
+ * );
+ * ```
+ *
+ * @param sources The local sources.
+ * @returns Their picks, in order.
+ */
+export function sourcePicks(sources: readonly LocalEndpoint[]): SourcePick[] {
+  return sources.map((source) => ({
+    base: absolutePath(source.path).slice(1),
+    contentsOnly: source.trailingSlash,
+    text: source.text,
+  }));
 }

@@ -331,9 +331,12 @@ export class DestinationPlanner {
    * Plans the root entry: makes sure a directory root exists (replacing a file or link in its
    * place), or plans a file or link root like any entry.
    * @param root The root entry (path `""`).
+   * @param merged Several sources merged into it (`SourceRoot.merged`): the root stands for no
+   * directory of the source, so an existing one keeps its attributes and a new one gets the
+   * default mode (the umask's).
    * @returns The plan of a file or link root, `null` for a directory.
    */
-  planRoot(root: Entry): FilePlan | null {
+  planRoot(root: Entry, merged = false): FilePlan | null {
     let holder;
     let facts: EntryInfo | null;
     try {
@@ -344,11 +347,11 @@ export class DestinationPlanner {
       facts = null; // a dry run into a directory that does not exist yet
     }
     if (root.kind === "dir") {
-      this.#dirs.push(root);
+      if (!merged) this.#dirs.push(root);
       this.#announced.add("");
       if (facts?.kind === "dir") return null;
       if (facts && holder) this.#replace(holder.dir, holder.name, "", facts.kind, true);
-      this.#mkdir(holder, "");
+      this.#mkdir(holder, "", merged ? 0o777 : 0o700);
       return null;
     }
     if (!holder) {
@@ -766,12 +769,19 @@ export class DestinationPlanner {
     return (range.min === null || size >= range.min) && (range.max === null || size <= range.max);
   }
 
-  /** Creates a directory of the manifest (it is then fresh: nothing to list in it). */
-  #mkdir(holder: { dir: TreeDir; name: string } | null | undefined, rel: string): void {
+  /**
+   * Creates a directory of the manifest (it is then fresh: nothing to list in it), private until
+   * `finishDirectories` gives it its mode.
+   */
+  #mkdir(
+    holder: { dir: TreeDir; name: string } | null | undefined,
+    rel: string,
+    mode = 0o700,
+  ): void {
     this.#fresh.add(rel);
     this.#o.gate.apply(() => {
       const { dir, name } = holder ?? this.holder(rel);
-      dir.mkdir(name, 0o700);
+      dir.mkdir(name, mode);
     });
     this.#emit({ action: "mkdir", path: rel, itemize: ITEMIZE_NEW_DIR });
   }

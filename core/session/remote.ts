@@ -10,6 +10,7 @@ import type { ClientFrame, ServerFrame } from "../../proto/gen/blit_pb.ts";
 import { CLIENT_FRAME_CODEC, RefuseCode, SERVER_FRAME_CODEC } from "../transport/frame_tables.ts";
 import {
   absolutePath,
+  type Endpoint,
   type EndpointTexts,
   formatHostAddress,
   isRefusalReason,
@@ -50,6 +51,7 @@ import { type SessionOptions, type SessionSetup, setUpSession } from "./setup.ts
 import type { TransferEvent } from "./planner.ts";
 import { errorOfAbort, PeerAbortError, type RoleOutcome } from "./role.ts";
 import { SourceRole } from "./source.ts";
+import { sourcePicks } from "./local.ts";
 import { transferSummary } from "./summary.ts";
 import { openToWire } from "./wire.ts";
 
@@ -98,8 +100,9 @@ interface Grant {
  * DESTINATION).
  *
  * @param operation The verb.
- * @param source The source endpoint.
- * @param destination The destination endpoint (exactly one of the two is remote).
+ * @param sources The source endpoint, or several on one side (all local for a push, all in the
+ * daemon's one module for a pull), merged into one root.
+ * @param destination The destination endpoint (exactly one side is remote).
  * @param options Compare rules, filters, consent and callbacks.
  * @throws {SessionRefusedError} When the daemon refuses the session.
  * @throws {TransferRefusal} When the transfer is refused before anything is written.
@@ -108,17 +111,20 @@ interface Grant {
  */
 export async function runRemoteTransfer(
   operation: TransferOperation,
-  source: LocalEndpoint | RemoteEndpoint,
-  destination: LocalEndpoint | RemoteEndpoint,
+  sources: Endpoint | readonly Endpoint[],
+  destination: Endpoint,
   options: RemoteOptions = {},
 ): Promise<TransferSummary> {
+  const all = Array.isArray(sources) ? sources as readonly Endpoint[] : [sources as Endpoint];
+  const source = all[0] as Endpoint;
   if (source.kind === "remote" && destination.kind === "remote") {
     throw new UsageError("Cannot transfer between two daemons: one side must be a local path");
   }
   const setup = setUpSession(operation, options);
   const remote = (source.kind === "remote" ? source : destination) as RemoteEndpoint;
   const push = destination.kind === "remote";
-  const texts: EndpointTexts = { source: source.text, destination: destination.text };
+  const sourceText = all.map((s) => s.text).join(" ");
+  const texts: EndpointTexts = { source: sourceText, destination: destination.text };
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   const idleTimeoutMs = options.idleTimeoutMs === 0
     ? NO_IDLE_LIMIT_MS
@@ -130,10 +136,12 @@ export async function runRemoteTransfer(
     const port = streamFramePort<ClientFrame, ServerFrame>(stream, CLIENT_FRAME_CODEC, {
       idleTimeoutMs,
     });
+    const morePaths = push ? [] : all.slice(1).map((s) => wirePath(s as RemoteEndpoint));
     const grant = await openSession(port, remote, setup.terms, push, options, {
       texts,
       timeoutMs,
       channel,
+      morePaths,
     });
     const dialer = new DataDialer(grant, remote, options.warn, channel.connectData);
     const local = (push ? source : destination) as LocalEndpoint;
@@ -141,7 +149,7 @@ export async function runRemoteTransfer(
     let outcome: RoleOutcome;
     try {
       outcome = push
-        ? await pushRole(port, setup, local, texts, dialer, {
+        ? await pushRole(port, setup, all as LocalEndpoint[], texts, dialer, {
           idleTimeoutMs,
           ...(options.onEvent ? { onEvent: options.onEvent } : {}),
         }).run()
@@ -161,7 +169,7 @@ export async function runRemoteTransfer(
     setup.stats.strategy = { transport: push ? "push" : "pull", data: dialer.carrier };
     return transferSummary({
       operation,
-      source: source.text,
+      source: sourceText,
       destination: target,
       sourceSide: push ? outcome.own : outcome.peer,
       destinationSide: push ? outcome.peer : outcome.own,
@@ -345,15 +353,16 @@ function countingWrites(conn: DataConn, stats: TransferStats): DataConn {
   };
 }
 
-/** The SOURCE role of a push, over the local tree. */
+/** The SOURCE role of a push, over the local tree (one source, or several merged). */
 function pushRole(
   port: FramePort,
   setup: SessionSetup,
-  local: LocalEndpoint,
+  sources: readonly LocalEndpoint[],
   texts: EndpointTexts,
   dialer: DataDialer,
   { idleTimeoutMs, onEvent }: { idleTimeoutMs: number; onEvent?: (event: TransferEvent) => void },
 ): SourceRole {
+  const local = sources[0] as LocalEndpoint;
   const sourceAbs = absolutePath(local.path);
   return new SourceRole(port, {
     terms: setup.terms,
@@ -363,6 +372,7 @@ function pushRole(
     contentsOnly: local.trailingSlash,
     rootName: splitLocalPath(sourceAbs)[1],
     keepRoot: false,
+    ...(sources.length > 1 ? { merge: sourcePicks(sources) } : {}),
     texts,
     stats: setup.stats,
     hasher: setup.hasher,
@@ -423,7 +433,12 @@ async function openSession(
   terms: SessionTerms,
   push: boolean,
   options: RemoteOptions,
-  context: { texts: EndpointTexts; timeoutMs: number; channel: SecureChannel },
+  context: {
+    texts: EndpointTexts;
+    timeoutMs: number;
+    channel: SecureChannel;
+    morePaths: string[];
+  },
 ): Promise<Grant> {
   await port.sendRaw({
     case: "hello",
@@ -450,7 +465,8 @@ async function openSession(
       ...openToWire({
         daemonRole: push ? "destination" : "source",
         module,
-        path: remote.path + (remote.trailingSlash && remote.path !== "" ? "/" : ""),
+        path: wirePath(remote),
+        morePaths: context.morePaths,
         terms,
         filters: [...(options.filters ?? [])],
         forceGrpc: options.forceGrpc ?? false,
@@ -469,6 +485,11 @@ async function openSession(
     token: reply.value.sessionToken,
     streams: reply.value.dataStreams,
   };
+}
+
+/** A remote path as an Open carries it: a trailing `/` for its contents. */
+function wirePath(remote: RemoteEndpoint): string {
+  return remote.path + (remote.trailingSlash && remote.path !== "" ? "/" : "");
 }
 
 /** The error for a daemon's refusal. */

@@ -16,6 +16,7 @@ import { AsyncQueue } from "../queue.ts";
 import type { TransferStats } from "../stats.ts";
 import { splitPath, type Tree, type TreeDir } from "../tree.ts";
 import type { Entry } from "../types.ts";
+import { type UnionLayer, UnionTree } from "../union_tree.ts";
 import { walkTree } from "../walk.ts";
 import {
   CHUNK_BYTES,
@@ -83,6 +84,11 @@ export interface SourceRoleOptions {
   rootName: string;
   /** Never remove the root directory itself after a move (a module's root). */
   keepRoot: boolean;
+  /**
+   * Several sources in `tree`, merged into one root (`blit copy a b/ c DST/`): with two or more,
+   * `base`, `contentsOnly` and `rootName` are not used. See {@linkcode UnionTree}.
+   */
+  merge?: readonly SourcePick[];
   /** The endpoints as typed, to word refusals. */
   texts: EndpointTexts;
   /** This side's counters. */
@@ -105,6 +111,16 @@ export interface SourceRoleOptions {
    * them for `-v` or `-i`).
    */
   onEvent?: (event: TransferEvent) => void;
+}
+
+/** One of several sources merged into one root (see {@linkcode SourceRoleOptions.merge}). */
+export interface SourcePick {
+  /** Its path in the tree (`""`: the tree's root, whose contents then travel). */
+  base: string;
+  /** `SRC/`: its contents are laid at the root; otherwise itself, under its own name. */
+  contentsOnly: boolean;
+  /** As the user typed it, to word a refusal. */
+  text: string;
 }
 
 /** Where the source root is and how to reach its entries. */
@@ -172,47 +188,9 @@ export class SourceRole {
   }
 
   #resolve(): SourceView {
-    const { tree, base, contentsOnly, texts } = this.#o;
-    try {
-      if (contentsOnly || base === "") {
-        const holder = base === "" ? tree : tree.sub(base);
-        const info = holder.dir("").stat("");
-        if (!info) throw new TransferRefusal("source-missing", texts);
-        if (info.kind !== "dir") throw new TransferRefusal("source-not-directory", texts);
-        const entry: Entry = { ...info, kind: "dir", path: "" };
-        return {
-          holder,
-          rootName: "",
-          walk: holder,
-          root: { entry, name: this.#o.rootName, contentsOnly: true },
-        };
-      }
-      const [parent, name] = splitPath(base);
-      const holder = tree.sub(parent);
-      const info = holder.dir("").stat(name);
-      if (info === null) throw new TransferRefusal("source-missing", texts);
-      if (info.kind === "other") {
-        throw new TransferRefusal("source-unreadable", texts, "it is a special file");
-      }
-      const entry: Entry = { ...info, kind: info.kind, path: "" };
-      return {
-        holder,
-        rootName: name,
-        walk: info.kind === "dir" ? holder.sub(name) : null,
-        root: { entry, name, contentsOnly: false },
-      };
-    } catch (error) {
-      if (error instanceof TransferRefusal) throw error;
-      // A path that leaves a contained tree is refused as such, not as an unreadable source.
-      if (error instanceof PathEscapeError || error instanceof PathInvalidError) throw error;
-      if (error instanceof Deno.errors.NotFound) {
-        throw new TransferRefusal("source-missing", texts);
-      }
-      if (error instanceof Deno.errors.NotADirectory && contentsOnly) {
-        throw new TransferRefusal("source-not-directory", texts);
-      }
-      throw new TransferRefusal("source-unreadable", texts, describeError(error));
-    }
+    const { tree, base, contentsOnly, texts, merge } = this.#o;
+    if (merge !== undefined && merge.length > 1) return resolveMerged(tree, merge, texts);
+    return resolveSource(tree, { base, contentsOnly, rootName: this.#o.rootName }, texts);
   }
 
   /**
@@ -616,4 +594,80 @@ export class SourceRole {
       file.close();
     }
   }
+}
+
+/**
+ * Resolves one source: its root entry, the tree that holds it and (for a directory) the tree to
+ * walk. Refuses a missing source and `SRC/` naming something that is not a directory.
+ */
+function resolveSource(
+  tree: Tree,
+  pick: { base: string; contentsOnly: boolean; rootName: string },
+  texts: EndpointTexts,
+): SourceView {
+  const { base, contentsOnly } = pick;
+  try {
+    if (contentsOnly || base === "") {
+      const holder = base === "" ? tree : tree.sub(base);
+      const info = holder.dir("").stat("");
+      if (!info) throw new TransferRefusal("source-missing", texts);
+      if (info.kind !== "dir") throw new TransferRefusal("source-not-directory", texts);
+      const entry: Entry = { ...info, kind: "dir", path: "" };
+      return {
+        holder,
+        rootName: "",
+        walk: holder,
+        root: { entry, name: pick.rootName, contentsOnly: true },
+      };
+    }
+    const [parent, name] = splitPath(base);
+    const holder = tree.sub(parent);
+    const info = holder.dir("").stat(name);
+    if (info === null) throw new TransferRefusal("source-missing", texts);
+    if (info.kind === "other") {
+      throw new TransferRefusal("source-unreadable", texts, "it is a special file");
+    }
+    const entry: Entry = { ...info, kind: info.kind, path: "" };
+    return {
+      holder,
+      rootName: name,
+      walk: info.kind === "dir" ? holder.sub(name) : null,
+      root: { entry, name, contentsOnly: false },
+    };
+  } catch (error) {
+    if (error instanceof TransferRefusal) throw error;
+    // A path that leaves a contained tree is refused as such, not as an unreadable source.
+    if (error instanceof PathEscapeError || error instanceof PathInvalidError) throw error;
+    if (error instanceof Deno.errors.NotFound) {
+      throw new TransferRefusal("source-missing", texts);
+    }
+    if (error instanceof Deno.errors.NotADirectory && contentsOnly) {
+      throw new TransferRefusal("source-not-directory", texts);
+    }
+    throw new TransferRefusal("source-unreadable", texts, describeError(error));
+  }
+}
+
+/**
+ * Resolves several sources into one merged root: each is resolved as a single source would be
+ * (and refused in its own words), then laid over the others in a {@linkcode UnionTree}, the
+ * first on top. The root stands for no directory of the source (`merged`).
+ */
+function resolveMerged(
+  tree: Tree,
+  picks: readonly SourcePick[],
+  texts: EndpointTexts,
+): SourceView {
+  const layers: UnionLayer[] = picks.map((pick) => {
+    const view = resolveSource(tree, { ...pick, rootName: "" }, { ...texts, source: pick.text });
+    return { tree: view.holder, only: view.rootName === "" ? null : view.rootName };
+  });
+  const union = new UnionTree(layers);
+  const entry: Entry = { path: "", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 };
+  return {
+    holder: union,
+    rootName: "",
+    walk: union,
+    root: { entry, name: "", contentsOnly: true, merged: true },
+  };
 }

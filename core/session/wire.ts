@@ -153,6 +153,16 @@ function backupFromWire(open: Open): BackupTerms | null {
   return terms;
 }
 
+/** Most further sources an Open may name (`Open.more_paths`). */
+export const MAX_MORE_PATHS = 1000;
+
+function morePathsFromWire(paths: readonly string[]): string[] {
+  if (paths.length > MAX_MORE_PATHS) {
+    throw new ProtocolError(`Cannot take more than ${MAX_MORE_PATHS + 1} sources in one session`);
+  }
+  return [...paths];
+}
+
 /** Length of rsync's itemize strings. */
 const ITEMIZE_LENGTH = 11;
 
@@ -287,6 +297,7 @@ export function frameToWire(frame: Frame): WireFrame {
           entry: entryToWire(frame.root.entry, 0),
           name: frame.root.name,
           contentsOnly: frame.root.contentsOnly,
+          merged: frame.root.merged ?? false,
         },
       };
     case "manifest":
@@ -443,7 +454,16 @@ export function frameFromWire(wire: ReceivedFrame): Frame {
         mode: entry.mode & 0o7777,
       };
       if (kind === "symlink") root.linkTarget = linkTargetFromWire(entry);
-      return { type: "root", root: { entry: root, name, contentsOnly: wire.value.contentsOnly } };
+      const { contentsOnly, merged } = wire.value;
+      if (merged && (kind !== "dir" || !contentsOnly)) {
+        throw new ProtocolError(
+          "Cannot accept a merged source root that is not a directory's contents",
+        );
+      }
+      return {
+        type: "root",
+        root: { entry: root, name, contentsOnly, ...(merged ? { merged: true } : {}) },
+      };
     }
     case "manifestBatch":
       return { type: "manifest", groups: wire.value.groups.map(groupFromWire) };
@@ -626,6 +646,8 @@ export interface OpenRequest {
   module: string;
   /** Path inside the module as typed (a trailing `/` kept). */
   path: string;
+  /** Further sources in the module, as `path` is (a pull of several sources); absent: none. */
+  morePaths?: string[];
   /** The terms. */
   terms: SessionTerms;
   /** Include/exclude rules in order. */
@@ -646,6 +668,7 @@ export function openToWire(request: OpenRequest): MessageInitShape<typeof OpenSc
     role: request.daemonRole === "source" ? Role.SOURCE : Role.DESTINATION,
     module: request.module,
     path: request.path,
+    morePaths: request.morePaths ?? [],
     operation: operationToWire(terms.operation),
     compare: compareToWire(terms.compare),
     ignoreExisting: terms.ignoreExisting,
@@ -708,6 +731,7 @@ export function openFromWire(open: Open): OpenRequest {
     daemonRole: open.role === Role.SOURCE ? "source" : "destination",
     module: open.module,
     path: open.path,
+    morePaths: morePathsFromWire(open.morePaths),
     terms: {
       operation,
       compare: compareFromWire(open.compare),

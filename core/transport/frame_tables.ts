@@ -379,6 +379,7 @@ export const OpenTable: MessageTable = {
     { no: 31, name: "backupSuffix", kind: "string" },
     { no: 32, name: "keepOwner", kind: "bool" },
     { no: 33, name: "hardLinks", kind: "bool" },
+    { no: 34, name: "morePaths", kind: "string", repeated: true },
   ],
 };
 
@@ -412,6 +413,7 @@ export const SourceRootTable: MessageTable = {
     { no: 1, name: "entry", kind: "message", message: () => ManifestEntryTable },
     { no: 2, name: "name", kind: "string" },
     { no: 3, name: "contentsOnly", kind: "bool" },
+    { no: 4, name: "merged", kind: "bool" },
   ],
 };
 
