@@ -123,6 +123,8 @@ interface ClientRow {
   filterRules?: string[];
   /** The Open's path, given the row's target directory (`t3/`, say). */
   path?: (target: string) => string;
+  /** The Open's further sources (`more_paths`, several sources of a pull). */
+  morePaths?: string[];
   /** What the client does after the Accept. */
   play: (port: ClientPort, accept: Accept, daemon: TestDaemon) => Promise<Frame[]>;
   /** What the daemon must do. */
@@ -822,6 +824,33 @@ const ROWS: ClientRow[] = [
     play: steps(group("")),
     expect: { refuse: /absolute/ },
   },
+  {
+    name: "a push naming several destinations",
+    morePaths: ["elsewhere/"],
+    play: steps(group("")),
+    expect: { refuse: /Cannot write to several destinations at once/ },
+  },
+  {
+    name: "a pull whose further source is ../outside",
+    direction: "pull",
+    morePaths: ["../outside/"],
+    play: steps(),
+    expect: { refuse: /\.\./ },
+  },
+  {
+    name: "a pull whose further source is absolute",
+    direction: "pull",
+    morePaths: ["/etc/passwd"],
+    play: steps(),
+    expect: { refuse: /absolute/ },
+  },
+  {
+    name: "a pull of 1,001 further sources",
+    direction: "pull",
+    morePaths: Array.from({ length: 1001 }, (_, i) => `s${i}`),
+    play: steps(),
+    expect: { refuse: /Cannot take more than 1001 sources in one session/ },
+  },
   // Pulls: the daemon is the SOURCE.
   {
     name: "pull: a need for id 2^32-1",
@@ -1105,6 +1134,7 @@ Deno.test({
               operation: row.operation ?? Operation.COPY,
               forceGrpcData: !row.dataPlane,
               filterRules: row.filterRules ?? [],
+              morePaths: row.morePaths ?? [],
             }, row.play);
             deepStrictEqual(await watch.stop(), [], "nothing outside the target changed");
             assertOutcome(row, outcome);
