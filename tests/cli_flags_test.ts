@@ -245,6 +245,50 @@ Deno.test("--timeout: a pull from a daemon that stops answering fails with one l
   });
 });
 
+Deno.test("--timeout: a push to a daemon that stops answering fails with one line", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/module`);
+    await Deno.mkdir(`${dir}/src`);
+    const chunk = pseudoRandomBytes(1024 * 1024, 5);
+    const file = await Deno.open(`${dir}/src/big.bin`, { write: true, create: true });
+    for (let i = 0; i < 256; i++) await file.write(chunk);
+    file.close();
+    const daemon = await startDaemon(dir, [{ name: "m", path: `${dir}/module` }]);
+    const server = serverPids(daemon.pid);
+    try {
+      // As the pull above, the other way: the daemon stops reading; once the socket buffers are
+      // full, the client's writes make no progress for 2 s and the session fails.
+      const run = spawnBlit([
+        "copy",
+        `${dir}/src/`,
+        `${daemon.address}:/m/dst`,
+        "--bwlimit",
+        "32M",
+        "--timeout",
+        "2",
+        "--no-progress",
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      signalAll(server, "SIGSTOP");
+      const start = performance.now();
+      const result = await run.result;
+      const waitedMs = performance.now() - start;
+      signalAll(server, "SIGCONT");
+      equal(result.code, 1, result.stderr);
+      equal(result.stderr.trimEnd().split("\n").length, 1, result.stderr);
+      match(result.stderr, /^blit: .*(no progress|stalled|timed out|within)/i);
+      assertNoStack(result.stderr);
+      ok(waitedMs < 10_000, `failed after ${waitedMs} ms: ${result.stderr}`);
+      console.log(
+        `push stall: failed ${Math.round(waitedMs)} ms after the stop: ${result.stderr.trim()}`,
+      );
+    } finally {
+      signalAll(server, "SIGCONT");
+      await daemon.stop();
+    }
+  });
+});
+
 Deno.test("-v and -i list each completed action on local, push and pull; a failed one is not listed", async () => {
   await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/src/sub`, { recursive: true });
