@@ -303,3 +303,17 @@ export function taskChildEnv(extra: Record<string, string> = {}): Record<string,
   delete env.INIT_CWD;
   return { ...env, ...extra };
 }
+
+/**
+ * Whether anything (a link not followed) is at `path`.
+ * @param path The path.
+ * @returns `true` when `lstat` finds something.
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

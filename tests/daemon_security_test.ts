@@ -20,6 +20,7 @@ import {
 } from "./_daemon.ts";
 import {
   assertNoStack,
+  exists,
   makeTree,
   readTree,
   runBlit,
@@ -273,15 +274,6 @@ Deno.test("blitd access: keys, users, :ro, anonymous modules, the audit log", as
     }
   });
 });
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("blitd --root alone exports read-only", async () => {
   await withTempDir(async (dir) => {

@@ -10,7 +10,7 @@
 
 import { deepStrictEqual, equal, match, notEqual } from "node:assert/strict";
 import { startDaemon, type TestDaemon } from "./_daemon.ts";
-import { assertNoStack, makeTree, runBlit, withTempDir } from "./_helpers.ts";
+import { assertNoStack, exists, makeTree, runBlit, withTempDir } from "./_helpers.ts";
 
 /** Where a route reads and writes: the source tree's path, and the arguments naming both ends. */
 interface Route {
@@ -160,12 +160,3 @@ Deno.test("-H: a dry run lists the links and makes nothing", async () => {
     equal(await exists(`${dir}/dst`), false);
   });
 });
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -11,7 +11,7 @@
 
 import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { startDaemon, type TestDaemon } from "./_daemon.ts";
-import { assertNoStack, makeTree, readTree, runBlit, withTempDir } from "./_helpers.ts";
+import { assertNoStack, exists, makeTree, readTree, runBlit, withTempDir } from "./_helpers.ts";
 
 /** Where a route's sources live and how the CLI names them and the destination. */
 interface Route {
@@ -164,7 +164,7 @@ Deno.test("several sources: two sides, or a missing one, are refused with one li
       equal(missing.code, 1, missing.stderr);
       assertNoStack(missing.stderr);
       match(missing.stderr, /nope/);
-      equal(await Deno.lstat(`${dir}/dst`).then(() => true, () => false), false);
+      equal(await exists(`${dir}/dst`), false);
 
       const remoteMissing = await runBlit([
         "copy",
