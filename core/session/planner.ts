@@ -628,10 +628,21 @@ export class DestinationPlanner {
    */
   linkHardLinks(): { id: number; entry: Entry; ok: boolean }[] {
     const done: { id: number; entry: Entry; ok: boolean }[] = [];
+    // Directory handles by manifest path, opened once for all the links of the run.
+    const dirs = new Map<string, TreeDir>();
+    const place = (rel: string): { dir: TreeDir; name: string } => {
+      const [parent, name] = splitPath(rel);
+      let dir = dirs.get(parent);
+      if (dir === undefined) {
+        dir = this.holder(rel).dir;
+        dirs.set(parent, dir);
+      }
+      return { dir, name };
+    };
     for (const { id, entry } of this.#hardLinks) {
       let ok = false;
       try {
-        ok = this.#hardLink(entry);
+        ok = this.#hardLink(entry, place);
       } catch (error) {
         this.#o.stats.fail(entry.path, describeError(error));
       }
@@ -642,7 +653,7 @@ export class DestinationPlanner {
   }
 
   /** Makes one hard link (see `linkHardLinks`); `false` when it was not made. */
-  #hardLink(entry: Entry): boolean {
+  #hardLink(entry: Entry, place: (rel: string) => { dir: TreeDir; name: string }): boolean {
     const first = entry.hardLink as string;
     if (this.#o.gate.dryRun) {
       this.#o.stats.transferred++;
@@ -654,30 +665,31 @@ export class DestinationPlanner {
       });
       return true;
     }
-    const from = this.holder(first);
-    const to = this.holder(entry.path);
-    const origin = fileIdentity(from.dir, from.name);
+    const from = place(first);
+    const to = place(entry.path);
+    const origin = identify(from.dir, from.name);
     const timed = this.#o.compare === "size-mtime" || this.#o.compare === "ignore-times";
     if (
-      origin === null || origin.size !== entry.size ||
-      (timed && !sameMtime(origin.mtimeMs, entry.mtimeMs))
+      origin.facts?.kind !== "file" || origin.facts.size !== entry.size ||
+      (timed && !sameMtime(origin.facts.mtimeMs, entry.mtimeMs))
     ) {
       throw new Error(
         `Cannot make the hard link to ${quotePath(first)}: it does not hold this file's ` +
           "version (it failed or was left as it was)",
       );
     }
-    const old = fileIdentity(to.dir, to.name) ?? to.dir.stat(to.name);
-    if (old !== null && "inode" in old && origin.inode !== "" && old.inode === origin.inode) {
-      return true; // already a second name of it
-    }
-    if (old?.kind === "dir" && !this.#replace(to.dir, to.name, entry.path, "dir", false)) {
+    // In a directory this run created there is nothing to look at.
+    const old = this.#fresh.has(splitPath(entry.path)[0])
+      ? { facts: null, inode: "" }
+      : identify(to.dir, to.name);
+    if (old.inode !== "" && old.inode === origin.inode) return true; // already a second name
+    if (old.facts?.kind === "dir" && !this.#replace(to.dir, to.name, entry.path, "dir", false)) {
       return false;
     }
     if (from.dir.linkInto === undefined) {
       throw new Deno.errors.NotSupported("Cannot make a hard link: this destination cannot link");
     }
-    const restore = this.#backup === null || old === null || old.kind === "dir"
+    const restore = this.#backup === null || old.facts === null || old.facts.kind === "dir"
       ? null
       : this.#backUpReplaced(to.dir, to.name, entry.path);
     try {
@@ -690,7 +702,7 @@ export class DestinationPlanner {
     this.#emit({
       action: "link",
       path: entry.path,
-      itemize: itemizeHardLink(old !== null),
+      itemize: itemizeHardLink(old.facts !== null),
       linkTo: first,
     });
     return true;
@@ -1301,24 +1313,17 @@ export function rememberUmaskBits(bits: number): void {
 }
 
 /**
- * A regular file's facts with its `device:inode` when it has several names (`inode` is `""`
- * when it has one), or `null` when `name` is not a regular file.
+ * What is at `name` (`facts` `null`: nothing), with its `device:inode` when it is a regular file
+ * with several names (else `""`), from one `lstat`.
  */
-function fileIdentity(
-  dir: TreeDir,
-  name: string,
-): (EntryInfo & { inode: string }) | null {
+function identify(dir: TreeDir, name: string): { facts: EntryInfo | null; inode: string } {
   const devices: number[] = [];
   const inodes: number[] = [];
-  const found = dir.statMany?.([name], { devices, inodes })[0] ?? dir.stat(name);
-  if (found === null || found === undefined || found instanceof Error) {
-    if (found instanceof Error) throw found;
-    return null;
-  }
-  if (found.kind !== "file") return null;
+  const found = dir.statMany
+    ? dir.statMany([name], { devices, inodes })[0] ?? null
+    : dir.stat(name);
+  if (found instanceof Error) throw found;
   const inode = inodes[0];
-  return {
-    ...found,
-    inode: inode === undefined || Number.isNaN(inode) ? "" : `${devices[0]}:${inode}`,
-  };
+  const shared = found?.kind === "file" && inode !== undefined && !Number.isNaN(inode);
+  return { facts: found, inode: shared ? `${devices[0]}:${inode}` : "" };
 }
