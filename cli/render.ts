@@ -49,6 +49,12 @@ function linkedTo(event: TransferEvent): string {
  *   renderItemized({ action: "mkdir", path: "d", itemize: "cd+++++++++" }, { pushing: true }),
  *   "cd+++++++++ d/",
  * );
+ * strictEqual(
+ *   renderItemized({ action: "delete", path: "old", itemize: "*deleting  ", dir: true }, {
+ *     pushing: false,
+ *   }),
+ *   "*deleting   old/",
+ * );
  * ```
  *
  * @param event The event.
@@ -59,7 +65,8 @@ export function renderItemized(event: TransferEvent, options: { pushing: boolean
   const raw = event.itemize ?? renderEvent(event, false).split(" ", 1)[0] ?? "";
   const itemize = options.pushing && raw.startsWith(">") ? `<${raw.slice(1)}` : raw;
   const path = event.path === "" ? "." : printable(event.path);
-  return `${itemize.padEnd(11)} ${path}${event.action === "mkdir" ? "/" : ""}${linkedTo(event)}`;
+  const slash = event.action === "mkdir" || event.dir === true ? "/" : "";
+  return `${itemize.padEnd(11)} ${path}${slash}${linkedTo(event)}`;
 }
 
 /**

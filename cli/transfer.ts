@@ -181,10 +181,11 @@ export async function runTransferVerb(
     // Quiet: only what went wrong (the lines after the first).
     console.error(closing.split("\n").slice(1).join("\n"));
   }
-  if (args.statsEveryMs !== null && !args.json) console.error(renderStatistics(summary));
+  const statistics = args.statsEveryMs !== null || log !== null ? renderStatistics(summary) : "";
+  if (args.statsEveryMs !== null && !args.json) console.error(statistics);
   if (log !== null) {
     log.line(closing);
-    log.line(renderStatistics(summary));
+    log.line(statistics);
     log.close();
   }
   return exitCodeFor(summary);

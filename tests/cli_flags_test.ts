@@ -306,6 +306,33 @@ Deno.test("-v and -i list each completed action on local, push and pull; a faile
       equal(mirror.code, 0, mirror.stderr);
       deepStrictEqual(lines(mirror.stderr), ["copy b.txt", "delete a.txt", "delete sub"]);
       equal(JSON.parse(mirror.stdout).entries_deleted, 2);
+      // rsync's itemized deletions: a directory's path ends with "/", on a pull and a push.
+      await Deno.mkdir(`${dir}/local/gone/deep`, { recursive: true });
+      const pulled = await runBlit([
+        "mirror",
+        "-i",
+        "--yes",
+        `${daemon.address}:/m/push/`,
+        `${dir}/local`,
+      ]);
+      equal(pulled.code, 0, pulled.stderr);
+      deepStrictEqual(lines(pulled.stdout), [
+        "*deleting   a.txt",
+        "*deleting   gone/",
+        "*deleting   l",
+        "*deleting   sub/",
+        ">f+++++++++ b.txt",
+      ]);
+      await Deno.mkdir(`${dir}/m/push/gone`);
+      const pushed = await runBlit([
+        "mirror",
+        "-i",
+        "--yes",
+        `${dir}/src/sub/`,
+        `${daemon.address}:/m/push`,
+      ]);
+      equal(pushed.code, 0, pushed.stderr);
+      deepStrictEqual(lines(pushed.stdout), ["*deleting   gone/"]);
     } finally {
       await daemon.stop();
     }

@@ -72,6 +72,8 @@ export interface TransferEvent {
   itemize?: string;
   /** For a hard link made (`-H`, itemize `hf…`): the path it is a second name of. */
   linkTo?: string;
+  /** For `delete`: the entry was a directory (rsync prints its path with a trailing `/`). */
+  dir?: boolean;
 }
 
 /** What the planner decided for one file or link. */
@@ -826,7 +828,12 @@ export class DestinationPlanner {
     } else if (kind !== "dir" || !forDirectory) {
       this.#o.gate.apply(() => this.#discard(dir, name, rel, false));
     }
-    this.#emit({ action: "delete", path: rel, itemize: ITEMIZE_DELETING });
+    this.#emit({
+      action: "delete",
+      path: rel,
+      itemize: ITEMIZE_DELETING,
+      ...(kind === "dir" ? { dir: true } : {}),
+    });
     return true;
   }
 
@@ -1233,7 +1240,12 @@ export class DestinationPlanner {
           continue;
         }
       }
-      this.#emit({ action: "delete", path: item.path, itemize: ITEMIZE_DELETING });
+      this.#emit({
+        action: "delete",
+        path: item.path,
+        itemize: ITEMIZE_DELETING,
+        ...(item.isDir ? { dir: true } : {}),
+      });
       deleted++;
     }
     this.#o.stats.deleted += deleted;

@@ -133,6 +133,7 @@ function eventFromWire(wire: WireEvent): TransferEvent {
     size: count(wire.size, "a reported size"),
     ...(wire.itemize === "" ? {} : { itemize: wire.itemize }),
     ...(wire.linkTo === "" ? {} : { linkTo: wire.linkTo }),
+    ...(wire.dir && wire.action === "delete" ? { dir: true } : {}),
   };
 }
 
@@ -382,6 +383,7 @@ export function frameToWire(frame: Frame): WireFrame {
             size: BigInt(e.size ?? 0),
             itemize: e.itemize ?? "",
             linkTo: e.linkTo ?? "",
+            dir: e.dir ?? false,
           })),
         },
       };

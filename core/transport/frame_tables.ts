@@ -236,6 +236,7 @@ export const EventTable: MessageTable = {
     { no: 3, name: "size", kind: "uint64" },
     { no: 4, name: "itemize", kind: "string" },
     { no: 5, name: "linkTo", kind: "string" },
+    { no: 6, name: "dir", kind: "bool" },
   ],
 };
 
