@@ -495,7 +495,9 @@ export async function handleTransfer(
     const push = request.daemonRole === "destination";
     Object.assign(audit, {
       module: request.module,
-      path: request.path,
+      // A pull of several sources names the first and how many more.
+      path: request.path +
+        ((request.morePaths?.length ?? 0) > 0 ? ` (+${request.morePaths?.length} more)` : ""),
       operation: push ? "push" : request.terms.operation === "move" ? "pull-move" : "pull",
     });
     const admission = await context.authority.admit({
