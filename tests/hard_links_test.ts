@@ -160,3 +160,20 @@ Deno.test("-H: a dry run lists the links and makes nothing", async () => {
     equal(await exists(`${dir}/dst`), false);
   });
 });
+
+Deno.test("-H: a link whose first name was left as it was fails, naming why", async () => {
+  await withTempDir(async (dir) => {
+    await makeLinkedSource(`${dir}/src`);
+    await makeTree(`${dir}/dst`, { "c.txt": "another version\n" });
+    const r = await runBlit(["copy", "-H", "--ignore-existing", `${dir}/src/`, `${dir}/dst`]);
+    equal(r.code, 2, r.stderr);
+    assertNoStack(r.stderr);
+    match(
+      r.stderr,
+      /d1\/a\.txt: Cannot make the hard link to "c\.txt": it does not hold this file's version/,
+    );
+    equal(await Deno.readTextFile(`${dir}/dst/c.txt`), "another version\n");
+    equal(await exists(`${dir}/dst/d1/a.txt`), false);
+    equal(await Deno.readTextFile(`${dir}/dst/solo.txt`), "alone\n");
+  });
+});

@@ -573,11 +573,12 @@ export class DestinationPlanner {
       this.#mkdir(dir ? { dir, name } : null, entry.path);
       return null;
     }
+    // A first name may be left as it is below; its links then fail on their own terms.
+    if (entry.kind === "file" && entry.hardLink === undefined) this.#files?.add(entry.path);
     if (facts && ignoreExisting) return { id, entry, decision: "kept", keptBecause: "existing" };
     if (entry.kind === "symlink") return this.#planLink(dir, name, entry, facts, id);
     if (!this.#inSizeRange(entry.size)) return { id, entry, decision: "kept", keptBecause: "size" };
     if (entry.hardLink !== undefined) return this.#deferHardLink(entry, id);
-    this.#files?.add(entry.path);
     const fresh = itemizeFile(entry, null, false);
     if (!facts || !dir) return { id, entry, decision: "send", itemize: fresh };
     if (facts.kind !== "file") {
