@@ -318,3 +318,18 @@ export async function withModuleDaemon(
     }
   });
 }
+
+/**
+ * Whether a TCP connection to a port of 127.0.0.1 is accepted (the connection is closed at once).
+ * @param port The port.
+ * @returns `true` when something listens there.
+ */
+export async function acceptsConnections(port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}

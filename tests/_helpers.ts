@@ -105,10 +105,7 @@ export function spawnBlit(args: string[], options: RunOptions = {}): RunningBlit
     stderr: "piped",
     env: { NO_COLOR: "1", XDG_CONFIG_HOME: testConfigHome(), ...(options.env ?? {}) },
   }).spawn();
-  const result = child.output().then(({ code, stdout, stderr }) => {
-    const decoder = new TextDecoder();
-    return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-  });
+  const result = child.output().then(decodeOutput);
   return { child, result };
 }
 
@@ -251,9 +248,7 @@ export async function runUtils(args: string[], options: RunOptions = {}): Promis
     stderr: "piped",
     env: { NO_COLOR: "1", XDG_CONFIG_HOME: testConfigHome(), ...(options.env ?? {}) },
   });
-  const { code, stdout, stderr } = await command.output();
-  const decoder = new TextDecoder();
-  const result = { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  const result = decodeOutput(await command.output());
   assertNoStack(result.stderr);
   return result;
 }
@@ -316,4 +311,20 @@ export async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * A finished command's exit code and its output as text.
+ * @param output From `Deno.Command.output()` (both streams piped).
+ * @returns The code, stdout and stderr.
+ */
+export function decodeOutput(
+  output: { code: number; stdout: Uint8Array; stderr: Uint8Array },
+): RunResult {
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
 }

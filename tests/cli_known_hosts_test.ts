@@ -1,19 +1,19 @@
 import { deepStrictEqual as assertEquals, match, strictEqual } from "node:assert/strict";
 import { readKnownHosts, recordKnownHost } from "../core/known_hosts.ts";
 import { certificateFingerprint, generateServerCertificate, pemToDer } from "../core/tls_cert.ts";
-import { assertNoStack, REPO, type RunResult, withTempDir } from "./_helpers.ts";
+import { assertNoStack, decodeOutput, REPO, type RunResult, withTempDir } from "./_helpers.ts";
 
 async function blit(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${REPO}/cli/main.ts`, ...args],
-    cwd: REPO,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  return decodeOutput(
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${REPO}/cli/main.ts`, ...args],
+      cwd: REPO,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...env },
+    }).output(),
+  );
 }
 
 /** Pins one certificate for each `[host, port]` in `path`; returns the fingerprint. */

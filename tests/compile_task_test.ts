@@ -9,7 +9,7 @@
  */
 
 import { deepStrictEqual as deepEqual, equal, match, ok } from "node:assert/strict";
-import { REPO, runBlit, taskChildEnv, testConfigHome } from "./_helpers.ts";
+import { decodeOutput, REPO, runBlit, taskChildEnv, testConfigHome } from "./_helpers.ts";
 import { compiledFlags, WORKER_MODULES } from "../install/command_lines.ts";
 import { readToolTasks } from "../install/tool_tasks.ts";
 import { COMPILED_SERVER_ENTRY } from "../install/server_binary.ts";
@@ -33,12 +33,7 @@ async function run(
     clearEnv: true,
     env: taskChildEnv({ NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...(options.env ?? {}) }),
   }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return decodeOutput(output);
 }
 
 /** The local modules an entry's module graph reaches (dynamic imports included). */

@@ -14,7 +14,7 @@
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { launcherFlags, startDaemon, type TestDaemon } from "./_daemon.ts";
-import { assertNoStack, REPO, runBlit, withTempDir } from "./_helpers.ts";
+import { assertNoStack, decodeOutput, REPO, runBlit, withTempDir } from "./_helpers.ts";
 import { findServerPid, isAlive } from "./hostile/_process.ts";
 
 const UNCONFINED_SERVER = `${REPO}/tests/fixtures/unconfined_server.ts`;
@@ -196,12 +196,7 @@ Deno.test({
         env: { NO_COLOR: "1", ...env },
         stdin: "null",
       }).output();
-      const decoder = new TextDecoder();
-      return {
-        code: output.code,
-        stdout: decoder.decode(output.stdout),
-        stderr: decoder.decode(output.stderr),
-      };
+      return decodeOutput(output);
     };
     const noBwrap = { PATH: `${dir}/bin` };
 

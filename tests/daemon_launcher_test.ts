@@ -11,7 +11,7 @@ import type { DaemonConfig } from "../core/config.ts";
 import { parseBlitdArgs, parseServerConfig, serializeServerConfig } from "../daemon/args.ts";
 import { EXIT_NO_RESTART, Supervisor } from "../daemon/supervisor.ts";
 import { encodeHandoff } from "../daemon/handoff.ts";
-import { assertNoStack, REPO, withTempDir } from "./_helpers.ts";
+import { assertNoStack, decodeOutput, REPO, withTempDir } from "./_helpers.ts";
 
 const FAKE_SERVER = `${REPO}/tests/fixtures/fake_server.ts`;
 const DEFAULT_LAUNCHER_FLAGS = ["--allow-read", "--allow-run", "--allow-env"];
@@ -47,9 +47,7 @@ async function runLauncher(
   args: string[],
   extraFlags: string[] = [],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await launcherCommand(args, {}, extraFlags).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  return decodeOutput(await launcherCommand(args, {}, extraFlags).output());
 }
 
 /**
@@ -67,9 +65,7 @@ async function runLauncherWithin(
     } catch { /* already gone */ }
   }, ms);
   try {
-    const { code, stdout, stderr } = await child.output();
-    const decoder = new TextDecoder();
-    return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+    return decodeOutput(await child.output());
   } finally {
     clearTimeout(timer);
   }

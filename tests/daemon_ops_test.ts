@@ -10,6 +10,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { Operation, Role, type ServerFrame } from "../proto/gen/blit_pb.ts";
 import {
+  acceptsConnections,
   launcherFlags,
   openRawSession,
   type RawSession,
@@ -18,7 +19,7 @@ import {
   testClientKey,
   type TestDaemon,
 } from "./_daemon.ts";
-import { assertNoStack, makeTree, REPO, runBlit, withTempDir } from "./_helpers.ts";
+import { assertNoStack, decodeOutput, makeTree, REPO, runBlit, withTempDir } from "./_helpers.ts";
 
 const ISO = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`;
 
@@ -70,27 +71,16 @@ async function lastFrame(raw: RawSession): Promise<ServerFrame["frame"] | null> 
 
 /** Runs the real `blitd` launcher to its end (for flags and configurations it refuses). */
 async function blitd(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...launcherFlags(), `${REPO}/daemon/main.ts`, ...args],
-    cwd: REPO,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-}
-
-/** Whether a TCP connection to the port is accepted. */
-async function accepts(port: number): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.close();
-    return true;
-  } catch {
-    return false;
-  }
+  return decodeOutput(
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...launcherFlags(), `${REPO}/daemon/main.ts`, ...args],
+      cwd: REPO,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output(),
+  );
 }
 
 /** The process ids of `pid`'s children (Linux). */
@@ -270,7 +260,10 @@ Deno.test({
         const stopped = daemon.stop();
         const signalled = Date.now();
         try {
-          await waitFor("the listener to close", async () => !(await accepts(daemon.port)));
+          await waitFor(
+            "the listener to close",
+            async () => !(await acceptsConnections(daemon.port)),
+          );
           ok(daemon.running(), "the daemon must wait for its running session");
           match(
             daemon.log(),

@@ -21,20 +21,20 @@ import {
   verifySignature,
   writeIdentity,
 } from "../core/identity.ts";
-import { assertNoStack, REPO, type RunResult, withTempDir } from "./_helpers.ts";
+import { assertNoStack, decodeOutput, REPO, type RunResult, withTempDir } from "./_helpers.ts";
 
 /** Runs the real CLI as the brief's users would: `deno run -A cli/main.ts ARGS`. */
 async function blit(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${REPO}/cli/main.ts`, ...args],
-    cwd: REPO,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  return decodeOutput(
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${REPO}/cli/main.ts`, ...args],
+      cwd: REPO,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...env },
+    }).output(),
+  );
 }
 
 async function mode(path: string): Promise<number> {

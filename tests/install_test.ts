@@ -6,7 +6,7 @@
  */
 
 import { deepStrictEqual as deepEqual, equal, match, ok } from "node:assert/strict";
-import { REPO, taskChildEnv, testConfigHome } from "./_helpers.ts";
+import { decodeOutput, REPO, taskChildEnv, testConfigHome } from "./_helpers.ts";
 import { readToolTasks } from "../install/tool_tasks.ts";
 
 const TASKS = readToolTasks(Deno.readTextFileSync(`${REPO}/deno.json`));
@@ -31,12 +31,7 @@ async function run(
       ...(options.env ?? {}),
     }),
   }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return decodeOutput(output);
 }
 
 /** `deno task --cwd REPO NAME ARGS`, typed in `cwd`. */

@@ -54,7 +54,7 @@
  * @module
  */
 
-import { assertNoStack, runBlit, type RunResult } from "./_helpers.ts";
+import { assertNoStack, decodeOutput, runBlit, type RunResult } from "./_helpers.ts";
 
 /** The verbs compared. */
 type Verb = "copy" | "mirror";
@@ -320,16 +320,16 @@ async function snapshot(root: string, normalise: boolean): Promise<string[]> {
 // Running a case
 
 async function runRsync(args: string[], cwd: string): Promise<RunResult> {
-  const { code, stdout, stderr } = await new Deno.Command("rsync", {
-    args,
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { LC_ALL: "C" },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  return decodeOutput(
+    await new Deno.Command("rsync", {
+      args,
+      cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { LC_ALL: "C" },
+    }).output(),
+  );
 }
 
 /** Builds `layout` in a new directory `path`. */

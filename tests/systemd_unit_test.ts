@@ -9,7 +9,7 @@
 import { equal, match, ok } from "node:assert/strict";
 import { parseDaemonConfig } from "../core/config.ts";
 import { renderSystemdUnit, SERVICE_STATE_HOME } from "../daemon/systemd_unit.ts";
-import { assertNoStack, REPO, withTempDir } from "./_helpers.ts";
+import { assertNoStack, decodeOutput, REPO, withTempDir } from "./_helpers.ts";
 
 const KEY = `blit-ed25519 ${new Uint8Array(32).fill(1).toBase64()} alice@test`;
 
@@ -34,12 +34,7 @@ async function systemdUnit(
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return decodeOutput(output);
 }
 
 /** The values of a setting, in order (`BindPaths=a b` twice gives `["a b", …]`). */

@@ -14,7 +14,7 @@
  */
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { startDaemon, type TestDaemon } from "../_daemon.ts";
+import { acceptsConnections, startDaemon, type TestDaemon } from "../_daemon.ts";
 import { assertNoStack, runBlit, spawnBlit, withTempDir } from "../_helpers.ts";
 import { fdCount, findServerPid, isAlive, settle } from "../hostile/_process.ts";
 import {
@@ -57,18 +57,8 @@ async function killServer(daemon: TestDaemon): Promise<void> {
   await waitUntil("the server is gone", () => !isAlive(pid), 10_000);
   await waitUntil("the supervisor restarted the server", async () => {
     const next = await findServerPid(daemon.pid, 200).catch(() => pid);
-    return next !== pid && (await canConnect(daemon.port));
+    return next !== pid && (await acceptsConnections(daemon.port));
   }, 30_000);
-}
-
-async function canConnect(port: number): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.close();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test({
