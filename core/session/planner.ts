@@ -658,16 +658,7 @@ export class DestinationPlanner {
   /** Makes one hard link (see `linkHardLinks`); `false` when it was not made. */
   #hardLink(entry: Entry, place: (rel: string) => { dir: TreeDir; name: string }): boolean {
     const first = entry.hardLink as string;
-    if (this.#o.gate.dryRun) {
-      this.#o.stats.transferred++;
-      this.#emit({
-        action: "link",
-        path: entry.path,
-        itemize: itemizeHardLink(false),
-        linkTo: first,
-      });
-      return true;
-    }
+    if (this.#o.gate.dryRun) return this.#linked(entry, false);
     const from = place(first);
     const to = place(entry.path);
     const origin = identify(from.dir, from.name);
@@ -701,12 +692,17 @@ export class DestinationPlanner {
       putBack(restore);
       throw error;
     }
+    return this.#linked(entry, old.facts !== null);
+  }
+
+  /** Counts and reports a hard link made (or, in a dry run, to be made). */
+  #linked(entry: Entry, replaced: boolean): true {
     this.#o.stats.transferred++;
     this.#emit({
       action: "link",
       path: entry.path,
-      itemize: itemizeHardLink(old.facts !== null),
-      linkTo: first,
+      itemize: itemizeHardLink(replaced),
+      linkTo: entry.hardLink as string,
     });
     return true;
   }
