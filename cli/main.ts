@@ -14,6 +14,11 @@ import { stillAsking } from "../cmdline/confirm.ts";
 import { enterInvocationDir } from "../cmdline/invocation_dir.ts";
 import { ExitCode } from "../cmdline/exit_code.ts";
 import { HELP, TRANSFER_HELP, VERSION } from "./help.ts";
+import { isRemote } from "../core/endpoint.ts";
+import { warmUpTls } from "../core/transport/tls_warmup.ts";
+
+/** Verbs that connect to a daemon when an argument names one. */
+const DAEMON_VERBS: ReadonlySet<string> = new Set(["copy", "mirror", "move", "list", "check"]);
 
 /**
  * Runs the CLI and returns its exit code; never throws.
@@ -22,6 +27,8 @@ import { HELP, TRANSFER_HELP, VERSION } from "./help.ts";
  */
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
+  // The TLS set-up's first cost runs on another thread while this one loads the verb's modules.
+  if (verb !== undefined && DAEMON_VERBS.has(verb) && namesDaemonOverTls(rest)) warmUpTls();
   try {
     switch (verb) {
       case "copy":
@@ -68,6 +75,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     return ExitCode.Fatal;
   }
+}
+
+/** Whether the arguments name a daemon endpoint and do not turn TLS off (a guess: no parsing). */
+function namesDaemonOverTls(args: readonly string[]): boolean {
+  return !args.includes("--no-tls") && args.some((arg) => !arg.startsWith("-") && isRemote(arg));
 }
 
 if (import.meta.main) {

@@ -6,6 +6,7 @@
  */
 
 import type { TransferStats } from "../core/stats.ts";
+import { startRepeating, type Timer } from "../core/timer.ts";
 import { formatProgress, type ProgressSnapshot } from "../cmdline/format_progress.ts";
 
 /** How often the line is redrawn. */
@@ -56,7 +57,7 @@ export class ProgressLine {
   readonly #terminal: boolean;
   readonly #rate = new RateWindow();
   readonly #encoder = new TextEncoder();
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: Timer | undefined;
   /** Whether a line is on screen (not yet cleared). */
   #drawn = false;
   #last = "";
@@ -82,7 +83,7 @@ export class ProgressLine {
   start(): void {
     if (this.#timer !== undefined) return;
     if (performance.now() - this.#drawnAt >= REDRAW_MS) this.#draw();
-    this.#timer = setInterval(() => this.#draw(), REDRAW_MS);
+    this.#timer = startRepeating(REDRAW_MS, () => this.#draw());
   }
 
   /**
@@ -91,7 +92,7 @@ export class ProgressLine {
    */
   stop(): void {
     if (this.#timer === undefined) return;
-    clearInterval(this.#timer);
+    this.#timer.cancel();
     this.#timer = undefined;
     if (!this.#terminal) {
       this.#draw();

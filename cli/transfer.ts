@@ -22,6 +22,7 @@ import { lazyHasher } from "./hasher.ts";
 import { canAsk, confirm } from "../cmdline/confirm.ts";
 import { renderEvent, renderItemized, renderStatistics, renderSummary } from "./render.ts";
 import { intervalLine, openRunLog } from "./run_log.ts";
+import { startRepeating } from "../core/timer.ts";
 
 export { TRANSFER_HELP };
 
@@ -60,13 +61,13 @@ export async function runTransferVerb(
     progress?.start();
   };
   const interval = args.statsEveryMs
-    ? setInterval(() => {
+    ? startRepeating(args.statsEveryMs, () => {
       const line = intervalLine(stats);
       log?.line(line);
       progress?.stop();
       console.error(line);
       progress?.start();
-    }, args.statsEveryMs)
+    })
     : undefined;
   /** Consent, asked after planning with the paths, the same for local, push and pull. */
   const confirmDeletions = async (
@@ -160,7 +161,7 @@ export async function runTransferVerb(
     throw error;
   } finally {
     // Only when set: the first use of a timer global loads Deno's timers (~10 ms of start-up).
-    if (interval !== undefined) clearInterval(interval);
+    interval?.cancel();
     Deno.removeSignalListener("SIGINT", interrupt);
     progress?.stop();
   }

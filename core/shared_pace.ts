@@ -6,6 +6,8 @@
  * @module
  */
 
+import { sleep } from "./timer.ts";
+
 /** What a synchronous copy loop calls before it moves bytes. */
 export interface Pace {
   /**
@@ -90,7 +92,7 @@ export class SharedPace implements Pace {
    */
   async wait(bytes: number): Promise<void> {
     const waitMs = this.#reserve(bytes);
-    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    if (waitMs > 0) await sleep(waitMs);
   }
 
   /** Books `bytes` on the shared clock; returns how long the caller must wait first (ms). */

@@ -19,6 +19,7 @@
  */
 
 import { TimeoutError } from "../transport/deadline.ts";
+import { startTimer } from "../timer.ts";
 import type { Signature } from "../delta/signature.ts";
 import type { CompareMode, Entry, TransferFailure } from "../types.ts";
 import type { TransferEvent } from "./planner.ts";
@@ -286,18 +287,17 @@ class FrameQueue {
       return Promise.resolve(frame);
     }
     if (this.#closed) return Promise.resolve(null);
-    // No timer unless asked for one: the first timer call loads Deno's timer module (~20 ms),
-    // which a local run never needs.
+    // No timer unless asked for one: a local run needs none.
     if (timeoutMs === undefined) return new Promise((resolve) => this.#takers.push(resolve));
     return new Promise((resolve, reject) => {
       const taker = (value: Frame | null): void => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(value);
       };
-      const timer = setTimeout(() => {
+      const timer = startTimer(timeoutMs, () => {
         this.#takers.splice(this.#takers.indexOf(taker), 1);
         reject(new TimeoutError("continue the session (the peer sent nothing)", timeoutMs));
-      }, timeoutMs);
+      });
       this.#takers.push(taker);
     });
   }

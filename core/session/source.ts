@@ -35,6 +35,7 @@ import type { TransferEvent } from "./planner.ts";
 import type { DataConn, SendItem } from "../transport/data_plane.ts";
 import type { Signature } from "../delta/signature.ts";
 import { StrongHash } from "../delta/strong_hash.ts";
+import { startRepeating } from "../timer.ts";
 import type { LocalSource } from "./intake.ts";
 import {
   type ChangeGate,
@@ -532,9 +533,9 @@ export class SourceRole {
     let answer: ConsentAnswer = { granted: false, refusal: "not-given" };
     if (consent) {
       const withdrawn = new AbortController();
-      const keepalive = setInterval(() => {
+      const keepalive = startRepeating(this.#o.keepaliveMs ?? CONSENT_KEEPALIVE_MS, () => {
         this.#port.send({ type: "keepalive" }).catch(() => {});
-      }, this.#o.keepaliveMs ?? CONSENT_KEEPALIVE_MS);
+      });
       const ahead = this.#next();
       this.#ahead = ahead;
       try {
@@ -548,7 +549,7 @@ export class SourceRole {
         }
         answer = first.answer;
       } finally {
-        clearInterval(keepalive);
+        keepalive.cancel();
       }
     }
     await this.#port.send({

@@ -39,6 +39,7 @@ import {
 import { type PackedShard, packShard, unpackShard } from "./shard.ts";
 import { fillFromMemory } from "../copy_job.ts";
 import { connectTcp } from "./connect_tcp.ts";
+import { sleep } from "../timer.ts";
 
 /** Length of a session token in bytes. */
 export const TOKEN_BYTES = 32;
@@ -259,7 +260,7 @@ export class DataPlaneListener {
         if (this.#closed || error instanceof Deno.errors.BadResource) return;
         // e.g. EMFILE: back off (10 ms doubling to 1 s) and keep serving the sessions connected
         backoff = Math.min(1000, Math.max(10, backoff * 2));
-        await new Promise((resolve) => setTimeout(resolve, backoff));
+        await sleep(backoff);
         continue;
       }
       backoff = 0;
@@ -511,7 +512,7 @@ export async function dialDataPlane(
  * 41–44 ms for the answer, against 2–3 ms when the token leaves a millisecond later.
  */
 function ticketsLanded(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 1));
+  return sleep(1);
 }
 
 /** One file for {@linkcode sendPayloads}. */

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { type RepeatingTimer, startRepeating, startTimer } from "../timer.ts";
+
 /** Thrown when a network wait made no progress within its deadline. */
 export class TimeoutError extends Error {
   /** The idle limit that was exceeded, in milliseconds. */
@@ -65,7 +67,7 @@ export function withDeadline<T>(promise: Promise<T>, options: DeadlineOptions): 
   const { timeoutMs, action, onTimeout } = options;
   return new Promise<T>((resolve, reject) => {
     let done = false;
-    const timer = setTimeout(() => {
+    const timer = startTimer(timeoutMs, () => {
       if (done) return;
       done = true;
       try {
@@ -73,18 +75,18 @@ export function withDeadline<T>(promise: Promise<T>, options: DeadlineOptions): 
       } finally {
         reject(new TimeoutError(action, timeoutMs));
       }
-    }, timeoutMs);
+    });
     promise.then(
       (value) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        timer.cancel();
         resolve(value);
       },
       (error: unknown) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        timer.cancel();
         reject(error);
       },
     );
@@ -125,7 +127,7 @@ export class StallGuard {
   #onStall: () => void;
   #pending = 0;
   #last = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: RepeatingTimer | undefined;
   #stalled: TimeoutError | null = null;
   #waiters = new Set<(error: TimeoutError) => void>();
 
@@ -162,7 +164,7 @@ export class StallGuard {
     if (this.#pending++ === 0) this.#last = performance.now();
     this.#arm();
     // The timer keeps the process alive only while an operation is pending.
-    if (this.#timer !== undefined) Deno.refTimer(this.#timer);
+    this.#timer?.resume();
     let fail: (error: TimeoutError) => void = () => {};
     const stalled = new Promise<never>((_, reject) => fail = reject);
     this.#waiters.add(fail);
@@ -174,22 +176,21 @@ export class StallGuard {
       throw this.#stalled ?? error;
     } finally {
       this.#waiters.delete(fail);
-      if (--this.#pending === 0 && this.#timer !== undefined) Deno.unrefTimer(this.#timer);
+      if (--this.#pending === 0) this.#timer?.pause();
     }
   }
 
   /** Stops the timer; call it when the stream is done (or failed). */
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
   }
 
   #arm(): void {
     if (this.#timer !== undefined || this.#stalled) return;
     const period = Math.max(5, Math.min(1000, Math.floor(this.#idleTimeoutMs / 4)));
-    const timer = setInterval(() => this.#check(), period);
-    Deno.unrefTimer(timer);
-    this.#timer = timer;
+    this.#timer = startRepeating(period, () => this.#check());
+    this.#timer.pause();
   }
 
   #check(): void {

@@ -8,6 +8,7 @@
  */
 
 import { describeError } from "../errors.ts";
+import { startTimer } from "../timer.ts";
 import type { ByteConn } from "./conn_socket.ts";
 import type { MessageCodec } from "./message_codec.ts";
 import { encodeFrame, encodeWindowUpdate, FlowWindow, FrameReader } from "./frame_codec.ts";
@@ -177,10 +178,10 @@ export class FrameConn<Out extends object, In extends object> {
     this.#ended = true;
     this.#reader.clear();
     if (!this.#writing) void this.#writeLoop();
-    // A daemon that never closes its side holds nothing for long.
-    const timer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
-    Deno.unrefTimer(timer);
-    this.on("close", () => clearTimeout(timer));
+    // A daemon that never closes its side holds nothing for long. (The read still pending
+    // keeps the process alive meanwhile anyway; the timer is let go of once the daemon closed.)
+    const timer = startTimer(CLOSE_GRACE_MS, () => this.destroy());
+    this.on("close", () => timer.cancel());
   }
 
   /** Stops reading (back-pressure). */

@@ -31,6 +31,7 @@ import type {
 import type { Frame, FramePort } from "../session/frames.ts";
 import { frameFromWire, frameToWire, type WireFrame } from "../session/wire.ts";
 import { TimeoutError } from "./deadline.ts";
+import { startRepeating, startTimer } from "../timer.ts";
 import { wireSizeOf } from "./wire_size.ts";
 import type { InboundBudget } from "./inbound_budget.ts";
 import type { MessageCodec } from "./message_codec.ts";
@@ -275,7 +276,7 @@ export function streamFramePort<Out extends FrameMessage, In extends FrameMessag
       }
       if (flowing) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
+        const timer = startTimer(sendTimeoutMs, () => {
           const i = drains.indexOf(drain);
           if (i >= 0) drains.splice(i, 1);
           const error = new TimeoutError(
@@ -285,14 +286,14 @@ export function streamFramePort<Out extends FrameMessage, In extends FrameMessag
           fail(error);
           stream.cancel?.();
           reject(error);
-        }, sendTimeoutMs);
+        });
         const drain: Drain = {
           resolve: () => {
-            clearTimeout(timer);
+            timer.cancel();
             resolve();
           },
           reject: (error) => {
-            clearTimeout(timer);
+            timer.cancel();
             reject(error);
           },
         };
@@ -312,16 +313,16 @@ export function streamFramePort<Out extends FrameMessage, In extends FrameMessag
         let last = performance.now();
         const waiter: Waiter<In["frame"]> = {
           resolve: (f) => {
-            clearInterval(timer);
+            timer.cancel();
             resolve(f);
           },
           reject: (e) => {
-            clearInterval(timer);
+            timer.cancel();
             reject(e);
           },
         };
         // The deadline counts quiet time only while no payload is moving.
-        const timer = setInterval(() => {
+        const timer = startRepeating(Math.min(1000, Math.max(50, timeoutMs / 4)), () => {
           if (port.busy > 0) last = performance.now();
           else if (performance.now() - last > timeoutMs) {
             const i = waiters.indexOf(waiter);
@@ -330,7 +331,7 @@ export function streamFramePort<Out extends FrameMessage, In extends FrameMessag
               new TimeoutError("continue the session (the peer sent nothing)", timeoutMs),
             );
           }
-        }, Math.min(1000, Math.max(50, timeoutMs / 4)));
+        });
         waiters.push(waiter);
       });
     },
