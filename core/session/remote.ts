@@ -144,7 +144,9 @@ export async function runRemoteTransfer(
       morePaths,
     });
     const dialer = new DataDialer(grant, remote, options.warn, channel.connectData);
-    if (!setup.terms.dryRun) dialer.prepare();
+    // A push dials its data plane while the manifest goes out: its first file leaves ~10 ms
+    // sooner, for ~10 ms of handshakes when nothing is sent. A pull dials when asked for files.
+    if (push && !setup.terms.dryRun) dialer.prepare();
     const local = (push ? source : destination) as LocalEndpoint;
     let target = remote.text;
     let outcome: RoleOutcome;
