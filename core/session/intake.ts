@@ -345,6 +345,8 @@ export class WireIntake implements PayloadIntake {
     }
     if (this.#stop.signal.aborted) return;
     const need: Need = { id, path: entry.path, ...(partial === undefined ? {} : { resume: true }) };
+    // The data connections open while the basis is signed.
+    this.#startReceiving();
     try {
       const { dir, name } = this.#planner.holder(entry.path);
       using file = dir.openRead(partial ?? name);
@@ -357,7 +359,6 @@ export class WireIntake implements PayloadIntake {
         this.#bases.set(id, { shape: { blockSize, basisSize, blockCount }, name: partial ?? name });
       }
     } catch { /* the old copy went or cannot be read: the file comes whole */ }
-    this.#startReceiving();
     await this.#port.send({ type: "needs", needs: [need] });
   }
 
