@@ -74,6 +74,29 @@ export async function runBlit(args: string[], options: RunOptions = {}): Promise
   return await spawnBlit(args, options).result;
 }
 
+/**
+ * Runs the real CLI as someone running the sources would: `deno run -A cli/main.ts ARGS`, without
+ * the task's flags and without the tests' private config home (pass `XDG_CONFIG_HOME` in `env`).
+ * @param args CLI arguments.
+ * @param env Environment additions.
+ * @returns Exit code and output.
+ */
+export async function runBlitAllowAll(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<RunResult> {
+  return decodeOutput(
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${REPO}/cli/main.ts`, ...args],
+      cwd: REPO,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...env },
+    }).output(),
+  );
+}
+
 /** A running `blit` (see {@linkcode spawnBlit}). */
 export interface RunningBlit {
   /** The process (to signal it). */

@@ -1,20 +1,10 @@
 import { deepStrictEqual as assertEquals, match, strictEqual } from "node:assert/strict";
 import { readKnownHosts, recordKnownHost } from "../core/known_hosts.ts";
 import { certificateFingerprint, generateServerCertificate, pemToDer } from "../core/tls_cert.ts";
-import { assertNoStack, decodeOutput, REPO, type RunResult, withTempDir } from "./_helpers.ts";
+import { assertNoStack, runBlitAllowAll, withTempDir } from "./_helpers.ts";
 
-async function blit(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  return decodeOutput(
-    await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${REPO}/cli/main.ts`, ...args],
-      cwd: REPO,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1", ...env },
-    }).output(),
-  );
-}
+/** Runs the real CLI as a user of the sources would: `deno run -A cli/main.ts ARGS`. */
+const blit = runBlitAllowAll;
 
 /** Pins one certificate for each `[host, port]` in `path`; returns the fingerprint. */
 async function pin(path: string, hosts: [string, number][]): Promise<string> {

@@ -21,21 +21,10 @@ import {
   verifySignature,
   writeIdentity,
 } from "../core/identity.ts";
-import { assertNoStack, decodeOutput, REPO, type RunResult, withTempDir } from "./_helpers.ts";
+import { assertNoStack, runBlitAllowAll, withTempDir } from "./_helpers.ts";
 
-/** Runs the real CLI as the brief's users would: `deno run -A cli/main.ts ARGS`. */
-async function blit(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  return decodeOutput(
-    await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${REPO}/cli/main.ts`, ...args],
-      cwd: REPO,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1", ...env },
-    }).output(),
-  );
-}
+/** Runs the real CLI as a user of the sources would: `deno run -A cli/main.ts ARGS`. */
+const blit = runBlitAllowAll;
 
 async function mode(path: string): Promise<number> {
   return ((await Deno.stat(path)).mode ?? 0) & 0o777;
