@@ -190,7 +190,6 @@ export class StallGuard {
     if (this.#timer !== undefined || this.#stalled) return;
     const period = Math.max(5, Math.min(1000, Math.floor(this.#idleTimeoutMs / 4)));
     this.#timer = startRepeating(period, () => this.#check());
-    this.#timer.pause();
   }
 
   #check(): void {
