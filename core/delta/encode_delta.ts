@@ -149,6 +149,11 @@ class ReadAhead {
   }
 }
 
+/** The window's length for a file of `size` bytes: a literal run, two blocks and a read. */
+function windowBytes(size: number, blockSize: number): number {
+  return Math.max(1, Math.min(size, DELTA_CAPS.maxLiteralBytes + 2 * blockSize + READ_BYTES));
+}
+
 /** The window over the new file: a buffer refilled from the file, exactly `size` bytes in all. */
 class Window {
   readonly buf: Uint8Array;
@@ -160,6 +165,10 @@ class Window {
   readonly #size: number;
   readonly #whole: StrongHash;
 
+  /**
+   * @param whole The file's streamed digest; the window lies in its input, so that it and the
+   * block digests hash the bytes where they lie (see {@linkcode windowBytes}).
+   */
   constructor(
     file: { read(p: Uint8Array): Promise<number | null> },
     size: number,
@@ -169,9 +178,7 @@ class Window {
     this.#ahead = new ReadAhead(file, size);
     this.#size = size;
     this.#whole = whole;
-    this.buf = new Uint8Array(
-      Math.min(size, DELTA_CAPS.maxLiteralBytes + 2 * blockSize + READ_BYTES),
-    );
+    this.buf = whole.input.subarray(0, windowBytes(size, blockSize));
   }
 
   get exhausted(): boolean {
@@ -286,7 +293,10 @@ export async function* encodeDelta(
 ): AsyncGenerator<DeltaOp, DeltaEnd, void> {
   const { size, signature } = options;
   const L = signature.blockSize;
-  const [whole, blocks] = await Promise.all([StrongHash.create(), StrongHash.create()]);
+  // One state for both digests: the window lies in its memory, so neither copies a byte.
+  const hash = await StrongHash.create({ inputBytes: windowBytes(size, L) });
+  const whole = hash;
+  const blocks = hash;
   whole.start();
   const window = new Window(asReader(file), size, L, whole);
   if (options.prefix) return yield* encodeAfterPrefix(window, signature, blocks);

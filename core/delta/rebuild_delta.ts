@@ -31,7 +31,6 @@ export interface RebuildOptions {
 export class DeltaRebuilder {
   readonly #o: RebuildOptions;
   readonly #hash: StrongHash;
-  #buffer: Uint8Array | null = null;
   #written = 0;
   #copied = 0;
 
@@ -67,7 +66,7 @@ export class DeltaRebuilder {
    * @returns The rebuilder.
    */
   static async create(options: RebuildOptions): Promise<DeltaRebuilder> {
-    return new DeltaRebuilder(options, await StrongHash.create());
+    return new DeltaRebuilder(options, await StrongHash.create({ inputBytes: COPY_BYTES }));
   }
 
   /** Bytes written so far. */
@@ -130,7 +129,8 @@ export class DeltaRebuilder {
     this.#written += length;
     const basis = this.#o.basis;
     basis.seekSync(offset, Deno.SeekMode.Start);
-    const buffer = this.#buffer ??= new Uint8Array(Math.min(COPY_BYTES, Math.max(length, 1)));
+    // Read into the hash's own memory: the digest is taken where the bytes lie.
+    const buffer = this.#hash.input;
     for (let left = length; left > 0;) {
       const piece = buffer.subarray(0, Math.min(left, buffer.length));
       for (let got = 0; got < piece.length;) {
