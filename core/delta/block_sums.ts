@@ -27,6 +27,8 @@ type BlockSumsFn = (ptr: number, len: number, block: number, out: number) => num
 /** An instance of the module over its own memory. */
 interface WasmSums {
   memory: WebAssembly.Memory;
+  /** Where in the memory the input starts. */
+  at: number;
   blockSums: BlockSumsFn;
   /** Where in the memory the module writes the checksums (after the input, aligned). */
   sumsAt: number;
@@ -59,19 +61,46 @@ export class BlockWeakSums {
 
   /**
    * @param inputBytes The size of {@linkcode BlockWeakSums.input}.
+   * @param shared Another module's memory to work in instead of its own (a
+   * {@linkcode StrongHash}'s, so that one read feeds both sums): the input starts at `at`, and
+   * {@linkcode BlockWeakSums.bytesFor} bytes from there must be free.
    */
-  constructor(inputBytes: number) {
+  constructor(inputBytes: number, shared?: { memory: WebAssembly.Memory; at: number }) {
     const module = weakSumsModule();
     if (module === null) {
-      this.input = new Uint8Array(inputBytes);
+      this.input = shared
+        ? new Uint8Array(shared.memory.buffer, shared.at, inputBytes)
+        : new Uint8Array(inputBytes);
       return;
     }
-    const sumsAt = Math.ceil(inputBytes / MIN_BLOCK_BYTES) * MIN_BLOCK_BYTES;
-    const outBytes = 4 * (sumsAt / MIN_BLOCK_BYTES);
-    const memory = new WebAssembly.Memory({ initial: Math.ceil((sumsAt + outBytes) / PAGE_BYTES) });
+    const at = shared?.at ?? 0;
+    const sumsAt = at + Math.ceil(inputBytes / MIN_BLOCK_BYTES) * MIN_BLOCK_BYTES;
+    const memory = shared?.memory ??
+      new WebAssembly.Memory({
+        initial: Math.ceil(BlockWeakSums.bytesFor(inputBytes) / PAGE_BYTES),
+      });
     const instance = new WebAssembly.Instance(module, { env: { memory } });
-    this.#wasm = { memory, sumsAt, blockSums: instance.exports.blockSums as BlockSumsFn };
-    this.input = new Uint8Array(memory.buffer, 0, inputBytes);
+    this.#wasm = { memory, at, sumsAt, blockSums: instance.exports.blockSums as BlockSumsFn };
+    this.input = new Uint8Array(memory.buffer, at, inputBytes);
+  }
+
+  /**
+   * The memory an instance with `inputBytes` of input works in: the input, then room for the
+   * checksums of its smallest blocks.
+   *
+   * @example Usage
+   * ```ts
+   * import { strictEqual } from "node:assert/strict";
+   * import { BlockWeakSums } from "./block_sums.ts";
+   * strictEqual(BlockWeakSums.bytesFor(1024), 1024 + 256);
+   * ```
+   *
+   * @param inputBytes The input's size.
+   * @returns Bytes of memory.
+   */
+  static bytesFor(inputBytes: number): number {
+    const rounded = Math.ceil(inputBytes / MIN_BLOCK_BYTES) * MIN_BLOCK_BYTES;
+    return rounded + 4 * (rounded / MIN_BLOCK_BYTES);
   }
 
   /**
@@ -91,7 +120,7 @@ export class BlockWeakSums {
     let whole = 0;
     const wasm = this.#wasm;
     if (wasm !== null && blockSize % MIN_BLOCK_BYTES === 0) {
-      whole = wasm.blockSums(0, length, blockSize, wasm.sumsAt);
+      whole = wasm.blockSums(wasm.at, length, blockSize, wasm.sumsAt);
       out.set(new Uint32Array(wasm.memory.buffer, wasm.sumsAt, whole), outAt);
     }
     let block = whole;

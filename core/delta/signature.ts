@@ -120,11 +120,16 @@ export async function computeSignature(
   const blockCount = Math.ceil(size / blockSize);
   const weak = new Uint32Array(blockCount);
   const strong = new Uint8Array(blockCount * STRONG_BYTES);
-  const hash = await StrongHash.create();
   const perRead = Math.max(1, Math.floor(SIGN_READ_BYTES / blockSize)) * blockSize;
   const bufferBytes = Math.min(perRead, Math.max(blockSize, size));
-  // Two buffers: the next read runs (on Deno's I/O thread) while this one is summed.
-  const buffers = [new BlockWeakSums(bufferBytes), new BlockWeakSums(bufferBytes)];
+  // Two buffers: the next read runs (on Deno's I/O thread) while this one is summed. Each lies
+  // in a hash's memory, where both checksums read it without a copy.
+  const inputBytes = BlockWeakSums.bytesFor(bufferBytes);
+  const hashes = [
+    await StrongHash.create({ inputBytes }),
+    await StrongHash.create({ inputBytes }),
+  ];
+  const buffers = hashes.map((hash) => new BlockWeakSums(bufferBytes, hash.shared));
   let block = 0;
   let done = 0;
   let turn = 0;
@@ -132,6 +137,7 @@ export async function computeSignature(
   while (done < size) {
     const got = await reading;
     const chunk = buffers[turn]!;
+    const hash = hashes[turn]!;
     const next = done + got;
     if (next < size) {
       turn ^= 1;

@@ -134,6 +134,14 @@ export class StrongHash {
   }
 
   /**
+   * The module's memory and where {@linkcode StrongHash.input} starts in it, for a companion
+   * module that works on the same bytes (see `BlockWeakSums`).
+   */
+  get shared(): { memory: WebAssembly.Memory; at: number } {
+    return { memory: this.#memory, at: INPUT_AT };
+  }
+
+  /**
    * The digest of one block.
    * @param bytes The block (anywhere, or a view of {@linkcode StrongHash.input}).
    * @returns Its 16-byte digest.
