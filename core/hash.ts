@@ -2,8 +2,8 @@
  * Streaming xxHash3-64 digests of files, the one content hash of blit.
  *
  * The CLI uses the native `Xxh3` class of `npm:@node-rs/xxhash` (needs `--allow-ffi` under Deno);
- * where FFI is not allowed (the daemon) the WebAssembly build of `npm:hash-wasm` gives identical
- * digests. Digests are 16 lowercase hex digits.
+ * where FFI is not allowed (the daemon) this project's WebAssembly xxHash3 (`core/delta/wasm/`,
+ * SIMD, ~20 GB/s here) gives identical digests. Digests are 16 lowercase hex digits.
  *
  * @module
  */
@@ -50,13 +50,17 @@ export async function hashFileNative(file: Deno.FsFile): Promise<string> {
  * @returns The digest as 16 hex digits.
  */
 export async function hashFileWasm(file: Deno.FsFile): Promise<string> {
-  const { createXXHash3 } = await import("hash-wasm");
-  const state = await createXXHash3(0, 0);
-  state.init();
-  return await hashWith(file, {
-    update: (data) => state.update(data),
-    digestHex: () => state.digest("hex"),
-  });
+  const { StrongHash } = await import("./delta/strong_hash.ts");
+  const hash = StrongHash.createSync({ inputBytes: CHUNK });
+  // Read straight into the module's memory: hashed where the bytes lie.
+  const buffer = hash.input;
+  hash.start();
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
+  return Array.from(hash.finish64(), (b: number) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**

@@ -1,19 +1,19 @@
-// The delta algorithm's xxHash3-128 (core/delta/wasm/xxh3_128.wat) against npm:hash-wasm's
-// WebAssembly build of the reference C code: every length that takes a different path (0–16,
-// 17–128, 129–240, long inputs around the 64-byte stripe and 1,024-byte block edges), one-shot
-// and streamed in random splits, from anywhere and from the hash's own input.
+// The project's xxHash3 (core/delta/wasm/xxh3_128.wat), 128 and 64 bits, against the reference
+// C code (npm:@node-rs/xxhash, native): every length that takes a different path (0–16, 17–128,
+// 129–240, long inputs around the 64-byte stripe and 1,024-byte block edges), one-shot and
+// streamed in random splits, from anywhere and from the hash's own input.
 
 import { strictEqual } from "node:assert/strict";
-import { createXXHash128 } from "hash-wasm";
+import { xxh3 } from "@node-rs/xxhash";
 import { StrongHash } from "../core/delta/strong_hash.ts";
 import { pseudoRandomBytes } from "./_helpers.ts";
 
-const reference = await createXXHash128(0, 0);
-
 function expected(bytes: Uint8Array): string {
-  reference.init();
-  reference.update(bytes);
-  return reference.digest("hex");
+  return xxh3.xxh128(bytes, 0n).toString(16).padStart(32, "0");
+}
+
+function expected64(bytes: Uint8Array): string {
+  return xxh3.xxh64(bytes, 0n).toString(16).padStart(16, "0");
 }
 
 function hex(digest: Uint8Array): string {
@@ -32,19 +32,19 @@ function cuts(length: number, most: number, seed: number): number[] {
   }
 }
 
-function streamed(hash: StrongHash, bytes: Uint8Array, points: number[]): string {
+function streamed(hash: StrongHash, bytes: Uint8Array, points: number[], bits = 128): string {
   hash.start();
   let from = 0;
   for (const to of [...points, bytes.length]) {
     hash.update(bytes.subarray(from, to));
     from = to;
   }
-  return hex(hash.finish());
+  return hex(bits === 128 ? hash.finish() : hash.finish64());
 }
 
 const data = pseudoRandomBytes(300_000, 7);
 
-Deno.test("xxHash3-128: every length to 2,100 bytes, one-shot and streamed, is the reference's", async () => {
+Deno.test("xxHash3-128 and -64: every length to 2,100 bytes, one-shot and streamed, are the reference's", async () => {
   const hash = await StrongHash.create({ inputBytes: 4096 });
   for (let length = 0; length <= 2100; length++) {
     const bytes = data.subarray(0, length);
@@ -52,6 +52,9 @@ Deno.test("xxHash3-128: every length to 2,100 bytes, one-shot and streamed, is t
     strictEqual(hex(hash.digestOf(bytes)), want, `one-shot of ${length} bytes`);
     strictEqual(streamed(hash, bytes, cuts(length, 300, length)), want, `streamed ${length} bytes`);
     strictEqual(streamed(hash, bytes, cuts(length, 3, length)), want, `byte-streamed ${length}`);
+    const want64 = expected64(bytes);
+    strictEqual(hex(hash.digest64Of(bytes)), want64, `64-bit one-shot of ${length} bytes`);
+    strictEqual(streamed(hash, bytes, cuts(length, 300, length), 64), want64, `64-bit ${length}`);
   }
 });
 
@@ -64,6 +67,7 @@ Deno.test("xxHash3-128: long inputs, streams that pass the input area, and in-pl
     strictEqual(hex(hash.digestOf(bytes)), want, `one-shot of ${length} bytes`);
     strictEqual(streamed(hash, bytes, [length >> 1]), want, `two pieces of ${length}`);
     strictEqual(streamed(hash, bytes, cuts(length, 70_000, length)), want, `pieces of ${length}`);
+    strictEqual(hex(hash.digest64Of(bytes)), expected64(bytes), `64-bit one-shot of ${length}`);
   }
   // Bytes placed in the hash's own input are hashed where they lie.
   const input = hash.input;

@@ -2,7 +2,8 @@
  * The strong hash of the delta algorithm: xxHash3-128 (seed 0), computed by a small WebAssembly
  * module of this project (`wasm/xxh3_128.wat`) whose long-input loop works 16 bytes a step with
  * WebAssembly SIMD: ~19–20 GB/s here against ~4.2 GB/s for `npm:hash-wasm`'s build of the
- * reference C code, which it matches digest for digest (`strong_hash_test.ts`). The daemon may
+ * reference C code. Its digests are the reference's (`tests/strong_hash_test.ts`), and so are
+ * those of its xxHash3-64 finish, the content hash of `core/hash.ts` where FFI is not allowed. The daemon may
  * not load native code; WebAssembly needs no permission. One hash names a block in a signature,
  * another the whole rebuilt file.
  *
@@ -35,6 +36,10 @@ interface Xxh3Exports {
   update(ptr: number, len: number): void;
   /** Writes the streamed digest at {@linkcode DIGEST_AT}. */
   finish(): void;
+  /** The xxHash3-64 digest of `[ptr, ptr + len)`, written at {@linkcode DIGEST_AT}. */
+  digest64(ptr: number, len: number): void;
+  /** Writes the streamed xxHash3-64 digest at {@linkcode DIGEST_AT}. */
+  finish64(): void;
 }
 
 /** The compiled module, once compiled. */
@@ -98,10 +103,28 @@ export class StrongHash {
    */
   static create(options: { inputBytes?: number } = {}): Promise<StrongHash> {
     try {
-      return Promise.resolve(new StrongHash(options.inputBytes ?? DEFAULT_INPUT_BYTES));
+      return Promise.resolve(StrongHash.createSync(options));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * {@linkcode StrongHash.create}, synchronously.
+   *
+   * @example Usage
+   * ```ts
+   * import { strictEqual } from "node:assert/strict";
+   * import { StrongHash } from "./strong_hash.ts";
+   * strictEqual(StrongHash.createSync().digestOf(new Uint8Array(0)).length, 16);
+   * ```
+   *
+   * @param options The size of {@linkcode StrongHash.input} (default 1 MiB).
+   * @throws {Error} When the runtime's WebAssembly lacks SIMD.
+   * @returns The state.
+   */
+  static createSync(options: { inputBytes?: number } = {}): StrongHash {
+    return new StrongHash(options.inputBytes ?? DEFAULT_INPUT_BYTES);
   }
 
   /**
@@ -187,6 +210,32 @@ export class StrongHash {
   finish(): Uint8Array {
     this.#fns.finish();
     return this.#digest();
+  }
+
+  /**
+   * Ends a streamed digest with xxHash3-64 instead (the content hash of `core/hash.ts`): the
+   * same stream, another finish.
+   * @returns Its 8 bytes, big-endian.
+   */
+  finish64(): Uint8Array {
+    this.#fns.finish64();
+    return new Uint8Array(this.#memory.buffer.slice(DIGEST_AT, DIGEST_AT + 8));
+  }
+
+  /**
+   * The xxHash3-64 digest of some bytes.
+   * @param bytes The bytes (anywhere, or a view of {@linkcode StrongHash.input}).
+   * @returns Its 8 bytes, big-endian.
+   */
+  digest64Of(bytes: Uint8Array): Uint8Array {
+    let at = this.#inPlace(bytes);
+    if (at < 0) {
+      if (bytes.length > this.#input.length) return this.#spareFor(bytes.length).digest64Of(bytes);
+      this.#input.set(bytes);
+      at = INPUT_AT;
+    }
+    this.#fns.digest64(at, bytes.length);
+    return new Uint8Array(this.#memory.buffer.slice(DIGEST_AT, DIGEST_AT + 8));
   }
 
   /** Where `bytes` lie in the module's memory, or -1 when they are elsewhere. */

@@ -1,7 +1,7 @@
-;; xxHash3-128 (seed 0, default secret), one-shot and streamed, its long-input loop 16 bytes a
-;; step with WebAssembly SIMD. The algorithm is xxHash's specification (doc/xxhash_spec.md of
-;; Cyan4973/xxHash); tests/strong_hash_test.ts checks every length from 0 to 2,100 bytes and
-;; streamed splits against npm:hash-wasm's build of the reference C code.
+;; xxHash3-128 and xxHash3-64 (seed 0, default secret), one-shot and streamed, the long-input
+;; loop 16 bytes a step with WebAssembly SIMD. The algorithm is xxHash's specification
+;; (doc/xxhash_spec.md of Cyan4973/xxHash); tests/strong_hash_test.ts checks every length from 0
+;; to 2,100 bytes and streamed splits against the reference C code (npm:@node-rs/xxhash).
 ;;
 ;; Memory: the secret at 0 (192 bytes), the digest written at 256 (16 bytes, canonical order:
 ;; high half then low half, each big-endian), the streamed accumulators at 512, their copy for
@@ -359,6 +359,136 @@
       (i32.sub (i32.add (local.get $p) (local.get $len)) (i32.const 64))
       (i64.extend_i32_u (local.get $len))))
 
+;; ---------------------------------------------------------------------------------------------
+  ;; xxHash3-64 (the content hash of `core/hash.ts`): the same long-input loop; its digest is the
+  ;; low half's merge. Short inputs have their own formulas. Written at 256, 8 bytes big-endian.
+
+  (func $out64 (param $x i64)
+    (i64.store (i32.const 256) (call $bswap64 (local.get $x))))
+
+  (func $upTo16x64 (param $p i32) (param $len i32)
+    (local $in i64) (local $lo i64) (local $hi2 i64) (local $v i64)
+    (if (i32.eqz (local.get $len))
+      (then
+        (call $out64
+          (call $avalanche64 (i64.xor (i64.load (i32.const 56)) (i64.load (i32.const 64)))))
+        (return)))
+    (if (i32.le_u (local.get $len) (i32.const 3))
+      (then
+        ;; The low half of the 128-bit digest.
+        (call $upTo16 (local.get $p) (local.get $len))
+        (call $out64 (call $bswap64 (i64.load (i32.const 264))))
+        (return)))
+    (if (i32.le_u (local.get $len) (i32.const 8))
+      (then
+        (local.set $in
+          (i64.or
+            (i64.extend_i32_u
+              (i32.load (i32.sub (i32.add (local.get $p) (local.get $len)) (i32.const 4))))
+            (i64.shl (i64.extend_i32_u (i32.load (local.get $p))) (i64.const 32))))
+        (local.set $v
+          (i64.xor (local.get $in)
+            (i64.xor (i64.load (i32.const 8)) (i64.load (i32.const 16)))))
+        (local.set $v
+          (i64.xor (local.get $v)
+            (i64.xor (i64.rotl (local.get $v) (i64.const 49))
+              (i64.rotl (local.get $v) (i64.const 24)))))
+        (local.set $v (i64.mul (local.get $v) (i64.const 0x9FB21C651E98DF25)))
+        (local.set $v
+          (i64.xor (local.get $v)
+            (i64.add (i64.shr_u (local.get $v) (i64.const 35))
+              (i64.extend_i32_u (local.get $len)))))
+        (local.set $v (i64.mul (local.get $v) (i64.const 0x9FB21C651E98DF25)))
+        (call $out64 (i64.xor (local.get $v) (i64.shr_u (local.get $v) (i64.const 28))))
+        (return)))
+    ;; 9 to 16 bytes
+    (local.set $lo
+      (i64.xor (i64.load (local.get $p))
+        (i64.xor (i64.load (i32.const 24)) (i64.load (i32.const 32)))))
+    (local.set $hi2
+      (i64.xor (i64.load (i32.sub (i32.add (local.get $p) (local.get $len)) (i32.const 8)))
+        (i64.xor (i64.load (i32.const 40)) (i64.load (i32.const 48)))))
+    (call $out64
+      (call $avalanche
+        (i64.add
+          (i64.add (i64.extend_i32_u (local.get $len)) (call $bswap64 (local.get $lo)))
+          (i64.add (local.get $hi2) (call $fold (local.get $lo) (local.get $hi2)))))))
+
+  (func $upTo240x64 (param $p i32) (param $len i32)
+    (local $end i32) (local $i i32) (local $rounds i32) (local $acc i64)
+    (local.set $end (i32.add (local.get $p) (local.get $len)))
+    (local.set $acc (i64.mul (i64.extend_i32_u (local.get $len)) (i64.const 0x9E3779B185EBCA87)))
+    (if (i32.le_u (local.get $len) (i32.const 128))
+      (then
+        (if (i32.gt_u (local.get $len) (i32.const 32))
+          (then
+            (if (i32.gt_u (local.get $len) (i32.const 64))
+              (then
+                (if (i32.gt_u (local.get $len) (i32.const 96))
+                  (then
+                    (local.set $acc
+                      (i64.add (local.get $acc)
+                        (i64.add
+                          (call $mix16 (i32.add (local.get $p) (i32.const 48)) (i32.const 96))
+                          (call $mix16 (i32.sub (local.get $end) (i32.const 64)) (i32.const 112)))))))
+                (local.set $acc
+                  (i64.add (local.get $acc)
+                    (i64.add
+                      (call $mix16 (i32.add (local.get $p) (i32.const 32)) (i32.const 64))
+                      (call $mix16 (i32.sub (local.get $end) (i32.const 48)) (i32.const 80)))))))
+            (local.set $acc
+              (i64.add (local.get $acc)
+                (i64.add
+                  (call $mix16 (i32.add (local.get $p) (i32.const 16)) (i32.const 32))
+                  (call $mix16 (i32.sub (local.get $end) (i32.const 32)) (i32.const 48)))))))
+        (local.set $acc
+          (i64.add (local.get $acc)
+            (i64.add
+              (call $mix16 (local.get $p) (i32.const 0))
+              (call $mix16 (i32.sub (local.get $end) (i32.const 16)) (i32.const 16)))))
+        (call $out64 (call $avalanche (local.get $acc)))
+        (return)))
+    (local.set $rounds (i32.shr_u (local.get $len) (i32.const 4)))
+    (loop $first
+      (local.set $acc
+        (i64.add (local.get $acc)
+          (call $mix16 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 4)))
+            (i32.shl (local.get $i) (i32.const 4)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $first (i32.lt_u (local.get $i) (i32.const 8))))
+    (local.set $acc (call $avalanche (local.get $acc)))
+    (block $done
+      (loop $rest
+        (br_if $done (i32.ge_u (local.get $i) (local.get $rounds)))
+        (local.set $acc
+          (i64.add (local.get $acc)
+            (call $mix16 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 4)))
+              (i32.add (i32.shl (i32.sub (local.get $i) (i32.const 8)) (i32.const 4))
+                (i32.const 3)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rest)))
+    (local.set $acc
+      (i64.add (local.get $acc)
+        (call $mix16 (i32.sub (local.get $end) (i32.const 16)) (i32.const 119))))
+    (call $out64 (call $avalanche (local.get $acc))))
+
+  ;; The xxHash3-64 digest of [p, p + len), written at 256.
+  (func $digest64 (export "digest64") (param $p i32) (param $len i32)
+    (if (i32.le_u (local.get $len) (i32.const 16))
+      (then (call $upTo16x64 (local.get $p) (local.get $len)) (return)))
+    (if (i32.le_u (local.get $len) (i32.const 240))
+      (then (call $upTo240x64 (local.get $p) (local.get $len)) (return)))
+    ;; The long digest's low half is xxHash3-64's.
+    (call $digest (local.get $p) (local.get $len))
+    (call $out64 (call $bswap64 (i64.load (i32.const 264)))))
+
+  ;; Writes the streamed xxHash3-64 digest at 256 (the stream may not be continued).
+  (func (export "finish64")
+    (if (i64.le_u (global.get $total) (i64.const 240))
+      (then (call $digest64 (i32.const 1024) (global.get $bufLen)) (return)))
+    (call $finish)
+    (call $out64 (call $bswap64 (i64.load (i32.const 264)))))
+
   ;; Starts a streamed digest.
   (func (export "reset")
     (call $initAccs (i32.const 512))
@@ -398,7 +528,7 @@
     (global.set $bufLen (local.get $len)))
 
   ;; Writes the streamed digest at 256 (the stream may not be continued).
-  (func (export "finish")
+  (func $finish (export "finish")
     (local $saved i32)
     (if (i64.le_u (global.get $total) (i64.const 240))
       (then (call $digest (i32.const 1024) (global.get $bufLen)) (return)))
