@@ -293,13 +293,12 @@ export async function* encodeDelta(
 ): AsyncGenerator<DeltaOp, DeltaEnd, void> {
   const { size, signature } = options;
   const L = signature.blockSize;
-  // One state for both digests: the window lies in its memory, so neither copies a byte.
+  // One state for the whole file's digest and the blocks' (one-shot digests leave the stream
+  // as it was): the window lies in its memory, so neither copies a byte.
   const hash = await StrongHash.create({ inputBytes: windowBytes(size, L) });
-  const whole = hash;
-  const blocks = hash;
-  whole.start();
-  const window = new Window(asReader(file), size, L, whole);
-  if (options.prefix) return yield* encodeAfterPrefix(window, signature, blocks);
+  hash.start();
+  const window = new Window(asReader(file), size, L, hash);
+  if (options.prefix) return yield* encodeAfterPrefix(window, signature, hash);
   const lastLength = signature.basisSize % L;
   const fullBlocks = signature.blockCount - (lastLength === 0 ? 0 : 1);
   const index = new BlockIndex(signature, fullBlocks);
@@ -325,7 +324,7 @@ export async function* encodeDelta(
     // Right after a match the next block is the likely one: its strong digest alone decides
     // (the weak checksum is only a filter, and costs more to compute than the digest).
     if (sums === null && preferred >= 0 && preferred < fullBlocks) {
-      if (sameBytes(blocks.digestOf(buf.subarray(p, p + L)), index.strongOf(preferred))) {
+      if (sameBytes(hash.digestOf(buf.subarray(p, p + L)), index.strongOf(preferred))) {
         match = preferred;
       }
       preferred = -1;
@@ -336,7 +335,7 @@ export async function* encodeDelta(
       rolled = false;
       const weak = joinWeak(sums);
       if (heads[Math.imul(weak, 0x9e3779b1) >>> shift]! >= 0 || preferred >= 0) {
-        match = index.find(weak, preferred, () => blocks.digestOf(buf.subarray(p, p + L)));
+        match = index.find(weak, preferred, () => hash.digestOf(buf.subarray(p, p + L)));
       }
     }
     if (match >= 0) {
@@ -379,7 +378,7 @@ export async function* encodeDelta(
   const last = signature.blockCount - 1;
   const tailIsLast = lastLength > 0 && tail.length === lastLength &&
     signature.weak[last] === joinWeak(weakSums(tail, 0, tail.length)) &&
-    sameBytes(blocks.digestOf(tail), index.strongOf(last));
+    sameBytes(hash.digestOf(tail), index.strongOf(last));
   const literalEnd = tailIsLast ? p : window.end;
   if (literalEnd > lit && copyCount > 0) {
     yield { kind: "copy", block: copyFrom, count: copyCount };
@@ -398,7 +397,7 @@ export async function* encodeDelta(
     }
   }
   if (copyCount > 0) yield { kind: "copy", block: copyFrom, count: copyCount };
-  return { digest: whole.finish(), problem: window.problem };
+  return { digest: hash.finish(), problem: window.problem };
 }
 
 /**

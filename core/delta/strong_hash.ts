@@ -170,14 +170,7 @@ export class StrongHash {
    * @returns Its 16-byte digest.
    */
   digestOf(bytes: Uint8Array): Uint8Array {
-    let at = this.#inPlace(bytes);
-    if (at < 0) {
-      if (bytes.length > this.#input.length) return this.#spareFor(bytes.length).digestOf(bytes);
-      this.#input.set(bytes);
-      at = INPUT_AT;
-    }
-    this.#fns.digest(at, bytes.length);
-    return this.#digest();
+    return this.#oneShot(bytes, 128);
   }
 
   /** Starts a streamed digest. */
@@ -209,7 +202,7 @@ export class StrongHash {
    */
   finish(): Uint8Array {
     this.#fns.finish();
-    return this.#digest();
+    return this.#digest(STRONG_BYTES);
   }
 
   /**
@@ -219,7 +212,7 @@ export class StrongHash {
    */
   finish64(): Uint8Array {
     this.#fns.finish64();
-    return new Uint8Array(this.#memory.buffer.slice(DIGEST_AT, DIGEST_AT + 8));
+    return this.#digest(8);
   }
 
   /**
@@ -228,14 +221,22 @@ export class StrongHash {
    * @returns Its 8 bytes, big-endian.
    */
   digest64Of(bytes: Uint8Array): Uint8Array {
+    return this.#oneShot(bytes, 64);
+  }
+
+  /** A one-shot digest of `bits` bits, of bytes in place or copied into the input first. */
+  #oneShot(bytes: Uint8Array, bits: 64 | 128): Uint8Array {
     let at = this.#inPlace(bytes);
     if (at < 0) {
-      if (bytes.length > this.#input.length) return this.#spareFor(bytes.length).digest64Of(bytes);
+      if (bytes.length > this.#input.length) {
+        return this.#spareFor(bytes.length).#oneShot(bytes, bits);
+      }
       this.#input.set(bytes);
       at = INPUT_AT;
     }
-    this.#fns.digest64(at, bytes.length);
-    return new Uint8Array(this.#memory.buffer.slice(DIGEST_AT, DIGEST_AT + 8));
+    if (bits === 128) this.#fns.digest(at, bytes.length);
+    else this.#fns.digest64(at, bytes.length);
+    return this.#digest(bits / 8);
   }
 
   /** Where `bytes` lie in the module's memory, or -1 when they are elsewhere. */
@@ -245,8 +246,8 @@ export class StrongHash {
       : -1;
   }
 
-  #digest(): Uint8Array {
-    return new Uint8Array(this.#memory.buffer.slice(DIGEST_AT, DIGEST_AT + STRONG_BYTES));
+  #digest(bytes: number): Uint8Array {
+    return new Uint8Array(this.#memory.buffer.slice(DIGEST_AT, DIGEST_AT + bytes));
   }
 
   #spareFor(length: number): StrongHash {
