@@ -8,6 +8,8 @@
  * @module
  */
 
+import type { StrongHash } from "./delta/strong_hash.ts";
+
 /** Computes the digest of a whole open file, read from its current position to the end. */
 export type FileHasher = (file: Deno.FsFile) => Promise<string>;
 
@@ -51,17 +53,26 @@ export async function hashFileNative(file: Deno.FsFile): Promise<string> {
  */
 export async function hashFileWasm(file: Deno.FsFile): Promise<string> {
   const { StrongHash } = await import("./delta/strong_hash.ts");
-  const hash = StrongHash.createSync({ inputBytes: CHUNK });
-  // Read straight into the module's memory: hashed where the bytes lie.
-  const buffer = hash.input;
-  hash.start();
-  while (true) {
-    const n = await file.read(buffer);
-    if (n === null) break;
-    hash.update(buffer.subarray(0, n));
+  // A state (4 MiB of WebAssembly memory) from the pool, not one per file.
+  const hash = idleStates.pop() ?? StrongHash.createSync({ inputBytes: CHUNK });
+  try {
+    // Read straight into the module's memory: hashed where the bytes lie.
+    const buffer = hash.input;
+    hash.start();
+    while (true) {
+      const n = await file.read(buffer);
+      if (n === null) break;
+      hash.update(buffer.subarray(0, n));
+    }
+    return Array.from(hash.finish64(), (b: number) => b.toString(16).padStart(2, "0")).join("");
+  } finally {
+    if (idleStates.length < IDLE_STATES_MAX) idleStates.push(hash);
   }
-  return Array.from(hash.finish64(), (b: number) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** Hash states kept for the next files (a daemon hashes a batch of files at once). */
+const idleStates: StrongHash[] = [];
+const IDLE_STATES_MAX = 4;
 
 /**
  * Picks the fastest hasher this process may use: native when FFI is granted, else WebAssembly.
