@@ -20,8 +20,11 @@ interface StreamingHash {
   digestHex(): string;
 }
 
-async function hashWith(file: Deno.FsFile, hash: StreamingHash): Promise<string> {
-  const buffer = new Uint8Array(CHUNK);
+async function hashWith(
+  file: Deno.FsFile,
+  hash: StreamingHash,
+  buffer: Uint8Array = new Uint8Array(CHUNK),
+): Promise<string> {
   while (true) {
     const n = await file.read(buffer);
     if (n === null) break;
@@ -56,15 +59,12 @@ export async function hashFileWasm(file: Deno.FsFile): Promise<string> {
   // A state (4 MiB of WebAssembly memory) from the pool, not one per file.
   const hash = idleStates.pop() ?? StrongHash.createSync({ inputBytes: CHUNK });
   try {
-    // Read straight into the module's memory: hashed where the bytes lie.
-    const buffer = hash.input;
     hash.start();
-    while (true) {
-      const n = await file.read(buffer);
-      if (n === null) break;
-      hash.update(buffer.subarray(0, n));
-    }
-    return Array.from(hash.finish64(), (b: number) => b.toString(16).padStart(2, "0")).join("");
+    // Read straight into the module's memory: hashed where the bytes lie.
+    return await hashWith(file, {
+      update: (data) => hash.update(data),
+      digestHex: () => Array.from(hash.finish64(), (b) => b.toString(16).padStart(2, "0")).join(""),
+    }, hash.input);
   } finally {
     if (idleStates.length < IDLE_STATES_MAX) idleStates.push(hash);
   }

@@ -166,19 +166,18 @@ class Window {
   readonly #whole: StrongHash;
 
   /**
-   * @param whole The file's streamed digest; the window lies in its input, so that it and the
-   * block digests hash the bytes where they lie (see {@linkcode windowBytes}).
+   * @param whole The file's streamed digest: the window is its input (sized with
+   * {@linkcode windowBytes}), so that it and the block digests hash the bytes where they lie.
    */
   constructor(
     file: { read(p: Uint8Array): Promise<number | null> },
     size: number,
-    blockSize: number,
     whole: StrongHash,
   ) {
     this.#ahead = new ReadAhead(file, size);
     this.#size = size;
     this.#whole = whole;
-    this.buf = whole.input.subarray(0, windowBytes(size, blockSize));
+    this.buf = whole.input;
   }
 
   get exhausted(): boolean {
@@ -297,7 +296,7 @@ export async function* encodeDelta(
   // as it was): the window lies in its memory, so neither copies a byte.
   const hash = await StrongHash.create({ inputBytes: windowBytes(size, L) });
   hash.start();
-  const window = new Window(asReader(file), size, L, hash);
+  const window = new Window(asReader(file), size, hash);
   if (options.prefix) return yield* encodeAfterPrefix(window, signature, hash);
   const lastLength = signature.basisSize % L;
   const fullBlocks = signature.blockCount - (lastLength === 0 ? 0 : 1);

@@ -3,9 +3,9 @@
  * module of this project (`wasm/xxh3_128.wat`) whose long-input loop works 16 bytes a step with
  * WebAssembly SIMD: ~19–20 GB/s here against ~4.2 GB/s for `npm:hash-wasm`'s build of the
  * reference C code. Its digests are the reference's (`tests/strong_hash_test.ts`), and so are
- * those of its xxHash3-64 finish, the content hash of `core/hash.ts` where FFI is not allowed. The daemon may
- * not load native code; WebAssembly needs no permission. One hash names a block in a signature,
- * another the whole rebuilt file.
+ * those of its xxHash3-64 finish, the content hash of `core/hash.ts` where FFI is not allowed.
+ * The daemon may not load native code; WebAssembly needs no permission. One hash names a block
+ * in a signature, another the whole rebuilt file.
  *
  * Each {@linkcode StrongHash} owns the module's memory and offers part of it as
  * {@linkcode StrongHash.input}: bytes read straight into that view are hashed without a copy.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates weak_sums_wasm.ts and xxh3_128_wasm.ts (each module's bytes, base64) from their
-# .wat sources with wabt's wat2wasm (offline once the npm package is installed). The tool lives in a temporary npm prefix,
-# never in the project's node_modules.
+# .wat sources with wabt's wat2wasm (offline once the npm package is installed). The tool lives
+# in a temporary npm prefix, never in the project's node_modules.
 #
 #   bash core/delta/wasm/generate.sh          # install into $BLIT_WABT (default /tmp/blit-wabt)
 set -euo pipefail
