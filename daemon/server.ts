@@ -196,7 +196,7 @@ export async function startServer(
 
 /**
  * Answers a gRPC `Transfer` call: transfers are framed connections on the same port now
- * (protocol 6); an older client is told to upgrade.
+ * (protocol 6 on); an older client is told to upgrade.
  */
 function refuseGrpcTransfer(call: grpc.ServerDuplexStream<ClientFrame, ServerFrame>): void {
   call.emit("error", {

@@ -129,6 +129,68 @@ Deno.test("delta: every kind of edit rebuilds byte-identical, sending only what 
   });
 });
 
+Deno.test("delta: a long unchanged run is sent as copies of at most 8 MiB, every byte matched", async () => {
+  const old = bytesOf(20 * 1024 * 1024 + 5, 11);
+  const dir = await Deno.makeTempDir({ prefix: "blit-delta-" });
+  try {
+    await Deno.writeFile(`${dir}/old`, old);
+    using basis = await Deno.open(`${dir}/old`);
+    const signature = await computeSignature(basis, { size: old.length, blockSize: 4096 });
+    using source = await Deno.open(`${dir}/old`);
+    const runs: number[] = [];
+    const delta = encodeDelta(source, { size: old.length, signature });
+    let next = 0;
+    let step = await delta.next();
+    for (; !step.done; step = await delta.next()) {
+      const op = step.value;
+      if (op.kind === "literal") throw new Error(`unexpected literal of ${op.bytes.length} bytes`);
+      strictEqual(op.block, next, "the runs follow each other");
+      next += op.count;
+      runs.push(op.count * 4096);
+    }
+    strictEqual(next, signature.blockCount);
+    ok(runs.every((bytes) => bytes <= 8 * 1024 * 1024), `runs of ${runs.join(", ")} bytes`);
+    ok(runs.length >= 3, `${runs.length} runs`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("delta: a basis block that changed after it was signed fails the rebuild", async () => {
+  const old = bytesOf(64 * 1024, 12);
+  const dir = await Deno.makeTempDir({ prefix: "blit-delta-" });
+  try {
+    await Deno.writeFile(`${dir}/old`, old);
+    using basis = await Deno.open(`${dir}/old`);
+    const signature = await computeSignature(basis, { size: old.length, blockSize: 4096 });
+    // The same length, one byte different in block 5: the copy still reads 4096 bytes.
+    const changed = old.slice();
+    changed[5 * 4096 + 7] = changed[5 * 4096 + 7]! ^ 0xff;
+    await Deno.writeFile(`${dir}/old`, changed);
+    const rebuild = await DeltaRebuilder.create({
+      shape: signature,
+      size: old.length,
+      basis,
+      out: { writeSync: (p: Uint8Array) => p.length },
+    });
+    const delta = encodeDelta(ReadableStream.from([old]).getReader(), {
+      size: old.length,
+      signature,
+    });
+    let step = await delta.next();
+    for (; !step.done; step = await delta.next()) {
+      const op = step.value;
+      if (op.kind === "literal") rebuild.literal(op.bytes);
+      else rebuild.copy(op.block, op.count);
+    }
+    strictEqual(rebuild.copied, old.length);
+    const digest = step.value.digest;
+    throws(() => rebuild.finish(digest), /does not match the source's digest/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("delta: a resumed partial file (prefix mode) keeps its good blocks only", async (t) => {
   const young = bytesOf(3 * 1024 * 1024 + 5, 21);
   const torn = concat(young.subarray(0, 1_000_000), new Uint8Array(50_000));
@@ -315,7 +377,8 @@ Deno.test("DeltaRebuilder refuses instructions outside the signature, and a wron
     try {
       rebuild.copy(1, 1);
       const hash = await StrongHash.create();
-      rebuild.finish(hash.digestOf(bytesOf(4096, 9).subarray(1024, 2048)));
+      // The digest of the pieces: of one piece, the digest of its digest.
+      rebuild.finish(hash.digestOf(hash.digestOf(bytesOf(4096, 9).subarray(1024, 2048))));
     } finally {
       basis.close();
     }

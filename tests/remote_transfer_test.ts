@@ -4,6 +4,7 @@ import { openSecureChannel, type SecureChannel } from "../core/client_security.t
 import { parseHostAddress } from "../core/endpoint.ts";
 import { openTransferStream } from "../core/session/remote.ts";
 import { blitChannelOptions, BlitClientClass } from "../core/transport/grpc_service.ts";
+import { PROTOCOL_VERSION } from "../core/transport/protocol.ts";
 import { streamFramePort } from "../core/transport/stream_port.ts";
 import {
   assertNoStack,
@@ -394,7 +395,9 @@ Deno.test({
         equal(error.code, 12, error.message); // UNIMPLEMENTED
         match(
           error.message,
-          /Cannot transfer over gRPC: this daemon speaks protocol 6; upgrade blit/,
+          new RegExp(
+            `Cannot transfer over gRPC: this daemon speaks protocol ${PROTOCOL_VERSION}; upgrade blit`,
+          ),
         );
       } finally {
         client.close();
@@ -421,7 +424,9 @@ Deno.test({
         if (reply?.case !== "refuse") return;
         match(
           reply.value.message,
-          /^Cannot talk protocol 5: this daemon speaks 6; upgrade the older side$/,
+          new RegExp(
+            `^Cannot talk protocol 5: this daemon speaks ${PROTOCOL_VERSION}; upgrade the older side$`,
+          ),
         );
       } finally {
         stream.destroy();

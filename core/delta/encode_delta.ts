@@ -1,7 +1,13 @@
 /**
  * The source's half of the delta algorithm: reads the new file once and describes it as literal
  * bytes and references to blocks of the destination's basis (found at any offset with the
- * rolling checksum, so inserted bytes shift nothing), followed by the whole file's digest.
+ * rolling checksum, so inserted bytes shift nothing), followed by the digest of its pieces.
+ *
+ * The digest of pieces: the xxHash3-128 stream of the xxHash3-128 digests of the file's pieces in
+ * order, a piece being a basis block a `copy` stands for or the bytes of one `literal`. The
+ * destination takes the same digest of what it writes, so a basis block that changed after it was
+ * signed, or a wrong literal, fails the file. The source hashes each byte once: a matching block's
+ * digest is the signature's, found when the block was matched.
  *
  * Bounded work: the blocks are indexed with at most {@linkcode DELTA_CAPS.maxChain} per hash
  * bucket (duplicates dropped), so each byte costs a bounded number of comparisons whatever the
@@ -11,6 +17,7 @@
  */
 
 import { describeError } from "../errors.ts";
+import { EventLoopTurns } from "../file_write.ts";
 import { DELTA_CAPS, type Signature } from "./signature.ts";
 import { sameBytes, STRONG_BYTES, StrongHash } from "./strong_hash.ts";
 import { joinWeak, rollWeak, type WeakSums, weakSums } from "./weak_sum.ts";
@@ -24,7 +31,7 @@ export type DeltaOp =
 
 /** How a delta ended. */
 export interface DeltaEnd {
-  /** xxHash3-128 of the exactly `size` bytes described. */
+  /** The digest of the pieces of the exactly `size` bytes described (see the module's doc). */
   digest: Uint8Array;
   /**
    * `null` when the file was read as announced; otherwise why its bytes must be discarded (it
@@ -43,6 +50,18 @@ function filterBit(weak: number): number {
 
 /** Bytes read per refill of the window. */
 const READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Longest run of matching blocks described by one `copy`: a longer run is cut, so that the
+ * destination rebuilds a file that matches for long stretches while the search goes on.
+ */
+const COPY_RUN_BYTES = 8 * 1024 * 1024;
+
+/** What the search reads the new file from: a `Deno.FsFile` is read synchronously. */
+interface NewFileReader {
+  read(p: Uint8Array): Promise<number | null>;
+  readSync?(p: Uint8Array): number | null;
+}
 
 /** The signature's blocks by weak checksum, for the source's search. */
 class BlockIndex {
@@ -106,49 +125,6 @@ class BlockIndex {
   }
 }
 
-/**
- * Reads a file ahead of its use: one read of up to {@linkcode READ_BYTES} is always in flight
- * (on Deno's I/O thread) while the caller works on the previous one. At most `size` bytes are
- * asked for in all.
- */
-class ReadAhead {
-  readonly #file: { read(p: Uint8Array): Promise<number | null> };
-  readonly #buffers: [Uint8Array, Uint8Array];
-  #left: number;
-  #turn = 0;
-  #pending: Promise<Uint8Array | null> | null = null;
-
-  constructor(file: { read(p: Uint8Array): Promise<number | null> }, size: number) {
-    this.#file = file;
-    this.#left = size;
-    const length = Math.max(1, Math.min(READ_BYTES, size));
-    this.#buffers = [new Uint8Array(length), new Uint8Array(length)];
-  }
-
-  /**
-   * The next bytes (valid until the call after this one), or `null` at the end of the file.
-   * @throws {Error} When the file cannot be read.
-   */
-  async next(): Promise<Uint8Array | null> {
-    const chunk = await (this.#pending ?? this.#start());
-    this.#pending = chunk === null || this.#left === 0 ? null : this.#start();
-    return chunk;
-  }
-
-  #start(): Promise<Uint8Array | null> {
-    this.#turn ^= 1;
-    const buffer = this.#buffers[this.#turn]!;
-    const want = Math.min(buffer.length, this.#left);
-    const read = this.#file.read(buffer.subarray(0, want)).then((n) => {
-      if (n === null) return null;
-      this.#left -= n;
-      return buffer.subarray(0, n);
-    });
-    read.catch(() => {}); // awaited by the next call
-    return read;
-  }
-}
-
 /** The window's length for a file of `size` bytes: a literal run, two blocks and a read. */
 function windowBytes(size: number, blockSize: number): number {
   return Math.max(1, Math.min(size, DELTA_CAPS.maxLiteralBytes + 2 * blockSize + READ_BYTES));
@@ -160,33 +136,22 @@ class Window {
   end = 0;
   problem: DeltaEnd["problem"] = null;
   #taken = 0;
-  #chunk: Uint8Array = new Uint8Array(0);
-  readonly #ahead: ReadAhead;
+  readonly #file: NewFileReader;
+  readonly #turns = new EventLoopTurns();
   readonly #size: number;
-  readonly #whole: StrongHash;
 
   /**
-   * @param whole The file's streamed digest: the window is its input (sized with
-   * {@linkcode windowBytes}), so that it and the block digests hash the bytes where they lie.
+   * @param buf The window: a hash's input (sized with {@linkcode windowBytes}), so that the
+   * block digests hash the bytes where they lie.
    */
-  constructor(
-    file: { read(p: Uint8Array): Promise<number | null> },
-    size: number,
-    whole: StrongHash,
-  ) {
-    this.#ahead = new ReadAhead(file, size);
+  constructor(file: NewFileReader, size: number, buf: Uint8Array) {
+    this.#file = file;
     this.#size = size;
-    this.#whole = whole;
-    this.buf = whole.input;
+    this.buf = buf;
   }
 
   get exhausted(): boolean {
     return this.#taken >= this.#size;
-  }
-
-  /** The digest of every byte read (call once, after the last fill). */
-  digest(): Uint8Array {
-    return this.#whole.finish();
   }
 
   /** Drops the bytes before `keep`; returns how far the rest moved. */
@@ -198,50 +163,45 @@ class Window {
   }
 
   /**
-   * Reads until at least `want` bytes are buffered or the file's announced size was read. A file
-   * that ends early (or fails) is padded with zeros to its announced size, and says why.
+   * Reads until at least `want` bytes are buffered or the file's announced size was read, into
+   * the window itself (a `Deno.FsFile` synchronously: the read costs less than a hop to an I/O
+   * thread and a copy, and the event loop gets a turn every few MiB). A file that ends early
+   * (or fails) is padded with zeros to its announced size, and says why.
    */
   async fill(want: number): Promise<void> {
     while (this.end < want && this.#taken < this.#size && this.end < this.buf.length) {
       const room = Math.min(this.buf.length - this.end, this.#size - this.#taken);
       const target = this.buf.subarray(this.end, this.end + room);
-      let got: number;
-      if (this.#chunk.length === 0 && this.problem === null) await this.#next();
-      if (this.problem !== null) {
-        target.fill(0);
-        got = room;
-      } else {
-        got = Math.min(room, this.#chunk.length);
-        target.set(this.#chunk.subarray(0, got));
-        this.#chunk = this.#chunk.subarray(got);
-      }
-      this.#whole.update(target.subarray(0, got));
+      const got = this.problem === null ? await this.#read(target) : target.fill(0).length;
       this.end += got;
       this.#taken += got;
+      await this.#turns.after(got);
     }
   }
 
-  /** Takes the next chunk read ahead; a file that ends or fails early sets `problem`. */
-  async #next(): Promise<void> {
-    let chunk: Uint8Array | null;
+  /**
+   * Reads into `target`; a file that ends or fails early sets `problem` and reads as zeros.
+   * @returns How many bytes of `target` were filled.
+   */
+  async #read(target: Uint8Array): Promise<number> {
+    let got: number | null;
     try {
-      chunk = await this.#ahead.next();
+      const file = this.#file;
+      got = file.readSync === undefined ? await file.read(target) : file.readSync(target);
     } catch (error) {
       this.problem = {
         status: "unreadable",
         message: `Cannot read the file to the end: ${describeError(error)}`,
       };
-      return;
+      return target.fill(0).length;
     }
-    if (chunk !== null && chunk.length > 0) {
-      this.#chunk = chunk;
-      return;
-    }
+    if (got !== null && got > 0) return got;
     this.problem = {
       status: "changed",
       message: `Cannot read the file to the end: it shrank while being sent ` +
         `(${this.#taken} of ${this.#size} bytes)`,
     };
+    return target.fill(0).length;
   }
 }
 
@@ -287,17 +247,21 @@ class Window {
  * @returns The instructions, then how they ended.
  */
 export async function* encodeDelta(
-  file: { read(p: Uint8Array): Promise<number | null> } | ReadableStreamDefaultReader<Uint8Array>,
+  file: NewFileReader | ReadableStreamDefaultReader<Uint8Array>,
   options: { size: number; signature: Signature; prefix?: boolean },
 ): AsyncGenerator<DeltaOp, DeltaEnd, void> {
   const { size, signature } = options;
   const L = signature.blockSize;
-  // One state for the whole file's digest and the blocks' (one-shot digests leave the stream
-  // as it was): the window lies in its memory, so neither copies a byte.
+  // One state for the blocks' digests and the stream of the pieces' (one-shot digests leave the
+  // stream as it was): the window lies in its memory, so no digest copies a byte.
   const hash = await StrongHash.create({ inputBytes: windowBytes(size, L) });
   hash.start();
-  const window = new Window(asReader(file), size, hash);
-  if (options.prefix) return yield* encodeAfterPrefix(window, signature, hash);
+  const window = new Window(asReader(file), size, hash.input);
+  const literal = (bytes: Uint8Array): DeltaOp => {
+    hash.updateWithDigestsOf(bytes, bytes.length);
+    return { kind: "literal", bytes };
+  };
+  if (options.prefix) return yield* encodeAfterPrefix(window, signature, hash, literal);
   const lastLength = signature.basisSize % L;
   const fullBlocks = signature.blockCount - (lastLength === 0 ? 0 : 1);
   const index = new BlockIndex(signature, fullBlocks);
@@ -306,6 +270,7 @@ export async function* encodeDelta(
   let lit = 0; // start of the pending literal in buf
   let copyFrom = -1;
   let copyCount = 0;
+  let after = -1; // the block after the window's previous match, while the window follows it
   let sums: WeakSums | null = null;
   let rolled = false; // the window moved one byte since `sums` was right
   const { heads, shift } = index;
@@ -318,12 +283,12 @@ export async function* encodeDelta(
       continue;
     }
     if (window.end - p < L) break;
-    let preferred = copyCount > 0 ? copyFrom + copyCount : -1;
+    let preferred = after;
     let match = -1;
     // Right after a match the next block is the likely one: its strong digest alone decides
     // (the weak checksum is only a filter, and costs more to compute than the digest).
     if (sums === null && preferred >= 0 && preferred < fullBlocks) {
-      if (sameBytes(hash.digestOf(buf.subarray(p, p + L)), index.strongOf(preferred))) {
+      if (hash.matches(buf.subarray(p, p + L), signature.strong, preferred)) {
         match = preferred;
       }
       preferred = -1;
@@ -341,19 +306,26 @@ export async function* encodeDelta(
       if (p > lit) {
         if (copyCount > 0) yield { kind: "copy", block: copyFrom, count: copyCount };
         copyCount = 0;
-        yield { kind: "literal", bytes: buf.subarray(lit, p) };
+        yield literal(buf.subarray(lit, p));
       }
+      hash.updateWithDigest(signature.strong, match);
       if (copyCount > 0 && match === copyFrom + copyCount) copyCount++;
       else {
         if (copyCount > 0) yield { kind: "copy", block: copyFrom, count: copyCount };
         copyFrom = match;
         copyCount = 1;
       }
+      if (copyCount * L >= COPY_RUN_BYTES) {
+        yield { kind: "copy", block: copyFrom, count: copyCount };
+        copyCount = 0;
+      }
       p += L;
       lit = p;
+      after = match + 1;
       sums = null;
       continue;
     }
+    after = -1;
     if (p === lit && copyCount > 0) {
       yield { kind: "copy", block: copyFrom, count: copyCount };
       copyCount = 0;
@@ -368,7 +340,7 @@ export async function* encodeDelta(
       rolled = true;
     }
     if (p - lit >= DELTA_CAPS.maxLiteralBytes) {
-      yield { kind: "literal", bytes: buf.subarray(lit, p) };
+      yield literal(buf.subarray(lit, p));
       lit = p;
     }
   }
@@ -377,7 +349,7 @@ export async function* encodeDelta(
   const last = signature.blockCount - 1;
   const tailIsLast = lastLength > 0 && tail.length === lastLength &&
     signature.weak[last] === joinWeak(weakSums(tail, 0, tail.length)) &&
-    sameBytes(hash.digestOf(tail), index.strongOf(last));
+    hash.matches(tail, signature.strong, last);
   const literalEnd = tailIsLast ? p : window.end;
   if (literalEnd > lit && copyCount > 0) {
     yield { kind: "copy", block: copyFrom, count: copyCount };
@@ -385,9 +357,10 @@ export async function* encodeDelta(
   }
   for (let at = lit; at < literalEnd; at += DELTA_CAPS.maxLiteralBytes) {
     const cut = Math.min(literalEnd, at + DELTA_CAPS.maxLiteralBytes);
-    yield { kind: "literal", bytes: buf.subarray(at, cut) };
+    yield literal(buf.subarray(at, cut));
   }
   if (tailIsLast) {
+    hash.updateWithDigest(signature.strong, last);
     if (copyCount > 0 && copyFrom + copyCount === last) copyCount++;
     else {
       if (copyCount > 0) yield { kind: "copy", block: copyFrom, count: copyCount };
@@ -406,7 +379,8 @@ export async function* encodeDelta(
 async function* encodeAfterPrefix(
   window: Window,
   signature: Signature,
-  blocks: StrongHash,
+  hash: StrongHash,
+  literal: (bytes: Uint8Array) => DeltaOp,
 ): AsyncGenerator<DeltaOp, DeltaEnd, void> {
   const L = signature.blockSize;
   const buf = window.buf;
@@ -420,10 +394,8 @@ async function* encodeAfterPrefix(
       await window.fill(p + length);
     }
     if (window.end - p < length) break;
-    const digest = blocks.digestOf(buf.subarray(p, p + length));
-    if (!sameBytes(digest, signature.strong.subarray(block * STRONG_BYTES, (block + 1) * 16))) {
-      break;
-    }
+    if (!hash.matches(buf.subarray(p, p + length), signature.strong, block)) break;
+    hash.updateWithDigest(signature.strong, block);
     block++;
     p += length;
   }
@@ -437,10 +409,10 @@ async function* encodeAfterPrefix(
       continue;
     }
     const cut = Math.min(window.end, p + DELTA_CAPS.maxLiteralBytes);
-    yield { kind: "literal", bytes: buf.subarray(p, cut) };
+    yield literal(buf.subarray(p, cut));
     p = cut;
   }
-  return { digest: window.digest(), problem: window.problem };
+  return { digest: hash.finish(), problem: window.problem };
 }
 
 /**
@@ -478,8 +450,8 @@ function rollToCandidate(
 
 /** A `read(p)` over a stream reader (tests, examples) or the file itself. */
 function asReader(
-  file: { read(p: Uint8Array): Promise<number | null> } | ReadableStreamDefaultReader<Uint8Array>,
-): { read(p: Uint8Array): Promise<number | null> } {
+  file: NewFileReader | ReadableStreamDefaultReader<Uint8Array>,
+): NewFileReader {
   if (!("releaseLock" in file)) return file;
   let pending: Uint8Array = new Uint8Array(0);
   return {

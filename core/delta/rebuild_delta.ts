@@ -2,7 +2,8 @@
  * The destination's half of the delta algorithm: rebuilds the new file from its basis and the
  * source's instructions, checking each against the signature it sent (every block reference
  * inside the basis, no instruction that writes nothing, never past the announced size) and the
- * result against the source's whole-file digest.
+ * result against the source's digest of its pieces (see `encode_delta.ts`): each basis block it
+ * copies is hashed as it is read now, so a basis that changed since it was signed fails the file.
  *
  * @module
  */
@@ -13,7 +14,7 @@ import { DELTA_CAPS, type SignatureShape } from "./signature.ts";
 import { sameBytes, StrongHash } from "./strong_hash.ts";
 
 /** Bytes copied from the basis per read. */
-const COPY_BYTES = 4 * 1024 * 1024;
+const COPY_BYTES = 1024 * 1024;
 
 /** Options of {@linkcode DeltaRebuilder.create}. */
 export interface RebuildOptions {
@@ -56,8 +57,12 @@ export class DeltaRebuilder {
    * const rebuild = await DeltaRebuilder.create({ shape, size: 5, basis: file, out });
    * rebuild.copy(0, 1);
    * rebuild.literal(new Uint8Array([5]));
+   * // The digest of the pieces: the copied block, then the literal.
    * const hash = await StrongHash.create();
-   * rebuild.finish(hash.digestOf(new Uint8Array([1, 2, 3, 4, 5])));
+   * hash.start();
+   * hash.updateWithDigestsOf(new Uint8Array([1, 2, 3, 4]), 1024);
+   * hash.updateWithDigestsOf(new Uint8Array([5]), 1);
+   * rebuild.finish(hash.finish());
    * strictEqual(parts.join(), "1,2,3,4,5");
    * await Deno.remove(basis);
    * ```
@@ -89,7 +94,8 @@ export class DeltaRebuilder {
       throw badDelta(`a literal of ${bytes.length} bytes (1..${DELTA_CAPS.maxLiteralBytes})`);
     }
     this.#claim(bytes.length);
-    this.#emit(bytes);
+    this.#hash.updateWithDigestsOf(bytes, bytes.length);
+    writeFully(this.#o.out, bytes);
   }
 
   /**
@@ -129,8 +135,10 @@ export class DeltaRebuilder {
     this.#written += length;
     const basis = this.#o.basis;
     basis.seekSync(offset, Deno.SeekMode.Start);
-    // Read into the hash's own memory: the digest is taken where the bytes lie.
-    const buffer = this.#hash.input;
+    // Read into the hash's own memory, whole blocks at a time: each block's digest is taken
+    // where its bytes lie.
+    const { blockSize } = this.#o.shape;
+    const buffer = this.#hash.input.subarray(0, Math.floor(COPY_BYTES / blockSize) * blockSize);
     for (let left = length; left > 0;) {
       const piece = buffer.subarray(0, Math.min(left, buffer.length));
       for (let got = 0; got < piece.length;) {
@@ -142,7 +150,8 @@ export class DeltaRebuilder {
         }
         got += n;
       }
-      this.#emit(piece);
+      this.#hash.updateWithDigestsOf(piece, blockSize);
+      writeFully(this.#o.out, piece);
       left -= piece.length;
     }
     this.#copied += length;
@@ -150,8 +159,9 @@ export class DeltaRebuilder {
   }
 
   /**
-   * Checks the end: every announced byte written, and the source's digest is the result's.
-   * @param digest The source's xxHash3-128 of the file.
+   * Checks the end: every announced byte written, and the source's digest of the pieces (see
+   * `encodeDelta`) is the one of what was written.
+   * @param digest The source's digest of the pieces.
    * @throws {ProtocolError} When bytes are missing.
    * @throws {Error} When the digest differs (the rebuilt file is not the source's).
    */
@@ -172,11 +182,6 @@ export class DeltaRebuilder {
       throw badDelta(`it passes the announced ${this.#o.size} bytes`);
     }
     this.#written += length;
-  }
-
-  #emit(bytes: Uint8Array): void {
-    this.#hash.update(bytes);
-    writeFully(this.#o.out, bytes);
   }
 }
 

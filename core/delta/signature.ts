@@ -150,12 +150,8 @@ export async function computeSignature(
       );
       reading.catch(() => {}); // awaited on the next turn; never an unhandled rejection
     }
-    const blocks = chunk.compute(got, blockSize, weak, block);
-    for (let i = 0, at = 0; i < blocks; i++, at += blockSize) {
-      const end = Math.min(at + blockSize, got);
-      strong.set(hash.digestOf(chunk.input.subarray(at, end)), (block + i) * STRONG_BYTES);
-    }
-    block += blocks;
+    chunk.compute(got, blockSize, weak, block);
+    block += hash.digestBlocks(chunk.input.subarray(0, got), blockSize, strong, block);
     done = next;
   }
   return { blockSize, basisSize: size, blockCount, weak, strong };
@@ -239,7 +235,7 @@ export function decodeSignature(bytes: Uint8Array): Signature {
 }
 
 /** Bytes read per step while signing (rounded down to whole blocks). */
-const SIGN_READ_BYTES = 4 * 1024 * 1024;
+const SIGN_READ_BYTES = 2 * 1024 * 1024;
 
 /** Reads exactly `want` bytes into `buffer`, or says the file ended at `done` + what was read. */
 async function readFully(

@@ -60,6 +60,8 @@ export class StrongHash {
   readonly #memory: WebAssembly.Memory;
   readonly #fns: Xxh3Exports;
   readonly #input: Uint8Array;
+  /** Where the module leaves a 128-bit digest (its memory never grows: the view stays valid). */
+  readonly #out: Uint8Array;
   /** A second state for one-shot digests longer than the input area (its memory grows). */
   #spare: StrongHash | null = null;
 
@@ -69,6 +71,7 @@ export class StrongHash {
     const instance = new WebAssembly.Instance(xxh3Module(), { env: { memory: this.#memory } });
     this.#fns = instance.exports as unknown as Xxh3Exports;
     this.#input = new Uint8Array(this.#memory.buffer, INPUT_AT, inputBytes);
+    this.#out = new Uint8Array(this.#memory.buffer, DIGEST_AT, STRONG_BYTES);
   }
 
   /**
@@ -171,6 +174,125 @@ export class StrongHash {
    */
   digestOf(bytes: Uint8Array): Uint8Array {
     return this.#oneShot(bytes, 128);
+  }
+
+  /**
+   * The digests of consecutive blocks, written back to back (a file's signature: no digest is
+   * allocated on its own).
+   *
+   * @example Usage
+   * ```ts
+   * import { strictEqual } from "node:assert/strict";
+   * import { StrongHash } from "./strong_hash.ts";
+   * const hash = await StrongHash.create({ inputBytes: 4096 });
+   * hash.input.fill(7);
+   * const out = new Uint8Array(3 * 16);
+   * strictEqual(hash.digestBlocks(hash.input.subarray(0, 2500), 1024, out, 0), 3);
+   * strictEqual(out.subarray(32).join(), hash.digestOf(new Uint8Array(452).fill(7)).join());
+   * ```
+   *
+   * @param bytes The blocks (best a view of {@linkcode StrongHash.input}); the last may be short.
+   * @param blockSize Bytes per block.
+   * @param out Where the digests go.
+   * @param outAt The index (in digests) in `out` of the first block's.
+   * @returns How many blocks were hashed.
+   */
+  digestBlocks(bytes: Uint8Array, blockSize: number, out: Uint8Array, outAt: number): number {
+    let block = 0;
+    for (let start = 0; start < bytes.length; start += blockSize, block++) {
+      const at = (outAt + block) * STRONG_BYTES;
+      const piece = bytes.subarray(start, Math.min(bytes.length, start + blockSize));
+      if (this.#digestInPlace(piece)) out.set(this.#out, at);
+      else out.set(this.#oneShot(piece, 128), at);
+    }
+    return block;
+  }
+
+  /**
+   * Whether the digest of `bytes` is the one at `expected[at * 16 …]` (a signature's block),
+   * without allocating it.
+   *
+   * @example Usage
+   * ```ts
+   * import { strictEqual } from "node:assert/strict";
+   * import { StrongHash } from "./strong_hash.ts";
+   * const hash = await StrongHash.create();
+   * const digests = new Uint8Array([...new Uint8Array(16), ...hash.digestOf(new Uint8Array([1]))]);
+   * strictEqual(hash.matches(new Uint8Array([1]), digests, 1), true);
+   * strictEqual(hash.matches(new Uint8Array([2]), digests, 1), false);
+   * ```
+   *
+   * @param bytes The bytes (best a view of {@linkcode StrongHash.input}).
+   * @param expected Digests back to back.
+   * @param at The index (in digests) of the one to compare with.
+   * @returns `true` when they are equal.
+   */
+  matches(bytes: Uint8Array, expected: Uint8Array, at: number): boolean {
+    const own = this.#digestInPlace(bytes) ? this.#out : this.#oneShot(bytes, 128);
+    const base = at * STRONG_BYTES;
+    for (let i = 0; i < STRONG_BYTES; i++) if (own[i] !== expected[base + i]) return false;
+    return true;
+  }
+
+  /**
+   * Adds the digest of each `blockSize` block of `bytes` (the last may be shorter) to a streamed
+   * digest: a delta's digest of its pieces (see `encodeDelta`) is taken this way.
+   *
+   * @example Usage
+   * ```ts
+   * import { strictEqual } from "node:assert/strict";
+   * import { StrongHash } from "./strong_hash.ts";
+   * const hash = await StrongHash.create();
+   * const bytes = new Uint8Array(1500).fill(3);
+   * const pieces = [...hash.digestOf(bytes.subarray(0, 1024)), ...hash.digestOf(bytes.subarray(1024))];
+   * hash.start();
+   * hash.updateWithDigestsOf(bytes, 1024);
+   * strictEqual(hash.finish().join(), hash.digestOf(new Uint8Array(pieces)).join());
+   * ```
+   *
+   * @param bytes The blocks (best a view of {@linkcode StrongHash.input}).
+   * @param blockSize Bytes per block.
+   */
+  updateWithDigestsOf(bytes: Uint8Array, blockSize: number): void {
+    for (let start = 0; start < bytes.length; start += blockSize) {
+      const piece = bytes.subarray(start, Math.min(bytes.length, start + blockSize));
+      if (!this.#digestInPlace(piece)) this.#out.set(this.#oneShot(piece, 128));
+      this.#fns.update(DIGEST_AT, STRONG_BYTES);
+    }
+  }
+
+  /**
+   * Adds a digest already known (a signature's block, equal to the bytes it stands for) to a
+   * streamed digest.
+   *
+   * @example Usage
+   * ```ts
+   * import { strictEqual } from "node:assert/strict";
+   * import { StrongHash } from "./strong_hash.ts";
+   * const hash = await StrongHash.create();
+   * const digests = new Uint8Array([...new Uint8Array(16), ...hash.digestOf(new Uint8Array([5]))]);
+   * hash.start();
+   * hash.updateWithDigest(digests, 1);
+   * const one = hash.finish().join();
+   * hash.start();
+   * hash.updateWithDigestsOf(new Uint8Array([5]), 1024);
+   * strictEqual(hash.finish().join(), one);
+   * ```
+   *
+   * @param digests Digests back to back.
+   * @param at The index (in digests) of the one to add.
+   */
+  updateWithDigest(digests: Uint8Array, at: number): void {
+    this.#out.set(digests.subarray(at * STRONG_BYTES, (at + 1) * STRONG_BYTES));
+    this.#fns.update(DIGEST_AT, STRONG_BYTES);
+  }
+
+  /** Digests bytes that lie in the input area; `false` (nothing done) when they lie elsewhere. */
+  #digestInPlace(bytes: Uint8Array): boolean {
+    const at = this.#inPlace(bytes);
+    if (at < 0) return false;
+    this.#fns.digest(at, bytes.length);
+    return true;
   }
 
   /** Starts a streamed digest. */

@@ -591,6 +591,12 @@ export interface SendResult {
 
 let nextShardId = 0;
 
+/**
+ * Copies of a delta batched up to this many bytes of the file are sent at once (the search cuts
+ * a run of matching blocks at 8 MiB: see `encodeDelta`).
+ */
+const COPY_SENT_AFTER_BYTES = 8 * 1024 * 1024;
+
 /** The receiver's shard buffer, unless a shard needs more: a default shard (4 MiB) and room. */
 const SHARD_BUFFER_BYTES = 4 * 1024 * 1024 + 64 * 1024 + 1;
 
@@ -852,10 +858,18 @@ async function sendDelta(
   // A literal leaves in one write with its header: a small write before a large one waits for
   // the peer's acknowledgement on a connection without TCP_NODELAY (a TLS data connection).
   let scratch: Uint8Array | null = null;
+  const blockSize = (item.basis as Signature).blockSize;
+  let copiedUnsent = 0; // bytes of copies batched, not sent yet
   for (; !step.done; step = await delta.next()) {
     const op = step.value;
     if (op.kind === "copy") {
       await writer.write(encodeDeltaInstruction({ op: "copy", block: op.block, count: op.count }));
+      // A long run leaves now: the destination rebuilds it while the search goes on.
+      copiedUnsent += op.count * blockSize;
+      if (copiedUnsent >= COPY_SENT_AFTER_BYTES) {
+        copiedUnsent = 0;
+        await writer.flush();
+      }
       continue;
     }
     const length = op.bytes.length;

@@ -11,9 +11,10 @@
  * (`TOKEN_ACCEPTED` in `data_plane.ts`) before any record. 5: a shard is its members' bytes back
  * to back (no tar headers; `transport/shard.ts`). 6: a transfer session is length-prefixed
  * frames on the control port after {@linkcode TRANSFER_PREFACE} (`transport/frame_stream.ts`),
- * not a gRPC call.
+ * not a gRPC call. 7: a delta ends with the digest of its pieces, not of the whole file
+ * (`delta/encode_delta.ts`).
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /**
  * Largest protobuf message either side sends or accepts: grpc-js fails a call that carries a
