@@ -8,7 +8,6 @@
  * @module
  */
 
-import type { StrongHash } from "./delta/strong_hash.ts";
 
 /** Computes the digest of a whole open file, read from its current position to the end. */
 export type FileHasher = (file: Deno.FsFile) => Promise<string>;
@@ -57,7 +56,7 @@ export async function hashFileNative(file: Deno.FsFile): Promise<string> {
 export async function hashFileWasm(file: Deno.FsFile): Promise<string> {
   const { StrongHash } = await import("./delta/strong_hash.ts");
   // A state (4 MiB of WebAssembly memory) from the pool, not one per file.
-  const hash = idleStates.pop() ?? StrongHash.createSync({ inputBytes: CHUNK });
+  const hash = StrongHash.take({ inputBytes: CHUNK });
   try {
     hash.start();
     // Read straight into the module's memory: hashed where the bytes lie.
@@ -66,13 +65,9 @@ export async function hashFileWasm(file: Deno.FsFile): Promise<string> {
       digestHex: () => Array.from(hash.finish64(), (b) => b.toString(16).padStart(2, "0")).join(""),
     }, hash.input);
   } finally {
-    if (idleStates.length < IDLE_STATES_MAX) idleStates.push(hash);
+    hash.giveBack();
   }
 }
-
-/** Hash states kept for the next files (a daemon hashes a batch of files at once). */
-const idleStates: StrongHash[] = [];
-const IDLE_STATES_MAX = 4;
 
 /**
  * Picks the fastest hasher this process may use: native when FFI is granted, else WebAssembly.

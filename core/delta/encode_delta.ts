@@ -251,17 +251,32 @@ export async function* encodeDelta(
   options: { size: number; signature: Signature; prefix?: boolean },
 ): AsyncGenerator<DeltaOp, DeltaEnd, void> {
   const { size, signature } = options;
-  const L = signature.blockSize;
   // One state for the blocks' digests and the stream of the pieces' (one-shot digests leave the
   // stream as it was): the window lies in its memory, so no digest copies a byte.
-  const hash = await StrongHash.create({ inputBytes: windowBytes(size, L) });
-  hash.start();
-  const window = new Window(asReader(file), size, hash.input);
-  const literal = (bytes: Uint8Array): DeltaOp => {
-    hash.updateWithDigestsOf(bytes, bytes.length);
-    return { kind: "literal", bytes };
-  };
-  if (options.prefix) return yield* encodeAfterPrefix(window, signature, hash, literal);
+  const hash = StrongHash.take({ inputBytes: windowBytes(size, signature.blockSize) });
+  try {
+    hash.start();
+    const window = new Window(asReader(file), size, hash.input);
+    const literal = (bytes: Uint8Array): DeltaOp => {
+      hash.updateWithDigestsOf(bytes, bytes.length);
+      return { kind: "literal", bytes };
+    };
+    return options.prefix
+      ? yield* encodeAfterPrefix(window, signature, hash, literal)
+      : yield* encodeBySearch(window, signature, hash, literal);
+  } finally {
+    hash.giveBack();
+  }
+}
+
+/** The delta found by the rolling search (see {@linkcode encodeDelta}). */
+async function* encodeBySearch(
+  window: Window,
+  signature: Signature,
+  hash: StrongHash,
+  literal: (bytes: Uint8Array) => DeltaOp,
+): AsyncGenerator<DeltaOp, DeltaEnd, void> {
+  const L = signature.blockSize;
   const lastLength = signature.basisSize % L;
   const fullBlocks = signature.blockCount - (lastLength === 0 ? 0 : 1);
   const index = new BlockIndex(signature, fullBlocks);

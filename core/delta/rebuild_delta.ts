@@ -70,8 +70,19 @@ export class DeltaRebuilder {
    * @param options The signature shape, size, basis and output.
    * @returns The rebuilder.
    */
-  static async create(options: RebuildOptions): Promise<DeltaRebuilder> {
-    return new DeltaRebuilder(options, await StrongHash.create({ inputBytes: COPY_BYTES }));
+  static create(options: RebuildOptions): Promise<DeltaRebuilder> {
+    try {
+      return Promise.resolve(
+        new DeltaRebuilder(options, StrongHash.take({ inputBytes: COPY_BYTES })),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Gives its hash state back for the next file (call once, when done with it). */
+  close(): void {
+    this.#hash.giveBack();
   }
 
   /** Bytes written so far. */

@@ -122,39 +122,49 @@ export async function computeSignature(
   const strong = new Uint8Array(blockCount * STRONG_BYTES);
   const perRead = Math.max(1, Math.floor(SIGN_READ_BYTES / blockSize)) * blockSize;
   const bufferBytes = Math.min(perRead, Math.max(blockSize, size));
-  // Two buffers: the next read runs (on Deno's I/O thread) while this one is summed. Each lies
-  // in a hash's memory, where both checksums read it without a copy.
+  // Two buffers, each in a hash's memory, where both checksums read it without a copy.
   const inputBytes = BlockWeakSums.bytesFor(bufferBytes);
-  const hashes = [
-    await StrongHash.create({ inputBytes }),
-    await StrongHash.create({ inputBytes }),
-  ];
-  const buffers = hashes.map((hash) => new BlockWeakSums(bufferBytes, hash.shared));
-  let block = 0;
-  let done = 0;
-  let turn = 0;
-  let reading = readFully(file, buffers[0]!.input, Math.min(bufferBytes, size), 0, size);
-  while (done < size) {
-    const got = await reading;
-    const chunk = buffers[turn]!;
-    const hash = hashes[turn]!;
-    const next = done + got;
-    if (next < size) {
-      turn ^= 1;
-      reading = readFully(
-        file,
-        buffers[turn]!.input,
-        Math.min(bufferBytes, size - next),
-        next,
-        size,
-      );
-      reading.catch(() => {}); // awaited on the next turn; never an unhandled rejection
-    }
-    chunk.compute(got, blockSize, weak, block);
-    block += hash.digestBlocks(chunk.input.subarray(0, got), blockSize, strong, block);
-    done = next;
+  const hashes = [StrongHash.take({ inputBytes }), StrongHash.take({ inputBytes })];
+  try {
+    const buffers = hashes.map((hash) => new BlockWeakSums(bufferBytes, hash.shared));
+    await signInto(file, { size, blockSize, bufferBytes }, { hashes, buffers, weak, strong });
+  } finally {
+    for (const hash of hashes) hash.giveBack();
   }
   return { blockSize, basisSize: size, blockCount, weak, strong };
+}
+
+/**
+ * Reads the basis in `bufferBytes` steps and writes each block's checksums into `weak` and
+ * `strong`: two buffers, the next read running (on Deno's I/O thread) while this one is summed.
+ */
+async function signInto(
+  file: Deno.FsFile,
+  shape: { size: number; blockSize: number; bufferBytes: number },
+  into: { hashes: StrongHash[]; buffers: BlockWeakSums[]; weak: Uint32Array; strong: Uint8Array },
+): Promise<void> {
+  const { size, blockSize, bufferBytes } = shape;
+  const { hashes, buffers, weak, strong } = into;
+  let block = 0;
+  let turn = 0;
+  let reading = readFully(file, buffers[0]!.input, Math.min(bufferBytes, size), 0, size);
+  try {
+    for (let done = 0; done < size;) {
+      const got = await reading;
+      const chunk = buffers[turn]!;
+      const hash = hashes[turn]!;
+      done += got;
+      if (done < size) {
+        turn ^= 1;
+        const want = Math.min(bufferBytes, size - done);
+        reading = readFully(file, buffers[turn]!.input, want, done, size);
+      }
+      chunk.compute(got, blockSize, weak, block);
+      block += hash.digestBlocks(chunk.input.subarray(0, got), blockSize, strong, block);
+    }
+  } finally {
+    await reading.catch(() => {}); // no read lands in a buffer after it was given back
+  }
 }
 
 /**
@@ -235,7 +245,7 @@ export function decodeSignature(bytes: Uint8Array): Signature {
 }
 
 /** Bytes read per step while signing (rounded down to whole blocks). */
-const SIGN_READ_BYTES = 2 * 1024 * 1024;
+const SIGN_READ_BYTES = 1024 * 1024;
 
 /** Reads exactly `want` bytes into `buffer`, or says the file ended at `done` + what was read. */
 async function readFully(

@@ -1321,6 +1321,7 @@ async function receiveDelta(
       throw interrupted(id, error);
     } finally {
       st.phase = "done";
+      rebuild?.close();
       source?.close();
     }
     st.outcome = payloadProblem(id, end.status, local);
