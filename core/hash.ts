@@ -8,7 +8,6 @@
  * @module
  */
 
-
 /** Computes the digest of a whole open file, read from its current position to the end. */
 export type FileHasher = (file: Deno.FsFile) => Promise<string>;
 
