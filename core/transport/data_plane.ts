@@ -837,7 +837,7 @@ async function sendFile(
 
 /**
  * Sends an open file as a `delta` record against the destination's signature: the instructions
- * as the search finds them, then the file's digest and status (a file that shrank is described
+ * as the search finds them, then the digest of its pieces (see `encodeDelta`) and status (a file that shrank is described
  * as zeros to its announced size and flagged, as a `file` record would be).
  */
 async function sendDelta(

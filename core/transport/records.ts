@@ -123,7 +123,7 @@ export type DeltaInstruction =
   | { op: "literal"; length: number }
   /** `count` basis blocks from `block` on. */
   | { op: "copy"; block: number; count: number }
-  /** The end: the file's digest and status. */
+  /** The end: the digest of the file's pieces (see `encodeDelta`) and its status. */
   | { op: "end"; digest: Uint8Array; status: FileStatus };
 
 const TYPE_CODES = { file: 1, shard: 2, skip: 3, error: 4, end: 5, delta: 6 } as const;
