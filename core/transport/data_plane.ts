@@ -652,7 +652,6 @@ export async function sendPayloads(
   };
   const available = availableOf(items);
   const buffer = new Uint8Array(Math.max(64 * 1024, chunkBytes));
-  const buffers: { main: Uint8Array; spare?: Uint8Array } = { main: buffer };
   const onAbort = (): void => writer.close();
   signal?.addEventListener("abort", onAbort, { once: true });
   const maxFiles = Math.min(Math.max(1, shardMaxFiles), 4096);
@@ -727,7 +726,7 @@ export async function sendPayloads(
         continue;
       }
       await inFlight;
-      await sendFile(writer, item, buffers, result);
+      await sendFile(writer, item, buffer, result);
     }
     await flushShard();
     await inFlight;
@@ -746,10 +745,9 @@ export async function sendPayloads(
 async function sendFile(
   writer: RecordWriter,
   item: SendItem,
-  buffers: { main: Uint8Array; spare?: Uint8Array },
+  buffer: Uint8Array,
   result: SendResult,
 ): Promise<void> {
-  const buffer = buffers.main;
   const { id, path, size } = item;
   const fail = async (message: string): Promise<void> => {
     result.failures.push({ id, message });
@@ -785,19 +783,16 @@ async function sendFile(
     let left = size;
     let status: FileStatus = FILE_STATUS.ok;
     let problem = "";
-    // Two buffers: the next piece is read from disk while the previous one is on the wire.
-    const spare = size > buffer.length ? (buffers.spare ??= new Uint8Array(buffer.length)) : buffer;
-    const readInto = (target: Uint8Array, want: number): Promise<number | null | Error> =>
-      file.read(want < target.length ? target.subarray(0, want) : target).catch((error) =>
-        error instanceof Error ? error : new Error(String(error))
-      );
-    let current = buffer;
-    let reading = readInto(current, left);
+    // Read synchronously, then sent: a read from the page cache costs less than a hop to an
+    // I/O thread and back (a 1 GiB push without TLS: 651 → 602 ms, medians of 6), and the
+    // kernel reads ahead of a sequential reader on its own.
     while (left > 0) {
-      const got = await reading;
-      if (got instanceof Error) {
+      let got: number | null;
+      try {
+        got = file.readSync(left < buffer.length ? buffer.subarray(0, left) : buffer);
+      } catch (error) {
         status = FILE_STATUS.unreadable;
-        problem = `Cannot read file "${path}": ${describeError(got)}`;
+        problem = `Cannot read file "${path}": ${describeError(error)}`;
         break;
       }
       if (got === null) {
@@ -806,12 +801,8 @@ async function sendFile(
           `(${size - left} of ${size} bytes)`;
         break;
       }
-      const piece = current.subarray(0, got);
       left -= got;
-      current = current === buffer ? spare : buffer;
-      if (left > 0 && spare !== buffer) reading = readInto(current, left);
-      await writer.write(piece);
-      if (left > 0 && spare === buffer) reading = readInto(current, left);
+      await writer.write(buffer.subarray(0, got));
     }
     if (left > 0) {
       buffer.fill(0);
