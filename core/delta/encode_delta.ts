@@ -53,9 +53,10 @@ const READ_BYTES = 4 * 1024 * 1024;
 
 /**
  * Longest run of matching blocks described by one `copy`: a longer run is cut, so that the
- * destination rebuilds a file that matches for long stretches while the search goes on.
+ * destination rebuilds a file that matches for long stretches while the search goes on (the
+ * data plane sends batched copies once they stand for this many bytes).
  */
-const COPY_RUN_BYTES = 8 * 1024 * 1024;
+export const COPY_RUN_BYTES = 8 * 1024 * 1024;
 
 /** What the search reads the new file from: a `Deno.FsFile` is read synchronously. */
 interface NewFileReader {

@@ -126,8 +126,7 @@ export async function computeSignature(
   const inputBytes = BlockWeakSums.bytesFor(bufferBytes);
   const hashes = [StrongHash.take({ inputBytes }), StrongHash.take({ inputBytes })];
   try {
-    const buffers = hashes.map((hash) => new BlockWeakSums(bufferBytes, hash.shared));
-    await signInto(file, { size, blockSize, bufferBytes }, { hashes, buffers, weak, strong });
+    await signInto(file, { size, blockSize, bufferBytes }, { hashes, weak, strong });
   } finally {
     for (const hash of hashes) hash.giveBack();
   }
@@ -141,10 +140,11 @@ export async function computeSignature(
 async function signInto(
   file: Deno.FsFile,
   shape: { size: number; blockSize: number; bufferBytes: number },
-  into: { hashes: StrongHash[]; buffers: BlockWeakSums[]; weak: Uint32Array; strong: Uint8Array },
+  into: { hashes: StrongHash[]; weak: Uint32Array; strong: Uint8Array },
 ): Promise<void> {
   const { size, blockSize, bufferBytes } = shape;
-  const { hashes, buffers, weak, strong } = into;
+  const { hashes, weak, strong } = into;
+  const buffers = hashes.map((hash) => new BlockWeakSums(bufferBytes, hash.shared));
   let block = 0;
   let turn = 0;
   let reading = readFully(file, buffers[0]!.input, Math.min(bufferBytes, size), 0, size);

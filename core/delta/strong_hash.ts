@@ -4,8 +4,8 @@
  * WebAssembly SIMD: ~19–20 GB/s here against ~4.2 GB/s for `npm:hash-wasm`'s build of the
  * reference C code. Its digests are the reference's (`tests/strong_hash_test.ts`), and so are
  * those of its xxHash3-64 finish, the content hash of `core/hash.ts` where FFI is not allowed.
- * The daemon may not load native code; WebAssembly needs no permission. One hash names a block
- * in a signature, another the whole rebuilt file.
+ * The daemon may not load native code; WebAssembly needs no permission. One digest names a block
+ * in a signature; a delta ends with the streamed digest of its pieces' digests (`encode_delta.ts`).
  *
  * Each {@linkcode StrongHash} owns the module's memory and offers part of it as
  * {@linkcode StrongHash.input}: bytes read straight into that view are hashed without a copy.
@@ -251,10 +251,8 @@ export class StrongHash {
   digestBlocks(bytes: Uint8Array, blockSize: number, out: Uint8Array, outAt: number): number {
     let block = 0;
     for (let start = 0; start < bytes.length; start += blockSize, block++) {
-      const at = (outAt + block) * STRONG_BYTES;
       const piece = bytes.subarray(start, Math.min(bytes.length, start + blockSize));
-      if (this.#digestInPlace(piece)) out.set(this.#out, at);
-      else out.set(this.#oneShot(piece, 128), at);
+      out.set(this.#blockDigest(piece), (outAt + block) * STRONG_BYTES);
     }
     return block;
   }
@@ -279,7 +277,7 @@ export class StrongHash {
    * @returns `true` when they are equal.
    */
   matches(bytes: Uint8Array, expected: Uint8Array, at: number): boolean {
-    const own = this.#digestInPlace(bytes) ? this.#out : this.#oneShot(bytes, 128);
+    const own = this.#blockDigest(bytes);
     const base = at * STRONG_BYTES;
     for (let i = 0; i < STRONG_BYTES; i++) if (own[i] !== expected[base + i]) return false;
     return true;
@@ -295,7 +293,8 @@ export class StrongHash {
    * import { StrongHash } from "./strong_hash.ts";
    * const hash = await StrongHash.create();
    * const bytes = new Uint8Array(1500).fill(3);
-   * const pieces = [...hash.digestOf(bytes.subarray(0, 1024)), ...hash.digestOf(bytes.subarray(1024))];
+   * const first = hash.digestOf(bytes.subarray(0, 1024));
+   * const pieces = [...first, ...hash.digestOf(bytes.subarray(1024))];
    * hash.start();
    * hash.updateWithDigestsOf(bytes, 1024);
    * strictEqual(hash.finish().join(), hash.digestOf(new Uint8Array(pieces)).join());
@@ -307,7 +306,8 @@ export class StrongHash {
   updateWithDigestsOf(bytes: Uint8Array, blockSize: number): void {
     for (let start = 0; start < bytes.length; start += blockSize) {
       const piece = bytes.subarray(start, Math.min(bytes.length, start + blockSize));
-      if (!this.#digestInPlace(piece)) this.#out.set(this.#oneShot(piece, 128));
+      const digest = this.#blockDigest(piece);
+      if (digest !== this.#out) this.#out.set(digest);
       this.#fns.update(DIGEST_AT, STRONG_BYTES);
     }
   }
@@ -338,12 +338,15 @@ export class StrongHash {
     this.#fns.update(DIGEST_AT, STRONG_BYTES);
   }
 
-  /** Digests bytes that lie in the input area; `false` (nothing done) when they lie elsewhere. */
-  #digestInPlace(bytes: Uint8Array): boolean {
+  /**
+   * The 128-bit digest of `bytes`: bytes in the input area are hashed where they lie and the
+   * digest is the module's own view (valid until the next digest); others go through a copy.
+   */
+  #blockDigest(bytes: Uint8Array): Uint8Array {
     const at = this.#inPlace(bytes);
-    if (at < 0) return false;
+    if (at < 0) return this.#oneShot(bytes, 128);
     this.#fns.digest(at, bytes.length);
-    return true;
+    return this.#out;
   }
 
   /** Starts a streamed digest. */

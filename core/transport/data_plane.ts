@@ -22,7 +22,7 @@
 
 import { describeError, TransferInterruptedError } from "../errors.ts";
 import { withDeadline } from "./deadline.ts";
-import { encodeDelta } from "../delta/encode_delta.ts";
+import { COPY_RUN_BYTES, encodeDelta } from "../delta/encode_delta.ts";
 import { DeltaRebuilder } from "../delta/rebuild_delta.ts";
 import { EventLoopTurns, writeFully, YIELD_EVERY_BYTES } from "../file_write.ts";
 import { DELTA_CAPS, type Signature, type SignatureShape } from "../delta/signature.ts";
@@ -591,12 +591,6 @@ export interface SendResult {
 
 let nextShardId = 0;
 
-/**
- * Copies of a delta batched up to this many bytes of the file are sent at once (the search cuts
- * a run of matching blocks at 8 MiB: see `encodeDelta`).
- */
-const COPY_SENT_AFTER_BYTES = 8 * 1024 * 1024;
-
 /** The receiver's shard buffer, unless a shard needs more: a default shard (4 MiB) and room. */
 const SHARD_BUFFER_BYTES = 4 * 1024 * 1024 + 64 * 1024 + 1;
 
@@ -828,8 +822,9 @@ async function sendFile(
 
 /**
  * Sends an open file as a `delta` record against the destination's signature: the instructions
- * as the search finds them, then the digest of its pieces (see `encodeDelta`) and status (a file that shrank is described
- * as zeros to its announced size and flagged, as a `file` record would be).
+ * as the search finds them, then the digest of its pieces (see `encodeDelta`) and its status (a
+ * file that shrank is described as zeros to its announced size and flagged, as a `file` record
+ * would be).
  */
 async function sendDelta(
   writer: RecordWriter,
@@ -857,7 +852,7 @@ async function sendDelta(
       await writer.write(encodeDeltaInstruction({ op: "copy", block: op.block, count: op.count }));
       // A long run leaves now: the destination rebuilds it while the search goes on.
       copiedUnsent += op.count * blockSize;
-      if (copiedUnsent >= COPY_SENT_AFTER_BYTES) {
+      if (copiedUnsent >= COPY_RUN_BYTES) {
         copiedUnsent = 0;
         await writer.flush();
       }
