@@ -550,13 +550,16 @@ export interface SendOptions {
    */
   smallFileMax?: number;
   /**
-   * A shard is sent once its members reach this many bytes (at most 32 MiB).
-   * @default {4194304}
+   * A shard is sent once its members reach this many bytes (at most 32 MiB). Small shards keep
+   * the pipeline full: the receiver writes the first files while later ones are still read, and
+   * a shard's bytes are still in the CPU's cache when they are encrypted and sent (see
+   * {@linkcode SHARD_MAX_BYTES}).
+   * @default {1048576}
    */
   shardMaxBytes?: number;
   /**
    * A shard is sent once it holds this many files (at most 4096).
-   * @default {1024}
+   * @default {128}
    */
   shardMaxFiles?: number;
   /**
@@ -591,8 +594,19 @@ export interface SendResult {
 
 let nextShardId = 0;
 
-/** The receiver's shard buffer, unless a shard needs more: a default shard (4 MiB) and room. */
-const SHARD_BUFFER_BYTES = 4 * 1024 * 1024 + 64 * 1024 + 1;
+/**
+ * A shard's default limits. Measured on loopback against a daemon (2 vCPUs, TLS on, medians of
+ * 8 interleaved pushes): 2,000 files of 4 KiB took 0.52 s in shards of 1,024 files and 0.43 s in
+ * shards of 64–128 (the daemon waited for a whole shard before writing its first file, then the
+ * client for the daemon); 2,000 files of 1–64 KiB 0.73 s (0.57 CPU-seconds) in 4 MiB shards and
+ * 0.66 s (0.47) in 1 MiB shards.
+ */
+const SHARD_MAX_BYTES = 1024 * 1024;
+/** See {@linkcode SHARD_MAX_BYTES}. */
+const SHARD_MAX_FILES = 128;
+
+/** The receiver's shard buffer, unless a shard needs more: a default shard and room. */
+const SHARD_BUFFER_BYTES = SHARD_MAX_BYTES + 64 * 1024 + 1;
 
 /**
  * The SOURCE loop of one data-plane connection: sends the payload of each item, then `end`.
@@ -629,8 +643,8 @@ export async function sendPayloads(
 ): Promise<SendResult> {
   const {
     smallFileMax = 64 * 1024,
-    shardMaxBytes = 4 * 1024 * 1024,
-    shardMaxFiles = 1024,
+    shardMaxBytes = SHARD_MAX_BYTES,
+    shardMaxFiles = SHARD_MAX_FILES,
     chunkBytes = 1024 * 1024,
     idleTimeoutMs = 30_000,
     signal,
