@@ -104,6 +104,8 @@ export class CopyWorkerPool {
   #onDone: (job: CopyJob, result: CopyResult) => void;
   #jobs = new Map<number, CopyJob>();
   #failure: Error | null = null;
+  /** The flushes in order (see `#flush`). */
+  #flushing: Promise<void> = Promise.resolve();
   /** Estimated µs of the copies queued so far (see {@linkcode WORKER_PAYOFF_MICROS}). */
   #work = 0;
   /** `#work` when the last worker was started. */
@@ -208,8 +210,21 @@ export class CopyWorkerPool {
     }
   }
 
+  /**
+   * Sends the current batch on, after every earlier flush has sent its own: a flush may wait for
+   * a worker (back-pressure) holding jobs that other callers added, whose bytes are views of their
+   * buffers (a data connection's shard). Had a later flush (that caller's `endBatch`) resolved
+   * before, the caller would reuse its buffer while the waiting flush had not yet copied those
+   * bytes, and wrong bytes would be written.
+   */
+  #flush(final: boolean): Promise<void> {
+    const run = this.#flushing.then(() => this.#flushNow(final));
+    this.#flushing = run.catch(() => {});
+    return run;
+  }
+
   /** Sends the current batch to the least busy worker, starting one if allowed. */
-  async #flush(final: boolean): Promise<void> {
+  async #flushNow(final: boolean): Promise<void> {
     const jobs = this.#batch;
     if (jobs.length === 0) return;
     this.#batch = [];
@@ -353,7 +368,10 @@ export class CopyWorkerPool {
 export interface CopyJobQueue {
   /** Queues one job; waits while the threads are saturated. */
   add(job: CopyJob): Promise<void>;
-  /** Sends what is queued (a directory or shard boundary). */
+  /**
+   * Sends what is queued (a directory or shard boundary). Resolves once every job added before
+   * has been handed to a thread or done: the bytes of received files may then be reused.
+   */
   endBatch(): Promise<void>;
   /** Sends what is queued and waits until every job of this queue is done. */
   finish(): Promise<void>;

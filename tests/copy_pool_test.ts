@@ -98,3 +98,38 @@ Deno.test("received files: written with their mode and mtime; refused when the d
     equal(Array.from(Deno.readDirSync(`${dir}/dst/old`)).map((e) => e.name).join(), "a");
   });
 });
+
+Deno.test("endBatch waits for an earlier flush that holds its jobs: their bytes can be reused after it", async () => {
+  // Two data connections share one pool. Connection 2 queues file X (a view of its shard
+  // buffer); connection 1's add fills the batch and waits for a worker (back-pressure) holding
+  // X unsent. Connection 2's endBatch must not resolve before X's bytes are copied: it then
+  // reads its next shard into the same buffer.
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/dst`);
+    const results: CopyResult[] = [];
+    const pool = new CopyWorkerPool((_job, result) => results.push(result), {
+      workers: 1,
+      batchFiles: 2,
+    });
+    pool.startWorkers();
+    const received = (name: string, id: number, data: Uint8Array): CopyJob => ({
+      ...job(dir, name, data.length, id),
+      src: "",
+      data,
+    });
+    const filler = new Uint8Array(1024).fill(1);
+    // Two batches of two: the worker holds two, the most it queues.
+    for (let i = 0; i < 4; i++) await pool.add(received(`f${i}`, i, filler));
+    const shard = new Uint8Array(4096).fill(0x58);
+    await pool.add(received("x", 10, shard.subarray(0, 2048)));
+    const waiting = pool.add(received("y", 11, filler)); // flushes [x, y]: waits for the worker
+    await pool.endBatch();
+    shard.fill(0x21); // connection 2 reads its next shard into the buffer
+    await waiting;
+    await pool.finish();
+    equal(results.filter((r) => r !== null).length, 0);
+    const x = await Deno.readFile(`${dir}/dst/x`);
+    equal(x.length, 2048);
+    equal(x.every((byte) => byte === 0x58), true);
+  });
+});
