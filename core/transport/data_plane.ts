@@ -704,7 +704,7 @@ export async function sendPayloads(
     const previous = inFlight;
     // Read while the previous shard is still being written.
     const spare = spares.pop() ?? new Uint8Array(shardBytes + smallMax + 1);
-    const shard = packShard(files, spare);
+    const shard = await packShard(files, spare);
     inFlight = (async () => {
       await previous;
       await writeShard(shard);
