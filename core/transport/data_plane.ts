@@ -552,8 +552,8 @@ export interface SendOptions {
   /**
    * A shard is sent once its members reach this many bytes (at most 32 MiB). Small shards keep
    * the pipeline full: the receiver writes the first files while later ones are still read, and
-   * a shard's bytes are still in the CPU's cache when they are encrypted and sent (see
-   * {@linkcode SHARD_MAX_BYTES}).
+   * a shard's bytes are still in the CPU's cache when they are encrypted and sent (measured:
+   * see `SHARD_MAX_BYTES` in this module).
    * @default {1048576}
    */
   shardMaxBytes?: number;

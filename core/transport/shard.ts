@@ -285,9 +285,9 @@ async function readConcurrently(
     at += file.size;
   }
   const outcomes: MemberOutcome[] = new Array(files.length);
+  const largest = files.reduce((max, file) => Math.max(max, file.size), 0) + 1;
   let next = 0;
   const lane = async (): Promise<void> => {
-    const largest = files.reduce((max, file) => Math.max(max, file.size), 0) + 1;
     let scratch = scratches.pop() ?? new Uint8Array(largest);
     if (scratch.length < largest) scratch = new Uint8Array(largest);
     try {
