@@ -42,10 +42,10 @@ import {
   type DirItem,
   entryInfoOf,
   type EntryOwner,
-  linkAsideAt,
-  type LinkedAside,
   lstatOrNull,
   type PartialTag,
+  type SetAside,
+  setAsideFound,
   sharedInode,
   type StatManyOptions,
   type TempFile,
@@ -683,13 +683,35 @@ export class ContainedDir implements TreeDir {
     return into;
   }
 
-  linkAside(name: string): LinkedAside {
+  /**
+   * Renames a file aside before a new version takes its name: the directory checked right
+   * before, the entry the one seen earlier, then found at its temporary name in the directory
+   * checked again (else put back and refused). The removal, later, checks the directory once
+   * more and removes the file by a name only this run made.
+   */
+  setAside(name: string): SetAside {
     const path = this.#at(name);
+    const aside = this.#at(tempName(name));
     return this.#guard(name, path, () => {
       this.#checkBefore();
-      // Removed later by its own name, which only this run made: wherever a raced path leads,
-      // nothing else has that name.
-      return linkAsideAt(path, this.#at(tempName(name)));
+      const info = Deno.lstatSync(path);
+      this.#sameAsSeen(name, info, "replaced");
+      this.#checkBetween();
+      const moved = this.#renameChecked(name, aside, this, (dir) =>
+        new PathEscapeError(
+          this.#shown(name),
+          ".",
+          `"${dir}" changed while an old version was set aside; not replaced`,
+        ));
+      if (moved.dev !== info.dev || moved.ino !== info.ino) {
+        this.#putBack(aside, path);
+        throw new PathEscapeError(
+          this.#shown(name),
+          ".",
+          "another entry took its place while it was set aside; not replaced",
+        );
+      }
+      return setAsideFound(aside, path, moved, () => this.#check());
     });
   }
 }

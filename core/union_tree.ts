@@ -14,7 +14,7 @@
 import { joinPath, splitPath } from "./tree.ts";
 import type {
   DirItem,
-  LinkedAside,
+  SetAside,
   StatManyOptions,
   TempFile,
   TemporaryFacts,
@@ -291,7 +291,7 @@ class UnionDir implements TreeDir {
     throw readOnly();
   }
 
-  linkAside(_name: string): LinkedAside {
+  setAside(_name: string): SetAside {
     throw readOnly();
   }
 }

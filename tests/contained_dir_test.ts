@@ -10,7 +10,7 @@ import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { ContainedTree } from "../core/contained_tree.ts";
 import { PathEscapeError, PathInvalidError } from "../core/errors.ts";
 import { MAX_WIRE_PATH_DEPTH, validateWirePath } from "../core/paths.ts";
-import { PlainTree, TEMP_PREFIX } from "../core/tree.ts";
+import { lstatOrNull, PlainTree, TEMP_PREFIX } from "../core/tree.ts";
 import { withTempDir } from "./_helpers.ts";
 
 /** A real temporary directory (no link in its path) with `spec` files in it. */
@@ -143,24 +143,38 @@ Deno.test("contained dir: paths over the limits are refused by name", async () =
   });
 });
 
-Deno.test("linkAside(): the old version keeps a second name across the rename, then loses it", async (t) => {
+Deno.test("setAside(): the old version leaves its name for the rename, then goes; or comes back", async (t) => {
   for (const kind of ["plain", "contained"] as const) {
     await t.step(kind, async () => {
       await withTempDir(async (dir) => {
         const root = await planted(dir, { "d/f.bin": "old", "d/new.tmp": "new" });
         const tree = kind === "plain" ? new PlainTree(root) : ContainedTree.open(root);
         const d = tree.dir("d");
-        const aside = d.linkAside!("f.bin");
         const names = () => [...Deno.readDirSync(`${root}/d`)].map((e) => e.name).sort();
+        const aside = d.setAside!("f.bin");
         const extra = names().filter((n) => n.startsWith(TEMP_PREFIX));
         equal(extra.length, 1, `names: ${names()}`);
-        equal(Deno.statSync(`${root}/d/f.bin`).nlink, 2);
+        equal(lstatOrNull(`${root}/d/f.bin`), null);
+        equal(Deno.readTextFileSync(`${root}/d/${extra[0]}`), "old");
         d.rename("new.tmp", "f.bin");
         equal(Deno.readTextFileSync(`${root}/d/f.bin`), "new");
-        equal(Deno.readTextFileSync(`${root}/d/${extra[0]}`), "old");
         await aside.release();
         deepStrictEqual(names(), ["f.bin"]);
-        throws(() => d.linkAside!("missing"));
+        // A failed replacement puts the old version back; it never takes a name another took.
+        const again = d.setAside!("f.bin");
+        again.putBack();
+        deepStrictEqual(names(), ["f.bin"]);
+        equal(Deno.readTextFileSync(`${root}/d/f.bin`), "new");
+        const third = d.setAside!("f.bin");
+        Deno.writeTextFileSync(`${root}/d/f.bin`, "another");
+        third.putBack();
+        equal(Deno.readTextFileSync(`${root}/d/f.bin`), "another");
+        equal(names().filter((n) => n.startsWith(TEMP_PREFIX)).length, 1);
+        throws(() => d.setAside!("missing"));
+        // Not a regular file: refused, and left where it was.
+        Deno.mkdirSync(`${root}/d/sub`);
+        throws(() => d.setAside!("sub"));
+        equal(Deno.statSync(`${root}/d/sub`).isDirectory, true);
       });
     });
   }

@@ -172,8 +172,8 @@ Deno.test("delta: a local run copies whole and puts nothing on a wire", async ()
 });
 
 Deno.test("delta: a large old version is freed after its replacement is in place", async (t) => {
-  // 80 MiB: at or above RELEASE_ASIDE_MIN_BYTES, the old version gets a second, temporary name
-  // before the rename over it and loses it afterwards, off the writing thread.
+  // 80 MiB: at or above RELEASE_ASIDE_MIN_BYTES, the old version is renamed to a temporary name
+  // before the new one takes its name, and removed afterwards, off the writing thread.
   const old = bytesOf(80 * MIB, 21);
   const young = old.slice();
   young.set(bytesOf(64 * 1024, 22), 40 * MIB);
@@ -182,7 +182,7 @@ Deno.test("delta: a large old version is freed after its replacement is in place
       n.startsWith(".blit-")
     );
   await withModuleDaemon(async (dir, daemon) => {
-    await t.step("push (the daemon removes the second name after the session)", async () => {
+    await t.step("push (the daemon removes the old version after the session)", async () => {
       await writeFiles(`${dir}/mod/p`, { "big.bin": old }, T0);
       await writeFiles(`${dir}/src`, { "big.bin": young }, T0 + 5000);
       const summary = await copy([`${dir}/src/`, `${daemon.address}:/mod/p/`]);

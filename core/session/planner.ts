@@ -36,9 +36,9 @@ import {
   isTemporaryName,
   joinPath,
   kindOfItem,
-  type LinkedAside,
   parsePartialName,
   PARTIAL_PREFIX,
+  type SetAside,
   splitPath,
   TEMP_PREFIX,
   type Tree,
@@ -213,13 +213,14 @@ export interface WriteFileOptions {
 }
 
 /**
- * Links `name` aside before the rename that replaces it (see {@linkcode TreeDir.linkAside}), or
- * `null` when the tree cannot or the link fails: the rename then frees it, as it would anyway.
+ * Renames `name` aside before the rename that replaces it (see {@linkcode TreeDir.setAside}), or
+ * `null` when the tree cannot or the rename fails: the rename over it then frees it, as it would
+ * anyway.
  */
-function linkAside(dir: TreeDir, name: string): LinkedAside | null {
-  if (dir.linkAside === undefined) return null;
+function setAside(dir: TreeDir, name: string): SetAside | null {
+  if (dir.setAside === undefined) return null;
   try {
-    return dir.linkAside(name);
+    return dir.setAside(name);
   } catch {
     return null;
   }
@@ -1022,9 +1023,10 @@ export class DestinationPlanner {
    * payload stops coming ({@linkcode TransferInterruptedError}), what was written stays for the
    * next run to resume; once it is in place, the partial it continued (`resumeFrom`) goes.
    *
-   * With `releaseOld` (the file replaces a large old version), the old version gets a second,
-   * temporary name before the rename, removed asynchronously after it: its blocks are freed on
-   * an I/O thread, not in the rename on this one (`RELEASE_ASIDE_MIN_BYTES` in plan.ts).
+   * With `releaseOld` (the file replaces a large old version), the old version is renamed to a
+   * temporary name right before the rename, and removed asynchronously after it: its blocks are
+   * freed on an I/O thread, and the rename into a free name does not make ext4 start writing
+   * the new version back (`RELEASE_ASIDE_MIN_BYTES` in plan.ts).
    *
    * @param entry The file.
    * @param fill Writes exactly `entry.size` bytes into the open temporary.
@@ -1080,13 +1082,15 @@ export class DestinationPlanner {
         }
         // A backup keeps the old version's blocks: nothing to release.
         const old = options.releaseOld && this.#backup === null
-          ? linkAside(holder.dir, holder.name)
+          ? setAside(holder.dir, holder.name)
           : null;
         try {
           this.#renameIntoPlace(holder.dir, temp.name, holder.name, entry.path);
-        } finally {
-          void old?.release(); // after the rename, on an I/O thread; not awaited
+        } catch (error) {
+          putBack(old === null ? null : () => old.putBack());
+          throw error;
         }
+        void old?.release(); // after the rename, on an I/O thread; not awaited
       } finally {
         temp.file.close();
       }
