@@ -11,7 +11,6 @@ import {
   type RemoteEndpoint,
 } from "./endpoint.ts";
 import { UsageError } from "./errors.ts";
-import { runLocalTransfer } from "./session/local.ts";
 import type { RemoteOptions } from "./session/remote.ts";
 import type { TransferOperation, TransferSummary } from "./types.ts";
 
@@ -54,6 +53,8 @@ export async function transfer(
     const { runRemoteTransfer } = await import("./session/remote.ts");
     return await runRemoteTransfer(operation, sources, dst, options);
   }
+  // Loaded only for local transfers: a remote run loads one role, not both (start-up counts).
+  const { runLocalTransfer } = await import("./session/local.ts");
   return await runLocalTransfer(operation, sources as LocalEndpoint[], dst, options);
 }
 

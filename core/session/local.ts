@@ -22,7 +22,7 @@ import { DestinationRole } from "./destination.ts";
 import { localPortPair } from "./frames.ts";
 import { ListingLookahead } from "./lookahead.ts";
 import { type SessionOptions, settleRoles, setUpSession } from "./setup.ts";
-import { type SourcePick, SourceRole } from "./source.ts";
+import { sourcePicks, SourceRole } from "./source.ts";
 import { TransferStats } from "../stats.ts";
 import { transferSummary } from "./summary.ts";
 
@@ -156,29 +156,4 @@ function locationOf(abs: string, follow: boolean): string {
   const [parent, name] = splitLocalPath(abs);
   const real = realPathOrAncestor(parent);
   return `${real === "/" ? "" : real}/${name}`;
-}
-
-/**
- * Local sources as picks of a merged source (see `SourceRoleOptions.merge`): absolute paths in
- * the tree rooted at `/`.
- *
- * @example Usage
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { sourcePicks } from "./local.ts";
- * deepStrictEqual(
- *   sourcePicks([{ kind: "local", path: "/srv/a", trailingSlash: true, text: "/srv/a/" }]),
- *   [{ base: "srv/a", contentsOnly: true, text: "/srv/a/" }],
- * );
- * ```
- *
- * @param sources The local sources.
- * @returns Their picks, in order.
- */
-export function sourcePicks(sources: readonly LocalEndpoint[]): SourcePick[] {
-  return sources.map((source) => ({
-    base: absolutePath(source.path).slice(1),
-    contentsOnly: source.trailingSlash,
-    text: source.text,
-  }));
 }

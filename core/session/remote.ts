@@ -24,7 +24,6 @@ import { limitConn } from "../transport/rate_limit.ts";
 import { SharedPace } from "../shared_pace.ts";
 import type { TransferStats } from "../stats.ts";
 import { PlainTree } from "../tree.ts";
-import { ContainedTree } from "../contained_tree.ts";
 import {
   type DataConn,
   dialDataPlane,
@@ -45,13 +44,12 @@ import {
   type SecureChannel,
 } from "../client_security.ts";
 import type { TransferOperation, TransferSummary } from "../types.ts";
-import { DestinationRole } from "./destination.ts";
+import type { DestinationRole } from "./destination.ts";
 import type { FramePort, SessionTerms } from "./frames.ts";
 import { type SessionOptions, type SessionSetup, setUpSession } from "./setup.ts";
 import type { TransferEvent } from "./planner.ts";
 import { errorOfAbort, PeerAbortError, type RoleOutcome } from "./role.ts";
-import { SourceRole } from "./source.ts";
-import { sourcePicks } from "./local.ts";
+import type { SourceRole } from "./source.ts";
 import { transferSummary } from "./summary.ts";
 import { openToWire } from "./wire.ts";
 
@@ -131,6 +129,10 @@ export async function runRemoteTransfer(
     : options.idleTimeoutMs ?? 60_000;
   const meter = new WireMeter();
   const pace = options.bandwidthLimit ? SharedPace.create(options.bandwidthLimit) : null;
+  // This side's role is loaded while the connection is made: a push loads no destination code,
+  // a pull no source code (start-up counts: module loading is a third of a small push's).
+  // (`pushRole` and `pullRole` import the same module again, and get this one.)
+  (push ? import("./source.ts") : import("./destination.ts")).catch(() => {});
   const { stream, channel } = await connect(remote, timeoutMs, options, { meter, pace });
   try {
     const port = streamFramePort<ClientFrame, ServerFrame>(stream, CLIENT_FRAME_CODEC, {
@@ -152,11 +154,11 @@ export async function runRemoteTransfer(
     let outcome: RoleOutcome;
     try {
       outcome = push
-        ? await pushRole(port, setup, all as LocalEndpoint[], texts, dialer, {
+        ? await (await pushRole(port, setup, all as LocalEndpoint[], texts, dialer, {
           idleTimeoutMs,
           ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-        }).run()
-        : await pullRole(
+        })).run()
+        : await (await pullRole(
           port,
           setup,
           local,
@@ -164,7 +166,7 @@ export async function runRemoteTransfer(
           dialer,
           { ...options, idleTimeoutMs },
           (rel) => target = `/${rel}`,
-        ).run();
+        )).run();
     } catch (error) {
       if (error instanceof PeerAbortError) throw errorOfAbort(error.abort, texts);
       throw error;
@@ -392,14 +394,15 @@ function countingWrites(conn: DataConn, stats: TransferStats): DataConn {
 }
 
 /** The SOURCE role of a push, over the local tree (one source, or several merged). */
-function pushRole(
+async function pushRole(
   port: FramePort,
   setup: SessionSetup,
   sources: readonly LocalEndpoint[],
   texts: EndpointTexts,
   dialer: DataDialer,
   { idleTimeoutMs, onEvent }: { idleTimeoutMs: number; onEvent?: (event: TransferEvent) => void },
-): SourceRole {
+): Promise<SourceRole> {
+  const { SourceRole, sourcePicks } = await import("./source.ts");
   const local = sources[0] as LocalEndpoint;
   const sourceAbs = absolutePath(local.path);
   return new SourceRole(port, {
@@ -427,7 +430,7 @@ function pushRole(
 }
 
 /** The DESTINATION role of a pull: it writes only through a contained tree. */
-function pullRole(
+async function pullRole(
   port: FramePort,
   setup: SessionSetup,
   local: LocalEndpoint,
@@ -435,7 +438,9 @@ function pullRole(
   dialer: DataDialer,
   options: RemoteOptions & { idleTimeoutMs: number },
   onPlaced: (rel: string) => void,
-): DestinationRole {
+): Promise<DestinationRole> {
+  const { DestinationRole } = await import("./destination.ts");
+  const { ContainedTree } = await import("../contained_tree.ts");
   const { idleTimeoutMs } = options;
   const destinationAbs = absolutePath(local.path);
   const data = dialer.granted

@@ -8,7 +8,12 @@
  * @module
  */
 
-import { type EndpointTexts, TransferRefusal } from "../endpoint.ts";
+import {
+  absolutePath,
+  type EndpointTexts,
+  type LocalEndpoint,
+  TransferRefusal,
+} from "../endpoint.ts";
 import { describeError, PathEscapeError, PathInvalidError, ProtocolError } from "../errors.ts";
 import type { EntryFilter } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
@@ -122,6 +127,31 @@ export interface SourcePick {
   contentsOnly: boolean;
   /** As the user typed it, to word a refusal. */
   text: string;
+}
+
+/**
+ * Local sources as picks of a merged source (see `SourceRoleOptions.merge`): absolute paths in
+ * the tree rooted at `/`.
+ *
+ * @example Usage
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { sourcePicks } from "./source.ts";
+ * deepStrictEqual(
+ *   sourcePicks([{ kind: "local", path: "/srv/a", trailingSlash: true, text: "/srv/a/" }]),
+ *   [{ base: "srv/a", contentsOnly: true, text: "/srv/a/" }],
+ * );
+ * ```
+ *
+ * @param sources The local sources.
+ * @returns Their picks, in order.
+ */
+export function sourcePicks(sources: readonly LocalEndpoint[]): SourcePick[] {
+  return sources.map((source) => ({
+    base: absolutePath(source.path).slice(1),
+    contentsOnly: source.trailingSlash,
+    text: source.text,
+  }));
 }
 
 /** Where the source root is and how to reach its entries. */
