@@ -8,7 +8,7 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { withModuleDaemon } from "./_daemon.ts";
 import { makeTree, readTree, runBlit, setMtime, spawnBlit, withTempDir } from "./_helpers.ts";
 import { findServerPid } from "./hostile/_process.ts";
-import { PARTIAL_PREFIX, partialName } from "../core/tree.ts";
+import { lstatOrNull, PARTIAL_PREFIX, partialName } from "../core/tree.ts";
 
 const MIB = 1024 * 1024;
 const T0 = Date.UTC(2024, 5, 6, 7, 8, 9, 100);
@@ -250,6 +250,37 @@ Deno.test("resume: a local copy continues the partial file of the same source ve
     equal(Deno.statSync(`${dir}/dst/big.bin`).mtime?.getTime(), T0);
     deepStrictEqual(partials(`${dir}/dst`), []);
   });
+});
+
+Deno.test("resume: a local copy killed midway, or stopped by Ctrl-C, continues from its partial file", async (t) => {
+  for (const signal of ["SIGKILL", "SIGINT"] as const) {
+    await t.step(signal, async () => {
+      await withTempDir(async (dir) => {
+        await Deno.mkdir(`${dir}/src`);
+        await Deno.mkdir(`${dir}/dst`);
+        const size = 48 * MIB;
+        await bigFile(`${dir}/src/big.bin`, size, signal === "SIGKILL" ? 11 : 12);
+        // Paced, so that the run is still writing when it is stopped.
+        const run = spawnBlit(["copy", "--bwlimit", "32M", `${dir}/src/`, `${dir}/dst/`]);
+        await killOnceWritten(`${dir}/dst`, 8 * MIB, () => run.child.kill(signal));
+        const result = await run.result;
+        if (signal === "SIGINT") {
+          equal(result.code, 130, result.stderr);
+          match(result.stderr, /^interrupted: \d+ files? done; partial files kept for resume$/m);
+          ok(!/^\s+at /m.test(result.stderr), result.stderr);
+        }
+        const [left] = partials(`${dir}/dst`);
+        ok(left !== undefined && left.size >= 8 * MIB, `the partial file stays (${result.stderr})`);
+        equal(lstatOrNull(`${dir}/dst/big.bin`), null, "the final name never holds a partial file");
+        const inode = Deno.statSync(`${dir}/dst/${left.name}`).ino;
+        const again = await runBlit(["copy", `${dir}/src/`, `${dir}/dst/`]);
+        equal(again.code, 0, again.stderr);
+        ok(await sameBytes(`${dir}/src/big.bin`, `${dir}/dst/big.bin`));
+        equal(Deno.statSync(`${dir}/dst/big.bin`).ino, inode, "the partial file became the file");
+        deepStrictEqual(partials(`${dir}/dst`), []);
+      });
+    });
+  }
 });
 
 Deno.test("resume: a partial file of another source version, or too old, is removed, never used", async () => {
