@@ -16,6 +16,13 @@ import { ExitCode } from "../cmdline/exit_code.ts";
 import { HELP, TRANSFER_HELP, VERSION } from "./help.ts";
 import { isRemote } from "../core/endpoint.ts";
 import { warmUpTls } from "../core/transport/tls_warmup.ts";
+import { pendingWorkSettled } from "../core/pending_work.ts";
+
+/** The verbs that transfer files. */
+const TRANSFER_VERBS: ReadonlySet<string> = new Set(["copy", "mirror", "move"]);
+
+/** Longest wait, after a transfer, for what it left to finish (see `pendingWorkSettled`). */
+const FINISH_BEFORE_EXIT_MS = 60_000;
 
 /** Verbs that connect to a daemon when an argument names one. */
 const DAEMON_VERBS: ReadonlySet<string> = new Set(["copy", "mirror", "move", "list", "check"]);
@@ -91,8 +98,14 @@ if (import.meta.main) {
   }
   const code = await main(Deno.args);
   // A prompt the daemon withdrew may still be reading stdin, and a failed session may leave a
-  // connection or a timer behind, either of which would keep the process alive; otherwise let
-  // pending writes (a session's last frames) drain before the process ends.
+  // connection or a timer behind, either of which would keep the process alive.
   if (stillAsking() || code === ExitCode.Fatal) Deno.exit(code);
+  // A transfer ends its process once what it left to finish is done (the control stream's last
+  // frames, an old version's removal): Deno, ending on its own, may fsync its caches, which
+  // waits for the disk after a large write (core/pending_work.ts). Other verbs let writes drain.
+  if (TRANSFER_VERBS.has(Deno.args[0] ?? "")) {
+    await pendingWorkSettled(FINISH_BEFORE_EXIT_MS);
+    Deno.exit(code);
+  }
   Deno.exitCode = code;
 }

@@ -8,7 +8,7 @@ import { writeFully } from "./file_write.ts";
 import type { Pace } from "./shared_pace.ts";
 import { describeError } from "./errors.ts";
 import { removeOwnName } from "./own_name.ts";
-import type { DirIdentity } from "./tree.ts";
+import { type DirIdentity, type SetAside, setAsideAt, tempName } from "./tree.ts";
 
 /** What a copy worker is asked to do for one file. */
 export interface CopyJob {
@@ -47,6 +47,11 @@ export interface CopyJob {
    * inode) right before the create and right before the rename, as a contained tree does.
    */
   dir?: DirIdentity & { parent?: DirIdentity };
+  /**
+   * `dst` is a large old version (see `releasesOld` in session/intake.ts): it is renamed aside
+   * right before the rename and removed after it (see `TreeDir.setAside`). Not with `dir`.
+   */
+  releaseOld?: boolean;
 }
 
 /**
@@ -364,7 +369,8 @@ export function runCopyJob(job: CopyJob, pace: Pace | null = null): CopyResult {
       ? copySmall(job, mtime, pace)
       : copyLarge(job, mtime, pace);
     checkDir(job, false);
-    Deno.renameSync(job.tmp, job.dst);
+    if (job.releaseOld && job.dir === undefined) replaceSettingAside(job.tmp, job.dst);
+    else Deno.renameSync(job.tmp, job.dst);
     return null;
   } catch (error) {
     // A partial file this job continued stays: the next run judges it (see temporaryVerdict).
@@ -376,6 +382,27 @@ export function runCopyJob(job: CopyJob, pace: Pace | null = null): CopyResult {
     } catch { /* never created; the error that matters is the one below */ }
     return describeError(error);
   }
+}
+
+/**
+ * Renames `tmp` over the large old version `dst` with the old version set aside first, so that
+ * the rename neither frees its blocks nor makes ext4 write the new version back (see
+ * `TreeDir.setAside`); the old version is then removed on this (worker) thread. When it cannot be
+ * set aside, the rename replaces it as usual.
+ */
+function replaceSettingAside(tmp: string, dst: string): void {
+  let old: SetAside | null = null;
+  try {
+    const slash = dst.lastIndexOf("/");
+    old = setAsideAt(dst, `${dst.slice(0, slash + 1)}${tempName(dst.slice(slash + 1))}`);
+  } catch { /* replaced by the rename */ }
+  try {
+    Deno.renameSync(tmp, dst);
+  } catch (error) {
+    old?.putBack();
+    throw error;
+  }
+  old?.releaseSync();
 }
 
 /**

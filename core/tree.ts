@@ -26,6 +26,7 @@
  * @module
  */
 
+import { finishBeforeExit } from "./pending_work.ts";
 import type { EntryInfo, StatKind } from "./types.ts";
 
 /** Prefix of the temporary siblings blit writes before renaming into place. */
@@ -193,6 +194,8 @@ export interface SetAside {
   putBack(): void;
   /** Removes it, asynchronously (on an I/O thread); errors are ignored. */
   release(): Promise<void>;
+  /** Removes it on this thread (a worker's); errors are ignored. */
+  releaseSync(): void;
 }
 
 /**
@@ -259,10 +262,18 @@ export function setAsideFound(
   }
   return {
     putBack: () => putBackAt(aside, path),
-    release: async () => {
+    // Finished before a command ends its process (pending_work.ts).
+    release: () =>
+      finishBeforeExit((async () => {
+        try {
+          beforeRelease?.();
+          await Deno.remove(aside);
+        } catch { /* left under its temporary name: the next run removes it */ }
+      })()),
+    releaseSync: () => {
       try {
         beforeRelease?.();
-        await Deno.remove(aside);
+        Deno.removeSync(aside);
       } catch { /* left under its temporary name: the next run removes it */ }
     },
   };

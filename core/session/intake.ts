@@ -80,6 +80,29 @@ export interface FileBasis {
   size: number;
 }
 
+/**
+ * Whether a file written over `basis` sets the old version aside first (see
+ * `TreeDir.setAside`): an old copy (not a partial file) of {@linkcode RELEASE_ASIDE_MIN_BYTES}
+ * or more.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { releasesOld } from "./intake.ts";
+ * strictEqual(releasesOld({ size: 1 << 30 }), true);
+ * strictEqual(releasesOld({ size: 1 << 30, partial: ".blit-part-x" }), false);
+ * strictEqual(releasesOld({ size: 4096 }), false);
+ * strictEqual(releasesOld(undefined), false);
+ * ```
+ *
+ * @param basis What the destination has under the file's name, if anything.
+ * @returns Whether the old version is set aside.
+ */
+export function releasesOld(basis: FileBasis | undefined): boolean {
+  return basis !== undefined && basis.partial === undefined &&
+    basis.size >= RELEASE_ASIDE_MIN_BYTES;
+}
+
 /** A source tree in the same process, as the local intake reads it. */
 export interface LocalSource {
   /** The local path of a manifest entry, or `null` when the tree has no local paths. */
@@ -187,14 +210,21 @@ export class LocalCopyIntake implements PayloadIntake {
       uid: this.#keepsOwners ? entry.uid : undefined,
       gid: this.#keepsOwners ? entry.gid : undefined,
       ...(paths.resume ? { resume: true } : {}),
+      ...(releasesOld(basis) ? { releaseOld: true } : {}),
     });
   }
 
   async #stream(id: number, entry: Entry, basis?: FileBasis): Promise<void> {
-    const ok = await this.#planner.writeFile(entry, async (file) => {
-      using source = this.#source.open(entry.path);
-      await source.readable.pipeTo(file.writable, { preventClose: true });
-    }, basis?.partial === undefined ? {} : { resumeFrom: basis.partial });
+    const ok = await this.#planner.writeFile(
+      entry,
+      async (file) => {
+        using source = this.#source.open(entry.path);
+        await source.readable.pipeTo(file.writable, { preventClose: true });
+      },
+      basis?.partial !== undefined
+        ? { resumeFrom: basis.partial }
+        : { releaseOld: releasesOld(basis) },
+    );
     this.#landed(id, entry, ok);
   }
 
@@ -321,7 +351,7 @@ export class WireIntake implements PayloadIntake {
     }
     this.#granted.set(id, entry);
     if (basis?.partial !== undefined) this.#resumes.set(id, basis.partial);
-    else if (basis !== undefined && basis.size >= RELEASE_ASIDE_MIN_BYTES) this.#replacing.add(id);
+    else if (releasesOld(basis)) this.#replacing.add(id);
     const delta = deltaWanted({
       remote: this.#data !== null,
       wholeFile: this.#wholeFile,

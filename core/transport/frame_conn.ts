@@ -11,6 +11,7 @@ import { describeError } from "../errors.ts";
 import { startTimer } from "../timer.ts";
 import type { ByteConn } from "./conn_socket.ts";
 import type { MessageCodec } from "./message_codec.ts";
+import { finishBeforeExit } from "../pending_work.ts";
 import { encodeFrame, encodeWindowUpdate, FlowWindow, FrameReader } from "./frame_codec.ts";
 import { CLOSE_GRACE_MS, MAX_MESSAGE_BYTES, TRANSFER_PREFACE } from "./protocol.ts";
 
@@ -82,6 +83,8 @@ export class FrameConn<Out extends object, In extends object> {
   #writeClosed = false;
   #destroyed = false;
   #ended = false;
+  /** Settles once this side is closed for writing (its frames written), or destroyed. */
+  readonly #writeDone = Promise.withResolvers<void>();
 
   /**
    * Wraps a connection (owned from now on) and queues the preface.
@@ -176,6 +179,8 @@ export class FrameConn<Out extends object, In extends object> {
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    // The frames queued so far still leave if the command ends its process (pending_work.ts).
+    void finishBeforeExit(this.#writeDone.promise);
     this.#reader.clear();
     if (!this.#writing) void this.#writeLoop();
     // A daemon that never closes its side holds nothing for long. (The read still pending
@@ -209,6 +214,7 @@ export class FrameConn<Out extends object, In extends object> {
   destroy(error?: Error): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    this.#writeDone.resolve();
     try {
       this.#conn.close();
     } catch { /* already closed */ }
@@ -293,6 +299,7 @@ export class FrameConn<Out extends object, In extends object> {
       if (this.#ended && this.#queue.length === 0 && !this.#writeClosed && !this.#destroyed) {
         this.#writeClosed = true;
         await this.#conn.closeWrite?.().catch(() => {});
+        this.#writeDone.resolve();
         if (this.#peerEnded) this.destroy();
       }
     } catch (error) {
