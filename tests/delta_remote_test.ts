@@ -204,5 +204,13 @@ Deno.test("delta: a large old version is freed after its replacement is in place
       deepStrictEqual(await Deno.readFile(`${dir}/dst/big.bin`), young);
       deepStrictEqual(await temporaries(`${dir}/dst`), []);
     });
+    await t.step("local (the copying process removes it before it exits)", async () => {
+      await writeFiles(`${dir}/ldst`, { "big.bin": old }, T0);
+      const summary = await copy([`${dir}/mod/q/`, `${dir}/ldst/`]);
+      equal(summary.files_transferred, 1);
+      deepStrictEqual(await Deno.readFile(`${dir}/ldst/big.bin`), young);
+      deepStrictEqual(await temporaries(`${dir}/ldst`), []);
+      equal((await Deno.stat(`${dir}/ldst/big.bin`)).nlink, 1);
+    });
   });
 });
