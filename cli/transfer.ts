@@ -13,6 +13,7 @@ import { describeError, printable } from "../core/errors.ts";
 import { appendPerfRecord, recordFromSummary } from "../core/perf_history.ts";
 import type { ConsentAnswer } from "../core/session/role.ts";
 import { TransferStats } from "../core/stats.ts";
+import { removeTemporariesInFlight } from "../core/temporaries_in_flight.ts";
 import { transfer } from "../core/transfer.ts";
 import type { TransferOperation } from "../core/types.ts";
 import { parseTransferArgs, type TransferArgs } from "./args.ts";
@@ -98,16 +99,17 @@ export async function runTransferVerb(
   };
   progress?.start();
   // Ctrl-C: one line, the progress line ended, exit 130. Partial files stay (what was written
-  // of a large file is resumed by the next run), and a daemon keeps its own.
+  // of a large file is resumed by the next run), and a daemon keeps its own; the ordinary
+  // temporaries being written are removed (as rsync does without --partial).
   const interrupt = (): void => {
     progress?.stop();
     const done = stats.transferred;
     // The terminal echoed "^C" on the current line (the progress line was cleared above).
     const newline = progress === null && Deno.stderr.isTerminal() ? "\n" : "";
-    console.error(
-      `${newline}interrupted: ${done} file${done === 1 ? "" : "s"} done; ` +
-        "partial files kept for resume",
-    );
+    // What is being written under an ordinary temporary name goes; partial files stay.
+    removeTemporariesInFlight();
+    const kept = args.noResume ? "" : "; partial files kept for resume";
+    console.error(`${newline}interrupted: ${done} file${done === 1 ? "" : "s"} done${kept}`);
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", interrupt);

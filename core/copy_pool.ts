@@ -8,6 +8,8 @@
 import { type CopyJob, type CopyResult, packBatch, runCopyJob } from "./copy_job.ts";
 import type { CopyBatchResult, CopyWorkerPace } from "./copy_worker.ts";
 import type { SharedPace } from "./shared_pace.ts";
+import { trackTemporary } from "./temporaries_in_flight.ts";
+import { PARTIAL_PREFIX } from "./tree.ts";
 import { type FileProgress, FOLLOWED_FILE_BYTES, type TransferStats } from "./stats.ts";
 
 /** Where a pool reports the bytes of large files while a thread copies them. */
@@ -116,6 +118,8 @@ export class CopyWorkerPool {
   /** Large jobs handed to a thread and not answered, with their record once their bytes show. */
   #followed = new Map<CopyJob, FileProgress | null>();
   #probe = (): void => this.#sampleFollowed();
+  /** Forgets this pool's entry in the temporaries removed on Ctrl-C (see `#start`). */
+  #untrack: (() => void) | null = null;
 
   /**
    * Creates a pool.
@@ -287,6 +291,8 @@ export class CopyWorkerPool {
 
   #start(): WorkerSlot {
     const worker = new Worker(new URL("./copy_worker.ts", import.meta.url), { type: "module" });
+    // The threads' jobs run while the main thread may be interrupted (Ctrl-C).
+    this.#untrack ??= trackTemporary(() => this.#removeTemporaries());
     if (this.#pace !== null) {
       const { buffer, bytesPerSecond } = this.#pace;
       worker.postMessage({ paceBuffer: buffer, bytesPerSecond } satisfies CopyWorkerPace);
@@ -360,7 +366,24 @@ export class CopyWorkerPool {
     }
     for (const slot of this.#slots) slot.worker.terminate();
     this.#slots = [];
+    this.#untrack?.();
+    this.#untrack = null;
     if (this.#failure) throw this.#failure;
+  }
+
+  /**
+   * Removes the ordinary temporaries of the jobs the threads hold (one try each: a job not
+   * started has none yet, a finished one has renamed it); partial files stay for resume.
+   */
+  #removeTemporaries(): void {
+    for (const job of this.#jobs.values()) {
+      if (job.resume || job.tmp.slice(job.tmp.lastIndexOf("/") + 1).startsWith(PARTIAL_PREFIX)) {
+        continue;
+      }
+      try {
+        Deno.removeSync(job.tmp);
+      } catch { /* not created yet, or already renamed into place */ }
+    }
   }
 }
 

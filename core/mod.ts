@@ -39,6 +39,7 @@ export type { ConsentAnswer } from "./session/role.ts";
 export type { ConsentRefusal } from "./session/frames.ts";
 export type { TransferEvent } from "./session/planner.ts";
 export { TransferStats } from "./stats.ts";
+export { removeTemporariesInFlight } from "./temporaries_in_flight.ts";
 export {
   FatalError,
   PathEscapeError,

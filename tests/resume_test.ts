@@ -366,3 +366,67 @@ Deno.test("resume: a push over the control stream (--force-grpc) ends the daemon
     deepStrictEqual(partials(`${dir}/mod/up`), [], "the partial it continued is gone");
   });
 });
+
+Deno.test("resume: --no-resume writes large files whole, and Ctrl-C leaves no temporary", async (t) => {
+  const size = 24 * MIB + 5;
+  /** A partial file of `big.bin`'s very source version, 10 MiB good, as a killed run leaves it. */
+  const placePartial = async (src: string, dst: string): Promise<number | null> => {
+    const name = partialName("big.bin", { size, mtimeMs: T0 }) as string;
+    const torn = new Uint8Array(12 * MIB);
+    torn.set((await Deno.readFile(`${src}/big.bin`)).subarray(0, 10 * MIB));
+    await Deno.writeFile(`${dst}/${name}`, torn);
+    await setMtime(`${dst}/${name}`, Date.now() - 60_000);
+    return Deno.statSync(`${dst}/${name}`).ino;
+  };
+  await withModuleDaemon(async (dir, daemon) => {
+    await Deno.mkdir(`${dir}/mod/src`);
+    await bigFile(`${dir}/mod/src/big.bin`, size, 13);
+    await t.step("local: a partial of the same version is not continued", async () => {
+      await Deno.mkdir(`${dir}/l`);
+      const inode = await placePartial(`${dir}/mod/src`, `${dir}/l`);
+      const r = await runBlit(["copy", "--no-resume", `${dir}/mod/src/`, `${dir}/l/`]);
+      equal(r.code, 0, r.stderr);
+      ok(await sameBytes(`${dir}/mod/src/big.bin`, `${dir}/l/big.bin`));
+      ok(Deno.statSync(`${dir}/l/big.bin`).ino !== inode, "written anew, not from the partial");
+    });
+    await t.step("pull: the whole file crosses the wire", async () => {
+      await Deno.mkdir(`${dir}/p`);
+      await placePartial(`${dir}/mod/src`, `${dir}/p`);
+      const from = `${daemon.address}:/mod/src/`;
+      const r = await runBlit(["copy", "--json", "--no-resume", from, `${dir}/p/`]);
+      equal(r.code, 0, r.stderr);
+      ok(summaryOf(r.stdout).bytes_on_wire >= size, "nothing was resumed");
+      ok(await sameBytes(`${dir}/mod/src/big.bin`, `${dir}/p/big.bin`));
+    });
+    const routes: [string, string][] = [
+      ["local", `${dir}/mod/src/`],
+      ["pull", `${daemon.address}:/mod/src/`],
+    ];
+    for (const [route, from] of routes) {
+      await t.step(`${route} Ctrl-C: the temporary in flight is removed`, async () => {
+        const into = `${dir}/c-${route}`;
+        await Deno.mkdir(into);
+        const run = spawnBlit(["copy", "--no-resume", "--bwlimit", "16M", from, `${into}/`]);
+        // Stop it once a temporary of the file holds some of its bytes.
+        const temporaries = () =>
+          [...Deno.readDirSync(into)].filter((e) => e.name.startsWith(".blit-")).map((e) => e.name);
+        const deadline = Date.now() + 60_000;
+        while (!temporaries().some((name) => Deno.statSync(`${into}/${name}`).size >= MIB)) {
+          ok(Date.now() < deadline, "a temporary of the file appears");
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        run.child.kill("SIGINT");
+        const result = await run.result;
+        equal(result.code, 130, result.stderr);
+        match(result.stderr, /^interrupted: \d+ files? done$/m);
+        equal(lstatOrNull(`${into}/big.bin`), null, "the final name never holds a partial file");
+        // What was in flight was an ordinary temporary: removed before the process ended.
+        deepStrictEqual(temporaries(), []);
+        const again = await runBlit(["copy", "--no-resume", from, `${into}/`]);
+        equal(again.code, 0, again.stderr);
+        ok(await sameBytes(`${dir}/mod/src/big.bin`, `${into}/big.bin`));
+        deepStrictEqual(temporaries(), []);
+      });
+    }
+  });
+});

@@ -31,6 +31,7 @@ import {
 import type { EntryFilter } from "../filter.ts";
 import type { FileHasher } from "../hash.ts";
 import type { TransferStats } from "../stats.ts";
+import { trackTemporary } from "../temporaries_in_flight.ts";
 import {
   type EntryOwner,
   isTemporaryName,
@@ -1055,6 +1056,10 @@ export class DestinationPlanner {
       stats.fail(entry.path, describeError(error));
       return false;
     }
+    // An ordinary temporary is removed if the command is stopped (Ctrl-C) while it is written.
+    const { dir: tempDir } = holder;
+    const { name: tempName, partial: keptForResume } = temp;
+    const untrack = keptForResume ? null : trackTemporary(() => tempDir.remove(tempName));
     try {
       // The temporary stays open (and locked) until it is renamed: no other run takes it for
       // stale, even once its mtime is the source's.
@@ -1092,6 +1097,7 @@ export class DestinationPlanner {
         }
         void old?.release(); // after the rename, on an I/O thread; not awaited
       } finally {
+        untrack?.();
         temp.file.close();
       }
       this.countWritten(entry);
