@@ -8,7 +8,7 @@ import { writeFully } from "./file_write.ts";
 import type { Pace } from "./shared_pace.ts";
 import { describeError } from "./errors.ts";
 import { removeOwnName } from "./own_name.ts";
-import { type DirIdentity, type SetAside, setAsideAt, tempName } from "./tree.ts";
+import { type DirIdentity, renameSettingAside, setAsideAt, tempName } from "./tree.ts";
 
 /** What a copy worker is asked to do for one file. */
 export interface CopyJob {
@@ -391,18 +391,15 @@ export function runCopyJob(job: CopyJob, pace: Pace | null = null): CopyResult {
  * set aside, the rename replaces it as usual.
  */
 function replaceSettingAside(tmp: string, dst: string): void {
-  let old: SetAside | null = null;
-  try {
-    const slash = dst.lastIndexOf("/");
-    old = setAsideAt(dst, `${dst.slice(0, slash + 1)}${tempName(dst.slice(slash + 1))}`);
-  } catch { /* replaced by the rename */ }
-  try {
-    Deno.renameSync(tmp, dst);
-  } catch (error) {
-    old?.putBack();
-    throw error;
-  }
-  old?.releaseSync();
+  const slash = dst.lastIndexOf("/");
+  const aside = `${dst.slice(0, slash + 1)}${tempName(dst.slice(slash + 1))}`;
+  renameSettingAside(() => {
+    try {
+      return setAsideAt(dst, aside);
+    } catch {
+      return null; // replaced by the rename
+    }
+  }, () => Deno.renameSync(tmp, dst))?.releaseSync();
 }
 
 /**

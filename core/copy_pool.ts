@@ -9,7 +9,7 @@ import { type CopyJob, type CopyResult, packBatch, runCopyJob } from "./copy_job
 import type { CopyBatchResult, CopyWorkerPace } from "./copy_worker.ts";
 import type { SharedPace } from "./shared_pace.ts";
 import { trackTemporary } from "./temporaries_in_flight.ts";
-import { PARTIAL_PREFIX } from "./tree.ts";
+import { PARTIAL_PREFIX, splitPath } from "./tree.ts";
 import { type FileProgress, FOLLOWED_FILE_BYTES, type TransferStats } from "./stats.ts";
 
 /** Where a pool reports the bytes of large files while a thread copies them. */
@@ -377,9 +377,7 @@ export class CopyWorkerPool {
    */
   #removeTemporaries(): void {
     for (const job of this.#jobs.values()) {
-      if (job.resume || job.tmp.slice(job.tmp.lastIndexOf("/") + 1).startsWith(PARTIAL_PREFIX)) {
-        continue;
-      }
+      if (job.resume || splitPath(job.tmp)[1].startsWith(PARTIAL_PREFIX)) continue;
       try {
         Deno.removeSync(job.tmp);
       } catch { /* not created yet, or already renamed into place */ }

@@ -279,6 +279,48 @@ export function setAsideFound(
   };
 }
 
+/**
+ * Renames a new version into place with the old version set aside first (see
+ * {@linkcode TreeDir.setAside}): when the rename fails, the old version gets its name back. The
+ * one rule for every writer that replaces a large file; the caller then releases what it returns.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { renameSettingAside, setAsideAt } from "./tree.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/f`, "old");
+ * Deno.writeTextFileSync(`${dir}/t`, "new");
+ * const old = renameSettingAside(
+ *   () => setAsideAt(`${dir}/f`, `${dir}/f.aside`),
+ *   () => Deno.renameSync(`${dir}/t`, `${dir}/f`),
+ * );
+ * old?.releaseSync();
+ * strictEqual(Deno.readTextFileSync(`${dir}/f`), "new");
+ * strictEqual([...Deno.readDirSync(dir)].length, 1);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ *
+ * @param setAside Sets the old version aside, or returns `null` (nothing to set aside, or it
+ *   could not be: the rename then replaces it as usual).
+ * @param rename Renames the new version into place.
+ * @returns The old version set aside, to release, or `null`.
+ * @throws What `rename` throws, once the old version is put back.
+ */
+export function renameSettingAside(
+  setAside: () => SetAside | null,
+  rename: () => void,
+): SetAside | null {
+  const old = setAside();
+  try {
+    rename();
+  } catch (error) {
+    old?.putBack();
+    throw error;
+  }
+  return old;
+}
+
 /** Links `aside` back as `path` unless `path` was taken meanwhile (a link never replaces). */
 function putBackAt(aside: string, path: string): void {
   try {

@@ -39,6 +39,7 @@ import {
   kindOfItem,
   parsePartialName,
   PARTIAL_PREFIX,
+  renameSettingAside,
   type SetAside,
   splitPath,
   TEMP_PREFIX,
@@ -1085,16 +1086,12 @@ export class DestinationPlanner {
         if ((mode & ~currentUmaskBits()) !== mode || (mode & 0o6000) !== 0) {
           holder.dir.setMode(temp.name, mode);
         }
-        // A backup keeps the old version's blocks: nothing to release.
-        const old = options.releaseOld && this.#backup === null
-          ? setAside(holder.dir, holder.name)
-          : null;
-        try {
-          this.#renameIntoPlace(holder.dir, temp.name, holder.name, entry.path);
-        } catch (error) {
-          putBack(old === null ? null : () => old.putBack());
-          throw error;
-        }
+        const old = renameSettingAside(
+          // A backup keeps the old version's blocks: nothing to release.
+          () =>
+            options.releaseOld && this.#backup === null ? setAside(holder.dir, holder.name) : null,
+          () => this.#renameIntoPlace(holder.dir, temp.name, holder.name, entry.path),
+        );
         void old?.release(); // after the rename, on an I/O thread; not awaited
       } finally {
         untrack?.();

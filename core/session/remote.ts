@@ -131,8 +131,10 @@ export async function runRemoteTransfer(
   const pace = options.bandwidthLimit ? SharedPace.create(options.bandwidthLimit) : null;
   // This side's role is loaded while the connection is made: a push loads no destination code,
   // a pull no source code (start-up counts: module loading is a third of a small push's).
-  // (`pushRole` and `pullRole` import the same module again, and get this one.)
-  (push ? import("./source.ts") : import("./destination.ts")).catch(() => {});
+  // (`pushRole` and `pullRole` import the same modules again, and get these.)
+  (push
+    ? import("./source.ts")
+    : Promise.all([import("./destination.ts"), import("../contained_tree.ts")])).catch(() => {});
   const { stream, channel } = await connect(remote, timeoutMs, options, { meter, pace });
   try {
     const port = streamFramePort<ClientFrame, ServerFrame>(stream, CLIENT_FRAME_CODEC, {
@@ -439,8 +441,10 @@ async function pullRole(
   options: RemoteOptions & { idleTimeoutMs: number },
   onPlaced: (rel: string) => void,
 ): Promise<DestinationRole> {
-  const { DestinationRole } = await import("./destination.ts");
-  const { ContainedTree } = await import("../contained_tree.ts");
+  const [{ DestinationRole }, { ContainedTree }] = await Promise.all([
+    import("./destination.ts"),
+    import("../contained_tree.ts"),
+  ]);
   const { idleTimeoutMs } = options;
   const destinationAbs = absolutePath(local.path);
   const data = dialer.granted
