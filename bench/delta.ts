@@ -34,6 +34,8 @@ import {
   cloneTree,
   exists,
   findInPath,
+  FREE_PAGE_REPORTING_NOTE,
+  freePageReporting,
   removeTree,
   runQuiet,
   syncAndDrop,
@@ -1536,6 +1538,7 @@ async function run(opts: DeltaOptions): Promise<number> {
   }
   const drop = await canDropCaches();
   if (!drop) note("page cache not dropped: /proc/sys/vm/drop_caches is not writable (needs root)");
+  if (await freePageReporting()) note(FREE_PAGE_REPORTING_NOTE);
   const rsync = await findInPath("rsync");
   if (rsync === undefined) throw new Error("Cannot run the delta bench: rsync is not on PATH");
   const probe = blitInvocation(["--version"]);

@@ -28,6 +28,8 @@ import {
   cloneTree,
   exists,
   findInPath,
+  FREE_PAGE_REPORTING_NOTE,
+  freePageReporting,
   removeTree,
   runQuiet,
   syncAndDrop,
@@ -397,6 +399,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!drop) {
     note("page cache not dropped: /proc/sys/vm/drop_caches is not writable (needs root)");
   }
+  if (await freePageReporting()) note(FREE_PAGE_REPORTING_NOTE);
   const resolved = await resolveTools(opts.tools);
   for (const text of resolved.notes) note(text);
   const noMirror = resolved.tools.filter((t) => t.mirror === undefined).map((t) => t.label);
