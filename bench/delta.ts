@@ -28,6 +28,7 @@ import { type BlitDaemon, startBlitDaemon } from "./blitd.ts";
 import { Prng } from "./prng.ts";
 import { formatSeconds, median } from "./report.ts";
 import { type RsyncDaemon, startRsyncDaemon } from "./rsyncd.ts";
+import { makeWarmupTree, WARMUP_DIR } from "./remote.ts";
 import { isTemporaryName, PARTIAL_PREFIX } from "../core/tree.ts";
 import {
   canDropCaches,
@@ -731,6 +732,11 @@ interface DeltaColumn {
   tool: "rsyncd" | "blit";
   direction: "push" | "pull";
   invocation: Invocation;
+  /**
+   * The same command on the warm-up tree (see `makeWarmupTree` in bench/remote.ts), run after
+   * the cache drop so that what the timed run loads is in memory.
+   */
+  warmup: Invocation;
   /** Local source tree (read before the run). */
   source: string;
   /** Local destination tree: reset to the old version before each run, checked after. */
@@ -885,8 +891,8 @@ interface Context {
 }
 
 /**
- * Flushes and warms the column's trees, loads its client once (`--version`), then runs the
- * column's command, timed and with the loopback bytes counted around it.
+ * Flushes and warms the column's trees, runs its warm-up (its command on the warm-up tree), then
+ * runs the column's command, timed and with the loopback bytes counted around it.
  */
 async function measure(
   column: DeltaColumn,
@@ -895,9 +901,7 @@ async function measure(
   await syncAndDrop(ctx.drop);
   await warmTree(column.source);
   await warmTree(column.dst);
-  const warmup = column.tool === "blit"
-    ? blitInvocation(["--version"])
-    : { cmd: column.invocation.cmd, args: ["--version"] };
+  const { warmup } = column;
   await runQuiet(warmup.cmd, warmup.args, warmup.cwd === undefined ? {} : { cwd: warmup.cwd });
   const before = await loopbackTx();
   const result = await runTimed(column.invocation);
@@ -1050,12 +1054,18 @@ function columnsOf(
   const rdst = `${root}/rdst`;
   const dst = `${root}/dst`;
   const moduleSource = `${root}/${w.modulePath}`;
+  const warmupSource = `${root}/${WARMUP_DIR}/src`;
+  const warmed = (column: string): string => `${root}/${WARMUP_DIR}/${column}/`;
   return [
     {
       label: "rsyncd push",
       tool: "rsyncd",
       direction: "push",
       invocation: { cmd: rsync, args: [...rsyncFlags, `${w.fresh}/`, rsyncUrl("rdst")] },
+      warmup: {
+        cmd: rsync,
+        args: [...rsyncFlags, `${warmupSource}/`, rsyncUrl(`${WARMUP_DIR}/push-rsyncd`)],
+      },
       source: w.fresh,
       dst: rdst,
     },
@@ -1064,6 +1074,10 @@ function columnsOf(
       tool: "rsyncd",
       direction: "pull",
       invocation: { cmd: rsync, args: [...rsyncFlags, rsyncUrl(w.modulePath), `${dst}/`] },
+      warmup: {
+        cmd: rsync,
+        args: [...rsyncFlags, rsyncUrl(`${WARMUP_DIR}/src`), warmed("pull-rsyncd")],
+      },
       source: moduleSource,
       dst,
     },
@@ -1072,6 +1086,11 @@ function columnsOf(
       tool: "blit",
       direction: "push",
       invocation: blitInvocation([...blitVerb, `${w.fresh}/`, blitRemote("rdst")]),
+      warmup: blitInvocation([
+        ...blitVerb,
+        `${warmupSource}/`,
+        blitRemote(`${WARMUP_DIR}/push-blit`),
+      ]),
       source: w.fresh,
       dst: rdst,
       misparsePath,
@@ -1081,6 +1100,7 @@ function columnsOf(
       tool: "blit",
       direction: "pull",
       invocation: blitInvocation([...blitVerb, blitRemote(w.modulePath), `${dst}/`]),
+      warmup: blitInvocation([...blitVerb, blitRemote(`${WARMUP_DIR}/src`), warmed("pull-blit")]),
       source: moduleSource,
       dst,
       misparsePath,
@@ -1574,6 +1594,8 @@ async function run(opts: DeltaOptions): Promise<number> {
   console.log("workloads:");
   for (const w of workloads) console.log(`  (${w.id}) ${w.title}`);
 
+  await removeTree(`${root}/${WARMUP_DIR}`);
+  await makeWarmupTree(root);
   const results: DeltaWorkloadResult[] = [];
   let rsyncd: RsyncDaemon | undefined;
   let blitd: BlitDaemon | undefined;
@@ -1607,6 +1629,7 @@ async function run(opts: DeltaOptions): Promise<number> {
     await stopAll();
     await removeTree(`${root}/rdst`);
     await removeTree(`${root}/dst`);
+    await removeTree(`${root}/${WARMUP_DIR}`);
   }
   const wallSeconds = (performance.now() - wallStart) / 1000;
 

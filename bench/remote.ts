@@ -24,10 +24,40 @@ export interface Column {
   base?: string;
   /** Trees to read right before the run. */
   warm: string[];
-  /** Loads the tool's program once after the cache drop. */
+  /**
+   * Loads the tool's program once after the cache drop: the same command on the tiny tree of
+   * {@linkcode makeWarmupTree}, so that whatever the timed run loads (for blit, Deno's runtime
+   * and the TypeScript modules and caches of that route; for rsync, its binary) is in memory as
+   * it is for someone who uses the tool regularly.
+   */
   warmup: Invocation;
   /** A path that must not appear (a remote endpoint misread as a local path). */
   misparsePath?: string;
+}
+
+/** The warm-up tree's directory under the preset directory (see {@linkcode makeWarmupTree}). */
+export const WARMUP_DIR = "warmup";
+
+/**
+ * Makes the warm-up tree, `ROOT/warmup/src` (one 4 KiB file), which every column's warm-up
+ * copies or mirrors before its timed run; its copies go to `ROOT/warmup/<kind>-<column>`.
+ * @param root The preset directory.
+ * @returns The tree's path.
+ */
+export async function makeWarmupTree(root: string): Promise<string> {
+  const src = `${root}/${WARMUP_DIR}/src`;
+  await Deno.mkdir(src, { recursive: true });
+  await Deno.writeFile(`${src}/a.bin`, new Uint8Array(4096).fill(97));
+  return src;
+}
+
+/**
+ * A column's name in a path: `blit push (tls off)` → `blit-push-tls-off`.
+ * @param label The column's header.
+ * @returns Lowercase letters, digits and dashes.
+ */
+export function labelSlug(label: string): string {
+  return label.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 }
 
 /**
@@ -42,18 +72,20 @@ export interface Column {
 export function remoteColumns(w: Workload, tools: RemoteTool[], root: string): Column[] {
   const srcName = w.source.slice(root.length + 1);
   const mirror = w.kind === "mirror";
-  const warm = mirror ? [w.source, ...(w.base === undefined ? [] : [w.base])] : [w.source];
+  // A mirror reads its destination too: the clone made for the run, as the local columns warm.
+  const warm = (dst: string): string[] => mirror ? [w.source, dst] : [w.source];
   return tools.map((tool): Column => {
     const guard = tool.misparsePath === undefined ? {} : { misparsePath: tool.misparsePath };
     const base = mirror && w.base !== undefined ? { base: w.base } : {};
     const build = mirror ? tool.mirror : tool.invocation;
+    const slug = labelSlug(tool.label);
     if (tool.direction === "push") {
       return {
         label: tool.label,
         invocation: build(w.source, "rdst"),
         dst: `${root}/rdst`,
-        warm,
-        warmup: tool.warmup,
+        warm: warm(`${root}/rdst`),
+        warmup: build(`${root}/${WARMUP_DIR}/src`, `${WARMUP_DIR}/push-${slug}`),
         ...base,
         ...guard,
       };
@@ -62,8 +94,8 @@ export function remoteColumns(w: Workload, tools: RemoteTool[], root: string): C
       label: tool.label,
       invocation: build(`${root}/dst`, srcName),
       dst: `${root}/dst`,
-      warm,
-      warmup: tool.warmup,
+      warm: warm(`${root}/dst`),
+      warmup: build(`${root}/${WARMUP_DIR}/pull-${slug}`, `${WARMUP_DIR}/src`),
       ...base,
       ...guard,
     };

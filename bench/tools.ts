@@ -34,11 +34,6 @@ export interface Tool {
   copy(src: string, dst: string): Invocation;
   /** Makes `dst` (which exists) an exact mirror of `src`; absent when the tool cannot. */
   mirror?: (src: string, dst: string) => Invocation;
-  /**
-   * Loads the program once (`--version`) after the page cache is dropped and before the timed
-   * run, so each tool starts as it does for a user who runs it regularly (see bench/run.ts).
-   */
-  warmup: Invocation;
 }
 
 /** Repository root (the parent of `bench/`); blit runs with this working directory. */
@@ -70,7 +65,6 @@ function blitTool(): Tool {
     label: "blit",
     copy: (src, dst) => blitInvocation(["copy", `${src}/`, dst]),
     mirror: (src, dst) => blitInvocation(["mirror", `${src}/`, dst, "--yes"]),
-    warmup: blitInvocation(["--version"]),
   };
 }
 
@@ -79,7 +73,6 @@ function cpTool(cp: string): Tool {
     name: "cp",
     label: "cp -a",
     copy: (src, dst) => ({ cmd: cp, args: ["-a", src, dst] }),
-    warmup: { cmd: cp, args: ["--version"] },
   };
 }
 
@@ -89,7 +82,6 @@ function tarTool(tar: string): Tool {
     name: "tar",
     label: "tar|tar",
     copy: (src, dst) => ({ cmd: "sh", args: ["-c", script, "sh", tar, src, dst] }),
-    warmup: { cmd: tar, args: ["--version"] },
   };
 }
 
@@ -99,7 +91,6 @@ function rsyncTool(rsync: string): Tool {
     label: "rsync -a",
     copy: (src, dst) => ({ cmd: rsync, args: ["-a", `${src}/`, dst] }),
     mirror: (src, dst) => ({ cmd: rsync, args: ["-a", "--delete", `${src}/`, `${dst}/`] }),
-    warmup: { cmd: rsync, args: ["--version"] },
   };
 }
 
@@ -173,8 +164,6 @@ export interface RemoteTool {
    * mirror workloads.
    */
   mirror(local: string, remotePath: string): Invocation;
-  /** Loads the client program once before a timed run (see {@linkcode Tool.warmup}). */
-  warmup: Invocation;
   /**
    * A path under the working directory that appears only if the command misreads the remote
    * endpoint as a local path; the bench fails the run when it exists.
@@ -197,14 +186,12 @@ export function rsyncDaemonTools(rsync: string, port: number, module: string): R
       direction: "push",
       invocation: (local, path) => ({ cmd: rsync, args: ["-a", `${local}/`, url(path)] }),
       mirror: (local, path) => ({ cmd: rsync, args: ["-a", "--delete", `${local}/`, url(path)] }),
-      warmup: { cmd: rsync, args: ["--version"] },
     },
     {
       label: "rsyncd pull",
       direction: "pull",
       invocation: (local, path) => ({ cmd: rsync, args: ["-a", url(path), local] }),
       mirror: (local, path) => ({ cmd: rsync, args: ["-a", "--delete", url(path), `${local}/`] }),
-      warmup: { cmd: rsync, args: ["--version"] },
     },
   ];
 }
@@ -234,7 +221,6 @@ export function blitDaemonTools(
       invocation: (local, path) => blitInvocation(["copy", ...extra, `${local}/`, remote(path)]),
       mirror: (local, path) =>
         blitInvocation(["mirror", ...extra, "--yes", `${local}/`, remote(path)]),
-      warmup: blitInvocation(["--version"]),
       misparsePath,
     },
     {
@@ -243,7 +229,6 @@ export function blitDaemonTools(
       invocation: (local, path) => blitInvocation(["copy", ...extra, remote(path), local]),
       mirror: (local, path) =>
         blitInvocation(["mirror", ...extra, "--yes", remote(path), `${local}/`]),
-      warmup: blitInvocation(["--version"]),
       misparsePath,
     },
   ];
