@@ -105,6 +105,17 @@ export class ProgressLine {
   }
 
   /**
+   * Ends the line at the end of a run: on a terminal it is drawn once more, so that its last
+   * state is the run's (a run may end between two redraws), then erased as by
+   * {@linkcode ProgressLine.stop}; in a log, `stop` draws the last state already.
+   */
+  finish(): void {
+    if (this.#timer === undefined) return;
+    if (this.#terminal && this.#drawn) this.#draw();
+    this.stop();
+  }
+
+  /**
    * Text of the line for the current counters (it samples them and records the rate).
    * @param width Columns of the terminal (the line takes at most one less).
    * @returns The line, without `\r` or escapes.

@@ -165,7 +165,7 @@ export async function runTransferVerb(
     // Only when set: the first use of a timer global loads Deno's timers (~10 ms of start-up).
     interval?.cancel();
     Deno.removeSignalListener("SIGINT", interrupt);
-    progress?.stop();
+    progress?.finish();
   }
   if (!args.dryRun && !args.noHistory) {
     const transport = stats.strategy.transport;
