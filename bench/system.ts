@@ -175,6 +175,9 @@ export const FREE_PAGE_REPORTING_NOTE: string =
   "memory taken from the free pool faults on the host first (~3 s per GiB measured here), so " +
   "rows that write gigabytes vary run to run, for every tool";
 
+/** The virtio device id of a memory balloon, as its `device` file under /sys/bus/virtio shows it. */
+const VIRTIO_BALLOON_DEVICE = "0x0005";
+
 /** Feature bit of virtio-balloon's free page reporting (`VIRTIO_BALLOON_F_REPORTING`). */
 const BALLOON_REPORTING_BIT = 5;
 
@@ -194,7 +197,7 @@ export async function freePageReporting(): Promise<boolean> {
   try {
     for await (const entry of Deno.readDir(root)) {
       const device = await Deno.readTextFile(`${root}/${entry.name}/device`).catch(() => "");
-      if (device.trim() !== "0x0005") continue;
+      if (device.trim() !== VIRTIO_BALLOON_DEVICE) continue;
       const features = await Deno.readTextFile(`${root}/${entry.name}/features`).catch(() => "");
       if (features[BALLOON_REPORTING_BIT] === "1") return true;
     }
