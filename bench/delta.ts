@@ -28,7 +28,7 @@ import { type BlitDaemon, startBlitDaemon } from "./blitd.ts";
 import { Prng } from "./prng.ts";
 import { formatSeconds, median } from "./report.ts";
 import { type RsyncDaemon, startRsyncDaemon } from "./rsyncd.ts";
-import { makeWarmupTree, WARMUP_DIR } from "./remote.ts";
+import { makeWarmupTree, WARMUP_DIR, WARMUP_SOURCE } from "./remote.ts";
 import { isTemporaryName, PARTIAL_PREFIX } from "../core/tree.ts";
 import {
   canDropCaches,
@@ -1054,7 +1054,7 @@ function columnsOf(
   const rdst = `${root}/rdst`;
   const dst = `${root}/dst`;
   const moduleSource = `${root}/${w.modulePath}`;
-  const warmupSource = `${root}/${WARMUP_DIR}/src`;
+  const warmupSource = `${root}/${WARMUP_SOURCE}`;
   const warmed = (column: string): string => `${root}/${WARMUP_DIR}/${column}/`;
   return [
     {
@@ -1076,7 +1076,7 @@ function columnsOf(
       invocation: { cmd: rsync, args: [...rsyncFlags, rsyncUrl(w.modulePath), `${dst}/`] },
       warmup: {
         cmd: rsync,
-        args: [...rsyncFlags, rsyncUrl(`${WARMUP_DIR}/src`), warmed("pull-rsyncd")],
+        args: [...rsyncFlags, rsyncUrl(WARMUP_SOURCE), warmed("pull-rsyncd")],
       },
       source: moduleSource,
       dst,
@@ -1100,7 +1100,7 @@ function columnsOf(
       tool: "blit",
       direction: "pull",
       invocation: blitInvocation([...blitVerb, blitRemote(w.modulePath), `${dst}/`]),
-      warmup: blitInvocation([...blitVerb, blitRemote(`${WARMUP_DIR}/src`), warmed("pull-blit")]),
+      warmup: blitInvocation([...blitVerb, blitRemote(WARMUP_SOURCE), warmed("pull-blit")]),
       source: moduleSource,
       dst,
       misparsePath,
@@ -1594,7 +1594,6 @@ async function run(opts: DeltaOptions): Promise<number> {
   console.log("workloads:");
   for (const w of workloads) console.log(`  (${w.id}) ${w.title}`);
 
-  await removeTree(`${root}/${WARMUP_DIR}`);
   await makeWarmupTree(root);
   const results: DeltaWorkloadResult[] = [];
   let rsyncd: RsyncDaemon | undefined;

@@ -39,13 +39,21 @@ export interface Column {
 export const WARMUP_DIR = "warmup";
 
 /**
- * Makes the warm-up tree, `ROOT/warmup/src` (one 4 KiB file), which every column's warm-up
- * copies or mirrors before its timed run; its copies go to `ROOT/warmup/<kind>-<column>`.
+ * The warm-up tree's source, relative to the preset directory (which the daemons export as their
+ * module, so it is also its path in the module).
+ */
+export const WARMUP_SOURCE = `${WARMUP_DIR}/src`;
+
+/**
+ * Makes the warm-up tree afresh (the copies of an earlier bench removed), `ROOT/warmup/src` (one
+ * 4 KiB file), which every column's warm-up copies or mirrors before its timed run; its copies go
+ * to `ROOT/warmup/<kind>-<column>`.
  * @param root The preset directory.
  * @returns The tree's path.
  */
 export async function makeWarmupTree(root: string): Promise<string> {
-  const src = `${root}/${WARMUP_DIR}/src`;
+  await removeTree(`${root}/${WARMUP_DIR}`);
+  const src = `${root}/${WARMUP_SOURCE}`;
   await Deno.mkdir(src, { recursive: true });
   await Deno.writeFile(`${src}/a.bin`, new Uint8Array(4096).fill(97));
   return src;
@@ -85,7 +93,7 @@ export function remoteColumns(w: Workload, tools: RemoteTool[], root: string): C
         invocation: build(w.source, "rdst"),
         dst: `${root}/rdst`,
         warm: warm(`${root}/rdst`),
-        warmup: build(`${root}/${WARMUP_DIR}/src`, `${WARMUP_DIR}/push-${slug}`),
+        warmup: build(`${root}/${WARMUP_SOURCE}`, `${WARMUP_DIR}/push-${slug}`),
         ...base,
         ...guard,
       };
@@ -95,7 +103,7 @@ export function remoteColumns(w: Workload, tools: RemoteTool[], root: string): C
       invocation: build(`${root}/dst`, srcName),
       dst: `${root}/dst`,
       warm: warm(`${root}/dst`),
-      warmup: build(`${root}/${WARMUP_DIR}/pull-${slug}`, `${WARMUP_DIR}/src`),
+      warmup: build(`${root}/${WARMUP_DIR}/pull-${slug}`, WARMUP_SOURCE),
       ...base,
       ...guard,
     };

@@ -65,6 +65,7 @@ import {
   renderExtras,
   timeRemoteExtras,
   WARMUP_DIR,
+  WARMUP_SOURCE,
 } from "./remote.ts";
 
 const HELP = `blit bench: time blit against cp -a, tar|tar and rsync -a
@@ -327,7 +328,7 @@ async function timeWorkload(
  */
 function localColumns(w: Workload, tools: Tool[], dst: string, root: string): Column[] {
   const columns: Column[] = [];
-  const src = `${root}/${WARMUP_DIR}/src`;
+  const src = `${root}/${WARMUP_SOURCE}`;
   for (const tool of tools) {
     const warmed = `${root}/${WARMUP_DIR}/local-${labelSlug(tool.label)}`;
     if (w.kind === "copy") {
@@ -426,7 +427,6 @@ export async function main(argv: string[]): Promise<number> {
   });
   const root = `${opts.dir}/${opts.preset}`;
   const dst = `${root}/dst`;
-  await removeTree(`${root}/${WARMUP_DIR}`);
   await makeWarmupTree(root);
   const ctx: Context = { runs: opts.runs, drop };
   const results: WorkloadResult[] = [];
