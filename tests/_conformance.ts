@@ -361,6 +361,44 @@ export async function readFound(base: string): Promise<FoundTree> {
   return out;
 }
 
+/**
+ * The inode change time of every entry under `base` (itself as `""`), without following links,
+ * to the nanosecond as `find -printf %C@` prints it (Deno's `ctime` keeps whole seconds only):
+ * what a run that writes nothing, not even an attribute, leaves as it was.
+ * Requires `--allow-run` (GNU find).
+ * @param base Directory to read.
+ * @returns Relative path → ctime as printed (seconds with a fraction).
+ */
+export async function readChangeTimes(base: string): Promise<Record<string, string>> {
+  const { code, stdout, stderr } = await new Deno.Command("find", {
+    args: [base, "-printf", "%P\\t%C@\\0"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) throw new Error(`Cannot read change times: ${new TextDecoder().decode(stderr)}`);
+  const out: Record<string, string> = {};
+  for (const record of new TextDecoder().decode(stdout).split("\0")) {
+    const tab = record.lastIndexOf("\t");
+    if (tab >= 0) out[record.slice(0, tab)] = record.slice(tab + 1);
+  }
+  return out;
+}
+
+/**
+ * The paths whose change time differs between two {@linkcode readChangeTimes} readings (or that
+ * appeared or went), sorted.
+ * @param before The first reading.
+ * @param after The second.
+ * @returns The changed paths (`.` for the base itself).
+ */
+export function changedEntries(
+  before: Record<string, string>,
+  after: Record<string, string>,
+): string[] {
+  const paths = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...paths].filter((p) => before[p] !== after[p]).map((p) => p || ".").sort();
+}
+
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (!a || !b) return a === b;
   if (a.length !== b.length) return false;

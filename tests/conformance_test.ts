@@ -49,6 +49,7 @@ import { assertNoStack } from "./_helpers.ts";
 import {
   AGREE,
   buildTree,
+  changedEntries,
   chattrProblem,
   diffFound,
   diffTree,
@@ -63,6 +64,7 @@ import {
   patch,
   pick,
   put,
+  readChangeTimes,
   readFound,
   runCli,
   sh,
@@ -136,7 +138,8 @@ interface Case {
   module?: "keep";
   /** Destination-side files made immutable (`chattr +i`) before the run, so writing them fails. */
   immutable?: string[];
-  /** Run once first (must exit 0), then check the second run. */
+  /** Run once first (must exit 0), then check the second run, which must change nothing on the
+   * destination (no entry's ctime moves: not even a directory's attributes are set again). */
   rerun?: boolean;
   /** The common expectation. */
   expect: Expect;
@@ -628,6 +631,15 @@ const CASES: Case[] = [
     from: "src/",
     to: "dst",
     rerun: true,
+    expect: ok({ dst: into(BASE, "dst"), transferred: 0, bytes: 0, outcome: "up_to_date" }),
+  },
+  {
+    name: "a copy gives an existing directory the source's mode when only its mode differs",
+    verb: "copy",
+    src: BASE,
+    dst: patch(patch(into(BASE, "dst"), "dst/sub", { mode: 0o700 }), "dst/empty", { mode: 0o755 }),
+    from: "src/",
+    to: "dst",
     expect: ok({ dst: into(BASE, "dst"), transferred: 0, bytes: 0, outcome: "up_to_date" }),
   },
   {
@@ -1481,7 +1493,12 @@ async function runRoute(
         );
       }
     }
+    const ctimes = c.rerun ? await readChangeTimes(ep.dstBase) : null;
     result = await runCli(argv, ep.cwd);
+    if (ctimes !== null) {
+      const changed = changedEntries(ctimes, await readChangeTimes(ep.dstBase));
+      if (changed.length > 0) problems.push(`the rerun changed ${changed.join(", ")} (ctime)`);
+    }
   } finally {
     for (const path of c.immutable ?? []) {
       await sh("chattr", ["-i", `${ep.dstBase}/${path}`]).catch(() => {});

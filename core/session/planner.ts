@@ -1256,6 +1256,15 @@ export class DestinationPlanner {
     return deleted;
   }
 
+  /** Whether a destination directory has the mode, time and (when kept) owner of `entry`. */
+  #hasAttributes(have: EntryInfo | null, entry: Entry, mode: number): boolean {
+    if (have === null || have.kind !== "dir" || have.mode !== mode) return false;
+    if (!sameMtime(have.mtimeMs, entry.mtimeMs)) return false;
+    if (!this.#o.keepOwner) return true;
+    return (entry.uid === undefined || entry.uid === have.uid) &&
+      (entry.gid === undefined || entry.gid === have.gid);
+  }
+
   /** Restores directory modes and mtimes, deepest first, after their contents are written. */
   finishDirectories(): void {
     this.#noteSkipped();
@@ -1264,8 +1273,12 @@ export class DestinationPlanner {
     for (const entry of dirs) {
       try {
         const { dir, name } = this.holder(entry.path);
+        const mode = this.modeOf(entry);
+        // A directory that has them already is left alone (as rsync does): a no-op mirror
+        // changes nothing, not even a directory's ctime, and costs one `lstat` a directory.
+        if (this.#hasAttributes(dir.stat(name), entry, mode)) continue;
         this.#giveOwner(dir, name, entry);
-        dir.setMode(name, this.modeOf(entry));
+        dir.setMode(name, mode);
         dir.setTimes(name, entry.mtimeMs);
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
