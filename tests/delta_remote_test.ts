@@ -172,11 +172,11 @@ Deno.test("delta: a local run copies whole and puts nothing on a wire", async ()
 });
 
 Deno.test("delta: a large old version is freed after its replacement is in place", async (t) => {
-  // 80 MiB: at or above RELEASE_ASIDE_MIN_BYTES, the old version is renamed to a temporary name
+  // 2 MiB: at or above RELEASE_ASIDE_MIN_BYTES, the old version is renamed to a temporary name
   // before the new one takes its name, and removed afterwards, off the writing thread.
-  const old = bytesOf(80 * MIB, 21);
+  const old = bytesOf(2 * MIB, 21);
   const young = old.slice();
-  young.set(bytesOf(64 * 1024, 22), 40 * MIB);
+  young.set(bytesOf(64 * 1024, 22), MIB);
   const temporaries = async (dir: string) =>
     (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).filter((n) =>
       n.startsWith(".blit-")
