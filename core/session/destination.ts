@@ -437,6 +437,7 @@ export class DestinationRole {
     await this.#flushDone(true);
     let skipped: string | null = null;
     if (this.#o.terms.operation === "mirror") skipped = await this.#delete(planner);
+    await planner.settleReleases();
     planner.finishDirectories();
     await this.#relay?.flush(true);
     const own = sideSummary(this.#o.stats, skipped);

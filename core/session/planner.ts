@@ -268,6 +268,8 @@ export class DestinationPlanner {
   readonly #files: Set<string> | null;
   /** Hard links to make once every file is in place (`-H`). */
   #hardLinks: { id: number; entry: Entry }[] = [];
+  /** Removals of old versions set aside (see `writeFile`), still running on I/O threads. */
+  readonly #releasing = new Set<Promise<void>>();
 
   /**
    * Creates the planner.
@@ -1092,7 +1094,9 @@ export class DestinationPlanner {
             options.releaseOld && this.#backup === null ? setAside(holder.dir, holder.name) : null,
           () => this.#renameIntoPlace(holder.dir, temp.name, holder.name, entry.path),
         );
-        void old?.release(); // after the rename, on an I/O thread; not awaited
+        // After the rename, on an I/O thread; awaited only before the directories' times are
+        // set (`settleReleases`), since the removal changes its directory's mtime.
+        if (old) this.#track(old.release());
       } finally {
         untrack?.();
         temp.file.close();
@@ -1254,6 +1258,20 @@ export class DestinationPlanner {
     }
     this.#o.stats.deleted += deleted;
     return deleted;
+  }
+
+  /**
+   * Waits for the removals of old versions set aside by {@linkcode DestinationPlanner.writeFile}
+   * that are still running: each changes its directory's mtime, so they end before
+   * {@linkcode DestinationPlanner.finishDirectories} sets the directories' times.
+   */
+  async settleReleases(): Promise<void> {
+    while (this.#releasing.size > 0) await Promise.all(this.#releasing);
+  }
+
+  #track(release: Promise<void>): void {
+    this.#releasing.add(release);
+    void release.finally(() => this.#releasing.delete(release));
   }
 
   /** Whether a destination directory has the mode, time and (when kept) owner of `entry`. */
