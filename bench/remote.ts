@@ -9,7 +9,7 @@ import { blitInvocation, type Invocation, type RemoteTool } from "./tools.ts";
 import type { Workload } from "./workloads.ts";
 import { Prng } from "./prng.ts";
 import { diffManifests, listTree } from "./tree.ts";
-import { removeTree } from "./system.ts";
+import { moveToTrash, purgeTrash, removeTree } from "./system.ts";
 import { formatSeconds, median } from "./report.ts";
 
 /** One column to time on one workload, local or remote (see bench/run.ts). */
@@ -192,7 +192,9 @@ export async function timeClients(
   root: string,
 ): Promise<ClientsRun> {
   const target = `${root}/rdst-clients`;
-  await removeTree(target);
+  // Earlier runs' trees are moved aside, not removed: creations right after removing 32,000
+  // files are slower for about a minute here, which would time the disk (see moveToTrash).
+  await moveToTrash(target);
   await Deno.mkdir(target, { recursive: true });
   const started = performance.now();
   const runs = trees.map(async (tree, k) => {
@@ -219,7 +221,7 @@ export async function timeClients(
     const problem = await sameTree(tree, `${target}/${name}`);
     if (problem !== null) return { seconds, failure: `tree ${name}: ${problem}` };
   }
-  await removeTree(target);
+  await moveToTrash(target);
   return { seconds, failure: null };
 }
 
@@ -350,6 +352,12 @@ async function processTree(pid: number): Promise<Set<number>> {
   return tree;
 }
 
+/**
+ * How long the many-clients runs wait after the workloads' last removal: on this project's ext4,
+ * files created within about a minute of removing a large tree are much slower.
+ */
+export const REMOVAL_QUIET_MS = 60_000;
+
 /** What {@linkcode timeRemoteExtras} runs against. */
 export interface ExtrasTargets {
   /** The rsync client and the rsync daemon's port, when rsync is timed. */
@@ -393,6 +401,10 @@ export async function timeRemoteExtras(
       push: (local, path) => blitInvocation(["copy", `${local}/`, `${blit}:/bench/${path}/`]),
     });
   }
+  // The workloads before purged their trash: files created within about a minute of a large
+  // removal are slower here, so the first runs would time the disk (see moveToTrash).
+  console.log(`  waiting ${REMOVAL_QUIET_MS / 1000} s after the workloads' last removal`);
+  await new Promise((resolve) => setTimeout(resolve, REMOVAL_QUIET_MS));
   // The peak of the many-clients runs, not of the workloads before them.
   const reset = targets.blitPid !== undefined && await resetPeakRss(targets.blitPid);
   const paths = await prepareClientTrees(root, trees);
@@ -426,6 +438,7 @@ export async function timeRemoteExtras(
     ]);
   }
   rows.push(...await firstByteRows(root, runs, targets));
+  await purgeTrash([`${root}/rdst-clients`]);
   return rows;
 }
 

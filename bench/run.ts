@@ -33,6 +33,8 @@ import {
   findInPath,
   FREE_PAGE_REPORTING_NOTE,
   freePageReporting,
+  moveToTrash,
+  purgeTrash,
   removeTree,
   runQuiet,
   syncAndDrop,
@@ -221,21 +223,6 @@ function rotate<T>(items: readonly T[], by: number): T[] {
   if (items.length === 0) return [];
   const k = by % items.length;
   return [...items.slice(k), ...items.slice(0, k)];
-}
-
-let trashCounter = 0;
-
-/** Renames `path` into a sibling trash folder (a cheap metadata operation). */
-async function moveToTrash(path: string): Promise<void> {
-  if (!(await exists(path))) return;
-  const trash = `${path}.trash`;
-  await Deno.mkdir(trash, { recursive: true });
-  await Deno.rename(path, `${trash}/${trashCounter++}`);
-}
-
-/** Deletes the trash folders of the given destinations (outside any timed region). */
-async function purgeTrash(paths: readonly string[]): Promise<void> {
-  for (const path of new Set(paths)) await removeTree(`${path}.trash`);
 }
 
 /** Resets, warms, times and verifies one run of one column. */

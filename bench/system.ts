@@ -140,6 +140,33 @@ export async function removeTree(path: string): Promise<void> {
   }
 }
 
+let trashCounter = 0;
+
+/**
+ * Renames `path`, when it exists, into the sibling folder `PATH.trash` (a cheap metadata
+ * operation): files created within about a minute of removing a large tree are much slower on
+ * this project's ext4, so a benchmark moves old results aside and purges them with
+ * {@linkcode purgeTrash} where that slowness falls on every tool alike, or nowhere.
+ * Requires `--allow-write`.
+ * @param path Tree to move aside.
+ */
+export async function moveToTrash(path: string): Promise<void> {
+  if (!(await exists(path))) return;
+  const trash = `${path}.trash`;
+  await Deno.mkdir(trash, { recursive: true });
+  await Deno.rename(path, `${trash}/${trashCounter++}`);
+}
+
+/**
+ * Deletes the trash folders of the given paths (see {@linkcode moveToTrash}), outside any timed
+ * region.
+ * Requires `--allow-write`.
+ * @param paths The paths whose trash goes.
+ */
+export async function purgeTrash(paths: readonly string[]): Promise<void> {
+  for (const path of new Set(paths)) await removeTree(`${path}.trash`);
+}
+
 /**
  * Clones a tree with `cp -a` (times and modes preserved), replacing `dst`; untimed preparation.
  * Requires `--allow-run` and `--allow-write`.
