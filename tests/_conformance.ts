@@ -16,7 +16,7 @@
  * @module
  */
 
-import { blitTaskFlags, REPO, type RunResult, testConfigHome } from "./_helpers.ts";
+import { blitTaskFlags, decodeOutput, REPO, type RunResult, testConfigHome } from "./_helpers.ts";
 
 /** A value every route must agree on without the case prescribing it. */
 export const AGREE = "agree";
@@ -370,14 +370,16 @@ export async function readFound(base: string): Promise<FoundTree> {
  * @returns Relative path → ctime as printed (seconds with a fraction).
  */
 export async function readChangeTimes(base: string): Promise<Record<string, string>> {
-  const { code, stdout, stderr } = await new Deno.Command("find", {
-    args: [base, "-printf", "%P\\t%C@\\0"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) throw new Error(`Cannot read change times: ${new TextDecoder().decode(stderr)}`);
+  const { code, stdout, stderr } = decodeOutput(
+    await new Deno.Command("find", {
+      args: [base, "-printf", "%P\\t%C@\\0"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output(),
+  );
+  if (code !== 0) throw new Error(`Cannot read change times: ${stderr}`);
   const out: Record<string, string> = {};
-  for (const record of new TextDecoder().decode(stdout).split("\0")) {
+  for (const record of stdout.split("\0")) {
     const tab = record.lastIndexOf("\t");
     if (tab >= 0) out[record.slice(0, tab)] = record.slice(tab + 1);
   }

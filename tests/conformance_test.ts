@@ -138,8 +138,10 @@ interface Case {
   module?: "keep";
   /** Destination-side files made immutable (`chattr +i`) before the run, so writing them fails. */
   immutable?: string[];
-  /** Run once first (must exit 0), then check the second run, which must change nothing on the
-   * destination (no entry's ctime moves: not even a directory's attributes are set again). */
+  /**
+   * Run once first (must exit 0), then check the second run, which must change nothing on the
+   * destination (no entry's ctime moves: not even a directory's attributes are set again).
+   */
   rerun?: boolean;
   /** The common expectation. */
   expect: Expect;
