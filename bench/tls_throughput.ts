@@ -1,9 +1,12 @@
 /**
  * Throughput of the data plane's client side over loopback: {@linkcode connectTls} (node:tls with
- * a pinned certificate) against plain `Deno.connect` and `Deno.connectTls` with `caCerts`, to a
- * `Deno.listen`/`Deno.listenTls` server. Upload: the client writes, the server reads and
- * discards. Download: the server writes, the client reads and discards. The servers run in a
- * worker (their own thread and event loop, as a daemon would be another process).
+ * a pinned certificate) against plain `Deno.connect`, `Deno.connectTls` with `caCerts`, and
+ * `Deno.startTls` over a TCP connection with `TCP_NODELAY` (how blit dials a pinned daemon) and
+ * without it (Nagle's algorithm on), to a `Deno.listen`/`Deno.listenTls` server. Upload: the
+ * client writes, the server reads and discards. Download: the server writes, the client reads and
+ * discards. The servers run in a worker (their own thread and event loop, as a daemon would be
+ * another process). Each line also counts the reading side's `read` calls: over Deno's TLS one call
+ * returns at most one TLS record (16 KiB), whatever the buffer.
  *
  * Run: `deno run -A bench/tls_throughput.ts [MiB] [chunk KiB] [rounds]` (default 1024 MiB in
  * 1024 KiB writes and reads, 1 round).
@@ -40,7 +43,7 @@ interface Ports {
 }
 
 /** Messages from the server worker. */
-type ServerMessage = { ports: Ports } | { received: number };
+type ServerMessage = { ports: Ports } | { received: number; reads: number };
 
 /** Worker side: sinks report each connection's byte count; sources send `downloadBytes`. */
 function serveInWorker(): void {
@@ -58,16 +61,18 @@ function serveInWorker(): void {
       const buffer = new Uint8Array(chunkBytes);
       for await (const conn of listener) {
         let total = 0;
+        let reads = 0;
         try {
           for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
             total += n;
+            reads++;
           }
         } catch (error) {
           console.error(`server: ${error}`);
         } finally {
           conn.close();
         }
-        scope.postMessage({ received: total });
+        scope.postMessage({ received: total, reads });
       }
     };
     const source = async (listener: Deno.Listener): Promise<void> => {
@@ -130,13 +135,21 @@ class ServerWorker {
   }
 }
 
-function report(label: string, bytes: number, expected: number, start: number): void {
+function report(
+  label: string,
+  bytes: number,
+  expected: number,
+  start: number,
+  reads: number,
+): void {
   const seconds = (performance.now() - start) / 1000;
   const mib = bytes / 1024 / 1024;
   const rate = (mib / seconds).toFixed(0);
   const check = bytes === expected ? "" : ` (EXPECTED ${expected} BYTES)`;
+  const perRead = reads > 0 ? (bytes / reads / 1024).toFixed(1) : "-";
   console.log(
-    `${label.padEnd(42)} ${mib.toFixed(0)} MiB in ${seconds.toFixed(2)} s = ${rate} MiB/s${check}`,
+    `${label.padEnd(42)} ${mib.toFixed(0)} MiB in ${seconds.toFixed(2)} s = ${rate} MiB/s, ` +
+      `${reads} reads of ${perRead} KiB${check}`,
   );
 }
 
@@ -156,7 +169,8 @@ async function upload(
   }
   conn.close();
   const message = await server.next();
-  report(`upload   ${label}`, "received" in message ? message.received : -1, totalBytes, start);
+  const [received, reads] = "received" in message ? [message.received, message.reads] : [-1, 0];
+  report(`upload   ${label}`, received, totalBytes, start, reads);
 }
 
 async function download(
@@ -169,9 +183,13 @@ async function download(
   const start = performance.now();
   const conn = await connect();
   let got = 0;
-  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) got += n;
+  let reads = 0;
+  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+    got += n;
+    reads++;
+  }
   conn.close();
-  report(`download ${label}`, got, totalBytes, start);
+  report(`download ${label}`, got, totalBytes, start, reads);
 }
 
 async function main(): Promise<void> {
@@ -191,6 +209,11 @@ async function main(): Promise<void> {
     Deno.connect({ hostname: "127.0.0.1", port });
   const denoTls = (port: number) => (): Promise<Conn> =>
     Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [certPem] });
+  const startTls = (port: number, noDelay: boolean) => async (): Promise<Conn> => {
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+    tcp.setNoDelay(noDelay);
+    return await Deno.startTls(tcp, { hostname: "127.0.0.1", caCerts: [certPem] });
+  };
   const nodeTls = (port: number) => (): Promise<Conn> =>
     connectTls("127.0.0.1", port, { kind: "pin", certificate, fingerprint }, 10_000);
   console.log(`${totalMib} MiB in ${chunkKib} KiB writes/reads over loopback, server in a worker`);
@@ -198,6 +221,14 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       await upload("Deno.connect (plain TCP)", server, plain(ports.plainSink), total, chunk);
       await upload("Deno.connectTls (caCerts)", server, denoTls(ports.tlsSink), total, chunk);
+      await upload(
+        "Deno.startTls, TCP_NODELAY",
+        server,
+        startTls(ports.tlsSink, true),
+        total,
+        chunk,
+      );
+      await upload("Deno.startTls, Nagle on", server, startTls(ports.tlsSink, false), total, chunk);
       await upload("connectTls (node:tls, pinned)", server, nodeTls(ports.tlsSink), total, chunk);
       await download("Deno.connect (plain TCP)", plain(ports.plainSource), total, chunk);
       await download("Deno.connectTls (caCerts)", denoTls(ports.tlsSource), total, chunk);
