@@ -175,8 +175,6 @@ export class DestinationRole {
             throw new ProtocolError("Cannot accept a manifest after its end");
           }
           for (const group of frame.groups) await this.#onGroup(group);
-          // Planning is synchronous work: let the transport write the needs out first.
-          await this.#port.flush?.();
           break;
         case "manifestEnd":
           this.#manifestEnded = true;

@@ -189,12 +189,6 @@ export interface FramePort {
    * more amortises a network frame.
    */
   readonly batchEntries: number;
-  /**
-   * Lets the transport write out what was sent: a network port yields to the event loop (its
-   * socket writes happen there), so that a role that then computes for a while (a walk, a plan)
-   * does not hold frames back. Absent: nothing to do (in process).
-   */
-  flush?(): Promise<void>;
   /** Ends this side of the stream. */
   close(): void;
 }

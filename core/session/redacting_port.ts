@@ -110,7 +110,6 @@ export function redactingPort(port: FramePort, hide: HideRoots): FramePort {
     },
     send: (frame) => port.send(redactFrame(frame, hide)),
     next: (timeoutMs) => port.next(timeoutMs),
-    flush: () => port.flush?.() ?? Promise.resolve(),
     close: () => port.close(),
   };
 }
