@@ -46,6 +46,7 @@ import { Buffer } from "node:buffer";
 import type { BlitClient } from "./transport/grpc_service.ts";
 import {
   type ConnectionSecurity,
+  DaemonUnreachableError,
   openSecureChannel,
   type SecureChannel,
 } from "./client_security.ts";
@@ -162,8 +163,8 @@ export class AdminClient {
       channel = await openSecureChannel(dial, options.security ?? {}, notify);
     } catch (error) {
       // The daemon could not be reached or its certificate read: the same class as a failed call.
-      if (error instanceof Error && /^Cannot (reach|start TLS)/.test(error.message)) {
-        throw new AdminCallError("UNAVAILABLE", `${error.message}; is the daemon running?`);
+      if (error instanceof DaemonUnreachableError) {
+        throw new AdminCallError("UNAVAILABLE", error.message);
       }
       throw error;
     }
@@ -371,10 +372,8 @@ export class AdminClient {
     const details = (status.details ?? (error instanceof Error ? error.message : String(error)))
       .split("\n", 1)[0] ?? "";
     if (code === "UNAVAILABLE") {
-      return new AdminCallError(
-        code,
-        `Cannot connect to blitd at ${this.#address}: ${details}; is the daemon running?`,
-      );
+      const reason = new DaemonUnreachableError(this.#address, unavailableReason(details));
+      return new AdminCallError(code, reason.message);
     }
     if (code === "DEADLINE_EXCEEDED" && !details.startsWith("Cannot")) {
       return new AdminCallError(
@@ -478,4 +477,25 @@ export class AdminClient {
       if (!finished) stream.cancel();
     }
   }
+}
+
+/** gRPC's words for a failed connection, said as the transfer client says them. */
+const UNAVAILABLE_REASONS: [RegExp, string][] = [
+  [/ECONNREFUSED/, "connection refused"],
+  [/ECONNRESET|EPIPE/, "the connection was reset"],
+  [/ETIMEDOUT/, "the connection timed out"],
+  [/EHOSTUNREACH|ENETUNREACH/, "no route to the host"],
+  [/ENOTFOUND|EAI_AGAIN/, "the host name does not resolve"],
+];
+
+/**
+ * Why gRPC could not reach the daemon, without its internals ("No connection established.
+ * Last error: Error: connect ECONNREFUSED …" is "connection refused").
+ */
+function unavailableReason(details: string): string {
+  for (const [pattern, reason] of UNAVAILABLE_REASONS) {
+    if (pattern.test(details)) return reason;
+  }
+  return details.replace(/^No connection established\. Last error: (?:Error: )?/, "")
+    .replace(/\.? ?Resolution note: .*$/, "");
 }

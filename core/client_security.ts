@@ -242,7 +242,12 @@ export async function openSecureChannel(
       explain: (error) => Promise.resolve(error),
     };
   }
-  const pin = await pinnedCertificate(address, security, notify);
+  let pin: Awaited<ReturnType<typeof pinnedCertificate>>;
+  try {
+    pin = await pinnedCertificate(address, security, notify);
+  } catch (error) {
+    throw isUnreachable(error) ? new DaemonUnreachableError(text, error) : error;
+  }
   // With a CA, every connection verifies the chain and the name; otherwise the pin.
   const verify: TlsVerify = security.caFile !== undefined
     ? { kind: "ca", caPem: pin.caPem as string }
@@ -286,6 +291,42 @@ export async function openSecureChannel(
       return error;
     },
   };
+}
+
+/**
+ * A daemon that could not be reached, in the same words whichever connection failed: the
+ * certificate probe of a first contact, or a later connection to a known host.
+ *
+ * @example Usage
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { DaemonUnreachableError } from "./client_security.ts";
+ * const refused = new Error("Cannot reach 127.0.0.1:9031: connection refused");
+ * strictEqual(
+ *   new DaemonUnreachableError("127.0.0.1:9031", refused).message,
+ *   "Cannot connect to blitd at 127.0.0.1:9031: connection refused; is the daemon running?",
+ * );
+ * ```
+ */
+export class DaemonUnreachableError extends FatalError {
+  /**
+   * Creates the error.
+   * @param address The daemon, as `HOST:PORT`.
+   * @param error Why the connection failed ("Cannot reach HOST:PORT: connection refused").
+   */
+  constructor(address: string, error: unknown) {
+    const why = (error instanceof Error ? error.message : String(error))
+      .replace(/^Cannot (?:reach|start TLS with) \S+: /, "");
+    super(`Cannot connect to blitd at ${address}: ${why}; is the daemon running?`, {
+      cause: error,
+    });
+    this.name = "DaemonUnreachableError";
+  }
+}
+
+/** Whether a connection attempt failed to reach a daemon at all (not a trust or usage error). */
+export function isUnreachable(error: unknown): boolean {
+  return error instanceof Error && /^Cannot (?:reach|start TLS with) /.test(error.message);
 }
 
 /**

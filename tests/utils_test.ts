@@ -296,7 +296,19 @@ Deno.test("blit-utils without a daemon", async (t) => {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (listener.addr as Deno.NetAddr).port;
     listener.close();
-    assertRefused(await runUtils(["list", `127.0.0.1:${port}`]), /is the daemon running/);
+    const refused = (at: number) =>
+      `blit-utils: Cannot connect to blitd at 127.0.0.1:${at}: connection refused; is the daemon running?\n`;
+    // Unknown to the client: its certificate probe is refused.
+    const unknown = await runUtils(["list", `127.0.0.1:${port}`]);
+    assertEquals([unknown.code, unknown.stderr], [1, refused(port)]);
+    // Known but gone: the pinned gRPC connection is refused, in the same words.
+    await withTempDir(async (dir) => {
+      await Deno.mkdir(`${dir}/module`);
+      const gone = await startDaemon(dir, [{ name: "m", path: `${dir}/module` }]);
+      await gone.stop();
+      const known = await runUtils(["list", `127.0.0.1:${gone.port}`]);
+      assertEquals([known.code, known.stderr], [1, refused(gone.port)]);
+    });
     assertRefused(await runUtils(["list", "bad host"]), /invalid characters/);
   });
 

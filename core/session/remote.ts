@@ -40,6 +40,8 @@ import { PROTOCOL_VERSION } from "../transport/protocol.ts";
 import { CertificateMismatchError } from "../transport/tls_pin.ts";
 import {
   type ConnectionSecurity,
+  DaemonUnreachableError,
+  isUnreachable,
   openSecureChannel,
   type SecureChannel,
 } from "../client_security.ts";
@@ -271,11 +273,8 @@ export async function openTransferStream(
   } catch (error) {
     const explained = await channel.explain(error);
     if (explained !== error) throw explained;
-    throw new FatalError(
-      `Cannot connect to blitd at ${channel.address}: ${
-        describeError(error).replace(/^Cannot \w+ [^:]+: /, "")
-      }; is the daemon running?`,
-    );
+    if (isUnreachable(error)) throw new DaemonUnreachableError(channel.address, error);
+    throw new FatalError(describeError(error), { cause: error });
   }
   return new FrameConn<ClientFrame, ServerFrame>(conn, CLIENT_FRAME_CODEC, SERVER_FRAME_CODEC);
 }
