@@ -15,7 +15,7 @@ import { openTransferStream } from "../core/session/remote.ts";
 import { type StreamFramePort, streamFramePort } from "../core/transport/stream_port.ts";
 import { parseDaemonConfig } from "../core/config.ts";
 import { writeIdentity } from "../core/identity.ts";
-import { recordKnownHost } from "../core/known_hosts.ts";
+import { forgetKnownHost, recordKnownHost } from "../core/known_hosts.ts";
 import { certificateFingerprint, generateServerCertificate, pemToDer } from "../core/tls_cert.ts";
 import { computeDaemonPermissions } from "../daemon/permissions.ts";
 import { REPO, testConfigHome, withTempDir } from "./_helpers.ts";
@@ -214,6 +214,8 @@ export async function startDaemonWithConfig(
   const outDone = (async () => {
     while (!(await reader.read()).done) { /* drain */ }
   })();
+  // A port an earlier test's daemon had: its pin no longer applies (`startDaemon` records anew).
+  await forgetKnownHost(`${testConfigHome()}/blit/known_hosts`, "127.0.0.1", port);
   return {
     port,
     address: `127.0.0.1:${port}`,
